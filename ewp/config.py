@@ -1,0 +1,207 @@
+"""Run configuration: YAML in ``configs/`` loaded into frozen pydantic models.
+
+Every model forbids unknown keys, so a typo such as ``horizon_day`` fails loudly with the
+field's dotted path (``label.horizon_day: Extra inputs are not permitted``) before any work
+starts. ``load_config`` is the only way the CLI and flows read a config.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ewp.contract import CATEGORIES, SOURCES
+
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SyntheticConfig(_Frozen):
+    """Parameters of the synthetic force (``ewp generate``)."""
+
+    officers: PositiveInt = 34_000
+    start_year: int = Field(2013, ge=1950, le=2100)
+    end_year: int = Field(2024, ge=1950, le=2100)
+    # Extra allegations without merit, as a fraction of the White officers' notice rate:
+    # 0.81 means Black officers receive 81% more notices than White officers (domain.md).
+    reporting_bias: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"Black": 0.81, "Asian": 0.55, "Mixed": 0.41}
+    )
+
+    @model_validator(mode="after")
+    def _years_ordered(self) -> SyntheticConfig:
+        if self.end_year < self.start_year:
+            raise ValueError(f"end_year ({self.end_year}) is before start_year ({self.start_year})")
+        return self
+
+
+class DataConfig(_Frozen):
+    """Where the force's export is. ``dir: null`` means the embedded synthetic force."""
+
+    dir: Path | None = None
+    # The date the export was taken. Default: the day after the latest knowledge date in it.
+    extracted_on: dt.date | None = None
+
+
+class FeatureConfig(_Frozen):
+    """Which history features to build (see features/registry.py for their meaning)."""
+
+    windows_days: tuple[PositiveInt, ...] = (90, 180, 365, 1095)
+    # Windows for the per-group and per-source counts (a subset keeps the matrix small).
+    group_windows_days: tuple[PositiveInt, ...] = (365,)
+    category_groups: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "sexual_discrimination": ("sexual_misconduct", "discrimination"),
+            "violence": ("violence_use_of_force", "domestic_abuse"),
+            "dishonesty": (
+                "dishonesty_fraud",
+                "corruption_abuse_of_position",
+                "improper_disclosure",
+            ),
+            "conduct": ("neglect_of_duty", "discreditable_conduct", "other"),
+        }
+    )
+    sources: tuple[str, ...] = SOURCES
+    probation_days: PositiveInt = 730
+    # Cap for "days since last notice" when an officer has none (and for gaps longer than it).
+    max_days_since: PositiveInt = 3650
+
+    @field_validator("category_groups")
+    @classmethod
+    def _known_categories(cls, groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for group, members in groups.items():
+            unknown = sorted(set(members) - set(CATEGORIES))
+            if unknown:
+                raise ValueError(f"group {group!r} names unknown categories {unknown}")
+        return groups
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, sources: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(sources) - set(SOURCES))
+        if unknown:
+            raise ValueError(f"unknown sources {unknown}; expected some of {list(SOURCES)}")
+        return sources
+
+
+class LabelConfig(_Frozen):
+    """Escalation label: what counts as escalation within ``horizon_days`` of an as-of date."""
+
+    horizon_days: PositiveInt = 365
+    serious_categories: tuple[str, ...] = (
+        "sexual_misconduct",
+        "discrimination",
+        "violence_use_of_force",
+        "domestic_abuse",
+        "dishonesty_fraud",
+        "corruption_abuse_of_position",
+        "improper_disclosure",
+    )
+    gross_misconduct: bool = True
+    proven_finding: bool = True
+
+    @field_validator("serious_categories")
+    @classmethod
+    def _known(cls, cats: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(cats) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; expected some of {list(CATEGORIES)}")
+        return cats
+
+
+class TrainingConfig(_Frozen):
+    """As-of dates the demo model trains on, and the model's parameters."""
+
+    as_of_start: dt.date = dt.date(2016, 1, 1)
+    # Default: the latest as-of date whose label horizon is fully observed.
+    as_of_end: dt.date | None = None
+    cadence: Literal["monthly", "weekly"] = "monthly"
+    regularisation_c: float = Field(0.1, gt=0)
+
+
+class ScoringConfig(_Frozen):
+    """How the flag list is drawn."""
+
+    # Default as-of date: the day the export was taken.
+    as_of: dt.date | None = None
+    top_k: PositiveInt = 50
+    reasons_per_flag: PositiveInt = 3
+
+
+class MlflowConfig(_Frozen):
+    """Where runs are tracked. ``tracking_uri: null`` is a SQLite store under the data home."""
+
+    tracking_uri: str | None = None
+    experiment: str = "ewp"
+
+
+class Config(_Frozen):
+    """A whole run configuration."""
+
+    name: str = "default"
+    seed: int = 20_261_123
+    # Project data home for generated data, Prefect state, MLflow store and run outputs.
+    # Relative paths are taken from the working directory; EWP_HOME overrides it.
+    home: Path = Path(".ewp")
+    data: DataConfig = DataConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+    # A force's own category labels -> the standard taxonomy. Standard names map to themselves.
+    taxonomy: dict[str, str] = Field(default_factory=dict)
+    features: FeatureConfig = FeatureConfig()
+    label: LabelConfig = LabelConfig()
+    training: TrainingConfig = TrainingConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+
+    @field_validator("taxonomy")
+    @classmethod
+    def _taxonomy_targets(cls, taxonomy: dict[str, str]) -> dict[str, str]:
+        bad = {raw: std for raw, std in taxonomy.items() if std not in CATEGORIES}
+        if bad:
+            raw, std = next(iter(bad.items()))
+            raise ValueError(
+                f"{raw!r} maps to {std!r}, which is not a standard category; "
+                f"expected one of {list(CATEGORIES)}"
+            )
+        return taxonomy
+
+    def category_map(self) -> dict[str, str]:
+        """Raw category label -> standard category, standard names included."""
+        return {**{c: c for c in CATEGORIES}, **self.taxonomy}
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the field."""
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Load and validate a YAML config; ``None`` gives the embedded default.
+
+    Raises ``ConfigError`` naming the file and each bad field as a dotted path.
+    """
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc

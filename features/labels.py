@@ -1,0 +1,84 @@
+"""The escalation label: did the officer escalate within the horizon after an as-of date?
+
+For an as-of date ``t`` and horizon ``h`` the label looks at notices *received* in ``[t, t + h)``
+(the mirror image of the feature windows, which end just before ``t``). A notice there is an
+escalation event if, per ``LabelConfig``:
+
+* its category is serious (default: the categories the Casey review singles out), or
+* it was assessed as potential gross misconduct, or
+* it was eventually proven, **and the finding was known by** ``findings_known_by``.
+
+Findings take a year or more, so "eventually proven" is only known at ``decided_on``. When
+training for a test date T, pass ``findings_known_by=T``: a finding decided on or after T did
+not exist when the model would have been trained and must not shape its labels.
+
+Worked example, horizon 365 days, as-of 2020-01-01, export extracted 2021-06-01:
+the window is [2020-01-01, 2020-12-31). A use-of-force notice received 2020-01-01 counts (day 0
+of the horizon); one received 2020-12-31 does not (365 days after t). A discreditable-conduct
+notice received 2020-05-01 and proven on 2021-03-01 counts with ``findings_known_by`` 2021-06-01
+but not with 2021-01-01. The as-of date 2020-07-01 has a horizon ending 2021-07-01, after the
+export was taken, so its label is unknown (NaN) and it is not used for training.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from ewp.config import LabelConfig
+from ewp.contract import ForceData
+from features.history import EventSeries, day_numbers
+
+
+def escalation_events(
+    data: ForceData, *, label: LabelConfig, findings_known_by: dt.date | None
+) -> pd.DataFrame:
+    """The notices that count as escalation events (a subset of ``data.notices_with_outcomes``)."""
+    notices = data.notices_with_outcomes()
+    is_event = notices["category"].isin(label.serious_categories).to_numpy(dtype=bool, copy=True)
+    if label.gross_misconduct:
+        is_event |= (notices["severity"] == "gross_misconduct").fillna(False).to_numpy(dtype=bool)
+    if label.proven_finding:
+        proven = (notices["finding"] == "proven").fillna(False).to_numpy(dtype=bool, copy=True)
+        if findings_known_by is not None:
+            known = (notices["decided_on"] < pd.Timestamp(findings_known_by)).fillna(False)
+            proven &= known.to_numpy(dtype=bool)
+        is_event |= proven
+    return notices.loc[is_event]
+
+
+def build_labels(
+    data: ForceData,
+    rows: pd.DataFrame,
+    *,
+    label: LabelConfig,
+    observed_until: dt.date,
+    findings_known_by: dt.date | None = None,
+) -> pd.Series:
+    """Label per row of ``rows`` (``officer_id``, ``as_of``): 1.0, 0.0, or NaN if unobserved.
+
+    ``observed_until`` is the first day *not* covered by the data (the export date, or a test
+    date when training): a row whose horizon ``[t, t + h)`` reaches past it is NaN.
+    ``findings_known_by`` defaults to ``observed_until``.
+    """
+    if findings_known_by is None:
+        findings_known_by = observed_until
+    events = escalation_events(data, label=label, findings_known_by=findings_known_by)
+    code_of = pd.Series(
+        np.arange(len(data.officers), dtype="int64"), index=data.officers["officer_id"]
+    )
+    series = EventSeries.build(
+        code_of.reindex(events["officer_id"]).to_numpy(), day_numbers(events["received_on"])
+    )
+    row_codes = code_of.reindex(rows["officer_id"]).to_numpy()
+    t = day_numbers(rows["as_of"])
+    horizon_end = t + label.horizon_days
+    count = series.count_between(row_codes, t, horizon_end)
+    observed = horizon_end <= day_numbers([observed_until])[0]
+    return pd.Series(
+        np.where(observed, (count > 0).astype("float64"), np.nan),
+        index=rows.index,
+        name="label",
+    )

@@ -1,0 +1,205 @@
+"""One registry of every model feature: its name, what it means, and how to say it in a sentence.
+
+The feature builder (``features.history``) produces columns in registry order, the model card
+and the methods section list the descriptions, and the weekly report turns a (feature, value)
+pair into a plain-language reason with ``render_reason``. Adding a feature means adding it here
+and in ``features.history``; a test checks that the two agree.
+
+Protected attributes (ethnicity, gender, age) are never features: ``FORBIDDEN_INPUTS`` is checked
+when the registry is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ewp.config import FeatureConfig
+from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS
+
+FORBIDDEN_INPUTS: frozenset[str] = frozenset({*AUDIT_ONLY_COLUMNS, "age", "race", "sex"})
+
+SOURCE_LABELS: dict[str, str] = {
+    "public": "from members of the public",
+    "internal": "raised by colleagues",
+    "conduct_matter": "raised by the force as conduct matters",
+}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A model feature.
+
+    ``description`` is for the model card and methods section; ``reason`` is a sentence
+    template with ``{value}`` for the weekly report, e.g. "{value} notices in the last 12 months".
+    """
+
+    name: str
+    description: str
+    reason: str
+    family: str
+
+
+def window_phrase(days: int) -> str:
+    """Say a window in words: 365 -> "12 months", 1095 -> "3 years", 90 -> "90 days"."""
+    if days % 365 == 0:
+        years = days // 365
+        return "12 months" if years == 1 else f"{years} years"
+    return f"{days} days"
+
+
+def _group_label(members: tuple[str, ...]) -> str:
+    return " or ".join(CATEGORY_LABELS[m] for m in members)
+
+
+def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
+    """The features built for a config, in the order of the feature matrix's columns."""
+    specs: list[FeatureSpec] = []
+    for days in config.windows_days:
+        phrase = window_phrase(days)
+        specs.append(
+            FeatureSpec(
+                f"notices_{days}d",
+                f"Misconduct notices received in the {phrase} before the as-of date.",
+                f"{{value}} notices received in the last {phrase}",
+                "volume",
+            )
+        )
+    specs.append(
+        FeatureSpec(
+            "notices_all",
+            "All misconduct notices received before the as-of date.",
+            "{value} notices received in total",
+            "volume",
+        )
+    )
+    for days in config.group_windows_days:
+        phrase = window_phrase(days)
+        for group, members in config.category_groups.items():
+            label = _group_label(members)
+            specs.append(
+                FeatureSpec(
+                    f"notices_{group}_{days}d",
+                    f"Notices for {label} received in the {phrase} before the as-of date.",
+                    f"{{value}} notices for {label} in the last {phrase}",
+                    "category",
+                )
+            )
+        for source in config.sources:
+            specs.append(
+                FeatureSpec(
+                    f"notices_source_{source}_{days}d",
+                    f"Notices {SOURCE_LABELS[source]} received in the {phrase} before the "
+                    "as-of date.",
+                    f"{{value}} notices {SOURCE_LABELS[source]} in the last {phrase}",
+                    "source",
+                )
+            )
+    specs += [
+        FeatureSpec(
+            "gross_misconduct_all",
+            "Notices assessed as potential gross misconduct, received before the as-of date.",
+            "{value} notices assessed as potential gross misconduct",
+            "severity",
+        ),
+        FeatureSpec(
+            "findings_case_to_answer_all",
+            "Notices decided before the as-of date with a case to answer (proven or not).",
+            "{value} earlier notices found to have a case to answer",
+            "outcomes",
+        ),
+        FeatureSpec(
+            "findings_proven_all",
+            "Notices decided before the as-of date with the allegation proven.",
+            "{value} earlier allegations proven",
+            "outcomes",
+        ),
+        FeatureSpec(
+            "findings_no_case_all",
+            "Notices decided before the as-of date with no case to answer.",
+            "{value} earlier notices with no case to answer",
+            "outcomes",
+        ),
+        FeatureSpec(
+            "worst_sanction_level",
+            "Most severe sanction decided before the as-of date, on the scale none (0), "
+            "reflective practice (1), management advice (2), written warning (3), final written "
+            "warning (4), reduction in rank (5), dismissal (6).",
+            "most severe earlier sanction at level {value} of 6",
+            "outcomes",
+        ),
+        FeatureSpec(
+            "open_cases",
+            "Notices received before the as-of date and not yet decided on it.",
+            "{value} cases still open",
+            "pending",
+        ),
+        FeatureSpec(
+            "oldest_open_days",
+            "Age in days of the oldest notice still open on the as-of date (0 if none).",
+            "oldest open case waiting {value} days for a decision",
+            "pending",
+        ),
+        FeatureSpec(
+            "notices_while_open_all",
+            "Notices received while an earlier notice against the officer was still undecided.",
+            "{value} notices received while earlier ones were still undecided",
+            "pending",
+        ),
+        FeatureSpec(
+            "acceleration",
+            "Notices in the last 12 months minus the yearly average of the 2 years before: "
+            "positive when the rate is rising.",
+            "notice rate up by {value} a year on the 2 years before",
+            "trend",
+        ),
+        FeatureSpec(
+            "days_since_last_notice",
+            f"Days since the last notice was received (capped at {config.max_days_since}; the "
+            "cap also means none).",
+            "last notice {value} days ago",
+            "trend",
+        ),
+        FeatureSpec(
+            "tenure_days",
+            "Days of service on the as-of date.",
+            "{value} days of service",
+            "career",
+        ),
+        FeatureSpec(
+            "probationer",
+            f"1 while the officer has served under {config.probation_days} days.",
+            "still in the probation period",
+            "career",
+        ),
+        FeatureSpec(
+            "unit_share_below_365d",
+            "Share of serving officers in the same unit with fewer notices in the last 12 "
+            "months (0 to 1).",
+            "more notices in the last 12 months than {value} of officers in the same unit",
+            "peer",
+        ),
+        FeatureSpec(
+            "unit_ratio_365d",
+            "Notices in the last 12 months divided by the unit's average for serving officers.",
+            "{value} times the unit's average number of notices in the last 12 months",
+            "peer",
+        ),
+    ]
+    forbidden = [s.name for s in specs if s.name in FORBIDDEN_INPUTS]
+    if forbidden:
+        raise ValueError(f"protected attributes cannot be model inputs: {forbidden}")
+    return tuple(specs)
+
+
+def format_value(name: str, value: float) -> str:
+    """Format a feature value for a sentence: shares as percentages, others as whole numbers."""
+    if name == "unit_share_below_365d":
+        return f"{value:.0%}"
+    if name in {"acceleration", "unit_ratio_365d"}:
+        return f"{value:.1f}"
+    return f"{value:.0f}"
+
+
+def render_reason(spec: FeatureSpec, value: float) -> str:
+    """A plain-language reason: the spec's sentence with the value filled in."""
+    return spec.reason.format(value=format_value(spec.name, value))

@@ -1,0 +1,64 @@
+"""Small hand-built ForceData tables for tests (typed as validation would produce them)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ewp.contract import ForceData
+
+
+def _dates(values: list[str | None]) -> pd.Series:
+    return pd.to_datetime(pd.Series(values, dtype="object"))
+
+
+def make_force(
+    officers: list[dict], notices: list[dict], outcomes: list[dict] | None = None
+) -> ForceData:
+    """Build a ForceData from lists of dicts with ISO date strings; missing columns get defaults.
+
+    Officers need ``officer_id`` and ``joined_on``; notices need ``notice_id``, ``officer_id``,
+    ``received_on`` (category defaults to ``neglect_of_duty``, source to ``public``); outcomes
+    need ``notice_id``, ``decided_on`` and ``finding``.
+    """
+    off = pd.DataFrame(officers)
+    off = pd.DataFrame(
+        {
+            "officer_id": off["officer_id"].astype(str),
+            "joined_on": _dates(list(off["joined_on"])),
+            "left_on": _dates(list(off.get("left_on", pd.Series([None] * len(off))))),
+            "rank": off.get("rank", pd.Series(["Constable"] * len(off))).astype(str),
+            "unit": off.get("unit", pd.Series(["Borough 01"] * len(off))).astype(str),
+            "ethnicity": off.get("ethnicity", pd.Series(["White"] * len(off))).astype(str),
+            "gender": off.get("gender", pd.Series(["Male"] * len(off))).astype(str),
+            "birth_year": off.get("birth_year", pd.Series([1980] * len(off))).astype("Int64"),
+        }
+    )
+    n = len(notices)
+    no = pd.DataFrame(notices) if n else pd.DataFrame(columns=["notice_id", "officer_id"])
+    notice_frame = pd.DataFrame(
+        {
+            "notice_id": no["notice_id"].astype(str),
+            "case_id": no.get("case_id", no["notice_id"]).astype(str),
+            "officer_id": no["officer_id"].astype(str),
+            "received_on": _dates(list(no["received_on"]) if n else []),
+            "incident_on": _dates([None] * n),
+            "category": no.get("category", pd.Series(["neglect_of_duty"] * n)).astype(str),
+            "category_raw": no.get("category", pd.Series(["neglect_of_duty"] * n)).astype(str),
+            "source": no.get("source", pd.Series(["public"] * n)).astype(str),
+            "severity": no.get("severity", pd.Series([None] * n, dtype="object")).astype("str"),
+        }
+    )
+    notice_frame["severity"] = notice_frame["severity"].where(
+        notice_frame["severity"] != "None", pd.NA
+    )
+    outs = outcomes or []
+    oc = pd.DataFrame(outs) if outs else pd.DataFrame(columns=["notice_id"])
+    outcome_frame = pd.DataFrame(
+        {
+            "notice_id": oc["notice_id"].astype(str),
+            "decided_on": _dates(list(oc["decided_on"]) if outs else []),
+            "finding": oc.get("finding", pd.Series([], dtype="object")).astype(str),
+            "sanction": oc.get("sanction", pd.Series(["none"] * len(oc))).astype(str),
+        }
+    )
+    return ForceData(officers=off, notices=notice_frame, outcomes=outcome_frame)
