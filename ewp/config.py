@@ -126,6 +126,71 @@ class TrainingConfig(_Frozen):
     regularisation_c: float = Field(0.1, gt=0)
 
 
+CandidateKind = Literal[
+    "threshold_rule", "peer_rule", "count_ranker", "scorecard", "ebm", "hist_gradient_boosting"
+]
+# Kinds that may become the published scorer without an explicit opt-in.
+INTERPRETABLE_KINDS: frozenset[str] = frozenset(
+    {"threshold_rule", "peer_rule", "count_ranker", "scorecard", "ebm"}
+)
+
+
+class CandidateConfig(_Frozen):
+    """One competing model in the grid: a rule baseline, a glass-box model or a yardstick."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    kind: CandidateKind
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+
+def _default_candidates() -> tuple[CandidateConfig, ...]:
+    return (
+        CandidateConfig(
+            name="rule_3_in_180d",
+            kind="threshold_rule",
+            params={"feature": "notices_180d", "threshold": 3},
+        ),
+        CandidateConfig(
+            name="rule_3_in_365d",
+            kind="threshold_rule",
+            params={"feature": "notices_365d", "threshold": 3},
+        ),
+        CandidateConfig(name="peer_top_5pct", kind="peer_rule", params={"top_fraction": 0.05}),
+        CandidateConfig(
+            name="count_ranker", kind="count_ranker", params={"feature": "notices_365d"}
+        ),
+        CandidateConfig(name="scorecard", kind="scorecard", params={"regularisation_c": 0.1}),
+        CandidateConfig(name="ebm", kind="ebm", params={"outer_bags": 2, "interactions": 0}),
+        CandidateConfig(name="hgb_yardstick", kind="hist_gradient_boosting", params={}),
+    )
+
+
+class EvaluationConfig(_Frozen):
+    """Temporal evaluation: test dates, training history, list sizes and the candidate grid."""
+
+    test_dates: tuple[dt.date, ...] = (
+        dt.date(2020, 1, 1),
+        dt.date(2021, 1, 1),
+        dt.date(2022, 1, 1),
+        dt.date(2023, 1, 1),
+    )
+    training_history_days: PositiveInt | None = 1096
+    list_sizes: tuple[PositiveInt, ...] = (50,)
+    list_fractions: tuple[Annotated[float, Field(gt=0, le=1)], ...] = (0.01,)
+    candidates: tuple[CandidateConfig, ...] = Field(default_factory=_default_candidates)
+    # A black-box yardstick may be trained for comparison; it is published only if this is true.
+    allow_black_box_champion: bool = False
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique_names(cls, candidates: tuple[CandidateConfig, ...]) -> tuple[CandidateConfig, ...]:
+        names = [c.name for c in candidates]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"candidate names must be unique; repeated: {duplicated}")
+        return candidates
+
+
 class ScoringConfig(_Frozen):
     """How the flag list is drawn."""
 
@@ -157,6 +222,7 @@ class Config(_Frozen):
     features: FeatureConfig = FeatureConfig()
     label: LabelConfig = LabelConfig()
     training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     scoring: ScoringConfig = ScoringConfig()
     mlflow: MlflowConfig = MlflowConfig()
 
@@ -177,6 +243,16 @@ class Config(_Frozen):
         return {**{c: c for c in CATEGORIES}, **self.taxonomy}
 
 
+class _TextDateLoader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text, so pydantic parses them and names a bad field."""
+
+
+_TextDateLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file and the field."""
 
@@ -190,7 +266,7 @@ def load_config(path: Path | str | None = None) -> Config:
         return Config()
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextDateLoader) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
     except yaml.YAMLError as exc:

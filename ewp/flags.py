@@ -1,0 +1,73 @@
+"""The flag list a standards unit receives: top-k officers, reasons in words, provenance.
+
+Pure: DataFrames in, DataFrame out. Every flag carries the model version and data snapshot it
+came from and empty review columns where a human records the decision; a flag is a prompt for
+human review, never a finding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+from features.registry import FeatureSpec, render_reason
+
+REVIEW_COLUMNS: tuple[str, ...] = ("review_decision", "reviewer", "reviewed_on", "review_note")
+
+
+def flag_id(*, officer_id: str, as_of: str, model_version: str) -> str:
+    """A stable identifier for one flag: the same officer, date and model give the same ID."""
+    digest = hashlib.sha256(f"{officer_id}|{as_of}|{model_version}".encode()).hexdigest()
+    return f"F{digest[:12]}"
+
+
+def select_top_k(scored: pd.DataFrame, *, k: int) -> pd.DataFrame:
+    """The ``k`` highest scores; ties broken by officer_id, so row order never matters."""
+    ordered = scored.sort_values(["score", "officer_id"], ascending=[False, True], kind="stable")
+    top = ordered.head(k).reset_index(drop=True)
+    top.insert(0, "rank", range(1, len(top) + 1))
+    return top
+
+
+def build_flag_list(
+    *,
+    flagged: pd.DataFrame,
+    reasons: pd.DataFrame,
+    specs: dict[str, FeatureSpec],
+    model_version: str,
+    data_fingerprint: str,
+    reasons_per_flag: int,
+) -> pd.DataFrame:
+    """Assemble the published list.
+
+    ``flagged`` has ``rank``, ``officer_id``, ``unit``, ``as_of``, ``score``; ``reasons`` is the
+    tidy output of ``models.explain.top_reasons`` with ``row`` holding the officer_id.
+    """
+    out = flagged[["rank", "officer_id", "unit", "as_of", "score"]].copy()
+    out["as_of"] = pd.to_datetime(out["as_of"]).dt.strftime("%Y-%m-%d")
+    out["score"] = out["score"].round(6)
+    out.insert(
+        0,
+        "flag_id",
+        [
+            flag_id(officer_id=o, as_of=a, model_version=model_version)
+            for o, a in zip(out["officer_id"], out["as_of"], strict=True)
+        ],
+    )
+    sentences = reasons.assign(
+        sentence=[
+            render_reason(specs[f], v)
+            for f, v in zip(reasons["feature"], reasons["value"], strict=True)
+        ]
+    )
+    for rank in range(1, reasons_per_flag + 1):
+        by_officer = dict(
+            sentences.loc[sentences["rank"] == rank, ["row", "sentence"]].itertuples(index=False)
+        )
+        out[f"reason_{rank}"] = [by_officer.get(officer, "") for officer in out["officer_id"]]
+    out["model_version"] = model_version
+    out["data_fingerprint"] = data_fingerprint
+    for column in REVIEW_COLUMNS:
+        out[column] = ""
+    return out

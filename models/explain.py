@@ -1,0 +1,37 @@
+"""Explanations as data: the top contributing features behind each score, as a tidy table.
+
+Rendering those rows as sentences is a separate step (``features.registry.render_reason``),
+so the same table feeds the CSV, the HTML report and any audit of the reasons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def top_reasons(contributions: pd.DataFrame, values: pd.DataFrame, *, n: int) -> pd.DataFrame:
+    """The ``n`` largest positive contributions per row, as a tidy table.
+
+    ``contributions`` and ``values`` share index and columns (rows x features). Returns columns
+    ``row`` (the index label), ``rank`` (1 = largest), ``feature``, ``value``, ``contribution``.
+    Only factors that *raise* the risk are reasons; a row may have fewer than ``n``. Ties are
+    broken by feature order, so the result is deterministic.
+    """
+    if n <= 0:
+        raise ValueError("n must be positive")
+    terms = contributions.to_numpy(dtype="float64")
+    # Stable sort of the negated terms: largest first, ties in column order.
+    order = np.argsort(-terms, axis=1, kind="stable")[:, :n]
+    row_pos = np.repeat(np.arange(len(terms)), order.shape[1])
+    col_pos = order.ravel()
+    tidy = pd.DataFrame(
+        {
+            "row": contributions.index.to_numpy()[row_pos],
+            "rank": np.tile(np.arange(1, order.shape[1] + 1), len(terms)),
+            "feature": contributions.columns.to_numpy()[col_pos],
+            "value": values.to_numpy(dtype="float64")[row_pos, col_pos],
+            "contribution": terms[row_pos, col_pos],
+        }
+    )
+    return tidy.loc[tidy["contribution"] > 0].reset_index(drop=True)

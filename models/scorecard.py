@@ -1,0 +1,104 @@
+"""An interpretable logistic-regression scorecard with per-feature contributions.
+
+The model standardises each feature and fits an L2-regularised logistic regression. Its
+contribution for one officer and feature is ``coef_j * (x_j - mean_j) / scale_j`` in log-odds:
+how far that feature moves the officer's risk above (positive) or below (negative) an average
+serving officer. Contributions plus ``intercept_`` sum to the model's log-odds, so the reasons
+on a flag add up to its score exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+
+from features.registry import FORBIDDEN_INPUTS
+
+
+class ScorecardClassifier(ClassifierMixin, BaseEstimator):
+    """Standardised L2 logistic regression whose terms explain each score.
+
+    Parameters
+    ----------
+    regularisation_c:
+        Inverse regularisation strength (``C`` of scikit-learn's LogisticRegression).
+    class_weight:
+        Passed to LogisticRegression; ``None`` keeps calibrated probabilities.
+    random_state:
+        Seed (the lbfgs solver is deterministic; kept so every model records its seed).
+    """
+
+    def __init__(
+        self,
+        regularisation_c: float = 0.1,
+        class_weight: str | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.regularisation_c = regularisation_c
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> ScorecardClassifier:
+        """Fit on a feature frame (columns are feature names) and 0/1 labels."""
+        forbidden = FORBIDDEN_INPUTS & set(X.columns)
+        if forbidden:
+            raise ValueError(f"protected attributes cannot be model inputs: {sorted(forbidden)}")
+        values = X.to_numpy(dtype="float64")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = values.shape[1]
+        self.mean_ = values.mean(axis=0)
+        scale = values.std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        model = LogisticRegression(
+            C=self.regularisation_c,
+            class_weight=self.class_weight,
+            max_iter=2000,
+            random_state=self.random_state,
+        )
+        model.fit((values - self.mean_) / self.scale_, np.asarray(y, dtype="int64"))
+        self.classes_ = model.classes_
+        self.coef_ = model.coef_[0]
+        self.intercept_ = float(model.intercept_[0])
+        return self
+
+    def _standardised(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "coef_")
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"feature frame lacks columns the model was fitted on: {missing}")
+        values = X[list(self.feature_names_in_)].to_numpy(dtype="float64")
+        return (values - self.mean_) / self.scale_
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-row, per-feature log-odds contributions relative to an average officer."""
+        terms = self._standardised(X) * self.coef_
+        return pd.DataFrame(terms, index=X.index, columns=list(self.feature_names_in_))
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds of escalation: intercept plus the sum of contributions."""
+        standardised = self._standardised(X)
+        return self.intercept_ + standardised @ self.coef_
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities of [no escalation, escalation] per row."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """0/1 at probability 0.5 (ranking, not this threshold, is what ewp uses)."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype("int64")
+
+    def points(self) -> pd.DataFrame:
+        """The scorecard: log-odds points per standard deviation of each feature."""
+        check_is_fitted(self, "coef_")
+        return pd.DataFrame(
+            {
+                "feature": self.feature_names_in_,
+                "points_per_sd": self.coef_,
+                "mean": self.mean_,
+                "sd": self.scale_,
+            }
+        )

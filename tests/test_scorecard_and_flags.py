@@ -1,0 +1,124 @@
+"""Scorecard contributions, tidy reasons, and the published flag list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from ewp.config import FeatureConfig
+from ewp.flags import REVIEW_COLUMNS, build_flag_list, flag_id, select_top_k
+from features.registry import feature_specs
+from models.explain import top_reasons
+from models.scorecard import ScorecardClassifier
+
+
+def planted(n: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "notices_365d": rng.poisson(0.5, n).astype(float),
+            "open_cases": rng.poisson(0.3, n).astype(float),
+            "tenure_days": rng.uniform(100, 8000, n),
+        }
+    )
+    logit = -3 + 1.2 * X["notices_365d"] + 0.8 * X["open_cases"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y.to_numpy()
+
+
+def test_contributions_add_up_to_the_score_and_follow_the_signal() -> None:
+    X, y = planted()
+    model = ScorecardClassifier(regularisation_c=1.0).fit(X, y)
+    contributions = model.contributions(X)
+    np.testing.assert_allclose(
+        model.intercept_ + contributions.sum(axis=1), model.decision_function(X), rtol=1e-10
+    )
+    points = model.points().set_index("feature")["points_per_sd"]
+    assert points["notices_365d"] > 0 and points["open_cases"] > 0
+    assert abs(points["tenure_days"]) < points["open_cases"]
+    # An average officer contributes zero; more notices than average contributes positively.
+    average = pd.DataFrame([X.mean()])
+    np.testing.assert_allclose(model.contributions(average).to_numpy(), 0, atol=1e-12)
+
+
+def test_scorecard_follows_sklearn_conventions_and_refuses_protected_attributes() -> None:
+    X, y = planted(200)
+    assert clone(ScorecardClassifier(regularisation_c=0.5)).get_params()["regularisation_c"] == 0.5
+    with pytest.raises(ValueError, match="protected attributes"):
+        ScorecardClassifier().fit(X.assign(ethnicity=1.0), y)
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        ScorecardClassifier().decision_function(X)
+
+
+def test_top_reasons_keeps_only_risk_raising_factors_in_order() -> None:
+    contributions = pd.DataFrame(
+        {"a": [0.5, -0.1], "b": [1.5, -0.2], "c": [0.5, 0.3]}, index=["O1", "O2"]
+    )
+    values = pd.DataFrame({"a": [1, 0], "b": [4, 0], "c": [2, 1]}, index=["O1", "O2"])
+    tidy = top_reasons(contributions, values, n=3)
+    assert tidy[["row", "rank", "feature"]].values.tolist() == [
+        ["O1", 1, "b"],
+        ["O1", 2, "a"],  # tie with c broken by column order
+        ["O1", 3, "c"],
+        ["O2", 1, "c"],  # O2's other factors lower the risk: not reasons
+    ]
+    assert tidy.loc[0, "value"] == 4 and tidy.loc[0, "contribution"] == 1.5
+
+
+def test_select_top_k_breaks_ties_by_officer_id_whatever_the_row_order() -> None:
+    scored = pd.DataFrame({"officer_id": ["C", "A", "B", "D"], "score": [0.5, 0.9, 0.5, 0.1]})
+    top = select_top_k(scored, k=2)
+    assert top["officer_id"].tolist() == ["A", "B"]
+    shuffled = select_top_k(scored.iloc[::-1], k=2)
+    assert shuffled["officer_id"].tolist() == ["A", "B"]
+    assert top["rank"].tolist() == [1, 2]
+
+
+def test_flag_list_carries_reasons_provenance_and_review_columns() -> None:
+    specs = {s.name: s for s in feature_specs(FeatureConfig())}
+    flagged = pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "officer_id": ["O7", "O3"],
+            "unit": ["Borough 01", "Borough 02"],
+            "as_of": pd.to_datetime(["2025-01-01", "2025-01-01"]),
+            "score": [0.41234567, 0.2],
+        }
+    )
+    reasons = pd.DataFrame(
+        {
+            "row": ["O7", "O7", "O3"],
+            "rank": [1, 2, 1],
+            "feature": ["notices_365d", "open_cases", "unit_share_below_365d"],
+            "value": [4.0, 2.0, 0.97],
+            "contribution": [1.0, 0.5, 0.2],
+        }
+    )
+    flags = build_flag_list(
+        flagged=flagged,
+        reasons=reasons,
+        specs=specs,
+        model_version="scorecard-abc",
+        data_fingerprint="f" * 64,
+        reasons_per_flag=3,
+    )
+    first = flags.iloc[0]
+    assert first["reason_1"] == "4 notices received in the last 12 months"
+    assert first["reason_2"] == "2 cases still open"
+    assert first["reason_3"] == ""
+    assert flags.iloc[1]["reason_1"] == (
+        "more notices in the last 12 months than 97% of officers in the same unit"
+    )
+    assert first["score"] == 0.412346 and first["as_of"] == "2025-01-01"
+    assert first["model_version"] == "scorecard-abc" and first["data_fingerprint"] == "f" * 64
+    assert all(flags[c].eq("").all() for c in REVIEW_COLUMNS)
+    assert first["flag_id"] == flag_id(
+        officer_id="O7", as_of="2025-01-01", model_version="scorecard-abc"
+    )
+    assert first["flag_id"] != flag_id(
+        officer_id="O7", as_of="2025-01-08", model_version="scorecard-abc"
+    )
