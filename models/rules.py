@@ -1,0 +1,292 @@
+"""The classic early-warning rules, written as competing models.
+
+A professional standards unit's existing system is a threshold rule ("3 or more notices in the
+last 180 days"). A model earns its place only by beating such rules at the same number of
+officers flagged, so each rule here is a scikit-learn style estimator that the evaluation
+scores exactly like a model: ``decision_function`` ranks officers (higher = more risk) and
+``predict_proba`` gives calibrated rates so the Brier score is defined.
+
+- ``ThresholdRule`` flags officers whose feature reaches a threshold, the same for everyone.
+- ``PeerOutlierRule`` flags officers in the top fraction of their own unit.
+- ``CountRanker`` ranks the whole force by a count, with a deterministic tie-break.
+
+A flag rule gives every flagged officer the same score (1.0) and every other officer 0.0: it
+has no order within its flags, and the list metrics report the worst and best case of those
+ties. Each rule says what it does in plain language with ``describe()``.
+
+The input checks shared by every ewp estimator (a numeric frame of named features, no
+protected attributes, 0/1 labels) are ``validate_features`` and ``validate_labels``.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.isotonic import IsotonicRegression
+from sklearn.utils.validation import check_is_fitted
+
+from ewp.config import FeatureConfig
+from features.registry import FORBIDDEN_INPUTS, feature_specs, format_value
+
+# Feature frames store shares as float32 (19/20 becomes 0.94999999), so comparisons of a share
+# with a cut-off such as 1 - 0.05 allow this much slack.
+SHARE_TOLERANCE = 1e-6
+
+
+def validate_features(X: pd.DataFrame) -> pd.DataFrame:
+    """Check a feature frame: a DataFrame of numeric columns, none a protected attribute.
+
+    Returns ``X`` unchanged. Raises ``TypeError`` for anything but a DataFrame (column names
+    are what ties a value to its meaning) and ``ValueError`` naming protected or non-numeric
+    columns (a datetime column must be turned into a number such as days, first).
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"expected a pandas DataFrame whose columns are feature names, got {type(X).__name__}"
+        )
+    forbidden = FORBIDDEN_INPUTS & {str(c) for c in X.columns}
+    if forbidden:
+        raise ValueError(f"protected attributes cannot be model inputs: {sorted(forbidden)}")
+    non_numeric = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    if non_numeric:
+        raise ValueError(f"feature columns must be numeric; not numeric: {non_numeric}")
+    return X
+
+
+def validate_labels(y: np.ndarray | pd.Series, n_rows: int) -> np.ndarray:
+    """0/1 escalation labels as an int64 array, one per feature row."""
+    labels = np.asarray(y)
+    if labels.ndim != 1 or len(labels) != n_rows:
+        raise ValueError(f"expected {n_rows} labels in one dimension, got shape {labels.shape}")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 (no escalation) or 1 (escalation)")
+    return labels.astype("int64")
+
+
+def _feature_values(X: pd.DataFrame, feature: str) -> np.ndarray:
+    """One feature's column as float64, with an error naming it when it is missing."""
+    if feature not in X.columns:
+        raise ValueError(
+            f"feature {feature!r} is not in the feature frame; available: {list(X.columns)}"
+        )
+    return X[feature].to_numpy(dtype="float64")
+
+
+def _reason_template(feature: str) -> str | None:
+    """The registry's reason sentence for a default feature ("{value} notices ..."), if any."""
+    return next((s.reason for s in feature_specs(FeatureConfig()) if s.name == feature), None)
+
+
+def _phrase(feature: str) -> str:
+    """A count in words ("notices received in the last 12 months"), else the feature's name."""
+    template = _reason_template(feature)
+    if template is None or not template.startswith("{value} "):
+        return feature
+    return template.removeprefix("{value} ")
+
+
+def _threshold_text(feature: str, threshold: float) -> str:
+    """A threshold as the registry shows the feature's values, without rounding a fraction."""
+    text = format_value(feature, threshold)
+    if text.endswith("%") or float(threshold).is_integer():
+        return text
+    return f"{threshold:g}"
+
+
+class _FlagRule(ClassifierMixin, BaseEstimator):
+    """Shared behaviour of a rule that flags officers: binary scores and learned flag rates.
+
+    Subclasses define ``__init__`` (their parameters) and ``_flag_values``. ``fit`` learns only
+    the escalation rate among flagged and unflagged training officers, which ``predict_proba``
+    returns.
+    """
+
+    interpretable = True
+
+    def _flag_values(self, X: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> Self:
+        """Record the feature names and the escalation rate among flagged and other officers.
+
+        When no training officer is flagged (or none is left unflagged), that group's rate is
+        the overall base rate.
+        """
+        validate_features(X)
+        labels = validate_labels(y, len(X))
+        flagged = self._flag_values(X)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.classes_ = np.array([0, 1])
+        self.base_rate_ = float(labels.mean()) if len(labels) else 0.0
+        self.n_flagged_train_ = int(flagged.sum())
+        self.flagged_rate_ = float(labels[flagged].mean()) if flagged.any() else self.base_rate_
+        self.unflagged_rate_ = (
+            float(labels[~flagged].mean()) if (~flagged).any() else self.base_rate_
+        )
+        return self
+
+    def flags(self, X: pd.DataFrame) -> np.ndarray:
+        """Boolean array: True for each officer (row) the rule flags."""
+        check_is_fitted(self, "flagged_rate_")
+        return self._flag_values(validate_features(X))
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """1.0 for flagged officers, 0.0 for the rest (a rule has no order within its flags)."""
+        return self.flags(X).astype("float64")
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """[no escalation, escalation] per row: the training rate of the row's group."""
+        p = np.where(self.flags(X), self.flagged_rate_, self.unflagged_rate_)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 for flagged officers, 0 otherwise."""
+        return self.flags(X).astype("int64")
+
+
+class ThresholdRule(_FlagRule):
+    """Flags officers whose ``feature`` is at least ``threshold``, the same rule for everyone.
+
+    Parameters
+    ----------
+    feature:
+        The feature the rule reads, e.g. ``notices_180d``. Other columns are ignored.
+    threshold:
+        Officers with ``feature >= threshold`` are flagged.
+    """
+
+    def __init__(self, feature: str = "notices_180d", threshold: float = 3) -> None:
+        self.feature = feature
+        self.threshold = threshold
+
+    def _flag_values(self, X: pd.DataFrame) -> np.ndarray:
+        return _feature_values(X, self.feature) >= self.threshold
+
+    def describe(self) -> str:
+        """The rule in plain language: "3 or more notices received in the last 180 days"."""
+        amount = f"{_threshold_text(self.feature, self.threshold)} or more"
+        template = _reason_template(self.feature)
+        if template is None:
+            return f"{self.feature} of {amount}"
+        return template.format(value=amount)
+
+
+class PeerOutlierRule(_FlagRule):
+    """Flags officers in the top ``top_fraction`` of their unit by a recent count.
+
+    An officer is flagged when the share of unit colleagues with fewer notices
+    (``share_feature``) is at least ``1 - top_fraction`` and the officer has at least one
+    notice (``count_feature >= 1``): in a quiet unit, an officer with no notices is never an
+    outlier. Shares are compared with a tolerance of ``SHARE_TOLERANCE`` because feature frames
+    store them as float32.
+
+    Parameters
+    ----------
+    top_fraction:
+        Size of the top of each unit that is flagged, in (0, 1]; 0.05 is the top 5%.
+    share_feature:
+        Share of the unit's officers with fewer notices (0 to 1).
+    count_feature:
+        The officer's own count over the same window.
+    """
+
+    def __init__(
+        self,
+        top_fraction: float = 0.05,
+        share_feature: str = "unit_share_below_365d",
+        count_feature: str = "notices_365d",
+    ) -> None:
+        self.top_fraction = top_fraction
+        self.share_feature = share_feature
+        self.count_feature = count_feature
+
+    def _flag_values(self, X: pd.DataFrame) -> np.ndarray:
+        if not 0 < self.top_fraction <= 1:
+            raise ValueError(f"top_fraction must be in (0, 1], got {self.top_fraction}")
+        share = _feature_values(X, self.share_feature)
+        count = _feature_values(X, self.count_feature)
+        return (share >= 1 - self.top_fraction - SHARE_TOLERANCE) & (count >= 1)
+
+    def describe(self) -> str:
+        """The rule in plain language: "in the top 5% of their unit for notices ..."."""
+        return (
+            f"in the top {self.top_fraction * 100:g}% of their unit for "
+            f"{_phrase(self.count_feature)}, with at least one such notice"
+        )
+
+
+class CountRanker(ClassifierMixin, BaseEstimator):
+    """Ranks every officer by a count, breaking ties by a second feature.
+
+    The score is ``count + (1 + t / (1 + |t|)) / 2``, where ``t`` is the tie-breaker's value
+    (for a count such as ``notices_all``, ``t >= 0`` and the term is ``1/2`` to ``1``). The
+    term is strictly increasing in ``t`` and lies in (0, 1), so it orders officers with equal
+    counts by ``t`` and never overtakes a higher count. Unlike a scale taken from the
+    data (e.g. dividing by ``1 + max(t)``), it depends on the row alone, so a score means the
+    same in every batch. This requires an integer-valued ``feature``, which is checked.
+
+    ``predict_proba`` maps the score to the training escalation rate by isotonic regression:
+    monotone, so it never changes the ranking, and it makes the Brier score defined.
+
+    Parameters
+    ----------
+    feature:
+        The count that ranks officers, e.g. ``notices_365d``.
+    tie_breaker:
+        Feature that orders officers with equal counts (higher first); ``None`` leaves ties.
+    """
+
+    interpretable = True
+
+    def __init__(
+        self, feature: str = "notices_365d", tie_breaker: str | None = "notices_all"
+    ) -> None:
+        self.feature = feature
+        self.tie_breaker = tie_breaker
+
+    def _scores(self, X: pd.DataFrame) -> np.ndarray:
+        validate_features(X)
+        count = _feature_values(X, self.feature)
+        if not np.array_equal(count, np.round(count)):
+            raise ValueError(f"CountRanker needs whole-number values in {self.feature!r}")
+        if self.tie_breaker is None:
+            return count
+        t = _feature_values(X, self.tie_breaker)
+        return count + (1.0 + t / (1.0 + np.abs(t))) / 2.0
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> CountRanker:
+        """Record the feature names and calibrate scores to escalation rates."""
+        scores = self._scores(X)
+        labels = validate_labels(y, len(X))
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.classes_ = np.array([0, 1])
+        self.calibration_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+            scores, labels
+        )
+        return self
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """The count plus the tie-break term: higher = ranked nearer the top."""
+        check_is_fitted(self, "calibration_")
+        return self._scores(X)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """[no escalation, escalation] per row, from the isotonic calibration of the score."""
+        p = self.calibration_.predict(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """0/1 at probability 0.5 (ranking, not this threshold, is what ewp uses)."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype("int64")
+
+    def describe(self) -> str:
+        """The ranking in plain language: "ranked by notices received in the last 12 months"."""
+        text = f"ranked by {_phrase(self.feature)}"
+        if self.tie_breaker is None:
+            return text
+        return f"{text}, ties broken by {_phrase(self.tie_breaker)}"
