@@ -30,13 +30,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, CandidateKind
 from ewp.provenance import model_identity
-from models.rules import (
-    CountRanker,
-    PeerOutlierRule,
-    ThresholdRule,
-    validate_features,
-    validate_labels,
-)
+from models.inputs import validate_features, validate_labels
+from models.rules import CountRanker, PeerOutlierRule, ThresholdRule
 from models.scorecard import ScorecardClassifier
 
 

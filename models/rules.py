@@ -14,8 +14,7 @@ A flag rule gives every flagged officer the same score (1.0) and every other off
 has no order within its flags, and the list metrics report the worst and best case of those
 ties. Each rule says what it does in plain language with ``describe()``.
 
-The input checks shared by every ewp estimator (a numeric frame of named features, no
-protected attributes, 0/1 labels) are ``validate_features`` and ``validate_labels``.
+Inputs are checked by ``models.inputs``, as in every ewp estimator.
 """
 
 from __future__ import annotations
@@ -29,41 +28,12 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from ewp.config import FeatureConfig
-from features.registry import FORBIDDEN_INPUTS, feature_specs, format_value
+from features.registry import feature_specs, format_value
+from models.inputs import validate_features, validate_labels
 
 # Feature frames store shares as float32 (19/20 becomes 0.94999999), so comparisons of a share
 # with a cut-off such as 1 - 0.05 allow this much slack.
 SHARE_TOLERANCE = 1e-6
-
-
-def validate_features(X: pd.DataFrame) -> pd.DataFrame:
-    """Check a feature frame: a DataFrame of numeric columns, none a protected attribute.
-
-    Returns ``X`` unchanged. Raises ``TypeError`` for anything but a DataFrame (column names
-    are what ties a value to its meaning) and ``ValueError`` naming protected or non-numeric
-    columns (a datetime column must be turned into a number such as days, first).
-    """
-    if not isinstance(X, pd.DataFrame):
-        raise TypeError(
-            f"expected a pandas DataFrame whose columns are feature names, got {type(X).__name__}"
-        )
-    forbidden = FORBIDDEN_INPUTS & {str(c) for c in X.columns}
-    if forbidden:
-        raise ValueError(f"protected attributes cannot be model inputs: {sorted(forbidden)}")
-    non_numeric = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    if non_numeric:
-        raise ValueError(f"feature columns must be numeric; not numeric: {non_numeric}")
-    return X
-
-
-def validate_labels(y: np.ndarray | pd.Series, n_rows: int) -> np.ndarray:
-    """0/1 escalation labels as an int64 array, one per feature row."""
-    labels = np.asarray(y)
-    if labels.ndim != 1 or len(labels) != n_rows:
-        raise ValueError(f"expected {n_rows} labels in one dimension, got shape {labels.shape}")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError("labels must be 0 (no escalation) or 1 (escalation)")
-    return labels.astype("int64")
 
 
 def _feature_values(X: pd.DataFrame, feature: str) -> np.ndarray:

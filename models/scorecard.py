@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from features.registry import FORBIDDEN_INPUTS
+from models.inputs import validate_features, validate_labels
 
 
 class ScorecardClassifier(ClassifierMixin, BaseEstimator):
@@ -31,6 +31,8 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         Seed (the lbfgs solver is deterministic; kept so every model records its seed).
     """
 
+    interpretable = True
+
     def __init__(
         self,
         regularisation_c: float = 0.1,
@@ -43,9 +45,8 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> ScorecardClassifier:
         """Fit on a feature frame (columns are feature names) and 0/1 labels."""
-        forbidden = FORBIDDEN_INPUTS & set(X.columns)
-        if forbidden:
-            raise ValueError(f"protected attributes cannot be model inputs: {sorted(forbidden)}")
+        validate_features(X)
+        labels = validate_labels(y, len(X))
         values = X.to_numpy(dtype="float64")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = values.shape[1]
@@ -58,7 +59,7 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
             max_iter=2000,
             random_state=self.random_state,
         )
-        model.fit((values - self.mean_) / self.scale_, np.asarray(y, dtype="int64"))
+        model.fit((values - self.mean_) / self.scale_, labels)
         self.classes_ = model.classes_
         self.coef_ = model.coef_[0]
         self.intercept_ = float(model.intercept_[0])

@@ -216,7 +216,7 @@ def test_identity_changes_with_every_input(field, value):
 @pytest.mark.parametrize("kind", sorted(CANDIDATE_CLASSES))
 def test_is_interpretable_agrees_with_the_config_and_the_class(kind):
     assert is_interpretable(kind) == (kind in INTERPRETABLE_KINDS)
-    assert getattr(CANDIDATE_CLASSES[kind], "interpretable", True) == is_interpretable(kind)
+    assert CANDIDATE_CLASSES[kind].interpretable == is_interpretable(kind)
 
 
 def test_is_interpretable_refuses_an_unknown_kind():

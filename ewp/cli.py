@@ -1,0 +1,199 @@
+"""The ``ewp`` command line.
+
+Heavy imports (Prefect, MLflow, scikit-learn) happen inside the commands that need them, after
+``configure_environment`` has pointed Prefect and MLflow at the data home, so ``ewp --help``
+and ``ewp validate`` stay quick and nothing writes to the user's home directory.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ewp.config import Config, ConfigError, load_config
+from ewp.settings import configure_environment, data_home
+
+app = typer.Typer(
+    name="ewp",
+    help=(
+        "Early-warning pipeline for police professional standards units: leak-free officer "
+        "histories, interpretable escalation-risk scores, and flags with reasons for human "
+        "review."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML config in configs/; default: the embedded default (synthetic force).",
+        exists=False,
+    ),
+]
+
+
+def _config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        console.print(f"[red]Config error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _summary_table(summary: pd.DataFrame) -> Table:
+    table = Table(title="Validation summary (read = accepted + quarantined)")
+    for column in ("table", "file", "read", "accepted", "quarantined"):
+        table.add_column(column, justify="right" if column not in ("table", "file") else "left")
+    for row in summary.itertuples(index=False):
+        table.add_row(row.table, row.file, str(row.read), str(row.accepted), str(row.quarantined))
+    return table
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the export.")],
+    officers: Annotated[int, typer.Option(help="Officers serving at the start.")] = 34_000,
+    start_year: Annotated[int, typer.Option(help="First year simulated.")] = 2013,
+    end_year: Annotated[int, typer.Option(help="Last year simulated.")] = 2024,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same force.")] = 20_261_123,
+    no_bias: Annotated[
+        bool, typer.Option("--no-bias", help="Turn the reporting-bias knob off.")
+    ] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="Print generated figures beside the targets.")
+    ] = False,
+) -> None:
+    """Write a synthetic force's export (officers, notices, outcomes) calibrated to the Met.
+
+    Ground truth (latent risk per officer and month) goes to ground_truth/latent_risk.parquet
+    under the export folder; it is not part of the contract and no model reads it.
+    """
+    from ewp.io import write_export, write_ground_truth
+    from ewp.synthetic import calibration_report, generate_force
+
+    bias = {} if no_bias else dict(Config().synthetic.reporting_bias)
+    started = time.perf_counter()
+    with console.status(f"Simulating {officers:,} officers, {start_year}–{end_year}…"):
+        force = generate_force(
+            officers=officers,
+            start_year=start_year,
+            end_year=end_year,
+            seed=seed,
+            reporting_bias=bias,
+        )
+        paths = write_export(
+            officers=force.officers, notices=force.notices, outcomes=force.outcomes, out_dir=out
+        )
+        truth = write_ground_truth(force.ground_truth, out)
+    console.print(
+        f"Wrote {len(force.officers):,} officers, {len(force.notices):,} notices, "
+        f"{len(force.outcomes):,} outcomes to {out} in {time.perf_counter() - started:.1f} s"
+    )
+    for table, path in paths.items():
+        console.print(f"  {table}: {path}")
+    console.print(f"  ground truth (never a model input): {truth}")
+    if report:
+        calibration = calibration_report(force)
+        table = Table(title="Calibration against ../shared/domain.md")
+        for column in calibration.columns:
+            table.add_column(str(column))
+        for row in calibration.itertuples(index=False):
+            table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+        console.print(table)
+
+
+@app.command()
+def validate(
+    data_dir: Annotated[
+        Path | None,
+        typer.Argument(help="Folder with officers, notices and outcomes (CSV, CSV.gz, Parquet)."),
+    ] = None,
+    config: ConfigOption = None,
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Where to write the quarantine report (CSV).")
+    ] = None,
+) -> None:
+    """Check a config and a data folder against the contract, without running anything.
+
+    Bad rows are reported with file, line and field and written to the quarantine report;
+    a missing column or file stops with exit code 2.
+    """
+    from ewp.io import read_raw_export, write_quarantine
+    from ewp.validation import ContractError, validate_export
+
+    cfg = _config(config)
+    console.print(f"Config OK: {config or 'embedded default'} ({cfg.name})")
+    folder = data_dir or cfg.data.dir
+    if folder is None:
+        console.print("No data folder given (the config uses the synthetic force): done.")
+        return
+    try:
+        result = validate_export(
+            read_raw_export(folder),
+            category_map=cfg.category_map(),
+            extracted_on=cfg.data.extracted_on,
+        )
+    except ContractError as exc:
+        console.print(f"[red]Contract error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(_summary_table(result.summary))
+    if len(result.quarantine):
+        for row in result.quarantine.head(20).itertuples(index=False):
+            console.print(f"  [yellow]quarantined[/yellow] {row.reason}")
+        if len(result.quarantine) > 20:
+            console.print(f"  … and {len(result.quarantine) - 20:,} more")
+    target = quarantine or Path("quarantine.csv")
+    write_quarantine(result.quarantine, target)
+    console.print(f"Quarantine report: {target} ({len(result.quarantine):,} rows)")
+
+
+@app.command()
+def demo(config: ConfigOption = None) -> None:
+    """Run the first end-to-end path as a Prefect flow on the embedded default (or a config).
+
+    Generates (or reuses) the synthetic force, validates it, builds features, trains a logistic
+    scorecard (logged to MLflow), compares it with "3+ notices in 180 days" on a held-out date,
+    and writes the ranked flag list with each officer's top reasons.
+    """
+    cfg = _config(config)
+    home = data_home(cfg.home)
+    configure_environment(home)
+    started = time.perf_counter()
+    console.print(f"ewp demo: state under {home} (Prefect starts a temporary local server)")
+    from flows.demo import RULE_NAME, demo_flow
+
+    result = demo_flow(cfg, home)
+    h = result.holdout
+    table = Table(title=f"Held-out check at equal flag volume (k = {h['holdout_k']:.0f})")
+    for column in ("list", "true positives", "false positives", "precision"):
+        table.add_column(column)
+    table.add_row(
+        "scorecard",
+        f"{h['holdout_model_tp']:.1f}",
+        f"{h['holdout_model_fp']:.1f}",
+        f"{h['holdout_model_precision']:.3f}",
+    )
+    table.add_row(
+        RULE_NAME,
+        f"{h['holdout_rule_tp']:.1f}",
+        f"{h['holdout_rule_fp']:.1f}",
+        f"{h['holdout_rule_precision']:.3f}",
+    )
+    console.print(table)
+    console.print(f"Model {result.model_id} (MLflow run {result.mlflow_run_id})")
+    console.print(f"Flag list: [bold]{result.flags_csv}[/bold]")
+    console.print(f"Run folder: {result.run_dir}  ({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    app()

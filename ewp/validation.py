@@ -1,0 +1,603 @@
+"""Validate a raw export against the input contract, quarantining the records that fail.
+
+``validate_export`` takes the all-text tables of a ``RawExport`` (see ``ewp.io``) and returns
+a ``ValidationResult``: the typed records that passed every check (``ForceData``), one
+quarantine row per rejected record, and a per-table summary whose counts add up
+(``read == accepted + quarantined``). Pure: DataFrames in, result out, no file I/O.
+
+Two kinds of problem:
+
+* **File-level** problems (a table or a required column missing) make the export unusable:
+  ``ContractError``, naming the file and the column.
+* **Record-level** problems quarantine the record and keep the rest. Per-cell checks (required
+  values, dates, vocabularies, birth years, ``left_on`` not before ``joined_on``) are a pandera
+  schema per table; cross-record checks (duplicate ids, several outcomes for one notice,
+  references to unknown or quarantined records, a decision before its notice, dates in the
+  future of the export) are vectorised pandas / pyarrow. A record with several problems is one
+  quarantine row whose reason lists them all, in column order.
+
+Every reason names the file, the line and the field, e.g.
+``notices.csv line 7, field received_on: "2019-13-45" is not a date (expected YYYY-MM-DD)``.
+The line is the CSV line (header = line 1, first record = line 2, line breaks inside quoted
+values counted); for Parquet it is the row number + 1, as if there were a header line.
+All-blank lines are skipped. Spaces around column names and values are ignored. The rules
+and their messages (``MESSAGES``) are listed for data managers in ``docs/data-contract.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
+
+from ewp.contract import (
+    COLUMNS,
+    DATE_COLUMNS,
+    FINDINGS,
+    NOTICES,
+    OFFICERS,
+    OUTCOMES,
+    SANCTIONS,
+    SEVERITIES,
+    SOURCES,
+    TABLES,
+    ForceData,
+)
+
+if TYPE_CHECKING:
+    from ewp.io import RawExport
+
+QUARANTINE_COLUMNS: tuple[str, ...] = (
+    "table",
+    "file",
+    "line",
+    "record_id",
+    "field",
+    "value",
+    "reason",
+    "raw",
+)
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "table",
+    "file",
+    "read",
+    "accepted",
+    "quarantined",
+    "blank_lines",
+    "ignored_columns",
+)
+
+# The column identifying a record of each table, reported as the quarantine's record_id.
+RECORD_ID: dict[str, str] = {OFFICERS: "officer_id", NOTICES: "notice_id", OUTCOMES: "notice_id"}
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "source": SOURCES,
+    "severity": SEVERITIES,
+    "finding": FINDINGS,
+    "sanction": SANCTIONS,
+}
+BIRTH_YEAR_RANGE: tuple[int, int] = (1900, 2030)
+# The dtype of every date column in ``ForceData`` (pandas' own default for parsed text).
+DATE_DTYPE = "datetime64[us]"
+
+# What each check says about a bad cell, after "<file> line <n>, field <column>: ".
+MESSAGES: dict[str, str] = {
+    "required": "is blank, but a value is required",
+    "date": '"{value}" is not a date (expected YYYY-MM-DD)',
+    "vocabulary": '"{value}" is not a known {field} (expected one of: {choices})',
+    "category": (
+        '"{value}" is not a known category '
+        "(map it to a standard category in the taxonomy section of the config)"
+    ),
+    "year": (
+        '"{value}" is not a birth year (expected a whole number from '
+        f"{BIRTH_YEAR_RANGE[0]} to {BIRTH_YEAR_RANGE[1]}, or blank)"
+    ),
+    "left_before_joined": '"{value}" is before joined_on "{joined_on}"',
+    "duplicate_id": '"{value}" is a duplicate of line {first_line} (the first occurrence is kept)',
+    "second_outcome": (
+        'notice "{value}" already has an outcome on line {first_line} '
+        "(only the first outcome is kept)"
+    ),
+    "unknown_reference": '{kind} "{value}" is not in {file}',
+    "quarantined_reference": '{kind} "{value}" was quarantined ({file} line {line})',
+    "decided_before_received": (
+        '"{value}" is before the notice was received ({received_on}, {file} line {line})'
+    ),
+    "future": (
+        '"{value}" is on or after the export date {extracted_on} (in the future of the export)'
+    ),
+}
+
+_DATE_PATTERN = (
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+_YEAR_PATTERN = r"\d{4}(?:\.0+)?"
+
+
+class ContractError(ValueError):
+    """An export that cannot be validated at all (a table or a required column is missing).
+
+    The message names the file and the field.
+    """
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """What ``validate_export`` found.
+
+    ``data``: the accepted records, typed. ``quarantine``: one row per rejected record, with
+    columns ``QUARANTINE_COLUMNS`` (``raw`` is the record as read, as JSON with sorted keys).
+    ``summary``: one row per table, with columns ``SUMMARY_COLUMNS``.
+    """
+
+    data: ForceData
+    quarantine: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def validate_export(
+    raw: RawExport,
+    *,
+    category_map: Mapping[str, str],
+    extracted_on: date | None = None,
+) -> ValidationResult:
+    """Check every record of ``raw`` against the contract; keep the good ones, quarantine the rest.
+
+    ``category_map`` maps a force's category labels to the standard taxonomy
+    (``Config.category_map()``); a label is looked up exactly first, then ignoring case,
+    spaces, hyphens and slashes. With ``extracted_on`` (the day the export was taken), a
+    notice received or a decision made on or after that day is quarantined.
+
+    Raises ``ContractError`` if a table or a required column is missing.
+    """
+    tables = {name: _prepare(raw, name) for name in TABLES}
+    for table in tables.values():
+        _check_cells(table, category_map)
+    officers, notices, outcomes = (tables[name] for name in TABLES)
+    # Each table's verdicts are final before the tables that refer to it are checked.
+    _check_duplicates(officers, "duplicate_id")
+    _check_duplicates(notices, "duplicate_id")
+    _check_reference(notices, "officer_id", parent=officers, kind="officer")
+    _check_future(notices, "received_on", extracted_on)
+    _check_duplicates(outcomes, "second_outcome")
+    notice_at = _check_reference(outcomes, "notice_id", parent=notices, kind="notice")
+    _check_decided_after_received(outcomes, notices, notice_at)
+    _check_future(outcomes, "decided_on", extracted_on)
+
+    data = ForceData(
+        officers=_typed(officers, category_map),
+        notices=_typed(notices, category_map),
+        outcomes=_typed(outcomes, category_map),
+    )
+    quarantine = pd.concat([_quarantine(table) for table in tables.values()], ignore_index=True)
+    summary = pd.DataFrame([_summary(table) for table in tables.values()], columns=SUMMARY_COLUMNS)
+    if not (summary["read"] == summary["accepted"] + summary["quarantined"]).all():
+        raise AssertionError(f"records lost in validation:\n{summary}")
+    return ValidationResult(data=data, quarantine=quarantine, summary=summary)
+
+
+@dataclass
+class _Table:
+    """One table during validation: its text, the line of each record, the problems found."""
+
+    name: str
+    file: str
+    text: pd.DataFrame  # contract columns, values stripped, all-blank rows dropped
+    raw: pd.DataFrame  # the same records as read, every column
+    lines: np.ndarray
+    blank_lines: int
+    ignored_columns: tuple[str, ...]
+    problems: list[pd.DataFrame] = field(default_factory=list)
+    _dates: dict[str, pd.Series] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        required, optional = COLUMNS[self.name]
+        return (*required, *optional)
+
+    def dates(self, column: str) -> pd.Series:
+        """``column`` parsed as dates (``NaT`` where blank or bad), computed once."""
+        if column not in self._dates:
+            self._dates[column] = _parse_dates(self.text[column])
+        return self._dates[column]
+
+    @cached_property
+    def first(self) -> np.ndarray:
+        """True for the first record with each (non-blank) record id; later ones are repeats."""
+        ids = self.text[RECORD_ID[self.name]]
+        return (~ids.duplicated() & ids.ne("")).to_numpy()
+
+    def add(
+        self,
+        mask: pd.Series | np.ndarray,
+        column: str,
+        message: str,
+        **values: str | pd.Series | np.ndarray,
+    ) -> None:
+        """Record problem ``message`` in ``column`` for the records where ``mask`` is true.
+
+        ``values`` fill the message's placeholders: a string, or one value per record of the
+        table (only the flagged records' values are formatted). ``{value}`` defaults to the
+        record's ``column``.
+        """
+        positions = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if not len(positions):
+            return
+        values = {"value": self.text[column], **values}
+        picked = {
+            name: value if isinstance(value, str) else np.asarray(value.take(positions))
+            for name, value in values.items()
+        }
+        self.problems.append(
+            pd.DataFrame(
+                {
+                    "pos": positions,
+                    "order": self.columns.index(column),
+                    "field": column,
+                    "problem": _format(MESSAGES[message], **picked),
+                }
+            )
+        )
+
+    def rejected(self) -> np.ndarray:
+        """True for each record with at least one problem."""
+        mask = np.zeros(len(self.text), dtype=bool)
+        for problems in self.problems:
+            mask[problems["pos"].to_numpy()] = True
+        return mask
+
+
+def _format(template: str, **values: str | np.ndarray) -> pd.Series | str:
+    """Vectorised ``str.format``: array values give one text per element."""
+    out: pd.Series | str = ""
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out = out + literal
+        if name is not None:
+            value = values[name]
+            out = out + (value if isinstance(value, str) else pd.Series(value).astype(str))
+    return out
+
+
+# --- reading the text ------------------------------------------------------------------------
+
+
+def _prepare(raw: RawExport, name: str) -> _Table:
+    """Check the table's columns, then strip values and drop all-blank lines."""
+    file = raw.files.get(name, f"{name}.csv")
+    if name not in raw.tables:
+        raise ContractError(
+            f"no {name} table in the export: expected {name}.csv, {name}.csv.gz or {name}.parquet"
+        )
+    frame = raw.tables[name]
+    frame = frame.set_axis([str(column).strip() for column in frame.columns], axis=1)
+    frame = frame.fillna("").astype(str).reset_index(drop=True)
+    repeated = sorted(set(frame.columns[frame.columns.duplicated()]))
+    if repeated:
+        raise ContractError(f"{file}: column {_names(repeated)} appears more than once")
+    required, optional = COLUMNS[name]
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        plural, verb = ("s", "are") if len(missing) > 1 else ("", "is")
+        raise ContractError(
+            f"{file}: required column{plural} {_names(missing)} {verb} missing "
+            f"(columns found: {', '.join(frame.columns) or 'none'})"
+        )
+    columns = (*required, *optional)
+    text = pd.DataFrame(
+        {
+            column: frame[column].str.strip() if column in frame.columns else ""
+            for column in columns
+        },
+        index=frame.index,
+    ).astype(str)
+    lines = np.arange(2, len(frame) + 2, dtype="int64")
+    if not file.endswith(".parquet"):
+        # A quoted value spanning several lines moves every later record down.
+        for column in frame:
+            if frame[column].str.contains("\n", regex=False).any():
+                breaks = frame[column].str.count("\n").to_numpy(dtype="int64")
+                lines += np.cumsum(breaks) - breaks
+    ignored = tuple(column for column in frame.columns if column not in columns)
+    kept = text.ne("").any(axis=1).to_numpy(copy=True)
+    for column in ignored:
+        kept |= frame[column].str.strip().ne("").to_numpy()
+    return _Table(
+        name=name,
+        file=file,
+        text=text[kept].reset_index(drop=True),
+        raw=frame[kept].reset_index(drop=True),
+        lines=lines[kept],
+        blank_lines=int((~kept).sum()),
+        ignored_columns=ignored,
+    )
+
+
+def _names(columns: list[str]) -> str:
+    return ", ".join(f'"{column}"' for column in columns)
+
+
+def _by_unique(text: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """Apply ``convert`` to the distinct values of ``text`` only, and spread the result back."""
+    codes, uniques = pd.factorize(text)
+    return convert(pd.Series(uniques, dtype=str)).take(codes).set_axis(text.index)
+
+
+def _parse_dates(text: pd.Series) -> pd.Series:
+    """ISO dates (``YYYY-MM-DD``, optionally with a time) -> the day; anything else -> ``NaT``."""
+
+    def convert(uniques: pd.Series) -> pd.Series:
+        iso = uniques.str.fullmatch(_DATE_PATTERN)
+        days = uniques.str.slice(0, 10).where(iso)
+        return pd.to_datetime(days, format="%Y-%m-%d", errors="coerce").astype(DATE_DTYPE)
+
+    return _by_unique(text, convert)
+
+
+def _parse_years(text: pd.Series) -> pd.Series:
+    """Birth years -> nullable ``Int64``; blank or outside ``BIRTH_YEAR_RANGE`` -> ``<NA>``."""
+    whole = text.str.fullmatch(_YEAR_PATTERN)
+    years = pd.to_numeric(text.str.slice(0, 4).where(whole), errors="coerce").astype("Int64")
+    return years.where(years.between(*BIRTH_YEAR_RANGE))
+
+
+def _normalise(text: pd.Series) -> pd.Series:
+    """Labels -> vocabulary form: lower case, runs of spaces, ``-`` or ``/`` -> one ``_``."""
+    return _by_unique(
+        text,
+        lambda uniques: uniques.str.strip().str.lower().str.replace(r"[\s/-]+", "_", regex=True),
+    )
+
+
+def _map_categories(text: pd.Series, category_map: Mapping[str, str]) -> pd.Series:
+    """Category labels -> standard categories (exact label first, then normalised); else NaN."""
+    labels = pd.Series(list(category_map), dtype=str)
+    by_normalised = dict(zip(_normalise(labels), category_map.values(), strict=True))
+
+    def convert(uniques: pd.Series) -> pd.Series:
+        return uniques.map(category_map).fillna(_normalise(uniques).map(by_normalised))
+
+    return _by_unique(text, convert)
+
+
+def _pick(values: np.ndarray, at: np.ndarray, missing: object) -> np.ndarray:
+    """``values[at]``, with ``missing`` where ``at`` is -1 (as given by ``_positions``)."""
+    out = np.full(len(at), missing, dtype=values.dtype)
+    out[at >= 0] = values[at[at >= 0]]
+    return out
+
+
+def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """For each value, the position of the equal key (the first if repeated), or -1."""
+    found = pc.index_in(
+        pyarrow.array(values, type=pyarrow.large_string()),
+        value_set=pyarrow.array(keys, type=pyarrow.large_string()),
+    )
+    return pc.fill_null(found, -1).to_numpy().astype("int64")
+
+
+# --- per-cell checks (pandera) ---------------------------------------------------------------
+
+
+def _schema(name: str, category_map: Mapping[str, str]) -> pa.DataFrameSchema:
+    """The pandera schema of one all-text table; each check's name is a key of ``MESSAGES``."""
+    required, optional = COLUMNS[name]
+    columns: dict[str, pa.Column] = {}
+    for column in (*required, *optional):
+        checks = []
+        if column in required:
+            checks.append(pa.Check(lambda s: s.ne(""), name="required"))
+        if column in DATE_COLUMNS[name]:
+            checks.append(pa.Check(lambda s: s.eq("") | _parse_dates(s).notna(), name="date"))
+        if column in VOCABULARIES:
+            checks.append(_vocabulary_check(VOCABULARIES[column]))
+        if name == NOTICES and column == "category":
+            checks.append(
+                pa.Check(
+                    lambda s: s.eq("") | _map_categories(s, category_map).notna(),
+                    name="category",
+                )
+            )
+        if column == "birth_year":
+            checks.append(pa.Check(lambda s: s.eq("") | _parse_years(s).notna(), name="year"))
+        columns[column] = pa.Column(str, checks=checks)
+    wide = []
+    if name == OFFICERS:
+        wide.append(
+            pa.Check(
+                lambda df: ~(_parse_dates(df["left_on"]) < _parse_dates(df["joined_on"])),
+                name="left_before_joined",
+            )
+        )
+    return pa.DataFrameSchema(columns, checks=wide)
+
+
+def _vocabulary_check(vocabulary: tuple[str, ...]) -> pa.Check:
+    return pa.Check(lambda s: s.eq("") | _normalise(s).isin(vocabulary), name="vocabulary")
+
+
+def _check_cells(table: _Table, category_map: Mapping[str, str]) -> None:
+    """Run the table's pandera schema (lazily, so every bad cell is found); record problems."""
+    try:
+        _schema(table.name, category_map).validate(table.text, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        failures = exc.failure_cases
+    else:
+        return
+    if failures["index"].isna().any():
+        raise RuntimeError(f"{table.file}: a check failed to run:\n{failures}")
+    # A check on the whole frame (left_on vs joined_on) reports each of its rows once per column.
+    wide = failures["schema_context"].eq("DataFrameSchema")
+    cells = failures[~wide]
+    for (column, check), group in cells.groupby(["column", "check"], sort=True):
+        table.add(
+            table.text.index.isin(group["index"]),
+            column,
+            check,
+            field=column,
+            choices=", ".join(VOCABULARIES.get(column, ())),
+        )
+    if wide.any():
+        table.add(
+            table.text.index.isin(failures.loc[wide, "index"]),
+            "left_on",
+            "left_before_joined",
+            joined_on=table.text["joined_on"],
+        )
+
+
+# --- cross-record checks ---------------------------------------------------------------------
+
+
+def _check_duplicates(table: _Table, message: str) -> None:
+    """Quarantine every repeat of a non-blank record id after its first occurrence."""
+    column = RECORD_ID[table.name]
+    ids = table.text[column]
+    repeat = ~table.first & ids.ne("").to_numpy()
+    if not repeat.any():
+        return
+    first_line = np.zeros(len(ids), dtype="int64")
+    first_line[repeat] = table.lines[table.first][_positions(ids[repeat], ids[table.first])]
+    table.add(repeat, column, message, first_line=first_line)
+
+
+def _check_reference(child: _Table, column: str, *, parent: _Table, kind: str) -> np.ndarray:
+    """Quarantine records naming a ``parent`` record that is missing or was quarantined.
+
+    A repeated parent id means its first occurrence (later ones are duplicates). Returns, per
+    child record, the position of its parent among the parent's first occurrences, or -1.
+    """
+    ref = child.text[column]
+    at = _positions(ref, parent.text[RECORD_ID[parent.name]][parent.first])
+    unknown = ref.ne("").to_numpy() & (at < 0)
+    child.add(unknown, column, "unknown_reference", kind=kind, file=parent.file)
+    child.add(
+        _pick(parent.rejected()[parent.first], at, missing=False),
+        column,
+        "quarantined_reference",
+        kind=kind,
+        file=parent.file,
+        line=_pick(parent.lines[parent.first], at, missing=0),
+    )
+    return at
+
+
+def _check_decided_after_received(outcomes: _Table, notices: _Table, at: np.ndarray) -> None:
+    """Quarantine outcomes decided before their notice was received.
+
+    ``at``: each outcome's notice among the notices' first occurrences (``_check_reference``).
+    """
+    received_on = notices.dates("received_on").to_numpy()[notices.first]
+    received = _pick(received_on, at, missing=np.datetime64("NaT"))
+    early = outcomes.dates("decided_on").to_numpy() < received
+    received_text = np.full(len(early), "", dtype=object)
+    received_text[early] = np.datetime_as_string(received[early], unit="D")
+    outcomes.add(
+        early,
+        "decided_on",
+        "decided_before_received",
+        received_on=received_text,
+        file=notices.file,
+        line=_pick(notices.lines[notices.first], at, missing=0),
+    )
+
+
+def _check_future(table: _Table, column: str, extracted_on: date | None) -> None:
+    """Quarantine knowledge dates on or after the day the export was taken."""
+    if extracted_on is None:
+        return
+    table.add(
+        table.dates(column) >= pd.Timestamp(extracted_on),
+        column,
+        "future",
+        extracted_on=extracted_on.isoformat(),
+    )
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def _typed(table: _Table, category_map: Mapping[str, str]) -> pd.DataFrame:
+    """The accepted records with contract types; blank optional values become missing."""
+    accepted = ~table.rejected()
+    text = table.text[accepted].reset_index(drop=True)
+    required, _ = COLUMNS[table.name]
+    out: dict[str, pd.Series] = {}
+    for column in table.columns:
+        value = text[column]
+        if column in DATE_COLUMNS[table.name]:
+            out[column] = table.dates(column)[accepted].reset_index(drop=True)
+        elif column == "birth_year":
+            out[column] = _parse_years(value)
+        elif column == "category":
+            out[column] = _map_categories(value, category_map).astype(str)
+            out["category_raw"] = value
+        elif column in VOCABULARIES:
+            out[column] = _normalise(value).where(value.ne(""))
+        elif column in required:
+            out[column] = value
+        else:
+            out[column] = value.where(value.ne(""))
+    return pd.DataFrame(out, index=text.index)
+
+
+def _quarantine(table: _Table) -> pd.DataFrame:
+    """One row per rejected record of ``table``, in line order."""
+    if not table.problems:
+        empty = {column: pd.Series(dtype=str) for column in QUARANTINE_COLUMNS}
+        return pd.DataFrame(empty).astype({"line": "int64"})
+    problems = pd.concat(table.problems, ignore_index=True).sort_values(
+        ["pos", "order"], kind="stable"
+    )
+    problems["item"] = "field " + problems["field"] + ": " + problems["problem"]
+    by_record = problems.groupby("pos", sort=True)
+    pos = by_record["pos"].first().to_numpy()
+    first_field = by_record["field"].first().to_numpy()
+    values = np.empty(len(pos), dtype=object)
+    for column in np.unique(first_field):
+        where = first_field == column
+        values[where] = table.text[column].take(pos[where]).to_numpy()
+    lines = table.lines[pos]
+    reasons = by_record["item"].agg("; ".join).to_numpy()
+    return pd.DataFrame(
+        {
+            "table": table.name,
+            "file": table.file,
+            "line": lines,
+            "record_id": table.text[RECORD_ID[table.name]].take(pos).to_numpy(),
+            "field": first_field,
+            "value": values,
+            "reason": [
+                f"{table.file} line {line}, {reason}"
+                for line, reason in zip(lines, reasons, strict=True)
+            ],
+            "raw": [
+                json.dumps(row, sort_keys=True, ensure_ascii=False)
+                for row in table.raw.take(pos).to_dict("records")
+            ],
+        },
+        columns=QUARANTINE_COLUMNS,
+    ).astype({"line": "int64", "value": str})
+
+
+def _summary(table: _Table) -> dict[str, object]:
+    quarantined = int(table.rejected().sum())
+    return {
+        "table": table.name,
+        "file": table.file,
+        "read": len(table.text),
+        "accepted": len(table.text) - quarantined,
+        "quarantined": quarantined,
+        "blank_lines": table.blank_lines,
+        "ignored_columns": ", ".join(table.ignored_columns),
+    }

@@ -1,0 +1,94 @@
+"""Tasks shared by the flows: prepare the export, validate it, and date it.
+
+Each task wraps pure functions from ``ewp``; retries sit on the tasks that do file I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from ewp.config import Config
+from ewp.contract import ForceData
+from ewp.io import read_raw_export, write_export, write_ground_truth, write_quarantine
+from ewp.provenance import fingerprint_files, fingerprint_json
+from ewp.synthetic import generate_force
+from ewp.validation import ValidationResult, validate_export
+
+
+def synthetic_folder(config: Config, home: Path) -> Path:
+    """Where the synthetic force for these parameters lives: one folder per parameter set."""
+    params = {**config.synthetic.model_dump(), "seed": config.seed}
+    return home / "synthetic" / fingerprint_json(params)[:12]
+
+
+def export_fingerprint(export_dir: Path) -> str:
+    """The data snapshot's identity: a hash of the export's table files."""
+    return fingerprint_files(
+        p for p in export_dir.iterdir() if p.is_file() and not p.name.startswith(".")
+    )
+
+
+@task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def prepare_export(config: Config, home: Path) -> Path:
+    """The export folder: ``data.dir``, or the synthetic force generated once per parameters."""
+    if config.data.dir is not None:
+        return config.data.dir
+    folder = synthetic_folder(config, home)
+    export_dir = folder / "export"
+    if (export_dir / "outcomes.csv").exists():
+        get_run_logger().info("Reusing the synthetic force in %s", export_dir)
+        return export_dir
+    get_run_logger().info("Generating the synthetic force (%s officers)", config.synthetic.officers)
+    force = generate_force(
+        officers=config.synthetic.officers,
+        start_year=config.synthetic.start_year,
+        end_year=config.synthetic.end_year,
+        seed=config.seed,
+        reporting_bias=config.synthetic.reporting_bias,
+    )
+    staging = folder / "export.partial"
+    write_export(
+        officers=force.officers, notices=force.notices, outcomes=force.outcomes, out_dir=staging
+    )
+    write_ground_truth(force.ground_truth, staging)
+    staging.replace(export_dir)
+    return export_dir
+
+
+@task(cache_policy=NO_CACHE)
+def validate(export_dir: Path, config: Config) -> ValidationResult:
+    """Validate the export against the contract (read = accepted + quarantined)."""
+    result = validate_export(
+        read_raw_export(export_dir),
+        category_map=config.category_map(),
+        extracted_on=config.data.extracted_on,
+    )
+    totals = result.summary[["read", "accepted", "quarantined"]].sum()
+    get_run_logger().info(
+        "Validated: %d rows read = %d accepted + %d quarantined",
+        totals["read"],
+        totals["accepted"],
+        totals["quarantined"],
+    )
+    return result
+
+
+@task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def write_validation_report(result: ValidationResult, run_dir: Path) -> None:
+    """Write the validation summary and the quarantine report into the run folder."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_quarantine(result.quarantine, run_dir / "quarantine.csv")
+    result.summary.to_csv(run_dir / "validation_summary.csv", index=False)
+
+
+def export_date(data: ForceData, configured: dt.date | None) -> dt.date:
+    """The date the export was taken: configured, or the day after its latest knowledge date."""
+    if configured is not None:
+        return configured
+    latest = max(data.notices["received_on"].max(), data.outcomes["decided_on"].max())
+    return (latest + pd.Timedelta(days=1)).date()

@@ -1,0 +1,189 @@
+"""Temporal evaluation of the candidate grid, on the lists a standards unit would receive.
+
+For each test date every candidate is fitted on its split's training rows and ranks the serving
+cohort at the test date. Metrics are taken at *list sizes*: fixed sizes (top 50), fractions
+(top 1%) and, for the headline comparison, the flag volume of each threshold rule on that date
+("volume_rule_3_in_180d" = as many officers as "3+ notices in 180 days" flags). A model earns
+its place by beating the rule at the rule's own volume.
+
+Selection rule (documented in the README and model card): among eligible candidates, the
+champion has the highest mean precision at the selection list size across test dates; ties are
+broken by the smaller worst-case regret (the largest gap, on any test date, to the best
+candidate on that date), then by name. Eligible = interpretable (unless the config allows a
+black box) and passed by the gate, a hook the fairness audit fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models.metrics import at_k, average_precision, brier, k_for_fraction, list_overlap
+
+AT_K_FIELDS = ("tp", "fp", "precision", "recall", "tp_worst", "tp_best", "n_tied_at_cutoff")
+
+
+@dataclass(frozen=True)
+class ListSize:
+    """A named list size, e.g. ``top_50`` (k = 50) or ``volume_rule_3_in_180d``."""
+
+    name: str
+    k: int
+
+
+def list_sizes(
+    *,
+    n_rows: int,
+    sizes: Sequence[int],
+    fractions: Sequence[float],
+    rule_volumes: Mapping[str, int],
+) -> list[ListSize]:
+    """The list sizes to evaluate at one test date with ``n_rows`` serving officers."""
+    out = [ListSize(f"top_{k}", min(k, n_rows)) for k in sizes]
+    out += [
+        ListSize(f"top_{fraction * 100:g}pct", k_for_fraction(n_rows, fraction))
+        for fraction in fractions
+    ]
+    out += [ListSize(f"volume_{rule}", volume) for rule, volume in rule_volumes.items()]
+    return out
+
+
+def list_metrics(
+    *,
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    probabilities: np.ndarray,
+    sizes: Sequence[ListSize],
+) -> pd.DataFrame:
+    """One row per list size: k, TP/FP (expected under random tie-breaking), precision,
+    recall, worst and best case over ties; plus the ranking-wide average precision and Brier."""
+    rows = []
+    ap = average_precision(y_true, scores) if y_true.any() else float("nan")
+    score_brier = brier(y_true, probabilities)
+    for size in sizes:
+        result = at_k(y_true, scores, size.k)
+        row = {"list": size.name, "k": size.k}
+        row.update({field: float(getattr(result, field)) for field in AT_K_FIELDS})
+        row["precision_worst"] = float(result.precision_worst)
+        row["precision_best"] = float(result.precision_best)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame["average_precision"] = ap
+    frame["brier"] = score_brier
+    return frame
+
+
+def top_ids(officer_ids: np.ndarray, scores: np.ndarray, k: int) -> list[str]:
+    """The k highest-scoring officers, ties broken by officer ID (as the published list does)."""
+    order = np.lexsort((officer_ids, -scores))
+    return [str(i) for i in officer_ids[order[:k]]]
+
+
+def stability(lists: pd.DataFrame) -> pd.DataFrame:
+    """Overlap of each candidate's list with its list on the previous test date.
+
+    ``lists`` has columns candidate, test_as_of, officer_ids (list of IDs). Returns candidate,
+    test_as_of, jaccard, retained (share of the previous list still on it).
+    """
+    rows = []
+    for candidate, group in lists.sort_values("test_as_of").groupby("candidate", sort=True):
+        previous = None
+        for row in group.itertuples(index=False):
+            if previous is not None:
+                overlap = list_overlap(previous, row.officer_ids)
+                rows.append(
+                    {
+                        "candidate": candidate,
+                        "test_as_of": row.test_as_of,
+                        "jaccard": overlap.jaccard,
+                        "retained": overlap.retained,
+                    }
+                )
+            previous = row.officer_ids
+    return pd.DataFrame(rows, columns=["candidate", "test_as_of", "jaccard", "retained"])
+
+
+def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean over test dates of each candidate's metrics at each list size."""
+    numeric = ["k", *AT_K_FIELDS, "precision_worst", "precision_best", "average_precision", "brier"]
+    return (
+        metrics.groupby(["candidate", "list"], sort=True)[numeric]
+        .mean()
+        .reset_index()
+        .assign(test_dates=metrics.groupby(["candidate", "list"], sort=True).size().to_numpy())
+    )
+
+
+def headline(metrics: pd.DataFrame, *, rule: str) -> pd.DataFrame:
+    """Every candidate at the rule's flag volume, pooled over test dates, against the rule.
+
+    Columns: candidate, tp, fp, precision, tp_ratio (candidate TP / rule TP), fp_change
+    (relative change in FP vs the rule; -0.3 = 30% fewer false positives).
+    """
+    at_volume = metrics.loc[metrics["list"] == f"volume_{rule}"]
+    pooled = at_volume.groupby("candidate", sort=True)[["k", "tp", "fp"]].sum()
+    pooled["precision"] = np.where(pooled["k"] > 0, pooled["tp"] / pooled["k"].clip(lower=1), 0)
+    rule_tp, rule_fp = pooled.loc[rule, "tp"], pooled.loc[rule, "fp"]
+    pooled["tp_ratio"] = pooled["tp"] / rule_tp if rule_tp else np.nan
+    pooled["fp_change"] = pooled["fp"] / rule_fp - 1 if rule_fp else np.nan
+    return pooled.reset_index()
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What the gate (e.g. the fairness audit) says about a candidate."""
+
+    passed: bool
+    reason: str = ""
+
+
+Gate = Callable[[str], GateDecision]
+
+
+def allow_all(candidate: str) -> GateDecision:
+    """The default gate: no objection. The fairness audit replaces it."""
+    return GateDecision(passed=True)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The selection table (every candidate, its score, regret and eligibility) and winner."""
+
+    table: pd.DataFrame
+    champion: str | None
+    metric: str
+
+
+def select_champion(
+    metrics: pd.DataFrame,
+    *,
+    list_name: str,
+    eligible: Mapping[str, bool],
+    gate: Gate = allow_all,
+) -> Selection:
+    """Apply the selection rule of the module docstring at list size ``list_name``."""
+    at_size = metrics.loc[metrics["list"] == list_name]
+    wide = at_size.pivot(index="test_as_of", columns="candidate", values="precision")
+    regret = wide.max(axis=1).to_numpy()[:, None] - wide.to_numpy()
+    table = pd.DataFrame(
+        {
+            "candidate": wide.columns,
+            "mean_precision": wide.mean(axis=0).to_numpy(),
+            "worst_regret": regret.max(axis=0),
+        }
+    )
+    decisions = {name: gate(name) for name in table["candidate"]}
+    table["interpretable_or_allowed"] = table["candidate"].map(lambda c: eligible.get(c, False))
+    table["gate_passed"] = table["candidate"].map(lambda c: decisions[c].passed)
+    table["gate_reason"] = table["candidate"].map(lambda c: decisions[c].reason)
+    table["eligible"] = table["interpretable_or_allowed"] & table["gate_passed"]
+    table = table.sort_values(
+        ["eligible", "mean_precision", "worst_regret", "candidate"],
+        ascending=[False, False, True, True],
+        kind="stable",
+    ).reset_index(drop=True)
+    champion = table.loc[0, "candidate"] if bool(table.loc[0, "eligible"]) else None
+    return Selection(table=table, champion=champion, metric=f"{list_name}.precision")

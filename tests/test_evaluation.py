@@ -1,0 +1,117 @@
+"""Evaluation tables, the equal-volume headline, stability and the selection rule, by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.evaluation import (
+    GateDecision,
+    ListSize,
+    headline,
+    list_metrics,
+    list_sizes,
+    select_champion,
+    stability,
+    top_ids,
+)
+
+
+def test_list_sizes_names_and_ks() -> None:
+    sizes = list_sizes(n_rows=250, sizes=[50], fractions=[0.01], rule_volumes={"rule_3_in_180d": 4})
+    assert sizes == [
+        ListSize("top_50", 50),
+        ListSize("top_1pct", 3),  # ceil(250 * 0.01)
+        ListSize("volume_rule_3_in_180d", 4),
+    ]
+    assert list_sizes(n_rows=20, sizes=[50], fractions=[], rule_volumes={})[0].k == 20
+
+
+def test_list_metrics_on_a_hand_worked_ranking() -> None:
+    y = np.array([1, 0, 1, 0, 0, 1])
+    scores = np.array([0.9, 0.8, 0.7, 0.7, 0.1, 0.0])
+    probs = np.array([0.9, 0.8, 0.7, 0.7, 0.1, 0.0])
+    frame = list_metrics(
+        y_true=y, scores=scores, probabilities=probs, sizes=[ListSize("a", 2), ListSize("b", 3)]
+    ).set_index("list")
+    # Top 2: 0.9 (pos), 0.8 (neg) -> TP 1, FP 1.
+    assert frame.loc["a", ["tp", "fp", "precision"]].tolist() == [1.0, 1.0, 0.5]
+    # Top 3: 0.7 is tied between a positive and a negative for one place: worst 1, best 2,
+    # expected 1.5; recall = 1.5 / 3 positives.
+    assert frame.loc["b", "tp_worst"] == 1 and frame.loc["b", "tp_best"] == 2
+    assert frame.loc["b", "tp"] == pytest.approx(1.5)
+    assert frame.loc["b", "recall"] == pytest.approx(0.5)
+    # Brier: mean of (0.1^2, 0.8^2, 0.3^2, 0.7^2, 0.1^2, 1^2) = 2.24 / 6.
+    assert frame.loc["a", "brier"] == pytest.approx(2.24 / 6)
+
+
+def test_top_ids_breaks_ties_by_officer_id() -> None:
+    ids = np.array(["C", "B", "A"])
+    assert top_ids(ids, np.array([1.0, 1.0, 0.5]), 1) == ["B"]
+
+
+def metrics_frame(rows: list[tuple[str, str, str, float, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["test_as_of", "candidate", "list", "k", "tp", "fp"]).assign(
+        precision=lambda f: f["tp"] / f["k"]
+    )
+
+
+def test_headline_pools_over_test_dates_at_the_rule_volume() -> None:
+    m = metrics_frame(
+        [
+            ("2020", "rule", "volume_rule", 10, 4, 6),
+            ("2021", "rule", "volume_rule", 10, 2, 8),
+            ("2020", "model", "volume_rule", 10, 6, 4),
+            ("2021", "model", "volume_rule", 10, 3, 7),
+            ("2020", "model", "top_50", 50, 20, 30),
+        ]
+    )
+    table = headline(m, rule="rule").set_index("candidate")
+    # Model: 9 TP and 11 FP over 20 flags, rule: 6 TP and 14 FP.
+    assert table.loc["model", "tp_ratio"] == pytest.approx(9 / 6)
+    assert table.loc["model", "fp_change"] == pytest.approx(11 / 14 - 1)
+    assert table.loc["model", "precision"] == pytest.approx(0.45)
+    assert table.loc["rule", "tp_ratio"] == 1
+
+
+def test_selection_rule_gate_black_box_and_regret_tie_break() -> None:
+    m = metrics_frame(
+        [
+            ("2020", "a", "top_1pct", 10, 6, 4),
+            ("2021", "a", "top_1pct", 10, 4, 6),  # mean 0.5, worst regret 0.2 (2021)
+            ("2020", "b", "top_1pct", 10, 4, 6),
+            ("2021", "b", "top_1pct", 10, 6, 4),  # mean 0.5, worst regret 0.2 (2020)
+            ("2020", "c", "top_1pct", 10, 5, 5),
+            ("2021", "c", "top_1pct", 10, 5, 5),  # mean 0.5, worst regret 0.1: wins the tie
+            ("2020", "box", "top_1pct", 10, 9, 1),
+            ("2021", "box", "top_1pct", 10, 9, 1),  # best, but a black box
+        ]
+    )
+    eligible = {"a": True, "b": True, "c": True, "box": False}
+    selection = select_champion(m, list_name="top_1pct", eligible=eligible)
+    assert selection.champion == "c"
+    assert selection.table["candidate"].tolist()[:3] == ["c", "a", "b"]
+
+    def gate(name: str) -> GateDecision:
+        return GateDecision(passed=name != "c", reason="flag-rate ratio outside 0.8-1.25")
+
+    gated = select_champion(m, list_name="top_1pct", eligible=eligible, gate=gate)
+    assert gated.champion == "a"  # a and b tie on mean and regret: name order
+    row = gated.table.set_index("candidate").loc["c"]
+    assert not row["eligible"] and row["gate_reason"].startswith("flag-rate ratio")
+    nobody = select_champion(m, list_name="top_1pct", eligible={"box": False})
+    assert nobody.champion is None
+
+
+def test_stability_overlap_with_previous_list() -> None:
+    lists = pd.DataFrame(
+        {
+            "candidate": ["m", "m", "m"],
+            "test_as_of": ["2020", "2021", "2022"],
+            "officer_ids": [["A", "B"], ["B", "C"], ["B", "C"]],
+        }
+    )
+    table = stability(lists)
+    assert table["jaccard"].tolist() == pytest.approx([1 / 3, 1.0])
+    assert table["retained"].tolist() == pytest.approx([0.5, 1.0])
