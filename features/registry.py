@@ -30,7 +30,8 @@ class FeatureSpec:
     """A model feature.
 
     ``description`` is for the model card and methods section; ``reason`` is a sentence
-    template with ``{value}`` for the weekly report, e.g. "{value} notices in the last 12 months".
+    template for the weekly report with ``{value}`` and ``{s}`` (the plural ending, empty when
+    the value is 1), e.g. "{value} notice{s} in the last 12 months".
     """
 
     name: str
@@ -60,7 +61,7 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
             FeatureSpec(
                 f"notices_{days}d",
                 f"Misconduct notices received in the {phrase} before the as-of date.",
-                f"{{value}} notices received in the last {phrase}",
+                f"{{value}} notice{{s}} received in the last {phrase}",
                 "volume",
             )
         )
@@ -68,7 +69,7 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
         FeatureSpec(
             "notices_all",
             "All misconduct notices received before the as-of date.",
-            "{value} notices received in total",
+            "{value} notice{s} received in total",
             "volume",
         )
     )
@@ -80,7 +81,7 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
                 FeatureSpec(
                     f"notices_{group}_{days}d",
                     f"Notices for {label} received in the {phrase} before the as-of date.",
-                    f"{{value}} notices for {label} in the last {phrase}",
+                    f"{{value}} notice{{s}} for {label} in the last {phrase}",
                     "category",
                 )
             )
@@ -90,7 +91,7 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
                     f"notices_source_{source}_{days}d",
                     f"Notices {SOURCE_LABELS[source]} received in the {phrase} before the "
                     "as-of date.",
-                    f"{{value}} notices {SOURCE_LABELS[source]} in the last {phrase}",
+                    f"{{value}} notice{{s}} {SOURCE_LABELS[source]} in the last {phrase}",
                     "source",
                 )
             )
@@ -98,25 +99,25 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
         FeatureSpec(
             "gross_misconduct_all",
             "Notices assessed as potential gross misconduct, received before the as-of date.",
-            "{value} notices assessed as potential gross misconduct",
+            "{value} notice{s} assessed as potential gross misconduct",
             "severity",
         ),
         FeatureSpec(
             "findings_case_to_answer_all",
             "Notices decided before the as-of date with a case to answer (proven or not).",
-            "{value} earlier notices found to have a case to answer",
+            "{value} earlier notice{s} found to have a case to answer",
             "outcomes",
         ),
         FeatureSpec(
             "findings_proven_all",
             "Notices decided before the as-of date with the allegation proven.",
-            "{value} earlier allegations proven",
+            "{value} earlier allegation{s} proven",
             "outcomes",
         ),
         FeatureSpec(
             "findings_no_case_all",
             "Notices decided before the as-of date with no case to answer.",
-            "{value} earlier notices with no case to answer",
+            "{value} earlier notice{s} with no case to answer",
             "outcomes",
         ),
         FeatureSpec(
@@ -130,19 +131,19 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
         FeatureSpec(
             "open_cases",
             "Notices received before the as-of date and not yet decided on it.",
-            "{value} cases still open",
+            "{value} case{s} still open",
             "pending",
         ),
         FeatureSpec(
             "oldest_open_days",
             "Age in days of the oldest notice still open on the as-of date (0 if none).",
-            "oldest open case waiting {value} days for a decision",
+            "oldest open case waiting {value} day{s} for a decision",
             "pending",
         ),
         FeatureSpec(
             "notices_while_open_all",
             "Notices received while an earlier notice against the officer was still undecided.",
-            "{value} notices received while earlier ones were still undecided",
+            "{value} notice{s} received while earlier ones were still undecided",
             "pending",
         ),
         FeatureSpec(
@@ -156,13 +157,13 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
             "days_since_last_notice",
             f"Days since the last notice was received (capped at {config.max_days_since}; the "
             "cap also means none).",
-            "last notice {value} days ago",
+            "last notice {value} day{s} ago",
             "trend",
         ),
         FeatureSpec(
             "tenure_days",
             "Days of service on the as-of date.",
-            "{value} days of service",
+            "{value} day{s} of service",
             "career",
         ),
         FeatureSpec(
@@ -202,4 +203,5 @@ def format_value(name: str, value: float) -> str:
 
 def render_reason(spec: FeatureSpec, value: float) -> str:
     """A plain-language reason: the spec's sentence with the value filled in."""
-    return spec.reason.format(value=format_value(spec.name, value))
+    text = format_value(spec.name, value)
+    return spec.reason.format(value=text, s="" if text == "1" else "s")

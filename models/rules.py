@@ -55,7 +55,7 @@ def _phrase(feature: str) -> str:
     template = _reason_template(feature)
     if template is None or not template.startswith("{value} "):
         return feature
-    return template.removeprefix("{value} ")
+    return template.removeprefix("{value} ").format(s="s")
 
 
 def _threshold_text(feature: str, threshold: float) -> str:
@@ -142,7 +142,7 @@ class ThresholdRule(_FlagRule):
         template = _reason_template(self.feature)
         if template is None:
             return f"{self.feature} of {amount}"
-        return template.format(value=amount)
+        return template.format(value=amount, s="s")
 
 
 class PeerOutlierRule(_FlagRule):

@@ -167,6 +167,8 @@ def test_reason_sentences() -> None:
         == "more notices in the last 12 months than 97% of officers in the same unit"
     )
     assert render_reason(specs["open_cases"], 2.0) == "2 cases still open"
+    assert render_reason(specs["open_cases"], 1.0) == "1 case still open"
+    assert render_reason(specs["days_since_last_notice"], 1.0) == "last notice 1 day ago"
 
 
 # --- No leakage: events known on or after the as-of date change nothing --------------------
