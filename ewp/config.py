@@ -168,18 +168,30 @@ def _default_candidates() -> tuple[CandidateConfig, ...]:
 class EvaluationConfig(_Frozen):
     """Temporal evaluation: test dates, training history, list sizes and the candidate grid."""
 
+    # A model is retrained at each test date and evaluated, unchanged, on every as-of date of
+    # the test block that follows (monthly dates in the next 365 days by default).
     test_dates: tuple[dt.date, ...] = (
+        dt.date(2019, 1, 1),
         dt.date(2020, 1, 1),
         dt.date(2021, 1, 1),
         dt.date(2022, 1, 1),
         dt.date(2023, 1, 1),
     )
+    test_block_days: PositiveInt | None = 365
     training_history_days: PositiveInt | None = 1096
+    # Negatives kept when training (positives always kept), reweighted by 1 / rate.
+    negative_sample_rate: Annotated[float, Field(gt=0, le=1)] = 0.25
     list_sizes: tuple[PositiveInt, ...] = (50,)
     list_fractions: tuple[Annotated[float, Field(gt=0, le=1)], ...] = (0.01,)
     candidates: tuple[CandidateConfig, ...] = Field(default_factory=_default_candidates)
+    # The rule a model must beat at equal flag volume (a threshold_rule candidate's name).
+    headline_rule: str = "rule_3_in_180d"
+    # The list the selection rule ranks candidates on (see models/evaluation.py).
+    selection_list: str = "top_1pct"
     # A black-box yardstick may be trained for comparison; it is published only if this is true.
     allow_black_box_champion: bool = False
+    # Candidates fitted at once (threads).
+    max_workers: PositiveInt = 2
 
     @field_validator("candidates")
     @classmethod
@@ -189,6 +201,16 @@ class EvaluationConfig(_Frozen):
         if duplicated:
             raise ValueError(f"candidate names must be unique; repeated: {duplicated}")
         return candidates
+
+    @model_validator(mode="after")
+    def _headline_rule_is_a_rule(self) -> EvaluationConfig:
+        rules = [c.name for c in self.candidates if c.kind == "threshold_rule"]
+        if self.headline_rule not in rules:
+            raise ValueError(
+                f"headline_rule {self.headline_rule!r} must name a threshold_rule candidate; "
+                f"have {rules}"
+            )
+        return self
 
 
 class ScoringConfig(_Frozen):

@@ -24,6 +24,10 @@ test date 2015-01-01, data from 2010-01-01):
   the first 1st of a month on or after 2012-01-02, which is 2012-02-01.
 * Training as-of dates: 2012-02-01, 2012-03-01, ..., 2014-01-01 (24 dates). With
   ``training_history_days=731`` they would start at 2012-01-01 (25 dates).
+* With ``test_block_days=365`` the model is also evaluated, unchanged, on the monthly as-of
+  dates 2015-02-01 ... 2015-12-01 (as triage's test durations do): 12 test dates in all,
+  ending before 2015-01-01 + 365 days = 2016-01-01 and before the next test date. A model
+  retrained once a year and used every month is judged on every month it would be used.
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ class Split:
     # For training labels, a finding counts only if it was decided before this date
     # (always equal to ``test_as_of``).
     findings_known_by: dt.date
+    # The as-of dates this split's model is evaluated on: ``test_as_of`` and, with a test
+    # block, the following cadence dates inside it. All are on or after ``test_as_of``, so
+    # every training label still ends by the first of them.
+    test_block: tuple[dt.date, ...] = ()
 
 
 def as_of_dates(*, start: dt.date, end: dt.date, cadence: Cadence) -> list[dt.date]:
@@ -87,6 +95,7 @@ def make_splits(
     training_history_days: int | None,
     cadence: Cadence,
     data_start: dt.date,
+    test_block_days: int | None = None,
 ) -> list[Split]:
     """Build one ``Split`` per test date, with no label window overlapping the test date.
 
@@ -94,6 +103,9 @@ def make_splits(
     before ``T - label_horizon_days``; the first is the earliest cadence date on or after
     ``max(data_start, last - training_history_days)``. ``training_history_days=None`` uses
     all history from ``data_start``. Test dates need not be cadence dates.
+
+    ``test_block_days`` (default: none) adds to each split's ``test_block`` the cadence dates
+    in ``(T, T + test_block_days)`` that fall before the next test date.
 
     Raises ``SplitError``, naming the parameter, when ``test_dates`` is empty or not strictly
     increasing, ``label_horizon_days`` is not a positive whole number, ``training_history_days``
@@ -126,9 +138,15 @@ def make_splits(
         if later <= earlier:
             raise SplitError(f"test_dates must be strictly increasing: {later} follows {earlier}")
 
+    if test_block_days is not None and (not _is_whole(test_block_days) or test_block_days <= 0):
+        raise SplitError(
+            f"test_block_days must be a positive whole number of days, got {test_block_days!r}"
+        )
+
     horizon = dt.timedelta(days=label_horizon_days)
     splits = []
-    for test in tests:
+    block_ends = [*tests[1:], dt.date.max]
+    for test, next_test in zip(tests, block_ends, strict=True):
         last = _floor(test - horizon, cadence)
         lower = data_start
         if training_history_days is not None:
@@ -146,9 +164,23 @@ def make_splits(
                 test_as_of=test,
                 train_as_of=tuple(as_of_dates(start=first, end=last, cadence=cadence)),
                 findings_known_by=test,
+                test_block=_test_block(test, next_test, test_block_days, cadence),
             )
         )
     return splits
+
+
+def _test_block(
+    test: dt.date, next_test: dt.date, block_days: int | None, cadence: Cadence
+) -> tuple[dt.date, ...]:
+    """``test`` and the cadence dates after it, before ``test + block_days`` and ``next_test``."""
+    if block_days is None:
+        return (test,)
+    end = min(test + dt.timedelta(days=block_days), next_test)
+    later = as_of_dates(
+        start=test + dt.timedelta(days=1), end=end - dt.timedelta(days=1), cadence=cadence
+    )
+    return (test, *later)
 
 
 def _check_day(name: str, value: object) -> None:

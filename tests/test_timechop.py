@@ -157,6 +157,7 @@ def test_worked_example_from_module_docstring():
         test_as_of=date(2015, 1, 1),
         train_as_of=tuple(expected),
         findings_known_by=date(2015, 1, 1),
+        test_block=(date(2015, 1, 1),),
     )
     assert len(split.train_as_of) == 24
 
@@ -375,3 +376,46 @@ def test_make_splits_errors(override: dict, message: str):
 
 def test_split_error_is_a_value_error():
     assert issubclass(SplitError, ValueError)
+
+
+def test_test_blocks_follow_the_docstring_example() -> None:
+    (split,) = make_splits(
+        test_dates=[date(2015, 1, 1)],
+        label_horizon_days=365,
+        training_history_days=730,
+        cadence="monthly",
+        data_start=date(2010, 1, 1),
+        test_block_days=365,
+    )
+    assert split.test_block == tuple(date(2015, m, 1) for m in range(1, 13))
+    assert split.train_as_of[-1] == date(2014, 1, 1)
+
+
+def test_test_blocks_stop_at_the_next_test_date_and_default_to_the_test_date() -> None:
+    splits = make_splits(
+        test_dates=[date(2015, 1, 1), date(2015, 4, 1)],
+        label_horizon_days=365,
+        training_history_days=None,
+        cadence="monthly",
+        data_start=date(2010, 1, 1),
+        test_block_days=365,
+    )
+    assert splits[0].test_block == (date(2015, 1, 1), date(2015, 2, 1), date(2015, 3, 1))
+    assert splits[1].test_block[-1] == date(2016, 3, 1)  # before 2015-04-01 + 365 days
+    plain = make_splits(
+        test_dates=[date(2015, 1, 1)],
+        label_horizon_days=365,
+        training_history_days=None,
+        cadence="weekly",
+        data_start=date(2010, 1, 1),
+    )
+    assert plain[0].test_block == (date(2015, 1, 1),)
+    with pytest.raises(SplitError, match="test_block_days"):
+        make_splits(
+            test_dates=[date(2015, 1, 1)],
+            label_horizon_days=365,
+            training_history_days=None,
+            cadence="monthly",
+            data_start=date(2010, 1, 1),
+            test_block_days=0,
+        )
