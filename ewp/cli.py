@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -18,6 +18,10 @@ from rich.table import Table
 
 from ewp.config import Config, ConfigError, load_config
 from ewp.settings import configure_environment, data_home
+
+if TYPE_CHECKING:  # imported lazily at run time: Prefect and MLflow are slow to import
+    from ewp.tracking import Tracker
+    from flows.train import TrainResult
 
 app = typer.Typer(
     name="ewp",
@@ -193,6 +197,135 @@ def demo(config: ConfigOption = None) -> None:
     console.print(f"Model {result.model_id} (MLflow run {result.mlflow_run_id})")
     console.print(f"Flag list: [bold]{result.flags_csv}[/bold]")
     console.print(f"Run folder: {result.run_dir}  ({time.perf_counter() - started:.0f} s)")
+
+
+def _frame_table(frame: pd.DataFrame, *, title: str) -> Table:
+    """A DataFrame as a rich table: numbers to 3 decimals, NaN as a dash."""
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
+    for row in frame.itertuples(index=False):
+        cells = []
+        for value in row:
+            if isinstance(value, float):
+                cells.append("–" if pd.isna(value) else f"{value:.3f}")
+            else:
+                cells.append(str(value))
+        table.add_row(*cells)
+    return table
+
+
+def _print_evaluation(result: TrainResult, config: Config) -> None:
+    from models.evaluation import by_split
+
+    ev = config.evaluation
+    rule_list = f"volume_{ev.headline_rule}"
+    console.print(
+        _frame_table(
+            by_split(result.metrics, list_name=rule_list),
+            title=f"True and false positives at the flag volume of {ev.headline_rule}, "
+            "per test block (each block: monthly as-of dates for a year)",
+        )
+    )
+    console.print(
+        _frame_table(
+            by_split(result.metrics, list_name=ev.selection_list),
+            title=f"At {ev.selection_list}, per test block",
+        )
+    )
+    console.print(
+        _frame_table(
+            result.headline[["candidate", "k", "tp", "fp", "precision", "tp_ratio", "fp_change"]],
+            title=f"Headline: every candidate at the flag volume of {ev.headline_rule}, pooled "
+            "(tp_ratio = TP / rule TP; fp_change = relative change in FP)",
+        )
+    )
+    console.print(
+        _frame_table(
+            result.selection[["candidate", "mean_precision", "worst_regret", "eligible"]],
+            title=f"Selection on mean {ev.selection_list} precision over test dates",
+        )
+    )
+    console.print(f"Tables: {result.run_dir}")
+
+
+def _run_training(config: Path | None, *, register: bool) -> None:
+    cfg = _config(config)
+    home = data_home(cfg.home)
+    configure_environment(home)
+    started = time.perf_counter()
+    from flows.train import run_train
+
+    result = run_train(cfg, home, publish=register)
+    _print_evaluation(result, cfg)
+    if register:
+        console.print(
+            f"Selected {result.champion} ({result.model_id}), registered as version "
+            f"{result.version}; champion {'moved' if result.promoted else 'unchanged'}: "
+            f"{result.promotion_reason}"
+        )
+    console.print(f"Done in {time.perf_counter() - started:.0f} s")
+
+
+@app.command()
+def train(config: ConfigOption = None) -> None:
+    """Evaluate the candidate grid over time, then register the selected model in MLflow.
+
+    The champion alias moves only if the selected model beats the current champion on the
+    selection metric in this evaluation.
+    """
+    _run_training(config, register=True)
+
+
+@app.command()
+def evaluate(config: ConfigOption = None) -> None:
+    """Evaluate models against the threshold rules over time and print the comparison.
+
+    Same evaluation as ``train`` (models x test dates, at each rule's flag volume, top 1% and
+    top 50), without touching the model registry.
+    """
+    _run_training(config, register=False)
+
+
+models_app = typer.Typer(help="The MLflow model registry: list versions, promote a champion.")
+app.add_typer(models_app, name="models")
+
+
+def _tracker(config: Path | None) -> Tracker:
+    cfg = _config(config)
+    home = data_home(cfg.home)
+    configure_environment(home)
+    from flows.train import tracker_for
+
+    return tracker_for(cfg, home)
+
+
+@models_app.command("list")
+def models_list(config: ConfigOption = None) -> None:
+    """List registered versions of ewp-escalation and which one is champion."""
+    versions = _tracker(config).list_versions()
+    if versions.empty:
+        console.print("No registered model yet: run `ewp train`.")
+        return
+    console.print(_frame_table(versions, title="ewp-escalation versions"))
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="Registered version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded on the version).")],
+    by: Annotated[str, typer.Option(help="Who is promoting it.")] = "unknown",
+    config: ConfigOption = None,
+) -> None:
+    """Make a registered version the champion by hand, with a written reason."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        _tracker(config).set_champion(version=version, reason=reason, promoted_by=by)
+    except (ValueError, MlflowException) as exc:
+        console.print(f"[red]Cannot promote version {version}:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(f"Version {version} is now champion ({reason})")
 
 
 if __name__ == "__main__":

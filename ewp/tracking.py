@@ -1,13 +1,22 @@
-"""The one module that talks to MLflow.
+"""The one module that talks to MLflow: runs, logged models and the model registry.
 
-The tracking URI is injected (``Tracker(tracking_uri=...)``); tests pass a temporary SQLite
-store. Nothing here logs officer identifiers: params and metrics are about the model and the
-data snapshot, artifacts are the model, its feature list, scorecard and config.
+The tracking URI is injected (``Tracker(tracking_uri=...)``) and also used as the registry URI;
+tests pass a temporary SQLite store. MLflow logs and loads models through its global tracking
+URI, so ``log_training_run`` and ``load_model`` set it; everything else goes through the
+tracker's own client.
+
+Registry: every published candidate becomes a version of ``REGISTERED_MODEL``; the version that
+serves flags carries the ``CHAMPION_ALIAS`` alias, and each promotion records its reason and who
+made it as version tags. Nothing here logs officer identifiers: params, metrics and tags are
+about the model and the data snapshot, artifacts are the model, its feature list, scorecard,
+config and model card.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,30 +27,92 @@ import pandas as pd
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow
+from mlflow.entities import Metric, Param
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 # What a logged model needs to load elsewhere; listing it saves MLflow seconds of inference.
 MODEL_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "ewp"]
 
+REGISTERED_MODEL = "ewp-escalation"
+CHAMPION_ALIAS = "champion"
+REGISTERED_MODEL_DESCRIPTION = (
+    "Ranks serving officers for a supportive review by the professional standards unit. "
+    "A flag is a prompt for human review, never a finding."
+)
+VERSION_COLUMNS = [
+    "version",
+    "model_id",
+    "candidate",
+    "selection_metric",
+    "selection_score",
+    "is_champion",
+    "promotion_reason",
+]
+
 
 @dataclass(frozen=True)
 class LoggedRun:
-    """Where a training run went in MLflow."""
+    """Where a training run went in MLflow; ``version`` is set when the model was registered."""
 
     run_id: str
     experiment_id: str
     model_uri: str
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class ChampionInfo:
+    """The registry version that carries the champion alias.
+
+    ``model_uri`` is the logged model's URI (``models:/<logged model id>``), loadable with
+    ``Tracker.load_model``; ``tags`` are the version's tags (model_id, candidate, promotion
+    reason, ...).
+    """
+
+    version: str
+    run_id: str
+    model_uri: str
+    tags: dict[str, str]
+
+
+class NoChampionError(LookupError):
+    """The registered model has no champion yet (or does not exist)."""
+
+
+def finite_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The metrics whose values are finite numbers; NaN and infinities are dropped.
+
+    An undefined metric (precision of an empty list, a ratio to a rule that found nothing) is
+    better absent than stored: MLflow's SQL stores keep NaN as 0 with an ``is_nan`` flag, which
+    its UI and search have mishandled (mlflow#16555, #25640), and store infinities as the
+    largest float.
+    """
+    return {key: float(value) for key, value in metrics.items() if math.isfinite(value)}
 
 
 class Tracker:
-    """A thin wrapper over one MLflow store and experiment."""
+    """A thin wrapper over one MLflow store: an experiment and one registered model.
 
-    def __init__(self, *, tracking_uri: str, experiment: str, artifact_root: Path) -> None:
+    ``registered_model`` is ``REGISTERED_MODEL`` unless a caller (a test, a trial store) needs
+    a separate registry entry in the same store.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracking_uri: str,
+        experiment: str,
+        artifact_root: Path,
+        registered_model: str = REGISTERED_MODEL,
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.artifact_root = artifact_root
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.registered_model = registered_model
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
     def experiment_id(self) -> str:
         """The experiment's ID, created (with an explicit artifact location) if missing."""
@@ -62,18 +133,28 @@ class Tracker:
         tags: Mapping[str, str],
         texts: Mapping[str, str],
         tables: Mapping[str, pd.DataFrame],
+        register: bool = False,
+        version_tags: Mapping[str, str] | None = None,
     ) -> LoggedRun:
         """Log one trained model with its params, metrics, tags and text/table artifacts.
 
         ``example_features`` (a few rows of model inputs, no identifiers) defines the model's
         signature. ``texts`` maps artifact file names to text (config YAML, model card);
-        ``tables`` maps file names to small DataFrames (scorecard, feature list).
+        ``tables`` maps file names to small DataFrames (scorecard, feature list). Metrics that
+        are NaN or infinite are not logged (see ``finite_metrics``).
+
+        With ``register=True`` the logged model also becomes a new version of the tracker's
+        registered model (created if missing) tagged with ``version_tags`` (model_id,
+        candidate, kind, selection metric and score, evaluation fingerprint, candidate spec),
+        and ``LoggedRun.version`` holds its number. Registering does not promote it.
         """
+        if version_tags and not register:
+            raise ValueError("version_tags are only recorded when register=True")
         mlflow.set_tracking_uri(self.tracking_uri)
         experiment_id = self.experiment_id()
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
             mlflow.log_params({k: str(v) for k, v in params.items()})
-            mlflow.log_metrics(dict(metrics))
+            mlflow.log_metrics(finite_metrics(metrics))
             mlflow.set_tags(dict(tags))
             for name, text in texts.items():
                 mlflow.log_text(text, name)
@@ -89,11 +170,159 @@ class Tracker:
                 pip_requirements=MODEL_REQUIREMENTS,
                 serialization_format="cloudpickle",
             )
+        version = None
+        if register:
+            self._ensure_registered_model()
+            created = self.client.create_model_version(
+                self.registered_model,
+                source=info.model_uri,
+                run_id=run.info.run_id,
+                tags={k: str(v) for k, v in (version_tags or {}).items()},
+                model_id=info.model_id,
+            )
+            version = str(created.version)
         return LoggedRun(
-            run_id=run.info.run_id, experiment_id=experiment_id, model_uri=info.model_uri
+            run_id=run.info.run_id,
+            experiment_id=experiment_id,
+            model_uri=info.model_uri,
+            version=version,
         )
+
+    def log_evaluation_run(
+        self,
+        *,
+        run_name: str,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+    ) -> str:
+        """Log a run with params, metrics and tags but no model (one candidate × test block).
+
+        Metrics that are NaN or infinite (e.g. precision of an empty list) are dropped before
+        logging, so an undefined metric is absent from the run rather than stored as a number
+        (see ``finite_metrics``). Returns the run ID.
+        """
+        run = self.client.create_run(
+            self.experiment_id(), run_name=run_name, tags={k: str(v) for k, v in tags.items()}
+        )
+        run_id = run.info.run_id
+        timestamp = int(time.time() * 1000)
+        try:
+            self.client.log_batch(
+                run_id,
+                metrics=[
+                    Metric(key, value, timestamp, 0)
+                    for key, value in finite_metrics(metrics).items()
+                ],
+                params=[Param(key, str(value)) for key, value in params.items()],
+            )
+        except Exception:
+            self.client.set_terminated(run_id, status="FAILED")
+            raise
+        self.client.set_terminated(run_id)
+        return run_id
+
+    def champion(self) -> ChampionInfo | None:
+        """The version carrying the champion alias, or None if there is none yet."""
+        version = self._champion_version()
+        if version is None:
+            return None
+        found = self.client.get_model_version(self.registered_model, version)
+        return ChampionInfo(
+            version=str(found.version),
+            run_id=found.run_id,
+            model_uri=found.source,
+            tags=dict(found.tags),
+        )
+
+    def set_champion(self, *, version: str, reason: str, promoted_by: str) -> None:
+        """Move the champion alias to ``version``, recording why and by whom as version tags.
+
+        Every promotion needs a non-empty ``reason`` (the selection rule's verdict, or a manual
+        override's justification) and ``promoted_by``: ValueError otherwise. The tags are
+        written before the alias moves, so a champion never lacks its reason.
+        """
+        if not reason.strip():
+            raise ValueError(f"promoting version {version} needs a non-empty reason")
+        if not promoted_by.strip():
+            raise ValueError(f"promoting version {version} needs a non-empty promoted_by")
+        self.client.set_model_version_tag(
+            self.registered_model, version, "promotion_reason", reason
+        )
+        self.client.set_model_version_tag(
+            self.registered_model, version, "promoted_by", promoted_by
+        )
+        self.client.set_registered_model_alias(self.registered_model, CHAMPION_ALIAS, version)
+
+    def list_versions(self) -> pd.DataFrame:
+        """Every registered version with its tags and whether it is the champion.
+
+        Columns: version (str), model_id, candidate, selection_metric, selection_score (float,
+        NaN when absent), is_champion, promotion_reason (None when never promoted); sorted by
+        version number. An empty frame with those columns when nothing is registered.
+        """
+        champion = self._champion_version()
+        rows = [
+            {
+                "version": str(found.version),
+                "model_id": found.tags.get("model_id"),
+                "candidate": found.tags.get("candidate"),
+                "selection_metric": found.tags.get("selection_metric"),
+                "selection_score": float(found.tags.get("selection_score", "nan")),
+                "is_champion": str(found.version) == champion,
+                "promotion_reason": found.tags.get("promotion_reason"),
+            }
+            for found in self._all_versions()
+        ]
+        frame = pd.DataFrame(rows, columns=VERSION_COLUMNS)
+        return frame.sort_values(
+            "version", key=lambda v: v.astype(int), ignore_index=True, kind="stable"
+        )
+
+    def load_champion(self) -> Any:
+        """The champion's scikit-learn model; NoChampionError if no version has the alias."""
+        found = self.champion()
+        if found is None:
+            raise NoChampionError(
+                f"registered model {self.registered_model!r} has no {CHAMPION_ALIAS!r} alias: "
+                "promote a version with Tracker.set_champion first"
+            )
+        return self.load_model(found.model_uri)
 
     def load_model(self, model_uri: str) -> Any:
         """Load a logged scikit-learn model back."""
         mlflow.set_tracking_uri(self.tracking_uri)
         return mlflow.sklearn.load_model(model_uri)
+
+    def _ensure_registered_model(self) -> None:
+        try:
+            self.client.create_registered_model(
+                self.registered_model, description=REGISTERED_MODEL_DESCRIPTION
+            )
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+
+    def _champion_version(self) -> str | None:
+        # Read the alias off the registered model: asking for a missing alias directly raises
+        # a generic INVALID_PARAMETER_VALUE that cannot be told apart from other bad input.
+        try:
+            registered = self.client.get_registered_model(self.registered_model)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        version = registered.aliases.get(CHAMPION_ALIAS)
+        return None if version is None else str(version)
+
+    def _all_versions(self) -> list[ModelVersion]:
+        found: list[ModelVersion] = []
+        page_token = None
+        while True:
+            page = self.client.search_model_versions(
+                f"name = '{self.registered_model}'", page_token=page_token
+            )
+            found.extend(page)
+            page_token = page.token
+            if not page_token:
+                return found

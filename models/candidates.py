@@ -11,6 +11,10 @@ Every candidate in ``EvaluationConfig.candidates`` is built here from its ``kind
   accuracy the glass-box models give up. Its ``interpretable`` class attribute is False, and it
   is never published unless the config opts in.
 
+Every ``fit`` takes optional ``sample_weight`` (e.g. the inverse-probability weights of
+``models.sampling.negative_subsample``), passed through to the library estimator's own ``fit``;
+weights of all ones give the same model as none.
+
 ``candidate_identity`` gives each trained candidate a deterministic ID (class, parameters,
 features, training window, seed, data fingerprint), so every output traces back to it.
 """
@@ -30,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, CandidateKind
 from ewp.provenance import model_identity
-from models.inputs import validate_features, validate_labels
+from models.inputs import validate_features, validate_labels, validate_weights
 from models.rules import CountRanker, PeerOutlierRule, ThresholdRule
 from models.scorecard import ScorecardClassifier
 
@@ -47,14 +51,23 @@ class _WrappedClassifier(ClassifierMixin, BaseEstimator):
     def _new_model(self, feature_names: list[str]) -> BaseEstimator:
         raise NotImplementedError
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> Self:
-        """Fit on a feature frame (columns are feature names) and 0/1 labels."""
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray | pd.Series,
+        sample_weight: np.ndarray | pd.Series | None = None,
+    ) -> Self:
+        """Fit on a feature frame (columns are feature names), 0/1 labels and optional weights.
+
+        ``sample_weight`` is checked and passed to the library estimator's ``fit``.
+        """
         validate_features(X)
         labels = validate_labels(y, len(X))
+        weights = validate_weights(sample_weight, len(X))
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self.model_ = self._new_model([str(c) for c in X.columns])
-        self.model_.fit(X.to_numpy(dtype="float64"), labels)
+        self.model_.fit(X.to_numpy(dtype="float64"), labels, sample_weight=weights)
         self.classes_ = self.model_.classes_
         return self
 
@@ -134,9 +147,14 @@ class EBMScorer(_WrappedClassifier):
             random_state=self.random_state,
         )
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> Self:
-        """Fit on a feature frame and 0/1 labels; sets ``intercept_`` (log-odds)."""
-        super().fit(X, y)
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray | pd.Series,
+        sample_weight: np.ndarray | pd.Series | None = None,
+    ) -> Self:
+        """Fit on a feature frame, 0/1 labels and optional weights; sets ``intercept_``."""
+        super().fit(X, y, sample_weight=sample_weight)
         self.intercept_ = float(np.asarray(self.model_.intercept_).ravel()[0])
         return self
 

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ewp.config import CandidateConfig
+from models.candidates import build_candidate
 from models.metrics import at_k, average_precision, brier, k_for_fraction, list_overlap
+from models.sampling import negative_subsample
 
 AT_K_FIELDS = ("tp", "fp", "precision", "recall", "tp_worst", "tp_best", "n_tied_at_cutoff")
 
@@ -107,14 +110,37 @@ def stability(lists: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean over test dates of each candidate's metrics at each list size."""
-    numeric = ["k", *AT_K_FIELDS, "precision_worst", "precision_best", "average_precision", "brier"]
-    return (
-        metrics.groupby(["candidate", "list"], sort=True)[numeric]
-        .mean()
-        .reset_index()
-        .assign(test_dates=metrics.groupby(["candidate", "list"], sort=True).size().to_numpy())
-    )
+    """Each candidate at each list size over all test dates: TP and FP summed, precision and
+    recall pooled (sum TP / sum k), ranking metrics averaged, and the number of test dates."""
+    grouped = metrics.groupby(["candidate", "list"], sort=True)
+    summed = grouped[["k", "tp", "fp", "tp_worst", "tp_best"]].sum()
+    summed["precision"] = summed["tp"] / summed["k"].where(summed["k"] > 0)
+    summed["precision_worst"] = summed["tp_worst"] / summed["k"].where(summed["k"] > 0)
+    summed["precision_best"] = summed["tp_best"] / summed["k"].where(summed["k"] > 0)
+    summed["mean_recall"] = grouped["recall"].mean()
+    summed["average_precision"] = grouped["average_precision"].mean()
+    summed["brier"] = grouped["brier"].mean()
+    summed["test_dates"] = grouped.size()
+    return summed.reset_index()
+
+
+def by_split(metrics: pd.DataFrame, *, list_name: str) -> pd.DataFrame:
+    """Candidates x test blocks at one list size: TP, FP and pooled precision per block and
+    over all blocks (columns ``<split> tp`` ... ``all precision``), for the terminal table."""
+    at_size = metrics.loc[metrics["list"] == list_name]
+    pooled = at_size.groupby(["candidate", "split"], sort=True)[["k", "tp", "fp"]].sum()
+    overall = at_size.groupby("candidate", sort=True)[["k", "tp", "fp"]].sum()
+    overall["split"] = "all"
+    both = pd.concat([pooled.reset_index(), overall.reset_index()], ignore_index=True)
+    both["precision"] = both["tp"] / both["k"].where(both["k"] > 0)
+    wide = both.pivot(index="candidate", columns="split", values=["tp", "fp", "precision"])
+    wide.columns = [f"{split} {field}" for field, split in wide.columns]
+    order = [
+        f"{split} {field}"
+        for split in [*sorted(pooled.index.get_level_values(1).unique()), "all"]
+        for field in ("tp", "fp", "precision")
+    ]
+    return wide[order].reset_index()
 
 
 def headline(metrics: pd.DataFrame, *, rule: str) -> pd.DataFrame:
@@ -133,6 +159,93 @@ def headline(metrics: pd.DataFrame, *, rule: str) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
+class SplitEvaluation:
+    """Metrics of every candidate on every as-of date of one split's test block.
+
+    ``metrics``: test_as_of, candidate, list, k, tp, fp, precision, ... (see ``list_metrics``).
+    ``lists``: candidate, test_as_of, officer_ids (each candidate's top list at the first
+    configured size), for list stability.
+    """
+
+    metrics: pd.DataFrame
+    lists: pd.DataFrame
+
+
+def evaluate_split(
+    *,
+    train: pd.DataFrame,
+    train_labels: np.ndarray,
+    test: pd.DataFrame,
+    test_labels: np.ndarray,
+    features: Sequence[str],
+    candidates: Sequence[CandidateConfig],
+    seed: int,
+    sizes: Sequence[int],
+    fractions: Sequence[float],
+    negative_sample_rate: float,
+    reference: Mapping[str, np.ndarray] | None = None,
+) -> SplitEvaluation:
+    """Fit each candidate on the split's training rows and evaluate it on each test date.
+
+    ``train``/``test`` are feature-matrix rows (``officer_id``, ``as_of`` and ``features``);
+    the test rows may span several as-of dates (a test block). Negatives are subsampled at
+    ``negative_sample_rate`` with inverse-probability weights (the same rows for every
+    candidate). Every threshold or peer rule also defines a list size: its own flag volume on
+    each date. ``reference`` adds fixed scores aligned with ``test`` (e.g. the synthetic
+    force's ground-truth oracle) as extra rows, not candidates.
+    """
+    kept, weights = negative_subsample(train_labels, rate=negative_sample_rate, seed=seed)
+    train_x = train.iloc[kept][list(features)]
+    train_y = train_labels[kept].astype("int64")
+    test_x = test[list(features)]
+    scores: dict[str, np.ndarray] = {}
+    probabilities: dict[str, np.ndarray] = {}
+    volumes: dict[str, np.ndarray] = {}
+    for candidate in candidates:
+        model = build_candidate(candidate, seed=seed).fit(train_x, train_y, sample_weight=weights)
+        scores[candidate.name] = model.decision_function(test_x)
+        probabilities[candidate.name] = model.predict_proba(test_x)[:, 1]
+        if hasattr(model, "flags"):
+            volumes[candidate.name] = model.flags(test_x)
+    for name, values in (reference or {}).items():
+        scores[name] = values
+        probabilities[name] = np.clip(values, 0, 1)
+
+    frames, lists = [], []
+    as_of = pd.to_datetime(test["as_of"]).to_numpy()
+    officer_ids = test["officer_id"].to_numpy()
+    for day in np.unique(as_of):
+        on_day = as_of == day
+        day_sizes = list_sizes(
+            n_rows=int(on_day.sum()),
+            sizes=sizes,
+            fractions=fractions,
+            rule_volumes={rule: int(flags[on_day].sum()) for rule, flags in volumes.items()},
+        )
+        for name in scores:
+            frame = list_metrics(
+                y_true=test_labels[on_day],
+                scores=scores[name][on_day],
+                probabilities=probabilities[name][on_day],
+                sizes=day_sizes,
+            )
+            frames.append(frame.assign(candidate=name, test_as_of=pd.Timestamp(day)))
+            lists.append(
+                {
+                    "candidate": name,
+                    "test_as_of": pd.Timestamp(day),
+                    "officer_ids": top_ids(
+                        officer_ids[on_day], scores[name][on_day], day_sizes[0].k
+                    ),
+                }
+            )
+    metrics = pd.concat(frames, ignore_index=True)
+    leading = ["test_as_of", "candidate", "list"]
+    metrics = metrics[leading + [c for c in metrics.columns if c not in leading]]
+    return SplitEvaluation(metrics=metrics, lists=pd.DataFrame(lists))
+
+
+@dataclass(frozen=True)
 class GateDecision:
     """What the gate (e.g. the fairness audit) says about a candidate."""
 
@@ -146,6 +259,33 @@ Gate = Callable[[str], GateDecision]
 def allow_all(candidate: str) -> GateDecision:
     """The default gate: no objection. The fairness audit replaces it."""
     return GateDecision(passed=True)
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """Whether a newly selected model replaces the registry's champion, and why."""
+
+    promote: bool
+    reason: str
+
+
+def promotion_decision(
+    *, metric: str, candidate_score: float, champion_score: float | None, same_model: bool
+) -> PromotionDecision:
+    """The champion changes only to a different model that scores strictly better on the
+    selection metric, both measured in the same evaluation."""
+    if same_model:
+        return PromotionDecision(False, "the selected model is already the champion")
+    if champion_score is None or np.isnan(champion_score):
+        return PromotionDecision(True, "there is no champion yet")
+    if candidate_score > champion_score:
+        return PromotionDecision(
+            True, f"beats the champion on {metric}: {candidate_score:.4f} > {champion_score:.4f}"
+        )
+    return PromotionDecision(
+        False,
+        f"does not beat the champion on {metric}: {candidate_score:.4f} <= {champion_score:.4f}",
+    )
 
 
 @dataclass(frozen=True)

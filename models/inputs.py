@@ -2,7 +2,9 @@
 
 Features must be a pandas DataFrame of numeric columns (the column names tie each value to its
 meaning), none of them a protected attribute from ``features.registry.FORBIDDEN_INPUTS``;
-labels must be 0 (no escalation) or 1 (escalation), one per feature row.
+labels must be 0 (no escalation) or 1 (escalation), one per feature row; optional sample
+weights (e.g. the inverse-probability weights of ``models.sampling.negative_subsample``) must be
+finite, non-negative numbers, one per feature row, not all zero.
 """
 
 from __future__ import annotations
@@ -41,3 +43,31 @@ def validate_labels(y: np.ndarray | pd.Series, n_rows: int) -> np.ndarray:
     if not np.isin(labels, (0, 1)).all():
         raise ValueError("labels must be 0 (no escalation) or 1 (escalation)")
     return labels.astype("int64")
+
+
+def validate_weights(
+    sample_weight: np.ndarray | pd.Series | None, n_rows: int
+) -> np.ndarray | None:
+    """Sample weights as a float64 array, one per feature row; ``None`` stays ``None``.
+
+    Raises ``ValueError`` unless the weights are one-dimensional, ``n_rows`` long, finite and
+    non-negative, with a positive total when there are rows (all-zero weights leave every
+    weighted rate undefined).
+    """
+    if sample_weight is None:
+        return None
+    try:
+        weights = np.asarray(sample_weight, dtype="float64")
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"sample weights must be numbers: {error}") from None
+    if weights.ndim != 1 or len(weights) != n_rows:
+        raise ValueError(
+            f"expected {n_rows} sample weights in one dimension, got shape {weights.shape}"
+        )
+    if not np.isfinite(weights).all():
+        raise ValueError("sample weights must be finite (no NaN or infinity)")
+    if (weights < 0).any():
+        raise ValueError("sample weights must be non-negative")
+    if n_rows and not weights.sum() > 0:
+        raise ValueError("sample weights must not all be zero")
+    return weights

@@ -14,6 +14,11 @@ A flag rule gives every flagged officer the same score (1.0) and every other off
 has no order within its flags, and the list metrics report the worst and best case of those
 ties. Each rule says what it does in plain language with ``describe()``.
 
+Every ``fit`` takes optional ``sample_weight`` (e.g. the inverse-probability weights of
+``models.sampling.negative_subsample``): the flag rules' rates and the count ranker's isotonic
+calibration are then weighted, so a weighted subsample estimates the full data's rates. Weights
+never change a rule's flags or ranking, only ``predict_proba``.
+
 Inputs are checked by ``models.inputs``, as in every ewp estimator.
 """
 
@@ -29,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ewp.config import FeatureConfig
 from features.registry import feature_specs, format_value
-from models.inputs import validate_features, validate_labels
+from models.inputs import validate_features, validate_labels, validate_weights
 
 # Feature frames store shares as float32 (19/20 becomes 0.94999999), so comparisons of a share
 # with a cut-off such as 1 - 0.05 allow this much slack.
@@ -58,6 +63,14 @@ def _phrase(feature: str) -> str:
     return template.removeprefix("{value} ").format(s="s")
 
 
+def _weighted_rate(labels: np.ndarray, weights: np.ndarray, rows: np.ndarray) -> float | None:
+    """Weighted share of escalations among ``rows`` (boolean mask); None if they weigh nothing."""
+    total = float(weights[rows].sum())
+    if total <= 0:
+        return None
+    return float(weights[rows] @ labels[rows]) / total
+
+
 def _threshold_text(feature: str, threshold: float) -> str:
     """A threshold as the registry shows the feature's values, without rounding a fraction."""
     text = format_value(feature, threshold)
@@ -79,24 +92,35 @@ class _FlagRule(ClassifierMixin, BaseEstimator):
     def _flag_values(self, X: pd.DataFrame) -> np.ndarray:
         raise NotImplementedError
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> Self:
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray | pd.Series,
+        sample_weight: np.ndarray | pd.Series | None = None,
+    ) -> Self:
         """Record the feature names and the escalation rate among flagged and other officers.
 
-        When no training officer is flagged (or none is left unflagged), that group's rate is
-        the overall base rate.
+        With ``sample_weight`` the rates are weighted (sum of weights of escalations over sum
+        of weights in the group). When no training officer is flagged (or none is left
+        unflagged), or the group's weights sum to zero, that group's rate is the overall
+        (weighted) base rate. ``n_flagged_train_`` counts flagged training rows, unweighted.
         """
         validate_features(X)
         labels = validate_labels(y, len(X))
+        weights = validate_weights(sample_weight, len(X))
+        if weights is None:
+            weights = np.ones(len(X))
         flagged = self._flag_values(X)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self.classes_ = np.array([0, 1])
-        self.base_rate_ = float(labels.mean()) if len(labels) else 0.0
+        base_rate = _weighted_rate(labels, weights, np.ones(len(X), dtype=bool))
+        self.base_rate_ = 0.0 if base_rate is None else base_rate
         self.n_flagged_train_ = int(flagged.sum())
-        self.flagged_rate_ = float(labels[flagged].mean()) if flagged.any() else self.base_rate_
-        self.unflagged_rate_ = (
-            float(labels[~flagged].mean()) if (~flagged).any() else self.base_rate_
-        )
+        flagged_rate = _weighted_rate(labels, weights, flagged)
+        unflagged_rate = _weighted_rate(labels, weights, ~flagged)
+        self.flagged_rate_ = self.base_rate_ if flagged_rate is None else flagged_rate
+        self.unflagged_rate_ = self.base_rate_ if unflagged_rate is None else unflagged_rate
         return self
 
     def flags(self, X: pd.DataFrame) -> np.ndarray:
@@ -228,15 +252,24 @@ class CountRanker(ClassifierMixin, BaseEstimator):
         t = _feature_values(X, self.tie_breaker)
         return count + (1.0 + t / (1.0 + np.abs(t))) / 2.0
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> CountRanker:
-        """Record the feature names and calibrate scores to escalation rates."""
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray | pd.Series,
+        sample_weight: np.ndarray | pd.Series | None = None,
+    ) -> CountRanker:
+        """Record the feature names and calibrate scores to escalation rates.
+
+        ``sample_weight`` weights the isotonic calibration; the ranking itself never uses it.
+        """
         scores = self._scores(X)
         labels = validate_labels(y, len(X))
+        weights = validate_weights(sample_weight, len(X))
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self.classes_ = np.array([0, 1])
         self.calibration_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
-            scores, labels
+            scores, labels, sample_weight=weights
         )
         return self
 

@@ -5,6 +5,12 @@ contribution for one officer and feature is ``coef_j * (x_j - mean_j) / scale_j`
 how far that feature moves the officer's risk above (positive) or below (negative) an average
 serving officer. Contributions plus ``intercept_`` sum to the model's log-odds, so the reasons
 on a flag add up to its score exactly.
+
+``fit`` takes optional ``sample_weight`` (e.g. the inverse-probability weights of
+``models.sampling.negative_subsample``). The weights enter the logistic loss and also the
+standardisation: ``mean_`` and ``scale_`` are then the weighted mean and weighted (population)
+standard deviation, so on a weighted negative subsample they estimate the full data's average
+officer and spread, and ``intercept_`` and the contributions keep their meaning.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from models.inputs import validate_features, validate_labels
+from models.inputs import validate_features, validate_labels, validate_weights
 
 
 class ScorecardClassifier(ClassifierMixin, BaseEstimator):
@@ -43,15 +49,30 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.random_state = random_state
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> ScorecardClassifier:
-        """Fit on a feature frame (columns are feature names) and 0/1 labels."""
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray | pd.Series,
+        sample_weight: np.ndarray | pd.Series | None = None,
+    ) -> ScorecardClassifier:
+        """Fit on a feature frame (columns are feature names), 0/1 labels and optional weights.
+
+        With ``sample_weight`` the standardisation uses the weighted mean and weighted
+        population standard deviation, and the weights are passed to LogisticRegression; weights
+        of all ones give the same model as none.
+        """
         validate_features(X)
         labels = validate_labels(y, len(X))
+        weights = validate_weights(sample_weight, len(X))
         values = X.to_numpy(dtype="float64")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = values.shape[1]
-        self.mean_ = values.mean(axis=0)
-        scale = values.std(axis=0)
+        if weights is None:
+            self.mean_ = values.mean(axis=0)
+            scale = values.std(axis=0)
+        else:
+            self.mean_ = np.average(values, axis=0, weights=weights)
+            scale = np.sqrt(np.average((values - self.mean_) ** 2, axis=0, weights=weights))
         self.scale_ = np.where(scale > 0, scale, 1.0)
         model = LogisticRegression(
             C=self.regularisation_c,
@@ -59,7 +80,7 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
             max_iter=2000,
             random_state=self.random_state,
         )
-        model.fit((values - self.mean_) / self.scale_, labels)
+        model.fit((values - self.mean_) / self.scale_, labels, sample_weight=weights)
         self.classes_ = model.classes_
         self.coef_ = model.coef_[0]
         self.intercept_ = float(model.intercept_[0])

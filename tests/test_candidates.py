@@ -117,6 +117,38 @@ def test_hgb_is_deterministic_and_not_interpretable(officers):
     assert EBMScorer.interpretable is True
 
 
+# --- sample weights -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [EBMScorer(random_state=2), HistGBYardstick(max_iter=30, random_state=2)],
+    ids=lambda e: type(e).__name__,
+)
+def test_weights_of_one_equal_no_weights(estimator, officers):
+    X_train, y_train, X_test, _ = _split(officers)
+    plain = clone(estimator).fit(X_train, y_train)
+    ones = clone(estimator).fit(X_train, y_train, sample_weight=np.ones(len(X_train)))
+    np.testing.assert_allclose(
+        ones.decision_function(X_test), plain.decision_function(X_test), rtol=1e-12, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [EBMScorer(random_state=2), HistGBYardstick(max_iter=30, random_state=2)],
+    ids=lambda e: type(e).__name__,
+)
+def test_weights_reach_the_library_model(estimator, officers):
+    # Weighting escalations tenfold raises every predicted rate; bad weights are refused.
+    X_train, y_train, X_test, _ = _split(officers)
+    plain = clone(estimator).fit(X_train, y_train)
+    heavy = clone(estimator).fit(X_train, y_train, sample_weight=np.where(y_train == 1, 10.0, 1))
+    assert heavy.predict_proba(X_test)[:, 1].mean() > 1.5 * plain.predict_proba(X_test)[:, 1].mean()
+    with pytest.raises(ValueError, match="finite"):
+        clone(estimator).fit(X_train, y_train, sample_weight=np.full(len(X_train), np.nan))
+
+
 # --- build_candidate ----------------------------------------------------------------------
 
 

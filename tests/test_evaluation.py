@@ -115,3 +115,49 @@ def test_stability_overlap_with_previous_list() -> None:
     table = stability(lists)
     assert table["jaccard"].tolist() == pytest.approx([1 / 3, 1.0])
     assert table["retained"].tolist() == pytest.approx([0.5, 1.0])
+
+
+def test_promotion_needs_a_different_and_strictly_better_model() -> None:
+    from models.evaluation import promotion_decision
+
+    first = promotion_decision(
+        metric="top_1pct.precision", candidate_score=0.1, champion_score=None, same_model=False
+    )
+    assert first.promote and "no champion" in first.reason
+    better = promotion_decision(
+        metric="top_1pct.precision", candidate_score=0.12, champion_score=0.1, same_model=False
+    )
+    assert better.promote and "0.1200 > 0.1000" in better.reason
+    tie = promotion_decision(
+        metric="top_1pct.precision", candidate_score=0.1, champion_score=0.1, same_model=False
+    )
+    assert not tie.promote
+    same = promotion_decision(
+        metric="top_1pct.precision", candidate_score=0.2, champion_score=0.1, same_model=True
+    )
+    assert not same.promote and "already the champion" in same.reason
+
+
+def test_summary_pools_precision_over_dates_instead_of_averaging() -> None:
+    from models.evaluation import summarise
+
+    m = pd.DataFrame(
+        {
+            "test_as_of": ["2020", "2021"],
+            "candidate": ["m", "m"],
+            "list": ["volume_rule", "volume_rule"],
+            "k": [0, 4],
+            "tp": [0.0, 2.0],
+            "fp": [0.0, 2.0],
+            "tp_worst": [0, 2],
+            "tp_best": [0, 2],
+            "recall": [0.0, 0.5],
+            "average_precision": [0.2, 0.4],
+            "brier": [0.01, 0.03],
+        }
+    )
+    row = summarise(m).iloc[0]
+    # A date where the rule flags nobody adds no list: pooled precision is 2 / 4, not 0.25.
+    assert row["precision"] == pytest.approx(0.5)
+    assert row["tp"] == 2 and row["k"] == 4 and row["test_dates"] == 2
+    assert row["average_precision"] == pytest.approx(0.3)

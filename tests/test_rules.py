@@ -210,3 +210,71 @@ def test_clone_round_trips_params(rule):
     copy = clone(rule)
     assert copy.get_params() == rule.get_params()
     assert type(copy) is type(rule)
+
+
+# --- sample weights -----------------------------------------------------------------------
+
+
+def test_threshold_rule_weighted_rates():
+    # Flagged (3, 3, 5): labels 1, 0, 1 with weights 2, 4, 1 -> 3/7. Unflagged: 1/3.
+    X = pd.DataFrame({"notices_180d": [0, 1, 2, 3, 3, 5]})
+    y = np.array([0, 0, 1, 1, 0, 1])
+    rule = ThresholdRule().fit(X, y, sample_weight=[1, 1, 1, 2, 4, 1])
+    assert rule.flagged_rate_ == pytest.approx(3 / 7)
+    assert rule.unflagged_rate_ == pytest.approx(1 / 3)
+    assert rule.base_rate_ == pytest.approx(4 / 10)
+    assert rule.n_flagged_train_ == 3  # rows, not weight
+    proba = rule.predict_proba(pd.DataFrame({"notices_180d": [7, 0]}))
+    np.testing.assert_allclose(proba[:, 1], [3 / 7, 1 / 3])
+
+
+def test_flag_rule_group_with_zero_weight_uses_the_weighted_base_rate():
+    X = pd.DataFrame({"notices_180d": [0, 1, 3, 4]})
+    rule = ThresholdRule().fit(X, [0, 1, 1, 1], sample_weight=[3, 1, 0, 0])
+    assert rule.base_rate_ == pytest.approx(1 / 4)
+    assert rule.flagged_rate_ == pytest.approx(1 / 4)
+    assert rule.unflagged_rate_ == pytest.approx(1 / 4)
+
+
+def test_rules_refuse_bad_weights():
+    X = pd.DataFrame({"notices_180d": [0, 3], "notices_365d": [0, 3], "notices_all": [0, 3]})
+    for rule in (ThresholdRule(), CountRanker()):
+        with pytest.raises(ValueError, match="expected 2 sample weights"):
+            rule.fit(X, [0, 1], sample_weight=[1.0])
+        with pytest.raises(ValueError, match="non-negative"):
+            rule.fit(X, [0, 1], sample_weight=[1.0, -1.0])
+
+
+def test_count_ranker_weighted_calibration():
+    # Count 0: labels 0, 1 weighted 3, 1 -> 1/4; count 1: labels 0, 1 weighted 1, 3 -> 3/4.
+    X = pd.DataFrame({"notices_365d": [0, 0, 1, 1]})
+    y = [0, 1, 0, 1]
+    weighted = CountRanker(tie_breaker=None).fit(X, y, sample_weight=[3, 1, 1, 3])
+    np.testing.assert_allclose(weighted.predict_proba(X)[:, 1], [0.25, 0.25, 0.75, 0.75])
+    plain = CountRanker(tie_breaker=None).fit(X, y)
+    np.testing.assert_allclose(plain.predict_proba(X)[:, 1], 0.5)
+    np.testing.assert_array_equal(weighted.decision_function(X), plain.decision_function(X))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [ThresholdRule(threshold=2), PeerOutlierRule(top_fraction=0.3), CountRanker()],
+    ids=lambda r: type(r).__name__,
+)
+def test_weights_of_one_equal_no_weights(rule):
+    rng = np.random.default_rng(3)
+    n = 300
+    notices_365d = rng.poisson(1.0, n)
+    X = pd.DataFrame(
+        {
+            "notices_180d": rng.binomial(notices_365d, 0.5),
+            "notices_365d": notices_365d,
+            "notices_all": notices_365d + rng.poisson(1.5, n),
+            "unit_share_below_365d": rng.random(n).astype("float32"),
+        }
+    )
+    y = (rng.random(n) < 0.1 + 0.1 * notices_365d).astype("int64")
+    plain = clone(rule).fit(X, y)
+    ones = clone(rule).fit(X, y, sample_weight=np.ones(n))
+    np.testing.assert_array_equal(ones.decision_function(X), plain.decision_function(X))
+    np.testing.assert_allclose(ones.predict_proba(X), plain.predict_proba(X), rtol=1e-12)

@@ -11,6 +11,7 @@ from ewp.config import FeatureConfig
 from ewp.flags import REVIEW_COLUMNS, build_flag_list, flag_id, select_top_k
 from features.registry import feature_specs
 from models.explain import top_reasons
+from models.sampling import negative_subsample
 from models.scorecard import ScorecardClassifier
 
 
@@ -52,6 +53,65 @@ def test_scorecard_follows_sklearn_conventions_and_refuses_protected_attributes(
 
     with pytest.raises(NotFittedError):
         ScorecardClassifier().decision_function(X)
+
+
+def test_scorecard_weights_of_one_equal_no_weights() -> None:
+    X, y = planted(500)
+    plain = ScorecardClassifier(regularisation_c=1.0).fit(X, y)
+    ones = ScorecardClassifier(regularisation_c=1.0).fit(X, y, sample_weight=np.ones(len(X)))
+    np.testing.assert_allclose(ones.mean_, plain.mean_, rtol=1e-12)
+    np.testing.assert_allclose(ones.scale_, plain.scale_, rtol=1e-12)
+    np.testing.assert_allclose(ones.decision_function(X), plain.decision_function(X), rtol=1e-9)
+
+
+def test_scorecard_weight_two_is_a_repeated_row() -> None:
+    # Weighted standardisation and loss: weight 2 on a row is the row twice (ddof = 0 std).
+    X, y = planted(400)
+    weights = np.where(np.arange(len(X)) % 3 == 0, 2.0, 1.0)
+    doubled = np.repeat(np.arange(len(X)), weights.astype(int))
+    weighted = ScorecardClassifier(regularisation_c=1.0).fit(X, y, sample_weight=weights)
+    repeated = ScorecardClassifier(regularisation_c=1.0).fit(X.iloc[doubled], y[doubled])
+    np.testing.assert_allclose(weighted.mean_, repeated.mean_, rtol=1e-12)
+    np.testing.assert_allclose(weighted.scale_, repeated.scale_, rtol=1e-12)
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-4, atol=1e-6)
+    assert weighted.intercept_ == pytest.approx(repeated.intercept_, abs=1e-4)
+    with pytest.raises(ValueError, match="non-negative"):
+        ScorecardClassifier().fit(X, y, sample_weight=-weights)
+
+
+def test_weighted_negative_subsample_keeps_the_full_data_intercept() -> None:
+    """Inverse-probability weights undo the subsample's shift in the intercept.
+
+    300,000 officers with 1.3% escalations; a tenth of negatives kept. The intercept is the
+    log-odds of an average officer. On these data, over subsample seeds 0-199, the weighted
+    fit's intercept differed from the full-data fit's with sd 0.013 (negatives' sampling noise
+    in the weighted counts and in the weighted ``mean_``; the counts alone give
+    sqrt(0.9 / (0.1 * n_negatives)) = 0.0055), largest 0.037; the tolerance 0.075 is over
+    5 sd, so the check is not a matter of the seed. An unweighted fit over-states escalations
+    tenfold, so its intercept moves up by about log(10) = 2.3 (2.44 on average over seeds
+    0-19), 30 times the tolerance.
+    """
+    n = 300_000
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(
+        {
+            "notices_365d": rng.poisson(0.5, n).astype(float),
+            "open_cases": rng.poisson(0.3, n).astype(float),
+            "tenure_days": rng.uniform(100, 8000, n),
+        }
+    )
+    logit = -5.8 + 1.2 * X["notices_365d"] + 0.8 * X["open_cases"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
+    assert 0.010 < y.mean() < 0.015
+    full = ScorecardClassifier(regularisation_c=1.0).fit(X, y)
+    rows, weights = negative_subsample(y, rate=0.1, seed=3)
+    sub_X, sub_y = X.iloc[rows], y[rows]
+    weighted = ScorecardClassifier(regularisation_c=1.0).fit(sub_X, sub_y, sample_weight=weights)
+    unweighted = ScorecardClassifier(regularisation_c=1.0).fit(sub_X, sub_y)
+    assert abs(weighted.intercept_ - full.intercept_) < 0.075
+    assert unweighted.intercept_ - full.intercept_ > 1.5
+    # Calibrated in expectation: the weighted model's mean probability is the base rate.
+    assert weighted.predict_proba(X)[:, 1].mean() == pytest.approx(y.mean(), rel=0.1)
 
 
 def test_top_reasons_keeps_only_risk_raising_factors_in_order() -> None:

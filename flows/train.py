@@ -1,0 +1,458 @@
+"""The ``train`` flow: temporal evaluation of the candidate grid, selection, MLflow registry.
+
+Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluation``
+(fitting, metrics, the equal-volume headline, selection and promotion) and ``ewp.tracking``.
+
+1. Validate the export and build the feature matrix once for every date any split needs.
+2. For each split (test date + test block), in parallel on the configured task runner:
+   label the training rows with what was known at the test date, fit every candidate, score
+   every date of the block (``models.evaluation.evaluate_split``).
+3. Pool the metrics; compare every candidate with the headline rule at the rule's own flag
+   volume; select a champion by the documented rule (gate hook for the fairness audit).
+4. Log one MLflow run per candidate x split (metrics only), refit the selected candidate on the
+   latest fully observed window, log it with its model card, register it as
+   ``ewp-escalation`` and move the ``champion`` alias only if it beats the current champion.
+5. Write the tables under ``<home>/runs/<config>/train-<export date>/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, Config
+from ewp.contract import ForceData
+from ewp.io import read_ground_truth
+from ewp.provenance import fingerprint_json
+from ewp.settings import default_tracking_uri
+from ewp.tracking import ChampionInfo, Tracker
+from features.history import build_features, feature_columns
+from features.labels import build_labels
+from features.registry import feature_specs
+from flows.common import export_date, export_fingerprint, prepare_export, validate
+from models.candidates import build_candidate, candidate_identity
+from models.evaluation import (
+    Gate,
+    Selection,
+    SplitEvaluation,
+    allow_all,
+    evaluate_split,
+    headline,
+    promotion_decision,
+    select_champion,
+    stability,
+    summarise,
+)
+from models.sampling import negative_subsample
+from models.timechop import Split, SplitError, make_splits
+from reports.model_card import render_model_card
+
+ORACLE = "oracle_ground_truth"
+CURRENT_CHAMPION = "current_champion"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced."""
+
+    run_dir: Path
+    metrics: pd.DataFrame
+    summary: pd.DataFrame
+    headline: pd.DataFrame
+    selection: pd.DataFrame
+    champion: str | None
+    model_id: str | None
+    version: str | None
+    promoted: bool
+    promotion_reason: str
+
+
+def evaluation_fingerprint(config: Config, data_fingerprint: str) -> str:
+    """Two evaluations with the same fingerprint measured candidates on the same footing."""
+    return fingerprint_json(
+        {
+            "data": data_fingerprint,
+            "seed": config.seed,
+            "features": config.features.model_dump(mode="json"),
+            "label": config.label.model_dump(mode="json"),
+            "evaluation": config.evaluation.model_dump(mode="json", exclude={"candidates"}),
+        }
+    )
+
+
+def candidate_spec(candidate: CandidateConfig) -> str:
+    """A candidate's kind and params as JSON: what the registry remembers about a champion."""
+    return json.dumps({"kind": candidate.kind, "params": candidate.params}, sort_keys=True)
+
+
+def with_current_champion(
+    candidates: tuple[CandidateConfig, ...], champion: ChampionInfo | None
+) -> tuple[tuple[CandidateConfig, ...], str | None]:
+    """The grid, plus the current champion's spec if the grid lacks it, and the name under
+    which the champion is evaluated in this run (None if there is no champion)."""
+    if champion is None or "candidate_spec" not in champion.tags:
+        return candidates, None
+    for candidate in candidates:
+        if candidate_spec(candidate) == champion.tags["candidate_spec"]:
+            return candidates, candidate.name
+    spec = json.loads(champion.tags["candidate_spec"])
+    extra = CandidateConfig(name=CURRENT_CHAMPION, kind=spec["kind"], params=spec["params"])
+    return (*candidates, extra), CURRENT_CHAMPION
+
+
+def labelled_rows(
+    data: ForceData,
+    matrix: pd.DataFrame,
+    dates: tuple[dt.date, ...],
+    *,
+    config: Config,
+    observed_until: dt.date,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Matrix rows at ``dates`` whose label is observed by ``observed_until`` (findings known
+    by then too), and those labels."""
+    rows = matrix.loc[matrix["as_of"].isin(pd.to_datetime(list(dates)))].reset_index(drop=True)
+    labels = build_labels(data, rows, label=config.label, observed_until=observed_until)
+    keep = labels.notna().to_numpy()
+    return rows.loc[keep].reset_index(drop=True), labels.to_numpy()[keep]
+
+
+@task(cache_policy=NO_CACHE)
+def build_matrix(data: ForceData, dates: list[dt.date], config: Config) -> pd.DataFrame:
+    """The feature matrix for every as-of date any split needs, built once."""
+    return build_features(data, dates, config=config.features)
+
+
+@task(cache_policy=NO_CACHE)
+def run_split(
+    *,
+    data: ForceData,
+    matrix: pd.DataFrame,
+    split: Split,
+    config: Config,
+    candidates: tuple[CandidateConfig, ...],
+    extracted_on: dt.date,
+    ground_truth: pd.DataFrame | None,
+) -> SplitEvaluation:
+    """Train every candidate for one split and evaluate it on the split's test block."""
+    train, train_y = labelled_rows(
+        data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
+    )
+    test, test_y = labelled_rows(
+        data, matrix, split.test_block, config=config, observed_until=extracted_on
+    )
+    reference = None
+    if ground_truth is not None:
+        oracle = test[["officer_id", "as_of"]].merge(
+            ground_truth, on=["officer_id", "as_of"], how="left"
+        )
+        if oracle["escalation_rate"].notna().all():
+            # Expected serious notices a year -> chance of at least one (Poisson).
+            reference = {ORACLE: 1 - np.exp(-oracle["escalation_rate"].to_numpy())}
+    evaluation = evaluate_split(
+        train=train,
+        train_labels=train_y,
+        test=test,
+        test_labels=test_y,
+        features=feature_columns(config.features),
+        candidates=candidates,
+        seed=config.seed,
+        sizes=config.evaluation.list_sizes,
+        fractions=config.evaluation.list_fractions,
+        negative_sample_rate=config.evaluation.negative_sample_rate,
+        reference=reference,
+    )
+    get_run_logger().info(
+        "Split %s: %d training rows, %d test rows over %d dates",
+        split.test_as_of,
+        len(train),
+        len(test),
+        len(split.test_block),
+    )
+    return dataclasses.replace(
+        evaluation, metrics=evaluation.metrics.assign(split=split.test_as_of.isoformat())
+    )
+
+
+def tracker_for(config: Config, home: Path) -> Tracker:
+    """The MLflow tracker for a config: its URI, or the SQLite store under the data home."""
+    return Tracker(
+        tracking_uri=config.mlflow.tracking_uri or default_tracking_uri(home),
+        experiment=config.mlflow.experiment,
+        artifact_root=home / "mlartifacts",
+    )
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def log_evaluation(
+    *, tracker: Tracker, metrics: pd.DataFrame, candidates: tuple[CandidateConfig, ...], tags: dict
+) -> None:
+    """One MLflow run per candidate x split: params, pooled metrics at each list size."""
+    kinds = {c.name: c for c in candidates}
+    for (split, name), group in metrics.groupby(["split", "candidate"], sort=True):
+        pooled = summarise(group)
+        flat = {
+            f"{row.list}.{field}": float(getattr(row, field))
+            for row in pooled.itertuples(index=False)
+            for field in ("k", "tp", "fp", "precision")
+        }
+        flat["average_precision"] = float(pooled["average_precision"].mean())
+        flat["brier"] = float(pooled["brier"].mean())
+        candidate = kinds.get(name)
+        tracker.log_evaluation_run(
+            run_name=f"{name} @ {split}",
+            params={
+                "candidate": name,
+                "kind": candidate.kind if candidate else "reference",
+                "test_date": split,
+                **(candidate.params if candidate else {}),
+            },
+            metrics=flat,
+            tags={**tags, "stage": "evaluation"},
+        )
+
+
+def final_split(config: Config, extracted_on: dt.date) -> Split:
+    """The window the published model trains on: the latest fully observed history."""
+    try:
+        (split,) = make_splits(
+            test_dates=[extracted_on],
+            label_horizon_days=config.label.horizon_days,
+            training_history_days=config.evaluation.training_history_days,
+            cadence=config.training.cadence,
+            data_start=config.training.as_of_start,
+        )
+    except SplitError as exc:
+        raise SplitError(f"cannot train the published model: {exc}") from exc
+    return split
+
+
+@task(cache_policy=NO_CACHE)
+def fit_final(
+    *, data: ForceData, config: Config, candidate: CandidateConfig, split: Split
+) -> tuple[object, pd.DataFrame]:
+    """Refit the selected candidate on the final window; return it and a few example rows."""
+    matrix = build_features(data, list(split.train_as_of), config=config.features)
+    train, train_y = labelled_rows(
+        data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
+    )
+    kept, weights = negative_subsample(
+        train_y, rate=config.evaluation.negative_sample_rate, seed=config.seed
+    )
+    columns = feature_columns(config.features)
+    model = build_candidate(candidate, seed=config.seed).fit(
+        train.iloc[kept][columns], train_y[kept].astype("int64"), sample_weight=weights
+    )
+    return model, train[columns].head(5)
+
+
+def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame], texts: dict[str, str]) -> None:
+    """Write the evaluation tables and texts into the run folder."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table.to_csv(run_dir / name, index=False, float_format="%.6f")
+    for name, text in texts.items():
+        (run_dir / name).write_text(text, encoding="utf-8")
+
+
+@flow(name="ewp-train")
+def train_flow(
+    config: Config, home: Path, gate: Gate | None = None, publish: bool = True
+) -> TrainResult:
+    """Evaluate the candidate grid over time, select a champion and (``publish``) log it to
+    the MLflow registry, moving the champion alias if it beats the current one. ``gate``
+    (default: no objection) may veto candidates, e.g. for fairness."""
+    logger = get_run_logger()
+    export_dir = prepare_export(config, home)
+    data_fingerprint = export_fingerprint(export_dir)
+    data = validate(export_dir, config).data
+    extracted_on = export_date(data, config.data.extracted_on)
+    ev = config.evaluation
+    splits = make_splits(
+        test_dates=ev.test_dates,
+        label_horizon_days=config.label.horizon_days,
+        training_history_days=ev.training_history_days,
+        cadence=config.training.cadence,
+        data_start=config.training.as_of_start,
+        test_block_days=ev.test_block_days,
+    )
+    last_test = splits[-1].test_block[-1]
+    if last_test + dt.timedelta(days=config.label.horizon_days) > extracted_on:
+        raise SplitError(
+            f"evaluation.test_dates: the last test as-of date {last_test} needs labels until "
+            f"{last_test + dt.timedelta(days=config.label.horizon_days)}, after the export "
+            f"date {extracted_on}; use earlier test dates or a shorter test_block_days"
+        )
+    tracker = tracker_for(config, home)
+    current = tracker.champion()
+    candidates, champion_name = with_current_champion(ev.candidates, current)
+    dates = sorted({d for s in splits for d in (*s.train_as_of, *s.test_block)})
+    matrix = build_matrix(data, dates, config)
+    ground_truth = read_ground_truth(export_dir)
+    if ground_truth is not None:
+        ground_truth = ground_truth.assign(as_of=pd.to_datetime(ground_truth["as_of"]))
+    futures = [
+        run_split.submit(
+            data=data,
+            matrix=matrix,
+            split=split,
+            config=config,
+            candidates=candidates,
+            extracted_on=extracted_on,
+            ground_truth=ground_truth,
+        )
+        for split in splits
+    ]
+    evaluations = [future.result() for future in futures]
+    metrics = pd.concat([e.metrics for e in evaluations], ignore_index=True)
+    lists = pd.concat([e.lists for e in evaluations], ignore_index=True)
+    summary = summarise(metrics)
+    equal_volume = headline(metrics, rule=ev.headline_rule)
+    eligible = {
+        c.name: c.kind in INTERPRETABLE_KINDS or ev.allow_black_box_champion for c in candidates
+    }
+    selection: Selection = select_champion(
+        metrics, list_name=ev.selection_list, eligible=eligible, gate=gate or allow_all
+    )
+    eval_fingerprint = evaluation_fingerprint(config, data_fingerprint)
+    tags = {"data_fingerprint": data_fingerprint, "evaluation_fingerprint": eval_fingerprint}
+    log_evaluation(tracker=tracker, metrics=metrics, candidates=candidates, tags=tags)
+
+    run_dir = home / "runs" / config.name / f"train-{extracted_on.isoformat()}"
+    tables = {
+        "metrics.csv": metrics,
+        "summary.csv": summary,
+        "headline.csv": equal_volume,
+        "selection.csv": selection.table,
+        "stability.csv": stability(lists),
+    }
+    if selection.champion is None or not publish:
+        if selection.champion is None:
+            logger.warning("No eligible candidate: nothing registered")
+        write_tables(run_dir, tables, {})
+        return TrainResult(
+            run_dir,
+            metrics,
+            summary,
+            equal_volume,
+            selection.table,
+            None,
+            None,
+            None,
+            False,
+            "no eligible candidate",
+        )
+
+    chosen = next(c for c in candidates if c.name == selection.champion)
+    split = final_split(config, extracted_on)
+    features = feature_columns(config.features)
+    model_id = candidate_identity(
+        candidate=chosen,
+        features=features,
+        training_window=(split.train_as_of[0].isoformat(), split.train_as_of[-1].isoformat()),
+        seed=config.seed,
+        data_fingerprint=data_fingerprint,
+    )
+    scores = selection.table.set_index("candidate")["mean_precision"]
+    already_champion = current is not None and current.tags.get("model_id") == model_id
+    decision = promotion_decision(
+        metric=selection.metric,
+        candidate_score=float(scores[chosen.name]),
+        champion_score=float(scores[champion_name]) if champion_name else None,
+        same_model=already_champion,
+    )
+    card = render_model_card(
+        model_id=model_id,
+        candidate=chosen.name,
+        kind=chosen.kind,
+        params=chosen.params,
+        interpretable=chosen.kind in INTERPRETABLE_KINDS,
+        training_window=(split.train_as_of[0].isoformat(), split.train_as_of[-1].isoformat()),
+        data_fingerprint=data_fingerprint,
+        extracted_on=extracted_on.isoformat(),
+        label_description=label_description(config),
+        features=feature_specs(config.features),
+        headline=equal_volume,
+        summary=summary,
+        selection=selection.table,
+        selection_metric=selection.metric,
+        rule_name=ev.headline_rule,
+        gate_notes=[r for r in selection.table["gate_reason"] if r],
+    )
+    write_tables(run_dir, tables, {"model_card.md": card})
+    version = None
+    if not already_champion:  # a rerun on the same data and config registers nothing new
+        model, example = fit_final(data=data, config=config, candidate=chosen, split=split)
+        logged = tracker.log_training_run(
+            run_name=model_id,
+            model=model,
+            example_features=example,
+            params={"candidate": chosen.name, "kind": chosen.kind, **chosen.params},
+            metrics={
+                f"selection.{selection.metric}": float(scores[chosen.name]),
+                **{
+                    f"headline.{column}": float(value)
+                    for column, value in equal_volume.set_index("candidate")
+                    .loc[chosen.name, ["tp", "fp", "precision", "tp_ratio", "fp_change"]]
+                    .items()
+                },
+            },
+            tags={**tags, "model_id": model_id, "stage": "champion-candidate"},
+            texts={
+                "model_card.md": card,
+                "config.yaml": yaml.safe_dump(config.model_dump(mode="json"), sort_keys=True),
+            },
+            tables={"summary.csv": summary, "headline.csv": equal_volume},
+            register=True,
+            version_tags={
+                **tags,
+                "model_id": model_id,
+                "candidate": chosen.name,
+                "kind": chosen.kind,
+                "candidate_spec": candidate_spec(chosen),
+                "selection_metric": selection.metric,
+                "selection_score": f"{float(scores[chosen.name]):.6f}",
+            },
+        )
+        version = logged.version
+        if decision.promote and version is not None:
+            tracker.set_champion(version=version, reason=decision.reason, promoted_by="ewp train")
+    logger.info("Champion decision: %s", decision.reason)
+    return TrainResult(
+        run_dir=run_dir,
+        metrics=metrics,
+        summary=summary,
+        headline=equal_volume,
+        selection=selection.table,
+        champion=chosen.name,
+        model_id=model_id,
+        version=version,
+        promoted=decision.promote,
+        promotion_reason=decision.reason,
+    )
+
+
+def run_train(
+    config: Config, home: Path, *, gate: Gate | None = None, publish: bool = True
+) -> TrainResult:
+    """Run ``train_flow`` with the config's thread pool (splits evaluated in parallel)."""
+    runner = ThreadPoolTaskRunner(max_workers=config.evaluation.max_workers)
+    return train_flow.with_options(task_runner=runner)(config, home, gate, publish)
+
+
+def label_description(config: Config) -> str:
+    """The label in words, for the model card."""
+    parts = ["a notice in a serious category (" + ", ".join(config.label.serious_categories) + ")"]
+    if config.label.gross_misconduct:
+        parts.append("a notice assessed as potential gross misconduct")
+    if config.label.proven_finding:
+        parts.append("a notice later proven (counted only once the finding is decided)")
+    return f"Within {config.label.horizon_days} days of the as-of date: " + "; or ".join(parts)

@@ -1,0 +1,76 @@
+"""Negative subsampling with inverse-probability weights, for fitting on large, rare-label sets.
+
+Training sets hold a million or more officer-periods with about 1.2% escalations, and an EBM
+takes minutes to fit on them. Nearly all of that time goes on negatives, which carry little
+information each. ``negative_subsample`` keeps every positive and each negative independently
+with probability ``rate``, and weights each kept negative by ``1 / rate``: the weighted
+subsample then estimates any sum over the full data without bias (a kept negative stands for
+``1 / rate`` negatives on average), so a model fitted with these weights (every ewp estimator's
+``fit`` takes ``sample_weight``) is calibrated to the full data's escalation rate in
+expectation. Fitting the same subsample *without* the weights over-states the rate: the
+log-odds shift up by about ``log(1 / rate)``.
+
+The decision for each row uses one uniform draw per row (positives included, so the draw for a
+row depends only on its position and the seed, not on other rows' labels): a negative is kept
+when its draw is below ``rate``. With ``rate == 1`` nothing is drawn and every row is kept with
+weight 1.
+
+Worked example: ten officer-periods, two of them escalations, a quarter of negatives kept.
+
+>>> import numpy as np
+>>> y = np.array([0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
+>>> rows, weights = negative_subsample(y, rate=0.25, seed=4)
+>>> rows.tolist()
+[1, 3, 5, 7]
+>>> weights.tolist()
+[1.0, 4.0, 1.0, 4.0]
+
+Both positives (rows 1 and 5) are kept with weight 1; negatives 3 and 7 were drawn, each
+standing for four negatives, so the subsample's weighted escalation rate is
+``2 / (2 + 4 + 4) = 0.2``, close to the full set's ``2 / 10``. Fit on ``X.iloc[rows]`` and
+``y[rows]`` with ``sample_weight=weights``.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+import pandas as pd
+
+
+def negative_subsample(
+    y: np.ndarray | pd.Series, *, rate: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep all positives and a ``rate`` share of negatives, with inverse-probability weights.
+
+    Parameters
+    ----------
+    y:
+        0/1 labels (1 = escalation), one dimension.
+    rate:
+        Probability, in (0, 1], that each negative is kept.
+    seed:
+        Seed of ``np.random.default_rng``; the same ``y``, ``rate`` and ``seed`` always give the
+        same rows.
+
+    Returns
+    -------
+    rows, weights:
+        Positions (int64, ascending, so in the original order) of the kept rows, and their
+        weights (float64): 1 for positives, ``1 / rate`` for negatives.
+    """
+    if isinstance(rate, bool) or not isinstance(rate, Real) or not 0 < rate <= 1:
+        raise ValueError(f"rate must be a number in (0, 1], got {rate!r}")
+    labels = np.asarray(y)
+    if labels.ndim != 1:
+        raise ValueError(f"expected labels in one dimension, got shape {labels.shape}")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 (no escalation) or 1 (escalation)")
+    positive = labels == 1
+    if rate == 1:
+        return np.arange(len(labels), dtype="int64"), np.ones(len(labels), dtype="float64")
+    draws = np.random.default_rng(seed).random(len(labels))
+    rows = np.flatnonzero(positive | (draws < rate)).astype("int64")
+    weights = np.where(positive[rows], 1.0, 1.0 / rate)
+    return rows, weights

@@ -1,0 +1,207 @@
+"""The model card: what a published model is for, what it was trained on and how it compares.
+
+``render_model_card`` is pure: aggregates in, markdown out, the same bytes for the same inputs.
+It takes only aggregate tables (one row per candidate, or per candidate and list size) and
+renders only named columns from them, so no officer identifier can reach the card. The text
+lives in ``templates/model_card.md.j2``; this module formats the numbers and tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from ewp.contract import AUDIT_ONLY_COLUMNS
+from features.registry import FORBIDDEN_INPUTS, FeatureSpec
+
+TEMPLATE = "templates/model_card.md.j2"
+
+
+def _number(digits: int, *, signed: bool = False) -> Callable[[Any], str]:
+    """A formatter to ``digits`` decimals; NaN reads "n/a" and -0.00 reads 0.00."""
+
+    def format_value(value: Any) -> str:
+        value = float(value)
+        if math.isnan(value):
+            return "n/a"
+        rounded = round(value, digits) + 0.0
+        return f"{rounded:+.{digits}f}" if signed else f"{rounded:.{digits}f}"
+
+    return format_value
+
+
+def _yes_no(value: Any) -> str:
+    return "yes" if bool(value) else "no"
+
+
+def _cell(value: Any) -> str:
+    """Text made safe for a markdown table cell."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+@dataclass(frozen=True)
+class _Column:
+    header: str
+    key: str
+    format: Callable[[Any], str] = str
+
+
+def _require(frame: pd.DataFrame, keys: Sequence[str], *, name: str) -> None:
+    missing = [key for key in keys if key not in frame.columns]
+    if missing:
+        raise ValueError(f"the {name} table lacks columns {missing}")
+
+
+def _table(frame: pd.DataFrame, columns: Sequence[_Column], *, name: str) -> str:
+    """A markdown table of the named columns of ``frame``, in its row order."""
+    _require(frame, [c.key for c in columns], name=name)
+    if frame.empty:
+        return "_No rows._"
+    lines = [
+        "| " + " | ".join(c.header for c in columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    for record in frame.to_dict(orient="records"):
+        lines.append("| " + " | ".join(_cell(c.format(record[c.key])) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+@cache
+def _template() -> jinja2.Template:
+    source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
+    environment = jinja2.Environment(
+        autoescape=False,  # markdown, not HTML
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return environment.from_string(source)
+
+
+def render_model_card(
+    *,
+    model_id: str,
+    candidate: str,
+    kind: str,
+    params: Mapping[str, Any],
+    interpretable: bool,
+    training_window: tuple[str, str],
+    data_fingerprint: str,
+    extracted_on: str,
+    label_description: str,
+    features: Sequence[FeatureSpec],
+    headline: pd.DataFrame,
+    summary: pd.DataFrame,
+    selection: pd.DataFrame,
+    selection_metric: str,
+    rule_name: str,
+    gate_notes: Sequence[str] = (),
+    override_reason: str | None = None,
+) -> str:
+    """The model card for one published model, as markdown.
+
+    ``headline``, ``summary`` and ``selection`` are the tables of ``models.evaluation``
+    (``headline``, ``summarise`` and ``Selection.table``); ``summary`` is shown for this
+    model's ``candidate`` only. ``rule_name`` is the threshold rule whose flag volume the
+    headline compares at. ``override_reason`` is given when the model was promoted by a manual
+    override of the selection rule. Raises ValueError if a table lacks a column or a feature
+    is a protected attribute.
+    """
+    forbidden = sorted({f.name for f in features} & FORBIDDEN_INPUTS)
+    if forbidden:
+        raise ValueError(f"protected attributes cannot be model features: {forbidden}")
+
+    def headline_name(name: str) -> str:
+        marks = [
+            mark for mark, who in (("this model", candidate), ("rule", rule_name)) if who == name
+        ]
+        return f"{name} ({', '.join(marks)})" if marks else name
+
+    features_table = _table(
+        pd.DataFrame(
+            {
+                "name": [f"`{f.name}`" for f in features],
+                "description": [f.description for f in features],
+            }
+        ),
+        [_Column("name", "name"), _Column("description", "description")],
+        name="features",
+    )
+    headline_table = _table(
+        headline,
+        [
+            _Column("candidate", "candidate", headline_name),
+            _Column("tp", "tp", _number(1)),
+            _Column("fp", "fp", _number(1)),
+            _Column("precision", "precision", _number(3)),
+            _Column("tp_ratio", "tp_ratio", _number(2)),
+            _Column("fp_change", "fp_change", _number(2, signed=True)),
+        ],
+        name="headline",
+    )
+    _require(summary, ["candidate", "precision_worst", "precision_best"], name="summary")
+    own = summary.loc[summary["candidate"] == candidate]
+    three = _number(3)
+    summary_table = _table(
+        own.assign(
+            precision_range=[
+                f"{three(worst)}–{three(best)}"
+                for worst, best in zip(own["precision_worst"], own["precision_best"], strict=True)
+            ]
+        ),
+        [
+            _Column("list", "list"),
+            _Column("flagged", "k", _number(0)),
+            _Column("tp", "tp", _number(1)),
+            _Column("fp", "fp", _number(1)),
+            _Column("precision", "precision", three),
+            _Column("precision over ties", "precision_range"),
+            _Column("mean recall", "mean_recall", three),
+            _Column("average precision", "average_precision", three),
+            _Column("Brier", "brier", three),
+            _Column("test dates", "test_dates", _number(0)),
+        ],
+        name="summary",
+    )
+    selection_table = _table(
+        selection,
+        [
+            _Column("candidate", "candidate"),
+            _Column("mean precision", "mean_precision", _number(3)),
+            _Column("worst regret", "worst_regret", _number(3)),
+            _Column("interpretable or allowed", "interpretable_or_allowed", _yes_no),
+            _Column("gate passed", "gate_passed", _yes_no),
+            _Column("gate reason", "gate_reason"),
+            _Column("eligible", "eligible", _yes_no),
+        ],
+        name="selection",
+    )
+    return _template().render(
+        model_id=model_id,
+        candidate=candidate,
+        kind=kind,
+        params=sorted((str(k), str(v)) for k, v in params.items()),
+        interpretable=interpretable,
+        window_start=training_window[0],
+        window_end=training_window[1],
+        data_fingerprint=data_fingerprint,
+        extracted_on=extracted_on,
+        protected=[f"`{name}`" for name in AUDIT_ONLY_COLUMNS],
+        label_description=label_description.strip(),
+        features_table=features_table,
+        headline_table=headline_table,
+        summary_table=summary_table,
+        selection_table=selection_table,
+        selection_metric=selection_metric,
+        rule_name=rule_name,
+        gate_notes=[" ".join(note.split()) for note in gate_notes],
+        override_reason=None if override_reason is None else override_reason.strip(),
+    )

@@ -1,0 +1,110 @@
+"""Tests for models.sampling (negative subsampling) and models.inputs.validate_weights."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import models.sampling
+from models.inputs import validate_weights
+from models.sampling import negative_subsample
+
+TINY = np.array([0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
+
+
+def _rare_labels(n: int = 20_000, seed: int = 0) -> np.ndarray:
+    """About 1.2% positives, as in the real training sets."""
+    return (np.random.default_rng(seed).random(n) < 0.012).astype("int64")
+
+
+# --- negative_subsample -------------------------------------------------------------------
+
+
+def test_tiny_example_keeps_both_positives_and_the_drawn_negatives():
+    rows, weights = negative_subsample(TINY, rate=0.25, seed=4)
+    # seed 4 draws (one per row) below 0.25 at rows 3 and 7, both negatives.
+    draws = np.random.default_rng(4).random(len(TINY))
+    assert np.flatnonzero(draws < 0.25).tolist() == [3, 7]
+    assert rows.tolist() == [1, 3, 5, 7]
+    assert weights.tolist() == [1.0, 4.0, 1.0, 4.0]
+    assert rows.dtype == np.int64 and weights.dtype == np.float64
+
+
+def test_module_docstring_example_runs():
+    result = doctest.testmod(models.sampling, raise_on_error=False)
+    assert result.attempted >= 4 and result.failed == 0
+
+
+def test_every_positive_is_kept_with_weight_one_and_negatives_weigh_one_over_rate():
+    y = _rare_labels()
+    rows, weights = negative_subsample(y, rate=0.1, seed=1)
+    assert set(np.flatnonzero(y == 1)) <= set(rows.tolist())
+    assert np.all(np.diff(rows) > 0)  # original order, no repeats
+    np.testing.assert_array_equal(weights, np.where(y[rows] == 1, 1.0, 10.0))
+    # The weighted count of negatives estimates the full count (sd ~ sqrt(0.9 * 10 * n_neg)).
+    n_neg = int((y == 0).sum())
+    weighted_neg = weights[y[rows] == 0].sum()
+    assert abs(weighted_neg - n_neg) < 5 * np.sqrt(9 * n_neg)
+
+
+def test_subsample_is_deterministic_for_a_seed():
+    y = _rare_labels()
+    first = negative_subsample(y, rate=0.2, seed=7)
+    again = negative_subsample(pd.Series(y), rate=0.2, seed=7)
+    other = negative_subsample(y, rate=0.2, seed=8)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_rate_one_keeps_every_row_with_weight_one_without_drawing(monkeypatch):
+    def no_draws(*args, **kwargs):
+        raise AssertionError("rate == 1 must not draw random numbers")
+
+    monkeypatch.setattr(np.random, "default_rng", no_draws)
+    rows, weights = negative_subsample(TINY, rate=1, seed=0)
+    assert rows.tolist() == list(range(len(TINY)))
+    assert weights.tolist() == [1.0] * len(TINY)
+
+
+@pytest.mark.parametrize("rate", [0, -0.1, 1.5, float("nan"), True, "0.5", None])
+def test_rate_outside_0_1_is_refused(rate):
+    with pytest.raises(ValueError, match=r"rate must be a number in \(0, 1\]"):
+        negative_subsample(TINY, rate=rate, seed=0)
+
+
+def test_labels_must_be_binary_and_one_dimensional():
+    with pytest.raises(ValueError, match="0 \\(no escalation\\) or 1"):
+        negative_subsample(np.array([0, 2, 1]), rate=0.5, seed=0)
+    with pytest.raises(ValueError, match="one dimension"):
+        negative_subsample(np.zeros((2, 2)), rate=0.5, seed=0)
+
+
+# --- validate_weights ---------------------------------------------------------------------
+
+
+def test_validate_weights_passes_none_and_returns_float64():
+    assert validate_weights(None, 3) is None
+    weights = validate_weights([1, 0, 2], 3)
+    assert weights.dtype == np.float64 and weights.tolist() == [1.0, 0.0, 2.0]
+    assert validate_weights(np.array([]), 0).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (np.ones((3, 1)), "expected 3 sample weights in one dimension"),
+        (np.ones(2), "expected 3 sample weights"),
+        ([1.0, np.nan, 1.0], "finite"),
+        ([1.0, np.inf, 1.0], "finite"),
+        ([1.0, -0.5, 1.0], "non-negative"),
+        ([0.0, 0.0, 0.0], "not all be zero"),
+        (["a", "b", "c"], "must be numbers"),
+    ],
+)
+def test_validate_weights_refuses_bad_weights(weights, message):
+    with pytest.raises(ValueError, match=message):
+        validate_weights(weights, 3)

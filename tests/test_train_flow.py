@@ -1,0 +1,102 @@
+"""The train flow end to end on a small synthetic force: evaluation, selection, registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from ewp.config import (
+    CandidateConfig,
+    Config,
+    EvaluationConfig,
+    SyntheticConfig,
+    TrainingConfig,
+)
+
+CANDIDATES = (
+    CandidateConfig(
+        name="rule_3_in_180d",
+        kind="threshold_rule",
+        params={"feature": "notices_180d", "threshold": 3},
+    ),
+    CandidateConfig(name="count_ranker", kind="count_ranker", params={"feature": "notices_365d"}),
+    CandidateConfig(name="scorecard", kind="scorecard", params={"regularisation_c": 0.1}),
+    CandidateConfig(name="hgb_yardstick", kind="hist_gradient_boosting", params={"max_iter": 30}),
+)
+SMALL = Config(
+    name="small-train",
+    synthetic=SyntheticConfig(officers=3000, start_year=2014, end_year=2021),
+    training=TrainingConfig(as_of_start=dt.date(2015, 1, 1)),
+    evaluation=EvaluationConfig(
+        test_dates=(dt.date(2018, 1, 1), dt.date(2019, 1, 1)),
+        test_block_days=365,
+        training_history_days=730,
+        negative_sample_rate=0.5,
+        list_sizes=(20,),
+        candidates=CANDIDATES,
+        # A black box yardstick is trained, never published unless a config says so.
+        allow_black_box_champion=False,
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def trained(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory):
+    from flows.train import run_train
+
+    home = tmp_path_factory.mktemp("home")
+    first = run_train(SMALL, home)
+    second = run_train(SMALL, home)
+    return home, first, second
+
+
+def test_every_candidate_is_evaluated_on_every_month_of_each_block(trained) -> None:
+    _, first, _ = trained
+    metrics = first.metrics
+    months = sorted(metrics["test_as_of"].dt.date.unique())
+    assert months == [dt.date(y, m, 1) for y in (2018, 2019) for m in range(1, 13)]
+    names = set(metrics["candidate"])
+    assert {"rule_3_in_180d", "count_ranker", "scorecard", "hgb_yardstick"} <= names
+    assert "oracle_ground_truth" in names  # the synthetic force's ground truth, as a reference
+    lists = set(metrics["list"])
+    assert {"top_20", "top_1pct", "volume_rule_3_in_180d"} == lists
+    # At its own volume the rule's list is exactly its flags: no ties straddle the cut-off.
+    rule = metrics.loc[
+        (metrics["candidate"] == "rule_3_in_180d") & (metrics["list"] == "volume_rule_3_in_180d")
+    ]
+    assert (rule["tp_worst"] == rule["tp_best"]).all()
+
+
+def test_headline_compares_everyone_with_the_rule_at_its_volume(trained) -> None:
+    _, first, _ = trained
+    table = first.headline.set_index("candidate")
+    rule = table.loc["rule_3_in_180d"]
+    assert (table["k"] == rule["k"]).all()  # equal flag volume
+    assert (table["tp"] + table["fp"]).round(6).eq(rule["k"]).all()
+    if rule["tp"] > 0:
+        assert rule["tp_ratio"] == pytest.approx(1.0)
+    else:  # the rule found nobody: a ratio to it is undefined, not infinite
+        assert table["tp_ratio"].isna().all()
+
+
+def test_black_box_is_never_selected_and_champion_is_registered(trained) -> None:
+    _, first, _ = trained
+    assert first.champion in {"rule_3_in_180d", "count_ranker", "scorecard"}
+    selection = first.selection.set_index("candidate")
+    assert not selection.loc["hgb_yardstick", "eligible"]
+    assert first.version == "1" and first.promoted
+    assert (first.run_dir / "model_card.md").read_text().count(first.model_id) >= 1
+
+
+def test_rerun_keeps_the_champion_and_registers_nothing_new(trained) -> None:
+    from flows.train import tracker_for
+
+    home, first, second = trained
+    assert second.model_id == first.model_id
+    assert not second.promoted and "already the champion" in second.promotion_reason
+    versions = tracker_for(SMALL, home).list_versions()
+    assert versions["version"].tolist() == ["1"]
+    assert versions["is_champion"].tolist() == [True]
+    # Same data and config: the same evaluation, number for number.
+    assert first.summary.equals(second.summary)
