@@ -216,10 +216,66 @@ class EvaluationConfig(_Frozen):
 class ScoringConfig(_Frozen):
     """How the flag list is drawn."""
 
-    # Default as-of date: the day the export was taken.
+    # Default as-of date: the day the export was taken (the weekly flow: the latest Monday).
     as_of: dt.date | None = None
+    # "top_k": the k highest scores; "threshold": every score at or above ``threshold``.
+    selection: Literal["top_k", "threshold"] = "top_k"
     top_k: PositiveInt = 50
+    threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+    # At most this many flags per unit (None: no cap), so one unit cannot fill the list.
+    max_per_unit: PositiveInt | None = None
     reasons_per_flag: PositiveInt = 3
+
+    @model_validator(mode="after")
+    def _threshold_given(self) -> ScoringConfig:
+        if self.selection == "threshold" and self.threshold is None:
+            raise ValueError("selection 'threshold' needs a threshold between 0 and 1")
+        return self
+
+
+class ReviewConfig(_Frozen):
+    """The review store where flags and human decisions live."""
+
+    # SQLAlchemy URL; None = SQLite file review.db under the data home. For a shared
+    # deployment use e.g. postgresql+psycopg://user@host/ewp.
+    database_url: str | None = None
+    # An officer reviewed within this many weeks, with no new notice since, is not listed again
+    # but shown as suppressed with the reason.
+    suppress_weeks: PositiveInt = 8
+    decisions: tuple[str, ...] = (
+        "no_action",
+        "supervisor_conversation",
+        "referral_to_professional_standards",
+        "other",
+    )
+
+
+class FairnessConfig(_Frozen):
+    """The fairness audit: groups, reference groups, tolerance band and small-cell rules."""
+
+    attributes: tuple[Literal["ethnicity", "gender", "age_band"], ...] = (
+        "ethnicity",
+        "gender",
+        "age_band",
+    )
+    # Reference group per attribute; missing = the largest group.
+    reference_groups: dict[str, str] = Field(default_factory=dict)
+    # Age bands by age on the as-of date: edges split "under 25", "25-34", ... "55 and over".
+    age_band_edges: tuple[PositiveInt, ...] = (25, 35, 45, 55)
+    band: tuple[float, float] = (0.8, 1.25)
+    # Groups (and intersection cells) smaller than this are "insufficient data" / suppressed.
+    min_group_size: PositiveInt = 20
+    bootstrap_samples: PositiveInt = 1000
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    # Ratios the promotion gate checks (see models/evaluation.py's gate hook).
+    gate_metrics: tuple[str, ...] = ("false_positive_rate", "flag_rate")
+
+    @model_validator(mode="after")
+    def _band_ordered(self) -> FairnessConfig:
+        low, high = self.band
+        if not 0 < low < 1 < high:
+            raise ValueError(f"band must be (low, high) with 0 < low < 1 < high, got {self.band}")
+        return self
 
 
 class MlflowConfig(_Frozen):
@@ -246,6 +302,8 @@ class Config(_Frozen):
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     scoring: ScoringConfig = ScoringConfig()
+    review: ReviewConfig = ReviewConfig()
+    fairness: FairnessConfig = FairnessConfig()
     mlflow: MlflowConfig = MlflowConfig()
 
     @field_validator("taxonomy")
