@@ -215,20 +215,39 @@ def _frame_table(frame: pd.DataFrame, *, title: str) -> Table:
     return table
 
 
+def _by_split_table(long: pd.DataFrame, *, title: str) -> Table:
+    """Candidates x test blocks as "TP / FP" cells, then the pooled precision."""
+    table = Table(title=title)
+    table.add_column("candidate")
+    splits = [s for s in dict.fromkeys(long["split"]) if s != "all"]
+    for split in splits:
+        table.add_column(f"{split[:4]} TP/FP", justify="right")
+    table.add_column("all TP/FP", justify="right")
+    table.add_column("precision", justify="right")
+    for candidate, rows in long.groupby("candidate", sort=True):
+        cells = rows.set_index("split")
+        row = [str(candidate)]
+        for split in [*splits, "all"]:
+            row.append(f"{cells.loc[split, 'tp']:.1f} / {cells.loc[split, 'fp']:.1f}")
+        precision = cells.loc["all", "precision"]
+        row.append("–" if pd.isna(precision) else f"{precision:.3f}")
+        table.add_row(*row)
+    return table
+
+
 def _print_evaluation(result: TrainResult, config: Config) -> None:
     from models.evaluation import by_split
 
     ev = config.evaluation
-    rule_list = f"volume_{ev.headline_rule}"
     console.print(
-        _frame_table(
-            by_split(result.metrics, list_name=rule_list),
-            title=f"True and false positives at the flag volume of {ev.headline_rule}, "
-            "per test block (each block: monthly as-of dates for a year)",
+        _by_split_table(
+            by_split(result.metrics, list_name=f"volume_{ev.headline_rule}"),
+            title=f"At the flag volume of {ev.headline_rule}, per test block "
+            "(monthly as-of dates in each block, pooled)",
         )
     )
     console.print(
-        _frame_table(
+        _by_split_table(
             by_split(result.metrics, list_name=ev.selection_list),
             title=f"At {ev.selection_list}, per test block",
         )

@@ -8,9 +8,11 @@ human review, never a finding.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 
 import pandas as pd
 
+from ewp.config import ScoringConfig
 from features.registry import FeatureSpec, render_reason
 
 REVIEW_COLUMNS: tuple[str, ...] = ("review_decision", "reviewer", "reviewed_on", "review_note")
@@ -22,12 +24,31 @@ def flag_id(*, officer_id: str, as_of: str, model_version: str) -> str:
     return f"F{digest[:12]}"
 
 
-def select_top_k(scored: pd.DataFrame, *, k: int) -> pd.DataFrame:
-    """The ``k`` highest scores; ties broken by officer_id, so row order never matters."""
+def select_flags(
+    scored: pd.DataFrame, *, scoring: ScoringConfig, suppressed: Collection[str] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Draw the list from scored officers (``officer_id``, ``unit``, ``score``, ...).
+
+    Officers in ``suppressed`` (reviewed recently, nothing new since) are not listed; the rest
+    are ranked by score (ties by officer_id), capped at ``max_per_unit`` per unit, then cut at
+    ``top_k`` or at ``threshold``. Returns (the list with ``rank`` 1..n, the suppressed
+    officers who score at least as high as the last listed officer, i.e. would have been on
+    it).
+    """
     ordered = scored.sort_values(["score", "officer_id"], ascending=[False, True], kind="stable")
-    top = ordered.head(k).reset_index(drop=True)
-    top.insert(0, "rank", range(1, len(top) + 1))
-    return top
+    is_suppressed = ordered["officer_id"].isin(set(suppressed))
+    eligible = ordered.loc[~is_suppressed]
+    if scoring.max_per_unit is not None:
+        eligible = eligible.loc[eligible.groupby("unit").cumcount() < scoring.max_per_unit]
+    if scoring.selection == "threshold":
+        listed = eligible.loc[eligible["score"] >= scoring.threshold]
+    else:
+        listed = eligible.head(scoring.top_k)
+    listed = listed.reset_index(drop=True)
+    listed.insert(0, "rank", range(1, len(listed) + 1))
+    floor = listed["score"].min() if len(listed) else float("inf")
+    held_back = ordered.loc[is_suppressed & (ordered["score"] >= floor)].reset_index(drop=True)
+    return listed, held_back
 
 
 def build_flag_list(

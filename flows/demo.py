@@ -29,7 +29,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ewp.config import Config
 from ewp.contract import ForceData
-from ewp.flags import build_flag_list, select_top_k
+from ewp.flags import build_flag_list, select_flags
 from ewp.provenance import fingerprint_json, model_identity
 from ewp.settings import default_tracking_uri
 from ewp.tracking import Tracker
@@ -170,7 +170,7 @@ def score_and_publish(
     scored = matrix[["officer_id", "unit", "as_of"]].assign(
         score=model.predict_proba(matrix[columns])[:, 1]
     )
-    flagged = select_top_k(scored, k=config.scoring.top_k)
+    flagged, _ = select_flags(scored, scoring=config.scoring)
     flagged_features = matrix.set_index("officer_id").loc[flagged["officer_id"], columns]
     reasons = top_reasons(
         model.contributions(flagged_features),

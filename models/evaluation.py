@@ -125,22 +125,15 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def by_split(metrics: pd.DataFrame, *, list_name: str) -> pd.DataFrame:
-    """Candidates x test blocks at one list size: TP, FP and pooled precision per block and
-    over all blocks (columns ``<split> tp`` ... ``all precision``), for the terminal table."""
+    """Candidates x test blocks at one list size, plus "all" blocks pooled: candidate, split,
+    k, tp, fp, precision (sum TP / sum k). Long format; the CLI lays it out."""
     at_size = metrics.loc[metrics["list"] == list_name]
-    pooled = at_size.groupby(["candidate", "split"], sort=True)[["k", "tp", "fp"]].sum()
+    per_split = at_size.groupby(["candidate", "split"], sort=True)[["k", "tp", "fp"]].sum()
     overall = at_size.groupby("candidate", sort=True)[["k", "tp", "fp"]].sum()
-    overall["split"] = "all"
-    both = pd.concat([pooled.reset_index(), overall.reset_index()], ignore_index=True)
+    overall = overall.assign(split="all").set_index("split", append=True)
+    both = pd.concat([per_split, overall]).reset_index()
     both["precision"] = both["tp"] / both["k"].where(both["k"] > 0)
-    wide = both.pivot(index="candidate", columns="split", values=["tp", "fp", "precision"])
-    wide.columns = [f"{split} {field}" for field, split in wide.columns]
-    order = [
-        f"{split} {field}"
-        for split in [*sorted(pooled.index.get_level_values(1).unique()), "all"]
-        for field in ("tp", "fp", "precision")
-    ]
-    return wide[order].reset_index()
+    return both
 
 
 def headline(metrics: pd.DataFrame, *, rule: str) -> pd.DataFrame:

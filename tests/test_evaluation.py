@@ -161,3 +161,19 @@ def test_summary_pools_precision_over_dates_instead_of_averaging() -> None:
     assert row["precision"] == pytest.approx(0.5)
     assert row["tp"] == 2 and row["k"] == 4 and row["test_dates"] == 2
     assert row["average_precision"] == pytest.approx(0.3)
+
+
+def test_by_split_pools_each_block_and_all() -> None:
+    from models.evaluation import by_split
+
+    m = metrics_frame(
+        [
+            ("2020-01", "m", "top_1pct", 10, 2, 8),
+            ("2020-02", "m", "top_1pct", 10, 4, 6),
+            ("2021-01", "m", "top_1pct", 10, 0, 10),
+        ]
+    ).assign(split=["2020", "2020", "2021"])
+    table = by_split(m, list_name="top_1pct").set_index("split")
+    assert table.loc["2020", ["k", "tp", "fp"]].tolist() == [20, 6, 14]
+    assert table.loc["2020", "precision"] == pytest.approx(0.3)
+    assert table.loc["all", "precision"] == pytest.approx(6 / 30)

@@ -8,7 +8,7 @@ import pytest
 from sklearn.base import clone
 
 from ewp.config import FeatureConfig
-from ewp.flags import REVIEW_COLUMNS, build_flag_list, flag_id, select_top_k
+from ewp.flags import REVIEW_COLUMNS, build_flag_list, flag_id
 from features.registry import feature_specs
 from models.explain import top_reasons
 from models.sampling import negative_subsample
@@ -129,11 +129,16 @@ def test_top_reasons_keeps_only_risk_raising_factors_in_order() -> None:
     assert tidy.loc[0, "value"] == 4 and tidy.loc[0, "contribution"] == 1.5
 
 
-def test_select_top_k_breaks_ties_by_officer_id_whatever_the_row_order() -> None:
-    scored = pd.DataFrame({"officer_id": ["C", "A", "B", "D"], "score": [0.5, 0.9, 0.5, 0.1]})
-    top = select_top_k(scored, k=2)
+def test_select_flags_breaks_ties_by_officer_id_whatever_the_row_order() -> None:
+    from ewp.config import ScoringConfig
+    from ewp.flags import select_flags
+
+    scored = pd.DataFrame(
+        {"officer_id": ["C", "A", "B", "D"], "unit": "U", "score": [0.5, 0.9, 0.5, 0.1]}
+    )
+    top, _ = select_flags(scored, scoring=ScoringConfig(top_k=2))
     assert top["officer_id"].tolist() == ["A", "B"]
-    shuffled = select_top_k(scored.iloc[::-1], k=2)
+    shuffled, _ = select_flags(scored.iloc[::-1], scoring=ScoringConfig(top_k=2))
     assert shuffled["officer_id"].tolist() == ["A", "B"]
     assert top["rank"].tolist() == [1, 2]
 
@@ -182,3 +187,26 @@ def test_flag_list_carries_reasons_provenance_and_review_columns() -> None:
     assert first["flag_id"] != flag_id(
         officer_id="O7", as_of="2025-01-08", model_version="scorecard-abc"
     )
+
+
+def test_select_flags_caps_units_suppresses_and_cuts() -> None:
+    from ewp.config import ScoringConfig
+    from ewp.flags import select_flags
+
+    scored = pd.DataFrame(
+        {
+            "officer_id": ["A", "B", "C", "D", "E"],
+            "unit": ["U1", "U1", "U1", "U2", "U2"],
+            "score": [0.9, 0.8, 0.7, 0.6, 0.1],
+        }
+    )
+    listed, held = select_flags(scored, scoring=ScoringConfig(top_k=3))
+    assert listed["officer_id"].tolist() == ["A", "B", "C"] and held.empty
+    capped, _ = select_flags(scored, scoring=ScoringConfig(top_k=3, max_per_unit=2))
+    assert capped["officer_id"].tolist() == ["A", "B", "D"]  # C is U1's third
+    suppressed, held = select_flags(scored, scoring=ScoringConfig(top_k=3), suppressed={"B", "E"})
+    assert suppressed["officer_id"].tolist() == ["A", "C", "D"]
+    assert held["officer_id"].tolist() == ["B"]  # E would not have been listed anyway
+    over, _ = select_flags(scored, scoring=ScoringConfig(selection="threshold", threshold=0.65))
+    assert over["officer_id"].tolist() == ["A", "B", "C"]
+    assert over["rank"].tolist() == [1, 2, 3]
