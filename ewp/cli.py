@@ -20,6 +20,7 @@ from ewp.config import Config, ConfigError, load_config
 from ewp.settings import configure_environment, data_home
 
 if TYPE_CHECKING:  # imported lazily at run time: Prefect and MLflow are slow to import
+    from ewp.review import ReviewStore
     from ewp.tracking import Tracker
     from flows.train import TrainResult
 
@@ -177,25 +178,20 @@ def demo(config: ConfigOption = None) -> None:
     from flows.demo import RULE_NAME, demo_flow
 
     result = demo_flow(cfg, home)
-    h = result.holdout
-    table = Table(title=f"Held-out check at equal flag volume (k = {h['holdout_k']:.0f})")
-    for column in ("list", "true positives", "false positives", "precision"):
-        table.add_column(column)
-    table.add_row(
-        "scorecard",
-        f"{h['holdout_model_tp']:.1f}",
-        f"{h['holdout_model_fp']:.1f}",
-        f"{h['holdout_model_precision']:.3f}",
+    holdout = result.holdout.assign(
+        list=result.holdout["list"].map(
+            {"volume_rule_3_in_180d": f"flag volume of {RULE_NAME}", "top_1pct": "top 1%"}
+        )
     )
-    table.add_row(
-        RULE_NAME,
-        f"{h['holdout_rule_tp']:.1f}",
-        f"{h['holdout_rule_fp']:.1f}",
-        f"{h['holdout_rule_precision']:.3f}",
+    console.print(
+        _frame_table(
+            holdout,
+            title="Held-out year (12 monthly as-of dates, pooled): true and false positives",
+        )
     )
-    console.print(table)
     console.print(f"Model {result.model_id} (MLflow run {result.mlflow_run_id})")
-    console.print(f"Flag list: [bold]{result.flags_csv}[/bold]")
+    console.print(f"Flag list: {result.flags_csv}")
+    console.print(f"Weekly report: [bold]{result.report}[/bold]")
     console.print(f"Run folder: {result.run_dir}  ({time.perf_counter() - started:.0f} s)")
 
 
@@ -304,6 +300,128 @@ def evaluate(config: ConfigOption = None) -> None:
     top 50), without touching the model registry.
     """
     _run_training(config, register=False)
+
+
+@app.command()
+def score(
+    config: ConfigOption = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="List date (YYYY-MM-DD); default the latest Monday.")
+    ] = None,
+) -> None:
+    """Score the serving cohort with the champion and publish this week's list and report."""
+    import datetime as dt
+
+    cfg = _config(config)
+    home = data_home(cfg.home)
+    configure_environment(home)
+    from ewp.tracking import NoChampionError
+    from flows.score import score_flow
+
+    try:
+        published = score_flow(cfg, home, dt.date.fromisoformat(as_of) if as_of else None)
+    except NoChampionError as exc:
+        console.print(f"[red]{exc}[/red] Run `ewp train` first.")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"{published.flagged} flagged ({published.new_flags} new), "
+        f"{published.suppressed} suppressed"
+    )
+    console.print(f"Weekly report: [bold]{published.report}[/bold]")
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Register and run the scheduled deployments against a Prefect server.
+
+    Weekly scoring on Mondays at 06:00 and retraining on the 1st of each month at 05:00
+    (Europe/London). Point PREFECT_API_URL at a running `prefect server start` to see them in
+    its UI; stop with Ctrl-C.
+    """
+    cfg = _config(config)
+    configure_environment(data_home(cfg.home))
+    from prefect import serve as prefect_serve
+
+    from flows.schedule import deployments
+
+    prefect_serve(*deployments(config))
+
+
+review_app = typer.Typer(help="Record human decisions on flags (every change is audited).")
+app.add_typer(review_app, name="review")
+
+
+def _review_store(config: Path | None) -> tuple[Config, ReviewStore]:
+    cfg = _config(config)
+    home = data_home(cfg.home)
+    from ewp.review import ReviewStore
+    from flows.score import review_url
+
+    return cfg, ReviewStore(review_url(cfg, home))
+
+
+@review_app.command("decide")
+def review_decide(
+    flag_id: Annotated[str, typer.Argument(help="The flag's ID (flags.csv, first column).")],
+    decision: Annotated[str, typer.Option(help="One of the config's review decisions.")],
+    reviewer: Annotated[str, typer.Option(help="Who decided.")],
+    note: Annotated[str, typer.Option(help="Free text.")] = "",
+    on: Annotated[
+        str | None, typer.Option(help="Decision date (YYYY-MM-DD); default today.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Record (or change) the decision on one flag."""
+    import datetime as dt
+
+    from ewp.review import ReviewError
+
+    cfg, store = _review_store(config)
+    try:
+        store.record_decision(
+            flag_id=flag_id,
+            decision=decision,
+            reviewer=reviewer,
+            note=note,
+            decided_on=dt.date.fromisoformat(on) if on else dt.date.today(),
+            allowed=cfg.review.decisions,
+        )
+    except ReviewError as exc:
+        console.print(f"[red]Not recorded:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        store.close()
+    console.print(f"Recorded {decision} on {flag_id} by {reviewer}")
+
+
+@review_app.command("import")
+def review_import(
+    path: Annotated[Path, typer.Argument(help="Decisions CSV, or flags.csv filled in.")],
+    actor: Annotated[str, typer.Option(help="Who is importing.")] = "ewp review import",
+    config: ConfigOption = None,
+) -> None:
+    """Import decisions from a CSV: all rows or none; the same file twice is refused."""
+    from ewp.review import ReviewError
+
+    cfg, store = _review_store(config)
+    try:
+        applied = store.import_decisions(path, allowed=cfg.review.decisions, actor=actor)
+    except ReviewError as exc:
+        console.print(f"[red]Nothing imported:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        store.close()
+    console.print(f"Imported {applied} decisions from {path}")
+
+
+@review_app.command("trail")
+def review_trail(config: ConfigOption = None) -> None:
+    """Show the audit trail: who changed what, and when."""
+    _, store = _review_store(config)
+    try:
+        console.print(_frame_table(store.audit_frame(), title="Review audit trail"))
+    finally:
+        store.close()
 
 
 models_app = typer.Typer(help="The MLflow model registry: list versions, promote a champion.")

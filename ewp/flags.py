@@ -13,7 +13,6 @@ from collections.abc import Collection
 import pandas as pd
 
 from ewp.config import ScoringConfig
-from features.registry import FeatureSpec, render_reason
 
 REVIEW_COLUMNS: tuple[str, ...] = ("review_decision", "reviewer", "reviewed_on", "review_note")
 
@@ -55,15 +54,15 @@ def build_flag_list(
     *,
     flagged: pd.DataFrame,
     reasons: pd.DataFrame,
-    specs: dict[str, FeatureSpec],
     model_version: str,
     data_fingerprint: str,
     reasons_per_flag: int,
 ) -> pd.DataFrame:
     """Assemble the published list.
 
-    ``flagged`` has ``rank``, ``officer_id``, ``unit``, ``as_of``, ``score``; ``reasons`` is the
-    tidy output of ``models.explain.top_reasons`` with ``row`` holding the officer_id.
+    ``flagged`` has ``rank``, ``officer_id``, ``unit``, ``as_of``, ``score``; ``reasons`` has
+    ``officer_id``, ``rank`` and ``sentence`` (the reason in words), e.g. from
+    ``models.explain.top_reasons`` with sentences added.
     """
     out = flagged[["rank", "officer_id", "unit", "as_of", "score"]].copy()
     out["as_of"] = pd.to_datetime(out["as_of"]).dt.strftime("%Y-%m-%d")
@@ -76,15 +75,9 @@ def build_flag_list(
             for o, a in zip(out["officer_id"], out["as_of"], strict=True)
         ],
     )
-    sentences = reasons.assign(
-        sentence=[
-            render_reason(specs[f], v)
-            for f, v in zip(reasons["feature"], reasons["value"], strict=True)
-        ]
-    )
     for rank in range(1, reasons_per_flag + 1):
         by_officer = dict(
-            sentences.loc[sentences["rank"] == rank, ["row", "sentence"]].itertuples(index=False)
+            reasons.loc[reasons["rank"] == rank, ["officer_id", "sentence"]].itertuples(index=False)
         )
         out[f"reason_{rank}"] = [by_officer.get(officer, "") for officer in out["officer_id"]]
     out["model_version"] = model_version

@@ -6,10 +6,12 @@ its own beyond choosing dates. Steps:
 1. prepare the export (generate the synthetic force once per parameter set, or use
    ``data.dir``), validate it and write the quarantine report;
 2. build feature histories at monthly as-of dates and the escalation label;
-3. hold out the last fully observed as-of date: train on dates whose horizon ends by it and
-   compare the model with the "3+ notices in 180 days" rule at the rule's flag volume;
+3. hold out the last fully observed year: train one label horizon before it and compare the
+   scorecard with "3+ notices in 180 days" and a count ranker on its 12 monthly as-of dates,
+   at the rule's flag volume and at the top 1%;
 4. train the published model on every observed date, log it to MLflow;
-5. score the serving cohort at the export date and write the ranked flag list with reasons.
+5. score the serving cohort on the latest Monday and publish the list as the weekly flow does
+   (flags with reasons, the HTML report, the review store).
 
 Outputs go to ``<home>/runs/<config name>/<as-of date>/``; the same config and data give
 byte-identical files there (the MLflow run ID, which differs per run, is printed, not written).
@@ -29,12 +31,10 @@ from prefect.cache_policies import NO_CACHE
 
 from ewp.config import Config
 from ewp.contract import ForceData
-from ewp.flags import build_flag_list, select_flags
 from ewp.provenance import fingerprint_json, model_identity
 from ewp.settings import default_tracking_uri
 from ewp.tracking import Tracker
 from features.history import build_features, feature_columns
-from features.labels import build_labels
 from features.registry import feature_specs
 from flows.common import (
     export_date,
@@ -43,10 +43,11 @@ from flows.common import (
     validate,
     write_validation_report,
 )
-from models.explain import top_reasons
-from models.metrics import at_k
+from flows.score import latest_monday, publish_list
+from flows.train import labelled_rows
+from models.evaluation import evaluate_split, summarise
 from models.scorecard import ScorecardClassifier
-from models.timechop import as_of_dates
+from models.timechop import as_of_dates, make_splits
 
 RULE_NAME = "3+ notices in 180 days"
 
@@ -57,50 +58,56 @@ class DemoResult:
 
     run_dir: Path
     flags_csv: Path
+    report: Path
     model_id: str
     mlflow_run_id: str
-    holdout: dict[str, float]
+    holdout: pd.DataFrame
 
 
-def training_set(
-    data: ForceData, dates: list[dt.date], *, config: Config, observed_until: dt.date
-) -> tuple[pd.DataFrame, pd.Series]:
-    """Feature rows at ``dates`` with their labels, keeping only rows whose label is observed."""
-    matrix = build_features(data, dates, config=config.features)
-    labels = build_labels(data, matrix, label=config.label, observed_until=observed_until)
-    keep = labels.notna().to_numpy()
-    return matrix.loc[keep].reset_index(drop=True), labels[keep].reset_index(drop=True)
+HOLDOUT_CANDIDATES = ("rule_3_in_180d", "count_ranker", "scorecard")
 
 
 @task(cache_policy=NO_CACHE)
 def holdout_comparison(
-    data: ForceData, config: Config, test_date: dt.date, extracted_on: dt.date
-) -> dict[str, float]:
-    """Train before ``test_date`` (labels and findings known by it), score it, compare with the
-    rule at the rule's flag volume. Training ends one label horizon before the test date."""
-    last_train = test_date - dt.timedelta(days=config.label.horizon_days)
-    dates = as_of_dates(start=config.training.as_of_start, end=last_train, cadence="monthly")
-    columns = feature_columns(config.features)
-    train_x, train_y = training_set(data, dates, config=config, observed_until=test_date)
-    model = ScorecardClassifier(
-        regularisation_c=config.training.regularisation_c, random_state=config.seed
-    ).fit(train_x[columns], train_y)
-    test = build_features(data, [test_date], config=config.features)
-    test_y = build_labels(data, test, label=config.label, observed_until=extracted_on).to_numpy()
-    rule_flags = (test["notices_180d"] >= 3).to_numpy()
-    k = int(rule_flags.sum())
-    model_at_k = at_k(test_y, model.decision_function(test[columns]), k)
-    rule_at_k = at_k(test_y, rule_flags.astype(float), k)
-    return {
-        "holdout_k": float(k),
-        "holdout_base_rate": float(test_y.mean()),
-        "holdout_model_tp": model_at_k.tp,
-        "holdout_model_fp": model_at_k.fp,
-        "holdout_model_precision": model_at_k.precision,
-        "holdout_rule_tp": rule_at_k.tp,
-        "holdout_rule_fp": rule_at_k.fp,
-        "holdout_rule_precision": rule_at_k.precision,
-    }
+    data: ForceData, config: Config, first_test: dt.date, extracted_on: dt.date
+) -> pd.DataFrame:
+    """The scorecard against "3+ notices in 180 days" and a count ranker on the last observed
+    year: trained once, one label horizon before the year starts, with findings known by then,
+    and evaluated on each of its 12 monthly as-of dates. Returns the pooled summary at the
+    rule's flag volume and at the top 1%."""
+    (split,) = make_splits(
+        test_dates=[first_test],
+        label_horizon_days=config.label.horizon_days,
+        training_history_days=config.evaluation.training_history_days,
+        cadence="monthly",
+        data_start=config.training.as_of_start,
+        test_block_days=365,
+    )
+    dates = sorted({*split.train_as_of, *split.test_block})
+    matrix = build_features(data, dates, config=config.features)
+    train, train_y = labelled_rows(
+        data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
+    )
+    test, test_y = labelled_rows(
+        data, matrix, split.test_block, config=config, observed_until=extracted_on
+    )
+    evaluation = evaluate_split(
+        train=train,
+        train_labels=train_y,
+        test=test,
+        test_labels=test_y,
+        features=feature_columns(config.features),
+        candidates=[c for c in config.evaluation.candidates if c.name in HOLDOUT_CANDIDATES],
+        seed=config.seed,
+        sizes=(),
+        fractions=(0.01,),
+        negative_sample_rate=config.evaluation.negative_sample_rate,
+    )
+    summary = summarise(evaluation.metrics)
+    return summary.loc[
+        summary["list"].isin(["volume_rule_3_in_180d", "top_1pct"]),
+        ["list", "candidate", "k", "tp", "fp", "precision"],
+    ].reset_index(drop=True)
 
 
 @task(cache_policy=NO_CACHE)
@@ -109,10 +116,13 @@ def train(
 ) -> tuple[ScorecardClassifier, pd.DataFrame, dict[str, float]]:
     """Fit the published scorecard on every as-of date whose label is observed."""
     columns = feature_columns(config.features)
-    train_x, train_y = training_set(data, dates, config=config, observed_until=observed_until)
+    matrix = build_features(data, dates, config=config.features)
+    train_x, train_y = labelled_rows(
+        data, matrix, tuple(dates), config=config, observed_until=observed_until
+    )
     model = ScorecardClassifier(
         regularisation_c=config.training.regularisation_c, random_state=config.seed
-    ).fit(train_x[columns], train_y)
+    ).fit(train_x[columns], train_y.astype("int64"))
     stats = {"train_rows": float(len(train_y)), "train_base_rate": float(train_y.mean())}
     return model, train_x[columns].head(5), stats
 
@@ -153,47 +163,6 @@ def log_to_mlflow(
     return logged.run_id
 
 
-@task(cache_policy=NO_CACHE)
-def score_and_publish(
-    *,
-    data: ForceData,
-    config: Config,
-    model: ScorecardClassifier,
-    as_of: dt.date,
-    model_id: str,
-    data_fingerprint: str,
-    run_dir: Path,
-) -> Path:
-    """Score the serving cohort at ``as_of`` and write the top-k flag list and its reasons."""
-    columns = feature_columns(config.features)
-    matrix = build_features(data, [as_of], config=config.features)
-    scored = matrix[["officer_id", "unit", "as_of"]].assign(
-        score=model.predict_proba(matrix[columns])[:, 1]
-    )
-    flagged, _ = select_flags(scored, scoring=config.scoring)
-    flagged_features = matrix.set_index("officer_id").loc[flagged["officer_id"], columns]
-    reasons = top_reasons(
-        model.contributions(flagged_features),
-        flagged_features,
-        n=config.scoring.reasons_per_flag,
-    )
-    specs = {s.name: s for s in feature_specs(config.features)}
-    flags = build_flag_list(
-        flagged=flagged,
-        reasons=reasons,
-        specs=specs,
-        model_version=model_id,
-        data_fingerprint=data_fingerprint,
-        reasons_per_flag=config.scoring.reasons_per_flag,
-    )
-    flags_csv = run_dir / "flags.csv"
-    flags.to_csv(flags_csv, index=False, float_format="%.6f")
-    reasons.rename(columns={"row": "officer_id"}).to_csv(
-        run_dir / "reasons.csv", index=False, float_format="%.6f"
-    )
-    return flags_csv
-
-
 @flow(name="ewp-demo", log_prints=True)
 def demo_flow(config: Config, home: Path) -> DemoResult:
     """Run the whole first path on ``config`` with state under ``home``."""
@@ -202,14 +171,20 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
     result = validate(export_dir, config)
     data = result.data
     extracted_on = export_date(data, config.data.extracted_on)
-    as_of = config.scoring.as_of or extracted_on
+    as_of = config.scoring.as_of or latest_monday(extracted_on)
     run_dir = home / "runs" / config.name / as_of.isoformat()
     write_validation_report(result, run_dir)
 
     last_observed = extracted_on - dt.timedelta(days=config.label.horizon_days)
     end = min(config.training.as_of_end or last_observed, last_observed)
     dates = as_of_dates(start=config.training.as_of_start, end=end, cadence=config.training.cadence)
-    holdout = holdout_comparison(data, config, dates[-1], extracted_on)
+    # The held-out year: the last 12 monthly dates whose label horizon is fully observed.
+    holdout = holdout_comparison(data, config, dates[-12], extracted_on)
+    holdout_metrics = {
+        f"holdout.{row.list}.{row.candidate}.{field}": float(getattr(row, field))
+        for row in holdout.itertuples(index=False)
+        for field in ("tp", "fp", "precision")
+    }
     model, example, stats = train(data, config, dates, extracted_on)
     columns = feature_columns(config.features)
     model_id = model_identity(
@@ -227,15 +202,17 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
         example=example,
         model_id=model_id,
         data_fingerprint=data_fingerprint,
-        metrics={**holdout, **stats},
+        metrics={**holdout_metrics, **stats},
     )
-    flags_csv = score_and_publish(
+    published = publish_list(
         data=data,
         config=config,
+        home=home,
         model=model,
-        as_of=as_of,
-        model_id=model_id,
+        model_version=model_id,
         data_fingerprint=data_fingerprint,
+        as_of=as_of,
+        extracted_on=extracted_on,
         run_dir=run_dir,
     )
     manifest = {
@@ -246,12 +223,13 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
         "as_of": as_of.isoformat(),
         "extracted_on": extracted_on.isoformat(),
         "training_as_of": [dates[0].isoformat(), dates[-1].isoformat()],
-        "holdout": {k: round(v, 6) for k, v in holdout.items()},
+        "holdout": {k: round(v, 6) for k, v in holdout_metrics.items()},
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return DemoResult(
         run_dir=run_dir,
-        flags_csv=flags_csv,
+        flags_csv=published.flags_csv,
+        report=published.report,
         model_id=model_id,
         mlflow_run_id=mlflow_run_id,
         holdout=holdout,

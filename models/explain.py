@@ -35,3 +35,15 @@ def top_reasons(contributions: pd.DataFrame, values: pd.DataFrame, *, n: int) ->
         }
     )
     return tidy.loc[tidy["contribution"] > 0].reset_index(drop=True)
+
+
+def deviation_contributions(values: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
+    """Explanations for a model without additive terms (a rule or a count ranker).
+
+    Each feature's standardised distance from the cohort's mean, ``(x - mean) / sd``: how
+    unusual the officer is on it. Not a share of the score, so reports call these "what stands
+    out", but as data it has the same shape as a model's contributions.
+    """
+    mean = cohort[values.columns].mean()
+    sd = cohort[values.columns].std(ddof=0).replace(0, 1.0)
+    return (values - mean) / sd

@@ -18,7 +18,15 @@ SMALL = Config(
     training=TrainingConfig(as_of_start=dt.date(2017, 1, 1)),
     scoring=ScoringConfig(top_k=15),
 )
-OUTPUTS = ("flags.csv", "reasons.csv", "manifest.json", "quarantine.csv", "validation_summary.csv")
+OUTPUTS = (
+    "flags.csv",
+    "flags.json",
+    "reasons.csv",
+    "report.html",
+    "manifest.json",
+    "quarantine.csv",
+    "validation_summary.csv",
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +42,8 @@ def demo_runs(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory):
 
 def test_demo_writes_a_ranked_flag_list_with_reasons(demo_runs) -> None:
     home, first, _, _ = demo_runs
-    assert first.run_dir == home / "runs" / "small" / "2022-01-01"
+    # The export ends 2021-12-31, so the list is dated the Monday before 2022-01-01.
+    assert first.run_dir == home / "runs" / "small" / "2021-12-27"
     flags = pd.read_csv(first.flags_csv, keep_default_na=False)
     assert len(flags) == 15
     assert flags["rank"].tolist() == list(range(1, 16))
@@ -63,7 +72,7 @@ def test_demo_logs_model_and_no_officer_ids_to_mlflow(demo_runs) -> None:
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
     run = client.get_run(first.mlflow_run_id)
     assert run.data.tags["model_id"] == first.model_id
-    assert "holdout_model_tp" in run.data.metrics
+    assert "holdout.top_1pct.scorecard.precision" in run.data.metrics
     flags = pd.read_csv(first.flags_csv)
     logged = " ".join([*run.data.params.values(), *run.data.tags.values()])
     assert not any(officer in logged for officer in flags["officer_id"])

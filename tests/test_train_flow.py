@@ -6,49 +6,12 @@ import datetime as dt
 
 import pytest
 
-from ewp.config import (
-    CandidateConfig,
-    Config,
-    EvaluationConfig,
-    SyntheticConfig,
-    TrainingConfig,
-)
-
-CANDIDATES = (
-    CandidateConfig(
-        name="rule_3_in_180d",
-        kind="threshold_rule",
-        params={"feature": "notices_180d", "threshold": 3},
-    ),
-    CandidateConfig(name="count_ranker", kind="count_ranker", params={"feature": "notices_365d"}),
-    CandidateConfig(name="scorecard", kind="scorecard", params={"regularisation_c": 0.1}),
-    CandidateConfig(name="hgb_yardstick", kind="hist_gradient_boosting", params={"max_iter": 30}),
-)
-SMALL = Config(
-    name="small-train",
-    synthetic=SyntheticConfig(officers=3000, start_year=2014, end_year=2021),
-    training=TrainingConfig(as_of_start=dt.date(2015, 1, 1)),
-    evaluation=EvaluationConfig(
-        test_dates=(dt.date(2018, 1, 1), dt.date(2019, 1, 1)),
-        test_block_days=365,
-        training_history_days=730,
-        negative_sample_rate=0.5,
-        list_sizes=(20,),
-        candidates=CANDIDATES,
-        # A black box yardstick is trained, never published unless a config says so.
-        allow_black_box_champion=False,
-    ),
-)
+from tests.conftest import SMALL_TRAIN
 
 
 @pytest.fixture(scope="module")
-def trained(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory):
-    from flows.train import run_train
-
-    home = tmp_path_factory.mktemp("home")
-    first = run_train(SMALL, home)
-    second = run_train(SMALL, home)
-    return home, first, second
+def trained(small_trained):
+    return small_trained.home, small_trained.first, small_trained.second
 
 
 def test_every_candidate_is_evaluated_on_every_month_of_each_block(trained) -> None:
@@ -95,7 +58,7 @@ def test_rerun_keeps_the_champion_and_registers_nothing_new(trained) -> None:
     home, first, second = trained
     assert second.model_id == first.model_id
     assert not second.promoted and "already the champion" in second.promotion_reason
-    versions = tracker_for(SMALL, home).list_versions()
+    versions = tracker_for(SMALL_TRAIN, home).list_versions()
     assert versions["version"].tolist() == ["1"]
     assert versions["is_champion"].tolist() == [True]
     # Same data and config: the same evaluation, number for number.

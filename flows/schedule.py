@@ -1,0 +1,57 @@
+"""Scheduled deployments: weekly scoring on Monday 06:00 (Europe/London), monthly retraining.
+
+``ewp serve`` registers these with a Prefect server and runs them (``prefect.serve``). The
+served flows take a config *path* (deployment parameters must be JSON), load it and call the
+``score`` and ``train`` flows as subflows, so each run shows in the Prefect UI with its steps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from prefect import flow
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from ewp.config import load_config
+from ewp.settings import data_home
+from flows.score import Published, score_flow
+from flows.train import TrainResult, run_train
+
+TIMEZONE = "Europe/London"
+WEEKLY_CRON = "0 6 * * 1"  # Mondays 06:00
+MONTHLY_CRON = "0 5 1 * *"  # the 1st of each month, 05:00
+
+
+@flow(name="ewp-weekly")
+def weekly(config_path: str | None = None, as_of: dt.date | None = None) -> Published:
+    """Score and publish this week's list with the registry's champion."""
+    config = load_config(config_path)
+    return score_flow(config, data_home(config.home), as_of)
+
+
+@flow(name="ewp-retrain")
+def retrain(config_path: str | None = None) -> TrainResult:
+    """Re-evaluate the candidate grid and register the winner (champion moves only if better)."""
+    config = load_config(config_path)
+    return run_train(config, data_home(config.home))
+
+
+def deployments(config_path: Path | None) -> list[RunnerDeployment]:
+    """The two scheduled deployments for a config."""
+    parameters = {"config_path": str(config_path.resolve()) if config_path else None}
+    return [
+        weekly.to_deployment(
+            name="weekly-scoring",
+            schedule=Cron(WEEKLY_CRON, timezone=TIMEZONE),
+            parameters=parameters,
+            description="Monday 06:00: score the serving cohort and publish the flag list.",
+        ),
+        retrain.to_deployment(
+            name="monthly-retraining",
+            schedule=Cron(MONTHLY_CRON, timezone=TIMEZONE),
+            parameters=parameters,
+            description="1st of the month 05:00: evaluate candidates, register the winner.",
+        ),
+    ]

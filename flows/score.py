@@ -1,0 +1,233 @@
+"""The weekly ``score`` flow: the champion scores the serving cohort; the list is published.
+
+Wiring only. ``publish_list`` is shared with the demo so both end with the same outputs:
+
+* the champion model (``ewp-escalation@champion`` in MLflow; the demo passes its own model)
+  scores every officer serving on the as-of date (default: the latest Monday on or before the
+  export date, so a rerun for the same week gives the same list);
+* officers reviewed within ``review.suppress_weeks`` with no new notice since are held back
+  and listed as suppressed, with the reason;
+* the list is drawn by ``scoring`` (top k or a threshold, optional cap per unit);
+* reasons (with peer comparison), the history behind each flag and the changes since the last
+  report are assembled as data, then rendered;
+* ``flags.csv``, ``flags.json``, ``reasons.csv`` and ``report.html`` are written to
+  ``<home>/runs/<config>/weekly-<as-of>/`` and the flags recorded in the review store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from ewp.config import Config
+from ewp.contract import ForceData
+from ewp.flags import build_flag_list, select_flags
+from ewp.provenance import fingerprint_json
+from ewp.review import ReviewStore, default_url
+from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
+from features.history import build_features, feature_columns
+from features.registry import feature_specs
+from flows.common import export_date, export_fingerprint, prepare_export, validate
+from flows.train import tracker_for
+from models.explain import deviation_contributions, top_reasons
+from reports.weekly import render_weekly_report
+
+LIMITATIONS = (
+    "Allegations themselves are biased: Black, Asian and Mixed officers receive more "
+    "allegations than White officers. See the fairness audit before acting on a flag.",
+    "Escalation is rare, so even the best list holds more officers who will not escalate than "
+    "officers who will. A flag is a reason to look, not a finding.",
+    "Rank and unit are as recorded in the latest export, not at the time of each notice.",
+    "The officers at highest risk change from year to year; a past flag is not a label.",
+)
+CHALLENGE = (
+    "Every flag is reviewed by a person before anything happens; the model never decides.",
+    "The reasons listed with each flag are the facts the score rests on; if one is wrong, "
+    "tell the standards unit and the record will be corrected and the officer re-scored.",
+    "Officers and staff associations may ask for the model card, the feature list and the "
+    "fairness audit behind any list.",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    """What a published list produced."""
+
+    run_dir: Path
+    report: Path
+    flags_csv: Path
+    flagged: int
+    suppressed: int
+    new_flags: int
+
+
+def latest_monday(day: dt.date) -> dt.date:
+    """The Monday on or before ``day`` (weekly lists are dated Mondays)."""
+    return day - dt.timedelta(days=day.weekday())
+
+
+def review_url(config: Config, home: Path) -> str:
+    """The review store's URL: the config's, or the SQLite file under the data home."""
+    return config.review.database_url or default_url(home)
+
+
+def methods(config: Config) -> dict[str, Any]:
+    """The methods section: features, rules compared, limitations, how to challenge, review."""
+    rules = {
+        c.name: str(c.params)
+        for c in config.evaluation.candidates
+        if c.kind in {"threshold_rule", "peer_rule", "count_ranker"}
+    }
+    return {
+        "features": list(feature_specs(config.features)),
+        "rules": rules,
+        "limitations": list(LIMITATIONS),
+        "challenge": list(CHALLENGE),
+        "decisions": list(config.review.decisions),
+        "review_command": "ewp review decide {flag_id} --decision DECISION --reviewer NAME",
+        "decisions_csv": "flags.csv (fill in review_decision, reviewer, reviewed_on, review_note,"
+        " then: ewp review import flags.csv)",
+    }
+
+
+def last_notice_dates(data: ForceData, as_of: dt.date) -> dict[str, dt.date]:
+    """Each officer's latest notice received before ``as_of``."""
+    known = data.notices.loc[data.notices["received_on"] < pd.Timestamp(as_of)]
+    latest = known.groupby("officer_id")["received_on"].max()
+    return {officer: day.date() for officer, day in latest.items()}
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def publish_list(
+    *,
+    data: ForceData,
+    config: Config,
+    home: Path,
+    model: Any,
+    model_version: str,
+    data_fingerprint: str,
+    as_of: dt.date,
+    extracted_on: dt.date,
+    run_dir: Path,
+) -> Published:
+    """Score the cohort at ``as_of``, draw and explain the list, write it, record it."""
+    columns = feature_columns(config.features)
+    specs = {s.name: s for s in feature_specs(config.features)}
+    matrix = build_features(data, [as_of], config=config.features)
+    scored = matrix[["officer_id", "unit", "as_of"]].assign(
+        score=model.predict_proba(matrix[columns])[:, 1]
+    )
+    store = ReviewStore(review_url(config, home))
+    try:
+        held = store.suppressed(
+            candidates=scored.sort_values(["score", "officer_id"], ascending=[False, True]),
+            as_of=as_of,
+            weeks=config.review.suppress_weeks,
+            last_notice=last_notice_dates(data, as_of),
+        )
+        flagged, suppressed_listed = select_flags(
+            scored, scoring=config.scoring, suppressed=set(held["officer_id"])
+        )
+        suppressed = held.loc[held["officer_id"].isin(suppressed_listed["officer_id"])]
+        values = matrix.set_index("officer_id").loc[flagged["officer_id"], columns]
+        if hasattr(model, "contributions"):
+            contributions = model.contributions(values)
+        else:
+            contributions = deviation_contributions(values, matrix[columns])
+        reasons = top_reasons(contributions, values, n=config.scoring.reasons_per_flag).rename(
+            columns={"row": "officer_id"}
+        )
+        reasons = peer_comparison(matrix, reasons)
+        reasons["sentence"] = [
+            reason_sentence(specs[f], v, p)
+            for f, v, p in zip(
+                reasons["feature"], reasons["value"], reasons["peer_share_below"], strict=True
+            )
+        ]
+        flags = build_flag_list(
+            flagged=flagged,
+            reasons=reasons,
+            model_version=model_version,
+            data_fingerprint=data_fingerprint,
+            reasons_per_flag=config.scoring.reasons_per_flag,
+        )
+        earlier = store.flags_frame()
+        earlier = earlier.loc[pd.to_datetime(earlier["as_of"]) < pd.Timestamp(as_of)]
+        previous = None
+        if len(earlier):
+            last_date = earlier["as_of"].max()
+            previous = earlier.loc[earlier["as_of"] == last_date, "officer_id"].tolist()
+        changes = list_changes(previous, flags["officer_id"].tolist())
+        timelines = officer_timelines(data, flags["officer_id"].tolist(), as_of)
+        html = render_weekly_report(
+            as_of=as_of.isoformat(),
+            flags=flags,
+            reasons=reasons,
+            timelines=timelines,
+            changes=changes,
+            suppressed=suppressed,
+            provenance={
+                "model_version": model_version,
+                "data_fingerprint": data_fingerprint,
+                "config_name": config.name,
+                "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
+                "extracted_on": extracted_on.isoformat(),
+            },
+            methods=methods(config),
+        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        flags_csv = run_dir / "flags.csv"
+        flags.to_csv(flags_csv, index=False, float_format="%.6f")
+        (run_dir / "flags.json").write_text(
+            json.dumps(flags.to_dict(orient="records"), indent=2, sort_keys=True) + "\n"
+        )
+        reasons.to_csv(run_dir / "reasons.csv", index=False, float_format="%.6f")
+        report = run_dir / "report.html"
+        report.write_text(html, encoding="utf-8")
+        new_flags = store.publish_flags(flags, actor="ewp score")
+    finally:
+        store.close()
+    get_run_logger().info(
+        "Published %d flags (%d new), %d suppressed", len(flags), new_flags, len(suppressed)
+    )
+    return Published(
+        run_dir=run_dir,
+        report=report,
+        flags_csv=flags_csv,
+        flagged=len(flags),
+        suppressed=len(suppressed),
+        new_flags=new_flags,
+    )
+
+
+@flow(name="ewp-score")
+def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Published:
+    """Score the serving cohort with the registry's champion and publish the weekly list."""
+    export_dir = prepare_export(config, home)
+    data_fingerprint = export_fingerprint(export_dir)
+    data = validate(export_dir, config).data
+    extracted_on = export_date(data, config.data.extracted_on)
+    day = as_of or config.scoring.as_of or latest_monday(extracted_on)
+    tracker = tracker_for(config, home)
+    model = tracker.load_champion()  # raises NoChampionError, naming the model, if none
+    champion = tracker.champion()
+    tags = champion.tags if champion else {}
+    model_version = f"{tags.get('model_id', 'unknown')} (v{champion.version if champion else '?'})"
+    return publish_list(
+        data=data,
+        config=config,
+        home=home,
+        model=model,
+        model_version=model_version,
+        data_fingerprint=data_fingerprint,
+        as_of=day,
+        extracted_on=extracted_on,
+        run_dir=home / "runs" / config.name / f"weekly-{day.isoformat()}",
+    )

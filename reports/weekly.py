@@ -1,0 +1,415 @@
+"""The weekly report: one self-contained HTML file a professional standards unit reads on Monday.
+
+``render_weekly_report`` is pure: tables in, HTML out, the same bytes for the same inputs (no
+clock, fixed number formats, rows in a fixed order). The file needs nothing else: CSS is
+inline, each officer's timeline is an inline SVG drawn here, there is no JavaScript and no
+external reference, so it opens offline and prints. Every piece of text goes through Jinja's
+autoescaping; this module only computes numbers, coordinates and formatted strings, and the
+layout lives in ``templates/weekly.html.j2``.
+
+The report is marked OFFICIAL-SENSITIVE in its header and footer. A flag is presented as a
+prompt for a human review with its reasons in plain language, never as a finding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from ewp.contract import CATEGORY_LABELS
+from features.explanations import CHANGES, TIMELINE_COLUMNS
+from features.registry import FeatureSpec
+
+TEMPLATE = "templates/weekly.html.j2"
+MARKING = "OFFICIAL-SENSITIVE"
+
+# The provenance every report shows, with its label; further keys follow, sorted.
+PROVENANCE_LABELS: dict[str, str] = {
+    "model_version": "Model version",
+    "data_fingerprint": "Data fingerprint",
+    "config_name": "Configuration",
+    "config_fingerprint": "Configuration fingerprint",
+    "extracted_on": "Export taken on",
+}
+NO_LINKS: Mapping[str, str] = MappingProxyType({})
+# ``methods``: features (FeatureSpecs), rules (name -> what it flags), limitations and
+# challenge (sentences), decisions (the allowed review decisions), review_command (the
+# ``ewp review`` command line, with ``{flag_id}`` where the flag's ID goes) and decisions_csv
+# (in words, how to record decisions through a CSV instead, e.g. "flags.csv: fill in
+# review_decision, reviewer, reviewed_on and review_note, then run ewp review import").
+METHODS_KEYS: tuple[str, ...] = (
+    "features",
+    "rules",
+    "limitations",
+    "challenge",
+    "decisions",
+    "review_command",
+    "decisions_csv",
+)
+FINGERPRINT_SHORT = 12
+
+# The timeline chart: one lane per category group, each with its colour (Okabe-Ito, readable
+# with colour-blindness) and its shape, so neither colour nor shape alone carries the meaning.
+CHART_GROUPS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
+    ("Sexual / discrimination", ("sexual_misconduct", "discrimination"), "#CC79A7", "diamond"),
+    (
+        "Violence / domestic abuse",
+        ("violence_use_of_force", "domestic_abuse"),
+        "#D55E00",
+        "triangle",
+    ),
+    (
+        "Dishonesty / corruption",
+        ("dishonesty_fraud", "corruption_abuse_of_position", "improper_disclosure"),
+        "#0072B2",
+        "square",
+    ),
+    ("Other conduct", ("neglect_of_duty", "discreditable_conduct", "other"), "#009E73", "circle"),
+)
+CHART_YEARS = 5
+CHART_WIDTH = 720
+CHART_PLOT_LEFT = 180.0
+CHART_PLOT_RIGHT = 700.0
+CHART_TOP = 6.0
+LANE_HEIGHT = 30.0
+MARK_RADIUS = 6.0
+# Vertical offsets for marks that would overlap their left neighbour in a lane, in turn.
+STACK_OFFSETS: tuple[float, ...] = (0.0, -9.0, 9.0)
+
+
+def _px(value: float) -> str:
+    """A coordinate with one decimal (never "-0.0"): fixed text for byte-identical output."""
+    return f"{round(value, 1) + 0.0:.1f}"
+
+
+def _polygon(points: Sequence[tuple[float, float]]) -> str:
+    """An SVG path through the points, closed."""
+    return "M" + "L".join(f"{_px(x)},{_px(y)}" for x, y in points) + "Z"
+
+
+def _shape(shape: str, x: float, y: float) -> str:
+    """An SVG path for a mark of the given shape centred on (x, y)."""
+    r = MARK_RADIUS
+    if shape == "circle":
+        arc = f"a{_px(r)},{_px(r)} 0 1,0"
+        return f"M{_px(x - r)},{_px(y)}{arc} {_px(2 * r)},0{arc} {_px(-2 * r)},0Z"
+    if shape == "square":
+        s = 0.85 * r
+        return _polygon([(x - s, y - s), (x + s, y - s), (x + s, y + s), (x - s, y + s)])
+    if shape == "triangle":
+        return _polygon([(x, y - r), (x + r, y + 0.8 * r), (x - r, y + 0.8 * r)])
+    if shape == "diamond":
+        return _polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)])
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+# Standard category label -> index into ``CHART_GROUPS``.
+GROUP_OF_LABEL: dict[str, int] = {
+    CATEGORY_LABELS[category]: index
+    for index, (_, members, _, _) in enumerate(CHART_GROUPS)
+    for category in members
+}
+
+
+@dataclass(frozen=True)
+class _Mark:
+    path: str
+    colour: str
+    is_open: bool
+    title: str
+    pending_from: str  # x where an open case's dashed line starts ("" when decided)
+    y: str
+
+
+@dataclass(frozen=True)
+class _Chart:
+    chart_id: str
+    title: str
+    description: str
+    width: int
+    height: str
+    plot_left: str
+    plot_right: str
+    plot_width: str
+    lane_height: str
+    axis_y: str
+    tick_end: str  # y where a tick mark ends, below the axis
+    tick_label_y: str
+    lanes: tuple[tuple[str, str, str], ...]  # label, label baseline y, lane top y
+    ticks: tuple[tuple[str, str], ...]  # x, year
+    marks: tuple[_Mark, ...]
+
+
+def _mark_title(row: Mapping[str, Any]) -> str:
+    """What a mark means, in words, for its SVG <title>."""
+    head = f"{row['received']}: {row['category']}, from source {row['source']}"
+    if row["status"] == "open":
+        return f"{head}; open for {row['days_open']} days on the as-of date"
+    outcome = ", ".join(part for part in (row["finding"], row["sanction"]) if part)
+    return f"{head}; decided: {outcome}" if outcome else f"{head}; decided"
+
+
+def _chart(
+    *, chart_id: str, officer_id: str, rows: Sequence[Mapping[str, Any]], as_of: dt.date
+) -> _Chart:
+    """The timeline chart of one officer: notices over the ``CHART_YEARS`` before ``as_of``."""
+    end = pd.Timestamp(as_of)
+    start = end - pd.DateOffset(years=CHART_YEARS)
+    span = (end - start).days
+    plot_width = CHART_PLOT_RIGHT - CHART_PLOT_LEFT
+
+    def x_of(day: pd.Timestamp) -> float:
+        return CHART_PLOT_LEFT + (day - start).days / span * plot_width
+
+    lanes = tuple(
+        (
+            label,
+            _px(CHART_TOP + (i + 0.5) * LANE_HEIGHT + 4),
+            _px(CHART_TOP + i * LANE_HEIGHT),
+        )
+        for i, (label, _, _, _) in enumerate(CHART_GROUPS)
+    )
+    axis_y = CHART_TOP + len(CHART_GROUPS) * LANE_HEIGHT
+    ticks = tuple(
+        (_px(x_of(pd.Timestamp(year=year, month=1, day=1))), str(year))
+        for year in range(start.year + 1, end.year + 1)
+    )
+    shown = [row for row in rows if pd.Timestamp(row["received_on"]) >= start]
+    marks: list[_Mark] = []
+    last_x: dict[int, float] = {}
+    level: dict[int, int] = {}
+    for row in shown:
+        group = GROUP_OF_LABEL[row["category"]]
+        _, _, colour, shape = CHART_GROUPS[group]
+        x = x_of(pd.Timestamp(row["received_on"]))
+        close = group in last_x and x - last_x[group] < 2 * MARK_RADIUS + 1
+        level[group] = level.get(group, 0) + 1 if close else 0
+        last_x[group] = x
+        y = (
+            CHART_TOP
+            + (group + 0.5) * LANE_HEIGHT
+            + STACK_OFFSETS[level[group] % len(STACK_OFFSETS)]
+        )
+        is_open = row["status"] == "open"
+        marks.append(
+            _Mark(
+                path=_shape(shape, x, y),
+                colour=colour,
+                is_open=is_open,
+                title=_mark_title(row),
+                pending_from=_px(x + MARK_RADIUS) if is_open else "",
+                y=_px(y),
+            )
+        )
+    earlier = len(rows) - len(shown)
+    opened = sum(mark.is_open for mark in marks)
+    description = (
+        f"{len(marks)} notice{'' if len(marks) == 1 else 's'} received from "
+        f"{start:%Y-%m-%d} to the as-of date, {opened} still open"
+    )
+    if earlier:
+        description += f"; {earlier} earlier notice{'' if earlier == 1 else 's'} in the table only"
+    return _Chart(
+        chart_id=chart_id,
+        title=f"Notices against officer {officer_id} in the {CHART_YEARS} years before {as_of}",
+        description=description + ".",
+        width=CHART_WIDTH,
+        height=_px(axis_y + 22),
+        plot_left=_px(CHART_PLOT_LEFT),
+        plot_right=_px(CHART_PLOT_RIGHT),
+        plot_width=_px(plot_width),
+        lane_height=_px(LANE_HEIGHT),
+        axis_y=_px(axis_y),
+        tick_end=_px(axis_y + 5),
+        tick_label_y=_px(axis_y + 17),
+        lanes=lanes,
+        ticks=ticks,
+        marks=tuple(marks),
+    )
+
+
+def _legend() -> list[dict[str, str]]:
+    """One legend entry per category group: label, colour and a small icon path."""
+    return [
+        {"label": label, "colour": colour, "path": _shape(shape, 8.0, 8.0)}
+        for label, _, colour, shape in CHART_GROUPS
+    ]
+
+
+def _require(frame: pd.DataFrame, keys: Sequence[str], *, name: str) -> None:
+    missing = [key for key in keys if key not in frame.columns]
+    if missing:
+        raise ValueError(f"the {name} table lacks columns {missing}")
+
+
+def _require_keys(mapping: Mapping[str, Any], keys: Sequence[str], *, name: str) -> None:
+    missing = [key for key in keys if key not in mapping]
+    if missing:
+        raise ValueError(f"{name} lacks keys {missing}")
+
+
+def _is_local(href: str) -> bool:
+    """A link inside the report's own folder: no scheme, no host."""
+    head = href.split("/", 1)[0]
+    return not href.startswith("//") and ":" not in head
+
+
+def _timeline_rows(timelines: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Timeline rows per officer, dates and days as text, sorted by date then notice."""
+    frame = timelines.assign(received_on=pd.to_datetime(timelines["received_on"]))
+    frame = frame.sort_values(["officer_id", "received_on", "notice_id"], kind="stable")
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for record in frame.to_dict(orient="records"):
+        days = record["days_open"]
+        record["received"] = f"{record['received_on']:%Y-%m-%d}"
+        record["days_open"] = "" if pd.isna(days) else str(int(days))
+        for column in ("source", "finding", "sanction"):
+            record[column] = "" if pd.isna(record[column]) else str(record[column])
+        rows.setdefault(str(record["officer_id"]), []).append(record)
+    return rows
+
+
+@cache
+def _template() -> jinja2.Template:
+    source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
+    environment = jinja2.Environment(
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return environment.from_string(source)
+
+
+def render_weekly_report(
+    *,
+    as_of: str,
+    flags: pd.DataFrame,
+    reasons: pd.DataFrame,
+    timelines: pd.DataFrame,
+    changes: pd.DataFrame,
+    suppressed: pd.DataFrame,
+    provenance: Mapping[str, str],
+    methods: Mapping[str, Any],
+    links: Mapping[str, str] = NO_LINKS,
+) -> str:
+    """The weekly report as one self-contained HTML document.
+
+    * ``flags``: the flag list (``ewp.flags.build_flag_list``): ``flag_id``, ``rank``,
+      ``officer_id``, ``unit``, ``score``.
+    * ``reasons``: ``officer_id``, ``rank``, ``sentence`` (``reason_sentence`` text).
+    * ``timelines``: ``features.explanations.officer_timelines``.
+    * ``changes``: ``features.explanations.list_changes``; every flagged officer needs a row.
+    * ``suppressed``: ``officer_id``, ``reason``.
+    * ``provenance``: the keys of ``PROVENANCE_LABELS``; more keys follow them, sorted.
+    * ``methods``: the ``METHODS_KEYS`` (see there).
+    * ``links``: label -> relative path (e.g. the fairness audit file), shown only if given.
+
+    Raises ValueError on a missing column or key, a flagged officer without a change status,
+    an unknown change or category, a notice received on or after ``as_of`` (not yet known
+    then), or a link that leaves the report's folder.
+    """
+    day = dt.date.fromisoformat(as_of)
+    _require(flags, ["flag_id", "rank", "officer_id", "unit", "score"], name="flags")
+    _require(reasons, ["officer_id", "rank", "sentence"], name="reasons")
+    _require(timelines, list(TIMELINE_COLUMNS), name="timelines")
+    _require(changes, ["officer_id", "change"], name="changes")
+    _require(suppressed, ["officer_id", "reason"], name="suppressed")
+    _require_keys(provenance, list(PROVENANCE_LABELS), name="provenance")
+    _require_keys(methods, METHODS_KEYS, name="methods")
+    unknown_changes = sorted(set(changes["change"]) - set(CHANGES))
+    if unknown_changes:
+        raise ValueError(f"unknown list changes {unknown_changes}; expected {list(CHANGES)}")
+    unknown_categories = sorted(set(timelines["category"]) - set(GROUP_OF_LABEL))
+    if unknown_categories:
+        raise ValueError(f"timelines hold unknown category labels {unknown_categories}")
+    too_late = timelines.loc[pd.to_datetime(timelines["received_on"]) >= pd.Timestamp(day)]
+    if not too_late.empty:
+        raise ValueError(
+            f"timelines hold notices received on or after the as-of date {as_of}: "
+            f"{sorted(too_late['notice_id'].astype(str))}"
+        )
+    external = [href for href in links.values() if not _is_local(href)]
+    if external:
+        raise ValueError(f"links must be relative paths (the report opens offline): {external}")
+
+    change_of = dict(zip(changes["officer_id"], changes["change"], strict=True))
+    ordered = flags.sort_values(["rank", "officer_id"], kind="stable")
+    without = sorted(set(ordered["officer_id"]) - set(change_of))
+    if without:
+        raise ValueError(f"flagged officers without a change status: {without}")
+    sentences = reasons.sort_values(["officer_id", "rank"], kind="stable")
+    reasons_of: dict[str, list[str]] = {}
+    for officer, sentence in zip(sentences["officer_id"], sentences["sentence"], strict=True):
+        reasons_of.setdefault(str(officer), []).append(str(sentence))
+    timeline_of = _timeline_rows(timelines)
+
+    review_command = str(methods["review_command"])
+    officers = []
+    for record in ordered.to_dict(orient="records"):
+        officer = str(record["officer_id"])
+        flag = str(record["flag_id"])
+        history = timeline_of.get(officer, [])
+        officers.append(
+            {
+                "rank": int(record["rank"]),
+                "officer_id": officer,
+                "unit": str(record["unit"]),
+                "score": f"{float(record['score']):.3f}",
+                "flag_id": flag,
+                "anchor": f"flag-{flag}",
+                "change": change_of[officer],
+                "reasons": reasons_of.get(officer, []),
+                "timeline": history,
+                "chart": _chart(
+                    chart_id=f"chart-{flag}", officer_id=officer, rows=history, as_of=day
+                ),
+                "review_command": review_command.replace("{flag_id}", flag),
+            }
+        )
+
+    counts = changes["change"].value_counts()
+    dropped = changes.loc[changes["change"] == "dropped off", "officer_id"].astype(str)
+    held = suppressed.sort_values("officer_id", kind="stable")
+    extra = sorted(set(provenance) - set(PROVENANCE_LABELS))
+    labels = {**PROVENANCE_LABELS, **{key: key.replace("_", " ").capitalize() for key in extra}}
+    features: Sequence[FeatureSpec] = methods["features"]
+    return _template().render(
+        marking=MARKING,
+        as_of=day.isoformat(),
+        summary={
+            "flagged": len(officers),
+            "new": int(counts.get("new", 0)),
+            "continuing": int(counts.get("continuing", 0)),
+            "dropped": int(counts.get("dropped off", 0)),
+            "suppressed": len(held),
+            "model_version": str(provenance["model_version"]),
+            "data_fingerprint": str(provenance["data_fingerprint"])[:FINGERPRINT_SHORT],
+            "config_name": str(provenance["config_name"]),
+        },
+        officers=officers,
+        legend=_legend(),
+        chart_years=CHART_YEARS,
+        suppressed=[
+            {"officer_id": str(o), "reason": str(r)}
+            for o, r in zip(held["officer_id"], held["reason"], strict=True)
+        ],
+        dropped=sorted(dropped),
+        provenance=[(labels[key], str(provenance[key])) for key in labels],
+        features=[(spec.name, spec.description) for spec in features],
+        rules=[(str(name), str(text)) for name, text in methods["rules"].items()],
+        limitations=[str(text) for text in methods["limitations"]],
+        challenge=[str(text) for text in methods["challenge"]],
+        decisions=[str(name) for name in methods["decisions"]],
+        decisions_csv=str(methods["decisions_csv"]),
+        links=[(str(label), str(href)) for label, href in links.items()],
+    )
