@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean bench-weekly
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,6 @@ test: lint
 
 clean:
 	rm -rf .ewp .pytest_cache .ruff_cache .hypothesis
+
+bench-weekly: $(STAMP)
+	$(BIN)/python benchmarks/weekly_run.py

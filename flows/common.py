@@ -6,11 +6,13 @@ Each task wraps pure functions from ``ewp``; retries sit on the tasks that do fi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 
 from ewp.config import Config
 from ewp.contract import ForceData
@@ -18,6 +20,15 @@ from ewp.io import read_raw_export, write_export, write_ground_truth, write_quar
 from ewp.provenance import fingerprint_files, fingerprint_json
 from ewp.synthetic import generate_force
 from ewp.validation import ValidationResult, validate_export
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """Prefect's run logger inside a flow or task run, else the ``ewp`` logger (so a task's
+    ``.fn`` can be called as a plain function, e.g. from a benchmark)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("ewp")
 
 
 def synthetic_folder(config: Config, home: Path) -> Path:
@@ -41,9 +52,9 @@ def prepare_export(config: Config, home: Path) -> Path:
     folder = synthetic_folder(config, home)
     export_dir = folder / "export"
     if (export_dir / "outcomes.csv").exists():
-        get_run_logger().info("Reusing the synthetic force in %s", export_dir)
+        run_logger().info("Reusing the synthetic force in %s", export_dir)
         return export_dir
-    get_run_logger().info("Generating the synthetic force (%s officers)", config.synthetic.officers)
+    run_logger().info("Generating the synthetic force (%s officers)", config.synthetic.officers)
     force = generate_force(
         officers=config.synthetic.officers,
         start_year=config.synthetic.start_year,
@@ -69,7 +80,7 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
         extracted_on=config.data.extracted_on,
     )
     totals = result.summary[["read", "accepted", "quarantined"]].sum()
-    get_run_logger().info(
+    run_logger().info(
         "Validated: %d rows read = %d accepted + %d quarantined",
         totals["read"],
         totals["accepted"],

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from ewp.config import Config
@@ -34,7 +34,7 @@ from ewp.review import ReviewStore, default_url
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
 from features.history import build_features, feature_columns
 from features.registry import feature_specs
-from flows.common import export_date, export_fingerprint, prepare_export, validate
+from flows.common import export_date, export_fingerprint, prepare_export, run_logger, validate
 from flows.train import tracker_for
 from models.explain import deviation_contributions, top_reasons
 from reports.weekly import render_weekly_report
@@ -194,7 +194,7 @@ def publish_list(
         new_flags = store.publish_flags(flags, actor="ewp score")
     finally:
         store.close()
-    get_run_logger().info(
+    run_logger().info(
         "Published %d flags (%d new), %d suppressed", len(flags), new_flags, len(suppressed)
     )
     return Published(

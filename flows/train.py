@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -38,7 +38,7 @@ from ewp.tracking import ChampionInfo, Tracker
 from features.history import build_features, feature_columns
 from features.labels import build_labels
 from features.registry import feature_specs
-from flows.common import export_date, export_fingerprint, prepare_export, validate
+from flows.common import export_date, export_fingerprint, prepare_export, run_logger, validate
 from models.candidates import build_candidate, candidate_identity
 from models.evaluation import (
     Gate,
@@ -170,7 +170,7 @@ def run_split(
         negative_sample_rate=config.evaluation.negative_sample_rate,
         reference=reference,
     )
-    get_run_logger().info(
+    run_logger().info(
         "Split %s: %d training rows, %d test rows over %d dates",
         split.test_as_of,
         len(train),
@@ -270,7 +270,7 @@ def train_flow(
     """Evaluate the candidate grid over time, select a champion and (``publish``) log it to
     the MLflow registry, moving the champion alias if it beats the current one. ``gate``
     (default: no objection) may veto candidates, e.g. for fairness."""
-    logger = get_run_logger()
+    logger = run_logger()
     export_dir = prepare_export(config, home)
     data_fingerprint = export_fingerprint(export_dir)
     data = validate(export_dir, config).data
