@@ -25,7 +25,6 @@ import pandas as pd
 from ewp.contract import CATEGORY_LABELS, ForceData
 from features.registry import FeatureSpec, render_reason
 
-PEER_COLUMNS: tuple[str, ...] = ("peer_share_below", "unit_peers")
 TIMELINE_COLUMNS: tuple[str, ...] = (
     "officer_id",
     "notice_id",

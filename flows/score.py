@@ -92,8 +92,8 @@ def methods(config: Config) -> dict[str, Any]:
         "challenge": list(CHALLENGE),
         "decisions": list(config.review.decisions),
         "review_command": "ewp review decide {flag_id} --decision DECISION --reviewer NAME",
-        "decisions_csv": "flags.csv (fill in review_decision, reviewer, reviewed_on, review_note,"
-        " then: ewp review import flags.csv)",
+        "decisions_csv": "flags.csv: fill in review_decision, reviewer, reviewed_on and "
+        "review_note, then run ewp review import flags.csv",
     }
 
 
