@@ -141,6 +141,8 @@ class CandidateConfig(_Frozen):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     kind: CandidateKind
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    # The features it may use: "all", or a name in evaluation.feature_sets (mitigations).
+    feature_set: str = "all"
 
 
 def _default_candidates() -> tuple[CandidateConfig, ...]:
@@ -160,6 +162,12 @@ def _default_candidates() -> tuple[CandidateConfig, ...]:
             name="count_ranker", kind="count_ranker", params={"feature": "notices_365d"}
         ),
         CandidateConfig(name="scorecard", kind="scorecard", params={"regularisation_c": 0.1}),
+        CandidateConfig(
+            name="scorecard_case_to_answer",
+            kind="scorecard",
+            params={"regularisation_c": 0.1},
+            feature_set="case_to_answer_only",
+        ),
         CandidateConfig(name="ebm", kind="ebm", params={"outer_bags": 2, "interactions": 0}),
         CandidateConfig(name="hgb_yardstick", kind="hist_gradient_boosting", params={}),
     )
@@ -190,6 +198,22 @@ class EvaluationConfig(_Frozen):
     selection_list: str = "top_1pct"
     # A black-box yardstick may be trained for comparison; it is published only if this is true.
     allow_black_box_champion: bool = False
+    # Named feature subsets for mitigation candidates (compared, never imposed): e.g. counting
+    # only what a decision has backed (case to answer) and notices not from the public.
+    feature_sets: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "case_to_answer_only": (
+                "findings_case_to_answer_all",
+                "findings_proven_all",
+                "worst_sanction_level",
+                "gross_misconduct_all",
+                "notices_source_internal_365d",
+                "notices_source_conduct_matter_365d",
+                "tenure_days",
+                "probationer",
+            ),
+        }
+    )
     # Candidates fitted at once (threads).
     max_workers: PositiveInt = 2
 
@@ -201,6 +225,16 @@ class EvaluationConfig(_Frozen):
         if duplicated:
             raise ValueError(f"candidate names must be unique; repeated: {duplicated}")
         return candidates
+
+    @model_validator(mode="after")
+    def _feature_sets_exist(self) -> EvaluationConfig:
+        for candidate in self.candidates:
+            if candidate.feature_set != "all" and candidate.feature_set not in self.feature_sets:
+                raise ValueError(
+                    f"candidate {candidate.name!r} uses feature_set {candidate.feature_set!r}; "
+                    f"define it in feature_sets (have {sorted(self.feature_sets)})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _headline_rule_is_a_rule(self) -> EvaluationConfig:
@@ -269,6 +303,9 @@ class FairnessConfig(_Frozen):
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     # Ratios the promotion gate checks (see models/evaluation.py's gate hook).
     gate_metrics: tuple[str, ...] = ("false_positive_rate", "flag_rate")
+    # Candidate name -> written reason to let it through a failed gate; recorded in MLflow and
+    # the model card. Empty: the gate's word is final.
+    overrides: dict[str, Annotated[str, Field(min_length=10)]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _band_ordered(self) -> FairnessConfig:

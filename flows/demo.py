@@ -102,6 +102,7 @@ def holdout_comparison(
         sizes=(),
         fractions=(0.01,),
         negative_sample_rate=config.evaluation.negative_sample_rate,
+        feature_sets=config.evaluation.feature_sets,
     )
     summary = summarise(evaluation.metrics)
     return summary.loc[

@@ -29,7 +29,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, Config
+from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, Config, EvaluationConfig
 from ewp.contract import ForceData
 from ewp.io import read_ground_truth
 from ewp.provenance import fingerprint_json
@@ -45,6 +45,7 @@ from models.evaluation import (
     Selection,
     SplitEvaluation,
     allow_all,
+    candidate_features,
     evaluate_split,
     headline,
     promotion_decision,
@@ -168,6 +169,7 @@ def run_split(
         sizes=config.evaluation.list_sizes,
         fractions=config.evaluation.list_fractions,
         negative_sample_rate=config.evaluation.negative_sample_rate,
+        feature_sets=config.evaluation.feature_sets,
         reference=reference,
     )
     run_logger().info(
@@ -180,6 +182,11 @@ def run_split(
     return dataclasses.replace(
         evaluation, metrics=evaluation.metrics.assign(split=split.test_as_of.isoformat())
     )
+
+
+def stability_list(ev: EvaluationConfig) -> str:
+    """The list whose week-to-week churn is reported: the first fixed size, else selection's."""
+    return f"top_{ev.list_sizes[0]}" if ev.list_sizes else ev.selection_list
 
 
 def tracker_for(config: Config, home: Path) -> Tracker:
@@ -247,7 +254,11 @@ def fit_final(
     kept, weights = negative_subsample(
         train_y, rate=config.evaluation.negative_sample_rate, seed=config.seed
     )
-    columns = feature_columns(config.features)
+    columns = candidate_features(
+        candidate,
+        features=feature_columns(config.features),
+        feature_sets=config.evaluation.feature_sets,
+    )
     model = build_candidate(candidate, seed=config.seed).fit(
         train.iloc[kept][columns], train_y[kept].astype("int64"), sample_weight=weights
     )
@@ -332,7 +343,7 @@ def train_flow(
         "summary.csv": summary,
         "headline.csv": equal_volume,
         "selection.csv": selection.table,
-        "stability.csv": stability(lists),
+        "stability.csv": stability(lists.loc[lists["list"] == stability_list(ev)]),
     }
     if selection.champion is None or not publish:
         if selection.champion is None:

@@ -88,8 +88,8 @@ def top_ids(officer_ids: np.ndarray, scores: np.ndarray, k: int) -> list[str]:
 def stability(lists: pd.DataFrame) -> pd.DataFrame:
     """Overlap of each candidate's list with its list on the previous test date.
 
-    ``lists`` has columns candidate, test_as_of, officer_ids (list of IDs). Returns candidate,
-    test_as_of, jaccard, retained (share of the previous list still on it).
+    ``lists`` has columns candidate, test_as_of, officer_ids (list of IDs) for one list size.
+    Returns candidate, test_as_of, jaccard, retained (share of the previous list still on it).
     """
     rows = []
     for candidate, group in lists.sort_values("test_as_of").groupby("candidate", sort=True):
@@ -156,12 +156,31 @@ class SplitEvaluation:
     """Metrics of every candidate on every as-of date of one split's test block.
 
     ``metrics``: test_as_of, candidate, list, k, tp, fp, precision, ... (see ``list_metrics``).
-    ``lists``: candidate, test_as_of, officer_ids (each candidate's top list at the first
-    configured size), for list stability.
+    ``lists``: candidate, test_as_of, list, officer_ids (each candidate's list at every list
+    size; ties at the cut-off broken by officer ID), for stability and the fairness audit.
     """
 
     metrics: pd.DataFrame
     lists: pd.DataFrame
+
+
+def candidate_features(
+    candidate: CandidateConfig,
+    *,
+    features: Sequence[str],
+    feature_sets: Mapping[str, Sequence[str]] | None,
+) -> list[str]:
+    """The feature columns a candidate may use: all, or its named subset (checked)."""
+    if candidate.feature_set == "all":
+        return list(features)
+    subset = list((feature_sets or {}).get(candidate.feature_set, ()))
+    missing = sorted(set(subset) - set(features)) if subset else [candidate.feature_set]
+    if missing:
+        raise ValueError(
+            f"candidate {candidate.name!r}: feature_set {candidate.feature_set!r} names "
+            f"features the matrix lacks: {missing}"
+        )
+    return subset
 
 
 def evaluate_split(
@@ -176,6 +195,7 @@ def evaluate_split(
     sizes: Sequence[int],
     fractions: Sequence[float],
     negative_sample_rate: float,
+    feature_sets: Mapping[str, Sequence[str]] | None = None,
     reference: Mapping[str, np.ndarray] | None = None,
 ) -> SplitEvaluation:
     """Fit each candidate on the split's training rows and evaluate it on each test date.
@@ -183,8 +203,9 @@ def evaluate_split(
     ``train``/``test`` are feature-matrix rows (``officer_id``, ``as_of`` and ``features``);
     the test rows may span several as-of dates (a test block). Negatives are subsampled at
     ``negative_sample_rate`` with inverse-probability weights (the same rows for every
-    candidate). Every threshold or peer rule also defines a list size: its own flag volume on
-    each date. ``reference`` adds fixed scores aligned with ``test`` (e.g. the synthetic
+    candidate); a candidate whose ``feature_set`` is not "all" sees only that subset of
+    ``feature_sets``. Every threshold or peer rule also defines a list size: its own flag
+    volume on each date. ``reference`` adds fixed scores aligned with ``test`` (e.g. the synthetic
     force's ground-truth oracle) as extra rows, not candidates.
     """
     kept, weights = negative_subsample(train_labels, rate=negative_sample_rate, seed=seed)
@@ -195,11 +216,14 @@ def evaluate_split(
     probabilities: dict[str, np.ndarray] = {}
     volumes: dict[str, np.ndarray] = {}
     for candidate in candidates:
-        model = build_candidate(candidate, seed=seed).fit(train_x, train_y, sample_weight=weights)
-        scores[candidate.name] = model.decision_function(test_x)
-        probabilities[candidate.name] = model.predict_proba(test_x)[:, 1]
+        columns = candidate_features(candidate, features=features, feature_sets=feature_sets)
+        model = build_candidate(candidate, seed=seed).fit(
+            train_x[columns], train_y, sample_weight=weights
+        )
+        scores[candidate.name] = model.decision_function(test_x[columns])
+        probabilities[candidate.name] = model.predict_proba(test_x[columns])[:, 1]
         if hasattr(model, "flags"):
-            volumes[candidate.name] = model.flags(test_x)
+            volumes[candidate.name] = model.flags(test_x[columns])
     for name, values in (reference or {}).items():
         scores[name] = values
         probabilities[name] = np.clip(values, 0, 1)
@@ -223,15 +247,15 @@ def evaluate_split(
                 sizes=day_sizes,
             )
             frames.append(frame.assign(candidate=name, test_as_of=pd.Timestamp(day)))
-            lists.append(
+            lists += [
                 {
                     "candidate": name,
                     "test_as_of": pd.Timestamp(day),
-                    "officer_ids": top_ids(
-                        officer_ids[on_day], scores[name][on_day], day_sizes[0].k
-                    ),
+                    "list": size.name,
+                    "officer_ids": top_ids(officer_ids[on_day], scores[name][on_day], size.k),
                 }
-            )
+                for size in day_sizes
+            ]
     metrics = pd.concat(frames, ignore_index=True)
     leading = ["test_as_of", "candidate", "list"]
     metrics = metrics[leading + [c for c in metrics.columns if c not in leading]]
