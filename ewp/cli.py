@@ -139,6 +139,24 @@ def validate(
     cfg = _config(config)
     console.print(f"Config OK: {config or 'embedded default'} ({cfg.name})")
     folder = data_dir or cfg.data.dir
+    if folder is None and cfg.data.ingest is not None:
+        from ewp.adapters import MappingError, load_mapping, mapping_path
+
+        spec = cfg.data.ingest
+        try:
+            mapping = mapping_path(spec.source) if "/" not in spec.source else Path(spec.source)
+            load_mapping(mapping)
+        except (MappingError, ConfigError) as exc:
+            console.print(f"[red]Mapping error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        if not spec.from_dir.is_dir():
+            console.print(f"[red]data.ingest.from_dir: {spec.from_dir} is not a folder[/red]")
+            raise typer.Exit(2)
+        console.print(
+            f"Mapping OK: {mapping}; source folder {spec.from_dir}. Runs convert it first; "
+            f"`ewp ingest {spec.from_dir} --source {spec.source} --out DIR` shows the summary."
+        )
+        return
     if folder is None:
         console.print("No data folder given (the config uses the synthetic force): done.")
         return
@@ -160,6 +178,34 @@ def validate(
     target = quarantine or Path("quarantine.csv")
     write_quarantine(result.quarantine, target)
     console.print(f"Quarantine report: {target} ({len(result.quarantine):,} rows)")
+
+
+@app.command()
+def ingest(
+    source_dir: Annotated[Path, typer.Argument(help="Folder with the force's own files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the contract tables.")],
+    source: Annotated[
+        str, typer.Option(help="Shipped mapping name (configs/mappings/NAME.yaml) or a file.")
+    ] = "cpdp",
+) -> None:
+    """Convert a force's own export into the ewp contract with a mapping (e.g. Chicago CPDP).
+
+    Every quirk is handled visibly: counted in the summary (ingest/summary.csv) and, where a
+    row cannot be used, kept in the quarantine report (ingest/quarantine.csv).
+    """
+    from ewp.adapters import MappingError, mapping_path
+    from ewp.adapters import ingest as run_ingest
+
+    try:
+        mapping = Path(source) if Path(source).suffix in {".yaml", ".yml"} else mapping_path(source)
+        with console.status(f"Ingesting {source_dir} with {mapping.name}…"):
+            result = run_ingest(source_dir=source_dir, out_dir=out, mapping=mapping)
+    except (MappingError, ConfigError) as exc:
+        console.print(f"[red]Cannot ingest:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(_frame_table(result.summary, title=f"Ingest summary: {source_dir}"))
+    for name, path in result.paths.items():
+        console.print(f"  {name}: {path}")
 
 
 @app.command()

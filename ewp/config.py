@@ -42,12 +42,29 @@ class SyntheticConfig(_Frozen):
         return self
 
 
+class IngestConfig(_Frozen):
+    """A force's own export, converted to the contract by a mapping before each run."""
+
+    # A shipped mapping name (configs/mappings/<name>.yaml, e.g. "cpdp") or a mapping file.
+    source: str
+    # The folder holding the force's files (relative paths: from the working directory).
+    from_dir: Path
+
+
 class DataConfig(_Frozen):
-    """Where the force's export is. ``dir: null`` means the embedded synthetic force."""
+    """Where the force's export is: ``dir`` (already in the contract), ``ingest`` (converted
+    by an adapter), or neither: the embedded synthetic force."""
 
     dir: Path | None = None
+    ingest: IngestConfig | None = None
     # The date the export was taken. Default: the day after the latest knowledge date in it.
     extracted_on: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if self.dir is not None and self.ingest is not None:
+            raise ValueError("give either dir or ingest, not both")
+        return self
 
 
 class FeatureConfig(_Frozen):

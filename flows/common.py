@@ -14,6 +14,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
+from ewp.adapters import ingest, mapping_path
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.io import read_raw_export, write_export, write_ground_truth, write_quarantine
@@ -49,6 +50,8 @@ def prepare_export(config: Config, home: Path) -> Path:
     """The export folder: ``data.dir``, or the synthetic force generated once per parameters."""
     if config.data.dir is not None:
         return config.data.dir
+    if config.data.ingest is not None:
+        return ingest_export(config, home)
     folder = synthetic_folder(config, home)
     export_dir = folder / "export"
     if (export_dir / "outcomes.csv").exists():
@@ -67,6 +70,27 @@ def prepare_export(config: Config, home: Path) -> Path:
         officers=force.officers, notices=force.notices, outcomes=force.outcomes, out_dir=staging
     )
     write_ground_truth(force.ground_truth, staging)
+    staging.replace(export_dir)
+    return export_dir
+
+
+def ingest_export(config: Config, home: Path) -> Path:
+    """Convert the force's own files with the configured mapping, once per input version.
+
+    The output folder is keyed by a fingerprint of the mapping and the source files, so a
+    changed export or mapping is ingested afresh and an unchanged one is reused.
+    """
+    spec = config.data.ingest
+    mapping = mapping_path(spec.source) if "/" not in spec.source else Path(spec.source)
+    source_files = sorted(p for p in spec.from_dir.iterdir() if p.is_file())
+    key = fingerprint_files([mapping, *source_files])[:12]
+    export_dir = home / "ingested" / f"{mapping.stem}-{key}"
+    if export_dir.exists():
+        run_logger().info("Reusing the ingested export in %s", export_dir)
+        return export_dir
+    run_logger().info("Ingesting %s with %s", spec.from_dir, mapping)
+    staging = export_dir.with_name(export_dir.name + ".partial")
+    ingest(source_dir=spec.from_dir, out_dir=staging, mapping=mapping)
     staging.replace(export_dir)
     return export_dir
 
