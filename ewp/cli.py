@@ -377,6 +377,53 @@ def score(
 
 
 @app.command()
+def audit(
+    run: Annotated[Path, typer.Argument(help="A weekly run folder (with flags.csv).")],
+    config: ConfigOption = None,
+) -> None:
+    """Audit a published weekly list for fairness by ethnicity, gender and age band.
+
+    Writes audit.html and the audit CSVs into the run folder (the score flow already does this
+    after each run; this re-runs it, e.g. after a config change).
+    """
+    import datetime as dt
+
+    cfg = _config(config)
+    home = data_home(cfg.home)
+    configure_environment(home)
+    from ewp.provenance import fingerprint_json
+    from features.history import build_features
+    from flows.common import export_date, export_fingerprint, prepare_export, validate
+    from flows.score import audit_weekly_list
+
+    flags_csv = run / "flags.csv"
+    if not flags_csv.is_file():
+        console.print(f"[red]{flags_csv} not found:[/red] give a weekly run folder")
+        raise typer.Exit(2)
+    flags = pd.read_csv(flags_csv, dtype=str, keep_default_na=False)
+    as_of = dt.date.fromisoformat(flags["as_of"].iloc[0])
+    export_dir = prepare_export.fn(cfg, home)
+    data = validate.fn(export_dir, cfg).data
+    matrix = build_features(data, [as_of], config=cfg.features)
+    path = audit_weekly_list(
+        data=data,
+        matrix=matrix,
+        flagged_ids=flags["officer_id"],
+        config=cfg,
+        run_dir=run,
+        as_of=as_of,
+        provenance={
+            "model_version": flags["model_version"].iloc[0],
+            "data_fingerprint": export_fingerprint(export_dir),
+            "config_name": cfg.name,
+            "config_fingerprint": fingerprint_json(cfg.model_dump(mode="json")),
+            "extracted_on": export_date(data, cfg.data.extracted_on).isoformat(),
+        },
+    )
+    console.print(f"Fairness audit: [bold]{path}[/bold]")
+
+
+@app.command()
 def serve(config: ConfigOption = None) -> None:
     """Register and run the scheduled deployments against a Prefect server.
 

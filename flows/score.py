@@ -34,6 +34,7 @@ from ewp.review import ReviewStore, default_url
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
 from features.history import build_features, feature_columns
 from features.registry import feature_specs
+from flows.audit import AUDIT_HTML, audit_frame, run_audit, write_audit
 from flows.common import export_date, export_fingerprint, prepare_export, run_logger, validate
 from flows.train import tracker_for
 from models.explain import deviation_contributions, top_reasons
@@ -166,6 +167,22 @@ def publish_list(
             previous = earlier.loc[earlier["as_of"] == last_date, "officer_id"].tolist()
         changes = list_changes(previous, flags["officer_id"].tolist())
         timelines = officer_timelines(data, flags["officer_id"].tolist(), as_of)
+        provenance = {
+            "model_version": model_version,
+            "data_fingerprint": data_fingerprint,
+            "config_name": config.name,
+            "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
+            "extracted_on": extracted_on.isoformat(),
+        }
+        audit_weekly_list(
+            data=data,
+            matrix=matrix,
+            flagged_ids=flags["officer_id"],
+            config=config,
+            run_dir=run_dir,
+            as_of=as_of,
+            provenance=provenance,
+        )
         html = render_weekly_report(
             as_of=as_of.isoformat(),
             flags=flags,
@@ -173,14 +190,9 @@ def publish_list(
             timelines=timelines,
             changes=changes,
             suppressed=suppressed,
-            provenance={
-                "model_version": model_version,
-                "data_fingerprint": data_fingerprint,
-                "config_name": config.name,
-                "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
-                "extracted_on": extracted_on.isoformat(),
-            },
+            provenance=provenance,
             methods=methods(config),
+            links={"Fairness audit of this list": AUDIT_HTML},
         )
         run_dir.mkdir(parents=True, exist_ok=True)
         flags_csv = run_dir / "flags.csv"
@@ -204,6 +216,39 @@ def publish_list(
         flagged=len(flags),
         suppressed=len(suppressed),
         new_flags=new_flags,
+    )
+
+
+def audit_weekly_list(
+    *,
+    data: ForceData,
+    matrix: pd.DataFrame,
+    flagged_ids: pd.Series,
+    config: Config,
+    run_dir: Path,
+    as_of: dt.date,
+    provenance: dict[str, str],
+) -> Path:
+    """Audit a weekly list: who is flagged, by group, against the serving cohort. Outcomes are
+    not known yet, so flag rates only (and where the disparity comes from)."""
+    frame = audit_frame(
+        data,
+        matrix,
+        flagged=matrix["officer_id"].isin(set(flagged_ids)),
+        labels=pd.Series(float("nan"), index=matrix.index),
+        config=config,
+    )
+    result, sources = run_audit(frame, config=config)
+    return write_audit(
+        run_dir=run_dir,
+        title=f"Fairness audit of the list of {as_of.isoformat()}",
+        scope=f"weekly list of {as_of.isoformat()}: flagged officers against every serving "
+        "officer; outcomes are not known yet, so flag rates only",
+        result=result,
+        sources=sources,
+        tradeoff=None,
+        config=config,
+        provenance=provenance,
     )
 
 

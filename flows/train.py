@@ -38,10 +38,12 @@ from ewp.tracking import ChampionInfo, Tracker
 from features.history import build_features, feature_columns
 from features.labels import build_labels
 from features.registry import feature_specs
+from flows.audit import audit_candidates, gate_with_overrides, tradeoff_table, write_audit
 from flows.common import export_date, export_fingerprint, prepare_export, run_logger, validate
 from models.candidates import build_candidate, candidate_identity
 from models.evaluation import (
     Gate,
+    GateDecision,
     Selection,
     SplitEvaluation,
     allow_all,
@@ -53,8 +55,10 @@ from models.evaluation import (
     stability,
     summarise,
 )
+from models.fairness import fairness_gate
 from models.sampling import negative_subsample
 from models.timechop import Split, SplitError, make_splits
+from reports.audit import audit_tables
 from reports.model_card import render_model_card
 
 ORACLE = "oracle_ground_truth"
@@ -330,8 +334,39 @@ def train_flow(
     eligible = {
         c.name: c.kind in INTERPRETABLE_KINDS or ev.allow_black_box_champion for c in candidates
     }
+    # Fairness: audit every candidate's list on the latest test block; the gate (with any
+    # written override) vetoes a candidate whose gated ratios fall outside the band.
+    audit_rows, audit_y = labelled_rows(
+        data, matrix, splits[-1].test_block, config=config, observed_until=extracted_on
+    )
+    latest = lists.loc[
+        (lists["list"] == ev.selection_list)
+        & lists["test_as_of"].isin(pd.to_datetime(list(splits[-1].test_block)))
+    ]
+    audits = audit_candidates(
+        data=data, rows=audit_rows, labels=pd.Series(audit_y), lists=latest, config=config
+    )
+    objections = {
+        name: fairness_gate(result, config=config.fairness) for name, (result, _) in audits.items()
+    }
+    fairness = gate_with_overrides(objections, config.fairness.overrides)
+
+    def combined_gate(name: str) -> GateDecision:
+        extra = (gate or allow_all)(name)
+        fair = fairness.get(name, GateDecision(passed=True))
+        return GateDecision(
+            passed=extra.passed and fair.passed,
+            reason="; ".join(r for r in (fair.reason, extra.reason) if r),
+        )
+
     selection: Selection = select_champion(
-        metrics, list_name=ev.selection_list, eligible=eligible, gate=gate or allow_all
+        metrics, list_name=ev.selection_list, eligible=eligible, gate=combined_gate
+    )
+    tradeoff = tradeoff_table(
+        audits=audits,
+        selection=selection.table,
+        feature_sets={c.name: c.feature_set for c in candidates},
+        config=config,
     )
     eval_fingerprint = evaluation_fingerprint(config, data_fingerprint)
     tags = {"data_fingerprint": data_fingerprint, "evaluation_fingerprint": eval_fingerprint}
@@ -344,6 +379,7 @@ def train_flow(
         "headline.csv": equal_volume,
         "selection.csv": selection.table,
         "stability.csv": stability(lists.loc[lists["list"] == stability_list(ev)]),
+        "audit_tradeoff.csv": tradeoff,
     }
     if selection.champion is None or not publish:
         if selection.champion is None:
@@ -397,8 +433,29 @@ def train_flow(
         selection_metric=selection.metric,
         rule_name=ev.headline_rule,
         gate_notes=[r for r in selection.table["gate_reason"] if r],
+        override_reason=None
+        if objections[chosen.name].passed
+        else config.fairness.overrides.get(chosen.name),
     )
     write_tables(run_dir, tables, {"model_card.md": card})
+    champion_audit, champion_sources = audits[chosen.name]
+    write_audit(
+        run_dir=run_dir,
+        title=f"Fairness audit of {chosen.name}",
+        scope=f"model selection: lists at {ev.selection_list} on the test dates "
+        f"{splits[-1].test_block[0]} to {splits[-1].test_block[-1]}",
+        result=champion_audit,
+        sources=champion_sources,
+        tradeoff=tradeoff,
+        config=config,
+        provenance={
+            "model_version": model_id,
+            "data_fingerprint": data_fingerprint,
+            "config_name": config.name,
+            "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
+            "extracted_on": extracted_on.isoformat(),
+        },
+    )
     version = None
     if not already_champion:  # a rerun on the same data and config registers nothing new
         model, example = fit_final(data=data, config=config, candidate=chosen, split=split)
@@ -416,12 +473,22 @@ def train_flow(
                     .items()
                 },
             },
-            tags={**tags, "model_id": model_id, "stage": "champion-candidate"},
+            tags={
+                **tags,
+                "model_id": model_id,
+                "stage": "champion-candidate",
+                "fairness_gate": fairness[chosen.name].reason or "passed",
+            },
             texts={
                 "model_card.md": card,
                 "config.yaml": yaml.safe_dump(config.model_dump(mode="json"), sort_keys=True),
             },
-            tables={"summary.csv": summary, "headline.csv": equal_volume},
+            tables={
+                "summary.csv": summary,
+                "headline.csv": equal_volume,
+                "audit_tradeoff.csv": tradeoff,
+                **audit_tables(*audits[chosen.name]),
+            },
             register=True,
             version_tags={
                 **tags,
