@@ -121,3 +121,25 @@ def test_schedules_are_monday_six_and_monthly_in_london(tmp_path: Path) -> None:
     assert weekly_schedule.schedule.cron == "0 6 * * 1"
     assert weekly_schedule.schedule.timezone == "Europe/London"
     assert monthly_d.schedules[0].schedule.cron == "0 5 1 * *"
+
+
+def test_weekly_list_has_a_fairness_audit_and_ewp_audit_reruns_it(weekly) -> None:
+    from typer.testing import CliRunner
+
+    from ewp.cli import app
+
+    _, first, _, _, config_file = weekly
+    audit_html = first.run_dir / "audit.html"
+    assert audit_html.exists() and 'href="audit.html"' in first.report.read_text()
+    by_group = pd.read_csv(first.run_dir / "audit_by_group.csv")
+    # Outcomes of a weekly list are unknown: flag rates only.
+    assert set(by_group["metric"]) == {"flag_rate", "share_of_flags"}
+    assert {"ethnicity", "gender", "age_band"} <= set(by_group["attribute"])
+    before = audit_html.read_bytes()
+    audit_html.unlink()
+    result = CliRunner().invoke(
+        app, ["audit", str(first.run_dir), "-c", str(config_file)], terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    assert audit_html.exists() and "OFFICIAL-SENSITIVE" in audit_html.read_text()
+    assert len(audit_html.read_bytes()) > 0 and before
