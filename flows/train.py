@@ -269,6 +269,36 @@ def fit_final(
     return model, train[columns].head(5)
 
 
+def audit_by_split(
+    *,
+    data: ForceData,
+    matrix: pd.DataFrame,
+    splits: list[Split],
+    lists: pd.DataFrame,
+    chosen: str,
+    config: Config,
+    extracted_on: dt.date,
+) -> pd.DataFrame:
+    """The selected model's audit on every test block: by-group rows with a ``split`` column,
+    so a reviewer sees whether a disparity is steady or comes and goes."""
+    ev = config.evaluation
+    frames = []
+    for split in splits:
+        rows, labels = labelled_rows(
+            data, matrix, split.test_block, config=config, observed_until=extracted_on
+        )
+        block = lists.loc[
+            (lists["candidate"] == chosen)
+            & (lists["list"] == ev.selection_list)
+            & lists["test_as_of"].isin(pd.to_datetime(list(split.test_block)))
+        ]
+        ((result, _),) = audit_candidates(
+            data=data, rows=rows, labels=pd.Series(labels), lists=block, config=config
+        ).values()
+        frames.append(result.by_group.assign(split=split.test_as_of.isoformat()))
+    return pd.concat(frames, ignore_index=True)
+
+
 def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame], texts: dict[str, str]) -> None:
     """Write the evaluation tables and texts into the run folder."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -436,6 +466,15 @@ def train_flow(
         override_reason=None
         if objections[chosen.name].passed
         else config.fairness.overrides.get(chosen.name),
+    )
+    tables["audit_by_split.csv"] = audit_by_split(
+        data=data,
+        matrix=matrix,
+        splits=splits,
+        lists=lists,
+        chosen=chosen.name,
+        config=config,
+        extracted_on=extracted_on,
     )
     write_tables(run_dir, tables, {"model_card.md": card})
     champion_audit, champion_sources = audits[chosen.name]

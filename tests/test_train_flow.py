@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from tests.conftest import SMALL_TRAIN
@@ -63,3 +64,13 @@ def test_rerun_keeps_the_champion_and_registers_nothing_new(trained) -> None:
     assert versions["is_champion"].tolist() == [True]
     # Same data and config: the same evaluation, number for number.
     assert first.summary.equals(second.summary)
+
+
+def test_selected_model_is_audited_on_every_test_block(trained) -> None:
+    _, first, _ = trained
+    by_split = pd.read_csv(first.run_dir / "audit_by_split.csv")
+    assert sorted(by_split["split"].unique()) == ["2018-01-01", "2019-01-01"]
+    assert {"flag_rate", "false_positive_rate", "recall"} <= set(by_split["metric"])
+    tradeoff = pd.read_csv(first.run_dir / "audit_tradeoff.csv")
+    assert {"scorecard", "count_ranker", "hgb_yardstick"} <= set(tradeoff["candidate"])
+    assert (first.run_dir / "audit.html").exists()
