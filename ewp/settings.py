@@ -4,6 +4,11 @@ All state (generated data, Prefect's database, the MLflow store, run outputs) li
 *data home*: ``$EWP_HOME`` if set, else the config's ``home`` (default ``.ewp`` in the working
 directory). ``configure_environment`` must run before Prefect or MLflow is imported: Prefect
 reads its settings at import time.
+
+The data home is the secure data folder: it holds officer identifiers and protected attributes,
+so it is owner-only (0700), and ``configure_environment`` sets the process umask to 0077 so that
+every file ewp, Prefect or MLflow writes from then on is owner-only too (0600 files, 0700
+folders).
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ def default_tracking_uri(home: Path) -> str:
 
 
 def configure_environment(home: Path) -> None:
-    """Offline-safe Prefect and MLflow settings under ``home`` (values already set win)."""
-    home.mkdir(parents=True, exist_ok=True)
+    """Offline-safe Prefect and MLflow settings under ``home`` (values already set win); the
+    data home and everything written afterwards owner-only (see the module docstring)."""
+    os.umask(0o077)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
     defaults = {
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

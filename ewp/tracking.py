@@ -7,9 +7,15 @@ tracker's own client.
 
 Registry: every published candidate becomes a version of ``REGISTERED_MODEL``; the version that
 serves flags carries the ``CHAMPION_ALIAS`` alias, and each promotion records its reason and who
-made it as version tags. Nothing here logs officer identifiers: params, metrics and tags are
+made it as version tags.
+
+Officer identifiers never reach MLflow (see ``ewp.pseudonym``): params, metrics and tags are
 about the model and the data snapshot, artifacts are the model, its feature list, scorecard,
-config and model card.
+config, model card and aggregate tables. As a boundary guard, every text, param, tag, metric
+name and table passing through a ``Tracker`` built with a ``Pseudonymiser`` is scrubbed of the
+officer identifiers it knows, and a table with an identifier column (``officer_id``,
+``officer_ids``) is logged with pseudonyms in it; without a pseudonymiser such a table is
+refused.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
+
+from ewp.pseudonym import IDENTIFIER_COLUMNS, IDENTIFIER_LIST_COLUMNS, Pseudonymiser
 
 # What a logged model needs to load elsewhere; listing it saves MLflow seconds of inference.
 MODEL_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "ewp"]
@@ -97,7 +105,8 @@ class Tracker:
     """A thin wrapper over one MLflow store: an experiment and one registered model.
 
     ``registered_model`` is ``REGISTERED_MODEL`` unless a caller (a test, a trial store) needs
-    a separate registry entry in the same store.
+    a separate registry entry in the same store. ``pseudonymiser`` guards the boundary (see the
+    module docstring); a tracker that only reads (scoring, listing versions) needs none.
     """
 
     def __init__(
@@ -107,11 +116,13 @@ class Tracker:
         experiment: str,
         artifact_root: Path,
         registered_model: str = REGISTERED_MODEL,
+        pseudonymiser: Pseudonymiser | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.artifact_root = artifact_root
         self.registered_model = registered_model
+        self.pseudonymiser = pseudonymiser
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
     def experiment_id(self) -> str:
@@ -152,14 +163,15 @@ class Tracker:
             raise ValueError("version_tags are only recorded when register=True")
         mlflow.set_tracking_uri(self.tracking_uri)
         experiment_id = self.experiment_id()
+        run_name = self._scrub(run_name)
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            mlflow.log_params({k: str(v) for k, v in params.items()})
-            mlflow.log_metrics(finite_metrics(metrics))
-            mlflow.set_tags(dict(tags))
+            mlflow.log_params(self._strings(params))
+            mlflow.log_metrics(self._metrics(metrics))
+            mlflow.set_tags(self._strings(tags))
             for name, text in texts.items():
-                mlflow.log_text(text, name)
+                mlflow.log_text(self._scrub(text), self._scrub(name))
             for name, table in tables.items():
-                mlflow.log_text(table.to_csv(index=False), name)
+                mlflow.log_text(self._table_csv(table, name=name), self._scrub(name))
             signature = infer_signature(
                 example_features, model.predict_proba(example_features)[:, 1]
             )
@@ -177,7 +189,7 @@ class Tracker:
                 self.registered_model,
                 source=info.model_uri,
                 run_id=run.info.run_id,
-                tags={k: str(v) for k, v in (version_tags or {}).items()},
+                tags=self._strings(version_tags or {}),
                 model_id=info.model_id,
             )
             version = str(created.version)
@@ -203,7 +215,7 @@ class Tracker:
         (see ``finite_metrics``). Returns the run ID.
         """
         run = self.client.create_run(
-            self.experiment_id(), run_name=run_name, tags={k: str(v) for k, v in tags.items()}
+            self.experiment_id(), run_name=self._scrub(run_name), tags=self._strings(tags)
         )
         run_id = run.info.run_id
         timestamp = int(time.time() * 1000)
@@ -212,9 +224,9 @@ class Tracker:
                 run_id,
                 metrics=[
                     Metric(key, value, timestamp, 0)
-                    for key, value in finite_metrics(metrics).items()
+                    for key, value in self._metrics(metrics).items()
                 ],
-                params=[Param(key, str(value)) for key, value in params.items()],
+                params=[Param(key, value) for key, value in self._strings(params).items()],
             )
         except Exception:
             self.client.set_terminated(run_id, status="FAILED")
@@ -247,10 +259,10 @@ class Tracker:
         if not promoted_by.strip():
             raise ValueError(f"promoting version {version} needs a non-empty promoted_by")
         self.client.set_model_version_tag(
-            self.registered_model, version, "promotion_reason", reason
+            self.registered_model, version, "promotion_reason", self._scrub(reason)
         )
         self.client.set_model_version_tag(
-            self.registered_model, version, "promoted_by", promoted_by
+            self.registered_model, version, "promoted_by", self._scrub(promoted_by)
         )
         self.client.set_registered_model_alias(self.registered_model, CHAMPION_ALIAS, version)
 
@@ -293,6 +305,32 @@ class Tracker:
         """Load a logged scikit-learn model back."""
         mlflow.set_tracking_uri(self.tracking_uri)
         return mlflow.sklearn.load_model(model_uri)
+
+    # -- the boundary: nothing below reaches MLflow unscrubbed ------------------------------
+
+    def _scrub(self, text: str) -> str:
+        return text if self.pseudonymiser is None else self.pseudonymiser.scrub(text)
+
+    def _strings(self, values: Mapping[str, Any]) -> dict[str, str]:
+        return {self._scrub(str(k)): self._scrub(str(v)) for k, v in values.items()}
+
+    def _metrics(self, metrics: Mapping[str, float]) -> dict[str, float]:
+        return {self._scrub(k): v for k, v in finite_metrics(metrics).items()}
+
+    def _table_csv(self, table: pd.DataFrame, *, name: str) -> str:
+        """A table as CSV text, identifier columns pseudonymised (refused with no
+        pseudonymiser), every cell and header scrubbed."""
+        identifiers = [
+            c for c in (*IDENTIFIER_COLUMNS, *IDENTIFIER_LIST_COLUMNS) if c in table.columns
+        ]
+        if identifiers and self.pseudonymiser is None:
+            raise ValueError(
+                f"{name}: column(s) {', '.join(identifiers)} hold officer identifiers; a Tracker "
+                "logs them only with a pseudonymiser (see ewp.pseudonym)"
+            )
+        if self.pseudonymiser is not None:
+            table = self.pseudonymiser.frame(table)
+        return self._scrub(table.to_csv(index=False))
 
     def _ensure_registered_model(self) -> None:
         try:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ewp.config import Config
 from ewp.contract import ForceData
+from ewp.marking import mark_folder
 from models.evaluation import GateDecision
 from models.fairness import AuditResult, attributes_as_of, audit, disparity_sources
 from reports.audit import audit_tables, render_audit_report
@@ -68,7 +69,8 @@ def write_audit(
     config: Config,
     provenance: Mapping[str, str],
 ) -> Path:
-    """Write ``audit.html`` and the audit CSVs into ``run_dir``; return the HTML path."""
+    """Write ``audit.html`` and the audit CSVs into ``run_dir``, mark the folder
+    OFFICIAL-SENSITIVE and owner-only (``ewp.marking``); return the HTML path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, table in audit_tables(result, sources).items():
         table.to_csv(run_dir / name, index=False, float_format="%.6f")
@@ -85,6 +87,7 @@ def write_audit(
     )
     path = run_dir / AUDIT_HTML
     path.write_text(html, encoding="utf-8")
+    mark_folder(run_dir)
     return path
 
 

@@ -19,6 +19,7 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.io import read_raw_export, write_export, write_ground_truth, write_quarantine
 from ewp.provenance import fingerprint_files, fingerprint_json
+from ewp.pseudonym import Pseudonymiser, default_key_file, load_key, scrub_logs
 from ewp.synthetic import generate_force
 from ewp.validation import ValidationResult, validate_export
 
@@ -119,6 +120,18 @@ def write_validation_report(result: ValidationResult, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_quarantine(result.quarantine, run_dir / "quarantine.csv")
     result.summary.to_csv(run_dir / "validation_summary.csv", index=False)
+
+
+def protect_identifiers(data: ForceData, home: Path) -> Pseudonymiser:
+    """The run's pseudonymiser, knowing every officer of the export; from here on the run's
+    log lines carry pseudonyms instead of those officers' identifiers. The key is created
+    under the data home on first use unless ``$EWP_PSEUDONYM_KEY(_FILE)`` provides one."""
+    created = not default_key_file(home).exists()
+    pseudonymiser = Pseudonymiser(load_key(home, create=True), data.officers["officer_id"])
+    scrub_logs(pseudonymiser)
+    if created and default_key_file(home).exists():
+        run_logger().info("Created the pseudonymisation key %s", default_key_file(home))
+    return pseudonymiser
 
 
 def export_date(data: ForceData, configured: dt.date | None) -> dt.date:

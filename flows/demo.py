@@ -31,7 +31,9 @@ from prefect.cache_policies import NO_CACHE
 
 from ewp.config import Config
 from ewp.contract import ForceData
+from ewp.marking import mark_folder
 from ewp.provenance import fingerprint_json, model_identity
+from ewp.pseudonym import Pseudonymiser
 from ewp.settings import default_tracking_uri
 from ewp.tracking import Tracker
 from features.history import build_features, feature_columns
@@ -40,6 +42,7 @@ from flows.common import (
     export_date,
     export_fingerprint,
     prepare_export,
+    protect_identifiers,
     validate,
     write_validation_report,
 )
@@ -138,12 +141,14 @@ def log_to_mlflow(
     model_id: str,
     data_fingerprint: str,
     metrics: dict[str, float],
+    pseudonymiser: Pseudonymiser,
 ) -> str:
     """Log the model, its scorecard, feature list and config to MLflow; return the run ID."""
     tracker = Tracker(
         tracking_uri=config.mlflow.tracking_uri or default_tracking_uri(home),
         experiment=config.mlflow.experiment,
         artifact_root=home / "mlartifacts",
+        pseudonymiser=pseudonymiser,
     )
     specs = feature_specs(config.features)
     logged = tracker.log_training_run(
@@ -171,6 +176,7 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
     data_fingerprint = export_fingerprint(export_dir)
     result = validate(export_dir, config)
     data = result.data
+    privacy = protect_identifiers(data, home)
     extracted_on = export_date(data, config.data.extracted_on)
     as_of = config.scoring.as_of or latest_monday(extracted_on)
     run_dir = home / "runs" / config.name / as_of.isoformat()
@@ -204,6 +210,7 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
         model_id=model_id,
         data_fingerprint=data_fingerprint,
         metrics={**holdout_metrics, **stats},
+        pseudonymiser=privacy,
     )
     published = publish_list(
         data=data,
@@ -227,6 +234,7 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
         "holdout": {k: round(v, 6) for k, v in holdout_metrics.items()},
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    mark_folder(run_dir)
     return DemoResult(
         run_dir=run_dir,
         flags_csv=published.flags_csv,

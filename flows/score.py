@@ -29,13 +29,21 @@ from prefect.cache_policies import NO_CACHE
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, select_flags
+from ewp.marking import mark_folder
 from ewp.provenance import fingerprint_json
 from ewp.review import ReviewStore, default_url
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
 from features.history import build_features, feature_columns
 from features.registry import feature_specs
 from flows.audit import AUDIT_HTML, audit_frame, run_audit, write_audit
-from flows.common import export_date, export_fingerprint, prepare_export, run_logger, validate
+from flows.common import (
+    export_date,
+    export_fingerprint,
+    prepare_export,
+    protect_identifiers,
+    run_logger,
+    validate,
+)
 from flows.train import tracker_for
 from models.explain import deviation_contributions, top_reasons
 from reports.weekly import render_weekly_report
@@ -203,6 +211,7 @@ def publish_list(
         reasons.to_csv(run_dir / "reasons.csv", index=False, float_format="%.6f")
         report = run_dir / "report.html"
         report.write_text(html, encoding="utf-8")
+        mark_folder(run_dir)
         new_flags = store.publish_flags(flags, actor="ewp score")
     finally:
         store.close()
@@ -258,6 +267,7 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
     export_dir = prepare_export(config, home)
     data_fingerprint = export_fingerprint(export_dir)
     data = validate(export_dir, config).data
+    protect_identifiers(data, home)  # from here on, log lines carry pseudonyms only
     extracted_on = export_date(data, config.data.extracted_on)
     day = as_of or config.scoring.as_of or latest_monday(extracted_on)
     tracker = tracker_for(config, home)

@@ -32,14 +32,23 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, Config, EvaluationConfig
 from ewp.contract import ForceData
 from ewp.io import read_ground_truth
+from ewp.marking import mark_folder
 from ewp.provenance import fingerprint_json
+from ewp.pseudonym import Pseudonymiser
 from ewp.settings import default_tracking_uri
 from ewp.tracking import ChampionInfo, Tracker
 from features.history import build_features, feature_columns
 from features.labels import build_labels
 from features.registry import feature_specs
 from flows.audit import audit_candidates, gate_with_overrides, tradeoff_table, write_audit
-from flows.common import export_date, export_fingerprint, prepare_export, run_logger, validate
+from flows.common import (
+    export_date,
+    export_fingerprint,
+    prepare_export,
+    protect_identifiers,
+    run_logger,
+    validate,
+)
 from models.candidates import build_candidate, candidate_identity
 from models.evaluation import (
     Gate,
@@ -193,12 +202,14 @@ def stability_list(ev: EvaluationConfig) -> str:
     return f"top_{ev.list_sizes[0]}" if ev.list_sizes else ev.selection_list
 
 
-def tracker_for(config: Config, home: Path) -> Tracker:
-    """The MLflow tracker for a config: its URI, or the SQLite store under the data home."""
+def tracker_for(config: Config, home: Path, pseudonymiser: Pseudonymiser | None = None) -> Tracker:
+    """The MLflow tracker for a config: its URI, or the SQLite store under the data home;
+    ``pseudonymiser`` guards what it logs (see ``ewp.tracking``)."""
     return Tracker(
         tracking_uri=config.mlflow.tracking_uri or default_tracking_uri(home),
         experiment=config.mlflow.experiment,
         artifact_root=home / "mlartifacts",
+        pseudonymiser=pseudonymiser,
     )
 
 
@@ -300,12 +311,14 @@ def audit_by_split(
 
 
 def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame], texts: dict[str, str]) -> None:
-    """Write the evaluation tables and texts into the run folder."""
+    """Write the evaluation tables and texts into the run folder, marked OFFICIAL-SENSITIVE
+    and owner-only (``ewp.marking``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table.to_csv(run_dir / name, index=False, float_format="%.6f")
     for name, text in texts.items():
         (run_dir / name).write_text(text, encoding="utf-8")
+    mark_folder(run_dir)
 
 
 @flow(name="ewp-train")
@@ -319,6 +332,7 @@ def train_flow(
     export_dir = prepare_export(config, home)
     data_fingerprint = export_fingerprint(export_dir)
     data = validate(export_dir, config).data
+    privacy = protect_identifiers(data, home)
     extracted_on = export_date(data, config.data.extracted_on)
     ev = config.evaluation
     splits = make_splits(
@@ -336,7 +350,7 @@ def train_flow(
             f"{last_test + dt.timedelta(days=config.label.horizon_days)}, after the export "
             f"date {extracted_on}; use earlier test dates or a shorter test_block_days"
         )
-    tracker = tracker_for(config, home)
+    tracker = tracker_for(config, home, privacy)
     current = tracker.champion()
     candidates, champion_name = with_current_champion(ev.candidates, current)
     dates = sorted({d for s in splits for d in (*s.train_as_of, *s.test_block)})
@@ -467,6 +481,7 @@ def train_flow(
         if objections[chosen.name].passed
         else config.fairness.overrides.get(chosen.name),
     )
+    card = privacy.scrub(card)  # the card is shared beyond the data home: guard it too
     tables["audit_by_split.csv"] = audit_by_split(
         data=data,
         matrix=matrix,

@@ -25,11 +25,12 @@ import jinja2
 import pandas as pd
 
 from ewp.contract import CATEGORY_LABELS
+from ewp.marking import MARKING as _MARKING
 from features.explanations import CHANGES, TIMELINE_COLUMNS
 from features.registry import FeatureSpec
 
 TEMPLATE = "templates/weekly.html.j2"
-MARKING = "OFFICIAL-SENSITIVE"
+MARKING = _MARKING  # the report's header and footer
 
 # The provenance every report shows, with its label; further keys follow, sorted.
 PROVENANCE_LABELS: dict[str, str] = {
