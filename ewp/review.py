@@ -31,8 +31,11 @@ Transactions
     row (naming file, line and field) before applying anything. SQLite runs in WAL mode with
     foreign keys on, a 30 s busy timeout and ``BEGIN IMMEDIATE`` for writes, so concurrent
     writers queue instead of failing; on PostgreSQL the flag rows a decision touches are
-    locked (``SELECT … FOR UPDATE``), so two reviewers changing one flag at once both reach
-    the trail, the second as a change of the first.
+    locked (``SELECT … FOR UPDATE``, in flag ID order), so two reviewers changing one flag at
+    once both reach the trail, the second as a change of the first. A write that still meets
+    a transient conflict (PostgreSQL's serialization failure or deadlock, SQLite's "database
+    is locked" after the busy timeout) is rolled back and run again from the start, up to
+    ``_WRITE_ATTEMPTS`` times; a trail entry is therefore written once or not at all.
 
 Suppression rule
     A candidate officer is suppressed (not listed again, shown with the reason) when their most
@@ -48,15 +51,17 @@ import csv
 import hashlib
 import io
 import json
+import random
 import re
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy import (
@@ -83,6 +88,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 _METADATA = MetaData()
+_T = TypeVar("_T")
 
 FLAGS = Table(
     "flags",
@@ -153,7 +159,10 @@ _IMPORT_FIELDS: dict[str, tuple[str, ...]] = {
 _OPTIONAL_FIELDS: frozenset[str] = frozenset({"note"})
 _IMMEDIATE = "ewp_begin_immediate"  # execution option: SQLite write transactions lock at BEGIN
 _BUSY_TIMEOUT_MS = 30_000
-_PUBLISH_ATTEMPTS = 3
+_WRITE_ATTEMPTS = 5
+_RETRY_PAUSE_S = 0.05  # doubled after each attempt, with jitter, so retries do not collide
+# PostgreSQL SQLSTATEs of conflicts that a rerun of the transaction resolves.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 _CHUNK = 500  # ids per IN (...) list, well below every backend's bound-parameter limit
 _MAX_LISTED_PROBLEMS = 50
 
@@ -221,17 +230,11 @@ class ReviewStore:
         """
         actor = _required_text(actor, what="actor")
         rows = _flag_rows(flags)
-        attempts = _PUBLISH_ATTEMPTS
-        while True:
-            attempts -= 1
-            try:
-                with self._write() as conn:
-                    return self._upsert_flags(conn, rows, actor=actor)
-            except IntegrityError:
-                # PostgreSQL: a concurrent publisher inserted some of these flags first. The
-                # transaction was rolled back; read again and upsert the rest.
-                if attempts == 0:
-                    raise
+        # PostgreSQL: a concurrent publisher may insert some of these flags first; the
+        # transaction is then rolled back and rerun, reading them back and upserting the rest.
+        return self._run_write(
+            lambda conn: self._upsert_flags(conn, rows, actor=actor), retry_integrity=True
+        )
 
     def record_decision(
         self,
@@ -268,10 +271,13 @@ class ReviewStore:
                 today=self._clock().date(),
             )
         )
-        with self._write() as conn:
+
+        def write(conn: Connection) -> None:
             as_of = _lock_flags(conn, [item.flag_id]).get(item.flag_id)
             _raise_if(_flag_problems(flag_id=item.flag_id, decided_on=decided_on, as_of=as_of))
             _apply_decisions(conn, [item], actor=item.reviewer, at=self._now(), source=None)
+
+        self._run_write(write)
 
     def import_decisions(self, path: Path, *, allowed: Sequence[str], actor: str) -> int:
         """Apply a CSV of decisions, all rows or none, in one transaction.
@@ -295,39 +301,42 @@ class ReviewStore:
         rows = _read_decisions_csv(data, name=name)
         parsed = _parse_decisions(rows, allowed=allowed, today=self._clock().date())
         at = self._now()
+
+        def write(conn: Connection) -> None:
+            _refuse_repeat_import(conn, sha256, name=name)
+            # Inserted first: a concurrent import of the same file waits here, then fails.
+            conn.execute(
+                insert(IMPORTS).values(sha256=sha256, file_name=name, rows=len(rows), at=at)
+            )
+            stored = _lock_flags(conn, [flag_id for _, flag_id, _ in parsed.targets])
+            problems = parsed.problems + [
+                (line, field, message)
+                for line, flag_id, decided_on in parsed.targets
+                for field, message in _flag_problems(
+                    flag_id=flag_id, decided_on=decided_on, as_of=stored.get(flag_id)
+                )
+            ]
+            if problems:
+                raise ReviewError(_problem_report(name, problems))
+            counts = _apply_decisions(conn, parsed.items, actor=actor, at=at, source=name)
+            _append_audit(
+                conn,
+                at=at,
+                actor=actor,
+                action="decisions_imported",
+                flag_id=None,
+                details={
+                    "file": name,
+                    "sha256": sha256,
+                    "rows": len(rows),
+                    "decisions": len(parsed.items),
+                    "skipped_blank": parsed.skipped,
+                    **{key: counts[key] for key in ("recorded", "changed", "unchanged")},
+                },
+            )
+
         try:
-            with self._write() as conn:
-                _refuse_repeat_import(conn, sha256, name=name)
-                # Inserted first: a concurrent import of the same file waits here, then fails.
-                conn.execute(
-                    insert(IMPORTS).values(sha256=sha256, file_name=name, rows=len(rows), at=at)
-                )
-                stored = _lock_flags(conn, [flag_id for _, flag_id, _ in parsed.targets])
-                problems = parsed.problems + [
-                    (line, field, message)
-                    for line, flag_id, decided_on in parsed.targets
-                    for field, message in _flag_problems(
-                        flag_id=flag_id, decided_on=decided_on, as_of=stored.get(flag_id)
-                    )
-                ]
-                if problems:
-                    raise ReviewError(_problem_report(name, problems))
-                counts = _apply_decisions(conn, parsed.items, actor=actor, at=at, source=name)
-                _append_audit(
-                    conn,
-                    at=at,
-                    actor=actor,
-                    action="decisions_imported",
-                    flag_id=None,
-                    details={
-                        "file": name,
-                        "sha256": sha256,
-                        "rows": len(rows),
-                        "decisions": len(parsed.items),
-                        "skipped_blank": parsed.skipped,
-                        **{key: counts[key] for key in ("recorded", "changed", "unchanged")},
-                    },
-                )
+            self._run_write(write)
         except IntegrityError:
             # PostgreSQL: the same file was imported concurrently and committed first.
             with self._engine.connect() as conn:
@@ -457,6 +466,21 @@ class ReviewStore:
 
     # -- internals -------------------------------------------------------------------------
 
+    def _run_write(self, work: Callable[[Connection], _T], *, retry_integrity: bool = False) -> _T:
+        """``work`` in one write transaction, rerun from the start after a transient conflict
+        (and, with ``retry_integrity``, after a unique-key clash with a concurrent writer)."""
+        attempt = 1
+        while True:
+            try:
+                with self._write() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                retry = _is_transient(exc) or (retry_integrity and isinstance(exc, IntegrityError))
+                if not retry or attempt == _WRITE_ATTEMPTS:
+                    raise
+            time.sleep(_RETRY_PAUSE_S * 2 ** (attempt - 1) * (1 + random.random()))
+            attempt += 1
+
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite); rolled back on error."""
@@ -496,6 +520,17 @@ class ReviewStore:
                 details={"old": _flag_details(old), "new": _flag_details(row)},
             )
         return new
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    """A conflict that rerunning the transaction resolves: PostgreSQL's serialization failure
+    or deadlock, or SQLite still locked after the busy timeout."""
+    if getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    message = str(exc.orig).lower()
+    return isinstance(exc.orig, sqlite3.OperationalError) and (
+        "locked" in message or "busy" in message
+    )
 
 
 # -- SQLite ----------------------------------------------------------------------------------

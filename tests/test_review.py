@@ -1,9 +1,8 @@
 """The review store: idempotent publishing, decisions with an audit trail, all-or-nothing
-imports, the suppression rule, and concurrent writers on one SQLite file."""
+imports and the suppression rule (concurrent writers: test_review_concurrency.py)."""
 
 from __future__ import annotations
 
-import multiprocessing
 import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -399,55 +398,3 @@ def test_suppression_rule_worked_by_hand(tmp_path: Path) -> None:
         candidates=candidates.iloc[:0], as_of=as_of, weeks=8, last_notice=last_notice
     )
     assert none.empty and list(none.columns) == list(out.columns)
-
-
-def _record_many(url: str, worker: str, flags: list[str], shared: str, barrier) -> None:
-    """Child process: wait for the other, then record a decision on each flag and on ``shared``."""
-    store = ReviewStore(url, clock=lambda: NOW)
-    barrier.wait()
-    for target in [*flags, shared]:
-        store.record_decision(
-            flag_id=target,
-            decision="no_action" if worker == "a" else "other",
-            reviewer=f"reviewer {worker}",
-            decided_on=date(2025, 1, 8),
-            allowed=ALLOWED,
-        )
-    store.close()
-
-
-def test_two_processes_writing_at_once_lose_no_write(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'review.db'}"
-    officers = tuple(f"O{i:02d}" for i in range(21))
-    store = ReviewStore(url, clock=lambda: NOW)
-    store.publish_flags(flag_list(officers), actor="score-flow")
-    ids = [fid(o) for o in officers]
-    shared, mine = ids[0], {"a": ids[1:11], "b": ids[11:]}
-
-    # Spawn, not fork: the test session may run other threads (e.g. a Prefect test server),
-    # and forking a threaded process is unsafe. Each worker opens its own store, as two CLI
-    # runs or a CLI run and the web app would.
-    store.close()
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(2)
-    workers = [
-        context.Process(target=_record_many, args=(url, name, flags, shared, barrier))
-        for name, flags in mine.items()
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert [worker.exitcode for worker in workers] == [0, 0]
-
-    decisions = store.decisions_frame().set_index("flag_id")
-    assert len(decisions) == 21
-    for name, flags in mine.items():
-        assert set(decisions.loc[flags, "reviewer"]) == {f"reviewer {name}"}
-    trail = store.audit_frame()
-    assert (trail["action"] == "decision_recorded").sum() == 21
-    on_shared = trail[(trail["flag_id"] == shared) & trail["action"].str.startswith("decision")]
-    assert list(on_shared["action"]) == ["decision_recorded", "decision_changed"]
-    first, second = on_shared["details"]
-    assert second["old"] == first["new"] and second["new"] != first["new"]
-    assert decisions.loc[shared, "reviewer"] == second["new"]["reviewer"]

@@ -1,0 +1,187 @@
+"""Concurrent reviewers: several OS processes recording decisions on one review store at once,
+on SQLite and on a real PostgreSQL server, lose no write and keep the audit trail consistent.
+
+The PostgreSQL case connects to ``$EWP_TEST_POSTGRES_URL`` (default
+``postgresql+psycopg://ewp:ewp@127.0.0.1:5432/ewp_test``; ``.ci/with-postgres.sh`` starts a
+throwaway server and sets it) and skips with a message where no server answers. Each run works
+in a schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from ewp.config import ReviewConfig
+from ewp.review import ReviewStore
+from tests.test_review import fid, flag_list
+
+ALLOWED = ReviewConfig().decisions
+NOW = datetime(2025, 3, 3, 9, 30, tzinfo=UTC)
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://ewp:ewp@127.0.0.1:5432/ewp_test"
+WORKERS = ("a", "b", "c")
+OWN = 20  # flags only one worker decides on
+SHARED = 3  # flags every worker decides on, ROUNDS times each
+ROUNDS = 8  # each write on a shared flag has a note of its own, so each is a change
+DECISION = dict(zip(WORKERS, ALLOWED, strict=False))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped afterwards."""
+    url = make_url(os.environ.get("EWP_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
+    admin = create_engine(url, connect_args={"connect_timeout": 3})
+    schema = f"ewp_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(
+            f"no PostgreSQL server at {url.render_as_string(hide_password=True)} "
+            f"({str(exc.orig).strip().splitlines()[0]}); set EWP_TEST_POSTGRES_URL, or run "
+            "the tests under .ci/with-postgres.sh as CI does"
+        )
+    try:
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'review.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def _record_many(url: str, worker: str, plan: list[tuple[str, str]], barrier) -> None:
+    """Child process: wait for the others, then record this worker's decision on each
+    (flag, note) of ``plan``, one transaction each, as separate ``ewp review decide`` runs
+    would."""
+    store = ReviewStore(url)
+    barrier.wait()
+    for target, note in plan:
+        store.record_decision(
+            flag_id=target,
+            decision=DECISION[worker],
+            reviewer=f"reviewer {worker}",
+            note=note,
+            decided_on=date(2025, 1, 8),
+            allowed=ALLOWED,
+        )
+    store.close()
+
+
+def test_concurrent_reviewers_lose_no_write_and_keep_the_trail_consistent(store_url: str) -> None:
+    officers = tuple(f"O{i:03d}" for i in range(len(WORKERS) * OWN + SHARED))
+    store = ReviewStore(store_url, clock=lambda: NOW)
+    store.publish_flags(flag_list(officers), actor="score-flow")
+    store.close()
+    ids = [fid(o) for o in officers]
+    shared = ids[:SHARED]
+    own = {w: ids[SHARED + i * OWN : SHARED + (i + 1) * OWN] for i, w in enumerate(WORKERS)}
+    # Every worker starts on the shared flags at once, round after round, then does its own.
+    plans = {
+        w: [(f, f"{w} round {r}") for r in range(ROUNDS) for f in shared]
+        + [(f, "") for f in own[w]]
+        for w in WORKERS
+    }
+
+    # Spawn, not fork: the session may run threads (a Prefect test server) that a fork would
+    # copy mid-flight.
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(WORKERS))
+    workers = [
+        context.Process(target=_record_many, args=(store_url, w, plans[w], barrier))
+        for w in WORKERS
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0] * len(WORKERS)
+
+    store = ReviewStore(store_url)
+    try:
+        decisions = store.decisions_frame().set_index("flag_id")
+        trail = store.audit_frame()
+    finally:
+        store.close()
+    # Every flag has a decision; every worker's own flags carry its decision.
+    assert len(decisions) == len(ids)
+    for w in WORKERS:
+        assert set(decisions.loc[own[w], "reviewer"]) == {f"reviewer {w}"}
+        assert set(decisions.loc[own[w], "decision"]) == {DECISION[w]}
+
+    # The trail: one row per write (publishing, then every decision), ids unique, increasing
+    # and without gaps.
+    assert trail["id"].tolist() == list(
+        range(trail["id"].iloc[0], trail["id"].iloc[0] + len(trail))
+    )
+    assert (trail["action"] == "flag_published").sum() == len(ids)
+    on_decisions = trail.loc[trail["action"].str.startswith("decision")]
+    assert len(on_decisions) == len(WORKERS) * (OWN + ROUNDS * SHARED)
+    assert (on_decisions["action"] == "decision_recorded").sum() == len(ids)
+    assert (on_decisions["action"] == "decision_changed").sum() == (
+        len(WORKERS) * ROUNDS - 1
+    ) * SHARED
+    for flag, rows in on_decisions.groupby("flag_id"):
+        actions = rows["action"].tolist()
+        assert actions[0] == "decision_recorded" and rows["details"].iloc[0]["old"] is None
+        assert set(actions[1:]) <= {"decision_changed"}
+        # Each change starts from what the previous write left, in trail order and time.
+        details = rows["details"].tolist()
+        for before, after in itertools.pairwise(details):
+            assert after["old"] == before["new"]
+        assert rows["at"].is_monotonic_increasing
+        assert details[-1]["new"]["reviewer"] == decisions.loc[flag, "reviewer"]
+        assert rows["actor"].tolist() == [d["new"]["reviewer"] for d in details]
+    for flag in shared:
+        notes = on_decisions.loc[on_decisions["flag_id"] == flag, "details"]
+        assert sorted(d["new"]["note"] for d in notes) == sorted(
+            f"{w} round {r}" for w in WORKERS for r in range(ROUNDS)
+        )
+
+
+def test_a_write_that_meets_a_lock_is_rolled_back_and_rerun(tmp_path: Path) -> None:
+    store = ReviewStore(f"sqlite:///{tmp_path / 'review.db'}", clock=lambda: NOW)
+    store.publish_flags(flag_list(("O1",)), actor="score-flow")
+    calls: list[int] = []
+
+    def work(conn) -> str:
+        calls.append(1)
+        conn.execute(text("INSERT INTO imports VALUES ('abc', 'f.csv', 1, '2025-01-01 00:00:00')"))
+        if len(calls) == 1:  # the first attempt meets a lock after it has written
+            raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+        return "written"
+
+    assert store._run_write(work) == "written"
+    assert len(calls) == 2
+    with store._engine.connect() as conn:  # the first attempt left nothing behind
+        assert conn.execute(text("SELECT COUNT(*) FROM imports")).scalar() == 1
+
+    def broken(conn) -> None:
+        calls.append(1)
+        conn.execute(text("SELECT * FROM nowhere"))
+
+    calls.clear()
+    with pytest.raises(OperationalError, match="no such table"):
+        store._run_write(broken)
+    assert len(calls) == 1  # any other error is raised at once, not retried
+    store.close()
