@@ -52,12 +52,24 @@ Intervals
     replicates are drawn as multinomial counts over officer types, which is exact and
     vectorised (see ``_bootstrap_sums``).
 
+Small-cell suppression
+    Protected attributes leave this module only as aggregates over at least
+    ``min_group_size`` officers. A group (or an ethnicity × gender cell, or a row of
+    ``disparity_sources``) with fewer officers is suppressed to protect the officers in it:
+    every number of its rows, counts included, is blanked to NaN and its verdict reads
+    "suppressed (n < 20)" (with the configured size). A small reference group keeps its
+    "reference" verdict but its numbers are blanked too, and so are the other groups' ratios,
+    which would give its rates away. This is primary suppression only: a blanked group's counts
+    can sometimes be recovered by subtracting the other groups from the overall figures, or an
+    intersection cell from its ethnicity or gender total; keep that in mind before publishing
+    an audit of a small force beyond the people who may see the list itself.
+
 Verdicts (per group × metric, band = ``FairnessConfig.band``, default 0.8–1.25)
     1. "reference" for the reference group;
-    2. "insufficient data" when the group or the reference group has fewer than
-       ``min_group_size`` officers, or fewer than ``min_group_size`` officers in the metric's
-       denominator (e.g. label-negatives for false_positive_rate), or the ratio interval is
-       undefined (a verdict on 12 officers is not a verdict);
+    2. "insufficient data" when the reference group has fewer than ``min_group_size``
+       officers, or fewer than ``min_group_size`` officers in the metric's denominator (e.g.
+       label-negatives for false_positive_rate), or the ratio interval is undefined (a verdict
+       on 12 officers is not a verdict; a group that small is suppressed anyway);
     3. "outside band" when the whole ratio interval lies outside the band, however wide it is
        (a wide interval wholly beyond 1.25 is still evidence of disparity);
        then "insufficient data" when the interval is wider than the band itself
@@ -67,11 +79,7 @@ Verdicts (per group × metric, band = ``FairnessConfig.band``, default 0.8–1.2
 
 Intersections
     Ethnicity × gender cells ("Black × Female") are audited the same way against the cell of
-    the two reference groups. A cell with fewer than ``min_group_size`` officers is suppressed
-    to protect the officers in it: every number is blanked to NaN and the verdict reads
-    "suppressed (n < 20)" (with the configured size). This is primary suppression only: a
-    blanked cell's counts can sometimes be recovered by subtracting the other cells from the
-    ethnicity or gender totals in ``by_group``; keep that in mind before publishing both.
+    the two reference groups, small cells suppressed as above.
 
 Where the disparity comes from
     ``disparity_sources`` sets side by side, per group, the ratios to the reference of notices
@@ -80,7 +88,7 @@ Where the disparity comes from
 
 Promotion gate
     ``fairness_gate`` blocks a candidate when any gate metric of any group is "outside band";
-    "insufficient data" never blocks but is named in the reason.
+    "insufficient data" and suppressed groups never block but are named in the reason.
 """
 
 from __future__ import annotations
@@ -119,6 +127,7 @@ __all__ = [
     "audit",
     "disparity_sources",
     "fairness_gate",
+    "suppressed_verdict",
 ]
 
 UNKNOWN = "Unknown"
@@ -550,13 +559,22 @@ def _attribute_audit(
     return table.sort_values(["group"], kind="stable", ignore_index=True), officers
 
 
+def suppressed_verdict(min_size: int) -> str:
+    """The verdict of a suppressed group: "suppressed (n < 20)"."""
+    return f"suppressed (n < {min_size})"
+
+
 def _suppress(table: pd.DataFrame, officers: pd.Series, *, min_size: int) -> pd.DataFrame:
-    """Blank every number of the cells with fewer than ``min_size`` officers."""
+    """Blank every number of the groups with fewer than ``min_size`` officers (see the module
+    docstring), and every ratio if the reference group is one of them."""
     small = table["group"].map(officers).lt(min_size).to_numpy()
+    is_reference = (table["verdict"] == REFERENCE).to_numpy()
     numbers = [c for c in BY_GROUP_COLUMNS if c not in ("attribute", "group", "metric", "verdict")]
     out = table.copy()
     out.loc[small, numbers] = pd.NA
-    out.loc[small, "verdict"] = f"suppressed (n < {min_size})"
+    out.loc[small & ~is_reference, "verdict"] = suppressed_verdict(min_size)
+    if (small & is_reference).any():
+        out[["ratio", "ratio_ci_low", "ratio_ci_high"]] = np.nan
     return out
 
 
@@ -586,15 +604,18 @@ def audit(frame: pd.DataFrame, *, config: FairnessConfig, seed: int) -> AuditRes
     }
     by_group = pd.concat(
         [
-            _attribute_audit(
-                frame,
-                values,
-                attribute=attribute,
-                reference=references[attribute],
-                labelled=labelled,
-                config=config,
-                rng=rng,
-            )[0]
+            _suppress(
+                *_attribute_audit(
+                    frame,
+                    values,
+                    attribute=attribute,
+                    reference=references[attribute],
+                    labelled=labelled,
+                    config=config,
+                    rng=rng,
+                ),
+                min_size=config.min_group_size,
+            )
             for attribute, values in groups.items()
         ],
         ignore_index=True,
@@ -669,7 +690,7 @@ def disparity_sources(frame: pd.DataFrame, *, config: FairnessConfig, seed: int)
         )
         table = pd.DataFrame({"attribute": attribute, "group": list(sums)})
         table["reference"] = table["group"].eq(reference)
-        table["n"] = [int(s.point["n"]) for s in sums.values()]
+        table["n"] = pd.array([int(s.point["n"]) for s in sums.values()], dtype="Int64")
         ratio_replicates: dict[str, dict[str, np.ndarray]] = {}
         for value_column, (ratio_column, rate) in SOURCES.items():
             if rate.numerator in stats.columns:
@@ -700,8 +721,23 @@ def disparity_sources(frame: pd.DataFrame, *, config: FairnessConfig, seed: int)
                 for g in sums
             }
             _add_interval(table, column, paired, config.confidence)
-        tables.append(table)
+        officers = table["group"].map({g: int(s.officers["n"]) for g, s in sums.items()})
+        tables.append(_suppress_sources(table, officers, min_size=config.min_group_size))
     return pd.concat(tables, ignore_index=True)
+
+
+def _suppress_sources(table: pd.DataFrame, officers: pd.Series, *, min_size: int) -> pd.DataFrame:
+    """``disparity_sources``' rows of groups with fewer than ``min_size`` officers blanked
+    (``n`` included), and every ratio if the reference group is one of them."""
+    small = officers.lt(min_size).to_numpy()
+    numbers = [c for c in table.columns if c not in ("attribute", "group", "reference", "n")]
+    out = table.copy()
+    out.loc[small, numbers] = np.nan
+    out.loc[small, "n"] = pd.NA
+    if (small & out["reference"].to_numpy()).any():
+        ratios = [c for c in numbers if "ratio" in c or c.startswith("added_")]
+        out[ratios] = np.nan
+    return out
 
 
 def _add_interval(
@@ -751,6 +787,10 @@ def fairness_gate(audit: AuditResult, *, config: FairnessConfig) -> GateDecision
         if len(rows):
             listed = "; ".join(_describe(row, config.confidence) for _, row in rows.iterrows())
             notes.append(f"{verdict}: {listed}")
+    suppressed = checked.loc[checked["verdict"] == suppressed_verdict(config.min_group_size)]
+    if len(suppressed):
+        groups = dict.fromkeys(f"{r.attribute} {r.group!r}" for r in suppressed.itertuples())
+        notes.append(f"{suppressed_verdict(config.min_group_size)}: {', '.join(groups)}")
     missing = [m for m in config.gate_metrics if m not in set(checked["metric"])]
     if missing:
         notes.append(f"not computed (no labels): {', '.join(missing)}")

@@ -43,6 +43,7 @@ from models.fairness import (
     WITHIN,
     AuditResult,
     age_band_labels,
+    suppressed_verdict,
 )
 from reports.weekly import MARKING, PROVENANCE_LABELS
 
@@ -664,6 +665,11 @@ def _summary(
             [row for row in by_group[group] if row.verdict == INSUFFICIENT] for group in groups
         )
         if rows
+    ] + [
+        f"{_capitalised(_who(attribute, group))}: fewer than {config.min_group_size} officers, "
+        "so every number about them is suppressed."
+        for group in groups
+        if all(row.verdict == suppressed_verdict(config.min_group_size) for row in by_group[group])
     ]
     within = [
         _who(attribute, group)
@@ -674,6 +680,9 @@ def _summary(
         verdict: sum(row.verdict == verdict for row in compared)
         for verdict in (OUTSIDE, INCONCLUSIVE, WITHIN, INSUFFICIENT)
     }
+    suppressed = sum(row.verdict == suppressed_verdict(config.min_group_size) for row in compared)
+    if suppressed:
+        counts["suppressed"] = suppressed
     return {
         "attribute": _attribute_label(attribute),
         "anchor": f"attribute-{_slug(attribute)}",

@@ -119,7 +119,7 @@ def test_marked_with_scope_band_rules_and_provenance(html: str) -> None:
         ("Configuration", "<code>default</code>"),
     ]:
         assert f"<dt>{label}</dt><dd>{value}</dd>" in about
-    assert "<dt>Group-size rule</dt><dd>fewer than 20 officers" in about
+    assert "<dt>Group-size rule</dt><dd>groups and intersection cells with fewer than 20 " in about
 
 
 def test_summary_says_which_group_is_outside_the_band(html: str, result: AuditResult) -> None:
@@ -138,19 +138,25 @@ def test_summary_says_which_group_is_outside_the_band(html: str, result: AuditRe
     assert "Gender</a> (reference: Male)" in summary
 
 
-def test_small_group_is_insufficient_data_everywhere(html: str) -> None:
+def test_small_group_is_suppressed_everywhere(html: str, sources: pd.DataFrame) -> None:
     assert (
-        f"<li>{ESCAPED} officers (n = 12): insufficient data for every metric (fewer than 20 "
-        "officers). A verdict on 12 officers is not a verdict.</li>"
+        f"<li>{ESCAPED} officers: fewer than 20 officers, so every number about them is "
+        "suppressed.</li>"
     ) in _section(html, "summary")
     ethnicity = _section(html, "attribute-ethnicity")
     rows = re.findall(
         rf'<tr class="muted"><th scope="row">{re.escape(ESCAPED)}</th>.*?</tr>', ethnicity
     )
     assert len(rows) == len(METRICS)
-    assert all("insufficient data (fewer than 20 officers)</td></tr>" in row for row in rows)
-    # Greyed in each plot, with its reason.
-    assert ethnicity.count('fill="#8a8f92">insufficient data (fewer than 20 officers)</text>') == 6
+    for row in rows:  # no count, rate or ratio: n/a in every cell but the verdict
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        assert cells == ["n/a"] * (len(cells) - 1) + ["suppressed (n &lt; 20)"]
+    # Greyed in each plot, with no mark.
+    assert ethnicity.count('fill="#8a8f92">suppressed (n &lt; 20)</text>') == 6
+    # Where the disparity comes from: the group's row is there, blank and muted.
+    mixed = sources.loc[sources["group"] == "<b>Mixed</b>"]
+    assert len(mixed) == 1 and pd.isna(mixed["n"].iloc[0])
+    assert mixed.drop(columns=["attribute", "group", "reference", "n"]).isna().all().all()
 
 
 def test_one_ratio_plot_and_table_per_attribute_and_metric(html: str) -> None:

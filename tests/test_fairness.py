@@ -172,13 +172,37 @@ def test_intervals_are_deterministic_for_a_seed() -> None:
     assert not first["ci_low"].equals(other["ci_low"])
 
 
-def test_a_group_of_twelve_officers_gets_no_verdict() -> None:
-    # Twelve officers all flagged against a reference flagging 10%: a huge ratio, no verdict.
+NUMBERS = ["value", "ci_low", "ci_high", "ratio", "ratio_ci_low", "ratio_ci_high"]
+
+
+def test_a_group_of_twelve_officers_is_suppressed_with_no_verdict() -> None:
+    # Twelve officers all flagged against a reference flagging 10%: a huge ratio, but neither
+    # a verdict nor any number that would describe those twelve.
     frame = _table(
         _group("R", tp=100, fp=100, fn=100, tn=1700), _group("S", tp=6, fp=6, fn=0, tn=0)
     )
-    s = _rows(audit(frame, config=ETHNICITY_ONLY, seed=1).by_group, "S")
-    assert (s["verdict"] == "insufficient data").all()
+    result = audit(frame, config=ETHNICITY_ONLY, seed=1).by_group
+    s = _rows(result, "S")
+    assert len(s) == len(METRICS)
+    assert (s["verdict"] == "suppressed (n < 20)").all()
+    assert s[NUMBERS].isna().all().all() and s[["n", "denominator"]].isna().all().all()
+    r = _rows(result, "R")
+    assert (r["verdict"] == "reference").all() and (r["n"] == 2000).all()
+
+
+def test_a_small_reference_group_blanks_every_ratio() -> None:
+    # The configured reference has 12 officers: its rates are blanked, and so is every
+    # ratio to it (value / ratio would give its rate back); the large group's rates stay.
+    config = FairnessConfig(attributes=("ethnicity",), reference_groups={"ethnicity": "S"})
+    frame = _table(
+        _group("R", tp=100, fp=100, fn=100, tn=1700), _group("S", tp=6, fp=6, fn=0, tn=0)
+    )
+    result = audit(frame, config=config, seed=1).by_group
+    s, r = _rows(result, "S"), _rows(result, "R")
+    assert (s["verdict"] == "reference").all() and s[[*NUMBERS, "n"]].isna().all().all()
+    assert r[["ratio", "ratio_ci_low", "ratio_ci_high"]].isna().all().all()
+    assert r.loc["flag_rate", "value"] == pytest.approx(0.1) and (r["n"] == 2000).all()
+    assert (r["verdict"] == "insufficient data").all()
 
 
 def test_small_denominator_gives_insufficient_data_for_that_metric_only() -> None:
@@ -247,8 +271,7 @@ def test_small_intersection_cell_is_suppressed() -> None:
     small = _rows(cells, "B × Female")
     assert len(small) == len(METRICS)
     assert (small["verdict"] == "suppressed (n < 20)").all()
-    numbers = ["value", "ci_low", "ci_high", "ratio", "ratio_ci_low", "ratio_ci_high"]
-    assert small[numbers].isna().all().all()
+    assert small[NUMBERS].isna().all().all()
     assert small[["n", "denominator"]].isna().all().all()
     shown = _rows(cells, "B × Male")
     assert shown["value"].notna().all() and (shown["n"] == 30).all()
@@ -266,16 +289,20 @@ def test_gate_blocks_a_clear_fpr_disparity_and_names_it() -> None:
     assert "ethnicity 'B': flag_rate ratio 1.64" in decision.reason
 
 
-def test_gate_passes_an_equal_table_and_mentions_insufficient_data() -> None:
+def test_gate_passes_an_equal_table_and_names_insufficient_and_suppressed_groups() -> None:
     config = FairnessConfig(attributes=("ethnicity", "gender"))
     decision = fairness_gate(audit(EQUAL, config=config, seed=1), config=config)
     assert decision.passed
-    assert "insufficient data" not in decision.reason
-    with_small_group = _table(EQUAL, _group("C", tp=1, fp=5, fn=1, tn=5))
-    decision = fairness_gate(audit(with_small_group, config=config, seed=1), config=config)
+    assert "insufficient data" not in decision.reason and "suppressed" not in decision.reason
+    # C: 40 officers but only 4 label-positives (too few for a verdict on recall or FNR, not
+    # gated) and 36 negatives; D: 12 officers, suppressed.
+    with_small = _table(
+        EQUAL, _group("C", tp=2, fp=8, fn=2, tn=28), _group("D", tp=1, fp=5, fn=1, tn=5)
+    )
+    decision = fairness_gate(audit(with_small, config=config, seed=1), config=config)
     assert decision.passed
-    assert "insufficient data: ethnicity 'C': flag_rate ratio 2.50" in decision.reason
-    assert "ethnicity 'C': false_positive_rate ratio" in decision.reason
+    assert decision.reason.endswith("; suppressed (n < 20): ethnicity 'D'")
+    assert "'D':" not in decision.reason  # no number about D
 
 
 def test_gate_without_labels_and_with_an_unknown_metric() -> None:
