@@ -7,6 +7,7 @@ and ``ewp validate`` stay quick and nothing writes to the user's home directory.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -35,6 +36,14 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+
+
+@app.callback()
+def _owner_only() -> None:
+    # Whatever a command writes (data home, ingested export, review store) holds or derives
+    # from officer records: owner-only files (0600) and folders (0700), before anything opens.
+    os.umask(0o077)
+
 
 ConfigOption = Annotated[
     Path | None,
@@ -447,6 +456,7 @@ app.add_typer(review_app, name="review")
 def _review_store(config: Path | None) -> tuple[Config, ReviewStore]:
     cfg = _config(config)
     home = data_home(cfg.home)
+    configure_environment(home)  # the data home owner-only, as for every other command
     from ewp.review import ReviewStore
     from flows.score import review_url
 

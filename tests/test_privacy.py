@@ -225,6 +225,24 @@ def test_data_home_is_owner_only_and_new_files_are_too(tmp_path: Path) -> None:
         os.umask(previous)
 
 
+def test_every_ewp_command_writes_owner_only_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ewp.cli import app
+
+    previous = os.umask(0o022)  # a typical login umask: group- and world-readable files
+    try:
+        args = ["--out", str(tmp_path / "force"), "--officers", "40", "--end-year", "2020"]
+        result = CliRunner().invoke(app, ["generate", "--start-year", "2020", *args])
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    written = sorted((tmp_path / "force").rglob("*"))
+    assert any(p.name == "officers.csv" for p in written)
+    assert {mode(p) for p in written if p.is_file()} == {0o600}
+    assert {mode(p) for p in [tmp_path / "force", *written] if p.is_dir()} == {0o700}
+
+
 # -- a scan for raw identifiers --------------------------------------------------------------
 
 
