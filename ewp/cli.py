@@ -267,22 +267,56 @@ def _frame_table(frame: pd.DataFrame, *, title: str) -> Table:
 
 
 def _by_split_table(long: pd.DataFrame, *, title: str) -> Table:
-    """Candidates x test blocks as "TP / FP" cells, then the pooled precision."""
+    """Candidates x test blocks as "TP / FP (precision)" cells, then all blocks pooled."""
     table = Table(title=title)
     table.add_column("candidate")
     splits = [s for s in dict.fromkeys(long["split"]) if s != "all"]
     for split in splits:
-        table.add_column(f"{split[:4]} TP/FP", justify="right")
-    table.add_column("all TP/FP", justify="right")
-    table.add_column("precision", justify="right")
+        table.add_column(f"{split[:4]} TP / FP (prec.)", justify="right")
+    table.add_column("all TP / FP (prec.)", justify="right")
     for candidate, rows in long.groupby("candidate", sort=True):
         cells = rows.set_index("split")
         row = [str(candidate)]
         for split in [*splits, "all"]:
-            row.append(f"{cells.loc[split, 'tp']:.1f} / {cells.loc[split, 'fp']:.1f}")
-        precision = cells.loc["all", "precision"]
-        row.append("–" if pd.isna(precision) else f"{precision:.3f}")
+            precision = cells.loc[split, "precision"]
+            shown = "–" if pd.isna(precision) else f"{precision:.3f}"
+            row.append(f"{cells.loc[split, 'tp']:.1f} / {cells.loc[split, 'fp']:.1f} ({shown})")
         table.add_row(*row)
+    return table
+
+
+def _fairness_table(result: TrainResult, config: Config) -> Table:
+    """The selected candidate's gate metrics by group: ratio to the reference, interval,
+    verdict (groups with "insufficient data" included, so none is hidden; a suppressed small
+    group shows its verdict and no number)."""
+    fairness = config.fairness
+    by_group = result.audit_by_group
+    assert by_group is not None
+    shown = by_group.loc[by_group["metric"].isin(fairness.gate_metrics)].sort_values(
+        ["attribute", "metric", "group"], kind="stable"
+    )
+    table = Table(
+        title=f"Fairness of {result.champion} on the latest test block ({fairness.confidence:.0%} "
+        f"intervals; band {fairness.band[0]:g}–{fairness.band[1]:g})"
+    )
+    for column in ("attribute", "group", "metric", "n", "value", "ratio", "interval", "verdict"):
+        table.add_column(column, justify="right" if column in ("n", "value", "ratio") else "left")
+    for row in shown.itertuples(index=False):
+        interval = (
+            f"{row.ratio_ci_low:.2f}–{row.ratio_ci_high:.2f}"
+            if pd.notna(row.ratio_ci_low) and pd.notna(row.ratio_ci_high)
+            else "–"
+        )
+        table.add_row(
+            row.attribute,
+            str(row.group),
+            row.metric,
+            "–" if pd.isna(row.n) else str(row.n),
+            "–" if pd.isna(row.value) else f"{row.value:.3f}",
+            "–" if pd.isna(row.ratio) else f"{row.ratio:.2f}",
+            interval,
+            row.verdict,
+        )
     return table
 
 
@@ -290,13 +324,36 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
     from models.evaluation import by_split
 
     ev = config.evaluation
-    console.print(
-        _by_split_table(
-            by_split(result.metrics, list_name=f"volume_{ev.headline_rule}"),
-            title=f"At the flag volume of {ev.headline_rule}, per test block "
-            "(monthly as-of dates in each block, pooled)",
+    for rule, table in result.headline_by_rule.groupby("rule", sort=False):
+        console.print(
+            _by_split_table(
+                by_split(result.metrics, list_name=f"volume_{rule}"),
+                title=f"At the flag volume of {rule}, per test block "
+                "(as-of dates in each block pooled)",
+            )
         )
-    )
+        console.print(
+            _frame_table(
+                table[
+                    [
+                        "candidate",
+                        "k",
+                        "tp",
+                        "fp",
+                        "precision",
+                        "tp_ratio",
+                        "tp_ratio_low",
+                        "tp_ratio_high",
+                        "fp_change",
+                        "fp_change_low",
+                        "fp_change_high",
+                    ]
+                ],
+                title=f"Every candidate at the flag volume of {rule}, pooled over test dates "
+                "(tp_ratio = TP / rule TP; fp_change = relative change in FP; low/high = "
+                f"{ev.confidence:.0%} bootstrap interval over officers)",
+            )
+        )
     console.print(
         _by_split_table(
             by_split(result.metrics, list_name=ev.selection_list),
@@ -305,17 +362,14 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
     )
     console.print(
         _frame_table(
-            result.headline[["candidate", "k", "tp", "fp", "precision", "tp_ratio", "fp_change"]],
-            title=f"Headline: every candidate at the flag volume of {ev.headline_rule}, pooled "
-            "(tp_ratio = TP / rule TP; fp_change = relative change in FP)",
-        )
-    )
-    console.print(
-        _frame_table(
             result.selection[["candidate", "mean_precision", "worst_regret", "eligible"]],
-            title=f"Selection on mean {ev.selection_list} precision over test dates",
+            title=f"Selection on mean {ev.selection_list} precision over test dates "
+            f"(headline rule: {ev.headline_rule})",
         )
     )
+    if result.audit_by_group is not None:
+        console.print(_fairness_table(result, config))
+        console.print(f"Fairness audit: [bold]{result.audit_report}[/bold]")
     console.print(f"Tables: {result.run_dir}")
 
 

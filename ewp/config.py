@@ -233,6 +233,9 @@ class EvaluationConfig(_Frozen):
     )
     # Candidates fitted at once (threads).
     max_workers: PositiveInt = 2
+    # Bootstrap intervals of the equal-volume comparison (officers resampled, paired).
+    bootstrap_samples: PositiveInt = 1000
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
 
     @field_validator("candidates")
     @classmethod
@@ -320,6 +323,10 @@ class FairnessConfig(_Frozen):
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     # Ratios the promotion gate checks (see models/evaluation.py's gate hook).
     gate_metrics: tuple[str, ...] = ("false_positive_rate", "flag_rate")
+    # A candidate (e.g. the force's current threshold rule) the gate compares with: null = an
+    # absolute gate (any group outside the band blocks); a name = a group outside the band
+    # blocks only where the candidate is further from parity than this baseline.
+    gate_baseline: str | None = None
     # Candidate name -> written reason to let it through a failed gate; recorded in MLflow and
     # the model card. Empty: the gate's word is final.
     overrides: dict[str, Annotated[str, Field(min_length=10)]] = Field(default_factory=dict)
@@ -371,6 +378,17 @@ class Config(_Frozen):
                 f"expected one of {list(CATEGORIES)}"
             )
         return taxonomy
+
+    @model_validator(mode="after")
+    def _gate_baseline_is_a_candidate(self) -> Config:
+        baseline = self.fairness.gate_baseline
+        names = [c.name for c in self.evaluation.candidates]
+        if baseline is not None and baseline not in names:
+            raise ValueError(
+                f"fairness.gate_baseline {baseline!r} must name a candidate in "
+                f"evaluation.candidates; have {names}"
+            )
+        return self
 
     def category_map(self) -> dict[str, str]:
         """Raw category label -> standard category, standard names included."""

@@ -31,6 +31,7 @@ def test_every_shipped_config_loads(path: Path) -> None:
         ("synthetic:\n  start_year: 2020\n  end_year: 2010\n", "end_year (2010) is before"),
         ("label:\n  serious_categories: [violence]\n", "unknown categories ['violence']"),
         ("- a\n- b\n", "expected a mapping"),
+        ("fairness:\n  gate_baseline: rule_x\n", "fairness.gate_baseline 'rule_x' must name a"),
     ],
 )
 def test_bad_config_names_file_and_field(tmp_path: Path, yaml_text: str, expected: str) -> None:
