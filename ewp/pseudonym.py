@@ -17,11 +17,11 @@ The key
     "Data protection").
 
 Scrubbing text
-    ``Pseudonymiser.scrub`` replaces every identifier it knows (``with_known``) that stands as a
-    whole token in a text: a maximal run of the characters identifiers are made of. It errs
-    towards replacing: with numeric identifiers a number in a log line that equals an officer's
-    identifier is replaced too. ``LogScrubber`` applies it to Prefect's run loggers, exception
-    tracebacks included.
+    ``Pseudonymiser.scrub`` replaces every identifier it knows (``known``, e.g. a force's
+    ``officer_id`` column) that stands as a whole token in a text: a maximal run of the
+    characters identifiers are made of. It errs towards replacing: with numeric identifiers, a
+    number in a log line that equals an officer's identifier is replaced too. ``LogScrubber``
+    applies it to Prefect's run loggers, exception tracebacks included.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class Pseudonymiser:
     """Keyed pseudonyms for officer identifiers, and a scrubber for the identifiers it knows.
 
     ``key``: the secret (``load_key``). ``known``: the force's identifiers that ``scrub`` looks
-    for in free text; ``with_known`` returns a copy that knows more.
+    for in free text.
     """
 
     def __init__(self, key: bytes, known: Iterable[str] = ()) -> None:
@@ -132,15 +132,6 @@ class Pseudonymiser:
 
     def __repr__(self) -> str:  # never show the key
         return f"Pseudonymiser(known={len(self._known)} identifiers)"
-
-    @property
-    def known(self) -> frozenset[str]:
-        """The identifiers ``scrub`` replaces."""
-        return self._known
-
-    def with_known(self, identifiers: Iterable[str]) -> Pseudonymiser:
-        """The same key, also knowing ``identifiers`` (e.g. a force's ``officer_id`` column)."""
-        return Pseudonymiser(self._key, [*self._known, *(str(i) for i in identifiers)])
 
     def pseudonym(self, identifier: str) -> str:
         """``P-`` and 16 hex digits; the same identifier and key always give the same one."""
@@ -174,7 +165,8 @@ class Pseudonymiser:
 
 
 def _missing(value: object) -> bool:
-    return value is None or (not isinstance(value, list | tuple) and bool(pd.isna(value)))
+    """None, NaN or NA; a list or array of identifiers is never missing, even when empty."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
 class LogScrubber(logging.Filter):
