@@ -310,6 +310,24 @@ def _fairness_table(result: TrainResult, config: Config) -> Table:
     return table
 
 
+def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
+    """The equal-volume table with each ratio and its interval in one column."""
+
+    def shown(column: str, signed: bool) -> pd.Series:
+        sign = "+" if signed else ""
+        return table.apply(
+            lambda row: (
+                f"{row[column]:{sign}.2f} "
+                f"[{row[column + '_low']:{sign}.2f}, {row[column + '_high']:{sign}.2f}]"
+            ),
+            axis=1,
+        )
+
+    return table[["candidate", "k", "tp", "fp", "precision"]].assign(
+        **{"TP ratio": shown("tp_ratio", False), "FP change": shown("fp_change", True)}
+    )
+
+
 def _print_evaluation(result: TrainResult, config: Config) -> None:
     from models.evaluation import by_split
 
@@ -324,24 +342,10 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
         )
         console.print(
             _frame_table(
-                table[
-                    [
-                        "candidate",
-                        "k",
-                        "tp",
-                        "fp",
-                        "precision",
-                        "tp_ratio",
-                        "tp_ratio_low",
-                        "tp_ratio_high",
-                        "fp_change",
-                        "fp_change_low",
-                        "fp_change_high",
-                    ]
-                ],
+                _with_intervals(table),
                 title=f"Every candidate at the flag volume of {rule}, pooled over test dates "
-                "(tp_ratio = TP / rule TP; fp_change = relative change in FP; low/high = "
-                f"{ev.confidence:.0%} bootstrap interval over officers)",
+                "(TP ratio = TP / rule TP; FP change = relative change in FP; "
+                f"[{ev.confidence:.0%} bootstrap interval over officers])",
             )
         )
     console.print(
