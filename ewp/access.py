@@ -291,8 +291,9 @@ class WorkspaceStore(ReviewStore):
     ) -> User:
         """The active account whose password this is; every attempt is recorded.
 
-        Raises ``LoginRefused`` when the user name or the client has ``limits`` failures in the
-        window (the password is then not checked), and ``AccessError`` ("wrong user name or
+        Raises ``LoginRefused`` when the user name (counting failures since its last successful
+        login) or the client has ``limits`` failures in the window (the password is then not
+        checked), and ``AccessError`` ("wrong user name or
         password", the same for an unknown name) otherwise. The limit is checked before the
         slow hash, so a burst of concurrent attempts may pass it by a few."""
         typed = username.strip()[:200]

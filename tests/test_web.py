@@ -224,7 +224,9 @@ def test_a_decision_from_the_form_reaches_the_store_and_the_audit_trail(
     store.close()
 
     page = client.get("/trail").text
-    assert "decision recorded" in page and "pattern of force" in page
+    newest = page.split("<tbody>")[1].split("</tr>")[0]
+    assert "<td>rev.a</td><td>decision recorded</td>" in newest
+    assert "<td>OFF000101</td>" in newest and "pattern of force" in newest
     assert "OFF000201" not in page  # rev.a's trail holds their units' flags only
 
     # Refused decisions: re-shown with the reason, nothing changed.

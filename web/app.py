@@ -245,6 +245,12 @@ def create_app(settings: WebSettings) -> FastAPI:
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
+    @app.get("/favicon.ico")
+    def favicon(_user: Anyone) -> Response:
+        # Pages declare an empty icon; this answers browsers that ask anyway (the fairness
+        # audit page is the run's own file), so they log no 404.
+        return Response(status_code=204)
+
     @app.get("/")
     def home(user: Anyone) -> Response:
         return RedirectResponse(HOME_OF_ROLE[user.role], status_code=303)
@@ -341,15 +347,18 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.get("/trail", response_class=HTMLResponse)
     def trail(request: Request, user: ReviewerOrAdmin) -> Response:
+        flags = store.flags_frame()
         if user.role == "admin":
             entries = store.trail_frame()
         else:
-            entries = store.trail_frame(list(_visible(store.flags_frame(), user)["flag_id"]))
+            flags = _visible(flags, user)
+            entries = store.trail_frame(list(flags["flag_id"]))
         newest = entries.iloc[::-1].head(TRAIL_LIMIT)
+        officers = dict(zip(flags["flag_id"], flags["officer_id"], strict=True))
         return pages.render(
             request,
             "trail.html.j2",
-            entries=_trail_rows(newest, link=user.role == "reviewer"),
+            entries=_trail_rows(newest, officers=officers, link=user.role == "reviewer"),
             limit=TRAIL_LIMIT,
         )
 
@@ -559,8 +568,11 @@ def _csv_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def _trail_rows(trail: pd.DataFrame, *, link: bool) -> list[dict[str, str]]:
-    """Audit trail entries in words: when, who, what, which flag, old -> new."""
+def _trail_rows(
+    trail: pd.DataFrame, *, officers: dict[str, str], link: bool
+) -> list[dict[str, str]]:
+    """Audit trail entries in words: when, who, what, which flag (and officer, from
+    ``officers``: flag ID -> officer ID), old -> new."""
     rows = []
     for record in trail.to_dict("records"):
         details = record["details"]
@@ -581,7 +593,7 @@ def _trail_rows(trail: pd.DataFrame, *, link: bool) -> list[dict[str, str]]:
                 "actor": record["actor"],
                 "action": action.replace("_", " "),
                 "flag_id": _text(record["flag_id"]),
-                "officer_id": str(new.get("officer_id") or old.get("officer_id") or ""),
+                "officer_id": officers.get(_text(record["flag_id"]), ""),
                 "change": change,
                 "link": "1" if link and _text(record["flag_id"]) else "",
             }
@@ -656,7 +668,11 @@ class _Pages:
             legend=chart_legend(),
             chart_years=CHART_YEARS,
             earlier=[_row(record) for record in earlier.to_dict("records")],
-            trail=_trail_rows(trail, link=False),
+            trail=_trail_rows(
+                trail,
+                officers=dict.fromkeys(officer_flags["flag_id"], officer),
+                link=False,
+            ),
             decisions=settings.decisions,
             form=form
             or {
