@@ -37,7 +37,8 @@ import csv
 import datetime as dt
 import io
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -139,12 +140,18 @@ def create_app(settings: WebSettings) -> FastAPI:
                     "CSRF token). Reload the page and try again.",
                 )
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()  # the database connections go when the server stops
+
     app = FastAPI(
         title="ewp review workspace",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
         dependencies=[Depends(guard)],
+        lifespan=lifespan,
     )
     app.state.store = store
     app.state.settings = settings
