@@ -346,6 +346,25 @@ class MlflowConfig(_Frozen):
     experiment: str = "ewp"
 
 
+class WebConfig(_Frozen):
+    """The review workspace (``ewp web``): sessions, login limits, reverse-proxy identity."""
+
+    # A session ends after this long without a request, and in any case this long after login.
+    session_idle_minutes: PositiveInt = 30
+    session_max_hours: PositiveInt = 8
+    # Failed logins allowed per user name, and per client address, within the window; more are
+    # refused (HTTP 429) until older failures leave the window. Counted in the database.
+    max_failed_logins: PositiveInt = 5
+    max_failed_logins_per_client: PositiveInt = 20
+    login_window_minutes: PositiveInt = 15
+    # Header carrying the user name set by a trusted reverse proxy (e.g. X-Remote-User); None:
+    # local accounts only. Honoured only on requests from ``trusted_proxies``.
+    trusted_user_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Send the session cookie over HTTPS only: set true whenever the workspace is served by TLS.
+    secure_cookies: bool = False
+
+
 class Config(_Frozen):
     """A whole run configuration."""
 
@@ -366,6 +385,7 @@ class Config(_Frozen):
     review: ReviewConfig = ReviewConfig()
     fairness: FairnessConfig = FairnessConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    web: WebConfig = WebConfig()
 
     @field_validator("taxonomy")
     @classmethod

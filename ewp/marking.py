@@ -18,10 +18,10 @@ MARKING = "OFFICIAL-SENSITIVE"
 NOTICE_FILE = f"{MARKING}.txt"
 NOTICE = f"""{MARKING}
 
-Every file in this folder is {MARKING}. The weekly list and its reasons (flags.csv,
-flags.json, reasons.csv, report.html) name officers; the quarantine report may too; the
-fairness audit (audit.html, audit_*.csv) describes officers by ethnicity, gender and age band,
-in aggregates with small groups suppressed.
+Every file in this folder is {MARKING}. The weekly list, its reasons and the officers'
+histories (flags.csv, flags.json, reasons.csv, timelines.csv, report.html) name officers; the
+quarantine report may too; the fairness audit (audit.html, audit_*.csv) describes officers by
+ethnicity, gender and age band, in aggregates with small groups suppressed.
 
 Share them only with the professional standards unit and the reviewers who need them. The
 HTML reports carry the marking on every page; the CSV and JSON files do not (a marking line

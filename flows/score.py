@@ -10,8 +10,9 @@ Wiring only. ``publish_list`` is shared with the demo so both end with the same 
 * the list is drawn by ``scoring`` (top k or a threshold, optional cap per unit);
 * reasons (with peer comparison), the history behind each flag and the changes since the last
   report are assembled as data, then rendered;
-* ``flags.csv``, ``flags.json``, ``reasons.csv`` and ``report.html`` are written to
-  ``<home>/runs/<config>/weekly-<as-of>/`` and the flags recorded in the review store.
+* ``flags.csv``, ``flags.json``, ``reasons.csv``, ``timelines.csv`` and ``report.html`` are
+  written to ``<home>/runs/<config>/weekly-<as-of>/`` and the flags recorded in the review
+  store.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ CHALLENGE = (
     "Officers and staff associations may ask for the model card, the feature list and the "
     "fairness audit behind any list.",
 )
+
+
+TIMELINES_CSV = "timelines.csv"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +213,9 @@ def publish_list(
             json.dumps(flags.to_dict(orient="records"), indent=2, sort_keys=True) + "\n"
         )
         reasons.to_csv(run_dir / "reasons.csv", index=False, float_format="%.6f")
+        # The history behind each flag as data, so the review workspace (``ewp web``) can draw
+        # an officer card without reading the whole export again.
+        timelines.to_csv(run_dir / TIMELINES_CSV, index=False, date_format="%Y-%m-%d")
         report = run_dir / "report.html"
         report.write_text(html, encoding="utf-8")
         mark_folder(run_dir)
