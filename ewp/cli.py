@@ -239,6 +239,13 @@ def validate(
             today=dt.date.today(),
         )
     console.print(_summary_table(result.summary))
+    for row in result.summary.itertuples(index=False):
+        if row.ignored_columns:
+            console.print(
+                f"  {row.file}: columns not in the contract, ignored: {row.ignored_columns}",
+                soft_wrap=True,
+                highlight=False,
+            )
     if len(result.quarantine):
         for row in result.quarantine.head(20).itertuples(index=False):
             console.print(

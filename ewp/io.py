@@ -202,6 +202,12 @@ def read_csv_text(path: Path, *, skip_blank_lines: bool = False) -> pd.DataFrame
                 f"{name} line {line} has {saw} fields but the header has {expected}: "
                 "quote values that contain a comma"
             ) from exc
+        unclosed = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if unclosed:  # pandas counts rows from 0 here, header included
+            raise ContractError(
+                f"{name} line {int(unclosed.group(1)) + 1}: a quoted value is never closed "
+                '(expected a closing ")'
+            ) from exc
         raise ContractError(f"{name} cannot be read as CSV: {str(exc).strip()}") from exc
 
 
