@@ -595,3 +595,20 @@ def test_a_lost_record_stops_the_adapter(monkeypatch: pytest.MonkeyPatch, tmp_pa
     with pytest.raises(AccountingError) as caught:
         ingest(source_dir=source, out_dir=tmp_path / "out", mapping=CPDP_MAPPING)
     assert str(caught.value) == "officers: 7 rows expected, 3 written + 3 quarantined (summary: 3)"
+
+
+def test_ewp_ingest_reports_a_damaged_source_file_in_one_line(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in CPDP_FILES:
+        packed = gzip.compress((CPDP_FIXTURE / f"{name}.csv").read_bytes())
+        (source / f"{name}.csv.gz").write_bytes(packed[:-12] if name == "accused" else packed)
+    result = CliRunner().invoke(
+        app, ["ingest", str(source), "--out", str(tmp_path / "out"), "--source", "cpdp"]
+    )
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "Contract error: accused.csv.gz is not a complete gzip file (Compressed file ended "
+        "before the end-of-stream marker was reached); expected gzip-compressed CSV"
+    ]
+    assert not (tmp_path / "out").exists()
