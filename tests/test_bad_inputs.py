@@ -510,7 +510,7 @@ CPDP_MUTATIONS = st.one_of(
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutations=st.lists(CPDP_MUTATIONS, min_size=1, max_size=3))
 def test_fuzzed_raw_exports_through_the_adapter(mutations: list[tuple]) -> None:
     import tempfile
