@@ -29,6 +29,7 @@ from ewp.config import Config, ConfigError, load_config
 from ewp.settings import configure_environment, data_home
 
 if TYPE_CHECKING:  # imported lazily at run time: Prefect and MLflow are slow to import
+    from ewp.access import WorkspaceStore
     from ewp.review import ReviewStore
     from ewp.tracking import Tracker
     from flows.train import TrainResult
@@ -336,36 +337,96 @@ def _frame_table(frame: pd.DataFrame, *, title: str) -> Table:
 
 
 def _by_split_table(long: pd.DataFrame, *, title: str) -> Table:
-    """Candidates x test blocks as "TP / FP" cells, then the pooled precision."""
+    """Candidates x test blocks as "TP / FP (precision)" cells, then all blocks pooled."""
     table = Table(title=title)
     table.add_column("candidate")
     splits = [s for s in dict.fromkeys(long["split"]) if s != "all"]
     for split in splits:
-        table.add_column(f"{split[:4]} TP/FP", justify="right")
-    table.add_column("all TP/FP", justify="right")
-    table.add_column("precision", justify="right")
+        table.add_column(f"{split[:4]} TP / FP (prec.)", justify="right")
+    table.add_column("all TP / FP (prec.)", justify="right")
     for candidate, rows in long.groupby("candidate", sort=True):
         cells = rows.set_index("split")
         row = [str(candidate)]
         for split in [*splits, "all"]:
-            row.append(f"{cells.loc[split, 'tp']:.1f} / {cells.loc[split, 'fp']:.1f}")
-        precision = cells.loc["all", "precision"]
-        row.append("–" if pd.isna(precision) else f"{precision:.3f}")
+            precision = cells.loc[split, "precision"]
+            shown = "–" if pd.isna(precision) else f"{precision:.3f}"
+            row.append(f"{cells.loc[split, 'tp']:.1f} / {cells.loc[split, 'fp']:.1f} ({shown})")
         table.add_row(*row)
     return table
+
+
+def _fairness_table(result: TrainResult, config: Config) -> Table:
+    """The selected candidate's gate metrics by group: ratio to the reference, interval,
+    verdict (groups with a verdict of "insufficient data" included, so none is hidden)."""
+    fairness = config.fairness
+    by_group = result.audit_by_group
+    assert by_group is not None
+    shown = by_group.loc[by_group["metric"].isin(fairness.gate_metrics)].sort_values(
+        ["attribute", "metric", "group"], kind="stable"
+    )
+    table = Table(
+        title=f"Fairness of {result.champion} on the latest test block ({fairness.confidence:.0%} "
+        f"intervals; band {fairness.band[0]:g}–{fairness.band[1]:g})"
+    )
+    for column in ("attribute", "group", "metric", "n", "value", "ratio", "interval", "verdict"):
+        table.add_column(column, justify="right" if column in ("n", "value", "ratio") else "left")
+    for row in shown.itertuples(index=False):
+        interval = (
+            f"{row.ratio_ci_low:.2f}–{row.ratio_ci_high:.2f}"
+            if pd.notna(row.ratio_ci_low) and pd.notna(row.ratio_ci_high)
+            else "–"
+        )
+        table.add_row(
+            row.attribute,
+            str(row.group),
+            row.metric,
+            str(row.n),
+            "–" if pd.isna(row.value) else f"{row.value:.3f}",
+            "–" if pd.isna(row.ratio) else f"{row.ratio:.2f}",
+            interval,
+            row.verdict,
+        )
+    return table
+
+
+def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
+    """The equal-volume table with each ratio and its interval in one column."""
+
+    def shown(column: str, signed: bool) -> pd.Series:
+        sign = "+" if signed else ""
+        return table.apply(
+            lambda row: (
+                f"{row[column]:{sign}.2f} "
+                f"[{row[column + '_low']:{sign}.2f}, {row[column + '_high']:{sign}.2f}]"
+            ),
+            axis=1,
+        )
+
+    return table[["candidate", "k", "tp", "fp", "precision"]].assign(
+        **{"TP ratio": shown("tp_ratio", False), "FP change": shown("fp_change", True)}
+    )
 
 
 def _print_evaluation(result: TrainResult, config: Config) -> None:
     from models.evaluation import by_split
 
     ev = config.evaluation
-    console.print(
-        _by_split_table(
-            by_split(result.metrics, list_name=f"volume_{ev.headline_rule}"),
-            title=f"At the flag volume of {ev.headline_rule}, per test block "
-            "(monthly as-of dates in each block, pooled)",
+    for rule, table in result.headline_by_rule.groupby("rule", sort=False):
+        console.print(
+            _by_split_table(
+                by_split(result.metrics, list_name=f"volume_{rule}"),
+                title=f"At the flag volume of {rule}, per test block "
+                "(as-of dates in each block pooled)",
+            )
         )
-    )
+        console.print(
+            _frame_table(
+                _with_intervals(table),
+                title=f"Every candidate at the flag volume of {rule}, pooled over test dates "
+                "(TP ratio = TP / rule TP; FP change = relative change in FP; "
+                f"[{ev.confidence:.0%} bootstrap interval over officers])",
+            )
+        )
     console.print(
         _by_split_table(
             by_split(result.metrics, list_name=ev.selection_list),
@@ -374,17 +435,14 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
     )
     console.print(
         _frame_table(
-            result.headline[["candidate", "k", "tp", "fp", "precision", "tp_ratio", "fp_change"]],
-            title=f"Headline: every candidate at the flag volume of {ev.headline_rule}, pooled "
-            "(tp_ratio = TP / rule TP; fp_change = relative change in FP)",
-        )
-    )
-    console.print(
-        _frame_table(
             result.selection[["candidate", "mean_precision", "worst_regret", "eligible"]],
-            title=f"Selection on mean {ev.selection_list} precision over test dates",
+            title=f"Selection on mean {ev.selection_list} precision over test dates "
+            f"(headline rule: {ev.headline_rule})",
         )
     )
+    if result.audit_by_group is not None:
+        console.print(_fairness_table(result, config))
+        console.print(f"Fairness audit: [bold]{result.audit_report}[/bold]")
     console.print(f"Tables: {result.run_dir}")
 
 
@@ -587,6 +645,141 @@ def review_trail(config: ConfigOption = None) -> None:
         console.print(_frame_table(store.audit_frame(), title="Review audit trail"))
     finally:
         store.close()
+
+
+users_app = typer.Typer(help="Accounts of the review workspace (ewp web): roles and units.")
+app.add_typer(users_app, name="users")
+PASSWORD_ENV = "EWP_PASSWORD"
+
+
+def _workspace_store(config: Path | None) -> WorkspaceStore:
+    cfg = _config(config)
+    home = data_home(cfg.home)
+    from ewp.access import WorkspaceStore
+    from ewp.review import default_url
+
+    return WorkspaceStore(cfg.review.database_url or default_url(home))
+
+
+def _new_password(password_file: Path | None) -> str:
+    """The password from a file (first line), else $EWP_PASSWORD, else a hidden prompt."""
+    import os
+
+    if password_file is not None:
+        try:
+            return password_file.read_text(encoding="utf-8").splitlines()[0]
+        except (OSError, IndexError) as exc:
+            console.print(f"[red]Cannot read a password from {password_file}:[/red] {exc}")
+            raise typer.Exit(2) from exc
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env:
+        return from_env
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+PasswordFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        help=f"File whose first line is the password; default ${PASSWORD_ENV}, else a prompt."
+    ),
+]
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name (letters, digits, . _ @ -).")],
+    role: Annotated[str, typer.Option(help="reviewer, auditor or admin.")],
+    unit: Annotated[
+        list[str] | None, typer.Option(help="A unit a reviewer may see; repeat for several.")
+    ] = None,
+    password_file: PasswordFileOption = None,
+    proxy_only: Annotated[
+        bool,
+        typer.Option("--proxy-only", help="No password: signs in only through the proxy header."),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a workspace account (the password is hashed with argon2id, never stored)."""
+    from ewp.access import AccessError
+
+    password = None if proxy_only else _new_password(password_file)
+    store = _workspace_store(config)
+    try:
+        user = store.add_user(
+            username=name, role=role, units=unit or [], password=password, actor="ewp users add"
+        )
+    except AccessError as exc:
+        console.print(f"[red]Not added:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        store.close()
+    units = f" for {', '.join(sorted(user.units))}" if user.units else ""
+    console.print(f"Added {user.role} {user.username}{units}")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_file: PasswordFileOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Set a new password for an account (ends its open sessions)."""
+    from ewp.access import AccessError
+
+    password = _new_password(password_file)
+    store = _workspace_store(config)
+    try:
+        store.update_user(username=name, password=password, actor="ewp users set-password")
+    except AccessError as exc:
+        console.print(f"[red]Not changed:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        store.close()
+    console.print(f"New password set for {name}")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption = None) -> None:
+    """List the workspace's accounts with their role and units."""
+    store = _workspace_store(config)
+    try:
+        users = store.users()
+    finally:
+        store.close()
+    table = Table(title="Workspace accounts")
+    for column in ("user", "role", "units", "active", "sign-in"):
+        table.add_column(column)
+    for user in users:
+        table.add_row(
+            user.username,
+            user.role,
+            ", ".join(sorted(user.units)),
+            "yes" if user.active else "no",
+            "password" if user.has_password else "reverse proxy only",
+        )
+    console.print(table)
+
+
+@app.command()
+def web(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Start the review workspace: a web app over the review store, with sign-in.
+
+    Reviewers review and decide flags of their units, auditors read fairness audits and model
+    cards, admins manage accounts. Create accounts first with `ewp users add`.
+    """
+    import uvicorn
+
+    from web import create_app, web_settings
+
+    cfg = _config(config)
+    home = data_home(cfg.home)
+    application = create_app(web_settings(cfg, home))
+    console.print(f"Review workspace on http://{host}:{port}/ (data home {home}); Ctrl-C stops")
+    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
 
 
 models_app = typer.Typer(help="The MLflow model registry: list versions, promote a champion.")

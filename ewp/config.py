@@ -250,6 +250,9 @@ class EvaluationConfig(_Frozen):
     )
     # Candidates fitted at once (threads).
     max_workers: PositiveInt = 2
+    # Bootstrap intervals of the equal-volume comparison (officers resampled, paired).
+    bootstrap_samples: PositiveInt = 1000
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
 
     @field_validator("test_dates")
     @classmethod
@@ -349,6 +352,10 @@ class FairnessConfig(_Frozen):
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     # Ratios the promotion gate checks (see models/evaluation.py's gate hook).
     gate_metrics: tuple[str, ...] = ("false_positive_rate", "flag_rate")
+    # A candidate (e.g. the force's current threshold rule) the gate compares with: null = an
+    # absolute gate (any group outside the band blocks); a name = a group outside the band
+    # blocks only where the candidate is further from parity than this baseline.
+    gate_baseline: str | None = None
     # Candidate name -> written reason to let it through a failed gate; recorded in MLflow and
     # the model card. Empty: the gate's word is final.
     overrides: dict[str, Annotated[str, Field(min_length=10)]] = Field(default_factory=dict)
@@ -366,6 +373,25 @@ class MlflowConfig(_Frozen):
 
     tracking_uri: str | None = None
     experiment: str = "ewp"
+
+
+class WebConfig(_Frozen):
+    """The review workspace (``ewp web``): sessions, login limits, reverse-proxy identity."""
+
+    # A session ends after this long without a request, and in any case this long after login.
+    session_idle_minutes: PositiveInt = 30
+    session_max_hours: PositiveInt = 8
+    # Failed logins allowed per user name, and per client address, within the window; more are
+    # refused (HTTP 429) until older failures leave the window. Counted in the database.
+    max_failed_logins: PositiveInt = 5
+    max_failed_logins_per_client: PositiveInt = 20
+    login_window_minutes: PositiveInt = 15
+    # Header carrying the user name set by a trusted reverse proxy (e.g. X-Remote-User); None:
+    # local accounts only. Honoured only on requests from ``trusted_proxies``.
+    trusted_user_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Send the session cookie over HTTPS only: set true whenever the workspace is served by TLS.
+    secure_cookies: bool = False
 
 
 class Config(_Frozen):
@@ -388,6 +414,7 @@ class Config(_Frozen):
     review: ReviewConfig = ReviewConfig()
     fairness: FairnessConfig = FairnessConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    web: WebConfig = WebConfig()
 
     @field_validator("taxonomy")
     @classmethod
@@ -400,6 +427,17 @@ class Config(_Frozen):
                 f"expected one of {list(CATEGORIES)}"
             )
         return taxonomy
+
+    @model_validator(mode="after")
+    def _gate_baseline_is_a_candidate(self) -> Config:
+        baseline = self.fairness.gate_baseline
+        names = [c.name for c in self.evaluation.candidates]
+        if baseline is not None and baseline not in names:
+            raise ValueError(
+                f"fairness.gate_baseline {baseline!r} must name a candidate in "
+                f"evaluation.candidates; have {names}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _windows_possible(self) -> Config:

@@ -10,8 +10,9 @@ Wiring only. ``publish_list`` is shared with the demo so both end with the same 
 * the list is drawn by ``scoring`` (top k or a threshold, optional cap per unit);
 * reasons (with peer comparison), the history behind each flag and the changes since the last
   report are assembled as data, then rendered;
-* ``flags.csv``, ``flags.json``, ``reasons.csv`` and ``report.html`` are written to
-  ``<home>/runs/<config>/weekly-<as-of>/`` and the flags recorded in the review store.
+* ``flags.csv``, ``flags.json``, ``reasons.csv``, ``timelines.csv`` and ``report.html`` are
+  written to ``<home>/runs/<config>/weekly-<as-of>/`` and the flags recorded in the review
+  store.
 
 The run folder is built in a hidden staging folder and renamed into place only once every file
 is written and the flags are in the review store (``ewp.atomic.staged_dir``): a run killed
@@ -68,6 +69,9 @@ CHALLENGE = (
     "Officers and staff associations may ask for the model card, the feature list and the "
     "fairness audit behind any list.",
 )
+
+
+TIMELINES_CSV = "timelines.csv"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,6 +232,9 @@ def publish_list(
             json.dumps(flags.to_dict(orient="records"), indent=2, sort_keys=True) + "\n",
         )
         write_csv(reasons, run_dir / "reasons.csv", float_format="%.6f")
+        # The history behind each flag as data, so the review workspace (``ewp web``) can draw
+        # an officer card without reading the whole export again.
+        write_csv(timelines, run_dir / TIMELINES_CSV, date_format="%Y-%m-%d")
         report = write_text(run_dir / "report.html", html)
         pause_point("list-written")
         new_flags = store.publish_flags(flags, actor="ewp score")

@@ -59,6 +59,7 @@ from models.evaluation import (
     candidate_features,
     evaluate_split,
     headline,
+    headline_intervals,
     promotion_decision,
     select_champion,
     stability,
@@ -82,12 +83,16 @@ class TrainResult:
     metrics: pd.DataFrame
     summary: pd.DataFrame
     headline: pd.DataFrame
+    headline_by_rule: pd.DataFrame
     selection: pd.DataFrame
     champion: str | None
     model_id: str | None
     version: str | None
     promoted: bool
     promotion_reason: str
+    # The selected candidate's fairness audit on the latest test block (None: no selection).
+    audit_by_group: pd.DataFrame | None = None
+    audit_report: Path | None = None
 
 
 def evaluation_fingerprint(config: Config, data_fingerprint: str) -> str:
@@ -195,6 +200,20 @@ def run_split(
     return dataclasses.replace(
         evaluation, metrics=evaluation.metrics.assign(split=split.test_as_of.isoformat())
     )
+
+
+def equal_volume_table(
+    metrics: pd.DataFrame, lists: pd.DataFrame, *, rule: str, config: Config
+) -> pd.DataFrame:
+    """``headline`` at one rule's flag volume, with paired bootstrap intervals of its ratios."""
+    intervals = headline_intervals(
+        lists,
+        rule=rule,
+        samples=config.evaluation.bootstrap_samples,
+        confidence=config.evaluation.confidence,
+        seed=config.seed,
+    )
+    return headline(metrics, rule=rule).merge(intervals, on="candidate", how="left")
 
 
 def stability_list(ev: EvaluationConfig) -> str:
@@ -375,7 +394,15 @@ def train_flow(
     metrics = pd.concat([e.metrics for e in evaluations], ignore_index=True)
     lists = pd.concat([e.lists for e in evaluations], ignore_index=True)
     summary = summarise(metrics)
-    equal_volume = headline(metrics, rule=ev.headline_rule)
+    equal_volume = equal_volume_table(metrics, lists, rule=ev.headline_rule, config=config)
+    rules = [c.name for c in candidates if c.kind == "threshold_rule"]
+    every_rule = pd.concat(
+        [
+            equal_volume_table(metrics, lists, rule=rule, config=config).assign(rule=rule)
+            for rule in rules
+        ],
+        ignore_index=True,
+    )
     eligible = {
         c.name: c.kind in INTERPRETABLE_KINDS or ev.allow_black_box_champion for c in candidates
     }
@@ -391,8 +418,15 @@ def train_flow(
     audits = audit_candidates(
         data=data, rows=audit_rows, labels=pd.Series(audit_y), lists=latest, config=config
     )
+    baseline = config.fairness.gate_baseline
     objections = {
-        name: fairness_gate(result, config=config.fairness) for name, (result, _) in audits.items()
+        name: fairness_gate(
+            result,
+            config=config.fairness,
+            baseline=audits[baseline][0] if baseline else None,
+            baseline_name=baseline or "the baseline",
+        )
+        for name, (result, _) in audits.items()
     }
     fairness = gate_with_overrides(objections, config.fairness.overrides)
 
@@ -422,26 +456,73 @@ def train_flow(
         "metrics.csv": metrics,
         "summary.csv": summary,
         "headline.csv": equal_volume,
+        "headline_by_rule.csv": every_rule,
         "selection.csv": selection.table,
         "stability.csv": stability(lists.loc[lists["list"] == stability_list(ev)]),
         "audit_tradeoff.csv": tradeoff,
     }
+
+    def write_selection_audit(model_version: str, folder: Path) -> Path:
+        """The selected candidate's audit.html and CSVs (latest test block) in ``folder`` (the
+        run folder's staging); returns the report's path in ``run_dir``."""
+        selected_audit, selected_sources = audits[str(selection.champion)]
+        return (
+            run_dir
+            / write_audit(
+                run_dir=folder,
+                title=f"Fairness audit of {selection.champion}",
+                scope=f"model selection: lists at {ev.selection_list} on the test dates "
+                f"{splits[-1].test_block[0]} to {splits[-1].test_block[-1]}",
+                result=selected_audit,
+                sources=selected_sources,
+                tradeoff=tradeoff,
+                config=config,
+                provenance={
+                    "model_version": model_version,
+                    "data_fingerprint": data_fingerprint,
+                    "config_name": config.name,
+                    "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
+                    "extracted_on": extracted_on.isoformat(),
+                },
+            ).name
+        )
+
+    if selection.champion is not None:
+        tables["audit_by_split.csv"] = audit_by_split(
+            data=data,
+            matrix=matrix,
+            splits=splits,
+            lists=lists,
+            chosen=selection.champion,
+            config=config,
+            extracted_on=extracted_on,
+        )
     if selection.champion is None or not publish:
+        audit_report = None
         if selection.champion is None:
             logger.warning("No eligible candidate: nothing registered")
         with staged_dir(run_dir) as staging:
             write_tables(staging, tables, {})
+            if selection.champion is not None:
+                audit_report = write_selection_audit(
+                    f"{selection.champion} (evaluated, not registered)", staging
+                )
         return TrainResult(
-            run_dir,
-            metrics,
-            summary,
-            equal_volume,
-            selection.table,
-            None,
-            None,
-            None,
-            False,
-            "no eligible candidate",
+            run_dir=run_dir,
+            metrics=metrics,
+            summary=summary,
+            headline=equal_volume,
+            headline_by_rule=every_rule,
+            selection=selection.table,
+            champion=selection.champion,
+            model_id=None,
+            version=None,
+            promoted=False,
+            promotion_reason="no eligible candidate"
+            if selection.champion is None
+            else "evaluation only: nothing registered",
+            audit_by_group=audits[selection.champion][0].by_group if selection.champion else None,
+            audit_report=audit_report,
         )
 
     chosen = next(c for c in candidates if c.name == selection.champion)
@@ -483,35 +564,9 @@ def train_flow(
         if objections[chosen.name].passed
         else config.fairness.overrides.get(chosen.name),
     )
-    tables["audit_by_split.csv"] = audit_by_split(
-        data=data,
-        matrix=matrix,
-        splits=splits,
-        lists=lists,
-        chosen=chosen.name,
-        config=config,
-        extracted_on=extracted_on,
-    )
-    champion_audit, champion_sources = audits[chosen.name]
     with staged_dir(run_dir) as staging:
         write_tables(staging, tables, {"model_card.md": card})
-        write_audit(
-            run_dir=staging,
-            title=f"Fairness audit of {chosen.name}",
-            scope=f"model selection: lists at {ev.selection_list} on the test dates "
-            f"{splits[-1].test_block[0]} to {splits[-1].test_block[-1]}",
-            result=champion_audit,
-            sources=champion_sources,
-            tradeoff=tradeoff,
-            config=config,
-            provenance={
-                "model_version": model_id,
-                "data_fingerprint": data_fingerprint,
-                "config_name": config.name,
-                "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
-                "extracted_on": extracted_on.isoformat(),
-            },
-        )
+        audit_report = write_selection_audit(model_id, staging)
     version = None
     if not already_champion:  # a rerun on the same data and config registers nothing new
         model, example = fit_final(data=data, config=config, candidate=chosen, split=split)
@@ -542,6 +597,7 @@ def train_flow(
             tables={
                 "summary.csv": summary,
                 "headline.csv": equal_volume,
+                "headline_by_rule.csv": every_rule,
                 "audit_tradeoff.csv": tradeoff,
                 **audit_tables(*audits[chosen.name]),
             },
@@ -565,12 +621,15 @@ def train_flow(
         metrics=metrics,
         summary=summary,
         headline=equal_volume,
+        headline_by_rule=every_rule,
         selection=selection.table,
         champion=chosen.name,
         model_id=model_id,
         version=version,
         promoted=decision.promote,
         promotion_reason=decision.reason,
+        audit_by_group=audits[chosen.name][0].by_group,
+        audit_report=audit_report,
     )
 
 

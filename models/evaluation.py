@@ -79,10 +79,10 @@ def list_metrics(
     return frame
 
 
-def top_ids(officer_ids: np.ndarray, scores: np.ndarray, k: int) -> list[str]:
-    """The k highest-scoring officers, ties broken by officer ID (as the published list does)."""
-    order = np.lexsort((officer_ids, -scores))
-    return [str(i) for i in officer_ids[order[:k]]]
+def top_order(officer_ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k highest-scoring officers, ties broken by officer ID (as the published
+    list does)."""
+    return np.lexsort((officer_ids, -scores))[:k]
 
 
 def stability(lists: pd.DataFrame) -> pd.DataFrame:
@@ -151,13 +151,88 @@ def headline(metrics: pd.DataFrame, *, rule: str) -> pd.DataFrame:
     return pooled.reset_index()
 
 
+def _defined_quantiles(replicates: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the ``tail`` and ``1 - tail`` quantiles of the defined (non-NaN) replicates;
+    NaN for a column with none (e.g. fp_change when the rule never has a false positive)."""
+    low = np.full(replicates.shape[1], np.nan)
+    high = np.full(replicates.shape[1], np.nan)
+    for column in range(replicates.shape[1]):
+        defined = replicates[:, column][~np.isnan(replicates[:, column])]
+        if len(defined):
+            low[column], high[column] = np.quantile(defined, [tail, 1 - tail])
+    return low, high
+
+
+def headline_intervals(
+    lists: pd.DataFrame,
+    *,
+    rule: str,
+    samples: int,
+    confidence: float,
+    seed: int,
+) -> pd.DataFrame:
+    """Bootstrap intervals for ``headline``'s tp_ratio and fp_change, paired over officers.
+
+    ``lists`` holds every candidate's list at ``volume_<rule>`` on each test date with its
+    officers' labels (columns candidate, test_as_of, list, officer_ids, labels). Officers are
+    the resampling unit (an officer appears on many dates, so dates are not independent) and
+    every candidate is measured on the same replicate, so the ratio's interval reflects the
+    paired comparison. A Poisson bootstrap (each officer drawn Poisson(1) times) needs only the
+    officers on some list: officers on none contribute nothing to any TP or FP.
+
+    Worked example: the rule flags {A+, B-}, the model {A+, C+} (+ = label 1). Per officer
+    (tp_rule, fp_rule, tp_model, fp_model): A (1, 0, 1, 0), B (0, 1, 0, 0), C (0, 0, 1, 0).
+    A replicate drawing A twice, B once and C zero times has rule TP 2, model TP 2: ratio 1.0.
+    The point estimate (all drawn once) is 2 / 1 = 2.0.
+
+    Returns candidate, tp_ratio_low, tp_ratio_high, fp_change_low, fp_change_high. The lists
+    break ties at the cut-off by officer ID, as the published list does.
+    """
+    at_volume = lists.loc[lists["list"] == f"volume_{rule}"]
+    records = [
+        (row.candidate, officer, int(label))
+        for row in at_volume.itertuples(index=False)
+        for officer, label in zip(row.officer_ids, row.labels, strict=True)
+    ]
+    flagged = pd.DataFrame(records, columns=["candidate", "officer_id", "label"])
+    flagged["tp"] = flagged["label"]
+    flagged["fp"] = 1 - flagged["label"]
+    per_officer = flagged.pivot_table(
+        index="officer_id", columns="candidate", values=["tp", "fp"], aggfunc="sum", fill_value=0
+    ).sort_index(axis=0)
+    rng = np.random.default_rng(seed)
+    weights = rng.poisson(1.0, size=(samples, len(per_officer))).astype("float64")
+    tp = weights @ per_officer["tp"].to_numpy(dtype="float64")
+    fp = weights @ per_officer["fp"].to_numpy(dtype="float64")
+    names = list(per_officer["tp"].columns)
+    rule_at = names.index(rule)
+    tail = (1 - confidence) / 2
+    # A replicate in which the rule has no TP (or no FP) leaves that ratio undefined: it is
+    # left out of that ratio's quantiles (only possible with a handful of flagged officers).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tp_ratio = np.where(tp[:, [rule_at]] > 0, tp / tp[:, [rule_at]], np.nan)
+        fp_change = np.where(fp[:, [rule_at]] > 0, fp / fp[:, [rule_at]] - 1, np.nan)
+    tp_low, tp_high = _defined_quantiles(tp_ratio, tail)
+    fp_low, fp_high = _defined_quantiles(fp_change, tail)
+    return pd.DataFrame(
+        {
+            "candidate": names,
+            "tp_ratio_low": tp_low,
+            "tp_ratio_high": tp_high,
+            "fp_change_low": fp_low,
+            "fp_change_high": fp_high,
+        }
+    )
+
+
 @dataclass(frozen=True)
 class SplitEvaluation:
     """Metrics of every candidate on every as-of date of one split's test block.
 
     ``metrics``: test_as_of, candidate, list, k, tp, fp, precision, ... (see ``list_metrics``).
-    ``lists``: candidate, test_as_of, list, officer_ids (each candidate's list at every list
-    size; ties at the cut-off broken by officer ID), for stability and the fairness audit.
+    ``lists``: candidate, test_as_of, list, officer_ids, labels (each candidate's list at every
+    list size, ties at the cut-off broken by officer ID, and the listed officers' labels), for
+    stability, the fairness audit and bootstrap intervals.
     """
 
     metrics: pd.DataFrame
@@ -247,15 +322,17 @@ def evaluate_split(
                 sizes=day_sizes,
             )
             frames.append(frame.assign(candidate=name, test_as_of=pd.Timestamp(day)))
-            lists += [
-                {
-                    "candidate": name,
-                    "test_as_of": pd.Timestamp(day),
-                    "list": size.name,
-                    "officer_ids": top_ids(officer_ids[on_day], scores[name][on_day], size.k),
-                }
-                for size in day_sizes
-            ]
+            for size in day_sizes:
+                top = top_order(officer_ids[on_day], scores[name][on_day], size.k)
+                lists.append(
+                    {
+                        "candidate": name,
+                        "test_as_of": pd.Timestamp(day),
+                        "list": size.name,
+                        "officer_ids": [str(i) for i in officer_ids[on_day][top]],
+                        "labels": [int(v) for v in test_labels[on_day][top]],
+                    }
+                )
     metrics = pd.concat(frames, ignore_index=True)
     leading = ["test_as_of", "candidate", "list"]
     metrics = metrics[leading + [c for c in metrics.columns if c not in leading]]

@@ -727,13 +727,37 @@ def _describe(row: pd.Series, confidence: float) -> str:
     return f"{where}: {row['metric']} ratio {row['ratio']:.2f} ({interval})"
 
 
-def fairness_gate(audit: AuditResult, *, config: FairnessConfig) -> GateDecision:
+def _further_from_parity(row: pd.Series, baseline_ratio: float) -> bool:
+    """Whether the whole ratio interval of ``row`` is further from parity (1, on the log scale)
+    than ``baseline_ratio``: e.g. 0.17 (CI 0.05–0.33) is not further than a baseline 0.26 (the
+    interval reaches 0.33, |log 0.33| < |log 0.26|), 3.3 (CI 2.0–5.4) is not further than 4.8."""
+    if not np.isfinite(baseline_ratio) or baseline_ratio <= 0:
+        return True
+    low, high = row["ratio_ci_low"], row["ratio_ci_high"]
+    nearest = high if high < 1 else low
+    return abs(np.log(nearest)) > abs(np.log(baseline_ratio))
+
+
+def fairness_gate(
+    audit: AuditResult,
+    *,
+    config: FairnessConfig,
+    baseline: AuditResult | None = None,
+    baseline_name: str = "the baseline",
+) -> GateDecision:
     """Block a candidate when a gate metric's ratio is "outside band" for any group.
 
     Checks ``config.gate_metrics`` in ``audit.by_group`` (not the intersections, whose cells
     are small). The reason names each offending attribute, group, metric, ratio and interval.
     Otherwise the candidate passes; groups with "insufficient data" or "inconclusive" verdicts
     and gate metrics the audit could not compute (no labels) are named in the reason.
+
+    With a ``baseline`` (the audit of the force's current practice, e.g. its threshold rule, on
+    lists of the same size; ``FairnessConfig.gate_baseline``), a group outside the band blocks
+    the candidate only if the candidate is further from parity than the baseline there: its
+    whole interval lies beyond the baseline's ratio (``_further_from_parity``). The question
+    is then "does the model make a disparity worse than what it replaces?"; the tolerated
+    groups are named in the reason and the audit still reports every one of them.
     """
     unknown = sorted(set(config.gate_metrics) - set(METRICS))
     if unknown:
@@ -742,10 +766,27 @@ def fairness_gate(audit: AuditResult, *, config: FairnessConfig) -> GateDecision
     band = f"the band {band_low:g}–{band_high:g}"
     checked = audit.by_group.loc[audit.by_group["metric"].isin(config.gate_metrics)]
     outside = checked.loc[checked["verdict"] == OUTSIDE]
+    tolerated = outside.iloc[0:0]
+    if baseline is not None and len(outside):
+        ratios = baseline.by_group.set_index(["attribute", "group", "metric"])["ratio"]
+        worse = outside.apply(
+            lambda row: _further_from_parity(
+                row, float(ratios.get((row["attribute"], row["group"], row["metric"]), np.nan))
+            ),
+            axis=1,
+        )
+        outside, tolerated = outside.loc[worse], outside.loc[~worse]
     if len(outside):
         found = "; ".join(_describe(row, config.confidence) for _, row in outside.iterrows())
-        return GateDecision(passed=False, reason=f"blocked, outside {band}: {found}")
+        beyond = f" and further from parity than {baseline_name}" if baseline is not None else ""
+        return GateDecision(passed=False, reason=f"blocked, outside {band}{beyond}: {found}")
     notes = [f"no gate metric is outside {band}"]
+    if len(tolerated):
+        listed = "; ".join(_describe(row, config.confidence) for _, row in tolerated.iterrows())
+        notes = [
+            f"outside {band} but no further from parity than {baseline_name} "
+            f"(the ratios it was compared with are in the audit): {listed}"
+        ]
     for verdict in (INSUFFICIENT, INCONCLUSIVE):
         rows = checked.loc[checked["verdict"] == verdict]
         if len(rows):

@@ -277,6 +277,27 @@ def _timeline_rows(timelines: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     return rows
 
 
+def officer_history(
+    *, timelines: pd.DataFrame, officer_id: str, flag_id: str, as_of: dt.date
+) -> tuple[list[dict[str, Any]], _Chart]:
+    """One officer's history as an officer card shows it: the timeline table rows (dates and
+    days as text) and the timeline chart, exactly as the weekly report draws them.
+
+    ``timelines`` has ``features.explanations.TIMELINE_COLUMNS`` (e.g. ``timelines.csv`` of a
+    run read back); rows of other officers are ignored.
+    """
+    _require(timelines, list(TIMELINE_COLUMNS), name="timelines")
+    rows = _timeline_rows(timelines.loc[timelines["officer_id"].astype(str) == officer_id])
+    history = rows.get(officer_id, [])
+    chart = _chart(chart_id=f"chart-{flag_id}", officer_id=officer_id, rows=history, as_of=as_of)
+    return history, chart
+
+
+def chart_legend() -> list[dict[str, str]]:
+    """The timeline chart's legend: label, colour and icon path per category group."""
+    return _legend()
+
+
 @cache
 def _template() -> jinja2.Template:
     source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")

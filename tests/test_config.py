@@ -32,6 +32,7 @@ def test_every_shipped_config_loads(path: Path) -> None:
         ("synthetic:\n  start_year: 2020\n  end_year: 2010\n", "end_year (2010) is before"),
         ("label:\n  serious_categories: [violence]\n", "unknown categories ['violence']"),
         ("- a\n- b\n", "expected a mapping"),
+        ("fairness:\n  gate_baseline: rule_x\n", "fairness.gate_baseline 'rule_x' must name a"),
     ],
 )
 def test_bad_config_names_file_and_field(tmp_path: Path, yaml_text: str, expected: str) -> None:
@@ -156,6 +157,8 @@ COMMANDS = [
     ["review", "trail"],
     ["review", "decide", "F1", "--decision", "no_action", "--reviewer", "DS Khan"],
     ["review", "import", "decisions.csv"],
+    ["users", "list"],
+    ["web"],
 ]
 
 

@@ -10,11 +10,12 @@ from models.evaluation import (
     GateDecision,
     ListSize,
     headline,
+    headline_intervals,
     list_metrics,
     list_sizes,
     select_champion,
     stability,
-    top_ids,
+    top_order,
 )
 
 
@@ -46,9 +47,9 @@ def test_list_metrics_on_a_hand_worked_ranking() -> None:
     assert frame.loc["a", "brier"] == pytest.approx(2.24 / 6)
 
 
-def test_top_ids_breaks_ties_by_officer_id() -> None:
+def test_top_order_breaks_ties_by_officer_id() -> None:
     ids = np.array(["C", "B", "A"])
-    assert top_ids(ids, np.array([1.0, 1.0, 0.5]), 1) == ["B"]
+    assert top_order(ids, np.array([1.0, 1.0, 0.5]), 2).tolist() == [1, 0]
 
 
 def metrics_frame(rows: list[tuple[str, str, str, float, float, float]]) -> pd.DataFrame:
@@ -177,3 +178,41 @@ def test_by_split_pools_each_block_and_all() -> None:
     assert table.loc["2020", ["k", "tp", "fp"]].tolist() == [20, 6, 14]
     assert table.loc["2020", "precision"] == pytest.approx(0.3)
     assert table.loc["all", "precision"] == pytest.approx(6 / 30)
+
+
+def volume_lists(rows: list[tuple[str, list[str], list[int]]]) -> pd.DataFrame:
+    """Lists at the rule's volume on one test date: (candidate, officer_ids, labels)."""
+    return pd.DataFrame(
+        [
+            {
+                "candidate": name,
+                "test_as_of": pd.Timestamp("2020-01-01"),
+                "list": "volume_rule",
+                "officer_ids": ids,
+                "labels": labels,
+            }
+            for name, ids, labels in rows
+        ]
+    )
+
+
+def test_headline_intervals_of_an_identical_list_are_exact() -> None:
+    lists = volume_lists([("rule", ["A", "B"], [1, 0]), ("same", ["B", "A"], [0, 1])])
+    table = headline_intervals(lists, rule="rule", samples=200, confidence=0.9, seed=1)
+    table = table.set_index("candidate")
+    assert table.loc["same"].tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert table.loc["rule"].tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_headline_intervals_pair_officers_across_candidates() -> None:
+    # The docstring's example: the rule flags A+ and B-, the model A+ and C+. Every replicate's
+    # ratio is (wA + wC) / wA >= 1 (never below: the model also lists A), and the model has no
+    # false positive while the rule has B, so fp_change is -1 wherever B is drawn.
+    lists = volume_lists([("rule", ["A", "B"], [1, 0]), ("model", ["A", "C"], [1, 1])])
+    table = headline_intervals(lists, rule="rule", samples=500, confidence=0.9, seed=3)
+    model = table.set_index("candidate").loc["model"]
+    assert model["tp_ratio_low"] >= 1.0
+    assert model["tp_ratio_high"] > 2.0
+    assert model["fp_change_low"] == model["fp_change_high"] == -1.0
+    again = headline_intervals(lists, rule="rule", samples=500, confidence=0.9, seed=3)
+    pd.testing.assert_frame_equal(table, again)

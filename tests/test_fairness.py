@@ -20,7 +20,7 @@ from ewp.contract import ForceData
 from ewp.synthetic import generate_force
 from features.history import build_features, feature_columns
 from features.labels import build_labels
-from models.evaluation import top_ids
+from models.evaluation import top_order
 from models.fairness import (
     METRICS,
     attributes_as_of,
@@ -266,6 +266,48 @@ def test_gate_blocks_a_clear_fpr_disparity_and_names_it() -> None:
     assert "ethnicity 'B': flag_rate ratio 1.64" in decision.reason
 
 
+def test_gate_with_a_baseline_blocks_only_what_is_worse_than_the_baseline() -> None:
+    # The candidate: B's false positive rate 0.2 vs A's 0.1 (ratio 2.0) and flag rate ratio
+    # 920 / 560 = 1.64, both outside the band.
+    candidate = audit(
+        _table(
+            _group("A", tp=200, fp=360, fn=200, tn=3240),
+            _group("B", tp=200, fp=720, fn=200, tn=2880),
+        ),
+        config=ETHNICITY_ONLY,
+        seed=1,
+    )
+    # A rule that is worse for B: FPR 0.3 (ratio 3.0), flag rate 1280 / 560 = 2.29.
+    worse_rule = audit(
+        _table(
+            _group("A", tp=200, fp=360, fn=200, tn=3240),
+            _group("B", tp=200, fp=1080, fn=200, tn=2520),
+        ),
+        config=ETHNICITY_ONLY,
+        seed=1,
+    )
+    decision = fairness_gate(
+        candidate, config=ETHNICITY_ONLY, baseline=worse_rule, baseline_name="rule_x"
+    )
+    assert decision.passed
+    assert "no further from parity than rule_x" in decision.reason
+    assert "ethnicity 'B': false_positive_rate ratio 2.00" in decision.reason
+    # A rule at parity: the candidate's disparity is its own, and it is blocked.
+    fair_rule = audit(
+        _table(
+            _group("A", tp=200, fp=360, fn=200, tn=3240),
+            _group("B", tp=200, fp=360, fn=200, tn=3240),
+        ),
+        config=ETHNICITY_ONLY,
+        seed=1,
+    )
+    decision = fairness_gate(
+        candidate, config=ETHNICITY_ONLY, baseline=fair_rule, baseline_name="rule_x"
+    )
+    assert not decision.passed
+    assert "further from parity than rule_x: ethnicity 'B'" in decision.reason
+
+
 def test_gate_passes_an_equal_table_and_mentions_insufficient_data() -> None:
     config = FairnessConfig(attributes=("ethnicity", "gender"))
     decision = fairness_gate(audit(EQUAL, config=config, seed=1), config=config)
@@ -404,8 +446,8 @@ def _flag_list_frame(reporting_bias: dict[str, float]) -> pd.DataFrame:
     flagged = np.zeros(len(matrix), dtype=bool)
     for _, rows in matrix.groupby("as_of").indices.items():
         ids = matrix["officer_id"].to_numpy()[rows]
-        top = set(top_ids(ids, scores[rows], k_for_fraction(len(rows), 0.02)))
-        flagged[rows] = np.isin(ids, list(top))
+        top = top_order(ids, scores[rows], k_for_fraction(len(rows), 0.02))
+        flagged[rows[top]] = True
     return pd.DataFrame(
         {
             "officer_id": matrix["officer_id"],

@@ -31,10 +31,14 @@ def test_weekly_list_is_dated_monday_and_fully_published(weekly) -> None:
     _, first, _, _, _ = weekly
     # The export ends 2021-12-31: the latest Monday on or before 2022-01-01 is 2021-12-27.
     assert first.run_dir.name == "weekly-2021-12-27"
-    assert {"flags.csv", "flags.json", "reasons.csv", "report.html"} <= {
+    assert {"flags.csv", "flags.json", "reasons.csv", "timelines.csv", "report.html"} <= {
         p.name for p in first.run_dir.iterdir()
     }
     flags = pd.read_csv(first.flags_csv, keep_default_na=False)
+    # The history behind every flag, for the workspace's officer cards.
+    timelines = pd.read_csv(first.run_dir / "timelines.csv")
+    assert set(timelines["officer_id"]) <= set(flags["officer_id"])
+    assert timelines["officer_id"].nunique() > 0
     assert len(flags) == SMALL_TRAIN.scoring.top_k == first.flagged
     assert flags["model_version"].str.endswith("(v1)").all()
     html = first.report.read_text()
