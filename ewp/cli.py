@@ -3,14 +3,23 @@
 Heavy imports (Prefect, MLflow, scikit-learn) happen inside the commands that need them, after
 ``configure_environment`` has pointed Prefect and MLflow at the data home, so ``ewp --help``
 and ``ewp validate`` stay quick and nothing writes to the user's home directory.
+
+Every command loads and validates its config before any work. Bad input, a bad config or an
+impossible setting ends with one line naming the file (and line and field where there is one)
+and exit code 2, never a Python traceback; Prefect's console log shows such an error's message
+without its traceback too.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import pandas as pd
 import typer
@@ -61,8 +70,72 @@ def _config(path: Path | None) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        console.print(f"[red]Config error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        _fail("Config error", exc)
+
+
+def _fail(title: str, exc: Exception | str) -> NoReturn:
+    """Print ``title: message`` as one line (never wrapped) and exit with code 2."""
+    console.print(f"[red]{title}:[/red] {exc}", soft_wrap=True, markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def _day(option: str, value: str | None) -> dt.date | None:
+    """A ``YYYY-MM-DD`` option as a date; a bad one is reported naming the option."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        _fail("Bad option", f'{option}: "{value}" is not a date (expected YYYY-MM-DD): {exc}')
+
+
+def _expected_errors() -> dict[type[Exception], str]:
+    """Errors that mean bad input, config or state, and how each is introduced to the user."""
+    from ewp.validation import AccountingError, ContractError
+    from models.timechop import SplitError
+
+    return {
+        ContractError: "Contract error",
+        ConfigError: "Config error",
+        SplitError: "Config error (time windows)",
+        AccountingError: "Records do not add up (a bug in ewp: please report it)",
+    }
+
+
+class _NoTraceback(logging.Filter):
+    """Drop the traceback from a log record whose exception is one of ``errors``."""
+
+    def __init__(self, errors: tuple[type[Exception], ...]) -> None:
+        super().__init__()
+        self.errors = errors
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], self.errors):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+@contextmanager
+def _reported_errors(also: dict[type[Exception], str] | None = None) -> Iterator[None]:
+    """Report an expected error (``_expected_errors``, and ``also``) in one line, exit code 2.
+
+    Prefect logs a failed task or flow with its traceback on the console (the root logger's
+    handlers); for these errors the message is enough, so the traceback is dropped there.
+    """
+    expected = {**_expected_errors(), **(also or {})}
+    quiet = _NoTraceback(tuple(expected))
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    except tuple(expected) as exc:
+        title = next(text for kind, text in expected.items() if isinstance(exc, kind))
+        _fail(title, exc)
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
 
 
 def _summary_table(summary: pd.DataFrame) -> Table:
@@ -144,7 +217,7 @@ def validate(
     a missing column or file stops with exit code 2.
     """
     from ewp.io import read_raw_export, write_quarantine
-    from ewp.validation import ContractError, validate_export
+    from ewp.validation import validate_export
 
     cfg = _config(config)
     console.print(f"Config OK: {config or 'embedded default'} ({cfg.name})")
@@ -157,11 +230,9 @@ def validate(
             mapping = mapping_path(spec.source) if "/" not in spec.source else Path(spec.source)
             load_mapping(mapping)
         except (MappingError, ConfigError) as exc:
-            console.print(f"[red]Mapping error:[/red] {exc}")
-            raise typer.Exit(2) from exc
+            _fail("Mapping error", exc)
         if not spec.from_dir.is_dir():
-            console.print(f"[red]data.ingest.from_dir: {spec.from_dir} is not a folder[/red]")
-            raise typer.Exit(2)
+            _fail("Config error", f"data.ingest.from_dir: {spec.from_dir} is not a folder")
         console.print(
             f"Mapping OK: {mapping}; source folder {spec.from_dir}. Runs convert it first; "
             f"`ewp ingest {spec.from_dir} --source {spec.source} --out DIR` shows the summary."
@@ -170,19 +241,26 @@ def validate(
     if folder is None:
         console.print("No data folder given (the config uses the synthetic force): done.")
         return
-    try:
+    with _reported_errors():
         result = validate_export(
             read_raw_export(folder),
             category_map=cfg.category_map(),
             extracted_on=cfg.data.extracted_on,
+            today=dt.date.today(),
         )
-    except ContractError as exc:
-        console.print(f"[red]Contract error:[/red] {exc}")
-        raise typer.Exit(2) from exc
     console.print(_summary_table(result.summary))
+    for row in result.summary.itertuples(index=False):
+        if row.ignored_columns:
+            console.print(
+                f"  {row.file}: columns not in the contract, ignored: {row.ignored_columns}",
+                soft_wrap=True,
+                highlight=False,
+            )
     if len(result.quarantine):
         for row in result.quarantine.head(20).itertuples(index=False):
-            console.print(f"  [yellow]quarantined[/yellow] {row.reason}")
+            console.print(
+                f"  [yellow]quarantined[/yellow] {row.reason}", soft_wrap=True, highlight=False
+            )
         if len(result.quarantine) > 20:
             console.print(f"  … and {len(result.quarantine) - 20:,} more")
     target = quarantine or Path("quarantine.csv")
@@ -208,11 +286,10 @@ def ingest(
 
     try:
         mapping = Path(source) if Path(source).suffix in {".yaml", ".yml"} else mapping_path(source)
-        with console.status(f"Ingesting {source_dir} with {mapping.name}…"):
+        with _reported_errors(), console.status(f"Ingesting {source_dir} with {mapping.name}…"):
             result = run_ingest(source_dir=source_dir, out_dir=out, mapping=mapping)
-    except (MappingError, ConfigError) as exc:
-        console.print(f"[red]Cannot ingest:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    except MappingError as exc:
+        _fail("Cannot ingest", exc)
     console.print(_frame_table(result.summary, title=f"Ingest summary: {source_dir}"))
     for name, path in result.paths.items():
         console.print(f"  {name}: {path}")
@@ -233,7 +310,8 @@ def demo(config: ConfigOption = None) -> None:
     console.print(f"ewp demo: state under {home} (Prefect starts a temporary local server)")
     from flows.demo import RULE_NAME, demo_flow
 
-    result = demo_flow(cfg, home)
+    with _reported_errors():
+        result = demo_flow(cfg, home)
     holdout = result.holdout.assign(
         list=result.holdout["list"].map(
             {"volume_rule_3_in_180d": f"flag volume of {RULE_NAME}", "top_1pct": "top 1%"}
@@ -385,7 +463,8 @@ def _run_training(config: Path | None, *, register: bool) -> None:
     started = time.perf_counter()
     from flows.train import run_train
 
-    result = run_train(cfg, home, publish=register)
+    with _reported_errors():
+        result = run_train(cfg, home, publish=register)
     _print_evaluation(result, cfg)
     if register:
         console.print(
@@ -424,19 +503,15 @@ def score(
     ] = None,
 ) -> None:
     """Score the serving cohort with the champion and publish this week's list and report."""
-    import datetime as dt
-
     cfg = _config(config)
+    day = _day("--as-of", as_of)
     home = data_home(cfg.home)
     configure_environment(home)
     from ewp.tracking import NoChampionError
     from flows.score import score_flow
 
-    try:
-        published = score_flow(cfg, home, dt.date.fromisoformat(as_of) if as_of else None)
-    except NoChampionError as exc:
-        console.print(f"[red]{exc}[/red] Run `ewp train` first.")
-        raise typer.Exit(2) from exc
+    with _reported_errors(also={NoChampionError: "No champion (run `ewp train` first)"}):
+        published = score_flow(cfg, home, day)
     console.print(
         f"{published.flagged} flagged ({published.new_flags} new), "
         f"{published.suppressed} suppressed"
@@ -454,8 +529,6 @@ def audit(
     Writes audit.html and the audit CSVs into the run folder (the score flow already does this
     after each run; this re-runs it, e.g. after a config change).
     """
-    import datetime as dt
-
     cfg = _config(config)
     home = data_home(cfg.home)
     configure_environment(home)
@@ -466,12 +539,12 @@ def audit(
 
     flags_csv = run / "flags.csv"
     if not flags_csv.is_file():
-        console.print(f"[red]{flags_csv} not found:[/red] give a weekly run folder")
-        raise typer.Exit(2)
+        _fail("Not a run folder", f"{flags_csv} not found: give a weekly run folder")
     flags = pd.read_csv(flags_csv, dtype=str, keep_default_na=False)
-    as_of = dt.date.fromisoformat(flags["as_of"].iloc[0])
-    export_dir = prepare_export.fn(cfg, home)
-    data = validate.fn(export_dir, cfg).data
+    as_of = _day(f"{flags_csv} as_of", flags["as_of"].iloc[0])
+    with _reported_errors():
+        export_dir = prepare_export.fn(cfg, home)
+        data = validate.fn(export_dir, cfg).data
     matrix = build_features(data, [as_of], config=cfg.features)
     path = audit_weekly_list(
         data=data,
@@ -534,10 +607,9 @@ def review_decide(
     config: ConfigOption = None,
 ) -> None:
     """Record (or change) the decision on one flag."""
-    import datetime as dt
-
     from ewp.review import ReviewError
 
+    decided_on = _day("--on", on) or dt.date.today()
     cfg, store = _review_store(config)
     try:
         store.record_decision(
@@ -545,7 +617,7 @@ def review_decide(
             decision=decision,
             reviewer=reviewer,
             note=note,
-            decided_on=dt.date.fromisoformat(on) if on else dt.date.today(),
+            decided_on=decided_on,
             allowed=cfg.review.decisions,
         )
     except ReviewError as exc:

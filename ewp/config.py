@@ -1,20 +1,28 @@
 """Run configuration: YAML in ``configs/`` loaded into frozen pydantic models.
 
 Every model forbids unknown keys, so a typo such as ``horizon_day`` fails loudly with the
-field's dotted path (``label.horizon_day: Extra inputs are not permitted``) before any work
-starts. ``load_config`` is the only way the CLI and flows read a config.
+field's dotted path and the keys allowed there (``label.horizon_day: unknown key (expected one
+of: gross_misconduct, horizon_days, ...)``) before any work starts. Dates must be
+``YYYY-MM-DD``; time windows that cannot work (a test date with no training history before
+it, test blocks whose labels end after the export date, an end before a start) are refused
+naming the field and what was expected. ``load_config`` is the only way the CLI and flows read
+a config.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import types
+from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from ewp.contract import CATEGORIES, SOURCES
+from models.timechop import SplitError, as_of_dates, make_splits
 
 PositiveInt = Annotated[int, Field(gt=0)]
 
@@ -142,6 +150,15 @@ class TrainingConfig(_Frozen):
     cadence: Literal["monthly", "weekly"] = "monthly"
     regularisation_c: float = Field(0.1, gt=0)
 
+    @model_validator(mode="after")
+    def _end_after_start(self) -> TrainingConfig:
+        if self.as_of_end is not None and self.as_of_end < self.as_of_start:
+            raise ValueError(
+                f"as_of_end ({self.as_of_end}) is before as_of_start ({self.as_of_start}); "
+                "expected a date on or after as_of_start, or null"
+            )
+        return self
+
 
 CandidateKind = Literal[
     "threshold_rule", "peer_rule", "count_ranker", "scorecard", "ebm", "hist_gradient_boosting"
@@ -236,6 +253,18 @@ class EvaluationConfig(_Frozen):
     # Bootstrap intervals of the equal-volume comparison (officers resampled, paired).
     bootstrap_samples: PositiveInt = 1000
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+
+    @field_validator("test_dates")
+    @classmethod
+    def _increasing(cls, dates: tuple[dt.date, ...]) -> tuple[dt.date, ...]:
+        if not dates:
+            raise ValueError("expected at least one test date")
+        for earlier, later in pairwise(dates):
+            if later <= earlier:
+                raise ValueError(
+                    f"{later} follows {earlier}; expected dates in increasing order, no repeats"
+                )
+        return dates
 
     @field_validator("candidates")
     @classmethod
@@ -410,6 +439,55 @@ class Config(_Frozen):
             )
         return self
 
+    @model_validator(mode="after")
+    def _windows_possible(self) -> Config:
+        """Time windows across sections: every test date has training history before it,
+        the test blocks' labels end by the export date, and the list is not dated after it."""
+        ev, horizon = self.evaluation, self.label.horizon_days
+        cadence, start = self.training.cadence, self.training.as_of_start
+        step = 31 if cadence == "monthly" else 7
+        if ev.training_history_days is not None and ev.training_history_days < step:
+            raise ValueError(
+                f"evaluation.training_history_days: {ev.training_history_days} days is shorter "
+                f"than one {cadence} step of training.cadence; expected at least {step}, or null"
+            )
+        first_as_of = as_of_dates(start=start, end=start + dt.timedelta(days=step), cadence=cadence)
+        earliest = first_as_of[0] + dt.timedelta(days=horizon)
+        if ev.test_dates[0] < earliest:
+            raise ValueError(
+                f"evaluation.test_dates: {ev.test_dates[0]} leaves no training as-of date: a "
+                f"model tested then trains on {cadence} as-of dates from training.as_of_start "
+                f"({start}) to label.horizon_days ({horizon}) before the test date; expected test "
+                f"dates on or after {earliest}"
+            )
+        try:
+            splits = make_splits(
+                test_dates=ev.test_dates,
+                label_horizon_days=horizon,
+                training_history_days=ev.training_history_days,
+                cadence=cadence,
+                data_start=start,
+                test_block_days=ev.test_block_days,
+            )
+        except SplitError as exc:
+            raise ValueError(f"evaluation: {exc}") from exc
+        extracted_on = self.data.extracted_on
+        if extracted_on is not None:
+            last = splits[-1].test_block[-1]
+            if last + dt.timedelta(days=horizon) > extracted_on:
+                raise ValueError(
+                    f"evaluation.test_dates: the last test as-of date, {last}, needs labels until "
+                    f"{last + dt.timedelta(days=horizon)}, after data.extracted_on "
+                    f"({extracted_on}); expected test dates and test blocks ending by "
+                    f"{extracted_on - dt.timedelta(days=horizon)}"
+                )
+            if self.scoring.as_of is not None and self.scoring.as_of > extracted_on:
+                raise ValueError(
+                    f"scoring.as_of ({self.scoring.as_of}) is after data.extracted_on "
+                    f"({extracted_on}); expected a date on or before the export date"
+                )
+        return self
+
     def category_map(self) -> dict[str, str]:
         """Raw category label -> standard category, standard names included."""
         return {**{c: c for c in CATEGORIES}, **self.taxonomy}
@@ -448,8 +526,61 @@ def load_config(path: Path | str | None = None) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
+
+
+def _problem(err: ErrorDetails) -> str:
+    """One pydantic error as ``field.path: what is wrong (expected ...)``."""
+    loc = err["loc"]
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    value = err.get("input")
+    if err["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = ", ".join(sorted(model.model_fields)) if model else "see configs/default.yaml"
+        return f"{where}: unknown key (expected one of: {allowed})"
+    if err["type"].startswith("date"):
+        reason = err.get("ctx", {}).get("error", "not a date")
+        return f'{where}: "{value}" is not a date ({reason}); expected YYYY-MM-DD'
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "value_error":
+        # Cross-field checks name their own fields; section checks are under the section.
+        return message if not where or message.startswith(where) else f"{where}: {message}"
+    if isinstance(value, str | int | float | bool) or value is None:
+        message = f"{message} (got {value!r})"
+    return f"{where or '<top>'}: {message}"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The config model at a dotted location (``("evaluation", "candidates", 0)``), if any."""
+    current: Any = Config
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+        elif get_origin(current) in (tuple, list):
+            current = get_args(current)[0]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` and ``Annotated[X, ...]`` -> ``X``."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            options = [a for a in get_args(annotation) if a is not type(None)]
+            if len(options) != 1:
+                return annotation
+            annotation = options[0]
+        else:
+            return annotation

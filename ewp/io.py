@@ -5,8 +5,10 @@ File I/O only: what the rows mean and whether they are valid is ``ewp.validation
 * ``read_raw_export`` reads the three tables (``officers``, ``notices``, ``outcomes``), each from
   ``<table>.csv``, ``<table>.csv.gz`` or ``<table>.parquet``, with **every column as text** and
   blank cells as ``""``: nothing is coerced, guessed or lost before validation sees it. CSV must
-  be UTF-8 (a byte-order mark, as Excel writes, is fine). Parquet columns are converted to
-  text (dates as ``YYYY-MM-DD``, whole-number floats such as ``1980.0`` as ``1980``).
+  be UTF-8 (a byte-order mark, as Excel writes, is fine); any other encoding is refused with
+  the line, field and byte at fault rather than guessed (``read_csv_text``, also used by the
+  adapters). Parquet columns are converted to text (dates as ``YYYY-MM-DD``, whole-number
+  floats such as ``1980.0`` as ``1980``).
 * ``write_export`` writes three typed tables back in the contract's layout, deterministically
   (same frames in, same bytes out) and atomically (a reader never sees a half-written file).
 * ``write_quarantine`` writes the quarantine report as CSV, likewise.
@@ -14,10 +16,11 @@ File I/O only: what the rows mean and whether they are valid is ``ewp.validation
 
 from __future__ import annotations
 
+import csv
 import gzip
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import io
+import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ewp.atomic import atomic_path
 from ewp.contract import COLUMNS, NOTICES, OFFICERS, OUTCOMES, TABLES
 from ewp.validation import ContractError
 
@@ -76,7 +80,7 @@ def read_raw_export(data_dir: Path) -> RawExport:
     files: dict[str, str] = {}
     for table in TABLES:
         path = find_table_file(Path(data_dir), table)
-        reader = _read_parquet if path.name.endswith(".parquet") else _read_csv
+        reader = _read_parquet if path.name.endswith(".parquet") else read_csv_text
         tables[table] = reader(path)
         files[table] = path.name
     return RawExport(tables=tables, files=files)
@@ -152,30 +156,94 @@ def write_quarantine(quarantine: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv_text(path: Path, *, skip_blank_lines: bool = False) -> pd.DataFrame:
+    """A CSV file (``.gz``: gzip-compressed) as text: every cell a string, blank cells ``""``.
+
+    The file must be UTF-8; a leading byte-order mark is dropped. Blank lines are kept as
+    all-blank rows, so row positions still give line numbers, unless ``skip_blank_lines``.
+    Raises ``ContractError`` naming the file (and the line and field where there is one) for a
+    damaged gzip file, another encoding, an empty file, a repeated column name or a line that
+    does not parse.
+    """
+    path = Path(path)
+    name = path.name
+    data = path.read_bytes()
+    if name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ContractError(
+                f"{name} is not a complete gzip file ({exc}); expected gzip-compressed CSV"
+            ) from exc
     try:
-        frame = pd.read_csv(
-            path,
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ContractError(_encoding_problem(name, data, exc)) from exc
+    names = [column.strip() for column in _first_record(text)]
+    repeated = sorted({column for column in names if names.count(column) > 1})
+    if repeated:
+        listed = ", ".join(f'"{column}"' for column in repeated)
+        raise ContractError(f"{name} line 1: column {listed} appears more than once")
+    try:
+        return pd.read_csv(
+            io.StringIO(text),
             dtype=str,
             keep_default_na=False,
             na_filter=False,
-            # Blank lines stay as all-blank rows so row positions still give line numbers.
-            skip_blank_lines=False,
-            encoding="utf-8-sig",
+            skip_blank_lines=skip_blank_lines,
         )
-    except UnicodeDecodeError as exc:
-        raise ContractError(
-            f"{path.name} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as CSV UTF-8"
-        ) from exc
     except pd.errors.EmptyDataError as exc:
-        raise ContractError(
-            f"{path.name} is empty: expected a header line naming the columns"
-        ) from exc
+        raise ContractError(f"{name} is empty: expected a header line naming the columns") from exc
     except pd.errors.ParserError as exc:
-        raise ContractError(f"{path.name} cannot be read as CSV: {exc}") from exc
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise ContractError(f"{path.name} is not a complete gzip file: {exc}") from exc
-    return frame
+        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if fields:
+            expected, line, saw = fields.groups()
+            raise ContractError(
+                f"{name} line {line} has {saw} fields but the header has {expected}: "
+                "quote values that contain a comma"
+            ) from exc
+        unclosed = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if unclosed:  # pandas counts rows from 0 here, header included
+            raise ContractError(
+                f"{name} line {int(unclosed.group(1)) + 1}: a quoted value is never closed "
+                '(expected a closing ")'
+            ) from exc
+        raise ContractError(f"{name} cannot be read as CSV: {str(exc).strip()}") from exc
+
+
+def _encoding_problem(name: str, data: bytes, exc: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8: its line, field and the byte, and what was expected."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return f"{name} is UTF-16 text; expected UTF-8: save it as CSV UTF-8"
+    start = data.rfind(b"\n", 0, exc.start) + 1
+    end = data.find(b"\n", exc.start)
+    line = data[start : len(data) if end < 0 else end].rstrip(b"\r")
+    line_number = data.count(b"\n", 0, exc.start) + 1
+    where = f"{name} line {line_number}"
+    # Latin-1 maps each byte to one character, so the line splits into fields byte for byte.
+    fields = _first_record(line.decode("latin-1"))
+    header = _first_record(data.split(b"\n", 1)[0].decode("utf-8", errors="replace"))
+    value = line.decode("cp1252", errors="replace")
+    for position, field in enumerate(fields):
+        try:
+            field.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            value = field.encode("latin-1").decode("cp1252", errors="replace")
+            if start > 0 and position < len(header):
+                where += f", field {header[position].strip().lstrip(chr(0xFEFF))}"
+            break
+    return (
+        f'{where}: byte 0x{data[exc.start]:02X} in "{value.strip()}" is not UTF-8 (the file '
+        "looks like Latin-1 or Windows-1252); expected UTF-8: save it as CSV UTF-8"
+    )
+
+
+def _first_record(text: str) -> list[str]:
+    """The first CSV record of ``text`` (the header line), or ``[]`` if it does not parse."""
+    try:
+        return next(csv.reader(io.StringIO(text)), [])
+    except csv.Error:
+        return []
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -183,7 +251,15 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         frame = pd.read_parquet(path)
     except (pa.ArrowException, OSError) as exc:
         raise ContractError(f"{path.name} cannot be read as Parquet: {exc}") from exc
-    text = {str(name): _as_text(frame[name], date_only=False) for name in frame.columns}
+    text = {}
+    for name in frame.columns:
+        try:
+            text[str(name)] = _as_text(frame[name], date_only=False)
+        except (TypeError, ValueError, pa.ArrowException) as exc:
+            raise ContractError(
+                f"{path.name}: column {name!r} cannot be read as text ({exc}); expected text, "
+                "numbers or dates"
+            ) from exc
     return pd.DataFrame(text, index=pd.RangeIndex(len(frame)))
 
 
@@ -198,7 +274,12 @@ def _as_text(values: pd.Series, *, date_only: bool) -> pd.Series:
         text = values.dt.strftime(fmt)
     elif pd.api.types.is_float_dtype(values.dtype):
         known = values.dropna().to_numpy(dtype="float64")
-        whole = bool(np.isfinite(known).all() and (known == np.round(known)).all())
+        # Beyond 2**53 a float no longer holds every whole number: keep such values as floats.
+        whole = bool(
+            np.isfinite(known).all()
+            and (known == np.round(known)).all()
+            and (np.abs(known) < 2**53).all()
+        )
         text = (values.astype("Int64") if whole else values).astype("string")
     else:
         text = values.astype("string")
@@ -217,24 +298,13 @@ def _contract_layout(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame[contract + others]
 
 
-@contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path next to ``path``, renamed onto it if the block succeeds."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     text = pd.DataFrame(
         {name: _as_text(frame[name], date_only=True) for name in frame.columns},
         index=pd.RangeIndex(len(frame)),
         columns=frame.columns,
     )
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         text.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
 
 
@@ -252,5 +322,5 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
         table = table.set_column(index, name, table.column(name).cast(pa.date32()))
     # No pandas metadata: a plain file for any Parquet reader, identical across pandas versions.
     table = table.replace_schema_metadata(None)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

@@ -61,6 +61,18 @@ VERSION_COLUMNS = [
 ]
 
 
+# MLflow error codes that mean "try again later": the store was locked, busy or unreachable
+# (MLflow reports a SQLAlchemy OperationalError as TEMPORARILY_UNAVAILABLE).
+TRANSIENT_ERROR_CODES = frozenset(
+    {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED"}
+)
+
+
+def is_transient_mlflow_error(exc: BaseException) -> bool:
+    """True for an MLflow error that a retry may cure (see ``TRANSIENT_ERROR_CODES``)."""
+    return isinstance(exc, MlflowException) and exc.error_code in TRANSIENT_ERROR_CODES
+
+
 @dataclass(frozen=True)
 class LoggedRun:
     """Where a training run went in MLflow; ``version`` is set when the model was registered."""

@@ -3,7 +3,10 @@
 ``validate_export`` takes the all-text tables of a ``RawExport`` (see ``ewp.io``) and returns
 a ``ValidationResult``: the typed records that passed every check (``ForceData``), one
 quarantine row per rejected record, and a per-table summary whose counts add up
-(``read == accepted + quarantined``). Pure: DataFrames in, result out, no file I/O.
+(``read == accepted + quarantined``). The counts are taken independently (records read, typed
+rows returned, quarantine rows written) and checked on every call: a mismatch raises
+``AccountingError`` rather than losing a record quietly. Pure: DataFrames in, result out, no
+file I/O.
 
 Two kinds of problem:
 
@@ -13,7 +16,8 @@ Two kinds of problem:
   values, dates, vocabularies, birth years, ``left_on`` not before ``joined_on``) are a pandera
   schema per table; cross-record checks (duplicate ids, several outcomes for one notice,
   references to unknown or quarantined records, a decision before its notice, dates in the
-  future of the export) are vectorised pandas / pyarrow. A record with several problems is one
+  future of the export, or after the day of the run when the export date is not configured)
+  are vectorised pandas / pyarrow. A record with several problems is one
   quarantine row whose reason lists them all, in column order.
 
 Every reason names the file, the line and the field, e.g.
@@ -116,6 +120,10 @@ MESSAGES: dict[str, str] = {
     "future": (
         '"{value}" is on or after the export date {extracted_on} (in the future of the export)'
     ),
+    "after_today": (
+        '"{value}" is after today ({today}): a date in the future '
+        "(expected a date on or before the day of the run)"
+    ),
 }
 
 _DATE_PATTERN = (
@@ -129,6 +137,14 @@ class ContractError(ValueError):
     """An export that cannot be validated at all (a table or a required column is missing).
 
     The message names the file and the field.
+    """
+
+
+class AccountingError(RuntimeError):
+    """Records were lost or counted twice: rows read != rows accepted + rows quarantined.
+
+    Never caused by bad input (bad input is quarantined): it means a bug, and stops the run
+    before anything is published from incomplete data.
     """
 
 
@@ -151,15 +167,19 @@ def validate_export(
     *,
     category_map: Mapping[str, str],
     extracted_on: date | None = None,
+    today: date | None = None,
 ) -> ValidationResult:
     """Check every record of ``raw`` against the contract; keep the good ones, quarantine the rest.
 
     ``category_map`` maps a force's category labels to the standard taxonomy
     (``Config.category_map()``); a label is looked up exactly first, then ignoring case,
     spaces, hyphens and slashes. With ``extracted_on`` (the day the export was taken), a
-    notice received or a decision made on or after that day is quarantined.
+    notice received or a decision made on or after that day is quarantined. Without it, but
+    with ``today`` (the day of the run), one after ``today`` is: a mistyped year such as 2091
+    would otherwise become the export date and date the weekly list in the future.
 
-    Raises ``ContractError`` if a table or a required column is missing.
+    Raises ``ContractError`` if a table or a required column is missing, and
+    ``AccountingError`` if the counts do not add up.
     """
     tables = {name: _prepare(raw, name) for name in TABLES}
     for table in tables.values():
@@ -169,11 +189,11 @@ def validate_export(
     _check_duplicates(officers, "duplicate_id")
     _check_duplicates(notices, "duplicate_id")
     _check_reference(notices, "officer_id", parent=officers, kind="officer")
-    _check_future(notices, "received_on", extracted_on)
+    _check_future(notices, "received_on", extracted_on, today)
     _check_duplicates(outcomes, "second_outcome")
     notice_at = _check_reference(outcomes, "notice_id", parent=notices, kind="notice")
     _check_decided_after_received(outcomes, notices, notice_at)
-    _check_future(outcomes, "decided_on", extracted_on)
+    _check_future(outcomes, "decided_on", extracted_on, today)
 
     data = ForceData(
         officers=_typed(officers, category_map),
@@ -181,9 +201,7 @@ def validate_export(
         outcomes=_typed(outcomes, category_map),
     )
     quarantine = pd.concat([_quarantine(table) for table in tables.values()], ignore_index=True)
-    summary = pd.DataFrame([_summary(table) for table in tables.values()], columns=SUMMARY_COLUMNS)
-    if not (summary["read"] == summary["accepted"] + summary["quarantined"]).all():
-        raise AssertionError(f"records lost in validation:\n{summary}")
+    summary = _summary(raw, tables, data, quarantine)
     return ValidationResult(data=data, quarantine=quarantine, summary=summary)
 
 
@@ -512,16 +530,25 @@ def _check_decided_after_received(outcomes: _Table, notices: _Table, at: np.ndar
     )
 
 
-def _check_future(table: _Table, column: str, extracted_on: date | None) -> None:
-    """Quarantine knowledge dates on or after the day the export was taken."""
-    if extracted_on is None:
-        return
-    table.add(
-        table.dates(column) >= pd.Timestamp(extracted_on),
-        column,
-        "future",
-        extracted_on=extracted_on.isoformat(),
-    )
+def _check_future(
+    table: _Table, column: str, extracted_on: date | None, today: date | None
+) -> None:
+    """Quarantine knowledge dates on or after the day the export was taken, or, if that is
+    not known, after the day of the run."""
+    if extracted_on is not None:
+        table.add(
+            table.dates(column) >= pd.Timestamp(extracted_on),
+            column,
+            "future",
+            extracted_on=extracted_on.isoformat(),
+        )
+    elif today is not None:
+        table.add(
+            table.dates(column) > pd.Timestamp(today),
+            column,
+            "after_today",
+            today=today.isoformat(),
+        )
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -590,14 +617,33 @@ def _quarantine(table: _Table) -> pd.DataFrame:
     ).astype({"line": "int64", "value": str})
 
 
-def _summary(table: _Table) -> dict[str, object]:
-    quarantined = int(table.rejected().sum())
-    return {
-        "table": table.name,
-        "file": table.file,
-        "read": len(table.text),
-        "accepted": len(table.text) - quarantined,
-        "quarantined": quarantined,
-        "blank_lines": table.blank_lines,
-        "ignored_columns": ", ".join(table.ignored_columns),
-    }
+def _summary(
+    raw: RawExport, tables: dict[str, _Table], data: ForceData, quarantine: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per table, each count taken on its own; ``AccountingError`` if they disagree.
+
+    Lines in the file = blank lines + records read, and records read = rows accepted (in
+    ``data``) + rows quarantined (in ``quarantine``).
+    """
+    quarantined = quarantine["table"].value_counts()
+    rows = []
+    for name, table in tables.items():
+        row = {
+            "table": name,
+            "file": table.file,
+            "read": len(table.text),
+            "accepted": len(getattr(data, name)),
+            "quarantined": int(quarantined.get(name, 0)),
+            "blank_lines": table.blank_lines,
+            "ignored_columns": ", ".join(table.ignored_columns),
+        }
+        if row["read"] != row["accepted"] + row["quarantined"] or (
+            row["read"] + row["blank_lines"] != len(raw.tables[name])
+        ):
+            raise AccountingError(
+                f"{table.file}: {len(raw.tables[name])} lines read = {row['blank_lines']} blank "
+                f"+ {row['read']} records, but {row['accepted']} accepted + "
+                f"{row['quarantined']} quarantined; records were lost or counted twice"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ewp.atomic import write_csv, write_text
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.marking import mark_folder
@@ -73,9 +74,9 @@ def write_audit(
     OFFICIAL-SENSITIVE and owner-only (``ewp.marking``); return the HTML path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, table in audit_tables(result, sources).items():
-        table.to_csv(run_dir / name, index=False, float_format="%.6f")
+        write_csv(table, run_dir / name, float_format="%.6f")
     if tradeoff is not None:
-        tradeoff.to_csv(run_dir / "audit_tradeoff.csv", index=False, float_format="%.6f")
+        write_csv(tradeoff, run_dir / "audit_tradeoff.csv", float_format="%.6f")
     html = render_audit_report(
         title=title,
         scope=scope,
@@ -85,8 +86,7 @@ def write_audit(
         config=config.fairness,
         provenance=provenance,
     )
-    path = run_dir / AUDIT_HTML
-    path.write_text(html, encoding="utf-8")
+    path = write_text(run_dir / AUDIT_HTML, html)
     mark_folder(run_dir)
     return path
 

@@ -1,6 +1,9 @@
 """Tasks shared by the flows: prepare the export, validate it, and date it.
 
-Each task wraps pure functions from ``ewp``; retries sit on the tasks that do file I/O.
+Each task wraps pure functions from ``ewp``. Retries sit on the tasks that do I/O (files, the
+review database, the MLflow store), with ``IO_TASK``: up to two retries, taken only when the
+failure is transient (``ewp.retry.is_transient``); bad input and logic errors fail at once.
+Pure computations (features, fits, evaluation) are never retried.
 """
 
 from __future__ import annotations
@@ -8,20 +11,39 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
 from prefect.exceptions import MissingContextError
+from prefect.states import State
 
 from ewp.adapters import ingest, mapping_path
+from ewp.atomic import write_csv
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.io import read_raw_export, write_export, write_ground_truth, write_quarantine
 from ewp.provenance import fingerprint_files, fingerprint_json
 from ewp.pseudonym import Pseudonymiser, default_key_file, load_key, scrub_logs
+from ewp.retry import is_transient
 from ewp.synthetic import generate_force
 from ewp.validation import ValidationResult, validate_export
+
+
+def retry_if_transient(task: Task, task_run: TaskRun, state: State) -> bool:
+    """Prefect retry condition: retry only a transient I/O failure (``ewp.retry``)."""
+    return isinstance(state.data, BaseException) and is_transient(state.data)
+
+
+# Options of every task that does I/O (see the module docstring).
+IO_TASK: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": 1,
+    "retry_condition_fn": retry_if_transient,
+    "cache_policy": NO_CACHE,
+}
 
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter:
@@ -46,7 +68,7 @@ def export_fingerprint(export_dir: Path) -> str:
     )
 
 
-@task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(**IO_TASK)
 def prepare_export(config: Config, home: Path) -> Path:
     """The export folder: ``data.dir``, or the synthetic force generated once per parameters."""
     if config.data.dir is not None:
@@ -96,13 +118,17 @@ def ingest_export(config: Config, home: Path) -> Path:
     return export_dir
 
 
-@task(cache_policy=NO_CACHE)
+@task(**IO_TASK)
 def validate(export_dir: Path, config: Config) -> ValidationResult:
-    """Validate the export against the contract (read = accepted + quarantined)."""
+    """Validate the export against the contract (read = accepted + quarantined, checked).
+
+    Without a configured export date, knowledge dates after today are quarantined.
+    """
     result = validate_export(
         read_raw_export(export_dir),
         category_map=config.category_map(),
         extracted_on=config.data.extracted_on,
+        today=dt.date.today(),
     )
     totals = result.summary[["read", "accepted", "quarantined"]].sum()
     run_logger().info(
@@ -114,12 +140,12 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
     return result
 
 
-@task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(**IO_TASK)
 def write_validation_report(result: ValidationResult, run_dir: Path) -> None:
     """Write the validation summary and the quarantine report into the run folder."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_quarantine(result.quarantine, run_dir / "quarantine.csv")
-    result.summary.to_csv(run_dir / "validation_summary.csv", index=False)
+    write_csv(result.summary, run_dir / "validation_summary.csv")
 
 
 def protect_identifiers(data: ForceData, home: Path) -> Pseudonymiser:

@@ -15,6 +15,8 @@ its own beyond choosing dates. Steps:
 
 Outputs go to ``<home>/runs/<config name>/<as-of date>/``; the same config and data give
 byte-identical files there (the MLflow run ID, which differs per run, is printed, not written).
+The folder is built in a staging folder and renamed into place when complete
+(``ewp.atomic.staged_dir``), so a run killed part-way leaves no half-written report.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import yaml
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from ewp.atomic import staged_dir, write_text
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.marking import mark_folder
@@ -39,6 +42,7 @@ from ewp.tracking import Tracker
 from features.history import build_features, feature_columns
 from features.registry import feature_specs
 from flows.common import (
+    IO_TASK,
     export_date,
     export_fingerprint,
     prepare_export,
@@ -131,7 +135,7 @@ def train(
     return model, train_x[columns].head(5), stats
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(**IO_TASK)
 def log_to_mlflow(
     *,
     config: Config,
@@ -180,7 +184,6 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
     extracted_on = export_date(data, config.data.extracted_on)
     as_of = config.scoring.as_of or latest_monday(extracted_on)
     run_dir = home / "runs" / config.name / as_of.isoformat()
-    write_validation_report(result, run_dir)
 
     last_observed = extracted_on - dt.timedelta(days=config.label.horizon_days)
     end = min(config.training.as_of_end or last_observed, last_observed)
@@ -212,17 +215,6 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
         metrics={**holdout_metrics, **stats},
         pseudonymiser=privacy,
     )
-    published = publish_list(
-        data=data,
-        config=config,
-        home=home,
-        model=model,
-        model_version=model_id,
-        data_fingerprint=data_fingerprint,
-        as_of=as_of,
-        extracted_on=extracted_on,
-        run_dir=run_dir,
-    )
     manifest = {
         "config": config.name,
         "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
@@ -233,8 +225,21 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
         "training_as_of": [dates[0].isoformat(), dates[-1].isoformat()],
         "holdout": {k: round(v, 6) for k, v in holdout_metrics.items()},
     }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    mark_folder(run_dir)
+    with staged_dir(run_dir) as staging:
+        write_validation_report(result, staging)
+        published = publish_list(
+            data=data,
+            config=config,
+            home=home,
+            model=model,
+            model_version=model_id,
+            data_fingerprint=data_fingerprint,
+            as_of=as_of,
+            extracted_on=extracted_on,
+            run_dir=staging,
+        ).moved_to(run_dir)
+        write_text(staging / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        mark_folder(staging)
     return DemoResult(
         run_dir=run_dir,
         flags_csv=published.flags_csv,

@@ -13,6 +13,11 @@ Wiring only. ``publish_list`` is shared with the demo so both end with the same 
 * ``flags.csv``, ``flags.json``, ``reasons.csv``, ``timelines.csv`` and ``report.html`` are
   written to ``<home>/runs/<config>/weekly-<as-of>/`` and the flags recorded in the review
   store.
+
+The run folder is built in a hidden staging folder and renamed into place only once every file
+is written and the flags are in the review store (``ewp.atomic.staged_dir``): a run killed
+part-way leaves no half-written report, and the next run for the week completes it. Recording
+flags is an upsert, so a rerun adds no rows.
 """
 
 from __future__ import annotations
@@ -25,19 +30,21 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
 
+from ewp.atomic import pause_point, staged_dir, write_csv, write_text
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, select_flags
 from ewp.marking import mark_folder
 from ewp.provenance import fingerprint_json
 from ewp.review import ReviewStore, default_url
+from ewp.tracking import Tracker
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
 from features.history import build_features, feature_columns
 from features.registry import feature_specs
 from flows.audit import AUDIT_HTML, audit_frame, run_audit, write_audit
 from flows.common import (
+    IO_TASK,
     export_date,
     export_fingerprint,
     prepare_export,
@@ -80,6 +87,15 @@ class Published:
     suppressed: int
     new_flags: int
 
+    def moved_to(self, run_dir: Path) -> Published:
+        """The same outputs, after their folder was renamed to ``run_dir``."""
+        return dataclasses.replace(
+            self,
+            run_dir=run_dir,
+            report=run_dir / self.report.relative_to(self.run_dir),
+            flags_csv=run_dir / self.flags_csv.relative_to(self.run_dir),
+        )
+
 
 def latest_monday(day: dt.date) -> dt.date:
     """The Monday on or before ``day`` (weekly lists are dated Mondays)."""
@@ -117,7 +133,7 @@ def last_notice_dates(data: ForceData, as_of: dt.date) -> dict[str, dt.date]:
     return {officer: day.date() for officer, day in latest.items()}
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(**IO_TASK)
 def publish_list(
     *,
     data: ForceData,
@@ -130,7 +146,12 @@ def publish_list(
     extracted_on: dt.date,
     run_dir: Path,
 ) -> Published:
-    """Score the cohort at ``as_of``, draw and explain the list, write it, record it."""
+    """Score the cohort at ``as_of``, draw and explain the list, write it, record it.
+
+    Writes into ``run_dir`` as given: the flows pass a staging folder (see the module
+    docstring). Test hooks (``ewp.atomic.pause_point``): ``list-written`` after the files,
+    ``flags-recorded`` after the review store.
+    """
     columns = feature_columns(config.features)
     specs = {s.name: s for s in feature_specs(config.features)}
     matrix = build_features(data, [as_of], config=config.features)
@@ -207,19 +228,20 @@ def publish_list(
             links={"Fairness audit of this list": AUDIT_HTML},
         )
         run_dir.mkdir(parents=True, exist_ok=True)
-        flags_csv = run_dir / "flags.csv"
-        flags.to_csv(flags_csv, index=False, float_format="%.6f")
-        (run_dir / "flags.json").write_text(
-            json.dumps(flags.to_dict(orient="records"), indent=2, sort_keys=True) + "\n"
+        flags_csv = write_csv(flags, run_dir / "flags.csv", float_format="%.6f")
+        write_text(
+            run_dir / "flags.json",
+            json.dumps(flags.to_dict(orient="records"), indent=2, sort_keys=True) + "\n",
         )
-        reasons.to_csv(run_dir / "reasons.csv", index=False, float_format="%.6f")
+        write_csv(reasons, run_dir / "reasons.csv", float_format="%.6f")
         # The history behind each flag as data, so the review workspace (``ewp web``) can draw
         # an officer card without reading the whole export again.
-        timelines.to_csv(run_dir / TIMELINES_CSV, index=False, date_format="%Y-%m-%d")
-        report = run_dir / "report.html"
-        report.write_text(html, encoding="utf-8")
+        write_csv(timelines, run_dir / TIMELINES_CSV, date_format="%Y-%m-%d")
+        report = write_text(run_dir / "report.html", html)
         mark_folder(run_dir)
+        pause_point("list-written")
         new_flags = store.publish_flags(flags, actor="ewp score")
+        pause_point("flags-recorded")
     finally:
         store.close()
     run_logger().info(
@@ -277,19 +299,30 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
     protect_identifiers(data, home)  # from here on, log lines carry pseudonyms only
     extracted_on = export_date(data, config.data.extracted_on)
     day = as_of or config.scoring.as_of or latest_monday(extracted_on)
-    tracker = tracker_for(config, home)
-    model = tracker.load_champion()  # raises NoChampionError, naming the model, if none
+    model, model_version = load_champion(tracker_for(config, home))
+    run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
+    with staged_dir(run_dir) as staging:
+        published = publish_list(
+            data=data,
+            config=config,
+            home=home,
+            model=model,
+            model_version=model_version,
+            data_fingerprint=data_fingerprint,
+            as_of=day,
+            extracted_on=extracted_on,
+            run_dir=staging,
+        )
+    return published.moved_to(run_dir)
+
+
+@task(**IO_TASK)
+def load_champion(tracker: Tracker) -> tuple[Any, str]:
+    """The champion model from the MLflow registry, and its version label for the list.
+
+    Raises ``NoChampionError`` (not retried), naming the registered model, if there is none.
+    """
+    model = tracker.load_champion()
     champion = tracker.champion()
     tags = champion.tags if champion else {}
-    model_version = f"{tags.get('model_id', 'unknown')} (v{champion.version if champion else '?'})"
-    return publish_list(
-        data=data,
-        config=config,
-        home=home,
-        model=model,
-        model_version=model_version,
-        data_fingerprint=data_fingerprint,
-        as_of=day,
-        extracted_on=extracted_on,
-        run_dir=home / "runs" / config.name / f"weekly-{day.isoformat()}",
-    )
+    return model, f"{tags.get('model_id', 'unknown')} (v{champion.version if champion else '?'})"

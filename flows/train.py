@@ -12,7 +12,8 @@ Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluatio
 4. Log one MLflow run per candidate x split (metrics only), refit the selected candidate on the
    latest fully observed window, log it with its model card, register it as
    ``ewp-escalation`` and move the ``champion`` alias only if it beats the current champion.
-5. Write the tables under ``<home>/runs/<config>/train-<export date>/``.
+5. Write the tables under ``<home>/runs/<config>/train-<export date>/`` (built in a staging
+   folder and renamed into place when complete, so a killed run leaves no half-written set).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from ewp.atomic import staged_dir, write_csv, write_text
 from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, Config, EvaluationConfig
 from ewp.contract import ForceData
 from ewp.io import read_ground_truth
@@ -42,6 +44,7 @@ from features.labels import build_labels
 from features.registry import feature_specs
 from flows.audit import audit_candidates, gate_with_overrides, tradeoff_table, write_audit
 from flows.common import (
+    IO_TASK,
     export_date,
     export_fingerprint,
     prepare_export,
@@ -232,7 +235,13 @@ def tracker_for(config: Config, home: Path, pseudonymiser: Pseudonymiser | None 
     )
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(**IO_TASK)
+def current_champion(tracker: Tracker) -> ChampionInfo | None:
+    """The registry's current champion, or None (retried if the store is briefly busy)."""
+    return tracker.champion()
+
+
+@task(**IO_TASK)
 def log_evaluation(
     *, tracker: Tracker, metrics: pd.DataFrame, candidates: tuple[CandidateConfig, ...], tags: dict
 ) -> None:
@@ -334,9 +343,9 @@ def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame], texts: dict[str
     and owner-only (``ewp.marking``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        table.to_csv(run_dir / name, index=False, float_format="%.6f")
+        write_csv(table, run_dir / name, float_format="%.6f")
     for name, text in texts.items():
-        (run_dir / name).write_text(text, encoding="utf-8")
+        write_text(run_dir / name, text)
     mark_folder(run_dir)
 
 
@@ -370,7 +379,7 @@ def train_flow(
             f"date {extracted_on}; use earlier test dates or a shorter test_block_days"
         )
     tracker = tracker_for(config, home, privacy)
-    current = tracker.champion()
+    current = current_champion(tracker)
     candidates, champion_name = with_current_champion(ev.candidates, current)
     dates = sorted({d for s in splits for d in (*s.train_as_of, *s.test_block)})
     matrix = build_matrix(data, dates, config)
@@ -461,25 +470,29 @@ def train_flow(
         "audit_tradeoff.csv": tradeoff,
     }
 
-    def write_selection_audit(model_version: str) -> Path:
-        """The selected candidate's audit.html and CSVs (latest test block) in ``run_dir``."""
+    def write_selection_audit(model_version: str, folder: Path) -> Path:
+        """The selected candidate's audit.html and CSVs (latest test block) in ``folder`` (the
+        run folder's staging); returns the report's path in ``run_dir``."""
         selected_audit, selected_sources = audits[str(selection.champion)]
-        return write_audit(
-            run_dir=run_dir,
-            title=f"Fairness audit of {selection.champion}",
-            scope=f"model selection: lists at {ev.selection_list} on the test dates "
-            f"{splits[-1].test_block[0]} to {splits[-1].test_block[-1]}",
-            result=selected_audit,
-            sources=selected_sources,
-            tradeoff=tradeoff,
-            config=config,
-            provenance={
-                "model_version": model_version,
-                "data_fingerprint": data_fingerprint,
-                "config_name": config.name,
-                "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
-                "extracted_on": extracted_on.isoformat(),
-            },
+        return (
+            run_dir
+            / write_audit(
+                run_dir=folder,
+                title=f"Fairness audit of {selection.champion}",
+                scope=f"model selection: lists at {ev.selection_list} on the test dates "
+                f"{splits[-1].test_block[0]} to {splits[-1].test_block[-1]}",
+                result=selected_audit,
+                sources=selected_sources,
+                tradeoff=tradeoff,
+                config=config,
+                provenance={
+                    "model_version": model_version,
+                    "data_fingerprint": data_fingerprint,
+                    "config_name": config.name,
+                    "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
+                    "extracted_on": extracted_on.isoformat(),
+                },
+            ).name
         )
 
     if selection.champion is not None:
@@ -496,11 +509,12 @@ def train_flow(
         audit_report = None
         if selection.champion is None:
             logger.warning("No eligible candidate: nothing registered")
-        write_tables(run_dir, tables, {})
-        if selection.champion is not None:
-            audit_report = write_selection_audit(
-                f"{selection.champion} (evaluated, not registered)"
-            )
+        with staged_dir(run_dir) as staging:
+            write_tables(staging, tables, {})
+            if selection.champion is not None:
+                audit_report = write_selection_audit(
+                    f"{selection.champion} (evaluated, not registered)", staging
+                )
         return TrainResult(
             run_dir=run_dir,
             metrics=metrics,
@@ -559,8 +573,9 @@ def train_flow(
         else config.fairness.overrides.get(chosen.name),
     )
     card = privacy.scrub(card)  # the card is shared beyond the data home: guard it too
-    write_tables(run_dir, tables, {"model_card.md": card})
-    audit_report = write_selection_audit(model_id)
+    with staged_dir(run_dir) as staging:
+        write_tables(staging, tables, {"model_card.md": card})
+        audit_report = write_selection_audit(model_id, staging)
     version = None
     if not already_champion:  # a rerun on the same data and config registers nothing new
         model, example = fit_final(data=data, config=config, candidate=chosen, split=split)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def test_every_shipped_config_loads(path: Path) -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
-        ("label:\n  horizon_day: 365\n", "label.horizon_day: Extra inputs are not permitted"),
+        ("label:\n  horizon_day: 365\n", "label.horizon_day: unknown key (expected one of: "),
         ("label:\n  horizon_days: 0\n", "label.horizon_days: Input should be greater than 0"),
         ("training:\n  as_of_start: 2016-13-01\n", "training.as_of_start"),
         ("taxonomy:\n  Rudeness: rude\n", "'Rudeness' maps to 'rude'"),
@@ -46,3 +47,162 @@ def test_bad_config_names_file_and_field(tmp_path: Path, yaml_text: str, expecte
 def test_config_is_frozen() -> None:
     with pytest.raises(Exception, match="frozen"):
         Config().name = "changed"  # type: ignore[misc]
+
+
+# --- every error names the field and what was expected ---------------------------------------
+
+LABEL_KEYS = "gross_misconduct, horizon_days, proven_finding, serious_categories"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        (
+            "evaluation:\n  candidates:\n    - {name: x, kind: scorecard, parms: {}}\n",
+            "evaluation.candidates[0].parms: unknown key "
+            "(expected one of: feature_set, kind, name, params)",
+        ),
+        (
+            "training:\n  as_of_start: 01/02/2016\n",
+            'training.as_of_start: "01/02/2016" is not a date (invalid character in year); '
+            "expected YYYY-MM-DD",
+        ),
+        (
+            "evaluation:\n  test_dates: [2019-01-01, 2020-1-1]\n",
+            'evaluation.test_dates[1]: "2020-1-1" is not a date (input is too short); '
+            "expected YYYY-MM-DD",
+        ),
+        (
+            "evaluation:\n  test_dates: [2020-01-01, 2019-01-01]\n",
+            "evaluation.test_dates: 2019-01-01 follows 2020-01-01; expected dates in increasing "
+            "order, no repeats",
+        ),
+        ("evaluation:\n  test_dates: []\n", "evaluation.test_dates: expected at least one"),
+        (
+            "evaluation:\n  test_block_days: -30\n",
+            "evaluation.test_block_days: Input should be greater than 0 (got -30)",
+        ),
+        (
+            "evaluation:\n  training_history_days: 20\n",
+            "evaluation.training_history_days: 20 days is shorter than one monthly step of "
+            "training.cadence; expected at least 31, or null",
+        ),
+        (
+            # The first monthly as-of date is 2016-01-01; a model tested on a date needs its
+            # last training date (and so 2016-01-01) one 365-day horizon before it.
+            "evaluation:\n  test_dates: [2016-06-01, 2017-01-01]\n",
+            "evaluation.test_dates: 2016-06-01 leaves no training as-of date: a model tested "
+            "then trains on monthly as-of dates from training.as_of_start (2016-01-01) to "
+            "label.horizon_days (365) before the test date; expected test dates on or after "
+            "2016-12-31",
+        ),
+        (
+            # 2016-01-15 rounds up to 2016-02-01, the first monthly as-of date.
+            "training:\n  as_of_start: 2016-01-15\nevaluation:\n  test_dates: [2017-01-01]\n",
+            "expected test dates on or after 2017-01-31",
+        ),
+        (
+            # The last test block of 2023-01-01 runs to 2023-12-01, whose label needs 365 days.
+            "data:\n  extracted_on: 2024-06-30\n",
+            "evaluation.test_dates: the last test as-of date, 2023-12-01, needs labels until "
+            "2024-11-30, after data.extracted_on (2024-06-30); expected test dates and test "
+            "blocks ending by 2023-07-01",
+        ),
+        (
+            "data:\n  extracted_on: 2025-01-01\nscoring:\n  as_of: 2025-01-06\n",
+            "scoring.as_of (2025-01-06) is after data.extracted_on (2025-01-01); expected a date "
+            "on or before the export date",
+        ),
+        (
+            "training:\n  as_of_end: 2015-12-01\n",
+            "training: as_of_end (2015-12-01) is before as_of_start (2016-01-01); expected a date "
+            "on or after as_of_start, or null",
+        ),
+        ("training:\n  cadence: daily\n", "training.cadence: Input should be 'monthly' or "),
+    ],
+)
+def test_config_errors_name_the_field_and_what_was_expected(
+    tmp_path: Path, yaml_text: str, expected: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert expected in str(caught.value)
+
+
+def test_a_window_that_just_fits_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "edge.yaml"
+    # The earliest possible test date (2016-01-01 + 365 days), and the last test block's label
+    # (2023-12-01 + 365 days) ending on the export date itself.
+    path.write_text(
+        "data:\n  extracted_on: 2024-11-30\n"
+        "evaluation:\n  test_dates: [2016-12-31, 2020-01-01, 2023-01-01]\n"
+    )
+    config = load_config(path)
+    assert config.evaluation.test_dates[0] == dt.date(2016, 12, 31)
+
+
+COMMANDS = [
+    ["demo"],
+    ["train"],
+    ["evaluate"],
+    ["score"],
+    ["validate"],
+    ["audit", "RUN"],
+    ["serve"],
+    ["models", "list"],
+    ["models", "promote", "1", "--reason", "because", "--by", "DS Khan"],
+    ["review", "trail"],
+    ["review", "decide", "F1", "--decision", "no_action", "--reviewer", "DS Khan"],
+    ["review", "import", "decisions.csv"],
+    ["users", "list"],
+    ["web"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_every_command_validates_its_config_before_any_work(
+    tmp_path: Path, command: list[str]
+) -> None:
+    from typer.testing import CliRunner
+
+    from ewp.cli import app
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("label:\n  horizon_day: 365\n")
+    home = tmp_path / "home"
+    result = CliRunner().invoke(app, [*command, "-c", str(path)], env={"EWP_HOME": str(home)})
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"Config error: {path}: label.horizon_day: unknown key (expected one of: {LABEL_KEYS})"
+    ]
+    assert not home.exists()  # nothing started: no data home, no Prefect, no MLflow store
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            ["score", "--as-of", "2021-13-01"],
+            'Bad option: --as-of: "2021-13-01" is not a date (expected YYYY-MM-DD): month must '
+            "be in 1..12",
+        ),
+        (
+            ["review", "decide", "F1", "--decision", "no_action", "--reviewer", "X", "--on", "1/2"],
+            'Bad option: --on: "1/2" is not a date (expected YYYY-MM-DD): Invalid isoformat '
+            "string: '1/2'",
+        ),
+    ],
+)
+def test_a_bad_date_option_is_named(tmp_path: Path, command: list[str], expected: str) -> None:
+    from typer.testing import CliRunner
+
+    from ewp.cli import app
+
+    home = tmp_path / "home"
+    result = CliRunner().invoke(app, command, env={"EWP_HOME": str(home)})
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [expected]
+    assert not home.exists()

@@ -28,7 +28,8 @@ officer's service, a decision before the complaint). The **summary** counts ever
 read, join rows removed, each quarantine reason (counting each row once, under its first
 reason), each value filled into a blank or mapped to blank, open cases, rows written, and what
 ``ewp.validation.validate_export`` says about the written export (expected: nothing to
-quarantine). Rows read always equal rows written plus quarantined (checked on every run).
+quarantine). Rows read always equal rows written plus quarantined (checked on every run:
+``AccountingError`` otherwise).
 
 A non-blank source value that the mapping does not cover stops the run with ``MappingError``
 naming the mapping file, the field and the values, so a new code is mapped by a person rather
@@ -70,8 +71,14 @@ from ewp.contract import (
     SOURCES,
     TABLES,
 )
-from ewp.io import read_raw_export, write_export, write_quarantine
-from ewp.validation import BIRTH_YEAR_RANGE, RECORD_ID, ContractError, validate_export
+from ewp.io import read_csv_text, read_raw_export, write_export, write_quarantine
+from ewp.validation import (
+    BIRTH_YEAR_RANGE,
+    RECORD_ID,
+    AccountingError,
+    ContractError,
+    validate_export,
+)
 
 SUMMARY_COLUMNS: tuple[str, ...] = ("step", "item", "count", "action")
 QUARANTINE_COLUMNS: tuple[str, ...] = (
@@ -494,7 +501,8 @@ def _check_accounting(
 
     Officers and notices: rows read = rows written + rows quarantined. Outcomes: notices
     written = outcomes written + outcomes quarantined + open cases. Each table's quarantine
-    items in the summary add up to its rows in the quarantine report.
+    items in the summary add up to its rows in the quarantine report. ``AccountingError`` if
+    not.
     """
     officers, notices, _ = tables
     quarantined = quarantine["table"].value_counts()
@@ -509,7 +517,7 @@ def _check_accounting(
             summary["step"].eq(name) & summary["action"].eq("quarantined"), "count"
         ].sum()
         if got != total or counted != quarantined.get(name, 0):
-            raise AssertionError(
+            raise AccountingError(
                 f"{name}: {total} rows expected, {len(frames[name])} written + "
                 f"{quarantined.get(name, 0)} quarantined (summary: {counted})"
             )
@@ -532,12 +540,7 @@ def _read_source(source_dir: Path, name: str, spec: SourceFile) -> _Source:
     path = source_dir / spec.path
     if not path.is_file():
         raise ContractError(f"{source_dir}: no {spec.path} (the {name!r} file of the mapping)")
-    try:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
-        )
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
-        raise ContractError(f"{spec.path} cannot be read as UTF-8 CSV: {exc}") from exc
+    frame = read_csv_text(path, skip_blank_lines=True)
     # The line of each record, counting line breaks inside quoted values.
     lines = np.arange(2, len(frame) + 2, dtype="int64")
     for column in frame.columns:
