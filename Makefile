@@ -28,4 +28,4 @@ clean:
 	rm -rf .ewp .pytest_cache .ruff_cache .hypothesis
 
 bench-weekly: $(STAMP)
-	$(BIN)/python benchmarks/weekly_run.py
+	$(BIN)/python -m benchmarks.weekly_run

@@ -231,7 +231,7 @@ class EvaluationConfig(_Frozen):
             ),
         }
     )
-    # Candidates fitted at once (threads).
+    # Splits evaluated at once (threads, or local Dask workers: see runtime).
     max_workers: PositiveInt = 2
 
     @field_validator("candidates")
@@ -332,6 +332,27 @@ class FairnessConfig(_Frozen):
         return self
 
 
+class RuntimeConfig(_Frozen):
+    """Where the train flow runs its tasks (feature matrix, one task per split)."""
+
+    # "threads": evaluation.max_workers threads in this process. "dask": a Dask cluster via
+    # prefect-dask (pip install -e '.[dask]'): a local cluster of evaluation.max_workers
+    # workers, or the existing cluster whose scheduler is at dask_address.
+    task_runner: Literal["threads", "dask"] = "threads"
+    # e.g. "tcp://10.0.0.5:8786". The workers need ewp installed and the data home on a
+    # filesystem they share (the feature matrix is cached there).
+    dask_address: str | None = None
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> RuntimeConfig:
+        if self.dask_address is not None and self.task_runner != "dask":
+            raise ValueError(
+                f"dask_address is set but task_runner is {self.task_runner!r}; "
+                "set task_runner: dask to use the cluster"
+            )
+        return self
+
+
 class MlflowConfig(_Frozen):
     """Where runs are tracked. ``tracking_uri: null`` is a SQLite store under the data home."""
 
@@ -359,6 +380,7 @@ class Config(_Frozen):
     review: ReviewConfig = ReviewConfig()
     fairness: FairnessConfig = FairnessConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
 
     @field_validator("taxonomy")
     @classmethod

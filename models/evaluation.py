@@ -24,7 +24,6 @@ import pandas as pd
 from ewp.config import CandidateConfig
 from models.candidates import build_candidate
 from models.metrics import at_k, average_precision, brier, k_for_fraction, list_overlap
-from models.sampling import negative_subsample
 
 AT_K_FIELDS = ("tp", "fp", "precision", "recall", "tp_worst", "tp_best", "n_tied_at_cutoff")
 
@@ -187,6 +186,7 @@ def evaluate_split(
     *,
     train: pd.DataFrame,
     train_labels: np.ndarray,
+    train_weights: np.ndarray,
     test: pd.DataFrame,
     test_labels: np.ndarray,
     features: Sequence[str],
@@ -194,23 +194,22 @@ def evaluate_split(
     seed: int,
     sizes: Sequence[int],
     fractions: Sequence[float],
-    negative_sample_rate: float,
     feature_sets: Mapping[str, Sequence[str]] | None = None,
     reference: Mapping[str, np.ndarray] | None = None,
 ) -> SplitEvaluation:
     """Fit each candidate on the split's training rows and evaluate it on each test date.
 
     ``train``/``test`` are feature-matrix rows (``officer_id``, ``as_of`` and ``features``);
-    the test rows may span several as-of dates (a test block). Negatives are subsampled at
-    ``negative_sample_rate`` with inverse-probability weights (the same rows for every
-    candidate); a candidate whose ``feature_set`` is not "all" sees only that subset of
-    ``feature_sets``. Every threshold or peer rule also defines a list size: its own flag
-    volume on each date. ``reference`` adds fixed scores aligned with ``test`` (e.g. the synthetic
-    force's ground-truth oracle) as extra rows, not candidates.
+    the test rows may span several as-of dates (a test block). The training rows are usually a
+    negative subsample (``models.sampling.negative_subsample``, the same rows for every
+    candidate) and ``train_weights`` its inverse-probability weights. A candidate whose
+    ``feature_set`` is not "all" sees only that subset of ``feature_sets``. Every threshold or
+    peer rule also defines a list size: its own flag volume on each date. ``reference`` adds
+    fixed scores aligned with ``test`` (e.g. the synthetic force's ground-truth oracle) as extra
+    rows, not candidates.
     """
-    kept, weights = negative_subsample(train_labels, rate=negative_sample_rate, seed=seed)
-    train_x = train.iloc[kept][list(features)]
-    train_y = train_labels[kept].astype("int64")
+    train_x = train[list(features)]
+    train_y = np.asarray(train_labels).astype("int64")
     test_x = test[list(features)]
     scores: dict[str, np.ndarray] = {}
     probabilities: dict[str, np.ndarray] = {}
@@ -218,7 +217,7 @@ def evaluate_split(
     for candidate in candidates:
         columns = candidate_features(candidate, features=features, feature_sets=feature_sets)
         model = build_candidate(candidate, seed=seed).fit(
-            train_x[columns], train_y, sample_weight=weights
+            train_x[columns], train_y, sample_weight=train_weights
         )
         scores[candidate.name] = model.decision_function(test_x[columns])
         probabilities[candidate.name] = model.predict_proba(test_x[columns])[:, 1]
