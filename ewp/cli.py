@@ -491,7 +491,7 @@ def bench(
         naive_dates=naive_dates,
         naive_budget=naive_budget,
         sql_memory=sql_memory,
-        echo=console.print,
+        echo=typer.echo,  # plain lines: the tables are wider than rich's default width
     )
 
 

@@ -206,6 +206,9 @@ class EvaluationConfig(_Frozen):
     training_history_days: PositiveInt | None = 1096
     # Negatives kept when training (positives always kept), reweighted by 1 / rate.
     negative_sample_rate: Annotated[float, Field(gt=0, le=1)] = 0.25
+    # Positives kept likewise (1 = all). Below 1 only at weekly cadence on a large force,
+    # where an officer's consecutive weekly rows are near-copies of each other.
+    positive_sample_rate: Annotated[float, Field(gt=0, le=1)] = 1.0
     list_sizes: tuple[PositiveInt, ...] = (50,)
     list_fractions: tuple[Annotated[float, Field(gt=0, le=1)], ...] = (0.01,)
     candidates: tuple[CandidateConfig, ...] = Field(default_factory=_default_candidates)

@@ -78,16 +78,20 @@ class FeatureCache:
         *,
         columns: Sequence[str] | None = None,
         rows: np.ndarray | None = None,
+        categorical_ids: bool = False,
     ) -> pd.DataFrame:
         """The matrix rows at ``as_of_dates``, as ``build_features`` returns them.
 
         ``columns`` (default all) picks columns; ``rows`` (ascending positions among the rows
-        at those dates) picks rows, reading one date at a time.
+        at those dates) picks rows, reading one date at a time. ``categorical_ids`` returns
+        ``officer_id`` and ``unit`` as pandas categoricals (Parquet's dictionary encoding): a
+        code per row instead of a string, for reading millions of identifiers.
         """
         groups = self._groups()
         wanted = sorted(groups[d] for d in set(as_of_dates) if d in groups)
-        parquet = pq.ParquetFile(self.path)
-        names = list(columns) if columns is not None else parquet.schema_arrow.names
+        names = list(columns) if columns is not None else pq.read_schema(self.path).names
+        dictionary = [n for n in ("officer_id", "unit") if n in names] if categorical_ids else []
+        parquet = pq.ParquetFile(self.path, read_dictionary=dictionary)
         tables, start = [], 0
         for group in wanted:
             table = parquet.read_row_group(group, columns=names)
@@ -98,7 +102,8 @@ class FeatureCache:
             tables.append(table)
         if not tables:
             tables = [parquet.schema_arrow.empty_table().select(names)]
-        frame = pa.concat_tables(tables).to_pandas()
+        table = pa.concat_tables(tables).unify_dictionaries()
+        frame = table.to_pandas(self_destruct=True)
         if "as_of" in frame.columns:
             frame["as_of"] = frame["as_of"].astype("datetime64[s]")
         return frame

@@ -93,7 +93,10 @@ def holdout_comparison(
         data, matrix, split.test_block, config=config, observed_until=extracted_on
     )
     kept, weights = negative_subsample(
-        train_y, rate=config.evaluation.negative_sample_rate, seed=config.seed
+        train_y,
+        rate=config.evaluation.negative_sample_rate,
+        positive_rate=config.evaluation.positive_sample_rate,
+        seed=config.seed,
     )
     evaluation = evaluate_split(
         train=train.iloc[kept],

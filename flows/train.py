@@ -144,7 +144,7 @@ def read_labelled(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """``labelled_rows`` from the cached matrix: rows at ``dates`` whose label is observed by
     ``observed_until``, and those labels. Only ``columns`` (default all) are read."""
-    ids = matrix.read(dates, columns=["officer_id", "as_of"])
+    ids = matrix.read(dates, columns=["officer_id", "as_of"], categorical_ids=True)
     labels = build_labels(data, ids, label=config.label, observed_until=observed_until)
     observed = np.flatnonzero(labels.notna().to_numpy())
     return matrix.read(dates, columns=columns, rows=observed), labels.to_numpy()[observed]
@@ -161,12 +161,15 @@ def training_sample(
     """The rows a model trains on: labelled rows at ``dates`` (findings known by
     ``observed_until``), negatives subsampled (``models.sampling``); rows, labels, weights.
     Labels come from the identifiers alone, so only the kept rows' features are read."""
-    ids = matrix.read(dates, columns=["officer_id", "as_of"])
+    ids = matrix.read(dates, columns=["officer_id", "as_of"], categorical_ids=True)
     labels = build_labels(data, ids, label=config.label, observed_until=observed_until)
     observed = np.flatnonzero(labels.notna().to_numpy())
     y = labels.to_numpy()[observed]
     kept, weights = negative_subsample(
-        y, rate=config.evaluation.negative_sample_rate, seed=config.seed
+        y,
+        rate=config.evaluation.negative_sample_rate,
+        positive_rate=config.evaluation.positive_sample_rate,
+        seed=config.seed,
     )
     return matrix.read(dates, rows=observed[kept]), y[kept], weights
 
@@ -302,11 +305,9 @@ def fit_final(
     config: Config,
     candidate: CandidateConfig,
     split: Split,
-    data_fingerprint: str,
-    home: Path,
+    matrix: FeatureCache,
 ) -> tuple[object, pd.DataFrame]:
     """Refit the selected candidate on the final window; return it and a few example rows."""
-    matrix = cache_matrix.fn(data, list(split.train_as_of), config, data_fingerprint, home)
     train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
     )
@@ -406,7 +407,11 @@ def train_flow(
     tracker = tracker_for(config, home)
     current = tracker.champion()
     candidates, champion_name = with_current_champion(ev.candidates, current)
-    dates = sorted({d for s in splits for d in (*s.train_as_of, *s.test_block)})
+    # The published model's window too, so one cached matrix serves the whole run.
+    final = final_split(config, extracted_on) if publish else None
+    dates = sorted(
+        {d for s in [*splits, *([final] if final else [])] for d in (*s.train_as_of, *s.test_block)}
+    )
     matrix = cache_matrix(data, dates, config, data_fingerprint, home)
     ground_truth = read_ground_truth(export_dir)
     if ground_truth is not None:
@@ -501,7 +506,7 @@ def train_flow(
         )
 
     chosen = next(c for c in candidates if c.name == selection.champion)
-    split = final_split(config, extracted_on)
+    split = final
     features = feature_columns(config.features)
     model_id = candidate_identity(
         candidate=chosen,
@@ -574,8 +579,7 @@ def train_flow(
             config=config,
             candidate=chosen,
             split=split,
-            data_fingerprint=data_fingerprint,
-            home=home,
+            matrix=matrix,
         )
         logged = tracker.log_training_run(
             run_name=model_id,

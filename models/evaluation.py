@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ewp.config import CandidateConfig
-from models.candidates import build_candidate
+from models.candidates import build_candidate, scores_and_probabilities
 from models.metrics import at_k, average_precision, brier, k_for_fraction, list_overlap
 
 AT_K_FIELDS = ("tp", "fp", "precision", "recall", "tp_worst", "tp_best", "n_tied_at_cutoff")
@@ -59,14 +59,17 @@ def list_metrics(
     scores: np.ndarray,
     probabilities: np.ndarray,
     sizes: Sequence[ListSize],
+    ranked: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per list size: k, TP/FP (expected under random tie-breaking), precision,
-    recall, worst and best case over ties; plus the ranking-wide average precision and Brier."""
+    recall, worst and best case over ties; plus the ranking-wide average precision and Brier.
+    ``ranked``: ``np.sort(scores)``, if the caller has it."""
+    ranked = np.sort(scores) if ranked is None else ranked
     rows = []
     ap = average_precision(y_true, scores) if y_true.any() else float("nan")
     score_brier = brier(y_true, probabilities)
     for size in sizes:
-        result = at_k(y_true, scores, size.k)
+        result = at_k(y_true, scores, size.k, ranked=ranked)
         row = {"list": size.name, "k": size.k}
         row.update({field: float(getattr(result, field)) for field in AT_K_FIELDS})
         row["precision_worst"] = float(result.precision_worst)
@@ -78,8 +81,19 @@ def list_metrics(
     return frame
 
 
-def top_ids(officer_ids: np.ndarray, scores: np.ndarray, k: int) -> list[str]:
-    """The k highest-scoring officers, ties broken by officer ID (as the published list does)."""
+def top_ids(
+    officer_ids: np.ndarray, scores: np.ndarray, k: int, *, ranked: np.ndarray | None = None
+) -> list[str]:
+    """The k highest-scoring officers, ties broken by officer ID (as the published list does).
+
+    Only the officers scoring at least the k-th highest score have their IDs sorted: the same
+    list as sorting everyone, without sorting a force's IDs for a list of 50. ``ranked``:
+    ``np.sort(scores)``, if the caller has it.
+    """
+    if 0 < k < len(scores) and not np.isnan(scores).any():
+        kth = (np.sort(scores) if ranked is None else ranked)[len(scores) - k]
+        contenders = np.flatnonzero(scores >= kth)
+        officer_ids, scores = officer_ids[contenders], scores[contenders]
     order = np.lexsort((officer_ids, -scores))
     return [str(i) for i in officer_ids[order[:k]]]
 
@@ -208,42 +222,45 @@ def evaluate_split(
     fixed scores aligned with ``test`` (e.g. the synthetic force's ground-truth oracle) as extra
     rows, not candidates.
     """
-    train_x = train[list(features)]
     train_y = np.asarray(train_labels).astype("int64")
-    test_x = test[list(features)]
-    scores: dict[str, np.ndarray] = {}
-    probabilities: dict[str, np.ndarray] = {}
-    volumes: dict[str, np.ndarray] = {}
+    models = {}
     for candidate in candidates:
         columns = candidate_features(candidate, features=features, feature_sets=feature_sets)
-        model = build_candidate(candidate, seed=seed).fit(
-            train_x[columns], train_y, sample_weight=train_weights
+        model = build_candidate(candidate, seed=seed)
+        models[candidate.name] = (
+            model.fit(train[columns], train_y, sample_weight=train_weights),
+            columns,
         )
-        scores[candidate.name] = model.decision_function(test_x[columns])
-        probabilities[candidate.name] = model.predict_proba(test_x[columns])[:, 1]
-        if hasattr(model, "flags"):
-            volumes[candidate.name] = model.flags(test_x[columns])
-    for name, values in (reference or {}).items():
-        scores[name] = values
-        probabilities[name] = np.clip(values, 0, 1)
 
+    # Scored one test date at a time: a national test block is millions of rows, a date is
+    # one cohort, and every candidate scores each row on its own.
     frames, lists = [], []
     as_of = pd.to_datetime(test["as_of"]).to_numpy()
-    officer_ids = test["officer_id"].to_numpy()
     for day in np.unique(as_of):
-        on_day = as_of == day
+        on_day = np.flatnonzero(as_of == day)
+        rows = test.iloc[on_day]
+        scores: dict[str, np.ndarray] = {}
+        probabilities: dict[str, np.ndarray] = {}
+        volumes: dict[str, int] = {}
+        for name, (model, columns) in models.items():
+            scores[name], probabilities[name] = scores_and_probabilities(model, rows[columns])
+            if hasattr(model, "flags"):
+                volumes[name] = int(model.flags(rows[columns]).sum())
+        for name, values in (reference or {}).items():
+            scores[name] = values[on_day]
+            probabilities[name] = np.clip(values[on_day], 0, 1)
         day_sizes = list_sizes(
-            n_rows=int(on_day.sum()),
-            sizes=sizes,
-            fractions=fractions,
-            rule_volumes={rule: int(flags[on_day].sum()) for rule, flags in volumes.items()},
+            n_rows=len(on_day), sizes=sizes, fractions=fractions, rule_volumes=volumes
         )
+        officer_ids = rows["officer_id"].to_numpy()
         for name in scores:
+            ranked = np.sort(scores[name])  # once for every list size
             frame = list_metrics(
                 y_true=test_labels[on_day],
-                scores=scores[name][on_day],
-                probabilities=probabilities[name][on_day],
+                scores=scores[name],
+                probabilities=probabilities[name],
                 sizes=day_sizes,
+                ranked=ranked,
             )
             frames.append(frame.assign(candidate=name, test_as_of=pd.Timestamp(day)))
             lists += [
@@ -251,7 +268,7 @@ def evaluate_split(
                     "candidate": name,
                     "test_as_of": pd.Timestamp(day),
                     "list": size.name,
-                    "officer_ids": top_ids(officer_ids[on_day], scores[name][on_day], size.k),
+                    "officer_ids": top_ids(officer_ids, scores[name], size.k, ranked=ranked),
                 }
                 for size in day_sizes
             ]

@@ -17,7 +17,9 @@ from ewp.config import Config, ConfigError, FeatureConfig, RuntimeConfig, load_c
 from ewp.contract import ForceData
 from ewp.feature_cache import FeatureCache, cache_features
 from ewp.synthetic import generate_force
-from features.history import build_features
+from features.history import build_features, feature_columns
+from models.candidates import HistGBYardstick, scores_and_probabilities
+from models.rules import CountRanker
 from models.timechop import as_of_dates
 from tests.builders import make_force
 
@@ -172,6 +174,20 @@ def test_feature_cache_is_reused_only_for_the_same_data_config_and_dates(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         p.name for p in {first.path, *others}
     )  # no temporary files left behind
+
+
+def test_yardstick_probabilities_from_one_pass_equal_predict_proba(force: ForceData) -> None:
+    dates = [dt.date(2017, 1, 1), dt.date(2018, 1, 1)]
+    matrix = build_features(force, dates, config=CONFIG)
+    x = matrix[feature_columns(CONFIG)]
+    y = (matrix["notices_365d"] > 0).to_numpy(dtype="int64")  # any learnable target will do
+    yardstick = HistGBYardstick(max_iter=20).fit(x, y)
+    scores, probabilities = scores_and_probabilities(yardstick, x)
+    np.testing.assert_array_equal(scores, yardstick.decision_function(x))
+    np.testing.assert_array_equal(probabilities, yardstick.predict_proba(x)[:, 1])
+    ranker = CountRanker(feature="notices_365d").fit(x, y)  # its probability is isotonic
+    _, ranked = scores_and_probabilities(ranker, x)
+    np.testing.assert_array_equal(ranked, ranker.predict_proba(x)[:, 1])
 
 
 def test_runtime_config_refuses_bad_values(tmp_path: Path) -> None:
