@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint install clean bench-weekly
+.PHONY: demo test lint install clean bench-weekly bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,4 +28,8 @@ clean:
 	rm -rf .ewp .pytest_cache .ruff_cache .hypothesis
 
 bench-weekly: $(STAMP)
-	$(BIN)/python benchmarks/weekly_run.py
+	$(BIN)/python -m benchmarks.weekly_run
+
+# The scale benchmarks (README, "Scale"): about an hour on 2 cores; results in .ewp/bench/.
+bench: $(STAMP)
+	$(BIN)/ewp bench

@@ -581,6 +581,61 @@ def serve(config: ConfigOption = None) -> None:
     prefect_serve(*deployments(config))
 
 
+@app.command()
+def bench(
+    scale: Annotated[
+        list[str] | None,
+        typer.Option(help="met (45,000 officers) and/or national (150,000); default both."),
+    ] = None,
+    cadence: Annotated[
+        list[str] | None,
+        typer.Option(help="monthly and/or weekly as-of dates; default both."),
+    ] = None,
+    sql: Annotated[bool, typer.Option(help="Run the DuckDB formulation.")] = True,
+    train: Annotated[bool, typer.Option(help="Time the full training runs.")] = True,
+    score: Annotated[bool, typer.Option(help="Time the weekly scoring runs.")] = True,
+    naive_dates: Annotated[
+        int, typer.Option(help="Dates the naive reference is checked on (and timed on, if slow).")
+    ] = 24,
+    naive_budget: Annotated[
+        float,
+        typer.Option(
+            help="Run the naive reference on every date if that takes at most this many seconds."
+        ),
+    ] = 120.0,
+    sql_memory: Annotated[
+        str, typer.Option(help="DuckDB's memory limit (it spills beyond).")
+    ] = "4GB",
+) -> None:
+    """Benchmark the feature matrix, training and weekly scoring at Met and national scale,
+    beside a naive pandas reference, a DuckDB SQL formulation and a write-once lower bound.
+
+    Each step runs in its own process (wall time, CPU time, peak memory); ewp's matrix is
+    checked against the naive reference first. Forces are generated once under
+    <data home>/bench/; results go to <data home>/bench/results.json. See benchmarks/suite.py.
+    """
+    scales = scale or ["met", "national"]
+    cadences = cadence or ["monthly", "weekly"]
+    bad = sorted({*scales} - {"met", "national"}) + sorted({*cadences} - {"monthly", "weekly"})
+    if bad:
+        console.print(f"[red]Unknown scale or cadence:[/red] {', '.join(bad)}")
+        raise typer.Exit(2)
+    from benchmarks.suite import run_suite
+
+    run_suite(
+        home=data_home(Config().home),
+        scales=scales,
+        cadences=cadences,
+        with_sql=sql,
+        with_training=train,
+        with_scoring=score,
+        naive_dates=naive_dates,
+        naive_budget=naive_budget,
+        sql_memory=sql_memory,
+        echo=typer.echo,  # plain lines: the tables are wider than rich's default width
+    )
+
+
 review_app = typer.Typer(help="Record human decisions on flags (every change is audited).")
 app.add_typer(review_app, name="review")
 

@@ -223,6 +223,9 @@ class EvaluationConfig(_Frozen):
     training_history_days: PositiveInt | None = 1096
     # Negatives kept when training (positives always kept), reweighted by 1 / rate.
     negative_sample_rate: Annotated[float, Field(gt=0, le=1)] = 0.25
+    # Positives kept likewise (1 = all). Below 1 only at weekly cadence on a large force,
+    # where an officer's consecutive weekly rows are near-copies of each other.
+    positive_sample_rate: Annotated[float, Field(gt=0, le=1)] = 1.0
     list_sizes: tuple[PositiveInt, ...] = (50,)
     list_fractions: tuple[Annotated[float, Field(gt=0, le=1)], ...] = (0.01,)
     candidates: tuple[CandidateConfig, ...] = Field(default_factory=_default_candidates)
@@ -248,7 +251,7 @@ class EvaluationConfig(_Frozen):
             ),
         }
     )
-    # Candidates fitted at once (threads).
+    # Splits evaluated at once (threads, or local Dask workers: see runtime).
     max_workers: PositiveInt = 2
     # Bootstrap intervals of the equal-volume comparison (officers resampled, paired).
     bootstrap_samples: PositiveInt = 1000
@@ -368,6 +371,27 @@ class FairnessConfig(_Frozen):
         return self
 
 
+class RuntimeConfig(_Frozen):
+    """Where the train flow runs its tasks (feature matrix, one task per split)."""
+
+    # "threads": evaluation.max_workers threads in this process. "dask": a Dask cluster via
+    # prefect-dask (pip install -e '.[dask]'): a local cluster of evaluation.max_workers
+    # workers, or the existing cluster whose scheduler is at dask_address.
+    task_runner: Literal["threads", "dask"] = "threads"
+    # e.g. "tcp://10.0.0.5:8786". The workers need ewp installed and the data home on a
+    # filesystem they share (the feature matrix is cached there).
+    dask_address: str | None = None
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> RuntimeConfig:
+        if self.dask_address is not None and self.task_runner != "dask":
+            raise ValueError(
+                f"dask_address is set but task_runner is {self.task_runner!r}; "
+                "set task_runner: dask to use the cluster"
+            )
+        return self
+
+
 class MlflowConfig(_Frozen):
     """Where runs are tracked. ``tracking_uri: null`` is a SQLite store under the data home."""
 
@@ -415,6 +439,7 @@ class Config(_Frozen):
     fairness: FairnessConfig = FairnessConfig()
     mlflow: MlflowConfig = MlflowConfig()
     web: WebConfig = WebConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
 
     @field_validator("taxonomy")
     @classmethod

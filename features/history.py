@@ -25,16 +25,31 @@ The serving cohort at ``t``: ``joined_on < t`` and not ``left_on < t``.
 
 How it is computed
 ------------------
-Events of each kind are sorted once by (officer, day) into one int64 key per event:
-``officer_code * STRIDE + day``. The number of an officer's events in ``[a, b)`` is then the
-difference of two binary searches (``np.searchsorted``), for every (officer, as-of date) row at
-once: no loop per officer or per date. See ``EventSeries``.
+The as-of dates are taken in blocks of consecutive dates, small enough that a block's dense
+grid of (as-of date x officer serving at any of its dates) cells stays a few million cells:
+memory is bounded at any scale, and ``iter_feature_blocks`` hands the matrix out block by
+block. On a block with dates ``t_0 < ... < t_{G-1}`` and ``n`` officers, a count feature is a
+``(G, n)`` array built in two passes, with no search per row:
+
+1. each event is *placed* by one binary search (``np.searchsorted``) at the first block date
+   at which it is known: the first ``t_g`` with ``day < t_g`` (an event before the block goes
+   to ``g = 0``, one after it is dropped);
+2. a histogram of the (date, officer) places (``np.bincount``), summed down the dates
+   (``cumsum``), gives ``counts[g, o]``: the officer's events with ``day < t_g``.
+
+A window ``[t - w, t)`` is then the difference of two cumulative counts: events before ``t``
+minus events before ``t - w`` (the same placement with ``day + w < t_g``). "Worst sanction so
+far" and "last notice" take a running maximum down the dates instead of a sum. The matrix's
+rows are the grid cells where the officer is serving, read out date by date. The cost is
+O(events + cells) per block: building the matrix costs a small multiple of writing it.
+Per-row queries at arbitrary dates (labels) use ``EventSeries``: sorted (officer, day) keys and
+``np.searchsorted``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +63,9 @@ from features.registry import feature_specs
 DAY_OFFSET = 1 << 19  # ~1435 years either side of 1970
 STRIDE = 1 << 20
 NEVER = STRIDE - 1  # the day number used for "no date" (e.g. a case never decided)
+# Cells (as-of dates x officers) per block: with ~10 dense int64 arrays alive at once this
+# keeps a block's working memory near 1 GB whatever the force's size.
+BLOCK_CELLS = 1 << 23
 
 
 def day_numbers(dates: pd.Series | pd.DatetimeIndex | Sequence[dt.date]) -> np.ndarray:
@@ -60,28 +78,16 @@ def day_numbers(dates: pd.Series | pd.DatetimeIndex | Sequence[dt.date]) -> np.n
 
 @dataclass(frozen=True)
 class EventSeries:
-    """Events of one kind, as sorted (officer, day) keys, for counting by binary search.
-
-    ``running_max`` (optional) holds, for each sorted event, the maximum of a per-event value
-    over the officer's events up to and including it, for "worst known before t" queries.
-    """
+    """Events of one kind as sorted (officer, day) keys, for counts at arbitrary per-row dates
+    by binary search (labels look forward from each row's own as-of date)."""
 
     keys: np.ndarray
-    running_max: np.ndarray | None = None
 
     @classmethod
-    def build(
-        cls, officer_codes: np.ndarray, days: np.ndarray, values: np.ndarray | None = None
-    ) -> EventSeries:
+    def build(cls, officer_codes: np.ndarray, days: np.ndarray) -> EventSeries:
         """Index events; events with no date (``NEVER``) are left out."""
         dated = days != NEVER
-        keys = officer_codes[dated].astype("int64") * STRIDE + days[dated]
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        if values is None:
-            return cls(keys)
-        running_max = pd.Series(values[dated][order]).groupby(keys // STRIDE).cummax()
-        return cls(keys, running_max.to_numpy())
+        return cls(np.sort(officer_codes[dated].astype("int64") * STRIDE + days[dated]))
 
     def _position(self, officer_codes: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Number of events strictly before (officer, day): the index of the first at or after."""
@@ -97,44 +103,133 @@ class EventSeries:
         """Events per row with ``day < days`` (the officer's whole history)."""
         return self._position(officer_codes, days) - self._position(officer_codes, 0 * days)
 
-    def last_before(self, officer_codes: np.ndarray, days: np.ndarray) -> np.ndarray:
-        """Index into ``keys`` of the officer's last event before the day, or -1 if none."""
-        position = self._position(officer_codes, days)
-        has_any = position > self._position(officer_codes, 0 * days)
-        return np.where(has_any, position - 1, -1)
 
-    def max_before(self, officer_codes: np.ndarray, days: np.ndarray) -> np.ndarray:
-        """Largest value among the officer's events before the day, or 0 if none."""
-        if self.running_max is None:
-            raise ValueError("this EventSeries was built without values")
-        last = self.last_before(officer_codes, days)
-        padded = np.append(self.running_max, 0)  # index -1 (no event) reads the 0 at the end
-        return padded[last]
+@dataclass(frozen=True)
+class Events:
+    """Events of one kind: the officer code and knowledge day of each dated event."""
 
-    def last_day_before(self, officer_codes: np.ndarray, days: np.ndarray) -> np.ndarray:
-        """Day number of the officer's last event before the day, or ``NEVER`` if none."""
-        last = self.last_before(officer_codes, days)
-        padded = np.append(self.keys % STRIDE, NEVER)  # index -1 (no event) reads NEVER
-        return padded[last]
+    codes: np.ndarray
+    days: np.ndarray
+
+    @classmethod
+    def build(cls, codes: np.ndarray, days: np.ndarray, mask: np.ndarray | None = None) -> Events:
+        """Keep the events in ``mask`` (default all) that have a date (not ``NEVER``)."""
+        keep = days != NEVER if mask is None else mask & (days != NEVER)
+        return cls(codes[keep], days[keep])
 
 
-def serving_cohort(officers: pd.DataFrame, as_of_dates: Sequence[dt.date]) -> pd.DataFrame:
-    """Rows (officer_id, unit, as_of) for each officer serving at each as-of date.
+@dataclass(frozen=True)
+class AsOfBlock:
+    """A block of consecutive as-of dates: the matrix rows it holds, and the dense grid on
+    which its event features are computed (see the module docstring).
 
-    Serving at t: joined before t and not left before t. Sorted by as_of, then officer order.
+    The rows are every (date, officer) with the officer serving at the date, date by date and
+    in the officers table's order. The grid has one column per officer *with a history* (a
+    notice received before the block's last date): every other officer's event features are
+    their defaults (no notices, nothing open), so most officers need no grid at all.
     """
-    joined = day_numbers(officers["joined_on"])
-    left = day_numbers(officers["left_on"])
-    dates = day_numbers(list(as_of_dates))
-    serving = (joined[None, :] < dates[:, None]) & ~(left[None, :] < dates[:, None])
-    date_idx, officer_idx = np.nonzero(serving)
-    return pd.DataFrame(
-        {
-            "officer_id": officers["officer_id"].to_numpy()[officer_idx],
-            "unit": officers["unit"].to_numpy()[officer_idx],
-            "as_of": pd.to_datetime(pd.Series(list(as_of_dates))).to_numpy()[date_idx],
-        }
-    )
+
+    days: np.ndarray  # (G,) day numbers, ascending
+    row_dates: np.ndarray  # (R,) per row: index into ``days``
+    row_officers: np.ndarray  # (R,) per row: officer code
+    officers: np.ndarray  # (n,) officer codes of the grid's columns, ascending
+    column: np.ndarray  # officer code -> grid column, -1 if none
+    serving: np.ndarray  # (G, n) True where the column's officer is serving at the date
+    grid_rows: np.ndarray  # the row of each serving grid cell, in ``grid[serving]`` order
+
+    @classmethod
+    def build(
+        cls, days: np.ndarray, *, joined: np.ndarray, left: np.ndarray, first_notice: np.ndarray
+    ) -> AsOfBlock:
+        """The block for as-of ``days`` (ascending); per officer code: ``joined``, ``left``
+        and ``first_notice`` day numbers (``NEVER`` where none). Serving at t: joined before t
+        and not left before t."""
+        last = days[-1] if len(days) else -1
+        first = days[0] if len(days) else -1
+        candidates = np.flatnonzero((joined < last) & ~(left < first))
+        serving_all = (joined[candidates][None, :] < days[:, None]) & ~(
+            left[candidates][None, :] < days[:, None]
+        )
+        row_dates, row_columns = np.nonzero(serving_all)
+        has_history = first_notice[candidates] < last
+        officers = candidates[has_history]
+        column = np.full(len(joined), -1, dtype=np.int64)
+        column[officers] = np.arange(len(officers))
+        return cls(
+            days=days,
+            row_dates=row_dates,
+            row_officers=candidates[row_columns],
+            officers=officers,
+            column=column,
+            serving=serving_all[:, has_history],
+            # Rows and grid cells are both in date, then officer order.
+            grid_rows=np.flatnonzero(has_history[row_columns]),
+        )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The grid's shape: (dates, officers with a history)."""
+        return len(self.days), len(self.officers)
+
+    @property
+    def t(self) -> np.ndarray:
+        """``(G, 1)`` as-of day numbers, to broadcast against a grid."""
+        return self.days[:, None]
+
+    def _place(self, events: Events, lag: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each event's first block date with ``day + lag < t_g``, its column, and which
+        events are in the grid (officer in the block, known by the block's last date)."""
+        column = self.column[events.codes]
+        first = np.searchsorted(self.days, events.days + lag, side="right")
+        inside = (column >= 0) & (first < len(self.days))
+        return first[inside], column[inside], inside
+
+    def count_before(self, events: Events, *, lag: int = 0) -> np.ndarray:
+        """``(G, n)`` counts of each officer's events with ``day < t_g - lag``."""
+        dates, officers = self.shape
+        first, column, _ = self._place(events, lag)
+        placed = np.bincount(first * officers + column, minlength=dates * officers)
+        return placed.reshape(dates, officers).cumsum(axis=0)
+
+    def count_between(self, events: Events, *, days: int) -> np.ndarray:
+        """``(G, n)`` counts of each officer's events in the window ``[t_g - days, t_g)``."""
+        return self.count_before(events) - self.count_before(events, lag=days)
+
+    def max_before(self, events: Events, values: np.ndarray, *, none: int) -> np.ndarray:
+        """``(G, n)`` largest value among each officer's events with ``day < t_g`` (``none``
+        where there is no such event)."""
+        first, column, inside = self._place(events, 0)
+        grid = np.full(self.shape, none, dtype=np.int64)
+        np.maximum.at(grid, (first, column), values[inside])
+        return np.maximum.accumulate(grid, axis=0)
+
+    def min_while_open(
+        self, events: Events, until: np.ndarray, values: np.ndarray, *, none: int
+    ) -> np.ndarray:
+        """``(G, n)`` smallest value among each officer's events *open* at ``t_g``: known
+        (``day < t_g``) and not yet ended (``t_g <= until``); ``none`` where none is open.
+
+        Each event is expanded to the block dates inside its open interval.
+        """
+        column = self.column[events.codes]
+        first = np.searchsorted(self.days, events.days, side="right")
+        stop = np.searchsorted(self.days, until, side="right")  # dates with t_g <= until
+        lengths = np.where(column >= 0, np.clip(stop - first, 0, None), 0)
+        event = np.repeat(np.arange(len(lengths)), lengths)
+        offset = np.arange(len(event)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        grid = np.full(self.shape, none, dtype=np.int64)
+        np.minimum.at(grid, (first[event] + offset, column[event]), values[event])
+        return grid
+
+    def write(self, out: np.ndarray, grid: np.ndarray, *, default: float = 0) -> None:
+        """Write a grid feature into a matrix column ``out`` (one value per row): the grid's
+        serving cells, and ``default`` for officers without a history."""
+        self.write_rows(out, grid[self.serving], default=default)
+
+    def write_rows(self, out: np.ndarray, values: np.ndarray, *, default: float = 0) -> None:
+        """Write values of the grid's serving cells (``grid[serving]`` order) into ``out``."""
+        out.fill(default)
+        out[self.grid_rows] = values
 
 
 def _open_at_receipt(codes: np.ndarray, received: np.ndarray, decided: np.ndarray) -> np.ndarray:
@@ -152,124 +247,262 @@ def _open_at_receipt(codes: np.ndarray, received: np.ndarray, decided: np.ndarra
     ) > 0
 
 
-def _oldest_open_received(
-    codes: np.ndarray,
-    received: np.ndarray,
-    decided: np.ndarray,
-    row_codes: np.ndarray,
-    row_days: np.ndarray,
-) -> np.ndarray:
-    """Per row, the receipt day of the oldest notice open at the as-of day (``NEVER`` if none).
+@dataclass(frozen=True)
+class _History:
+    """Everything the features read, indexed once per call."""
 
-    Notice i is open at t when ``received_i < t <= decided_i``. Each notice is expanded to the
-    as-of dates (of the rows' grid) inside that interval, then the minimum receipt day is taken
-    per (officer, as-of date).
-    """
-    grid = np.unique(row_days)
-    first = np.searchsorted(grid, received, side="right")  # first grid date > received
-    stop = np.searchsorted(grid, decided, side="right")  # grid dates <= decided
-    lengths = np.clip(stop - first, 0, None)
-    notice_idx = np.repeat(np.arange(len(received)), lengths)
-    block_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    grid_idx = first[notice_idx] + (np.arange(lengths.sum()) - block_start)
-    pair_keys = codes[notice_idx].astype("int64") * len(grid) + grid_idx
-    oldest = pd.Series(received[notice_idx]).groupby(pair_keys).min()
-    row_keys = row_codes * len(grid) + np.searchsorted(grid, row_days)
-    return oldest.reindex(row_keys).fillna(NEVER).to_numpy(dtype="int64")
+    joined: np.ndarray  # per officer code
+    left: np.ndarray
+    first_notice: np.ndarray
+    unit_codes: np.ndarray
+    notices: Events  # every notice, by receipt day
+    notice_decided: np.ndarray  # per event of ``notices``: its decision day (NEVER if open)
+    counted: dict[str, Events]  # other counted kinds, by name
+    decisions: Events  # every decision, by decision day
+    sanction_levels: np.ndarray  # per event of ``decisions``
 
 
-def build_features(
-    data: ForceData, as_of_dates: Sequence[dt.date], *, config: FeatureConfig
-) -> pd.DataFrame:
-    """The feature matrix: one row per serving officer per as-of date.
-
-    Returns ``officer_id``, ``unit``, ``as_of`` and then one float32 column per feature in
-    ``features.registry.feature_specs(config)`` order. Uses only events known before each
-    as-of date (see the module docstring); protected attributes are never read.
-    """
+def _history(data: ForceData, config: FeatureConfig) -> _History:
+    """Index the force's events by kind and knowledge date (see ``features.registry``)."""
     officers = data.officers
     code_of = pd.Series(np.arange(len(officers), dtype="int64"), index=officers["officer_id"])
-    rows = serving_cohort(officers, as_of_dates)
-    row_codes = code_of.reindex(rows["officer_id"]).to_numpy()
-    t = day_numbers(rows["as_of"])
-
     notices = data.notices_with_outcomes()
     codes = code_of.reindex(notices["officer_id"]).to_numpy()
     received = day_numbers(notices["received_on"])
     decided = day_numbers(notices["decided_on"])
-
-    def series(mask: np.ndarray | None = None, by: np.ndarray = received) -> EventSeries:
-        if mask is None:
-            return EventSeries.build(codes, by)
-        return EventSeries.build(codes[mask], by[mask])
-
-    out: dict[str, np.ndarray] = {}
-    all_notices = series()
-
-    def in_window(events: EventSeries, days: int) -> np.ndarray:
-        return events.count_between(row_codes, t - days, t)
-
-    for days in config.windows_days:
-        out[f"notices_{days}d"] = in_window(all_notices, days)
-    out["notices_all"] = all_notices.count_before(row_codes, t)
-
     category = notices["category"].to_numpy()
     source = notices["source"].to_numpy()
-    for days in config.group_windows_days:
-        for group, members in config.category_groups.items():
-            out[f"notices_{group}_{days}d"] = in_window(series(np.isin(category, members)), days)
-        for src in config.sources:
-            out[f"notices_source_{src}_{days}d"] = in_window(series(source == src), days)
-
     gross = (notices["severity"] == "gross_misconduct").fillna(False).to_numpy(dtype=bool)
-    out["gross_misconduct_all"] = series(gross).count_before(row_codes, t)
-
-    # Findings and sanctions are known from decided_on, so they are indexed by decision day.
     finding = notices["finding"].fillna("").to_numpy()
-    out["findings_case_to_answer_all"] = series(
-        np.isin(finding, CASE_TO_ANSWER_FINDINGS), by=decided
-    ).count_before(row_codes, t)
-    out["findings_proven_all"] = series(finding == "proven", by=decided).count_before(row_codes, t)
-    out["findings_no_case_all"] = series(finding == "no_case_to_answer", by=decided).count_before(
-        row_codes, t
-    )
     sanction_level = notices["sanction"].map(SANCTION_LEVEL).fillna(0).to_numpy(dtype="int64")
-    sanctions = EventSeries.build(codes, decided, sanction_level)
-    out["worst_sanction_level"] = sanctions.max_before(row_codes, t)
-
-    out["open_cases"] = out["notices_all"] - series(by=decided).count_before(row_codes, t)
-    oldest = _oldest_open_received(codes, received, decided, row_codes, t)
-    out["oldest_open_days"] = np.where(oldest == NEVER, 0, t - oldest)
-    out["notices_while_open_all"] = series(_open_at_receipt(codes, received, decided)).count_before(
-        row_codes, t
+    counted = {
+        **{
+            f"group:{group}": Events.build(codes, received, np.isin(category, members))
+            for group, members in config.category_groups.items()
+        },
+        **{f"source:{src}": Events.build(codes, received, source == src) for src in config.sources},
+        "gross_misconduct_all": Events.build(codes, received, gross),
+        # Findings are known from decided_on, so they are placed by decision day.
+        "findings_case_to_answer_all": Events.build(
+            codes, decided, np.isin(finding, CASE_TO_ANSWER_FINDINGS)
+        ),
+        "findings_proven_all": Events.build(codes, decided, finding == "proven"),
+        "findings_no_case_all": Events.build(codes, decided, finding == "no_case_to_answer"),
+        "notices_while_open_all": Events.build(
+            codes, received, _open_at_receipt(codes, received, decided)
+        ),
+    }
+    all_notices = Events.build(codes, received)
+    first_notice = np.full(len(officers), NEVER, dtype=np.int64)
+    np.minimum.at(first_notice, all_notices.codes, all_notices.days)
+    return _History(
+        joined=day_numbers(officers["joined_on"]),
+        left=day_numbers(officers["left_on"]),
+        first_notice=first_notice,
+        unit_codes=pd.factorize(officers["unit"], sort=True)[0].astype("int64"),
+        notices=all_notices,
+        notice_decided=decided[received != NEVER],
+        counted=counted,
+        decisions=Events.build(codes, decided),
+        sanction_levels=sanction_level[decided != NEVER],
     )
 
-    recent = all_notices.count_between(row_codes, t - 365, t)
-    earlier = all_notices.count_between(row_codes, t - 3 * 365, t - 365)
-    out["acceleration"] = recent - earlier / 2.0
-    last_day = all_notices.last_day_before(row_codes, t)
-    out["days_since_last_notice"] = np.minimum(
-        np.where(last_day == NEVER, config.max_days_since, t - last_day), config.max_days_since
+
+def _block_features(
+    block: AsOfBlock, history: _History, config: FeatureConfig, out: dict[str, np.ndarray]
+) -> None:
+    """Write every feature of the block's rows into ``out`` (feature name -> column)."""
+    notices, counted = history.notices, history.counted
+    lagged: dict[int, np.ndarray] = {}
+
+    def notices_before(lag: int) -> np.ndarray:  # (G, n): notices received before t - lag
+        if lag not in lagged:
+            lagged[lag] = block.count_before(notices, lag=lag)
+        return lagged[lag]
+
+    for days in config.windows_days:
+        block.write(out[f"notices_{days}d"], notices_before(0) - notices_before(days))
+    block.write(out["notices_all"], notices_before(0))
+    for days in config.group_windows_days:
+        for group in config.category_groups:
+            grid = block.count_between(counted[f"group:{group}"], days=days)
+            block.write(out[f"notices_{group}_{days}d"], grid)
+        for src in config.sources:
+            grid = block.count_between(counted[f"source:{src}"], days=days)
+            block.write(out[f"notices_source_{src}_{days}d"], grid)
+    for name in (
+        "gross_misconduct_all",
+        "findings_case_to_answer_all",
+        "findings_proven_all",
+        "findings_no_case_all",
+        "notices_while_open_all",
+    ):
+        block.write(out[name], block.count_before(counted[name]))
+    sanction = block.max_before(history.decisions, history.sanction_levels, none=0)
+    block.write(out["worst_sanction_level"], sanction)
+
+    block.write(out["open_cases"], notices_before(0) - block.count_before(history.decisions))
+    oldest = block.min_while_open(notices, history.notice_decided, notices.days, none=NEVER)
+    block.write(out["oldest_open_days"], np.where(oldest == NEVER, 0, block.t - oldest))
+
+    recent = notices_before(0) - notices_before(365)
+    earlier = notices_before(365) - notices_before(3 * 365)
+    block.write(out["acceleration"], recent - earlier / 2.0)
+    last_day = block.max_before(notices, notices.days, none=-1)
+    since = np.where(last_day < 0, config.max_days_since, block.t - last_day)
+    block.write(
+        out["days_since_last_notice"],
+        np.minimum(since, config.max_days_since),
+        default=config.max_days_since,
     )
 
-    joined = day_numbers(officers["joined_on"])[row_codes]
-    out["tenure_days"] = t - joined
-    out["probationer"] = (out["tenure_days"] < config.probation_days).astype("int64")
+    t = block.days[block.row_dates]
+    tenure = out["tenure_days"]
+    np.subtract(t, history.joined[block.row_officers], out=tenure, casting="unsafe")
+    np.less(tenure, config.probation_days, out=out["probationer"], casting="unsafe")
+    share, ratio = _peer_context(
+        dates=block.row_dates,
+        units=history.unit_codes[block.row_officers],
+        rows=block.grid_rows,
+        recent=recent[block.serving],
+    )
+    block.write_rows(out["unit_share_below_365d"], share)
+    block.write_rows(out["unit_ratio_365d"], ratio)
 
-    # Peer context among serving officers of the same unit on the same date.
-    peer = pd.DataFrame({"unit": rows["unit"].to_numpy(), "as_of": t, "n": recent})
-    by_unit = peer.groupby(["as_of", "unit"], sort=False)["n"]
-    unit_size = by_unit.transform("size").to_numpy()
-    fewer = by_unit.rank(method="min").to_numpy() - 1  # officers with strictly fewer notices
-    out["unit_share_below_365d"] = np.where(unit_size > 1, fewer / np.maximum(unit_size - 1, 1), 0)
-    unit_mean = by_unit.transform("mean").to_numpy()
-    out["unit_ratio_365d"] = np.divide(
-        recent, unit_mean, out=np.zeros(len(recent)), where=unit_mean > 0
+
+def _peer_context(
+    *, dates: np.ndarray, units: np.ndarray, rows: np.ndarray, recent: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Notices in the last 12 months against the serving officers of the same unit on the
+    same date: the share of peers with strictly fewer, and the ratio to the unit's mean.
+
+    ``dates`` and ``units`` are given for every row, ``recent`` only for ``rows`` (the rest
+    have none, so share and ratio 0); the two results are for ``rows``.
+    """
+    n_units = int(units.max()) + 1 if len(units) else 1
+    group = dates * n_units + units
+    size = np.bincount(group)
+    group = group[rows]
+    mean = np.bincount(group, weights=recent, minlength=len(size)) / np.maximum(size, 1)
+    # Peers with strictly fewer notices: a histogram of counts per group, summed below. The
+    # officers without a history all have 0: they are the group's size minus the others.
+    levels = int(recent.max()) + 1 if len(recent) else 1
+    histogram = np.bincount(group * levels + recent, minlength=len(size) * levels)
+    histogram = histogram.reshape(-1, levels)
+    histogram[:, 0] += size - histogram.sum(axis=1)
+    below = (histogram.cumsum(axis=1) - histogram).ravel()
+    fewer = below[group * levels + recent]
+    unit_size, unit_mean = size[group], mean[group]
+    share = np.where(unit_size > 1, fewer / np.maximum(unit_size - 1, 1), 0)
+    ratio = np.divide(recent, unit_mean, out=np.zeros(len(recent)), where=unit_mean > 0)
+    return share, ratio
+
+
+def dates_per_block(officers: int) -> int:
+    """As-of dates per block so that a block has about ``BLOCK_CELLS`` cells."""
+    return max(1, BLOCK_CELLS // max(officers, 1))
+
+
+def _blocks(
+    officers: pd.DataFrame,
+    as_of_dates: Sequence[dt.date],
+    *,
+    first_notice: np.ndarray,
+    block_dates: int | None,
+) -> Iterator[AsOfBlock]:
+    days = np.unique(day_numbers(list(as_of_dates)))
+    joined = day_numbers(officers["joined_on"])
+    left = day_numbers(officers["left_on"])
+    step = block_dates or dates_per_block(len(officers))
+    for start in range(0, max(len(days), 1), step):  # no dates: one empty block
+        yield AsOfBlock.build(
+            days[start : start + step], joined=joined, left=left, first_notice=first_notice
+        )
+
+
+def _id_frame(officers: pd.DataFrame, codes: np.ndarray, days: np.ndarray) -> pd.DataFrame:
+    """``officer_id``, ``unit``, ``as_of`` of rows given as officer codes and day numbers."""
+    return pd.DataFrame(
+        {
+            "officer_id": officers["officer_id"].array.take(codes),
+            "unit": officers["unit"].array.take(codes),
+            "as_of": (days - DAY_OFFSET).astype("datetime64[D]").astype("datetime64[s]"),
+        }
     )
 
-    names = [spec.name for spec in feature_specs(config)]
-    matrix = pd.DataFrame({name: out[name].astype("float32") for name in names})
-    return pd.concat([rows.reset_index(drop=True), matrix], axis=1)
+
+def serving_cohort(officers: pd.DataFrame, as_of_dates: Sequence[dt.date]) -> pd.DataFrame:
+    """Rows (officer_id, unit, as_of) for each officer serving at each as-of date.
+
+    Serving at t: joined before t and not left before t. Sorted by as_of, then officer order.
+    """
+    no_history = np.full(len(officers), NEVER, dtype=np.int64)
+    blocks = list(_blocks(officers, as_of_dates, first_notice=no_history, block_dates=None))
+    return _id_frame(
+        officers,
+        np.concatenate([b.row_officers for b in blocks]),
+        np.concatenate([b.days[b.row_dates] for b in blocks]),
+    )
+
+
+def _matrix(
+    officers: pd.DataFrame, blocks: Sequence[AsOfBlock], history: _History, config: FeatureConfig
+) -> pd.DataFrame:
+    """The feature matrix of ``blocks``, written once into one float32 array (no copies)."""
+    names = feature_columns(config)
+    sizes = [len(block.row_dates) for block in blocks]
+    values = np.empty((len(names), sum(sizes)), dtype=np.float32)  # feature-major, as pandas
+    start = 0
+    for block, size in zip(blocks, sizes, strict=True):
+        columns = dict(zip(names, values[:, start : start + size], strict=True))
+        _block_features(block, history, config, columns)
+        start += size
+    ids = _id_frame(
+        officers,
+        np.concatenate([b.row_officers for b in blocks]),
+        np.concatenate([b.days[b.row_dates] for b in blocks]),
+    )
+    features = pd.DataFrame(values.T, columns=names, copy=False)
+    return pd.concat([ids, features], axis=1)
+
+
+def iter_feature_blocks(
+    data: ForceData,
+    as_of_dates: Sequence[dt.date],
+    *,
+    config: FeatureConfig,
+    block_dates: int | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The feature matrix of ``build_features``, block by block of ``block_dates`` as-of
+    dates (default: ``dates_per_block``), so a caller can stream it with bounded memory."""
+    history = _history(data, config)
+    blocks = _blocks(
+        data.officers, as_of_dates, first_notice=history.first_notice, block_dates=block_dates
+    )
+    for block in blocks:
+        yield _matrix(data.officers, [block], history, config)
+
+
+def build_features(
+    data: ForceData,
+    as_of_dates: Sequence[dt.date],
+    *,
+    config: FeatureConfig,
+    block_dates: int | None = None,
+) -> pd.DataFrame:
+    """The feature matrix: one row per serving officer per as-of date.
+
+    Returns ``officer_id``, ``unit``, ``as_of`` and then one float32 column per feature in
+    ``features.registry.feature_specs(config)`` order, sorted by as-of date (duplicates
+    dropped), then by the officers table's order. Uses only events known before each as-of
+    date (see the module docstring); protected attributes are never read. ``block_dates``
+    changes only memory use and speed, never the result.
+    """
+    history = _history(data, config)
+    blocks = _blocks(
+        data.officers, as_of_dates, first_notice=history.first_notice, block_dates=block_dates
+    )
+    return _matrix(data.officers, list(blocks), history, config)
 
 
 def feature_columns(config: FeatureConfig) -> list[str]:

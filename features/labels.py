@@ -49,6 +49,17 @@ def escalation_events(
     return notices.loc[is_event]
 
 
+def officer_codes(officers: pd.DataFrame, officer_ids: pd.Series) -> np.ndarray:
+    """Each ID's row number in the officers table. Categorical IDs (as a feature cache reads
+    them) are looked up once per category, not once per row: tens of millions of rows cost
+    an array index, not a string hash each."""
+    code_of = pd.Series(np.arange(len(officers), dtype="int64"), index=officers["officer_id"])
+    if isinstance(officer_ids.dtype, pd.CategoricalDtype):
+        per_category = code_of.reindex(officer_ids.cat.categories).to_numpy()
+        return per_category[officer_ids.cat.codes.to_numpy()]
+    return code_of.reindex(officer_ids).to_numpy()
+
+
 def build_labels(
     data: ForceData,
     rows: pd.DataFrame,
@@ -66,13 +77,10 @@ def build_labels(
     if findings_known_by is None:
         findings_known_by = observed_until
     events = escalation_events(data, label=label, findings_known_by=findings_known_by)
-    code_of = pd.Series(
-        np.arange(len(data.officers), dtype="int64"), index=data.officers["officer_id"]
-    )
     series = EventSeries.build(
-        code_of.reindex(events["officer_id"]).to_numpy(), day_numbers(events["received_on"])
+        officer_codes(data.officers, events["officer_id"]), day_numbers(events["received_on"])
     )
-    row_codes = code_of.reindex(rows["officer_id"]).to_numpy()
+    row_codes = officer_codes(data.officers, rows["officer_id"])
     t = day_numbers(rows["as_of"])
     horizon_end = t + label.horizon_days
     count = series.count_between(row_codes, t, horizon_end)

@@ -108,13 +108,16 @@ def audit_candidates(
     keys = pd.MultiIndex.from_arrays(
         [rows["officer_id"].to_numpy(), pd.to_datetime(rows["as_of"]).to_numpy()]
     )
+    # The rows and their attributes are the same for every candidate: built once (a national
+    # test block is millions of rows); only who is flagged changes.
+    unflagged = pd.Series(False, index=rows.index)
+    base = audit_frame(data, rows, flagged=unflagged, labels=labels, config=config)
     out = {}
     for candidate, pairs in flagged_pairs.groupby("candidate", sort=True):
         on_list = pd.MultiIndex.from_arrays(
             [pairs["officer_ids"].to_numpy(), pd.to_datetime(pairs["test_as_of"]).to_numpy()]
         )
-        flagged = pd.Series(keys.isin(on_list), index=rows.index)
-        frame = audit_frame(data, rows, flagged=flagged, labels=labels, config=config)
+        frame = base.assign(flagged=keys.isin(on_list))
         out[str(candidate)] = run_audit(frame, config=config)
     return out
 

@@ -53,6 +53,7 @@ from flows.common import (
 from flows.score import latest_monday, publish_list
 from flows.train import labelled_rows
 from models.evaluation import evaluate_split, summarise
+from models.sampling import negative_subsample
 from models.scorecard import ScorecardClassifier
 from models.timechop import as_of_dates, make_splits
 
@@ -98,9 +99,16 @@ def holdout_comparison(
     test, test_y = labelled_rows(
         data, matrix, split.test_block, config=config, observed_until=extracted_on
     )
+    kept, weights = negative_subsample(
+        train_y,
+        rate=config.evaluation.negative_sample_rate,
+        positive_rate=config.evaluation.positive_sample_rate,
+        seed=config.seed,
+    )
     evaluation = evaluate_split(
-        train=train,
-        train_labels=train_y,
+        train=train.iloc[kept],
+        train_labels=train_y[kept],
+        train_weights=weights,
         test=test,
         test_labels=test_y,
         features=feature_columns(config.features),
@@ -108,7 +116,6 @@ def holdout_comparison(
         seed=config.seed,
         sizes=(),
         fractions=(0.01,),
-        negative_sample_rate=config.evaluation.negative_sample_rate,
         feature_sets=config.evaluation.feature_sets,
     )
     summary = summarise(evaluation.metrics)

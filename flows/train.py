@@ -3,10 +3,12 @@
 Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluation``
 (fitting, metrics, the equal-volume headline, selection and promotion) and ``ewp.tracking``.
 
-1. Validate the export and build the feature matrix once for every date any split needs.
-2. For each split (test date + test block), in parallel on the configured task runner:
-   label the training rows with what was known at the test date, fit every candidate, score
-   every date of the block (``models.evaluation.evaluate_split``).
+1. Validate the export and build the feature matrix once for every date any split needs,
+   cached as Parquet under the data home (``ewp.feature_cache``; reused on a rerun).
+2. For each split (test date + test block), in parallel on the configured task runner
+   (threads, or a Dask cluster: ``runtime`` in the config): label the training rows with what
+   was known at the test date, read only the negative subsample it trains on, fit every
+   candidate, score every date of the block (``models.evaluation.evaluate_split``).
 3. Pool the metrics; compare every candidate with the headline rule at the rule's own flag
    volume; select a champion by the documented rule (gate hook for the fairness audit).
 4. Log one MLflow run per candidate x split (metrics only), refit the selected candidate on the
@@ -28,18 +30,19 @@ import pandas as pd
 import yaml
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from ewp.atomic import staged_dir, write_csv, write_text
 from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, Config, EvaluationConfig
 from ewp.contract import ForceData
+from ewp.feature_cache import FeatureCache, cache_features
 from ewp.io import read_ground_truth
 from ewp.marking import mark_folder
 from ewp.provenance import fingerprint_json
 from ewp.pseudonym import Pseudonymiser
 from ewp.settings import default_tracking_uri
 from ewp.tracking import ChampionInfo, Tracker
-from features.history import build_features, feature_columns
+from features.history import feature_columns
 from features.labels import build_labels
 from features.registry import feature_specs
 from flows.audit import audit_candidates, gate_with_overrides, tradeoff_table, write_audit
@@ -147,17 +150,66 @@ def labelled_rows(
     return rows.loc[keep].reset_index(drop=True), labels.to_numpy()[keep]
 
 
+def read_labelled(
+    data: ForceData,
+    matrix: FeatureCache,
+    dates: tuple[dt.date, ...],
+    *,
+    config: Config,
+    observed_until: dt.date,
+    columns: list[str] | None = None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """``labelled_rows`` from the cached matrix: rows at ``dates`` whose label is observed by
+    ``observed_until``, and those labels. Only ``columns`` (default all) are read."""
+    ids = matrix.read(dates, columns=["officer_id", "as_of"], categorical_ids=True)
+    labels = build_labels(data, ids, label=config.label, observed_until=observed_until)
+    observed = np.flatnonzero(labels.notna().to_numpy())
+    return matrix.read(dates, columns=columns, rows=observed), labels.to_numpy()[observed]
+
+
+def training_sample(
+    data: ForceData,
+    matrix: FeatureCache,
+    dates: tuple[dt.date, ...],
+    *,
+    config: Config,
+    observed_until: dt.date,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The rows a model trains on: labelled rows at ``dates`` (findings known by
+    ``observed_until``), negatives subsampled (``models.sampling``); rows, labels, weights.
+    Labels come from the identifiers alone, so only the kept rows' features are read."""
+    ids = matrix.read(dates, columns=["officer_id", "as_of"], categorical_ids=True)
+    labels = build_labels(data, ids, label=config.label, observed_until=observed_until)
+    observed = np.flatnonzero(labels.notna().to_numpy())
+    y = labels.to_numpy()[observed]
+    kept, weights = negative_subsample(
+        y,
+        rate=config.evaluation.negative_sample_rate,
+        positive_rate=config.evaluation.positive_sample_rate,
+        seed=config.seed,
+    )
+    return matrix.read(dates, rows=observed[kept]), y[kept], weights
+
+
 @task(cache_policy=NO_CACHE)
-def build_matrix(data: ForceData, dates: list[dt.date], config: Config) -> pd.DataFrame:
-    """The feature matrix for every as-of date any split needs, built once."""
-    return build_features(data, dates, config=config.features)
+def cache_matrix(
+    data: ForceData, dates: list[dt.date], config: Config, data_fingerprint: str, home: Path
+) -> FeatureCache:
+    """The feature matrix for every as-of date any split needs: built once, cached."""
+    return cache_features(
+        data,
+        dates,
+        config=config.features,
+        data_fingerprint=data_fingerprint,
+        cache_dir=home / "features",
+    )
 
 
 @task(cache_policy=NO_CACHE)
 def run_split(
     *,
     data: ForceData,
-    matrix: pd.DataFrame,
+    matrix: FeatureCache,
     split: Split,
     config: Config,
     candidates: tuple[CandidateConfig, ...],
@@ -165,10 +217,10 @@ def run_split(
     ground_truth: pd.DataFrame | None,
 ) -> SplitEvaluation:
     """Train every candidate for one split and evaluate it on the split's test block."""
-    train, train_y = labelled_rows(
+    train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
     )
-    test, test_y = labelled_rows(
+    test, test_y = read_labelled(
         data, matrix, split.test_block, config=config, observed_until=extracted_on
     )
     reference = None
@@ -182,6 +234,7 @@ def run_split(
     evaluation = evaluate_split(
         train=train,
         train_labels=train_y,
+        train_weights=weights,
         test=test,
         test_labels=test_y,
         features=feature_columns(config.features),
@@ -189,7 +242,6 @@ def run_split(
         seed=config.seed,
         sizes=config.evaluation.list_sizes,
         fractions=config.evaluation.list_fractions,
-        negative_sample_rate=config.evaluation.negative_sample_rate,
         feature_sets=config.evaluation.feature_sets,
         reference=reference,
     )
@@ -287,15 +339,16 @@ def final_split(config: Config, extracted_on: dt.date) -> Split:
 
 @task(cache_policy=NO_CACHE)
 def fit_final(
-    *, data: ForceData, config: Config, candidate: CandidateConfig, split: Split
+    *,
+    data: ForceData,
+    config: Config,
+    candidate: CandidateConfig,
+    split: Split,
+    matrix: FeatureCache,
 ) -> tuple[object, pd.DataFrame]:
     """Refit the selected candidate on the final window; return it and a few example rows."""
-    matrix = build_features(data, list(split.train_as_of), config=config.features)
-    train, train_y = labelled_rows(
+    train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
-    )
-    kept, weights = negative_subsample(
-        train_y, rate=config.evaluation.negative_sample_rate, seed=config.seed
     )
     columns = candidate_features(
         candidate,
@@ -303,15 +356,25 @@ def fit_final(
         feature_sets=config.evaluation.feature_sets,
     )
     model = build_candidate(candidate, seed=config.seed).fit(
-        train.iloc[kept][columns], train_y[kept].astype("int64"), sample_weight=weights
+        train[columns], train_y.astype("int64"), sample_weight=weights
     )
     return model, train[columns].head(5)
+
+
+# What the fairness audit reads of the matrix (see flows.audit.audit_frame).
+AUDIT_COLUMNS = [
+    "officer_id",
+    "as_of",
+    "notices_365d",
+    "findings_case_to_answer_all",
+    "findings_no_case_all",
+]
 
 
 def audit_by_split(
     *,
     data: ForceData,
-    matrix: pd.DataFrame,
+    matrix: FeatureCache,
     splits: list[Split],
     lists: pd.DataFrame,
     chosen: str,
@@ -323,8 +386,13 @@ def audit_by_split(
     ev = config.evaluation
     frames = []
     for split in splits:
-        rows, labels = labelled_rows(
-            data, matrix, split.test_block, config=config, observed_until=extracted_on
+        rows, labels = read_labelled(
+            data,
+            matrix,
+            split.test_block,
+            config=config,
+            observed_until=extracted_on,
+            columns=AUDIT_COLUMNS,
         )
         block = lists.loc[
             (lists["candidate"] == chosen)
@@ -381,8 +449,12 @@ def train_flow(
     tracker = tracker_for(config, home, privacy)
     current = current_champion(tracker)
     candidates, champion_name = with_current_champion(ev.candidates, current)
-    dates = sorted({d for s in splits for d in (*s.train_as_of, *s.test_block)})
-    matrix = build_matrix(data, dates, config)
+    # The published model's window too, so one cached matrix serves the whole run.
+    final = final_split(config, extracted_on) if publish else None
+    dates = sorted(
+        {d for s in [*splits, *([final] if final else [])] for d in (*s.train_as_of, *s.test_block)}
+    )
+    matrix = cache_matrix(data, dates, config, data_fingerprint, home)
     ground_truth = read_ground_truth(export_dir)
     if ground_truth is not None:
         ground_truth = ground_truth.assign(as_of=pd.to_datetime(ground_truth["as_of"]))
@@ -416,8 +488,13 @@ def train_flow(
     }
     # Fairness: audit every candidate's list on the latest test block; the gate (with any
     # written override) vetoes a candidate whose gated ratios fall outside the band.
-    audit_rows, audit_y = labelled_rows(
-        data, matrix, splits[-1].test_block, config=config, observed_until=extracted_on
+    audit_rows, audit_y = read_labelled(
+        data,
+        matrix,
+        splits[-1].test_block,
+        config=config,
+        observed_until=extracted_on,
+        columns=AUDIT_COLUMNS,
     )
     latest = lists.loc[
         (lists["list"] == ev.selection_list)
@@ -534,7 +611,7 @@ def train_flow(
         )
 
     chosen = next(c for c in candidates if c.name == selection.champion)
-    split = final_split(config, extracted_on)
+    split = final
     features = feature_columns(config.features)
     model_id = candidate_identity(
         candidate=chosen,
@@ -578,7 +655,13 @@ def train_flow(
         audit_report = write_selection_audit(model_id, staging)
     version = None
     if not already_champion:  # a rerun on the same data and config registers nothing new
-        model, example = fit_final(data=data, config=config, candidate=chosen, split=split)
+        model, example = fit_final(
+            data=data,
+            config=config,
+            candidate=chosen,
+            split=split,
+            matrix=matrix,
+        )
         logged = tracker.log_training_run(
             run_name=model_id,
             model=model,
@@ -642,12 +725,38 @@ def train_flow(
     )
 
 
+def task_runner(config: Config) -> TaskRunner:
+    """The configured task runner (``runtime``): a thread pool of ``evaluation.max_workers``,
+    a local Dask cluster of that many workers, or the Dask cluster at ``dask_address``."""
+    workers = config.evaluation.max_workers
+    if config.runtime.task_runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=workers)
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:
+        raise RuntimeError(
+            "runtime.task_runner is 'dask' but prefect-dask is not installed: "
+            "pip install -e '.[dask]'"
+        ) from exc
+    if config.runtime.dask_address is not None:
+        return DaskTaskRunner(address=config.runtime.dask_address)
+    # Worker threads in this process: tasks share memory (no copies of the data), and numpy
+    # and scikit-learn release the GIL in their heavy loops.
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": workers,
+            "processes": False,
+            "threads_per_worker": 1,
+            "dashboard_address": None,
+        }
+    )
+
+
 def run_train(
     config: Config, home: Path, *, gate: Gate | None = None, publish: bool = True
 ) -> TrainResult:
-    """Run ``train_flow`` with the config's thread pool (splits evaluated in parallel)."""
-    runner = ThreadPoolTaskRunner(max_workers=config.evaluation.max_workers)
-    return train_flow.with_options(task_runner=runner)(config, home, gate, publish)
+    """Run ``train_flow`` on the configured task runner (splits evaluated in parallel)."""
+    return train_flow.with_options(task_runner=task_runner(config))(config, home, gate, publish)
 
 
 def label_description(config: Config) -> str:

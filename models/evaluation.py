@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ewp.config import CandidateConfig
-from models.candidates import build_candidate
+from models.candidates import build_candidate, scores_and_probabilities
 from models.metrics import at_k, average_precision, brier, k_for_fraction, list_overlap
-from models.sampling import negative_subsample
 
 AT_K_FIELDS = ("tp", "fp", "precision", "recall", "tp_worst", "tp_best", "n_tied_at_cutoff")
 
@@ -60,14 +59,17 @@ def list_metrics(
     scores: np.ndarray,
     probabilities: np.ndarray,
     sizes: Sequence[ListSize],
+    ranked: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per list size: k, TP/FP (expected under random tie-breaking), precision,
-    recall, worst and best case over ties; plus the ranking-wide average precision and Brier."""
+    recall, worst and best case over ties; plus the ranking-wide average precision and Brier.
+    ``ranked``: ``np.sort(scores)``, if the caller has it."""
+    ranked = np.sort(scores) if ranked is None else ranked
     rows = []
     ap = average_precision(y_true, scores) if y_true.any() else float("nan")
     score_brier = brier(y_true, probabilities)
     for size in sizes:
-        result = at_k(y_true, scores, size.k)
+        result = at_k(y_true, scores, size.k, ranked=ranked)
         row = {"list": size.name, "k": size.k}
         row.update({field: float(getattr(result, field)) for field in AT_K_FIELDS})
         row["precision_worst"] = float(result.precision_worst)
@@ -79,10 +81,22 @@ def list_metrics(
     return frame
 
 
-def top_order(officer_ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+def top_order(
+    officer_ids: np.ndarray, scores: np.ndarray, k: int, *, ranked: np.ndarray | None = None
+) -> np.ndarray:
     """Positions of the k highest-scoring officers, ties broken by officer ID (as the published
-    list does)."""
-    return np.lexsort((officer_ids, -scores))[:k]
+    list does).
+
+    Only the officers scoring at least the k-th highest score have their IDs sorted: the same
+    list as sorting everyone, without sorting a force's IDs for a list of 50. ``ranked``:
+    ``np.sort(scores)``, if the caller has it.
+    """
+    positions = np.arange(len(scores))
+    if 0 < k < len(scores) and not np.isnan(scores).any():
+        kth = (np.sort(scores) if ranked is None else ranked)[len(scores) - k]
+        positions = np.flatnonzero(scores >= kth)
+    order = np.lexsort((officer_ids[positions], -scores[positions]))
+    return positions[order[:k]]
 
 
 def stability(lists: pd.DataFrame) -> pd.DataFrame:
@@ -262,6 +276,7 @@ def evaluate_split(
     *,
     train: pd.DataFrame,
     train_labels: np.ndarray,
+    train_weights: np.ndarray,
     test: pd.DataFrame,
     test_labels: np.ndarray,
     features: Sequence[str],
@@ -269,68 +284,71 @@ def evaluate_split(
     seed: int,
     sizes: Sequence[int],
     fractions: Sequence[float],
-    negative_sample_rate: float,
     feature_sets: Mapping[str, Sequence[str]] | None = None,
     reference: Mapping[str, np.ndarray] | None = None,
 ) -> SplitEvaluation:
     """Fit each candidate on the split's training rows and evaluate it on each test date.
 
     ``train``/``test`` are feature-matrix rows (``officer_id``, ``as_of`` and ``features``);
-    the test rows may span several as-of dates (a test block). Negatives are subsampled at
-    ``negative_sample_rate`` with inverse-probability weights (the same rows for every
-    candidate); a candidate whose ``feature_set`` is not "all" sees only that subset of
-    ``feature_sets``. Every threshold or peer rule also defines a list size: its own flag
-    volume on each date. ``reference`` adds fixed scores aligned with ``test`` (e.g. the synthetic
-    force's ground-truth oracle) as extra rows, not candidates.
+    the test rows may span several as-of dates (a test block). The training rows are usually a
+    negative subsample (``models.sampling.negative_subsample``, the same rows for every
+    candidate) and ``train_weights`` its inverse-probability weights. A candidate whose
+    ``feature_set`` is not "all" sees only that subset of ``feature_sets``. Every threshold or
+    peer rule also defines a list size: its own flag volume on each date. ``reference`` adds
+    fixed scores aligned with ``test`` (e.g. the synthetic force's ground-truth oracle) as extra
+    rows, not candidates.
     """
-    kept, weights = negative_subsample(train_labels, rate=negative_sample_rate, seed=seed)
-    train_x = train.iloc[kept][list(features)]
-    train_y = train_labels[kept].astype("int64")
-    test_x = test[list(features)]
-    scores: dict[str, np.ndarray] = {}
-    probabilities: dict[str, np.ndarray] = {}
-    volumes: dict[str, np.ndarray] = {}
+    train_y = np.asarray(train_labels).astype("int64")
+    models = {}
     for candidate in candidates:
         columns = candidate_features(candidate, features=features, feature_sets=feature_sets)
-        model = build_candidate(candidate, seed=seed).fit(
-            train_x[columns], train_y, sample_weight=weights
+        model = build_candidate(candidate, seed=seed)
+        models[candidate.name] = (
+            model.fit(train[columns], train_y, sample_weight=train_weights),
+            columns,
         )
-        scores[candidate.name] = model.decision_function(test_x[columns])
-        probabilities[candidate.name] = model.predict_proba(test_x[columns])[:, 1]
-        if hasattr(model, "flags"):
-            volumes[candidate.name] = model.flags(test_x[columns])
-    for name, values in (reference or {}).items():
-        scores[name] = values
-        probabilities[name] = np.clip(values, 0, 1)
 
+    # Scored one test date at a time: a national test block is millions of rows, a date is
+    # one cohort, and every candidate scores each row on its own.
     frames, lists = [], []
     as_of = pd.to_datetime(test["as_of"]).to_numpy()
-    officer_ids = test["officer_id"].to_numpy()
     for day in np.unique(as_of):
-        on_day = as_of == day
+        on_day = np.flatnonzero(as_of == day)
+        rows = test.iloc[on_day]
+        scores: dict[str, np.ndarray] = {}
+        probabilities: dict[str, np.ndarray] = {}
+        volumes: dict[str, int] = {}
+        for name, (model, columns) in models.items():
+            scores[name], probabilities[name] = scores_and_probabilities(model, rows[columns])
+            if hasattr(model, "flags"):
+                volumes[name] = int(model.flags(rows[columns]).sum())
+        for name, values in (reference or {}).items():
+            scores[name] = values[on_day]
+            probabilities[name] = np.clip(values[on_day], 0, 1)
         day_sizes = list_sizes(
-            n_rows=int(on_day.sum()),
-            sizes=sizes,
-            fractions=fractions,
-            rule_volumes={rule: int(flags[on_day].sum()) for rule, flags in volumes.items()},
+            n_rows=len(on_day), sizes=sizes, fractions=fractions, rule_volumes=volumes
         )
+        officer_ids = rows["officer_id"].to_numpy()
         for name in scores:
+            ranked = np.sort(scores[name])  # once for every list size
             frame = list_metrics(
                 y_true=test_labels[on_day],
-                scores=scores[name][on_day],
-                probabilities=probabilities[name][on_day],
+                scores=scores[name],
+                probabilities=probabilities[name],
                 sizes=day_sizes,
+                ranked=ranked,
             )
             frames.append(frame.assign(candidate=name, test_as_of=pd.Timestamp(day)))
+            day_labels = test_labels[on_day]
             for size in day_sizes:
-                top = top_order(officer_ids[on_day], scores[name][on_day], size.k)
+                top = top_order(officer_ids, scores[name], size.k, ranked=ranked)
                 lists.append(
                     {
                         "candidate": name,
                         "test_as_of": pd.Timestamp(day),
                         "list": size.name,
-                        "officer_ids": [str(i) for i in officer_ids[on_day][top]],
-                        "labels": [int(v) for v in test_labels[on_day][top]],
+                        "officer_ids": [str(i) for i in officer_ids[top]],
+                        "labels": [int(v) for v in day_labels[top]],
                     }
                 )
     metrics = pd.concat(frames, ignore_index=True)

@@ -13,7 +13,8 @@ log-odds shift up by about ``log(1 / rate)``.
 The decision for each row uses one uniform draw per row (positives included, so the draw for a
 row depends only on its position and the seed, not on other rows' labels): a negative is kept
 when its draw is below ``rate``. With ``rate == 1`` nothing is drawn and every row is kept with
-weight 1.
+weight 1. ``positive_rate`` (default 1) subsamples positives the same way, for weekly rows
+where one officer's consecutive positives are near-copies.
 
 Worked example: ten officer-periods, two of them escalations, a quarter of negatives kept.
 
@@ -40,7 +41,7 @@ import pandas as pd
 
 
 def negative_subsample(
-    y: np.ndarray | pd.Series, *, rate: float, seed: int
+    y: np.ndarray | pd.Series, *, rate: float, seed: int, positive_rate: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Keep all positives and a ``rate`` share of negatives, with inverse-probability weights.
 
@@ -50,6 +51,10 @@ def negative_subsample(
         0/1 labels (1 = escalation), one dimension.
     rate:
         Probability, in (0, 1], that each negative is kept.
+    positive_rate:
+        Probability, in (0, 1], that each positive is kept (weight ``1 / positive_rate``);
+        default 1, every positive. Below 1 only where positives are near-copies of each other,
+        e.g. one officer's consecutive weekly rows.
     seed:
         Seed of ``np.random.default_rng``; the same ``y``, ``rate`` and ``seed`` always give the
         same rows.
@@ -58,19 +63,19 @@ def negative_subsample(
     -------
     rows, weights:
         Positions (int64, ascending, so in the original order) of the kept rows, and their
-        weights (float64): 1 for positives, ``1 / rate`` for negatives.
+        weights (float64): ``1 / positive_rate`` for positives, ``1 / rate`` for negatives.
     """
-    if isinstance(rate, bool) or not isinstance(rate, Real) or not 0 < rate <= 1:
-        raise ValueError(f"rate must be a number in (0, 1], got {rate!r}")
+    for name, value in (("rate", rate), ("positive_rate", positive_rate)):
+        if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value <= 1:
+            raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
     labels = np.asarray(y)
     if labels.ndim != 1:
         raise ValueError(f"expected labels in one dimension, got shape {labels.shape}")
     if not np.isin(labels, (0, 1)).all():
         raise ValueError("labels must be 0 (no escalation) or 1 (escalation)")
-    positive = labels == 1
-    if rate == 1:
+    if rate == 1 and positive_rate == 1:
         return np.arange(len(labels), dtype="int64"), np.ones(len(labels), dtype="float64")
     draws = np.random.default_rng(seed).random(len(labels))
-    rows = np.flatnonzero(positive | (draws < rate)).astype("int64")
-    weights = np.where(positive[rows], 1.0, 1.0 / rate)
-    return rows, weights
+    keep = np.where(labels == 1, float(positive_rate), float(rate))
+    rows = np.flatnonzero(draws < keep).astype("int64")  # a draw is below 1 always
+    return rows, 1.0 / keep[rows]

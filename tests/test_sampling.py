@@ -50,6 +50,21 @@ def test_every_positive_is_kept_with_weight_one_and_negatives_weigh_one_over_rat
     assert abs(weighted_neg - n_neg) < 5 * np.sqrt(9 * n_neg)
 
 
+def test_positive_rate_keeps_positives_whose_draw_is_below_it_and_weighs_them_up():
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    draws = np.random.default_rng(5).random(len(y))
+    rows, weights = negative_subsample(y, rate=0.3, positive_rate=0.6, seed=5)
+    expected = np.flatnonzero(np.where(y == 1, draws < 0.6, draws < 0.3))
+    assert rows.tolist() == expected.tolist()
+    np.testing.assert_allclose(weights, np.where(y[rows] == 1, 1 / 0.6, 1 / 0.3))
+    # positive_rate 1 is the plain negative subsample, row for row and weight for weight.
+    plain, plain_weights = negative_subsample(y, rate=0.3, seed=5)
+    both = negative_subsample(y, rate=0.3, positive_rate=1.0, seed=5)
+    assert both[0].tolist() == plain.tolist() and both[1].tolist() == plain_weights.tolist()
+    with pytest.raises(ValueError, match="positive_rate"):
+        negative_subsample(y, rate=0.3, positive_rate=0, seed=5)
+
+
 def test_subsample_is_deterministic_for_a_seed():
     y = _rare_labels()
     first = negative_subsample(y, rate=0.2, seed=7)

@@ -1,0 +1,127 @@
+"""The naive reference: the feature matrix built with a pandas filter per as-of date.
+
+This is how the features are usually first written: for each as-of date ``t``, keep the
+serving officers, filter the events known before ``t`` (a notice from ``received_on``, a finding
+or sanction from ``decided_on``), and count per officer with ``groupby``. It is written
+independently of ``features.history`` and as plainly as possible, to be obviously right: the
+benchmark suite checks that ewp's matrix equals it, then times both. Its cost grows with
+(as-of dates x events), so at national scale the suite runs it on a subset of dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ewp.config import FeatureConfig
+from ewp.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
+from features.registry import feature_specs
+
+
+def notice_table(data: ForceData) -> pd.DataFrame:
+    """Notices with their outcome, sanction level, and whether an earlier notice against the
+    same officer was still open (received before, not decided before) when each arrived.
+
+    That flag depends only on what was known at the notice's receipt, so it is computed once.
+    """
+    notices = data.notices_with_outcomes()
+    notices["sanction_level"] = notices["sanction"].map(SANCTION_LEVEL).fillna(0)
+    pairs = notices[["officer_id", "notice_id", "received_on"]].merge(
+        notices[["officer_id", "received_on", "decided_on"]],
+        on="officer_id",
+        suffixes=("", "_earlier"),
+    )
+    open_then = (pairs["received_on_earlier"] < pairs["received_on"]) & ~(
+        pairs["decided_on"] < pairs["received_on"]
+    )
+    while_open = set(pairs.loc[open_then, "notice_id"])
+    notices["while_open"] = notices["notice_id"].isin(while_open)
+    return notices
+
+
+def features_at(
+    data: ForceData, notices: pd.DataFrame, as_of: dt.date, config: FeatureConfig
+) -> pd.DataFrame:
+    """The matrix rows at one as-of date: every serving officer, every feature."""
+    t = pd.Timestamp(as_of)
+    officers = data.officers
+    cohort = officers.loc[
+        (officers["joined_on"] < t) & ~(officers["left_on"] < t),
+        ["officer_id", "unit", "joined_on"],
+    ]
+    ids = cohort["officer_id"]
+    known = notices.loc[notices["received_on"] < t]
+    decided = notices.loc[notices["decided_on"] < t]
+
+    def count(events: pd.DataFrame) -> np.ndarray:
+        per_officer = events.groupby("officer_id").size()
+        return per_officer.reindex(ids, fill_value=0).to_numpy()
+
+    def since(days: int, events: pd.DataFrame = known) -> pd.DataFrame:
+        return events.loc[events["received_on"] >= t - pd.Timedelta(days=days)]
+
+    f: dict[str, np.ndarray] = {}
+    for days in config.windows_days:
+        f[f"notices_{days}d"] = count(since(days))
+    f["notices_all"] = count(known)
+    for days in config.group_windows_days:
+        recent = since(days)
+        for group, members in config.category_groups.items():
+            f[f"notices_{group}_{days}d"] = count(recent.loc[recent["category"].isin(members)])
+        for source in config.sources:
+            f[f"notices_source_{source}_{days}d"] = count(recent.loc[recent["source"] == source])
+    f["gross_misconduct_all"] = count(known.loc[known["severity"] == "gross_misconduct"])
+    f["findings_case_to_answer_all"] = count(
+        decided.loc[decided["finding"].isin(CASE_TO_ANSWER_FINDINGS)]
+    )
+    f["findings_proven_all"] = count(decided.loc[decided["finding"] == "proven"])
+    f["findings_no_case_all"] = count(decided.loc[decided["finding"] == "no_case_to_answer"])
+    worst = decided.groupby("officer_id")["sanction_level"].max()
+    f["worst_sanction_level"] = worst.reindex(ids, fill_value=0).to_numpy()
+    still_open = known.loc[~(known["decided_on"] < t)]
+    f["open_cases"] = count(still_open)
+    oldest = still_open.groupby("officer_id")["received_on"].min().reindex(ids)
+    f["oldest_open_days"] = (t - oldest).dt.days.fillna(0).to_numpy()
+    f["notices_while_open_all"] = count(known.loc[known["while_open"]])
+    last_year = count(since(365))
+    two_years_before = count(since(3 * 365)) - last_year
+    f["acceleration"] = last_year - two_years_before / 2
+    last = known.groupby("officer_id")["received_on"].max().reindex(ids)
+    f["days_since_last_notice"] = (
+        (t - last).dt.days.fillna(config.max_days_since).clip(upper=config.max_days_since)
+    ).to_numpy()
+    f["tenure_days"] = (t - cohort["joined_on"]).dt.days.to_numpy()
+    f["probationer"] = (f["tenure_days"] < config.probation_days).astype(int)
+    peers = pd.DataFrame({"unit": cohort["unit"].to_numpy(), "n": last_year})
+    by_unit = peers.groupby("unit")["n"]
+    size = by_unit.transform("size").to_numpy()
+    fewer = by_unit.rank(method="min").to_numpy() - 1
+    f["unit_share_below_365d"] = np.where(size > 1, fewer / np.maximum(size - 1, 1), 0)
+    mean = by_unit.transform("mean").to_numpy()
+    f["unit_ratio_365d"] = np.divide(last_year, mean, out=np.zeros(len(mean)), where=mean > 0)
+
+    names = [spec.name for spec in feature_specs(config)]
+    frame = pd.DataFrame({name: np.asarray(f[name], dtype="float32") for name in names})
+    frame.insert(0, "as_of", t)
+    frame.insert(0, "unit", cohort["unit"].to_numpy())
+    frame.insert(0, "officer_id", ids.to_numpy())
+    return frame
+
+
+def iter_naive(
+    data: ForceData, as_of_dates: Sequence[dt.date], *, config: FeatureConfig
+) -> Iterator[pd.DataFrame]:
+    """The matrix one as-of date at a time, in date order."""
+    notices = notice_table(data)
+    for as_of in sorted(set(as_of_dates)):
+        yield features_at(data, notices, as_of, config)
+
+
+def naive_features(
+    data: ForceData, as_of_dates: Sequence[dt.date], *, config: FeatureConfig
+) -> pd.DataFrame:
+    """The whole matrix, rows in ewp's order (by as-of date, then the officers table)."""
+    return pd.concat(iter_naive(data, as_of_dates, config=config), ignore_index=True)

@@ -1,0 +1,188 @@
+"""The SQL reference: the feature matrix as a DuckDB query, the way triage-style systems
+compute features.
+
+Triage's *collate* writes one aggregate per feature, ``count(*) FILTER (WHERE ...)`` over the
+events joined to the as-of dates on ``knowledge date < as-of date``, grouped by (entity, as-of
+date), then left-joins that to the cohort and imputes zeros for officers without events. This
+module generates the same query from a ``FeatureConfig``: each window, category group and
+source becomes a filtered count, findings are filtered on ``decided_on < as_of`` (a finding is
+known from its decision), and the peer features are window functions over (as-of date, unit).
+
+DuckDB is an optional dependency (``pip install -e '.[bench]'``); ``duckdb_available`` says
+whether it is installed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+
+from ewp.config import FeatureConfig
+from ewp.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
+from features.registry import feature_specs
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+def duckdb_available() -> bool:
+    """Whether the ``duckdb`` package is installed."""
+    return importlib.util.find_spec("duckdb") is not None
+
+
+def _quoted(values: Sequence[str]) -> str:
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+
+
+def feature_query(config: FeatureConfig) -> str:
+    """The query over tables ``officers``, ``notices`` and ``dates`` (see ``sql_features``)."""
+    counts = [
+        f"count(*) FILTER (WHERE n.received_on >= d.as_of - {days}) AS notices_{days}d"
+        for days in config.windows_days
+    ]
+    counts.append("count(*) AS notices_all")
+    for days in config.group_windows_days:
+        for group, members in config.category_groups.items():
+            counts.append(
+                f"count(*) FILTER (WHERE n.received_on >= d.as_of - {days} "
+                f"AND n.category IN ({_quoted(members)})) AS notices_{group}_{days}d"
+            )
+        for source in config.sources:
+            counts.append(
+                f"count(*) FILTER (WHERE n.received_on >= d.as_of - {days} "
+                f"AND n.source = '{source}') AS notices_source_{source}_{days}d"
+            )
+    decided = "n.decided_on < d.as_of"
+    counts += [
+        "count(*) FILTER (WHERE n.severity = 'gross_misconduct') AS gross_misconduct_all",
+        f"count(*) FILTER (WHERE {decided} AND n.finding IN ({_quoted(CASE_TO_ANSWER_FINDINGS)}))"
+        " AS findings_case_to_answer_all",
+        f"count(*) FILTER (WHERE {decided} AND n.finding = 'proven') AS findings_proven_all",
+        f"count(*) FILTER (WHERE {decided} AND n.finding = 'no_case_to_answer') "
+        "AS findings_no_case_all",
+        f"coalesce(max(n.sanction_level) FILTER (WHERE {decided}), 0) AS worst_sanction_level",
+        f"count(*) FILTER (WHERE NOT coalesce({decided}, false)) AS open_cases",
+        f"min(n.received_on) FILTER (WHERE NOT coalesce({decided}, false)) AS oldest_open",
+        "count(*) FILTER (WHERE n.while_open) AS notices_while_open_all",
+        "count(*) FILTER (WHERE n.received_on >= d.as_of - 365) AS last_year",
+        "count(*) FILTER (WHERE n.received_on >= d.as_of - 1095 "
+        "AND n.received_on < d.as_of - 365) AS two_years_before",
+        "max(n.received_on) AS last_notice",
+    ]
+    aggregates = ",\n    ".join(counts)
+    counted = [c.rsplit(" AS ", 1)[1] for c in counts]
+    # No event before t: counts are 0; the dates of the oldest open and last notice stay NULL.
+    imputed = ",\n      ".join(
+        f"e.{name}"
+        if name in ("oldest_open", "last_notice")
+        else f"coalesce(e.{name}, 0) AS {name}"
+        for name in counted
+    )
+    cap = config.max_days_since
+    derived = {
+        "acceleration": "last_year - two_years_before / 2",
+        "oldest_open_days": "coalesce(as_of - oldest_open, 0)",
+        "days_since_last_notice": f"least(coalesce(as_of - last_notice, {cap}), {cap})",
+        "tenure_days": "as_of - joined_on",
+        "probationer": f"CAST(as_of - joined_on < {config.probation_days} AS INTEGER)",
+        "unit_share_below_365d": "CASE WHEN count(*) OVER unit_day > 1 THEN "
+        "(rank() OVER unit_day_ranked - 1) / (count(*) OVER unit_day - 1) ELSE 0 END",
+        "unit_ratio_365d": "CASE WHEN avg(last_year) OVER unit_day > 0 THEN "
+        "last_year / avg(last_year) OVER unit_day ELSE 0 END",
+    }
+    columns = ",\n  ".join(
+        f"CAST({derived.get(spec.name, spec.name)} AS FLOAT) AS {spec.name}"
+        for spec in feature_specs(config)
+    )
+    return f"""
+WITH flagged AS (
+  SELECT n.*, EXISTS (
+    SELECT 1 FROM notices e
+    WHERE e.officer_id = n.officer_id AND e.received_on < n.received_on
+      AND NOT coalesce(e.decided_on < n.received_on, false)
+  ) AS while_open
+  FROM notices n
+),
+events AS (
+  SELECT n.officer_id, d.as_of,
+    {aggregates}
+  FROM flagged n JOIN dates d ON n.received_on < d.as_of
+  GROUP BY n.officer_id, d.as_of
+),
+cohort AS (
+  SELECT o.officer_id, o.unit, o.joined_on, o.officer_order, d.as_of
+  FROM officers o JOIN dates d
+    ON o.joined_on < d.as_of AND NOT coalesce(o.left_on < d.as_of, false)
+),
+imputed AS (
+  SELECT c.officer_id, c.unit, c.joined_on, c.officer_order, c.as_of,
+      {imputed}
+  FROM cohort c LEFT JOIN events e ON e.officer_id = c.officer_id AND e.as_of = c.as_of
+)
+SELECT officer_id, unit, CAST(as_of AS TIMESTAMP_S) AS as_of, officer_order,
+  {columns}
+FROM imputed
+WINDOW unit_day AS (PARTITION BY as_of, unit),
+  unit_day_ranked AS (PARTITION BY as_of, unit ORDER BY last_year)
+"""
+
+
+def _connect(
+    data: ForceData, as_of_dates: Sequence[dt.date], *, memory_limit: str, temp: Path
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB database with tables ``officers``, ``notices`` and ``dates``."""
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
+    con.execute(f"SET temp_directory = '{temp}'")
+    officers = data.officers[["officer_id", "unit", "joined_on", "left_on"]].assign(
+        officer_order=range(len(data.officers))
+    )
+    notices = data.notices_with_outcomes()
+    notices = notices[
+        ["officer_id", "received_on", "category", "source", "severity", "decided_on", "finding"]
+    ].assign(sanction_level=notices["sanction"].map(SANCTION_LEVEL).fillna(0).astype("int64"))
+    dates = pd.DataFrame({"as_of": pd.to_datetime(sorted(set(as_of_dates)))})
+    for name, frame in (("officers", officers), ("notices", notices), ("dates", dates)):
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        for column in ("joined_on", "left_on", "received_on", "decided_on", "as_of"):
+            if column in table.column_names:
+                index = table.column_names.index(column)
+                table = table.set_column(index, column, table[column].cast(pa.date32()))
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")
+    return con
+
+
+def iter_sql(
+    data: ForceData,
+    as_of_dates: Sequence[dt.date],
+    *,
+    config: FeatureConfig,
+    temp: Path,
+    memory_limit: str = "4GB",
+    batch_rows: int = 1 << 20,
+) -> Iterator[pa.RecordBatch]:
+    """Run the query and stream its result in Arrow batches (rows in no particular order)."""
+    con = _connect(data, as_of_dates, memory_limit=memory_limit, temp=temp)
+    try:
+        with con.sql(feature_query(config)).to_arrow_reader(batch_size=batch_rows) as reader:
+            yield from reader
+    finally:
+        con.close()
+
+
+def sql_features(
+    data: ForceData, as_of_dates: Sequence[dt.date], *, config: FeatureConfig, temp: Path
+) -> pd.DataFrame:
+    """The whole matrix from DuckDB, sorted into ewp's row order (as-of date, then officers)."""
+    batches = list(iter_sql(data, as_of_dates, config=config, temp=temp))
+    frame = pa.Table.from_batches(batches).to_pandas()
+    frame = frame.sort_values(["as_of", "officer_order"], kind="stable").reset_index(drop=True)
+    return frame.drop(columns="officer_order")

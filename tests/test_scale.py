@@ -1,0 +1,201 @@
+"""Scale machinery: blocks of as-of dates change nothing, the naive pandas and DuckDB SQL
+formulations of the benchmark agree with ewp's matrix, the Parquet feature cache returns what
+``build_features`` returns, and the runtime config refuses bad values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.naive import naive_features
+from benchmarks.sql import duckdb_available, sql_features
+from ewp.config import Config, ConfigError, FeatureConfig, RuntimeConfig, load_config
+from ewp.contract import ForceData
+from ewp.feature_cache import FeatureCache, cache_features
+from ewp.synthetic import generate_force
+from features.history import build_features, feature_columns
+from models.candidates import HistGBYardstick, scores_and_probabilities
+from models.rules import CountRanker
+from models.timechop import as_of_dates
+from tests.builders import make_force
+
+CONFIG = FeatureConfig()
+
+
+@pytest.fixture(scope="module")
+def force() -> ForceData:
+    """A small synthetic force with enough notices, decisions and sanctions to matter."""
+    generated = generate_force(
+        officers=1500, start_year=2014, end_year=2020, seed=7, reporting_bias={"Black": 0.81}
+    )
+    return ForceData(generated.officers, generated.notices, generated.outcomes)
+
+
+@pytest.fixture(scope="module")
+def edge_force() -> ForceData:
+    """Every knowledge-date edge at 2020-07-01: a notice received on the date, one decided on
+    it, one decided the day before, an undecided one, same-day notices, an officer joining on
+    the date and one who left the day before it."""
+    return make_force(
+        officers=[
+            {"officer_id": "A", "joined_on": "2015-01-01", "unit": "U1"},
+            {"officer_id": "B", "joined_on": "2015-01-01", "unit": "U1"},
+            {"officer_id": "C", "joined_on": "2020-07-01", "unit": "U1"},
+            {"officer_id": "D", "joined_on": "2012-01-01", "left_on": "2020-06-30", "unit": "U2"},
+            {"officer_id": "E", "joined_on": "2019-01-01", "unit": "U2"},
+        ],
+        notices=[
+            {"notice_id": "a1", "officer_id": "A", "received_on": "2019-01-10"},
+            {"notice_id": "a2", "officer_id": "A", "received_on": "2019-03-01"},
+            {"notice_id": "a3", "officer_id": "A", "received_on": "2020-07-01"},
+            {"notice_id": "a4", "officer_id": "A", "received_on": "2017-07-02"},
+            {
+                "notice_id": "b1",
+                "officer_id": "B",
+                "received_on": "2020-03-01",
+                "category": "sexual_misconduct",
+                "source": "internal",
+                "severity": "gross_misconduct",
+            },
+            {"notice_id": "b2", "officer_id": "B", "received_on": "2020-03-01"},
+            {"notice_id": "d1", "officer_id": "D", "received_on": "2020-01-01"},
+            {"notice_id": "e1", "officer_id": "E", "received_on": "2020-06-30"},
+        ],
+        outcomes=[
+            {
+                "notice_id": "a1",
+                "decided_on": "2020-06-30",
+                "finding": "proven",
+                "sanction": "written_warning",
+            },
+            {
+                "notice_id": "a2",
+                "decided_on": "2020-07-01",
+                "finding": "proven",
+                "sanction": "dismissal",
+            },
+            {"notice_id": "a4", "decided_on": "2018-01-01", "finding": "no_case_to_answer"},
+            {
+                "notice_id": "b2",
+                "decided_on": "2020-05-01",
+                "finding": "case_to_answer_not_proven",
+            },
+        ],
+    )
+
+
+EDGE_DATES = [dt.date(2020, 6, 30), dt.date(2020, 7, 1), dt.date(2020, 7, 2), dt.date(2021, 3, 1)]
+
+
+def test_blocks_of_dates_change_nothing(force: ForceData) -> None:
+    dates = as_of_dates(start=dt.date(2016, 1, 1), end=dt.date(2019, 12, 31), cadence="weekly")
+    whole = build_features(force, dates, config=CONFIG, block_dates=len(dates))
+    assert len(whole) > 250_000
+    for block_dates in (1, 7, 100):
+        pd.testing.assert_frame_equal(
+            build_features(force, dates, config=CONFIG, block_dates=block_dates), whole
+        )
+
+
+def test_naive_reference_agrees_on_every_knowledge_date_edge(edge_force: ForceData) -> None:
+    ewp = build_features(edge_force, EDGE_DATES, config=CONFIG)
+    naive = naive_features(edge_force, EDGE_DATES, config=CONFIG)
+    pd.testing.assert_frame_equal(naive, ewp)
+    at_t = ewp.loc[ewp["as_of"] == pd.Timestamp("2020-07-01")].set_index("officer_id")
+    # The edges the three formulations must agree on, worked out by hand.
+    assert sorted(at_t.index) == ["A", "B", "E"]  # C joins on t, D left the day before
+    assert at_t.loc["A", "notices_all"] == 3  # a3 arrives on t: not yet known
+    assert at_t.loc["A", "findings_proven_all"] == 1  # a1 decided the day before; a2 on t
+    assert at_t.loc["A", "worst_sanction_level"] == 3  # written warning; dismissal not yet known
+    assert at_t.loc["A", "open_cases"] == 1  # a2 (decided on t)
+    assert at_t.loc["A", "findings_no_case_all"] == 1  # a4
+    assert at_t.loc["B", "notices_while_open_all"] == 0  # b1 and b2 on the same day
+    assert at_t.loc["B", "notices_sexual_discrimination_365d"] == 1
+    assert at_t.loc["E", "days_since_last_notice"] == 1
+
+
+def test_naive_reference_agrees_on_a_synthetic_force(force: ForceData) -> None:
+    dates = as_of_dates(start=dt.date(2015, 6, 1), end=dt.date(2020, 12, 31), cadence="monthly")
+    dates = dates[::8]
+    ewp = build_features(force, dates, config=CONFIG)
+    nonzero = (ewp[["notices_all", "open_cases", "notices_while_open_all"]] > 0).sum()
+    assert (nonzero > [1000, 300, 50]).all()  # enough history for the comparison to matter
+    pd.testing.assert_frame_equal(naive_features(force, dates, config=CONFIG), ewp)
+
+
+@pytest.mark.skipif(
+    not duckdb_available(), reason="duckdb not installed: pip install -e '.[bench]'"
+)
+def test_sql_formulation_agrees(force: ForceData, edge_force: ForceData, tmp_path: Path) -> None:
+    dates = as_of_dates(start=dt.date(2015, 6, 1), end=dt.date(2020, 12, 31), cadence="monthly")
+    for data, at in ((force, dates[::6]), (edge_force, EDGE_DATES)):
+        ewp = build_features(data, at, config=CONFIG)
+        pd.testing.assert_frame_equal(sql_features(data, at, config=CONFIG, temp=tmp_path), ewp)
+
+
+def test_feature_cache_reads_back_the_matrix(force: ForceData, tmp_path: Path) -> None:
+    dates = as_of_dates(start=dt.date(2016, 1, 1), end=dt.date(2017, 12, 31), cadence="monthly")
+    cache = cache_features(force, dates, config=CONFIG, data_fingerprint="f1", cache_dir=tmp_path)
+    matrix = build_features(force, dates, config=CONFIG)
+    pd.testing.assert_frame_equal(cache.read(dates), matrix)
+    some = dates[5:9]
+    expected = matrix.loc[matrix["as_of"].isin(pd.to_datetime(some))].reset_index(drop=True)
+    pd.testing.assert_frame_equal(cache.read(some), expected)
+    rows = np.array([0, 3, len(expected) // 2, len(expected) - 1])
+    pd.testing.assert_frame_equal(
+        cache.read(some, columns=["officer_id", "notices_all"], rows=rows),
+        expected.loc[rows, ["officer_id", "notices_all"]].reset_index(drop=True),
+    )
+    assert cache.read([dt.date(2030, 1, 1)]).empty
+
+
+def test_feature_cache_is_reused_only_for_the_same_data_config_and_dates(
+    force: ForceData, tmp_path: Path
+) -> None:
+    dates = [dt.date(2017, 1, 1), dt.date(2018, 1, 1)]
+
+    def cached(**changes: object) -> FeatureCache:
+        args = {"config": CONFIG, "data_fingerprint": "f1", "cache_dir": tmp_path, **changes}
+        return cache_features(force, args.pop("dates", dates), **args)
+
+    first = cached()
+    stamp = first.path.stat().st_mtime_ns
+    assert cached().path == first.path and first.path.stat().st_mtime_ns == stamp
+    others = {
+        cached(data_fingerprint="f2").path,
+        cached(config=FeatureConfig(windows_days=(30,))).path,
+        cached(dates=[dt.date(2017, 1, 1)]).path,
+    }
+    assert first.path not in others and len(others) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in {first.path, *others}
+    )  # no temporary files left behind
+
+
+def test_yardstick_probabilities_from_one_pass_equal_predict_proba(force: ForceData) -> None:
+    dates = [dt.date(2017, 1, 1), dt.date(2018, 1, 1)]
+    matrix = build_features(force, dates, config=CONFIG)
+    x = matrix[feature_columns(CONFIG)]
+    y = (matrix["notices_365d"] > 0).to_numpy(dtype="int64")  # any learnable target will do
+    yardstick = HistGBYardstick(max_iter=20).fit(x, y)
+    scores, probabilities = scores_and_probabilities(yardstick, x)
+    np.testing.assert_array_equal(scores, yardstick.decision_function(x))
+    np.testing.assert_array_equal(probabilities, yardstick.predict_proba(x)[:, 1])
+    ranker = CountRanker(feature="notices_365d").fit(x, y)  # its probability is isotonic
+    _, ranked = scores_and_probabilities(ranker, x)
+    np.testing.assert_array_equal(ranked, ranker.predict_proba(x)[:, 1])
+
+
+def test_runtime_config_refuses_bad_values(tmp_path: Path) -> None:
+    assert Config().runtime == RuntimeConfig(task_runner="threads", dask_address=None)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("runtime: {task_runner: ray}\n")
+    with pytest.raises(ConfigError, match=r"runtime\.task_runner: Input should be 'threads' or"):
+        load_config(bad)
+    bad.write_text("runtime: {dask_address: 'tcp://scheduler:8786'}\n")
+    with pytest.raises(ConfigError, match="set task_runner: dask"):
+        load_config(bad)
