@@ -43,7 +43,7 @@ def notice_table(data: ForceData) -> pd.DataFrame:
 
 
 def features_at(
-    data: ForceData, notices: pd.DataFrame, as_of: dt.date, config: FeatureConfig
+    data: ForceData, notices: pd.DataFrame, as_of: dt.date, *, config: FeatureConfig
 ) -> pd.DataFrame:
     """The matrix rows at one as-of date: every serving officer, every feature."""
     t = pd.Timestamp(as_of)
@@ -117,7 +117,7 @@ def iter_naive(
     """The matrix one as-of date at a time, in date order."""
     notices = notice_table(data)
     for as_of in sorted(set(as_of_dates)):
-        yield features_at(data, notices, as_of, config)
+        yield features_at(data, notices, as_of, config=config)
 
 
 def naive_features(

@@ -193,7 +193,7 @@ def training_sample(
 
 @task(cache_policy=NO_CACHE)
 def cache_matrix(
-    data: ForceData, dates: list[dt.date], config: Config, data_fingerprint: str, home: Path
+    *, data: ForceData, dates: list[dt.date], config: Config, data_fingerprint: str, home: Path
 ) -> FeatureCache:
     """The feature matrix for every as-of date any split needs: built once, cached."""
     return cache_features(
@@ -454,7 +454,9 @@ def train_flow(
     dates = sorted(
         {d for s in [*splits, *([final] if final else [])] for d in (*s.train_as_of, *s.test_block)}
     )
-    matrix = cache_matrix(data, dates, config, data_fingerprint, home)
+    matrix = cache_matrix(
+        data=data, dates=dates, config=config, data_fingerprint=data_fingerprint, home=home
+    )
     ground_truth = read_ground_truth(export_dir)
     if ground_truth is not None:
         ground_truth = ground_truth.assign(as_of=pd.to_datetime(ground_truth["as_of"]))
