@@ -200,6 +200,7 @@ def feature_bench(
         "check": run_step(
             "check", dates=[d.isoformat() for d in some], with_sql=with_sql, **common
         ),
+        "check_dates": len(some),
     }
     log("  ewp (blocks)…")
     result["ewp"] = run_step("ewp_blocks", dates=iso, **common)
@@ -272,8 +273,8 @@ def print_features(result: dict[str, Any], echo: Callable[[str], None]) -> None:
     same = "yes" if check["naive_equal"] else "NO"
     sql_same = {True: "; = DuckDB: yes", False: "; = DuckDB: NO"}.get(check.get("sql_equal"), "")
     echo(
-        f"  check on {naive['measured_dates'] if 'scaled_seconds' in naive else 'the'} subset "
-        f"({check['rows']:,} rows): ewp = naive: {same}{sql_same}"
+        f"  check on {result['check_dates']} evenly spaced dates ({check['rows']:,} rows): "
+        f"ewp = naive: {same}{sql_same}"
     )
 
 
