@@ -30,6 +30,6 @@ clean:
 bench-weekly: $(STAMP)
 	$(BIN)/python -m benchmarks.weekly_run
 
-# The scale benchmarks (README, "Scale"): about an hour on 2 cores; results in .ewp/bench/.
+# The scale benchmarks (README, "Scale"): about half an hour on 2 cores; results in .ewp/bench/.
 bench: $(STAMP)
 	$(BIN)/ewp bench
