@@ -532,8 +532,8 @@ def audit(
     cfg = _config(config)
     home = data_home(cfg.home)
     configure_environment(home)
-    from ewp.provenance import fingerprint_json
     from features.history import build_features
+    from flows.audit import audit_provenance
     from flows.common import export_date, export_fingerprint, prepare_export, validate
     from flows.score import audit_weekly_list
 
@@ -553,13 +553,12 @@ def audit(
         config=cfg,
         run_dir=run,
         as_of=as_of,
-        provenance={
-            "model_version": flags["model_version"].iloc[0],
-            "data_fingerprint": export_fingerprint(export_dir),
-            "config_name": cfg.name,
-            "config_fingerprint": fingerprint_json(cfg.model_dump(mode="json")),
-            "extracted_on": export_date(data, cfg.data.extracted_on).isoformat(),
-        },
+        provenance=audit_provenance(
+            cfg,
+            model_version=flags["model_version"].iloc[0],
+            data_fingerprint=export_fingerprint(export_dir),
+            extracted_on=export_date(data, cfg.data.extracted_on).isoformat(),
+        ),
     )
     console.print(f"Fairness audit: [bold]{path}[/bold]")
 

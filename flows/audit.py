@@ -22,6 +22,7 @@ from ewp.atomic import write_csv, write_text
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.marking import mark_folder
+from ewp.provenance import fingerprint_json
 from models.evaluation import GateDecision
 from models.fairness import AuditResult, attributes_as_of, audit, disparity_sources
 from reports.audit import audit_tables, render_audit_report
@@ -57,6 +58,19 @@ def run_audit(frame: pd.DataFrame, *, config: Config) -> tuple[AuditResult, pd.D
     result = audit(frame, config=config.fairness, seed=config.seed)
     sources = disparity_sources(frame, config=config.fairness, seed=config.seed)
     return result, sources
+
+
+def audit_provenance(
+    config: Config, *, model_version: str, data_fingerprint: str, extracted_on: str
+) -> dict[str, str]:
+    """What an audit report names as its source: model, data snapshot, config, export date."""
+    return {
+        "model_version": model_version,
+        "data_fingerprint": data_fingerprint,
+        "config_name": config.name,
+        "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
+        "extracted_on": extracted_on,
+    }
 
 
 def write_audit(

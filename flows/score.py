@@ -36,13 +36,12 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, select_flags
 from ewp.marking import mark_folder
-from ewp.provenance import fingerprint_json
 from ewp.review import ReviewStore, default_url
 from ewp.tracking import Tracker
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
 from features.history import build_features, feature_columns
 from features.registry import feature_specs
-from flows.audit import AUDIT_HTML, audit_frame, run_audit, write_audit
+from flows.audit import AUDIT_HTML, audit_frame, audit_provenance, run_audit, write_audit
 from flows.common import (
     IO_TASK,
     export_date,
@@ -200,13 +199,12 @@ def publish_list(
             previous = earlier.loc[earlier["as_of"] == last_date, "officer_id"].tolist()
         changes = list_changes(previous, flags["officer_id"].tolist())
         timelines = officer_timelines(data, flags["officer_id"].tolist(), as_of)
-        provenance = {
-            "model_version": model_version,
-            "data_fingerprint": data_fingerprint,
-            "config_name": config.name,
-            "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
-            "extracted_on": extracted_on.isoformat(),
-        }
+        provenance = audit_provenance(
+            config,
+            model_version=model_version,
+            data_fingerprint=data_fingerprint,
+            extracted_on=extracted_on.isoformat(),
+        )
         audit_weekly_list(
             data=data,
             matrix=matrix,

@@ -45,7 +45,13 @@ from ewp.tracking import ChampionInfo, Tracker
 from features.history import feature_columns
 from features.labels import build_labels
 from features.registry import feature_specs
-from flows.audit import audit_candidates, gate_with_overrides, tradeoff_table, write_audit
+from flows.audit import (
+    audit_candidates,
+    audit_provenance,
+    gate_with_overrides,
+    tradeoff_table,
+    write_audit,
+)
 from flows.common import (
     IO_TASK,
     export_date,
@@ -564,13 +570,12 @@ def train_flow(
                 sources=selected_sources,
                 tradeoff=tradeoff,
                 config=config,
-                provenance={
-                    "model_version": model_version,
-                    "data_fingerprint": data_fingerprint,
-                    "config_name": config.name,
-                    "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
-                    "extracted_on": extracted_on.isoformat(),
-                },
+                provenance=audit_provenance(
+                    config,
+                    model_version=model_version,
+                    data_fingerprint=data_fingerprint,
+                    extracted_on=extracted_on.isoformat(),
+                ),
             ).name
         )
 
@@ -584,6 +589,15 @@ def train_flow(
             config=config,
             extracted_on=extracted_on,
         )
+    # What every result carries, whether or not a model is registered.
+    evaluated = {
+        "run_dir": run_dir,
+        "metrics": metrics,
+        "summary": summary,
+        "headline": equal_volume,
+        "headline_by_rule": every_rule,
+        "selection": selection.table,
+    }
     if selection.champion is None or not publish:
         audit_report = None
         if selection.champion is None:
@@ -595,12 +609,7 @@ def train_flow(
                     f"{selection.champion} (evaluated, not registered)", staging
                 )
         return TrainResult(
-            run_dir=run_dir,
-            metrics=metrics,
-            summary=summary,
-            headline=equal_volume,
-            headline_by_rule=every_rule,
-            selection=selection.table,
+            **evaluated,
             champion=selection.champion,
             model_id=None,
             version=None,
@@ -711,12 +720,7 @@ def train_flow(
             tracker.set_champion(version=version, reason=decision.reason, promoted_by="ewp train")
     logger.info("Champion decision: %s", decision.reason)
     return TrainResult(
-        run_dir=run_dir,
-        metrics=metrics,
-        summary=summary,
-        headline=equal_volume,
-        headline_by_rule=every_rule,
-        selection=selection.table,
+        **evaluated,
         champion=chosen.name,
         model_id=model_id,
         version=version,
