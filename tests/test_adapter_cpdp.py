@@ -73,35 +73,35 @@ def test_quirks_give_the_expected_contract_rows(quirks: IngestResult) -> None:
         "200003,2005-03-01,UNKNOWN,UNKNOWN,,Unknown,,\n"
         "200006,1990-01-01,LIEUTENANT OF POLICE,12,,Native American,Female,1960\n"
     )
-    # Address variants collapse; 1000101 takes its earliest complaint_date; 1000109 is
-    # officer-filed; 1000105's blank category is "other"; 01B is discrimination, 10S sexual.
+    # Address variants collapse; 9000101 takes its earliest complaint_date; 9000109 is
+    # officer-filed; 9000105's blank category is "other"; 01B is discrimination, 10S sexual.
     assert written(quirks, "notices") == (
         "notice_id,case_id,officer_id,received_on,category,source,incident_on\n"
-        "1000100-200001,1000100,200001,2008-01-05,discrimination,public,2008-01-02\n"
-        "1000100-200002,1000100,200002,2008-01-05,violence_use_of_force,public,2008-01-02\n"
-        "1000101-200001,1000101,200001,2009-03-08,other,public,2009-03-01\n"
-        "1000105-200001,1000105,200001,2012-04-04,other,public,2012-04-01\n"
-        "1000106-200001,1000106,200001,2012-05-02,neglect_of_duty,public,2012-05-01\n"
-        "1000107-200006,1000107,200006,2016-09-01,violence_use_of_force,public,2016-08-30\n"
-        "1000108-200003,1000108,200003,2007-05-05,dishonesty_fraud,public,2007-05-03\n"
-        "1000109-200001,1000109,200001,2013-01-02,neglect_of_duty,internal,2013-01-01\n"
-        "1000110-200006,1000110,200006,2014-02-02,other,public,2014-02-01\n"
-        "1000111-200006,1000111,200006,2014-03-03,sexual_misconduct,public,2014-03-01\n"
-        "1000112-200003,1000112,200003,2016-06-02,violence_use_of_force,public,2016-06-01\n"
-        "1000114-200002,1000114,200002,2005-01-01,domestic_abuse,public,2005-01-01\n"
+        "9000100-200001,9000100,200001,2008-01-05,discrimination,public,2008-01-02\n"
+        "9000100-200002,9000100,200002,2008-01-05,violence_use_of_force,public,2008-01-02\n"
+        "9000101-200001,9000101,200001,2009-03-08,other,public,2009-03-01\n"
+        "9000105-200001,9000105,200001,2012-04-04,other,public,2012-04-01\n"
+        "9000106-200001,9000106,200001,2012-05-02,neglect_of_duty,public,2012-05-01\n"
+        "9000107-200006,9000107,200006,2016-09-01,violence_use_of_force,public,2016-08-30\n"
+        "9000108-200003,9000108,200003,2007-05-05,dishonesty_fraud,public,2007-05-03\n"
+        "9000109-200001,9000109,200001,2013-01-02,neglect_of_duty,internal,2013-01-01\n"
+        "9000110-200006,9000110,200006,2014-02-02,other,public,2014-02-01\n"
+        "9000111-200006,9000111,200006,2014-03-03,sexual_misconduct,public,2014-03-01\n"
+        "9000112-200003,9000112,200003,2016-06-02,violence_use_of_force,public,2016-06-01\n"
+        "9000114-200002,9000114,200002,2005-01-01,domestic_abuse,public,2005-01-01\n"
     )
-    # 1000106 (NC) and 1000108 (closed before received) are quarantined; 1000107 and 1000112
-    # are open; 1000110 closed without a finding; 100 is a reprimand; 999 leaves sanction blank.
+    # 9000106 (NC) and 9000108 (closed before received) are quarantined; 9000107 and 9000112
+    # are open; 9000110 closed without a finding; 100 is a reprimand; 999 leaves sanction blank.
     assert written(quirks, "outcomes") == (
         "notice_id,decided_on,finding,sanction\n"
-        "1000100-200001,2008-06-30,no_case_to_answer,none\n"
-        "1000100-200002,2008-06-30,case_to_answer_not_proven,none\n"
-        "1000101-200001,2009-09-01,no_case_to_answer,none\n"
-        "1000105-200001,2012-10-10,case_to_answer_not_proven,none\n"
-        "1000109-200001,2014-03-03,proven,final_written_warning\n"
-        "1000110-200006,2014-09-09,withdrawn,\n"
-        "1000111-200006,2015-01-15,proven,written_warning\n"
-        "1000114-200002,2005-06-01,proven,\n"
+        "9000100-200001,2008-06-30,no_case_to_answer,none\n"
+        "9000100-200002,2008-06-30,case_to_answer_not_proven,none\n"
+        "9000101-200001,2009-09-01,no_case_to_answer,none\n"
+        "9000105-200001,2012-10-10,case_to_answer_not_proven,none\n"
+        "9000109-200001,2014-03-03,proven,final_written_warning\n"
+        "9000110-200006,2014-09-09,withdrawn,\n"
+        "9000111-200006,2015-01-15,proven,written_warning\n"
+        "9000114-200002,2005-06-01,proven,\n"
     )
 
 
@@ -164,38 +164,38 @@ def test_quirks_quarantine_names_file_line_and_reason(quirks: IngestResult) -> N
         ("officers", 5, "200004", "appointed_date"),
         ("officers", 6, "200005", "resignation_date"),
         ("officers", 8, "200007", "birth_year"),
-        ("notices", 5, "1000102-200003", "complaint_date"),
-        ("notices", 6, "1000103-200002", "complaint_date"),
-        ("notices", 7, "1000104-299999", "UID"),
-        ("notices", 16, "1000113-200005", "UID"),
-        ("notices", 18, "1000115-200004", "UID"),
-        ("outcomes", 9, "1000106-200001", "final_finding"),
-        ("outcomes", 11, "1000108-200003", "closed_date"),
+        ("notices", 5, "9000102-200003", "complaint_date"),
+        ("notices", 6, "9000103-200002", "complaint_date"),
+        ("notices", 7, "9000104-299999", "UID"),
+        ("notices", 16, "9000113-200005", "UID"),
+        ("notices", 18, "9000115-200004", "UID"),
+        ("outcomes", 9, "9000106-200001", "final_finding"),
+        ("outcomes", 11, "9000108-200003", "closed_date"),
     ]
     reasons = dict(zip(report["record_id"], report["reason"], strict=True))
     assert reasons["200004"] == (
         "officers.csv.gz line 5, field appointed_date: is blank, but joined_on is required"
     )
-    assert reasons["1000102-200003"] == (
+    assert reasons["9000102-200003"] == (
         "accused.csv.gz line 5, field complaint_date: 2004-12-01 is before the officer's "
         "appointed_date 2005-03-01"
     )
-    assert reasons["1000104-299999"] == (
+    assert reasons["9000104-299999"] == (
         "accused.csv.gz line 7, field UID: officer 299999 is not in officers.csv.gz"
     )
     # Every problem of a row is listed; the summary counts the row under the first.
-    assert reasons["1000113-200005"] == (
+    assert reasons["9000113-200005"] == (
         "accused.csv.gz line 16, field UID: officer 200005 was quarantined (officers.csv.gz "
         "line 6); field complaint_date: 2014-01-01 is after the officer's resignation_date "
         "2009-12-17"
     )
-    assert reasons["1000106-200001"] == (
+    assert reasons["9000106-200001"] == (
         "accused.csv.gz line 9, field final_finding: 'NC': undocumented finding code"
     )
-    assert reasons["1000108-200003"] == (
+    assert reasons["9000108-200003"] == (
         "accused.csv.gz line 11, field closed_date: 2007-05-01 is before complaint_date 2007-05-05"
     )
-    raw = json.loads(report.loc[report["record_id"].eq("1000106-200001"), "raw"].item())
+    raw = json.loads(report.loc[report["record_id"].eq("9000106-200001"), "raw"].item())
     assert raw["final_finding"] == "NC"
 
 
@@ -285,9 +285,9 @@ def test_missing_source_column_names_mapping_and_file(tmp_path: Path) -> None:
 
 
 def test_repeated_accusation_and_unknown_complaint_are_quarantined(tmp_path: Path) -> None:
-    last = "1000115,200004,01A-USE OF PROFANITY,NS,NS,600.0,600.0\n"
+    last = "9000115,200004,01A-USE OF PROFANITY,NS,NS,600.0,600.0\n"
     extra = (
-        "1000100,200001,01A-USE OF PROFANITY,NS,NS,600.0,600.0\n"
+        "9000100,200001,01A-USE OF PROFANITY,NS,NS,600.0,600.0\n"
         "1000999,200001,01A-USE OF PROFANITY,NS,NS,600.0,600.0\n"
     )
     source = gzip_fixture(tmp_path / "source", replace={"accused": (last, last + extra)})
@@ -297,7 +297,7 @@ def test_repeated_accusation_and_unknown_complaint_are_quarantined(tmp_path: Pat
     assert step[("notices", "cr_id not in complaints.csv.gz")] == 1
     reasons = result.quarantine["reason"].tolist()
     assert (
-        "accused.csv.gz line 19, field cr_id: cr_id, UID 1000100/200001 repeats line 2 "
+        "accused.csv.gz line 19, field cr_id: cr_id, UID 9000100/200001 repeats line 2 "
         "(the first is kept)"
     ) in reasons
     assert (
