@@ -15,6 +15,7 @@ import pandas as pd
 from ewp.access import WorkspaceStore
 from ewp.config import ReviewConfig
 from ewp.flags import flag_id
+from features.explanations import TIMELINE_COLUMNS
 from web.settings import WebSettings
 
 NOW = dt.datetime(2025, 1, 15, 9, 0, tzinfo=dt.UTC)
@@ -130,20 +131,7 @@ def flag_frame(as_of: str, officers: list[str]) -> pd.DataFrame:
 
 def timelines() -> pd.DataFrame:
     """The history behind this week's flags, as ``officer_timelines`` gives it."""
-    frame = pd.DataFrame(
-        NOTICES,
-        columns=[
-            "officer_id",
-            "notice_id",
-            "received_on",
-            "category",
-            "source",
-            "status",
-            "finding",
-            "sanction",
-            "days_open",
-        ],
-    )
+    frame = pd.DataFrame(NOTICES, columns=list(TIMELINE_COLUMNS))
     frame["received_on"] = pd.to_datetime(frame["received_on"])
     frame["days_open"] = frame["days_open"].astype("Int64")
     return frame
