@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint install clean bench-weekly bench
+.PHONY: demo test lint install clean bench-weekly bench ceiling
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,8 @@ bench-weekly: $(STAMP)
 # The scale benchmarks (README, "Scale"): about half an hour on 2 cores; results in .ewp/bench/.
 bench: $(STAMP)
 	$(BIN)/ewp bench
+
+# How close any model can get to the synthetic oracle, on five seeds (README, "Model
+# development"): about a minute, no training.
+ceiling: $(STAMP)
+	$(BIN)/python -m benchmarks.ceiling

@@ -95,6 +95,15 @@ Ground truth
     serious part of the special-case rate. It carries no protected attribute; models must
     never read it.
 
+    ``escalation_rate_given_history`` is the same rate as the best possible estimate from what
+    was known before that first day: its posterior mean given the officer's merit notices
+    (their dates, categories and, once decided, whether there was a case to answer), exposure
+    and excitation, under the generator's own parameters. It marks the ceiling of any model
+    that reads the history (see ``_PropensityPosterior``): no model can know, as this estimate
+    does, which notices had merit or what the generator's parameters are, so ranking by it is
+    at least as good, in expectation, as a model's ranking of the same quantity. The gap
+    between it and ``escalation_rate`` is what the history cannot tell.
+
 Known gap
     domain.md's "under 1% of repeat-allegation officers dismissed" is not met: about 3% of
     officers with 2+ notices in ten years are dismissed. A dismissal needs a notice, so any
@@ -116,6 +125,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from scipy.special import ndtr
 
 from ewp.contract import (
     CASE_TO_ANSWER_FINDINGS,
@@ -175,6 +185,7 @@ PROBATION_MULTIPLIER = 1.3
 EXCITATION_DECAY_MONTHS = 9.0
 EXCITATION_JUMP = 1.7
 EXCITATION_CAP = 4.0
+POSTERIOR_GRID_POINTS = 64  # propensity values on which escalation_rate_given_history is computed
 
 # Annual leaving hazards.
 LEAVING_HAZARD_PROBATIONER = 0.07
@@ -247,6 +258,8 @@ SPECIAL_CASE_SERIOUS_RATE = SPECIAL_CASE_RATE * sum(
     weight for name, weight in SPECIAL_CASE_WEIGHTS.items() if name in SERIOUS_CATEGORIES
 )
 
+_SERIOUS_CODES = np.array([CATEGORIES.index(name) for name in SERIOUS_CATEGORIES])
+
 # Meritless notices: categories and findings.
 MERITLESS_CATEGORY_WEIGHTS: dict[str, float] = {
     "discreditable_conduct": 0.40,
@@ -314,8 +327,8 @@ MET_OFFICERS = 34_000
 class SyntheticForce:
     """A generated force: the three contract tables, the oracle and the extraction date.
 
-    ``ground_truth`` (``officer_id``, ``as_of``, ``escalation_rate``) is for evaluation only;
-    no model may read it.
+    ``ground_truth`` (``officer_id``, ``as_of``, ``escalation_rate``,
+    ``escalation_rate_given_history``) is for evaluation only; no model may read it.
     """
 
     officers: pd.DataFrame
@@ -413,6 +426,123 @@ class _Notices:
         return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in names})
 
 
+class _PropensityPosterior:
+    """Each officer's posterior over the latent propensity, on a grid, from the history so far.
+
+    Propensity z enters the intensity as a factor, so with ``a`` = the intensity without z
+    (base rate × unit × probation × excitation) the likelihood of a month with ``n`` merit
+    notices in ``y`` years of service is ∝ z^n · exp(−z · a · y). Each notice also tells
+    something through its category (the ladder's serious-category probability depends on
+    ln z) and, once decided, through whether there was a case to answer (also logistic in
+    ln z). The log posterior over POSTERIOR_GRID_POINTS values of z is updated with these
+    terms as the months pass; decisions are applied from their ``decided_on``, since that is
+    when they become known.
+
+    Worked example (unit multiplier 1, past probation, no excitation): three years of service
+    are an exposure of 3 × BASE_RATE = 0.078 at z = 1. With no notice in them the posterior
+    mean of z is 0.94 (prior mean 1) and the posterior mean of z × P(serious at rung 0) is
+    0.189, so ``escalation_rate_given_history`` = 0.026 × 0.189 + the serious special-case
+    rate 0.0012 = 0.0061 a year. With two minor notices in those years (rungs 0 and 1,
+    likelihood z² · (1 − P(serious | 0, z)) · (1 − P(serious | 1, z)) · e^(−0.078 z)) the
+    posterior mean of z is 2.56 and of z × P(serious at rung 2) 1.198: 0.0324 a year. (By
+    quadrature; the grid gives 0.1889 and 1.2002.) The ground truth ``escalation_rate`` uses
+    the officer's true z instead, whatever the history says.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        # Grid: log-spaced from 4 standard deviations below the log mean to the cap. Each point
+        # carries the prior mass of its cell (cells meet at geometric midpoints); the last cell
+        # reaches to infinity, which is the mass the cap clips to PROPENSITY_CAP.
+        log_mean = -(PROPENSITY_SIGMA**2) / 2
+        self.grid = np.geomspace(
+            np.exp(log_mean - 4 * PROPENSITY_SIGMA), PROPENSITY_CAP, POSTERIOR_GRID_POINTS
+        )
+        edges = np.sqrt(self.grid[1:] * self.grid[:-1])
+        cdf = np.concatenate([[0.0], ndtr((np.log(edges) - log_mean) / PROPENSITY_SIGMA), [1.0]])
+        self.log_prior = np.log(np.diff(cdf))
+        self.log_grid = np.log(self.grid)
+        # P(serious | prior notices, z) for every rung of the ladder (prior is capped there).
+        rungs = np.arange(LADDER_PRIOR_CAP + 1)
+        self.serious_by_rung = _serious_probability(rungs[:, None], self.grid[None, :])
+        # log posterior = log prior − exposure · z + the notices' and findings' terms, kept
+        # apart because the exposure term changes for every serving officer every month.
+        self.evidence = np.zeros((capacity, POSTERIOR_GRID_POINTS))
+        self.exposure = np.zeros(capacity)
+        self._pending = _PendingDecisions()
+
+    def reserve(self, needed: int) -> None:
+        """Room for ``needed`` officers; new rows start at the prior."""
+        extra = needed - len(self.exposure)
+        if extra > 0:
+            extra = max(extra, len(self.exposure))
+            self.evidence = np.concatenate(
+                [self.evidence, np.zeros((extra, POSTERIOR_GRID_POINTS))]
+            )
+            self.exposure = np.concatenate([self.exposure, np.zeros(extra)])
+
+    def observe_exposure(self, officers: np.ndarray, exposure: np.ndarray) -> None:
+        """Service, notices or not: the exp(−z · exposure) term of the Poisson likelihood."""
+        self.exposure[officers] += exposure
+
+    def observe_notices(self, officers: np.ndarray, prior: np.ndarray, serious: np.ndarray) -> None:
+        """Merit notices received: the intensity's factor z and the ladder's category draw."""
+        p_serious = self.serious_by_rung[np.minimum(prior, LADDER_PRIOR_CAP)]
+        category_term = np.where(serious[:, None], np.log(p_serious), np.log1p(-p_serious))
+        np.add.at(self.evidence, officers, self.log_grid[None, :] + category_term)
+
+    def schedule_decisions(self, merit: _Notices) -> None:
+        """Remember merit notices' findings until they are decided."""
+        self._pending.add(
+            officer=merit.officer,
+            decided_day=merit.decided_day,
+            category=merit.category,
+            case_to_answer=np.isin(
+                merit.finding, [FINDINGS.index(f) for f in CASE_TO_ANSWER_FINDINGS]
+            ),
+        )
+
+    def observe_decisions_before(self, day: int) -> None:
+        """Apply every scheduled finding decided before ``day``."""
+        officer, category, case_to_answer = self._pending.pop_before(day)
+        p_case = _expit(
+            _logit(_case_to_answer_base(category))[:, None]
+            + CASE_TO_ANSWER_PER_LOG_PROPENSITY * (self.log_grid[None, :] - PROPENSITY_SIGMA**2 / 2)
+        )
+        term = np.where(case_to_answer[:, None], np.log(p_case), np.log1p(-p_case))
+        np.add.at(self.evidence, officer, term)
+
+    def expected_serious_intensity(self, officers: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """Posterior mean of z × P(next notice serious | prior notices, z), per officer."""
+        log_posterior = self.evidence[officers] + self.log_prior[None, :]
+        log_posterior -= self.exposure[officers, None] * self.grid[None, :]
+        log_posterior -= log_posterior.max(axis=1, keepdims=True)
+        weights = np.exp(log_posterior, out=log_posterior)
+        values = self.grid[None, :] * self.serious_by_rung[np.minimum(prior, LADDER_PRIOR_CAP)]
+        return (weights * values).sum(axis=1) / weights.sum(axis=1)
+
+
+class _PendingDecisions:
+    """Findings drawn when a notice arrives but known only from its ``decided_on``."""
+
+    def __init__(self) -> None:
+        self._parts: list[dict[str, np.ndarray]] = []
+
+    def add(self, **columns: np.ndarray) -> None:
+        self._parts.append(columns)
+
+    def pop_before(self, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(officer, category, case_to_answer) of decisions before ``day``, removed."""
+        if not self._parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0, dtype=bool)
+        merged = {
+            name: np.concatenate([part[name] for part in self._parts]) for name in self._parts[0]
+        }
+        due = merged["decided_day"] < day
+        self._parts = [{name: values[~due] for name, values in merged.items()}]
+        return merged["officer"][due], merged["category"][due], merged["case_to_answer"][due]
+
+
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
@@ -443,12 +573,20 @@ def generate_force(
         np.int64
     )
     roster = _initial_force(rng, units, officers, int(month_bounds[0]))
+    posterior = _PropensityPosterior(capacity=len(roster.joined_day))
     merit_parts: list[_Notices] = []
-    truth_parts: list[tuple[np.ndarray, np.ndarray]] = []
+    truth_parts: list[_MonthTruth] = []
     for month in range(len(month_first_day)):
         first_day, last_day = int(month_bounds[month]), int(month_bounds[month + 1]) - 1
         notices, truth = _simulate_month(
-            rng, roster, units, officers, start_year + month // 12, first_day, last_day
+            rng,
+            roster,
+            units,
+            posterior,
+            headcount=officers,
+            year=start_year + month // 12,
+            first_day=first_day,
+            last_day=last_day,
         )
         merit_parts.append(notices)
         truth_parts.append(truth)
@@ -624,16 +762,30 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1.0 - p))
 
 
+@dataclass(frozen=True)
+class _MonthTruth:
+    """Ground truth on a month's first day, for the officers serving that day."""
+
+    officers: np.ndarray
+    escalation_rate: np.ndarray
+    escalation_rate_given_history: np.ndarray
+
+
 def _simulate_month(
     rng: np.random.Generator,
     roster: _Roster,
     units: _Units,
+    posterior: _PropensityPosterior,
+    *,
     headcount: int,
     year: int,
     first_day: int,
     last_day: int,
-) -> tuple[_Notices, tuple[np.ndarray, np.ndarray]]:
-    """One month: leavers, joiners, ground truth on the first day, merit notices, excitation."""
+) -> tuple[_Notices, _MonthTruth]:
+    """One month: leavers, joiners, ground truth on the first day, merit notices, excitation.
+
+    ``posterior`` learns from the month's exposure and notices only after the truth is taken,
+    so the history estimate on the first day uses what was known before it."""
     days_in_month = last_day - first_day + 1
     serving = np.flatnonzero(roster.left_day[: roster.size] >= first_day)
 
@@ -662,6 +814,7 @@ def _simulate_month(
         _joining_ages(rng, joiner_count),
     )
     active = np.concatenate([serving, joiners])
+    posterior.reserve(roster.size)
 
     # Current intensity (merit notices per year) and ladder position of every active officer.
     propensity = roster.propensity[active]
@@ -669,6 +822,13 @@ def _simulate_month(
     excitation_multiplier = np.minimum(
         1.0 + EXCITATION_JUMP * roster.excitation[active], EXCITATION_CAP
     )
+    intensity_per_propensity = (
+        BASE_RATE
+        * units.rate_multipliers[roster.unit[active]]
+        * np.where(probationer, PROBATION_MULTIPLIER, 1.0)
+        * excitation_multiplier
+    )
+    # Same product, same order as before the posterior existed: the tables stay bit-identical.
     intensity = (
         BASE_RATE
         * propensity
@@ -681,7 +841,14 @@ def _simulate_month(
     escalation_rate = (
         intensity * _serious_probability(prior, propensity) + SPECIAL_CASE_SERIOUS_RATE
     )
-    truth = (active[on_first_day].astype(np.int32), escalation_rate[on_first_day])
+    posterior.observe_decisions_before(first_day)
+    truth = _MonthTruth(
+        officers=active[on_first_day].astype(np.int32),
+        escalation_rate=escalation_rate[on_first_day],
+        escalation_rate_given_history=intensity_per_propensity[on_first_day]
+        * posterior.expected_serious_intensity(active[on_first_day], prior[on_first_day])
+        + SPECIAL_CASE_SERIOUS_RATE,
+    )
 
     # Exposure this month, in days, for each active officer.
     service_start = np.maximum(roster.joined_day[active], first_day)
@@ -704,6 +871,14 @@ def _simulate_month(
     np.minimum.at(
         roster.dismissal_day, month_notices.officer[dismissed], month_notices.decided_day[dismissed]
     )
+    posterior.observe_exposure(active, intensity_per_propensity * served_years)
+    notice_rows, order_in_month = _expand(counts)
+    posterior.observe_notices(
+        merit.officer,
+        prior=prior[notice_rows] + order_in_month,
+        serious=np.isin(merit.category, _SERIOUS_CODES),
+    )
+    posterior.schedule_decisions(merit)
     roster.merit_notices[active] += counts
     decay = np.exp(-1.0 / EXCITATION_DECAY_MONTHS)
     roster.excitation[active] = (roster.excitation[active] + counts) * decay
@@ -1028,18 +1203,19 @@ def _notice_tables(
 
 
 def _truth_table(
-    truth_parts: list[tuple[np.ndarray, np.ndarray]],
-    month_first_day: np.ndarray,
-    officer_ids: list[str],
+    truth_parts: list[_MonthTruth], month_first_day: np.ndarray, officer_ids: list[str]
 ) -> pd.DataFrame:
-    rows_per_month = [len(officers) for officers, _ in truth_parts]
+    rows_per_month = [len(part.officers) for part in truth_parts]
     return pd.DataFrame(
         {
             "officer_id": _labels(
-                officer_ids, np.concatenate([officers for officers, _ in truth_parts])
+                officer_ids, np.concatenate([part.officers for part in truth_parts])
             ),
             "as_of": np.repeat(month_first_day.astype(_DATE_DTYPE), rows_per_month),
-            "escalation_rate": np.concatenate([rates for _, rates in truth_parts]),
+            "escalation_rate": np.concatenate([part.escalation_rate for part in truth_parts]),
+            "escalation_rate_given_history": np.concatenate(
+                [part.escalation_rate_given_history for part in truth_parts]
+            ),
         },
         copy=False,  # ~5M rows at Met size: do not copy the fresh arrays again
     )

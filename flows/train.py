@@ -84,6 +84,9 @@ from reports.audit import audit_tables
 from reports.model_card import render_model_card
 
 ORACLE = "oracle_ground_truth"
+# The oracle's rate as estimated from the history (synthetic force only): the ceiling of any
+# model that reads the history. See ewp.synthetic, "Ground truth".
+HISTORY_CEILING = "ceiling_from_history"
 CURRENT_CHAMPION = "current_champion"
 
 
@@ -237,6 +240,10 @@ def run_split(
         if oracle["escalation_rate"].notna().all():
             # Expected serious notices a year -> chance of at least one (Poisson).
             reference = {ORACLE: 1 - np.exp(-oracle["escalation_rate"].to_numpy())}
+            if "escalation_rate_given_history" in oracle:  # exports written before it lack it
+                reference[HISTORY_CEILING] = 1 - np.exp(
+                    -oracle["escalation_rate_given_history"].to_numpy()
+                )
     evaluation = evaluate_split(
         train=train,
         train_labels=train_y,

@@ -22,7 +22,10 @@ def test_every_candidate_is_evaluated_on_every_month_of_each_block(trained) -> N
     assert months == [dt.date(y, m, 1) for y in (2018, 2019) for m in range(1, 13)]
     names = set(metrics["candidate"])
     assert {"rule_3_in_180d", "count_ranker", "scorecard", "hgb_yardstick"} <= names
-    assert "oracle_ground_truth" in names  # the synthetic force's ground truth, as a reference
+    # The synthetic force's ground truth, and its estimate from the history, as references.
+    assert {"oracle_ground_truth", "ceiling_from_history"} <= names
+    selection = first.selection.set_index("candidate")
+    assert not selection.loc[["oracle_ground_truth", "ceiling_from_history"], "eligible"].any()
     lists = set(metrics["list"])
     assert {"top_20", "top_1pct", "volume_rule_3_in_180d"} == lists
     # At its own volume the rule's list is exactly its flags: no ties straddle the cut-off.
