@@ -3,9 +3,10 @@ decision, find it in the audit trail, with no console error on the way.
 
 Playwright's Python package drives Debian's Chromium (``/usr/bin/chromium``); no browser is
 ever downloaded. The app runs under uvicorn on a free localhost port in a thread, over a small
-hand-made workspace (``tests/web_builders.py``). The test also writes the README's two
-screenshots, ``docs/screenshots/workspace-list.png`` and ``workspace-officer-card.png``: the
-clock and data are fixed, so they come out the same on every run on the same Chromium.
+hand-made workspace (``tests/web_builders.py``). The test also takes the README's two
+screenshots, ``workspace-list.png`` and ``workspace-officer-card.png``: into the test's
+temporary folder, or into ``docs/screenshots`` with ``EWP_UPDATE_SCREENSHOTS=1`` (a different
+Chromium or font set renders other bytes, so a plain test run never touches the checkout).
 
 Skipped, with the reason, when Playwright is not installed or Chromium cannot be launched
 (``apt-get install -y chromium`` provides it; ``.ci/run`` installs it).
@@ -13,6 +14,7 @@ Skipped, with the reason, when Playwright is not installed or Chromium cannot be
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -27,7 +29,7 @@ from ewp.access import WorkspaceStore
 from tests.web_builders import NOW, PASSWORD, Clock, build_workspace, fid
 from web import create_app
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+README_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 860}
 TIMEOUT_MS = 10_000
 REVIEWER = "insp.jones"
@@ -76,7 +78,17 @@ def server(tmp_path: Path) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def test_sign_in_open_a_card_record_a_decision_and_find_it_in_the_trail(server: str) -> None:
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: the README's folder only when asked to update it."""
+    if os.environ.get("EWP_UPDATE_SCREENSHOTS") == "1":
+        return README_SCREENSHOTS
+    return tmp_path / "screenshots"
+
+
+def test_sign_in_open_a_card_record_a_decision_and_find_it_in_the_trail(
+    server: str, screenshots: Path
+) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     executable = _chromium()
     problems: list[str] = []
@@ -103,8 +115,8 @@ def test_sign_in_open_a_card_record_a_decision_and_find_it_in_the_trail(server: 
             rows = page.locator("tbody tr")
             assert rows.count() == 5
             assert "5 flags this week in your units" in page.inner_text("main")
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "workspace-list.png"), full_page=True)
+            screenshots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshots / "workspace-list.png"), full_page=True)
 
             page.click("text=OFF000101")
             page.wait_for_url(f"{server}/flags/{fid('OFF000101')}")
@@ -112,7 +124,9 @@ def test_sign_in_open_a_card_record_a_decision_and_find_it_in_the_trail(server: 
             assert page.locator("ol.reasons li").count() == 3
             assert page.locator("table.timeline tbody tr").count() == 5
             assert page.locator("svg.chart path").count() == 5
-            page.screenshot(path=str(SCREENSHOTS / "workspace-officer-card.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "workspace-officer-card.png"), full_page=True)
+            for name in ("workspace-list.png", "workspace-officer-card.png"):
+                assert (screenshots / name).read_bytes().startswith(b"\x89PNG")
 
             page.check("#decision-referral_to_professional_standards")
             page.fill("#note", "Pattern of force allegations; refer for assessment.")
