@@ -450,10 +450,28 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
             f"(headline rule: {ev.headline_rule})",
         )
     )
+    _print_share_of_references(result, list_name=ev.selection_list)
     if result.audit_by_group is not None:
         console.print(_fairness_table(result, config))
         console.print(f"Fairness audit: [bold]{result.audit_report}[/bold]")
     console.print(f"Tables: {result.run_dir}")
+
+
+def _print_share_of_references(result: TrainResult, *, list_name: str) -> None:
+    """On a synthetic force: how much of the ceiling and of the oracle the champion reaches."""
+    from flows.train import HISTORY_CEILING, ORACLE
+    from models.evaluation import share_of_references
+
+    if result.champion is None:
+        return
+    shares = share_of_references(
+        result.selection, champion=result.champion, references=[HISTORY_CEILING, ORACLE]
+    )
+    for row in shares.itertuples(index=False):
+        console.print(
+            f"{result.champion} reaches {row.share:.2f} of {row.reference}'s mean {list_name} "
+            f"precision ({row.champion_precision:.3f} against {row.reference_precision:.3f})"
+        )
 
 
 def _run_training(config: Path | None, *, register: bool) -> None:

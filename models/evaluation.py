@@ -439,3 +439,30 @@ def select_champion(
     ).reset_index(drop=True)
     champion = table.loc[0, "candidate"] if bool(table.loc[0, "eligible"]) else None
     return Selection(table=table, champion=champion, metric=f"{list_name}.precision")
+
+
+def share_of_references(
+    selection: pd.DataFrame, *, champion: str, references: Sequence[str]
+) -> pd.DataFrame:
+    """The champion's mean precision as a share of each reference's present in ``selection``.
+
+    On the synthetic force the references are the oracle (the true latent risk) and the
+    ceiling (its best estimate from the history): "0.69 of the ceiling" says how much of what
+    the history can tell the champion uses; "0.49 of the oracle", how much of the truth that
+    is. Returns ``reference``, ``reference_precision``, ``champion_precision`` and ``share``,
+    one row per reference found, in the order given (none for a real force).
+    """
+    precision = selection.set_index("candidate")["mean_precision"]
+    present = [name for name in references if name in precision.index]
+    reference_precision = precision.reindex(present).to_numpy()
+    champion_precision = float(precision[champion])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = champion_precision / reference_precision
+    return pd.DataFrame(
+        {
+            "reference": present,
+            "reference_precision": reference_precision,
+            "champion_precision": champion_precision,
+            "share": share,
+        }
+    )

@@ -14,6 +14,7 @@ from models.evaluation import (
     list_metrics,
     list_sizes,
     select_champion,
+    share_of_references,
     stability,
     top_order,
 )
@@ -216,3 +217,20 @@ def test_headline_intervals_pair_officers_across_candidates() -> None:
     assert model["fp_change_low"] == model["fp_change_high"] == -1.0
     again = headline_intervals(lists, rule="rule", samples=500, confidence=0.9, seed=3)
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_share_of_references_divides_the_champions_precision_by_each_reference() -> None:
+    """Champion 0.06 against a ceiling of 0.08 (0.75) and an oracle of 0.12 (0.5); a reference
+    the run did not have (a real force) gives no row."""
+    selection = pd.DataFrame(
+        {
+            "candidate": ["oracle", "ceiling", "champion", "rule"],
+            "mean_precision": [0.12, 0.08, 0.06, 0.01],
+        }
+    )
+    table = share_of_references(
+        selection, champion="champion", references=["ceiling", "oracle", "missing"]
+    )
+    assert table["reference"].tolist() == ["ceiling", "oracle"]
+    assert table["share"].tolist() == pytest.approx([0.75, 0.5])
+    assert table["champion_precision"].tolist() == pytest.approx([0.06, 0.06])

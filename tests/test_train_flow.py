@@ -77,3 +77,16 @@ def test_selected_model_is_audited_on_every_test_block(trained) -> None:
     tradeoff = pd.read_csv(first.run_dir / "audit_tradeoff.csv")
     assert {"scorecard", "count_ranker", "hgb_yardstick"} <= set(tradeoff["candidate"])
     assert (first.run_dir / "audit.html").exists()
+
+
+def test_evaluate_prints_the_champions_share_of_the_ceiling_and_the_oracle(trained) -> None:
+    from ewp import cli
+
+    _, first, _ = trained
+    precision = first.selection.set_index("candidate")["mean_precision"]
+    with cli.console.capture() as captured:
+        cli._print_evaluation(first, SMALL_TRAIN)
+    text = " ".join(captured.get().split())
+    for reference in ("ceiling_from_history", "oracle_ground_truth"):
+        share = precision[first.champion] / precision[reference]
+        assert f"{first.champion} reaches {share:.2f} of {reference}'s" in text
