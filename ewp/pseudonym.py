@@ -21,22 +21,30 @@ Scrubbing text
     ``officer_id`` column) that stands as a whole token in a text: a maximal run of the
     characters identifiers are made of. It errs towards replacing: with numeric identifiers, a
     number in a log line that equals an officer's identifier is replaced too. ``LogScrubber``
-    applies it to Prefect's run loggers, exception tracebacks included.
+    applies it to Prefect's run loggers, exception tracebacks included. ``scrubbed_errors``
+    applies it to what a flow or task raises: Prefect stores that exception's text with the
+    failed run's state, out of the loggers' reach.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import inspect
 import logging
 import os
 import re
 import secrets
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import pandas as pd
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 KEY_ENV = "EWP_PSEUDONYM_KEY"
 KEY_FILE_ENV = "EWP_PSEUDONYM_KEY_FILE"
@@ -217,3 +225,46 @@ def scrub_logs(pseudonymiser: Pseudonymiser, loggers: Sequence[str] = RUN_LOGGER
         if _SCRUBBER not in logger.filters:
             logger.addFilter(_SCRUBBER)
     return _SCRUBBER
+
+
+class ScrubbedError(RuntimeError):
+    """An error whose text named an officer, re-raised with pseudonyms: ``KeyError: P-…``."""
+
+
+def scrubbed_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """``function``, except that an exception whose text names an officer the installed
+    scrubber knows (``scrub_logs``) is re-raised as ``ScrubbedError`` with that text scrubbed.
+
+    Prefect stores a failed task's or flow's exception text with its state, where no logging
+    filter reaches; decorating every flow and task keeps raw identifiers out of it. The
+    original exception is neither chained nor the context, so no traceback carries its text; an
+    exception naming no officer, or raised before any scrubber is installed, passes
+    unchanged, type and all (retry conditions look at the type).
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:
+            replacement = _scrubbed_error(error)
+            if replacement is None:
+                raise
+            # Keep the original traceback for whoever debugs it, through the scrubbed logger.
+            logging.getLogger("ewp").error("%s", replacement, exc_info=error)
+        raise replacement  # outside the except block: the original is not even its context
+
+    # Prefect validates a flow's parameters against its signature, resolving string
+    # annotations in the wrapper's module, where names like ``Config`` do not exist: give the
+    # wrapper the signature with its types already resolved.
+    wrapper.__signature__ = inspect.signature(function, eval_str=True)  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _scrubbed_error(error: Exception) -> ScrubbedError | None:
+    """``error`` as a ScrubbedError if its text names a known officer, else None."""
+    if _SCRUBBER is None:
+        return None
+    text = f"{type(error).__name__}: {error}"
+    scrubbed = _SCRUBBER.pseudonymiser.scrub(text)
+    return None if scrubbed == text else ScrubbedError(scrubbed)

@@ -26,7 +26,13 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.io import read_raw_export, write_export, write_ground_truth, write_quarantine
 from ewp.provenance import fingerprint_files, fingerprint_json
-from ewp.pseudonym import Pseudonymiser, default_key_file, load_key, scrub_logs
+from ewp.pseudonym import (
+    Pseudonymiser,
+    default_key_file,
+    load_key,
+    scrub_logs,
+    scrubbed_errors,
+)
 from ewp.retry import is_transient
 from ewp.synthetic import generate_force
 from ewp.validation import ValidationResult, validate_export
@@ -69,6 +75,7 @@ def export_fingerprint(export_dir: Path) -> str:
 
 
 @task(**IO_TASK)
+@scrubbed_errors
 def prepare_export(config: Config, home: Path) -> Path:
     """The export folder: ``data.dir``, or the synthetic force generated once per parameters."""
     if config.data.dir is not None:
@@ -119,6 +126,7 @@ def ingest_export(config: Config, home: Path) -> Path:
 
 
 @task(**IO_TASK)
+@scrubbed_errors
 def validate(export_dir: Path, config: Config) -> ValidationResult:
     """Validate the export against the contract (read = accepted + quarantined, checked).
 
@@ -141,6 +149,7 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
 
 
 @task(**IO_TASK)
+@scrubbed_errors
 def write_validation_report(result: ValidationResult, run_dir: Path) -> None:
     """Write the validation summary and the quarantine report into the run folder."""
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.marking import mark_folder
 from ewp.provenance import fingerprint_json, model_identity
-from ewp.pseudonym import Pseudonymiser
+from ewp.pseudonym import Pseudonymiser, scrubbed_errors
 from ewp.settings import default_tracking_uri
 from ewp.tracking import Tracker
 from features.history import build_features, feature_columns
@@ -76,6 +76,7 @@ HOLDOUT_CANDIDATES = ("rule_3_in_180d", "count_ranker", "scorecard")
 
 
 @task(cache_policy=NO_CACHE)
+@scrubbed_errors
 def holdout_comparison(
     data: ForceData, config: Config, first_test: dt.date, extracted_on: dt.date
 ) -> pd.DataFrame:
@@ -126,6 +127,7 @@ def holdout_comparison(
 
 
 @task(cache_policy=NO_CACHE)
+@scrubbed_errors
 def train(
     data: ForceData, config: Config, dates: list[dt.date], observed_until: dt.date
 ) -> tuple[ScorecardClassifier, pd.DataFrame, dict[str, float]]:
@@ -143,6 +145,7 @@ def train(
 
 
 @task(**IO_TASK)
+@scrubbed_errors
 def log_to_mlflow(
     *,
     config: Config,
@@ -181,6 +184,7 @@ def log_to_mlflow(
 
 
 @flow(name="ewp-demo", log_prints=True)
+@scrubbed_errors
 def demo_flow(config: Config, home: Path) -> DemoResult:
     """Run the whole first path on ``config`` with state under ``home``."""
     export_dir = prepare_export(config, home)

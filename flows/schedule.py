@@ -15,6 +15,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
 from ewp.config import load_config
+from ewp.pseudonym import scrubbed_errors
 from ewp.settings import data_home
 from flows.score import Published, score_flow
 from flows.train import TrainResult, run_train
@@ -25,6 +26,7 @@ MONTHLY_CRON = "0 5 1 * *"  # the 1st of each month, 05:00
 
 
 @flow(name="ewp-weekly")
+@scrubbed_errors
 def weekly(config_path: str | None = None, as_of: dt.date | None = None) -> Published:
     """Score and publish this week's list with the registry's champion."""
     config = load_config(config_path)
@@ -32,6 +34,7 @@ def weekly(config_path: str | None = None, as_of: dt.date | None = None) -> Publ
 
 
 @flow(name="ewp-retrain")
+@scrubbed_errors
 def retrain(config_path: str | None = None) -> TrainResult:
     """Re-evaluate the candidate grid and register the winner (champion moves only if better)."""
     config = load_config(config_path)

@@ -36,6 +36,7 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, select_flags
 from ewp.marking import mark_folder
+from ewp.pseudonym import scrubbed_errors
 from ewp.review import ReviewStore, default_url
 from ewp.tracking import Tracker
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
@@ -133,6 +134,7 @@ def last_notice_dates(data: ForceData, as_of: dt.date) -> dict[str, dt.date]:
 
 
 @task(**IO_TASK)
+@scrubbed_errors
 def publish_list(
     *,
     data: ForceData,
@@ -289,6 +291,7 @@ def audit_weekly_list(
 
 
 @flow(name="ewp-score")
+@scrubbed_errors
 def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Published:
     """Score the serving cohort with the registry's champion and publish the weekly list."""
     export_dir = prepare_export(config, home)
@@ -315,6 +318,7 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
 
 
 @task(**IO_TASK)
+@scrubbed_errors
 def load_champion(tracker: Tracker) -> tuple[Any, str]:
     """The champion model from the MLflow registry, and its version label for the list.
 

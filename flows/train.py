@@ -39,7 +39,7 @@ from ewp.feature_cache import FeatureCache, cache_features
 from ewp.io import read_ground_truth
 from ewp.marking import mark_folder
 from ewp.provenance import fingerprint_json
-from ewp.pseudonym import Pseudonymiser
+from ewp.pseudonym import Pseudonymiser, scrubbed_errors
 from ewp.settings import default_tracking_uri
 from ewp.tracking import ChampionInfo, Tracker
 from features.history import feature_columns
@@ -201,6 +201,7 @@ def training_sample(
 
 
 @task(cache_policy=NO_CACHE)
+@scrubbed_errors
 def cache_matrix(
     *, data: ForceData, dates: list[dt.date], config: Config, data_fingerprint: str, home: Path
 ) -> FeatureCache:
@@ -215,6 +216,7 @@ def cache_matrix(
 
 
 @task(cache_policy=NO_CACHE)
+@scrubbed_errors
 def run_split(
     *,
     data: ForceData,
@@ -301,12 +303,14 @@ def tracker_for(config: Config, home: Path, pseudonymiser: Pseudonymiser | None 
 
 
 @task(**IO_TASK)
+@scrubbed_errors
 def current_champion(tracker: Tracker) -> ChampionInfo | None:
     """The registry's current champion, or None (retried if the store is briefly busy)."""
     return tracker.champion()
 
 
 @task(**IO_TASK)
+@scrubbed_errors
 def log_evaluation(
     *, tracker: Tracker, metrics: pd.DataFrame, candidates: tuple[CandidateConfig, ...], tags: dict
 ) -> None:
@@ -351,6 +355,7 @@ def final_split(config: Config, extracted_on: dt.date) -> Split:
 
 
 @task(cache_policy=NO_CACHE)
+@scrubbed_errors
 def fit_final(
     *,
     data: ForceData,
@@ -431,6 +436,7 @@ def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame], texts: dict[str
 
 
 @flow(name="ewp-train")
+@scrubbed_errors
 def train_flow(
     config: Config, home: Path, gate: Gate | None = None, publish: bool = True
 ) -> TrainResult:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from ewp.marking import MARKING, NOTICE_FILE, mark_folder
 from ewp.pseudonym import (
@@ -28,8 +29,10 @@ from ewp.pseudonym import (
     LogScrubber,
     Pseudonymiser,
     PseudonymKeyError,
+    ScrubbedError,
     default_key_file,
     load_key,
+    scrubbed_errors,
 )
 from ewp.settings import configure_environment
 from tests.conftest import SMALL_TRAIN
@@ -159,6 +162,72 @@ def test_log_scrubber_rewrites_messages_and_tracebacks_before_any_handler() -> N
     # Two messages, then the traceback's source line and its KeyError line.
     assert output.count(p.pseudonym("OFF000042")) == 4
     assert "Traceback (most recent call last)" in output
+
+
+@pytest.fixture
+def scrubbing(monkeypatch: pytest.MonkeyPatch) -> Pseudonymiser:
+    """A scrubber that knows OFF000042, installed for this test only."""
+    import ewp.pseudonym
+
+    p = Pseudonymiser(KEY, ["OFF000042"])
+    monkeypatch.setattr(ewp.pseudonym, "_SCRUBBER", LogScrubber(p))
+    return p
+
+
+def test_an_error_naming_an_officer_is_raised_again_scrubbed_and_unchained(
+    scrubbing: Pseudonymiser,
+) -> None:
+    @scrubbed_errors
+    def look_up(officer_id: str) -> int:
+        return {}[officer_id]
+
+    with pytest.raises(ScrubbedError) as raised:
+        look_up("OFF000042")
+    assert str(raised.value) == f"KeyError: '{scrubbing.pseudonym('OFF000042')}'"
+    assert raised.value.__cause__ is None and raised.value.__context__ is None
+
+
+def test_an_error_naming_no_officer_passes_unchanged(scrubbing: Pseudonymiser) -> None:
+    error = OSError("disk full")
+
+    @scrubbed_errors
+    def write() -> None:
+        raise error
+
+    with pytest.raises(OSError) as raised:
+        write()
+    assert raised.value is error
+
+
+def test_a_failed_prefect_run_stores_no_raw_identifier(
+    prefect_harness: None, scrubbing: Pseudonymiser
+) -> None:
+    """The message Prefect keeps with a failed task's and flow's state, which no logging
+    filter reaches, names the officer by pseudonym only."""
+    from prefect import flow, task
+    from prefect.client.orchestration import get_client
+
+    @task
+    @scrubbed_errors
+    def look_up(officer_id: str) -> int:
+        return {}[officer_id]
+
+    @flow(name="ewp-privacy-failure")
+    @scrubbed_errors
+    def run(officer_id: str) -> int:
+        return look_up(officer_id)
+
+    state = run("OFF000042", return_state=True)
+    assert state.is_failed()
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(state.state_details.flow_run_id)
+        (task_run,) = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
+        )
+    messages = [flow_run.state.message, task_run.state.message]
+    for message in messages:
+        assert "OFF000042" not in message
+        assert scrubbing.pseudonym("OFF000042") in message, message
 
 
 def test_tracker_pseudonymises_identifier_tables_and_scrubs_what_it_logs(tmp_path: Path) -> None:
