@@ -34,7 +34,7 @@ bench-weekly: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/ewp bench
 
-# How close any model can get to the synthetic oracle, on five seeds (README, "Model
-# development"): about a minute, no training.
+# How close any model can get to the synthetic oracle, on 15 seeds (README, "Model
+# development"): about a minute and a half, no training.
 ceiling: $(STAMP)
 	$(BIN)/python -m benchmarks.ceiling
