@@ -28,7 +28,7 @@ import pandas as pd
 
 from ewp.config import Config, load_config
 from ewp.contract import ForceData
-from ewp.synthetic import generate_force
+from ewp.synthetic import generate_configured_force
 from features.history import EventSeries, day_numbers
 from features.labels import build_labels, officer_codes
 from models.metrics import at_k, k_for_fraction
@@ -51,14 +51,7 @@ def evaluation_as_of_dates(config: Config) -> list[dt.date]:
 
 def evaluate_seed(config: Config, seed: int) -> pd.DataFrame:
     """One row per test date: list sizes, and true positives of each ranking and the rule."""
-    synthetic = config.synthetic
-    force = generate_force(
-        officers=synthetic.officers,
-        start_year=synthetic.start_year,
-        end_year=synthetic.end_year,
-        seed=seed,
-        reporting_bias=synthetic.reporting_bias,
-    )
+    force = generate_configured_force(config.synthetic, seed=seed)
     data = ForceData(force.officers, force.notices, force.outcomes)
     dates = evaluation_as_of_dates(config)
     rows = force.ground_truth[force.ground_truth["as_of"].isin(pd.to_datetime(dates))]

@@ -127,6 +127,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy.special import ndtr
 
+from ewp.config import SyntheticConfig
 from ewp.contract import (
     CASE_TO_ANSWER_FINDINGS,
     CATEGORIES,
@@ -606,6 +607,17 @@ def generate_force(
         outcomes=outcomes_table,
         ground_truth=_truth_table(truth_parts, month_first_day, officer_ids),
         extracted_on=dt.date(end_year + 1, 1, 1),
+    )
+
+
+def generate_configured_force(synthetic: SyntheticConfig, *, seed: int) -> SyntheticForce:
+    """``generate_force`` with a config's ``synthetic`` section (``ewp.config``)."""
+    return generate_force(
+        officers=synthetic.officers,
+        start_year=synthetic.start_year,
+        end_year=synthetic.end_year,
+        seed=seed,
+        reporting_bias=synthetic.reporting_bias,
     )
 
 

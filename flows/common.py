@@ -34,7 +34,7 @@ from ewp.pseudonym import (
     scrubbed_errors,
 )
 from ewp.retry import is_transient
-from ewp.synthetic import generate_force
+from ewp.synthetic import generate_configured_force
 from ewp.validation import ValidationResult, validate_export
 
 
@@ -88,13 +88,7 @@ def prepare_export(config: Config, home: Path) -> Path:
         run_logger().info("Reusing the synthetic force in %s", export_dir)
         return export_dir
     run_logger().info("Generating the synthetic force (%s officers)", config.synthetic.officers)
-    force = generate_force(
-        officers=config.synthetic.officers,
-        start_year=config.synthetic.start_year,
-        end_year=config.synthetic.end_year,
-        seed=config.seed,
-        reporting_bias=config.synthetic.reporting_bias,
-    )
+    force = generate_configured_force(config.synthetic, seed=config.seed)
     staging = folder / "export.partial"
     write_export(
         officers=force.officers, notices=force.notices, outcomes=force.outcomes, out_dir=staging

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.ceiling import evaluate_seed, evaluation_as_of_dates, summarise
 from ewp.config import load_config
-from ewp.synthetic import generate_force
+from ewp.synthetic import generate_configured_force
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +40,7 @@ def test_rule_volume_and_its_true_positives_match_a_direct_count(small_config) -
     or more notices received in the 180 days before; its true positives, those of them with
     a serious / gross misconduct / proven notice received in the following 365 days."""
     per_date = evaluate_seed(small_config, seed=5).set_index("as_of")
-    synthetic = small_config.synthetic
-    force = generate_force(
-        officers=synthetic.officers,
-        start_year=synthetic.start_year,
-        end_year=synthetic.end_year,
-        seed=5,
-        reporting_bias=synthetic.reporting_bias,
-    )
+    force = generate_configured_force(small_config.synthetic, seed=5)
     as_of = pd.Timestamp("2019-02-01")
     serving = force.ground_truth.loc[force.ground_truth["as_of"] == as_of, "officer_id"]
     notices = force.notices.merge(force.outcomes, on="notice_id", how="left")
