@@ -1,7 +1,7 @@
 """Tests of the synthetic force generator: determinism, contract, calibration, reporting bias.
 
 Contract and structure checks use one 8,000-officer force (module-scoped). Calibration is
-checked on Met-size runs (34,000 officers, ~1–2 s each): at 8,000 officers the small groups
+checked on Met-size runs (34,000 officers, ~5 s each): at 8,000 officers the small groups
 (4% Black, 7% Asian, 4% Mixed) make the disparity ratios too noisy for ±15% (standard deviation
 ~9% across seeds), and the share of decisions over two years occasionally drifts out (1 seed in
 25). Run with ``-s`` to see the Met-size calibration table and its runtime.
