@@ -465,20 +465,23 @@ class _PropensityPosterior:
         # P(serious | prior notices, z) for every rung of the ladder (prior is capped there).
         rungs = np.arange(LADDER_PRIOR_CAP + 1)
         self.serious_by_rung = _serious_probability(rungs[:, None], self.grid[None, :])
-        # log posterior = log prior − exposure · z + the notices' and findings' terms, kept
-        # apart because the exposure term changes for every serving officer every month.
-        self.evidence = np.zeros((capacity, POSTERIOR_GRID_POINTS))
+        # log posterior = log prior + the notices' and findings' terms (``evidence``, which
+        # starts at the prior) − exposure · z, kept apart because it changes for every
+        # serving officer every month.
+        self.evidence = np.tile(self.log_prior, (capacity, 1))
         self.exposure = np.zeros(capacity)
         self._pending = _PendingDecisions()
+        # Scratch rows reused month after month: fresh ~20 MB arrays each month cost more in
+        # page faults than the arithmetic.
+        self._scratch = np.empty((0, POSTERIOR_GRID_POINTS))
+        self._exposure_term = np.empty((0, POSTERIOR_GRID_POINTS))
 
     def reserve(self, needed: int) -> None:
         """Room for ``needed`` officers; new rows start at the prior."""
         extra = needed - len(self.exposure)
         if extra > 0:
             extra = max(extra, len(self.exposure))
-            self.evidence = np.concatenate(
-                [self.evidence, np.zeros((extra, POSTERIOR_GRID_POINTS))]
-            )
+            self.evidence = np.concatenate([self.evidence, np.tile(self.log_prior, (extra, 1))])
             self.exposure = np.concatenate([self.exposure, np.zeros(extra)])
 
     def observe_exposure(self, officers: np.ndarray, exposure: np.ndarray) -> None:
@@ -514,12 +517,21 @@ class _PropensityPosterior:
 
     def expected_serious_intensity(self, officers: np.ndarray, prior: np.ndarray) -> np.ndarray:
         """Posterior mean of z × P(next notice serious | prior notices, z), per officer."""
-        log_posterior = self.evidence[officers] + self.log_prior[None, :]
-        log_posterior -= self.exposure[officers, None] * self.grid[None, :]
+        if len(self._scratch) < len(officers):
+            self._scratch = np.empty((len(officers), POSTERIOR_GRID_POINTS))
+            self._exposure_term = np.empty_like(self._scratch)
+        log_posterior = self._scratch[: len(officers)]
+        exposure_term = self._exposure_term[: len(officers)]
+        np.take(self.evidence, officers, axis=0, out=log_posterior)
+        np.multiply(self.exposure[officers, None], self.grid[None, :], out=exposure_term)
+        log_posterior -= exposure_term
         log_posterior -= log_posterior.max(axis=1, keepdims=True)
         weights = np.exp(log_posterior, out=log_posterior)
-        values = self.grid[None, :] * self.serious_by_rung[np.minimum(prior, LADDER_PRIOR_CAP)]
-        return (weights * values).sum(axis=1) / weights.sum(axis=1)
+        # Σ weight × z × P(serious | rung, z) for every rung at once (a matrix product), then
+        # each officer's own rung.
+        by_rung = weights @ (self.grid[None, :] * self.serious_by_rung).T
+        rung = np.minimum(prior, LADDER_PRIOR_CAP)
+        return by_rung[np.arange(len(rung)), rung] / weights.sum(axis=1)
 
 
 class _PendingDecisions:
