@@ -1,6 +1,6 @@
 """The mapped adapter with the Chicago (CPDP) mapping: quirks, real data, mapping errors.
 
-* A tiny synthetic export with one row per quirk (``tests/fixtures/cpdp_quirks/``) gives the
+* A tiny synthetic export with one row per quirk (``tests/cpdp_quirks.py``) gives the
   contract rows and summary counts worked out by hand.
 * The real data is read from ``../shared/data/chicago-cpdp-2000-2016/`` (relative to the repo
   root), never copied into the repository; those tests skip when it is absent. A hand-picked
@@ -24,19 +24,18 @@ from ewp.adapters import IngestResult, MappingError, ingest, load_mapping, mappi
 from ewp.config import Config
 from ewp.io import read_raw_export
 from ewp.validation import validate_export
+from tests.cpdp_quirks import FILES, TEXTS
 
 REPO = Path(__file__).resolve().parents[1]
 MAPPING = REPO / "configs" / "mappings" / "cpdp.yaml"
-FIXTURE = Path(__file__).parent / "fixtures" / "cpdp_quirks"
 REAL = REPO.parent / "shared" / "data" / "chicago-cpdp-2000-2016"
-FILES = ("officers", "accused", "complaints", "officer_filed")
 
 
 def gzip_fixture(folder: Path, replace: dict[str, tuple[str, str]] | None = None) -> Path:
     """The quirks fixture as ``.csv.gz`` files in ``folder`` (optionally one text replaced)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in FILES:
-        text = (FIXTURE / f"{name}.csv").read_text(encoding="utf-8")
+        text = TEXTS[name]
         if replace and name in replace:
             text = text.replace(*replace[name])
         (folder / f"{name}.csv.gz").write_bytes(gzip.compress(text.encode(), mtime=0))

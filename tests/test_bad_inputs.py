@@ -30,6 +30,8 @@ from ewp.cli import app
 from ewp.config import Config
 from ewp.io import read_raw_export
 from ewp.validation import AccountingError, ContractError, validate_export
+from tests.cpdp_quirks import FILES as CPDP_FILES
+from tests.cpdp_quirks import TEXTS as CPDP_TEXTS
 
 OFFICERS = [
     ["officer_id", "joined_on", "rank", "unit", "left_on", "ethnicity", "gender", "birth_year"],
@@ -491,9 +493,7 @@ def test_a_byte_order_mark_and_crlf_line_ends_change_nothing(row_mutations: list
 
 # --- properties: a fuzzed raw export through the Chicago adapter ------------------------------
 
-CPDP_FIXTURE = Path(__file__).parent / "fixtures" / "cpdp_quirks"
 CPDP_MAPPING = Path(__file__).resolve().parents[1] / "configs" / "mappings" / "cpdp.yaml"
-CPDP_FILES = ("officers", "accused", "complaints", "officer_filed")
 CPDP_MUTATIONS = st.one_of(
     st.tuples(
         st.just("cell"),
@@ -515,10 +515,7 @@ CPDP_MUTATIONS = st.one_of(
 def test_fuzzed_raw_exports_through_the_adapter(mutations: list[tuple]) -> None:
     import tempfile
 
-    tables = {
-        name: list(csv.reader(io.StringIO((CPDP_FIXTURE / f"{name}.csv").read_text())))
-        for name in CPDP_FILES
-    }
+    tables = {name: list(csv.reader(io.StringIO(CPDP_TEXTS[name]))) for name in CPDP_FILES}
     damage: dict[str, str] = {}
     for kind, name, *args in mutations:
         rows = tables[name]
@@ -587,9 +584,7 @@ def test_a_lost_record_stops_the_adapter(monkeypatch: pytest.MonkeyPatch, tmp_pa
     source = tmp_path / "source"
     source.mkdir()
     for name in CPDP_FILES:
-        (source / f"{name}.csv.gz").write_bytes(
-            gzip.compress((CPDP_FIXTURE / f"{name}.csv").read_bytes())
-        )
+        (source / f"{name}.csv.gz").write_bytes(gzip.compress(CPDP_TEXTS[name].encode()))
     # The fixture's 7 officers: 4 written, 3 quarantined (test_adapter_cpdp.py); one written
     # row is now lost.
     with pytest.raises(AccountingError) as caught:
@@ -601,7 +596,7 @@ def test_ewp_ingest_reports_a_damaged_source_file_in_one_line(tmp_path: Path) ->
     source = tmp_path / "source"
     source.mkdir()
     for name in CPDP_FILES:
-        packed = gzip.compress((CPDP_FIXTURE / f"{name}.csv").read_bytes())
+        packed = gzip.compress(CPDP_TEXTS[name].encode())
         (source / f"{name}.csv.gz").write_bytes(packed[:-12] if name == "accused" else packed)
     result = CliRunner().invoke(
         app, ["ingest", str(source), "--out", str(tmp_path / "out"), "--source", "cpdp"]
