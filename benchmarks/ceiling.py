@@ -31,8 +31,8 @@ from ewp.contract import ForceData
 from ewp.synthetic import generate_configured_force
 from features.history import EventSeries, day_numbers
 from features.labels import build_labels, officer_codes
+from flows.train import evaluation_splits
 from models.metrics import at_k, k_for_fraction
-from models.timechop import as_of_dates
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 RULE_WINDOW_DAYS, RULE_THRESHOLD = 180, 3  # the headline rule, "3+ notices in 180 days"
@@ -41,12 +41,8 @@ RANKINGS = ("oracle", "ceiling")
 
 
 def evaluation_as_of_dates(config: Config) -> list[dt.date]:
-    """Every monthly as-of date of the evaluation's test blocks (60 for the default)."""
-    dates: list[dt.date] = []
-    for start in config.evaluation.test_dates:
-        end = start + dt.timedelta(days=config.evaluation.test_block_days - 1)
-        dates += as_of_dates(start=start, end=end, cadence="monthly")
-    return dates
+    """Every as-of date of the evaluation's test blocks, as ``ewp train`` scores them."""
+    return [day for split in evaluation_splits(config) for day in split.test_block]
 
 
 def evaluate_seed(config: Config, seed: int) -> pd.DataFrame:

@@ -339,6 +339,19 @@ def log_evaluation(
         )
 
 
+def evaluation_splits(config: Config) -> list[Split]:
+    """The config's temporal splits: one per test date, each with its block of test dates."""
+    ev = config.evaluation
+    return make_splits(
+        test_dates=ev.test_dates,
+        label_horizon_days=config.label.horizon_days,
+        training_history_days=ev.training_history_days,
+        cadence=config.training.cadence,
+        data_start=config.training.as_of_start,
+        test_block_days=ev.test_block_days,
+    )
+
+
 def final_split(config: Config, extracted_on: dt.date) -> Split:
     """The window the published model trains on: the latest fully observed history."""
     try:
@@ -450,14 +463,7 @@ def train_flow(
     privacy = protect_identifiers(data, home)
     extracted_on = export_date(data, config.data.extracted_on)
     ev = config.evaluation
-    splits = make_splits(
-        test_dates=ev.test_dates,
-        label_horizon_days=config.label.horizon_days,
-        training_history_days=ev.training_history_days,
-        cadence=config.training.cadence,
-        data_start=config.training.as_of_start,
-        test_block_days=ev.test_block_days,
-    )
+    splits = evaluation_splits(config)
     last_test = splits[-1].test_block[-1]
     if last_test + dt.timedelta(days=config.label.horizon_days) > extracted_on:
         raise SplitError(
