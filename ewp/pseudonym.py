@@ -37,6 +37,7 @@ import os
 import re
 import secrets
 import stat
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -250,8 +251,6 @@ def scrubbed_errors(function: Callable[P, R]) -> Callable[P, R]:
             replacement = _scrubbed_error(error)
             if replacement is None:
                 raise
-            # Keep the original traceback for whoever debugs it, through the scrubbed logger.
-            logging.getLogger("ewp").error("%s", replacement, exc_info=error)
         raise replacement  # outside the except block: the original is not even its context
 
     # Prefect validates a flow's parameters against its signature, resolving string
@@ -262,9 +261,16 @@ def scrubbed_errors(function: Callable[P, R]) -> Callable[P, R]:
 
 
 def _scrubbed_error(error: Exception) -> ScrubbedError | None:
-    """``error`` as a ScrubbedError if its text names a known officer, else None."""
+    """``error`` as a ScrubbedError if its text names a known officer, else None. The original
+    traceback, scrubbed here (whichever filters the logger has), goes to the ``ewp`` log for
+    whoever debugs it."""
     if _SCRUBBER is None:
         return None
+    scrub = _SCRUBBER.pseudonymiser.scrub
     text = f"{type(error).__name__}: {error}"
-    scrubbed = _SCRUBBER.pseudonymiser.scrub(text)
-    return None if scrubbed == text else ScrubbedError(scrubbed)
+    if scrub(text) == text:
+        return None
+    replacement = ScrubbedError(scrub(text))
+    original = scrub("".join(traceback.format_exception(error)))
+    logging.getLogger("ewp").error("%s; the original error:\n%s", replacement, original)
+    return replacement

@@ -4,17 +4,22 @@ Each task wraps pure functions from ``ewp``. Retries sit on the tasks that do I/
 review database, the MLflow store), with ``IO_TASK``: up to two retries, taken only when the
 failure is transient (``ewp.retry.is_transient``); bad input and logic errors fail at once.
 Pure computations (features, fits, evaluation) are never retried.
+
+Every flow and task is declared with ``ewp_flow`` / ``ewp_task``: Prefect's decorators over
+``ewp.pseudonym.scrubbed_errors``, so the exception text Prefect stores with a failed run
+names no officer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import Task, get_run_logger, task
+from prefect import Flow, Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.exceptions import MissingContextError
@@ -41,6 +46,16 @@ from ewp.validation import ValidationResult, validate_export
 def retry_if_transient(task: Task, task_run: TaskRun, state: State) -> bool:
     """Prefect retry condition: retry only a transient I/O failure (``ewp.retry``)."""
     return isinstance(state.data, BaseException) and is_transient(state.data)
+
+
+def ewp_task(**options: Any) -> Callable[[Callable[..., Any]], Task]:
+    """Prefect's ``task(**options)`` over ``scrubbed_errors``."""
+    return lambda function: task(**options)(scrubbed_errors(function))
+
+
+def ewp_flow(**options: Any) -> Callable[[Callable[..., Any]], Flow]:
+    """Prefect's ``flow(**options)`` over ``scrubbed_errors``."""
+    return lambda function: flow(**options)(scrubbed_errors(function))
 
 
 # Options of every task that does I/O (see the module docstring).
@@ -74,8 +89,7 @@ def export_fingerprint(export_dir: Path) -> str:
     )
 
 
-@task(**IO_TASK)
-@scrubbed_errors
+@ewp_task(**IO_TASK)
 def prepare_export(config: Config, home: Path) -> Path:
     """The export folder: ``data.dir``, or the synthetic force generated once per parameters."""
     if config.data.dir is not None:
@@ -119,8 +133,7 @@ def ingest_export(config: Config, home: Path) -> Path:
     return export_dir
 
 
-@task(**IO_TASK)
-@scrubbed_errors
+@ewp_task(**IO_TASK)
 def validate(export_dir: Path, config: Config) -> ValidationResult:
     """Validate the export against the contract (read = accepted + quarantined, checked).
 
@@ -142,8 +155,7 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
     return result
 
 
-@task(**IO_TASK)
-@scrubbed_errors
+@ewp_task(**IO_TASK)
 def write_validation_report(result: ValidationResult, run_dir: Path) -> None:
     """Write the validation summary and the quarantine report into the run folder."""
     run_dir.mkdir(parents=True, exist_ok=True)

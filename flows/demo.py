@@ -28,7 +28,6 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from ewp.atomic import staged_dir, write_text
@@ -36,13 +35,15 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.marking import mark_folder
 from ewp.provenance import fingerprint_json, model_identity
-from ewp.pseudonym import Pseudonymiser, scrubbed_errors
+from ewp.pseudonym import Pseudonymiser
 from ewp.settings import default_tracking_uri
 from ewp.tracking import Tracker
 from features.history import build_features, feature_columns
 from features.registry import feature_specs
 from flows.common import (
     IO_TASK,
+    ewp_flow,
+    ewp_task,
     export_date,
     export_fingerprint,
     prepare_export,
@@ -75,8 +76,7 @@ class DemoResult:
 HOLDOUT_CANDIDATES = ("rule_3_in_180d", "count_ranker", "scorecard")
 
 
-@task(cache_policy=NO_CACHE)
-@scrubbed_errors
+@ewp_task(cache_policy=NO_CACHE)
 def holdout_comparison(
     data: ForceData, config: Config, first_test: dt.date, extracted_on: dt.date
 ) -> pd.DataFrame:
@@ -126,8 +126,7 @@ def holdout_comparison(
     ].reset_index(drop=True)
 
 
-@task(cache_policy=NO_CACHE)
-@scrubbed_errors
+@ewp_task(cache_policy=NO_CACHE)
 def train(
     data: ForceData, config: Config, dates: list[dt.date], observed_until: dt.date
 ) -> tuple[ScorecardClassifier, pd.DataFrame, dict[str, float]]:
@@ -144,8 +143,7 @@ def train(
     return model, train_x[columns].head(5), stats
 
 
-@task(**IO_TASK)
-@scrubbed_errors
+@ewp_task(**IO_TASK)
 def log_to_mlflow(
     *,
     config: Config,
@@ -183,8 +181,7 @@ def log_to_mlflow(
     return logged.run_id
 
 
-@flow(name="ewp-demo", log_prints=True)
-@scrubbed_errors
+@ewp_flow(name="ewp-demo", log_prints=True)
 def demo_flow(config: Config, home: Path) -> DemoResult:
     """Run the whole first path on ``config`` with state under ``home``."""
     export_dir = prepare_export(config, home)

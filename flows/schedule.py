@@ -10,13 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from prefect import flow
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
 from ewp.config import load_config
-from ewp.pseudonym import scrubbed_errors
 from ewp.settings import data_home
+from flows.common import ewp_flow
 from flows.score import Published, score_flow
 from flows.train import TrainResult, run_train
 
@@ -25,16 +24,14 @@ WEEKLY_CRON = "0 6 * * 1"  # Mondays 06:00
 MONTHLY_CRON = "0 5 1 * *"  # the 1st of each month, 05:00
 
 
-@flow(name="ewp-weekly")
-@scrubbed_errors
+@ewp_flow(name="ewp-weekly")
 def weekly(config_path: str | None = None, as_of: dt.date | None = None) -> Published:
     """Score and publish this week's list with the registry's champion."""
     config = load_config(config_path)
     return score_flow(config, data_home(config.home), as_of)
 
 
-@flow(name="ewp-retrain")
-@scrubbed_errors
+@ewp_flow(name="ewp-retrain")
 def retrain(config_path: str | None = None) -> TrainResult:
     """Re-evaluate the candidate grid and register the winner (champion moves only if better)."""
     config = load_config(config_path)

@@ -29,14 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, task
 
 from ewp.atomic import pause_point, staged_dir, write_csv, write_text
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, select_flags
 from ewp.marking import mark_folder
-from ewp.pseudonym import scrubbed_errors
 from ewp.review import ReviewStore, default_url
 from ewp.tracking import Tracker
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
@@ -45,6 +43,8 @@ from features.registry import feature_specs
 from flows.audit import AUDIT_HTML, audit_frame, audit_provenance, run_audit, write_audit
 from flows.common import (
     IO_TASK,
+    ewp_flow,
+    ewp_task,
     export_date,
     export_fingerprint,
     prepare_export,
@@ -133,8 +133,7 @@ def last_notice_dates(data: ForceData, as_of: dt.date) -> dict[str, dt.date]:
     return {officer: day.date() for officer, day in latest.items()}
 
 
-@task(**IO_TASK)
-@scrubbed_errors
+@ewp_task(**IO_TASK)
 def publish_list(
     *,
     data: ForceData,
@@ -290,8 +289,7 @@ def audit_weekly_list(
     )
 
 
-@flow(name="ewp-score")
-@scrubbed_errors
+@ewp_flow(name="ewp-score")
 def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Published:
     """Score the serving cohort with the registry's champion and publish the weekly list."""
     export_dir = prepare_export(config, home)
@@ -317,8 +315,7 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
     return published.moved_to(run_dir)
 
 
-@task(**IO_TASK)
-@scrubbed_errors
+@ewp_task(**IO_TASK)
 def load_champion(tracker: Tracker) -> tuple[Any, str]:
     """The champion model from the MLflow registry, and its version label for the list.
 

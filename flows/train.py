@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -39,7 +38,7 @@ from ewp.feature_cache import FeatureCache, cache_features
 from ewp.io import read_ground_truth
 from ewp.marking import mark_folder
 from ewp.provenance import fingerprint_json
-from ewp.pseudonym import Pseudonymiser, scrubbed_errors
+from ewp.pseudonym import Pseudonymiser
 from ewp.settings import default_tracking_uri
 from ewp.tracking import ChampionInfo, Tracker
 from features.history import feature_columns
@@ -54,6 +53,8 @@ from flows.audit import (
 )
 from flows.common import (
     IO_TASK,
+    ewp_flow,
+    ewp_task,
     export_date,
     export_fingerprint,
     prepare_export,
@@ -200,8 +201,7 @@ def training_sample(
     return matrix.read(dates, rows=observed[kept]), y[kept], weights
 
 
-@task(cache_policy=NO_CACHE)
-@scrubbed_errors
+@ewp_task(cache_policy=NO_CACHE)
 def cache_matrix(
     *, data: ForceData, dates: list[dt.date], config: Config, data_fingerprint: str, home: Path
 ) -> FeatureCache:
@@ -215,8 +215,7 @@ def cache_matrix(
     )
 
 
-@task(cache_policy=NO_CACHE)
-@scrubbed_errors
+@ewp_task(cache_policy=NO_CACHE)
 def run_split(
     *,
     data: ForceData,
@@ -302,15 +301,13 @@ def tracker_for(config: Config, home: Path, pseudonymiser: Pseudonymiser | None 
     )
 
 
-@task(**IO_TASK)
-@scrubbed_errors
+@ewp_task(**IO_TASK)
 def current_champion(tracker: Tracker) -> ChampionInfo | None:
     """The registry's current champion, or None (retried if the store is briefly busy)."""
     return tracker.champion()
 
 
-@task(**IO_TASK)
-@scrubbed_errors
+@ewp_task(**IO_TASK)
 def log_evaluation(
     *, tracker: Tracker, metrics: pd.DataFrame, candidates: tuple[CandidateConfig, ...], tags: dict
 ) -> None:
@@ -367,8 +364,7 @@ def final_split(config: Config, extracted_on: dt.date) -> Split:
     return split
 
 
-@task(cache_policy=NO_CACHE)
-@scrubbed_errors
+@ewp_task(cache_policy=NO_CACHE)
 def fit_final(
     *,
     data: ForceData,
@@ -448,8 +444,7 @@ def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame], texts: dict[str
     mark_folder(run_dir)
 
 
-@flow(name="ewp-train")
-@scrubbed_errors
+@ewp_flow(name="ewp-train")
 def train_flow(
     config: Config, home: Path, gate: Gate | None = None, publish: bool = True
 ) -> TrainResult:
