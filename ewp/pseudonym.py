@@ -268,9 +268,10 @@ def _scrubbed_error(error: Exception) -> ScrubbedError | None:
         return None
     scrub = _SCRUBBER.pseudonymiser.scrub
     text = f"{type(error).__name__}: {error}"
-    if scrub(text) == text:
+    scrubbed = scrub(text)
+    if scrubbed == text:
         return None
-    replacement = ScrubbedError(scrub(text))
+    replacement = ScrubbedError(scrubbed)
     original = scrub("".join(traceback.format_exception(error)))
     logging.getLogger("ewp").error("%s; the original error:\n%s", replacement, original)
     return replacement
