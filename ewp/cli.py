@@ -550,6 +550,7 @@ def audit(
     cfg = _config(config)
     home = data_home(cfg.home)
     configure_environment(home)
+    from ewp.atomic import read_csv
     from features.history import build_features
     from flows.audit import audit_provenance
     from flows.common import export_date, export_fingerprint, prepare_export, validate
@@ -558,7 +559,7 @@ def audit(
     flags_csv = run / "flags.csv"
     if not flags_csv.is_file():
         _fail("Not a run folder", f"{flags_csv} not found: give a weekly run folder")
-    flags = pd.read_csv(flags_csv, dtype=str, keep_default_na=False)
+    flags = read_csv(flags_csv, dtype=str, keep_default_na=False)
     as_of = _day(f"{flags_csv} as_of", flags["as_of"].iloc[0])
     with _reported_errors():
         export_dir = prepare_export.fn(cfg, home)

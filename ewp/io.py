@@ -12,6 +12,10 @@ File I/O only: what the rows mean and whether they are valid is ``ewp.validation
 * ``write_export`` writes three typed tables back in the contract's layout, deterministically
   (same frames in, same bytes out) and atomically (a reader never sees a half-written file).
 * ``write_quarantine`` writes the quarantine report as CSV, likewise.
+
+Every CSV is written through ``ewp.atomic.write_csv``, so a cell a spreadsheet would run as a
+formula is written with a leading ``'``; ``read_raw_export`` removes it again from CSV tables,
+so an export ewp wrote (``ewp ingest``, the synthetic force) reads back exactly.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ewp.atomic import atomic_path
+from ewp.atomic import atomic_path, spreadsheet_restored, write_csv
 from ewp.contract import COLUMNS, NOTICES, OFFICERS, OUTCOMES, TABLES
 from ewp.validation import ContractError
 
@@ -73,15 +77,18 @@ def find_table_file(data_dir: Path, table: str) -> Path:
 def read_raw_export(data_dir: Path) -> RawExport:
     """Read the three tables of the export in ``data_dir`` as text.
 
-    Raises ``ContractError`` naming the file when a table is missing, ambiguous or unreadable
-    (not UTF-8, not CSV, a damaged gzip or Parquet file).
+    A CSV cell written spreadsheet-safe (``'=…``, see ``ewp.atomic``) is read as the value it
+    stands for (``=…``). Raises ``ContractError`` naming the file when a table is missing,
+    ambiguous or unreadable (not UTF-8, not CSV, a damaged gzip or Parquet file).
     """
     tables: dict[str, pd.DataFrame] = {}
     files: dict[str, str] = {}
     for table in TABLES:
         path = find_table_file(Path(data_dir), table)
-        reader = _read_parquet if path.name.endswith(".parquet") else read_csv_text
-        tables[table] = reader(path)
+        if path.name.endswith(".parquet"):
+            tables[table] = _read_parquet(path)
+        else:
+            tables[table] = spreadsheet_restored(read_csv_text(path))
         files[table] = path.name
     return RawExport(tables=tables, files=files)
 
@@ -304,8 +311,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         index=pd.RangeIndex(len(frame)),
         columns=frame.columns,
     )
-    with atomic_path(path) as tmp:
-        text.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
+    write_csv(text, path, lineterminator="\n", encoding="utf-8")
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:

@@ -87,6 +87,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from ewp.atomic import spreadsheet_value
+
 _METADATA = MetaData()
 _T = TypeVar("_T")
 
@@ -731,7 +733,9 @@ def _read_decisions_csv(data: bytes, *, name: str) -> list[tuple[int, dict[str, 
                         f"{name} line {start}: {len(record)} fields, the header has {len(header)}"
                     )
                 cells = [*record, *[""] * (len(header) - len(record))]
-                rows.append((start, {f: cells[i].strip() for f, i in positions.items()}))
+                rows.append(
+                    (start, {f: spreadsheet_value(cells[i].strip()) for f, i in positions.items()})
+                )
             start = reader.line_num + 1
     except csv.Error as exc:
         raise ReviewError(f"{name} line {start}: not valid CSV: {exc}") from exc

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ewp.atomic import csv_text
 from ewp.config import ReviewConfig
 from ewp.flags import REVIEW_COLUMNS, flag_id
 from ewp.review import ReviewError, ReviewStore, default_url
@@ -251,6 +252,30 @@ def test_import_accepts_the_flags_csv_with_its_review_columns_filled_in(tmp_path
     assert changed.iloc[0]["details"]["old"]["reviewer"] == "PS Ahmed"
     summary = store.audit_frame().iloc[-1]["details"]
     assert (summary["recorded"], summary["changed"], summary["skipped_blank"]) == (1, 1, 1)
+
+
+def test_an_import_reads_spreadsheet_safe_cells_back_as_written(tmp_path: Path) -> None:
+    """A decisions file ewp wrote (the workspace's download, flags.csv) neutralises formulas
+    with a leading "'"; importing it keeps each value as the reviewer wrote it."""
+    store = make_store(tmp_path)
+    store.publish_flags(flag_list(), actor="score-flow")
+    notes = ['=HYPERLINK("http://x","click")', "- spoke to supervisor", "'=as typed"]
+    decisions = pd.DataFrame(
+        {
+            "flag_id": [fid("O1"), fid("O2"), fid("O3")],
+            "decision": "other",
+            "reviewer": ["@ps.ahmed", "PS Ahmed", "PS Ahmed"],
+            "note": notes,
+            "decided_on": "2025-01-08",
+        }
+    )
+    path = tmp_path / "decisions.csv"
+    path.write_text(csv_text(decisions), encoding="utf-8")
+    assert "'=HYPERLINK" in path.read_text()
+    assert store.import_decisions(path, allowed=ALLOWED, actor="clerk") == 3
+    stored = store.decisions_frame().set_index("flag_id")
+    assert stored.loc[[fid("O1"), fid("O2"), fid("O3")], "note"].tolist() == notes
+    assert stored.loc[fid("O1"), "reviewer"] == "@ps.ahmed"
 
 
 def test_a_file_with_bad_rows_imports_nothing_and_names_file_line_and_field(

@@ -33,9 +33,7 @@ Logging
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -53,6 +51,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from ewp.access import ROLES, AccessError, LoginRefused, User, WorkspaceStore
+from ewp.atomic import csv_text
 from ewp.review import ReviewError
 from reports.weekly import CHART_YEARS, MARKING, chart_legend, officer_history
 from web import runs
@@ -87,8 +86,6 @@ EXPORT_COLUMNS = (
     "decided_on",
     "note",
 )
-# A spreadsheet runs a cell starting with one of these as a formula: such text is prefixed "'".
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class LoginRequired(Exception):
@@ -340,14 +337,10 @@ def create_app(settings: WebSettings) -> FastAPI:
             allowed=True,
             client=_client(request),
         )
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
-        for record in decided.to_dict("records"):
-            writer.writerow([_csv_cell(record[column]) for column in EXPORT_COLUMNS])
+        table = decided[list(EXPORT_COLUMNS)].map(_text)
         name = f"decisions-{week or 'all'}.csv"
         return Response(
-            out.getvalue(),
+            csv_text(table),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
@@ -568,11 +561,6 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "note": _text(record["note"]),
         "decided_on": _text(record["decided_on"]),
     }
-
-
-def _csv_cell(value: object) -> str:
-    text = _text(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _trail_rows(
