@@ -281,6 +281,26 @@ def test_an_auditor_reads_audits_and_model_cards_but_no_officer_card(
     assert client.get("/weeks/2024-12-30/model-card").status_code == 404
 
 
+def test_a_model_card_file_with_raw_html_renders_it_as_text(
+    client: TestClient, workspace: Workspace
+) -> None:
+    """A card written before ewp escaped its values (or edited by hand) cannot put a tag or a
+    link on the page: raw HTML is shown as text."""
+    hostile = (
+        "# Model card: scorecard-abc123\n\n"
+        '<meta http-equiv="refresh" content="0;url=http://evil">\n\n'
+        "- gate: <script>alert(1)</script> [click](javascript:alert(1)) <http://evil>\n"
+    )
+    card_file = workspace.runs_dir / "train-2025-01-01" / "model_card.md"
+    card_file.write_text(hostile, encoding="utf-8")
+    login(client, "auditor")
+    page = client.get(f"/weeks/{LATEST}/model-card").text
+    card = page.split('<div class="card">', 1)[1].split("</div>", 1)[0]
+    assert set(re.findall(r"</?([a-z0-9]+)", card)) == {"h1", "p", "ul", "li"}
+    assert '&lt;meta http-equiv="refresh" content="0;url=http://evil"&gt;' in card
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; [click](javascript:alert(1))" in card
+
+
 def test_an_admin_manages_users_and_units_but_opens_no_officer_card(
     client: TestClient, workspace: Workspace, clock: Clock
 ) -> None:

@@ -410,7 +410,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             week=week,
             model_version=model_version,
             data_fingerprint=str(flags["data_fingerprint"].iloc[0]),
-            card_html=markdown.markdown(card[0], extensions=["tables"]) if card else None,
+            card_html=card_html(card[0]) if card else None,
             card_path=card[1].name if card else None,
             manifest=runs.manifest(folder),
         )
@@ -475,6 +475,35 @@ def create_app(settings: WebSettings) -> FastAPI:
         return pages.render(request, "access_log.html.j2", entries=entries, limit=ACCESS_LOG_LIMIT)
 
     return app
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+# Markdown constructs a model card never uses; off, so a card file can render no tag or link
+# of its own (``reports.model_card`` escapes every value too).
+_CARD_OFF = {
+    "preprocessors": ("html_block",),
+    "inlinePatterns": (
+        "html",
+        "autolink",
+        "automail",
+        "link",
+        "image_link",
+        "reference",
+        "image_reference",
+        "short_reference",
+        "short_image_ref",
+    ),
+}
+
+
+def card_html(text: str) -> str:
+    """A model card's Markdown as HTML, with raw HTML shown as text and no links or images."""
+    renderer = markdown.Markdown(extensions=["tables"])
+    for registry, names in _CARD_OFF.items():
+        for name in names:
+            getattr(renderer, registry).deregister(name)
+    return renderer.convert(text)
 
 
 # -- identity ------------------------------------------------------------------------------
