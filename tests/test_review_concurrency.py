@@ -1,5 +1,6 @@
 """Concurrent reviewers: several OS processes recording decisions on one review store at once,
-on SQLite and on a real PostgreSQL server, lose no write and keep the audit trail consistent.
+on SQLite and on a real PostgreSQL server, lose no write and keep the audit trail consistent;
+and a burst of concurrent wrong passwords gets no more tries than the login limit allows.
 
 The PostgreSQL case connects to ``$EWP_TEST_POSTGRES_URL`` (default
 ``postgresql+psycopg://ewp:ewp@127.0.0.1:5432/ewp_test``; ``.ci/with-postgres.sh`` starts a
@@ -13,16 +14,20 @@ import itertools
 import multiprocessing
 import os
 import sqlite3
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from ewp.access import LOGIN_ATTEMPTS, AccessError, LoginLimits, LoginRefused, WorkspaceStore
 from ewp.config import ReviewConfig
 from ewp.review import ReviewStore
 from tests.test_review import fid, flag_list
@@ -185,3 +190,47 @@ def test_a_write_that_meets_a_lock_is_rolled_back_and_rerun(tmp_path: Path) -> N
         store._run_write(broken)
     assert len(calls) == 1  # any other error is raised at once, not retried
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["rev.a"] * 30, {"wrong": 5, "refused": 25}),  # per user name: 5
+        ([f"guess{i}" for i in range(30)], {"wrong": 20, "refused": 10}),  # per client: 20
+    ],
+    ids=["one-user", "one-client"],
+)
+def test_concurrent_wrong_passwords_get_no_more_tries_than_the_limit(
+    store_url: str, names: list[str], expected: dict[str, int]
+) -> None:
+    """30 wrong passwords at once from one client: the attempt is reserved before the slow
+    password check, so exactly the limit are checked (wrong password) and the rest refused."""
+    store = WorkspaceStore(store_url, clock=lambda: NOW)
+    store.add_user(
+        username="rev.a", role="reviewer", units=["B1"], password="correct horse battery", actor="t"
+    )
+    limits = LoginLimits(per_user=5, per_client=20, window=timedelta(minutes=15))
+    barrier = threading.Barrier(len(names))
+
+    def attempt(name: str) -> str:
+        barrier.wait()
+        try:
+            store.check_login(
+                username=name, password="wrong guess 123", client="10.0.0.9", limits=limits
+            )
+        except LoginRefused:
+            return "refused"
+        except AccessError:
+            return "wrong"
+        return "signed in"
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            outcomes = Counter(pool.map(attempt, names))
+        assert outcomes == expected
+        attempts = Counter(
+            store._frame(select(LOGIN_ATTEMPTS.c.outcome))["outcome"]  # every attempt recorded
+        )
+        assert attempts == {"failure": expected["wrong"], "refused": expected["refused"]}
+    finally:
+        store.close()

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -392,6 +395,26 @@ def test_the_decisions_export_holds_the_reviewers_units_only(
     store = store_of(workspace)
     assert "export_decisions" in set(store.access_frame()["action"])
     store.close()
+
+
+def test_thirty_concurrent_wrong_passwords_get_five_401s_and_the_rest_429(
+    workspace: Workspace, clock: Clock
+) -> None:
+    """The limit (5 per user name) holds for a burst: each attempt is reserved before its
+    password is checked (tests/test_review_concurrency.py runs it on PostgreSQL too)."""
+    limits = LoginLimits(per_user=5, per_client=20, window=dt.timedelta(minutes=15))
+    app = create_app(workspace.settings(clock, login_limits=limits))
+    with TestClient(app, follow_redirects=False) as client:
+        form = {"username": "rev.a", "password": "guess guess guess", "csrf_token": token(client)}
+        barrier = threading.Barrier(30)
+
+        def attempt(_: int) -> int:
+            barrier.wait()
+            return client.post("/login", data=form).status_code
+
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            statuses = Counter(pool.map(attempt, range(30)))
+    assert statuses == {401: 5, 429: 25}
 
 
 def test_failed_logins_are_rate_limited_per_user_and_per_client(

@@ -22,7 +22,7 @@ Sessions, CSRF, logins
     is refused with 403 before anything else happens. Sessions end after ``session_idle``
     without a request, ``session_lifetime`` after login, at logout, and when the account is
     deactivated or its password changed. Failed logins are rate-limited in the database
-    (``LoginLimits``). With ``trusted_user_header`` set, a request from one of
+    (``LoginLimits``), each attempt reserved before its password is checked. With ``trusted_user_header`` set, a request from one of
     ``trusted_proxies`` carrying that header is signed in as the named (existing, active) user.
 
 Logging
