@@ -677,6 +677,14 @@ def review_decide(
     on: Annotated[
         str | None, typer.Option(help="Decision date (YYYY-MM-DD); default today.")
     ] = None,
+    expect_version: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="The version of the flag's decision you are replacing (0: the flag is "
+            "undecided); refused, naming the decision now there, if it has changed since.",
+        ),
+    ] = 0,
     config: ConfigOption = None,
 ) -> None:
     """Record (or change) the decision on one flag."""
@@ -685,20 +693,21 @@ def review_decide(
     decided_on = _day("--on", on) or dt.date.today()
     cfg, store = _review_store(config)
     try:
-        store.record_decision(
+        version = store.record_decision(
             flag_id=flag_id,
             decision=decision,
             reviewer=reviewer,
             note=note,
             decided_on=decided_on,
             allowed=cfg.review.decisions,
+            expected_version=expect_version,
         )
     except ReviewError as exc:
-        console.print(f"[red]Not recorded:[/red] {exc}")
+        console.print(f"[red]Not recorded:[/red] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from exc
     finally:
         store.close()
-    console.print(f"Recorded {decision} on {flag_id} by {reviewer}")
+    console.print(f"Recorded {decision} on {flag_id} by {reviewer} (version {version})")
 
 
 @review_app.command("import")

@@ -202,6 +202,49 @@ def test_a_reviewer_sees_and_decides_only_their_units(
     store.close()
 
 
+def test_a_decision_from_a_stale_card_shows_the_other_one_instead_of_saving(
+    client: TestClient, workspace: Workspace
+) -> None:
+    """rev.a opens the card of an undecided flag; a colleague (here through the CLI's store)
+    records a referral; rev.a's "no action" from the open card is refused with 409, naming
+    the referral, who and when; submitting the form again replaces it knowingly."""
+    login(client, "rev.a")
+    opened = client.get(f"/flags/{A_FLAG}").text
+    assert '<input type="hidden" name="version" value="0">' in opened
+    store = store_of(workspace)
+    store.record_decision(
+        flag_id=A_FLAG,
+        decision="referral_to_professional_standards",
+        reviewer="ps.ahmed",
+        note="pattern of force",
+        decided_on=NOW.date(),
+        allowed=("referral_to_professional_standards",),
+    )
+    before = store.trail_frame([A_FLAG])
+    store.close()
+
+    stale = decide(client, A_FLAG, decision="no_action", note="nothing in it", version="0")
+    assert stale.status_code == 409
+    assert (
+        "someone else recorded a decision on this flag after you opened it: <strong>referral to "
+        "professional standards</strong> by ps.ahmed, decided 2025-01-15, recorded 2025-01-15 "
+        "09:00 UTC by ps.ahmed: “pattern of force”."
+    ) in stale.text
+    assert '<input type="hidden" name="version" value="1">' in stale.text  # now knowingly
+    assert ">nothing in it</textarea>" in stale.text  # rev.a's own decision is kept
+    store = store_of(workspace)
+    assert len(store.trail_frame([A_FLAG])) == len(before)  # nothing saved
+    store.close()
+
+    again = decide(client, A_FLAG, decision="no_action", note="nothing in it", version="1")
+    assert again.status_code == 303
+    store = store_of(workspace)
+    changed = store.trail_frame([A_FLAG]).iloc[-1]
+    assert changed["action"] == "decision_changed" and changed["actor"] == "rev.a"
+    assert changed["details"]["old"]["reviewer"] == "ps.ahmed"
+    store.close()
+
+
 def test_a_decision_from_the_form_reaches_the_store_and_the_audit_trail(
     client: TestClient, workspace: Workspace
 ) -> None:
@@ -387,9 +430,11 @@ def test_the_decisions_export_holds_the_reviewers_units_only(
     export = client.get("/decisions.csv")
     assert export.headers["content-type"].startswith("text/csv")
     lines = export.text.splitlines()
-    assert lines[0] == "flag_id,as_of,officer_id,unit,rank,score,decision,reviewer,decided_on,note"
+    assert lines[0] == (
+        "flag_id,as_of,officer_id,unit,rank,score,decision,reviewer,decided_on,note,version"
+    )
     assert [line.split(",")[2] for line in lines[1:]] == ["OFF000101", "OFF000101"]
-    assert lines[-1].endswith(",other,rev.a,2025-01-15,'=HYPERLINK(1)")  # no formula
+    assert lines[-1].endswith(",other,rev.a,2025-01-15,'=HYPERLINK(1),1")  # no formula
     week = client.get(f"/decisions.csv?week={LATEST}").text.splitlines()
     assert len(week) == 2
     store = store_of(workspace)

@@ -22,8 +22,9 @@ Sessions, CSRF, logins
     is refused with 403 before anything else happens. Sessions end after ``session_idle``
     without a request, ``session_lifetime`` after login, at logout, and when the account is
     deactivated or its password changed. Failed logins are rate-limited in the database
-    (``LoginLimits``), each attempt reserved before its password is checked. With ``trusted_user_header`` set, a request from one of
-    ``trusted_proxies`` carrying that header is signed in as the named (existing, active) user.
+    (``LoginLimits``), each attempt reserved before its password is checked. With
+    ``trusted_user_header`` set, a request from one of ``trusted_proxies`` carrying that header
+    is signed in as the named (existing, active) user.
 
 Logging
     Each officer-card view, decision, decisions export, login, logout and account change goes
@@ -52,7 +53,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from ewp.access import ROLES, AccessError, LoginRefused, User, WorkspaceStore
 from ewp.atomic import csv_text
-from ewp.review import ReviewError
+from ewp.review import CurrentDecision, DecisionConflict, ReviewError
 from reports.weekly import CHART_YEARS, MARKING, chart_legend, officer_history
 from web import runs
 from web.settings import WebSettings
@@ -85,6 +86,7 @@ EXPORT_COLUMNS = (
     "reviewer",
     "decided_on",
     "note",
+    "version",  # ewp review import replaces a decision only at this version
 )
 
 
@@ -306,10 +308,14 @@ def create_app(settings: WebSettings) -> FastAPI:
         decision: Annotated[str, Form()] = "",
         note: Annotated[str, Form()] = "",
         decided_on: Annotated[str, Form()] = "",
+        version: Annotated[str, Form()] = "0",
     ) -> Response:
         flag = visible_flag(request, user, flag_id, "record_decision")
+        form = {"decision": decision, "note": note, "decided_on": decided_on, "version": version}
         try:
             day = dt.date.fromisoformat(decided_on) if decided_on else settings.clock().date()
+            if not version.isdigit():
+                raise ReviewError(f"version: {version!r} is not a version (a whole number)")
             store.record_decision(
                 flag_id=flag_id,
                 decision=decision,
@@ -317,10 +323,16 @@ def create_app(settings: WebSettings) -> FastAPI:
                 note=note,
                 decided_on=day,
                 allowed=settings.decisions,
+                expected_version=int(version),
             )
+        except DecisionConflict as exc:
+            # Someone decided since this card was opened: show their decision; the reviewer's
+            # own stays in the form, now against the current version, to resubmit knowingly.
+            [(_, now)] = exc.conflicts
+            form["version"] = str(now.version if now is not None else 0)
+            return pages.card(request, store, flag, conflict=now, form=form, status=409)
         except ValueError as exc:  # ReviewError, or a date that does not parse
             message = str(exc) if isinstance(exc, ReviewError) else f"decided_on: {exc}"
-            form = {"decision": decision, "note": note, "decided_on": decided_on}
             return pages.card(request, store, flag, error=message, form=form, status=400)
         return RedirectResponse(f"/flags/{quote(flag_id)}?saved=1", status_code=303)
 
@@ -589,6 +601,7 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "reviewer": _text(record["reviewer"]),
         "note": _text(record["note"]),
         "decided_on": _text(record["decided_on"]),
+        "version": int(record["version"]),
     }
 
 
@@ -660,10 +673,13 @@ class _Pages:
         *,
         saved: bool = False,
         error: str = "",
+        conflict: CurrentDecision | None = None,
         form: dict[str, str] | None = None,
         status: int = 200,
     ) -> Response:
-        """The officer card of one flag: reasons, history, decision form, earlier flags."""
+        """The officer card of one flag: reasons, history, decision form (carrying the version
+        of the decision it was opened at), earlier flags; ``conflict``: the decision someone
+        else recorded after the form was opened."""
         settings = self.settings
         as_of: dt.date = flag["as_of"]
         officer = str(flag["officer_id"])
@@ -703,10 +719,12 @@ class _Pages:
                 "decision": current["decision"],
                 "note": current["note"],
                 "decided_on": today.isoformat(),
+                "version": str(current["version"]),
             },
             today=today.isoformat(),
             saved=saved,
             error=error,
+            conflict=conflict,
         )
 
     def users(
