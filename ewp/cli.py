@@ -249,6 +249,8 @@ def validate(
             today=dt.date.today(),
         )
     console.print(_summary_table(result.summary))
+    if result.export_date is not None:
+        console.print(f"Export date: {result.export_date.describe()}", soft_wrap=True)
     for row in result.summary.itertuples(index=False):
         if row.ignored_columns:
             console.print(
@@ -553,7 +555,7 @@ def audit(
     from ewp.atomic import read_csv
     from features.history import build_features
     from flows.audit import audit_provenance
-    from flows.common import export_date, export_fingerprint, prepare_export, validate
+    from flows.common import export_fingerprint, prepare_export, validate
     from flows.score import audit_weekly_list
 
     flags_csv = run / "flags.csv"
@@ -563,7 +565,8 @@ def audit(
     as_of = _day(f"{flags_csv} as_of", flags["as_of"].iloc[0])
     with _reported_errors():
         export_dir = prepare_export.fn(cfg, home)
-        data = validate.fn(export_dir, cfg).data
+        validated = validate.fn(export_dir, cfg)
+        data = validated.data
     matrix = build_features(data, [as_of], config=cfg.features)
     path = audit_weekly_list(
         data=data,
@@ -576,7 +579,7 @@ def audit(
             cfg,
             model_version=flags["model_version"].iloc[0],
             data_fingerprint=export_fingerprint(export_dir),
-            extracted_on=export_date(data, cfg.data.extracted_on).isoformat(),
+            extracted_on=validated.export_date.extracted_on.isoformat(),
         ),
     )
     console.print(f"Fairness audit: [bold]{path}[/bold]")

@@ -21,8 +21,10 @@ so an export ewp wrote (``ewp ingest``, the synthetic force) reads back exactly.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
+import json
 import re
 import zlib
 from dataclasses import dataclass
@@ -52,6 +54,7 @@ class RawExport:
 
     tables: dict[str, pd.DataFrame]
     files: dict[str, str]
+    extracted_on: dt.date | None = None  # from export.json, if the export has one
 
 
 def find_table_file(data_dir: Path, table: str) -> Path:
@@ -78,8 +81,10 @@ def read_raw_export(data_dir: Path) -> RawExport:
     """Read the three tables of the export in ``data_dir`` as text.
 
     A CSV cell written spreadsheet-safe (``'=…``, see ``ewp.atomic``) is read as the value it
-    stands for (``=…``). Raises ``ContractError`` naming the file when a table is missing,
-    ambiguous or unreadable (not UTF-8, not CSV, a damaged gzip or Parquet file).
+    stands for (``=…``). An ``export.json`` beside the tables gives the day the export was
+    taken (``{"extracted_on": "YYYY-MM-DD"}``). Raises ``ContractError`` naming the file when a
+    table is missing, ambiguous or unreadable (not UTF-8, not CSV, a damaged gzip or Parquet
+    file), or export.json is not such an object.
     """
     tables: dict[str, pd.DataFrame] = {}
     files: dict[str, str] = {}
@@ -90,7 +95,29 @@ def read_raw_export(data_dir: Path) -> RawExport:
         else:
             tables[table] = spreadsheet_restored(read_csv_text(path))
         files[table] = path.name
-    return RawExport(tables=tables, files=files)
+    return RawExport(tables=tables, files=files, extracted_on=read_export_manifest(data_dir))
+
+
+EXPORT_MANIFEST = "export.json"
+
+
+def read_export_manifest(data_dir: Path) -> dt.date | None:
+    """The ``extracted_on`` date of the export's ``export.json``, or None if it has none."""
+    path = Path(data_dir) / EXPORT_MANIFEST
+    if not path.is_file():
+        return None
+    expected = 'expected {"extracted_on": "YYYY-MM-DD"}'
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"{EXPORT_MANIFEST} is not JSON ({exc}); {expected}") from exc
+    value = manifest.get("extracted_on") if isinstance(manifest, dict) else None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ContractError(
+            f"{EXPORT_MANIFEST}, field extracted_on: {value!r} is not a date; {expected}"
+        ) from exc
 
 
 def write_export(
