@@ -15,10 +15,12 @@ Two kinds of problem:
 * **Record-level** problems quarantine the record and keep the rest. Per-cell checks (required
   values, dates, vocabularies, birth years, ``left_on`` not before ``joined_on``) are a pandera
   schema per table; cross-record checks (duplicate ids, several outcomes for one notice,
-  references to unknown or quarantined records, a decision before its notice, dates in the
-  future of the export, or after the day of the run when the export date is not configured)
-  are vectorised pandas / pyarrow. A record with several problems is one
-  quarantine row whose reason lists them all, in column order.
+  references to unknown or quarantined records, implausible dates: a notice received before
+  its officer joined or after they left, an incident after its notice was received, a
+  decision before its notice, dates in the future of the export, or after the day of the run
+  when the export date is not given) are vectorised pandas / pyarrow, one small function per
+  rule. A rule comparing two dates skips a record where either is blank (unknown). A record
+  with several problems is one quarantine row whose reason lists them all, in column order.
 
 **The export date** (``ExportDate``): the day the export was taken; a knowledge date on or
 after it cannot have been known then, so its record is quarantined. It is, in this order: the
@@ -123,6 +125,11 @@ MESSAGES: dict[str, str] = {
     ),
     "unknown_reference": '{kind} "{value}" is not in {file}',
     "quarantined_reference": '{kind} "{value}" was quarantined ({file} line {line})',
+    "received_before_joined": (
+        '"{value}" is before the officer joined ({joined_on}, {file} line {line})'
+    ),
+    "received_after_left": ('"{value}" is after the officer left ({left_on}, {file} line {line})'),
+    "incident_after_received": '"{value}" is after the notice was received ({received_on})',
     "decided_before_received": (
         '"{value}" is before the notice was received ({received_on}, {file} line {line})'
     ),
@@ -229,8 +236,11 @@ def validate_export(
     # Each table's verdicts are final before the tables that refer to it are checked.
     _check_duplicates(officers, "duplicate_id")
     _check_duplicates(notices, "duplicate_id")
-    _check_reference(notices, "officer_id", parent=officers, kind="officer")
+    officer_at = _check_reference(notices, "officer_id", parent=officers, kind="officer")
     _check_export_date(notices, "received_on", export_date, today)
+    _check_received_in_service(notices, officers, officer_at)
+    _check_export_date(notices, "incident_on", export_date, today)
+    _check_incident_before_received(notices)
     _check_duplicates(outcomes, "second_outcome")
     notice_at = _check_reference(outcomes, "notice_id", parent=notices, kind="notice")
     _check_decided_after_received(outcomes, notices, notice_at)
@@ -580,6 +590,54 @@ def _check_reference(child: _Table, column: str, *, parent: _Table, kind: str) -
     return at
 
 
+def _check_received_in_service(notices: _Table, officers: _Table, at: np.ndarray) -> None:
+    """Quarantine notices received before their officer joined or after they left. A date
+    that is blank (unknown) on either side is not compared.
+
+    ``at``: each notice's officer among the officers' first occurrences (``_check_reference``).
+    """
+    received = notices.dates("received_on").to_numpy()
+    line = _pick(officers.lines[officers.first], at, missing=0)
+    for column, message, outside in (
+        ("joined_on", "received_before_joined", np.less),
+        ("left_on", "received_after_left", np.greater),
+    ):
+        officer_day = _pick(
+            officers.dates(column).to_numpy()[officers.first], at, missing=np.datetime64("NaT")
+        )
+        wrong = outside(received, officer_day)  # False wherever either date is NaT
+        notices.add(
+            wrong,
+            "received_on",
+            message,
+            **{column: _day_text(officer_day, wrong)},
+            file=officers.file,
+            line=line,
+        )
+
+
+def _check_incident_before_received(notices: _Table) -> None:
+    """Quarantine notices whose incident is dated after the notice was received (and not
+    already in the future of the export: that reason is given instead). Blank incident dates
+    are not compared."""
+    incident = notices.dates("incident_on").to_numpy()
+    received = notices.dates("received_on").to_numpy()
+    already = np.zeros(len(incident), dtype=bool)
+    for problems in notices.problems:
+        already[problems.loc[problems["field"] == "incident_on", "pos"].to_numpy()] = True
+    late = (incident > received) & ~already
+    notices.add(
+        late, "incident_on", "incident_after_received", received_on=_day_text(received, late)
+    )
+
+
+def _day_text(days: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` of ``days`` where ``where`` is true, ``""`` elsewhere."""
+    text = np.full(len(days), "", dtype=object)
+    text[where] = np.datetime_as_string(days[where], unit="D")
+    return text
+
+
 def _check_decided_after_received(outcomes: _Table, notices: _Table, at: np.ndarray) -> None:
     """Quarantine outcomes decided before their notice was received.
 
@@ -588,13 +646,11 @@ def _check_decided_after_received(outcomes: _Table, notices: _Table, at: np.ndar
     received_on = notices.dates("received_on").to_numpy()[notices.first]
     received = _pick(received_on, at, missing=np.datetime64("NaT"))
     early = outcomes.dates("decided_on").to_numpy() < received
-    received_text = np.full(len(early), "", dtype=object)
-    received_text[early] = np.datetime_as_string(received[early], unit="D")
     outcomes.add(
         early,
         "decided_on",
         "decided_before_received",
-        received_on=received_text,
+        received_on=_day_text(received, early),
         file=notices.file,
         line=_pick(notices.lines[notices.first], at, missing=0),
     )

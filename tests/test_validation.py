@@ -493,6 +493,54 @@ def test_knowledge_dates_on_or_after_the_export_date() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("edits", "reason"),
+    [
+        (
+            [("notices", 0, "received_on", "2009-12-31")],  # OFF1 joined 2010-01-04
+            'notices.csv line 2, field received_on: "2009-12-31" is before the officer joined '
+            "(2010-01-04, officers.csv line 2)",
+        ),
+        (
+            [("notices", 1, "received_on", "2021-04-01")],
+            'notices.csv line 3, field received_on: "2021-04-01" is after the officer left '
+            "(2021-03-31, officers.csv line 3)",
+        ),
+        (
+            [("notices", 0, "incident_on", "2019-01-11")],  # received 2019-01-10
+            'notices.csv line 2, field incident_on: "2019-01-11" is after the notice was '
+            "received (2019-01-10)",
+        ),
+        (
+            [("notices", 0, "incident_on", "2020-03-03")],  # the export's last day: 2020-03-02
+            'notices.csv line 2, field incident_on: "2020-03-03" is after 2020-03-02, the last '
+            "day of the export as inferred from the data",
+        ),
+    ],
+    ids=["before joining", "after leaving", "incident after receipt", "incident in the future"],
+)
+def test_implausible_dates_are_quarantined(
+    edits: list[tuple[str, int, str, str]], reason: str
+) -> None:
+    tables = clean_tables()
+    for table, row, column, value in edits:
+        tables[table].loc[row, column] = value
+    result = validate(tables)
+    notice, outcome = result.quarantine["reason"]  # the notice, and its outcome with it
+    assert notice.startswith(reason)
+    assert re.match(r'outcomes.csv line \d, field notice_id: notice "N\d" was quarantined', outcome)
+
+
+def test_a_date_check_skips_a_blank_date_it_compares_with() -> None:
+    """Unknown (blank) dates are not compared: an officer still serving (no left_on) with a
+    notice years after joining, a notice without an incident date."""
+    tables = clean_tables()
+    tables["notices"].loc[2, "incident_on"] = ""
+    tables["notices"].loc[2, "received_on"] = "2020-03-02"  # OFF1 joined 2010, never left
+    assert tables["officers"].loc[0, "left_on"] == ""
+    assert validate(tables).quarantine.empty
+
+
 def december_export(extra_notice_on: str | None = None) -> dict[str, pd.DataFrame]:
     """An export whose notices run 3 a day from 2024-12-02 to 2024-12-31 (the worked example
     of ``infer_last_day``), plus one more notice on ``extra_notice_on``."""
