@@ -268,6 +268,9 @@ def validate(
     target = quarantine or Path("quarantine.csv")
     write_quarantine(result.quarantine, target)
     console.print(f"Quarantine report: {target} ({len(result.quarantine):,} rows)")
+    problem = result.unusable()
+    if problem is not None:
+        _fail("Contract error", problem)
 
 
 @app.command()

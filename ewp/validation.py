@@ -205,6 +205,24 @@ class ValidationResult:
     summary: pd.DataFrame
     export_date: ExportDate | None = None
 
+    def unusable(self) -> str | None:
+        """Why the accepted data cannot be used at all (no officer, or no notice, passed the
+        checks), naming the file and the counts; None if it can. ``ewp validate`` and every
+        run stop on it with a ``ContractError``, after the quarantine report is written."""
+        for table, kind in ((OFFICERS, "officer"), (NOTICES, "notice")):
+            row = self.summary.set_index("table").loc[table]
+            if row["accepted"] == 0:
+                found = (
+                    f"all {row['read']} records were quarantined (see the quarantine report)"
+                    if row["read"]
+                    else "it holds no records"
+                )
+                return (
+                    f"{row['file']}: no {kind} passed the contract's checks: {found}; "
+                    f"expected at least one valid {kind}"
+                )
+        return None
+
 
 def validate_export(
     raw: RawExport,

@@ -146,7 +146,8 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
     The export date is the config's ``data.extracted_on``, else the export's own
     ``export.json``, else inferred from the data (``ewp.validation.infer_last_day``); it is
     logged with its source, and records dated on or after it are quarantined. Raises
-    ``ContractError`` for an export with no knowledge date at all.
+    ``ContractError`` when no officer or no notice passed the checks
+    (``ValidationResult.unusable``).
     """
     result = validate_export(
         read_raw_export(export_dir),
@@ -161,11 +162,10 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
         totals["accepted"],
         totals["quarantined"],
     )
-    if result.export_date is None:
-        raise ContractError(
-            f"{export_dir}: no notice or outcome has a usable date, so the export cannot be "
-            "dated; expected at least one notice (see the quarantine report)"
-        )
+    problem = result.unusable()
+    if problem is not None:
+        raise ContractError(problem)
+    assert result.export_date is not None  # an accepted notice has a date
     run_logger().info("Export date: %s", result.export_date.describe())
     return result
 
