@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ewp.config import Config, ConfigError, load_config
+from ewp.prefect_server import tie_temporary_server
 from ewp.settings import configure_environment, data_home
 
 if TYPE_CHECKING:  # imported lazily at run time: Prefect and MLflow are slow to import
@@ -311,6 +312,7 @@ def demo(config: ConfigOption = None) -> None:
     cfg = _config(config)
     home = data_home(cfg.home)
     configure_environment(home)
+    tie_temporary_server()  # it dies with this command, even on SIGKILL
     started = time.perf_counter()
     console.print(f"ewp demo: state under {home} (Prefect starts a temporary local server)")
     from flows.demo import RULE_NAME, demo_flow
@@ -483,6 +485,7 @@ def _run_training(config: Path | None, *, register: bool) -> None:
     cfg = _config(config)
     home = data_home(cfg.home)
     configure_environment(home)
+    tie_temporary_server()  # it dies with this command, even on SIGKILL
     started = time.perf_counter()
     from flows.train import run_train
 
@@ -530,6 +533,7 @@ def score(
     day = _day("--as-of", as_of)
     home = data_home(cfg.home)
     configure_environment(home)
+    tie_temporary_server()  # it dies with this command, even on SIGKILL
     from ewp.tracking import NoChampionError
     from flows.score import score_flow
 
@@ -598,6 +602,7 @@ def serve(config: ConfigOption = None) -> None:
     """
     cfg = _config(config)
     configure_environment(data_home(cfg.home))
+    tie_temporary_server()  # it dies with this command, even on SIGKILL
     from prefect import serve as prefect_serve
 
     from flows.schedule import deployments
