@@ -22,14 +22,18 @@ Schema
                         across several server processes sharing the database and under a
                         burst of concurrent requests.
     ``access_log``      append-only: ``at`` (UTC), ``username``, ``action``, ``target`` (a flag
-                        ID, user name or week), ``outcome`` (``allowed`` or ``denied``),
-                        ``client``. Every view of an officer card, every decision, export,
-                        login, logout and account change is logged, refused ones included.
+                        ID, user name, week or path), ``outcome`` (``AccessOutcome``:
+                        ``allowed``, ``denied``, ``rejected`` or ``conflict``), ``client``.
+                        Every view of an officer card, every decision, export, login, logout
+                        and account change is logged, refused ones included, and so is every
+                        request the workspace refuses (a role's forbidden page, a bad CSRF
+                        token).
 
 Roles
-    ``reviewer`` sees and decides the flags of the units assigned to them; ``auditor`` sees
-    aggregate fairness audits and model cards, never an officer card; ``admin`` manages users
-    and their units and reads the access log.
+    ``reviewer`` sees and decides the flags of the units assigned to them, and reads the
+    fairness audits and model cards; ``auditor`` reads aggregate fairness audits and model
+    cards, never an officer card; ``admin`` manages users and their units and reads the access
+    log.
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ from ewp.review import _METADATA, FLAGS, ReviewStore, _as_utc
 
 Role = Literal["reviewer", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
+# An access log entry's outcome: done; refused for who asked (403, 404, CSRF); refused as
+# invalid (400); refused because the flag's decision changed since the form was opened (409).
+AccessOutcome = Literal["allowed", "denied", "rejected", "conflict"]
 MIN_PASSWORD_LENGTH = 12
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 # A session's last-seen time is written at most this often (one write per request is waste).
@@ -403,7 +410,7 @@ class WorkspaceStore(ReviewStore):
     # -- the access log --------------------------------------------------------------------
 
     def log_access(
-        self, *, username: str, action: str, target: str, allowed: bool, client: str
+        self, *, username: str, action: str, target: str, outcome: AccessOutcome, client: str
     ) -> None:
         """Append one entry to the access log."""
         with self._write() as conn:
@@ -413,7 +420,7 @@ class WorkspaceStore(ReviewStore):
                 username=username,
                 action=action,
                 target=target,
-                outcome="allowed" if allowed else "denied",
+                outcome=outcome,
                 client=client,
             )
 

@@ -36,6 +36,7 @@ from tests.web_builders import (
     build_workspace,
     copy_workspace,
     fid,
+    flag_frame,
 )
 from web import create_app
 from web.runs import read_timelines
@@ -325,6 +326,89 @@ def test_an_auditor_reads_audits_and_model_cards_but_no_officer_card(
     assert "<h1>Model card: scorecard-abc123</h1>" in card
     assert "<h2>Intended use</h2>" in card
     assert client.get("/weeks/2024-12-30/model-card").status_code == 404
+
+
+def test_reviewers_read_audits_and_model_cards_and_admins_do_not(client: TestClient) -> None:
+    """The README's role table: a reviewer reads each week's audit and model card (the weekly
+    report tells them to before acting on a flag); an admin reads neither."""
+    login(client, "rev.a")
+    for path in ("/audits", f"/weeks/{LATEST}/audit", f"/weeks/{LATEST}/model-card"):
+        assert client.get(path).status_code == 200, path
+    assert 'href="/audits"' in client.get("/flags").text
+    client.post("/logout", data={"csrf_token": token(client, "/flags")})
+    login(client, "admin")
+    for path in ("/audits", f"/weeks/{LATEST}/audit", f"/weeks/{LATEST}/model-card"):
+        assert client.get(path).status_code == 403, path
+    assert 'href="/audits"' not in client.get("/admin/users").text
+
+
+def test_every_refusal_is_in_the_access_log_with_its_outcome(
+    client: TestClient, workspace: Workspace
+) -> None:
+    login(client, "auditor")
+    assert client.get("/flags").status_code == 403
+    assert decide(client, A_FLAG).status_code == 403
+    assert client.post(f"/flags/{A_FLAG}/decision", data={"decision": "other"}).status_code == 403
+    client.post("/logout", data={"csrf_token": token(client, "/audits")})
+    login(client, "admin")
+    assert client.get(f"/flags/{A_FLAG}").status_code == 403
+    assert client.get(f"/weeks/{LATEST}/audit").status_code == 403
+    client.post("/logout", data={"csrf_token": token(client, "/admin/users")})
+    login(client, "rev.a")
+    assert decide(client, A_FLAG, decided_on="2025-01-01").status_code == 400  # before as-of
+    assert decide(client, A_FLAG, decision="other").status_code == 303
+    assert decide(client, A_FLAG, decision="no_action", version="0").status_code == 409
+
+    store = store_of(workspace)
+    log = store.access_frame().iloc[::-1]  # oldest first
+    store.close()
+    since = log["action"].eq("login").idxmax()  # from the first sign-in of this test
+    entries = log.loc[since:].loc[lambda f: ~f["action"].str.startswith("log")]
+    entries = entries[["username", "action", "target"]]
+    assert entries.assign(outcome=log["outcome"]).values.tolist() == [
+        ["auditor", "flag_list", "/flags", "denied"],
+        ["auditor", "record_decision", f"/flags/{A_FLAG}/decision", "denied"],
+        ["auditor", "csrf_refused", f"/flags/{A_FLAG}/decision", "denied"],
+        ["admin", "view_officer_card", f"/flags/{A_FLAG}", "denied"],
+        ["admin", "fairness_audit", f"/weeks/{LATEST}/audit", "denied"],
+        ["rev.a", "record_decision", A_FLAG, "rejected"],
+        ["rev.a", "record_decision", A_FLAG, "allowed"],
+        ["rev.a", "record_decision", A_FLAG, "conflict"],
+    ]
+
+
+def test_a_card_shows_another_units_flags_and_decisions_but_not_their_notes(
+    client: TestClient, workspace: Workspace
+) -> None:
+    """OFF000101 was flagged in Borough 02 before moving to rev.a's Borough 01: rev.a sees
+    that flag and its decision, not rev.b's note; rev.b sees the note on their own flag."""
+    store = store_of(workspace)
+    moved = flag_frame("2024-12-30", ["OFF000101"]).assign(
+        unit="Borough 02", flag_id=fid("OFF000101", "2024-12-30")
+    )
+    store.publish_flags(moved, actor="ewp score")
+    store.record_decision(
+        flag_id=fid("OFF000101", "2024-12-30"),
+        decision="supervisor_conversation",
+        reviewer="rev.b",
+        note="private matter discussed with the officer",
+        decided_on=dt.date(2025, 1, 2),
+        allowed=("supervisor_conversation",),
+    )
+    store.close()
+    login(client, "rev.a")
+    card = client.get(f"/flags/{A_FLAG}").text
+    earlier = card.split("Earlier and later flags of this officer")[1]
+    assert "2024-12-30" in earlier and "Borough 02" in earlier
+    assert 'supervisor conversation <span class="meta">by rev.b, 2025-01-02</span>' in earlier
+    assert "withheld: another unit's note" in earlier
+    assert "talked it through with the sergeant" in earlier  # Borough 01's own note
+    assert "private matter" not in card
+    assert "(note withheld: another unit&#39;s)" in card  # in the trail too
+    client.post("/logout", data={"csrf_token": token(client, "/flags")})
+    login(client, "rev.b")
+    own = client.get(f"/flags/{fid('OFF000101', '2024-12-30')}").text
+    assert "private matter discussed with the officer" in own
 
 
 def test_a_model_card_file_with_raw_html_renders_it_as_text(
