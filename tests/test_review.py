@@ -47,6 +47,20 @@ def flag_list(officers: tuple[str, ...] = ("O1", "O2", "O3"), as_of: str = WEEK)
     return flags
 
 
+def store_with_one_decision(tmp_path: Path) -> ReviewStore:
+    """A store with ``flag_list()`` published and O1 decided: no action, by PS Ahmed."""
+    store = make_store(tmp_path)
+    store.publish_flags(flag_list(), actor="score-flow")
+    store.record_decision(
+        flag_id=fid("O1"),
+        decision="no_action",
+        reviewer="PS Ahmed",
+        decided_on=date(2025, 1, 8),
+        allowed=ALLOWED,
+    )
+    return store
+
+
 def fid(officer: str, as_of: str = WEEK) -> str:
     return flag_id(officer_id=officer, as_of=as_of, model_version="m1")
 
@@ -172,15 +186,7 @@ def test_a_changed_decision_keeps_old_and_new_in_the_trail(tmp_path: Path) -> No
 
 
 def test_a_store_from_before_versions_gets_them_at_version_1(tmp_path: Path) -> None:
-    store = make_store(tmp_path)
-    store.publish_flags(flag_list(), actor="score-flow")
-    store.record_decision(
-        flag_id=fid("O1"),
-        decision="no_action",
-        reviewer="PS Ahmed",
-        decided_on=date(2025, 1, 8),
-        allowed=ALLOWED,
-    )
+    store = store_with_one_decision(tmp_path)
     store.close()
     with sqlite3.connect(tmp_path / "review.db") as conn:  # the schema before versions
         conn.execute("ALTER TABLE decisions DROP COLUMN version")
@@ -219,15 +225,7 @@ def test_a_store_from_before_versions_gets_them_at_version_1(tmp_path: Path) -> 
 def test_a_refused_decision_changes_nothing(
     tmp_path: Path, change: dict[str, object], message: str
 ) -> None:
-    store = make_store(tmp_path)
-    store.publish_flags(flag_list(), actor="score-flow")
-    store.record_decision(
-        flag_id=fid("O1"),
-        decision="no_action",
-        reviewer="PS Ahmed",
-        decided_on=date(2025, 1, 8),
-        allowed=ALLOWED,
-    )
+    store = store_with_one_decision(tmp_path)
     before = snapshot(store)
     request: dict = {
         "flag_id": fid("O1"),
