@@ -213,12 +213,12 @@ class ValidationResult:
             row = self.summary.set_index("table").loc[table]
             if row["accepted"] == 0:
                 found = (
-                    f"all {row['read']} records were quarantined (see the quarantine report)"
+                    f"all {row['read']} records were quarantined"
                     if row["read"]
                     else "it holds no records"
                 )
                 return (
-                    f"{row['file']}: no {kind} passed the contract's checks: {found}; "
+                    f"{row['file']}: no {kind} passed the contract's checks ({found}); "
                     f"expected at least one valid {kind}"
                 )
         return None

@@ -164,7 +164,7 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
     )
     problem = result.unusable()
     if problem is not None:
-        raise ContractError(problem)
+        raise ContractError(f"{problem}: `ewp validate` lists why each record was quarantined")
     assert result.export_date is not None  # an accepted notice has a date
     run_logger().info("Export date: %s", result.export_date.describe())
     return result
