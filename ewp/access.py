@@ -15,18 +15,25 @@ Schema
                         (logout). A session ends ``idle`` after its last request and ``lifetime``
                         after login, whichever comes first.
     ``login_attempts``  every password login: ``at``, ``username`` (as typed), ``client``
-                        (address), ``outcome`` (``success``, ``failure``, ``refused``). The rate
-                        limit counts failures in a sliding window here, so it holds across
-                        restarts and across several server processes sharing the database.
+                        (address), ``outcome`` (``pending`` while its password is checked, then
+                        ``success`` or ``failure``; ``refused``). The rate limit counts
+                        failures and pending attempts in a sliding window here, reserving each
+                        attempt before its password is checked, so it holds across restarts,
+                        across several server processes sharing the database and under a
+                        burst of concurrent requests.
     ``access_log``      append-only: ``at`` (UTC), ``username``, ``action``, ``target`` (a flag
-                        ID, user name or week), ``outcome`` (``allowed`` or ``denied``),
-                        ``client``. Every view of an officer card, every decision, export,
-                        login, logout and account change is logged, refused ones included.
+                        ID, user name, week or path), ``outcome`` (``AccessOutcome``:
+                        ``allowed``, ``denied``, ``rejected`` or ``conflict``), ``client``.
+                        Every view of an officer card, every decision, export, login, logout
+                        and account change is logged, refused ones included, and so is every
+                        request the workspace refuses (a role's forbidden page, a bad CSRF
+                        token).
 
 Roles
-    ``reviewer`` sees and decides the flags of the units assigned to them; ``auditor`` sees
-    aggregate fairness audits and model cards, never an officer card; ``admin`` manages users
-    and their units and reads the access log.
+    ``reviewer`` sees and decides the flags of the units assigned to them, and reads the
+    fairness audits and model cards; ``auditor`` reads aggregate fairness audits and model
+    cards, never an officer card; ``admin`` manages users and their units and reads the access
+    log.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 
@@ -65,6 +73,9 @@ from ewp.review import _METADATA, FLAGS, ReviewStore, _as_utc
 
 Role = Literal["reviewer", "auditor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
+# An access log entry's outcome: done; refused for who asked (403, 404, CSRF); refused as
+# invalid (400); refused because the flag's decision changed since the form was opened (409).
+AccessOutcome = Literal["allowed", "denied", "rejected", "conflict"]
 MIN_PASSWORD_LENGTH = 12
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 # A session's last-seen time is written at most this often (one write per request is waste).
@@ -293,44 +304,39 @@ class WorkspaceStore(ReviewStore):
 
         Raises ``LoginRefused`` when the user name (counting failures since its last successful
         login) or the client has ``limits`` failures in the window (the password is then not
-        checked), and ``AccessError`` ("wrong user name or
-        password", the same for an unknown name) otherwise. The limit is checked before the
-        slow hash, so a burst of concurrent attempts may pass it by a few."""
+        checked), and ``AccessError`` ("wrong user name or password", the same for an unknown
+        name) otherwise.
+
+        The attempt is reserved before the slow password check, in one write transaction that
+        counts the failures and the attempts still being checked and records this one as
+        ``pending`` (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the ``login_attempts`` table
+        locked against other reservations). So however many requests arrive at once, at most
+        the limit get their password checked; the rest are refused. An attempt whose check
+        never finishes (the process was killed) stays ``pending`` and counts as a failure.
+        """
         typed = username.strip()[:200]
         client = client[:100]
         now = self._now()
-        since = now - limits.window
+        attempt = self._run_write(
+            lambda conn: _reserve_attempt(
+                conn, username=typed, client=client, at=now, limits=limits
+            )
+        )
+        if attempt is None:
+            raise LoginRefused("too many failed logins; try again later")
         with self._engine.connect() as conn:
-            last_success = conn.execute(
-                select(func.max(LOGIN_ATTEMPTS.c.at)).where(
-                    LOGIN_ATTEMPTS.c.username == typed, LOGIN_ATTEMPTS.c.outcome == "success"
-                )
-            ).scalar_one()
-            start = max(since, _as_utc(last_success)) if last_success else since
-            by_user = _failures(conn, LOGIN_ATTEMPTS.c.username == typed, start)
-            by_client = _failures(conn, LOGIN_ATTEMPTS.c.client == client, since)
             row = conn.execute(
                 select(USERS.c.password_hash).where(
                     USERS.c.username == typed, USERS.c.active.is_(True)
                 )
             ).first()
-        if by_user >= limits.per_user or by_client >= limits.per_client:
-            self._record_attempt(at=now, username=typed, client=client, outcome="refused")
-            raise LoginRefused("too many failed logins; try again later")
         stored = row.password_hash if row is not None else None
         valid = _verify(stored or _DUMMY_HASH, password) and stored is not None
-        self._record_attempt(
-            at=now, username=typed, client=client, outcome="success" if valid else "failure"
+        self._settle_attempt(
+            attempt, at=now, username=typed, client=client, valid=valid, password=password
         )
         if not valid:
             raise AccessError("wrong user name or password")
-        if stored is not None and _HASHER.check_needs_rehash(stored):
-            with self._write() as conn:
-                conn.execute(
-                    update(USERS)
-                    .where(USERS.c.username == typed)
-                    .values(password_hash=_HASHER.hash(password))
-                )
         user = self.user(typed)
         assert user is not None
         return user
@@ -404,7 +410,7 @@ class WorkspaceStore(ReviewStore):
     # -- the access log --------------------------------------------------------------------
 
     def log_access(
-        self, *, username: str, action: str, target: str, allowed: bool, client: str
+        self, *, username: str, action: str, target: str, outcome: AccessOutcome, client: str
     ) -> None:
         """Append one entry to the access log."""
         with self._write() as conn:
@@ -414,7 +420,7 @@ class WorkspaceStore(ReviewStore):
                 username=username,
                 action=action,
                 target=target,
-                outcome="allowed" if allowed else "denied",
+                outcome=outcome,
                 client=client,
             )
 
@@ -473,23 +479,79 @@ class WorkspaceStore(ReviewStore):
             for row in rows
         ]
 
-    def _record_attempt(self, *, at: dt.datetime, username: str, client: str, outcome: str) -> None:
+    def _settle_attempt(
+        self,
+        attempt: int,
+        *,
+        at: dt.datetime,
+        username: str,
+        client: str,
+        valid: bool,
+        password: str,
+    ) -> None:
+        """Record a reserved attempt's outcome (and rehash a valid password if needed)."""
         with self._write() as conn:
             conn.execute(
-                insert(LOGIN_ATTEMPTS).values(
-                    at=at, username=username, client=client, outcome=outcome
-                )
+                update(LOGIN_ATTEMPTS)
+                .where(LOGIN_ATTEMPTS.c.id == attempt)
+                .values(outcome="success" if valid else "failure")
             )
-            if outcome != "success":
-                _log(
-                    conn,
-                    at=at,
-                    username=username,
-                    action=f"login_{outcome}",
-                    target=username,
-                    outcome="denied",
-                    client=client,
+            if not valid:
+                _log_login(conn, at=at, username=username, client=client, outcome="failure")
+                return
+            stored = conn.execute(
+                select(USERS.c.password_hash).where(USERS.c.username == username)
+            ).scalar_one()
+            if _HASHER.check_needs_rehash(stored):
+                conn.execute(
+                    update(USERS)
+                    .where(USERS.c.username == username)
+                    .values(password_hash=_HASHER.hash(password))
                 )
+
+
+def _reserve_attempt(
+    conn: Connection, *, username: str, client: str, at: dt.datetime, limits: LoginLimits
+) -> int | None:
+    """Within a write transaction: the ID of a new ``pending`` attempt, or None (the attempt is
+    recorded as ``refused``) when the user name or the client is at its limit. Failures and
+    attempts still pending both count."""
+    if conn.dialect.name == "postgresql":
+        # Conflicts with itself, not with readers: one reservation at a time.
+        conn.execute(text("LOCK TABLE login_attempts IN SHARE ROW EXCLUSIVE MODE"))
+    since = at - limits.window
+    last_success = conn.execute(
+        select(func.max(LOGIN_ATTEMPTS.c.at)).where(
+            LOGIN_ATTEMPTS.c.username == username, LOGIN_ATTEMPTS.c.outcome == "success"
+        )
+    ).scalar_one()
+    start = max(since, _as_utc(last_success)) if last_success else since
+    by_user = _failures(conn, LOGIN_ATTEMPTS.c.username == username, start)
+    by_client = _failures(conn, LOGIN_ATTEMPTS.c.client == client, since)
+    refused = by_user >= limits.per_user or by_client >= limits.per_client
+    inserted = conn.execute(
+        insert(LOGIN_ATTEMPTS).values(
+            at=at, username=username, client=client, outcome="refused" if refused else "pending"
+        )
+    )
+    if refused:
+        _log_login(conn, at=at, username=username, client=client, outcome="refused")
+        return None
+    return int(inserted.inserted_primary_key[0])
+
+
+def _log_login(
+    conn: Connection, *, at: dt.datetime, username: str, client: str, outcome: str
+) -> None:
+    _log(
+        conn,
+        at=at,
+        username=username,
+        action=f"login_{outcome}",
+        target=username,
+        outcome="denied",
+        client=client,
+    )
 
 
 def _check_username(username: str) -> str:
@@ -528,10 +590,15 @@ def _end_sessions(conn: Connection, username: str, *, at: dt.datetime) -> None:
 
 
 def _failures(conn: Connection, who: Any, since: dt.datetime) -> int:
+    """Failed attempts after ``since``, and attempts still being checked."""
     query = (
         select(func.count())
         .select_from(LOGIN_ATTEMPTS)
-        .where(who, LOGIN_ATTEMPTS.c.outcome == "failure", LOGIN_ATTEMPTS.c.at > since)
+        .where(
+            who,
+            LOGIN_ATTEMPTS.c.outcome.in_(("failure", "pending")),
+            LOGIN_ATTEMPTS.c.at > since,
+        )
     )
     return int(conn.execute(query).scalar_one())
 

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ewp.config import Config, ConfigError, load_config
+from ewp.prefect_server import tie_temporary_server
 from ewp.settings import configure_environment, data_home
 
 if TYPE_CHECKING:  # imported lazily at run time: Prefect and MLflow are slow to import
@@ -249,6 +250,8 @@ def validate(
             today=dt.date.today(),
         )
     console.print(_summary_table(result.summary))
+    if result.export_date is not None:
+        console.print(f"Export date: {result.export_date.describe()}", soft_wrap=True)
     for row in result.summary.itertuples(index=False):
         if row.ignored_columns:
             console.print(
@@ -266,6 +269,9 @@ def validate(
     target = quarantine or Path("quarantine.csv")
     write_quarantine(result.quarantine, target)
     console.print(f"Quarantine report: {target} ({len(result.quarantine):,} rows)")
+    problem = result.unusable()
+    if problem is not None:
+        _fail("Contract error", problem)
 
 
 @app.command()
@@ -306,6 +312,7 @@ def demo(config: ConfigOption = None) -> None:
     cfg = _config(config)
     home = data_home(cfg.home)
     configure_environment(home)
+    tie_temporary_server()  # it dies with this command, even on SIGKILL
     started = time.perf_counter()
     console.print(f"ewp demo: state under {home} (Prefect starts a temporary local server)")
     from flows.demo import RULE_NAME, demo_flow
@@ -478,6 +485,7 @@ def _run_training(config: Path | None, *, register: bool) -> None:
     cfg = _config(config)
     home = data_home(cfg.home)
     configure_environment(home)
+    tie_temporary_server()  # it dies with this command, even on SIGKILL
     started = time.perf_counter()
     from flows.train import run_train
 
@@ -525,6 +533,7 @@ def score(
     day = _day("--as-of", as_of)
     home = data_home(cfg.home)
     configure_environment(home)
+    tie_temporary_server()  # it dies with this command, even on SIGKILL
     from ewp.tracking import NoChampionError
     from flows.score import score_flow
 
@@ -550,19 +559,21 @@ def audit(
     cfg = _config(config)
     home = data_home(cfg.home)
     configure_environment(home)
+    from ewp.atomic import read_csv
     from features.history import build_features
     from flows.audit import audit_provenance
-    from flows.common import export_date, export_fingerprint, prepare_export, validate
+    from flows.common import export_fingerprint, prepare_export, validate
     from flows.score import audit_weekly_list
 
     flags_csv = run / "flags.csv"
     if not flags_csv.is_file():
         _fail("Not a run folder", f"{flags_csv} not found: give a weekly run folder")
-    flags = pd.read_csv(flags_csv, dtype=str, keep_default_na=False)
+    flags = read_csv(flags_csv, dtype=str, keep_default_na=False)
     as_of = _day(f"{flags_csv} as_of", flags["as_of"].iloc[0])
     with _reported_errors():
         export_dir = prepare_export.fn(cfg, home)
-        data = validate.fn(export_dir, cfg).data
+        validated = validate.fn(export_dir, cfg)
+        data = validated.data
     matrix = build_features(data, [as_of], config=cfg.features)
     path = audit_weekly_list(
         data=data,
@@ -575,7 +586,7 @@ def audit(
             cfg,
             model_version=flags["model_version"].iloc[0],
             data_fingerprint=export_fingerprint(export_dir),
-            extracted_on=export_date(data, cfg.data.extracted_on).isoformat(),
+            extracted_on=validated.export_date.extracted_on.isoformat(),
         ),
     )
     console.print(f"Fairness audit: [bold]{path}[/bold]")
@@ -591,6 +602,7 @@ def serve(config: ConfigOption = None) -> None:
     """
     cfg = _config(config)
     configure_environment(data_home(cfg.home))
+    tie_temporary_server()  # it dies with this command, even on SIGKILL
     from prefect import serve as prefect_serve
 
     from flows.schedule import deployments
@@ -676,6 +688,14 @@ def review_decide(
     on: Annotated[
         str | None, typer.Option(help="Decision date (YYYY-MM-DD); default today.")
     ] = None,
+    expect_version: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="The version of the flag's decision you are replacing (0: the flag is "
+            "undecided); refused, naming the decision now there, if it has changed since.",
+        ),
+    ] = 0,
     config: ConfigOption = None,
 ) -> None:
     """Record (or change) the decision on one flag."""
@@ -684,20 +704,21 @@ def review_decide(
     decided_on = _day("--on", on) or dt.date.today()
     cfg, store = _review_store(config)
     try:
-        store.record_decision(
+        version = store.record_decision(
             flag_id=flag_id,
             decision=decision,
             reviewer=reviewer,
             note=note,
             decided_on=decided_on,
             allowed=cfg.review.decisions,
+            expected_version=expect_version,
         )
     except ReviewError as exc:
-        console.print(f"[red]Not recorded:[/red] {exc}")
+        console.print(f"[red]Not recorded:[/red] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from exc
     finally:
         store.close()
-    console.print(f"Recorded {decision} on {flag_id} by {reviewer}")
+    console.print(f"Recorded {decision} on {flag_id} by {reviewer} (version {version})")
 
 
 @review_app.command("import")

@@ -1,8 +1,8 @@
 """The flag list a standards unit receives: top-k officers, reasons in words, provenance.
 
 Pure: DataFrames in, DataFrame out. Every flag carries the model version and data snapshot it
-came from and empty review columns where a human records the decision; a flag is a prompt for
-human review, never a finding.
+came from and empty review columns where a human records the decision (with the version of the
+decision the row is filled in against: 0); a flag is a prompt for human review, never a finding.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import pandas as pd
 from ewp.config import ScoringConfig
 
 REVIEW_COLUMNS: tuple[str, ...] = ("review_decision", "reviewer", "reviewed_on", "review_note")
+# The version of the decision a row of flags.csv is filled in against: 0, undecided when the
+# list was published (``ewp review import`` refuses to replace a decision recorded since).
+REVIEW_VERSION = "review_version"
 
 
 def flag_id(*, officer_id: str, as_of: str, model_version: str) -> str:
@@ -84,4 +87,5 @@ def build_flag_list(
     out["data_fingerprint"] = data_fingerprint
     for column in REVIEW_COLUMNS:
         out[column] = ""
+    out[REVIEW_VERSION] = 0
     return out

@@ -12,13 +12,19 @@ File I/O only: what the rows mean and whether they are valid is ``ewp.validation
 * ``write_export`` writes three typed tables back in the contract's layout, deterministically
   (same frames in, same bytes out) and atomically (a reader never sees a half-written file).
 * ``write_quarantine`` writes the quarantine report as CSV, likewise.
+
+Every CSV is written through ``ewp.atomic.write_csv``, so a cell a spreadsheet would run as a
+formula is written with a leading ``'``; ``read_raw_export`` removes it again from CSV tables,
+so an export ewp wrote (``ewp ingest``, the synthetic force) reads back exactly.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
+import json
 import re
 import zlib
 from dataclasses import dataclass
@@ -30,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ewp.atomic import atomic_path
+from ewp.atomic import atomic_path, spreadsheet_restored, write_csv
 from ewp.contract import COLUMNS, NOTICES, OFFICERS, OUTCOMES, TABLES
 from ewp.validation import ContractError
 
@@ -48,6 +54,7 @@ class RawExport:
 
     tables: dict[str, pd.DataFrame]
     files: dict[str, str]
+    extracted_on: dt.date | None = None  # from export.json, if the export has one
 
 
 def find_table_file(data_dir: Path, table: str) -> Path:
@@ -73,17 +80,44 @@ def find_table_file(data_dir: Path, table: str) -> Path:
 def read_raw_export(data_dir: Path) -> RawExport:
     """Read the three tables of the export in ``data_dir`` as text.
 
-    Raises ``ContractError`` naming the file when a table is missing, ambiguous or unreadable
-    (not UTF-8, not CSV, a damaged gzip or Parquet file).
+    A CSV cell written spreadsheet-safe (``'=…``, see ``ewp.atomic``) is read as the value it
+    stands for (``=…``). An ``export.json`` beside the tables gives the day the export was
+    taken (``{"extracted_on": "YYYY-MM-DD"}``). Raises ``ContractError`` naming the file when a
+    table is missing, ambiguous or unreadable (not UTF-8, not CSV, a damaged gzip or Parquet
+    file), or export.json is not such an object.
     """
     tables: dict[str, pd.DataFrame] = {}
     files: dict[str, str] = {}
     for table in TABLES:
         path = find_table_file(Path(data_dir), table)
-        reader = _read_parquet if path.name.endswith(".parquet") else read_csv_text
-        tables[table] = reader(path)
+        if path.name.endswith(".parquet"):
+            tables[table] = _read_parquet(path)
+        else:
+            tables[table] = spreadsheet_restored(read_csv_text(path))
         files[table] = path.name
-    return RawExport(tables=tables, files=files)
+    return RawExport(tables=tables, files=files, extracted_on=read_export_manifest(data_dir))
+
+
+EXPORT_MANIFEST = "export.json"
+
+
+def read_export_manifest(data_dir: Path) -> dt.date | None:
+    """The ``extracted_on`` date of the export's ``export.json``, or None if it has none."""
+    path = Path(data_dir) / EXPORT_MANIFEST
+    if not path.is_file():
+        return None
+    expected = 'expected {"extracted_on": "YYYY-MM-DD"}'
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"{EXPORT_MANIFEST} is not JSON ({exc}); {expected}") from exc
+    value = manifest.get("extracted_on") if isinstance(manifest, dict) else None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ContractError(
+            f"{EXPORT_MANIFEST}, field extracted_on: {value!r} is not a date; {expected}"
+        ) from exc
 
 
 def write_export(
@@ -304,8 +338,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         index=pd.RangeIndex(len(frame)),
         columns=frame.columns,
     )
-    with atomic_path(path) as tmp:
-        text.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
+    write_csv(text, path, lineterminator="\n", encoding="utf-8")
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:

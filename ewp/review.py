@@ -10,7 +10,10 @@ Schema
                      ``data_fingerprint`` and ``reasons`` (a JSON list of sentences). No
                      publication time is stored, so a flag's row depends on the flag alone.
     ``decisions``    the *current* decision per flag: ``flag_id`` (primary key, references
-                     ``flags``), ``decision``, ``reviewer``, ``note``, ``decided_on``.
+                     ``flags``), ``decision``, ``reviewer``, ``note``, ``decided_on`` and
+                     ``version`` (1 for the first decision, one more for each change; a flag
+                     without a decision is at version 0). A store created before versions
+                     existed gets the column on opening, its decisions at version 1.
     ``audit_trail``  append-only: ``id``, ``at`` (UTC), ``actor``, ``action``, ``flag_id`` and
                      ``details`` (JSON text holding the old and new values). Actions:
                      ``flag_published``, ``flag_updated``, ``decision_recorded``,
@@ -19,6 +22,18 @@ Schema
     ``imports``      one row per imported decisions file: ``sha256`` of its bytes (primary
                      key), ``file_name``, ``rows``, ``at``; a second import of the same bytes is
                      refused.
+
+Versions: nobody overwrites a decision unknowingly
+    A decision is a compare-and-set: the writer says which version of the flag's decision it
+    saw (the workspace's form carries it; ``ewp review decide --expect-version N``; a
+    ``version`` or ``review_version`` column in an imported file), and it is applied only if
+    the flag is still at that version. No version stated means 0, "the flag is undecided". Else
+    ``DecisionConflict`` is raised, naming the decision now on the flag, its reviewer, when it
+    was recorded and by whom, and its version; nothing is written. Worked example: A and B
+    open the same undecided flag (version 0); A records ``referral_to_professional_standards``
+    (now version 1); B's ``no_action`` from the stale form (expecting 0) is refused with A's
+    decision, and B can record it again, knowingly, expecting version 1. Recording exactly the
+    current decision again is a no-op, whatever the version.
 
 Idempotency
     Publishing is an upsert by ``flag_id``: a flag already stored with the same values is left
@@ -58,7 +73,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -81,11 +96,15 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from ewp.atomic import spreadsheet_value
 
 _METADATA = MetaData()
 _T = TypeVar("_T")
@@ -114,6 +133,7 @@ DECISIONS = Table(
     Column("reviewer", String(200), nullable=False),
     Column("note", Text, nullable=False),
     Column("decided_on", Date, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
     Index("ix_decisions_decided_on", "decided_on"),
 )
 
@@ -155,8 +175,9 @@ _IMPORT_FIELDS: dict[str, tuple[str, ...]] = {
     "reviewer": ("reviewer",),
     "note": ("note", "review_note"),
     "decided_on": ("decided_on", "reviewed_on"),
+    "version": ("version", "review_version"),
 }
-_OPTIONAL_FIELDS: frozenset[str] = frozenset({"note"})
+_OPTIONAL_FIELDS: frozenset[str] = frozenset({"note", "version"})
 _IMMEDIATE = "ewp_begin_immediate"  # execution option: SQLite write transactions lock at BEGIN
 _BUSY_TIMEOUT_MS = 30_000
 _WRITE_ATTEMPTS = 5
@@ -172,12 +193,61 @@ class ReviewError(ValueError):
 
 
 @dataclass(frozen=True)
+class CurrentDecision:
+    """The decision now on a flag, and who recorded it when (from the audit trail)."""
+
+    flag_id: str
+    decision: str
+    reviewer: str
+    note: str
+    decided_on: date
+    version: int
+    recorded_at: datetime | None  # UTC; None if the trail has no entry for it
+    recorded_by: str
+
+    def describe(self) -> str:
+        """In words, e.g. "referral_to_professional_standards by PS Ahmed, decided 2025-01-08,
+        recorded 2025-01-09 10:03 UTC by PS Ahmed (version 1)"."""
+        recorded = (
+            f", recorded {self.recorded_at:%Y-%m-%d %H:%M} UTC by {self.recorded_by}"
+            if self.recorded_at is not None
+            else ""
+        )
+        note = f' (note: "{self.note}")' if self.note else ""
+        return (
+            f"{self.decision} by {self.reviewer}, decided {self.decided_on.isoformat()}"
+            f"{recorded}{note} (version {self.version})"
+        )
+
+
+class DecisionConflict(ReviewError):
+    """The flag's decision changed since the writer saw it (see "Versions" above): nothing
+    was written. ``conflicts`` pairs each version the writer expected with the decision now
+    there (None: the flag is still undecided)."""
+
+    def __init__(self, message: str, conflicts: list[tuple[int, CurrentDecision | None]]) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+@dataclass(frozen=True)
 class _Decision:
     flag_id: str
     decision: str
     reviewer: str
     note: str
     decided_on: date
+    expected_version: int = 0  # the version its writer saw; 0: undecided
+
+    def values(self) -> dict[str, Any]:
+        """The ``decisions`` row's values, without the version."""
+        return {
+            "flag_id": self.flag_id,
+            "decision": self.decision,
+            "reviewer": self.reviewer,
+            "note": self.note,
+            "decided_on": self.decided_on,
+        }
 
 
 def default_url(home: Path) -> str:
@@ -213,6 +283,7 @@ class ReviewStore:
             # PostgreSQL: another process created the tables at the same moment; they exist now.
             with self._write() as conn:
                 _METADATA.create_all(conn)
+        self._add_version_column()
 
     def close(self) -> None:
         """Close the store's database connections."""
@@ -245,21 +316,29 @@ class ReviewStore:
         note: str = "",
         decided_on: date,
         allowed: Sequence[str],
-    ) -> None:
+        expected_version: int = 0,
+    ) -> int:
         """Record (or change) the decision on one flag; the reviewer is the trail's actor.
+        Returns the flag's decision version after the call.
 
-        Raises ``ReviewError``, changing nothing, for an unknown flag ID, a decision not in
-        ``allowed``, an empty reviewer, or a ``decided_on`` before the flag's as-of date or in
-        the future. Recording the current decision again changes nothing.
+        ``expected_version`` is the version of the flag's decision the reviewer saw (0, the
+        default: the flag is undecided). If the flag is at another version,
+        ``DecisionConflict`` is raised naming the decision now there (see "Versions" in the
+        module docstring). Raises ``ReviewError``, changing nothing, for an unknown flag ID, a
+        decision not in ``allowed``, an empty reviewer, or a ``decided_on`` before the flag's
+        as-of date or in the future. Recording the current decision again changes nothing.
         """
         if not isinstance(decided_on, date) or isinstance(decided_on, datetime):
             raise ReviewError(f"decided_on must be a date, got {decided_on!r}")
+        if expected_version < 0:
+            raise ReviewError(f"expected version must be 0 or more, got {expected_version}")
         item = _Decision(
             flag_id=flag_id.strip(),
             decision=decision.strip(),
             reviewer=reviewer.strip(),
             note=note.strip(),
             decided_on=decided_on,
+            expected_version=expected_version,
         )
         _raise_if(
             _decision_problems(
@@ -272,21 +351,36 @@ class ReviewStore:
             )
         )
 
-        def write(conn: Connection) -> None:
+        def write(conn: Connection) -> int:
             as_of = _lock_flags(conn, [item.flag_id]).get(item.flag_id)
             _raise_if(_flag_problems(flag_id=item.flag_id, decided_on=decided_on, as_of=as_of))
-            _apply_decisions(conn, [item], actor=item.reviewer, at=self._now(), source=None)
+            current = _current_decisions(conn, [item.flag_id])
+            conflicts = _conflicts(conn, [item], current)
+            if conflicts:
+                expected, now = conflicts[0][1:]
+                raise DecisionConflict(
+                    f"flag {item.flag_id}: {_conflict_text(expected, now)}",
+                    [(expected, now)],
+                )
+            _apply_decisions(
+                conn, [item], current, actor=item.reviewer, at=self._now(), source=None
+            )
+            return int(_current_decisions(conn, [item.flag_id])[item.flag_id]["version"])
 
-        self._run_write(write)
+        return self._run_write(write)
 
     def import_decisions(self, path: Path, *, allowed: Sequence[str], actor: str) -> int:
         """Apply a CSV of decisions, all rows or none, in one transaction.
 
-        Columns ``flag_id``, ``decision``, ``reviewer``, ``note`` (optional) and
-        ``decided_on`` (YYYY-MM-DD); flags.csv's ``review_decision``, ``review_note`` and
-        ``reviewed_on`` are accepted in their place, other columns are ignored. Rows with a
-        blank decision are skipped (the trail entry counts them). Every row is validated first;
-        ``ReviewError`` lists each problem with file, line and field, and nothing is applied.
+        Columns ``flag_id``, ``decision``, ``reviewer``, ``note`` (optional), ``decided_on``
+        (YYYY-MM-DD) and ``version`` (optional: the version of the flag's decision the file was
+        filled in against; blank or absent: the flag must be undecided); flags.csv's
+        ``review_decision``, ``review_note``, ``reviewed_on`` and ``review_version`` are
+        accepted in their place, other columns are ignored. Cells are read as ewp writes them
+        (``ewp.atomic.spreadsheet_value``). Rows with a blank decision are skipped (the trail
+        entry counts them). Every row is validated first; ``ReviewError`` lists each problem
+        with file, line and field, and nothing is applied; if the only problems are decisions
+        changed since the file was filled in, it is a ``DecisionConflict`` naming each one.
         A file whose bytes were imported before is refused ("already imported on …").
         Returns the number of decisions in the file (rows with a decision).
         """
@@ -318,7 +412,25 @@ class ReviewStore:
             ]
             if problems:
                 raise ReviewError(_problem_report(name, problems))
-            counts = _apply_decisions(conn, parsed.items, actor=actor, at=at, source=name)
+            current = _current_decisions(conn, [item.flag_id for item in parsed.items])
+            conflicts = _conflicts(conn, parsed.items, current)
+            if conflicts:
+                line_of = {flag_id: line for line, flag_id, _ in parsed.targets}
+                raise DecisionConflict(
+                    _problem_report(
+                        name,
+                        [
+                            (
+                                line_of[item.flag_id],
+                                "version",
+                                f"{item.flag_id}: {_conflict_text(expected, now)}",
+                            )
+                            for item, expected, now in conflicts
+                        ],
+                    ),
+                    [(expected, now) for _, expected, now in conflicts],
+                )
+            counts = _apply_decisions(conn, parsed.items, current, actor=actor, at=at, source=name)
             _append_audit(
                 conn,
                 at=at,
@@ -410,7 +522,7 @@ class ReviewStore:
         Columns ``flag_id``, ``as_of``, ``rank``, ``officer_id``, ``unit``, ``score``,
         ``reasons`` (a list of sentences), ``model_version``, ``data_fingerprint``,
         ``decision``, ``reviewer``, ``note``, ``decided_on`` (missing, ``pd.isna``, while
-        undecided); ordered by as-of date and rank.
+        undecided) and ``version`` (0 while undecided); ordered by as-of date and rank.
         """
         query = (
             select(
@@ -427,6 +539,7 @@ class ReviewStore:
                 DECISIONS.c.reviewer,
                 DECISIONS.c.note,
                 DECISIONS.c.decided_on,
+                DECISIONS.c.version,
             )
             .outerjoin(DECISIONS, DECISIONS.c.flag_id == FLAGS.c.flag_id)
             .order_by(FLAGS.c.as_of, FLAGS.c.rank, FLAGS.c.flag_id)
@@ -435,11 +548,12 @@ class ReviewStore:
             query = query.where(FLAGS.c.as_of == as_of)
         frame = self._frame(query)
         frame["reasons"] = [json.loads(text) for text in frame["reasons"]]
+        frame["version"] = frame["version"].fillna(0).astype("int64")
         return frame
 
     def decisions_frame(self) -> pd.DataFrame:
         """Current decisions: ``flag_id``, ``officer_id``, ``as_of``, ``decision``, ``reviewer``,
-        ``note``, ``decided_on``; ordered by decision date and flag ID."""
+        ``note``, ``decided_on``, ``version``; ordered by decision date and flag ID."""
         query = (
             select(
                 DECISIONS.c.flag_id,
@@ -449,11 +563,18 @@ class ReviewStore:
                 DECISIONS.c.reviewer,
                 DECISIONS.c.note,
                 DECISIONS.c.decided_on,
+                DECISIONS.c.version,
             )
             .join(FLAGS, FLAGS.c.flag_id == DECISIONS.c.flag_id)
             .order_by(DECISIONS.c.decided_on, DECISIONS.c.flag_id)
         )
         return self._frame(query)
+
+    def decision(self, flag_id: str) -> CurrentDecision | None:
+        """The decision now on ``flag_id``, with who recorded it when; None if undecided."""
+        with self._engine.connect() as conn:
+            current = _current_decisions(conn, [flag_id])
+            return _described(conn, current[flag_id]) if flag_id in current else None
 
     def audit_frame(self) -> pd.DataFrame:
         """The audit trail, oldest first: ``id``, ``at`` (UTC timestamps), ``actor``,
@@ -480,6 +601,22 @@ class ReviewStore:
                     raise
             time.sleep(_RETRY_PAUSE_S * 2 ** (attempt - 1) * (1 + random.random()))
             attempt += 1
+
+    def _add_version_column(self) -> None:
+        """Give a store created before decision versions its ``decisions.version`` column
+        (existing decisions at version 1)."""
+        with self._engine.connect() as conn:
+            if "version" in {c["name"] for c in inspect(conn).get_columns("decisions")}:
+                return
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    sql_text("ALTER TABLE decisions ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+                )
+        except DBAPIError:
+            with self._engine.connect() as conn:  # another process added it at the same moment
+                if "version" not in {c["name"] for c in inspect(conn).get_columns("decisions")}:
+                    raise
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -654,28 +791,92 @@ def _lock_flags(conn: Connection, flag_ids: Sequence[str]) -> dict[str, date]:
     return found
 
 
-def _apply_decisions(
-    conn: Connection, items: list[_Decision], *, actor: str, at: datetime, source: str | None
-) -> Counter[str]:
-    """Insert or update each decision and append old -> new to the trail; counts by outcome."""
+def _current_decisions(conn: Connection, flag_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The ``decisions`` row (version included) of each decided flag among ``flag_ids``."""
     current: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks([item.flag_id for item in items]):
+    for chunk in _chunks(list(flag_ids)):
         query = select(DECISIONS).where(DECISIONS.c.flag_id.in_(chunk))
         current.update({row.flag_id: dict(row._mapping) for row in conn.execute(query)})
+    return current
+
+
+def _conflicts(
+    conn: Connection, items: list[_Decision], current: Mapping[str, Mapping[str, Any]]
+) -> list[tuple[_Decision, int, CurrentDecision | None]]:
+    """(item, version it expected, decision now there) for each item whose flag is no longer at
+    the version its writer saw. Recording exactly the current decision is never a conflict."""
+    found = []
+    for item in items:
+        old = current.get(item.flag_id)
+        if old is not None and _values(old) == item.values():
+            continue
+        version = 0 if old is None else int(old["version"])
+        if version != item.expected_version:
+            found.append(
+                (item, item.expected_version, None if old is None else _described(conn, old))
+            )
+    return found
+
+
+def _conflict_text(expected: int, now: CurrentDecision | None) -> str:
+    if now is None:
+        return f"version {expected} was expected, but the flag has no decision; nothing was saved"
+    seen = "undecided" if expected == 0 else f"at version {expected}"
+    return (
+        f"the decision changed after you saw it {seen}: it is now {now.describe()}. "
+        f"Nothing was saved; to replace it, decide again against version {now.version}"
+    )
+
+
+def _described(conn: Connection, row: Mapping[str, Any]) -> CurrentDecision:
+    """A ``decisions`` row with who recorded it when, from its latest trail entry."""
+    entry = conn.execute(
+        select(AUDIT_TRAIL.c.at, AUDIT_TRAIL.c.actor)
+        .where(
+            AUDIT_TRAIL.c.flag_id == row["flag_id"],
+            AUDIT_TRAIL.c.action.in_(("decision_recorded", "decision_changed")),
+        )
+        .order_by(AUDIT_TRAIL.c.id.desc())
+        .limit(1)
+    ).first()
+    return CurrentDecision(
+        **_values(row),
+        version=int(row["version"]),
+        recorded_at=None if entry is None else _as_utc(entry.at),
+        recorded_by="" if entry is None else entry.actor,
+    )
+
+
+def _values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``decisions`` row without its version."""
+    return {key: value for key, value in row.items() if key != "version"}
+
+
+def _apply_decisions(
+    conn: Connection,
+    items: list[_Decision],
+    current: Mapping[str, Mapping[str, Any]],
+    *,
+    actor: str,
+    at: datetime,
+    source: str | None,
+) -> Counter[str]:
+    """Insert or update each decision (``current``: the rows before, checked by ``_conflicts``)
+    and append old -> new to the trail; counts by outcome."""
     counts: Counter[str] = Counter()
     for item in items:
         old = current.get(item.flag_id)
-        new = asdict(item)
-        if old == new:
+        if old is not None and _values(old) == item.values():
             counts["unchanged"] += 1
             continue
+        new = {**item.values(), "version": 1 if old is None else int(old["version"]) + 1}
         if old is None:
             conn.execute(insert(DECISIONS).values(**new))
             counts["recorded"] += 1
         else:
             conn.execute(update(DECISIONS).where(DECISIONS.c.flag_id == item.flag_id).values(**new))
             counts["changed"] += 1
-        details: dict[str, Any] = {"old": old, "new": new}
+        details: dict[str, Any] = {"old": None if old is None else dict(old), "new": new}
         if source is not None:
             details["source"] = source
         _append_audit(
@@ -731,7 +932,9 @@ def _read_decisions_csv(data: bytes, *, name: str) -> list[tuple[int, dict[str, 
                         f"{name} line {start}: {len(record)} fields, the header has {len(header)}"
                     )
                 cells = [*record, *[""] * (len(header) - len(record))]
-                rows.append((start, {f: cells[i].strip() for f, i in positions.items()}))
+                rows.append(
+                    (start, {f: spreadsheet_value(cells[i].strip()) for f, i in positions.items()})
+                )
             start = reader.line_num + 1
     except csv.Error as exc:
         raise ReviewError(f"{name} line {start}: not valid CSV: {exc}") from exc
@@ -778,6 +981,12 @@ def _parse_decisions(
                 today=today,
             )
         )
+        version_text = cells.get("version", "")
+        expected_version = int(version_text) if version_text.isdigit() else 0
+        if version_text and not version_text.isdigit():
+            problems.append(
+                (line, "version", f"{version_text!r} is not a version (a whole number, 0 or more)")
+            )
         if flag_id in first_line:
             problems.append(
                 (line, "flag_id", f"{flag_id} also has a decision on line {first_line[flag_id]}")
@@ -792,6 +1001,7 @@ def _parse_decisions(
                     reviewer=cells["reviewer"],
                     note=cells.get("note", ""),
                     decided_on=decided_on,
+                    expected_version=expected_version,
                 )
             )
     return _ParsedFile(

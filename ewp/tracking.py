@@ -39,6 +39,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from ewp.atomic import csv_text
 from ewp.pseudonym import IDENTIFIER_COLUMNS, IDENTIFIER_LIST_COLUMNS, Pseudonymiser
 
 # What a logged model needs to load elsewhere; listing it saves MLflow seconds of inference.
@@ -342,7 +343,7 @@ class Tracker:
             )
         if self.pseudonymiser is not None:
             table = self.pseudonymiser.frame(table)
-        return self._scrub(table.to_csv(index=False))
+        return self._scrub(csv_text(table))
 
     def _ensure_registered_model(self) -> None:
         try:

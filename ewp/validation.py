@@ -15,10 +15,20 @@ Two kinds of problem:
 * **Record-level** problems quarantine the record and keep the rest. Per-cell checks (required
   values, dates, vocabularies, birth years, ``left_on`` not before ``joined_on``) are a pandera
   schema per table; cross-record checks (duplicate ids, several outcomes for one notice,
-  references to unknown or quarantined records, a decision before its notice, dates in the
-  future of the export, or after the day of the run when the export date is not configured)
-  are vectorised pandas / pyarrow. A record with several problems is one
-  quarantine row whose reason lists them all, in column order.
+  references to unknown or quarantined records, implausible dates: a notice received before
+  its officer joined or after they left, an incident after its notice was received, a
+  decision before its notice, dates in the future of the export, or after the day of the run
+  when the export date is not given) are vectorised pandas / pyarrow, one small function per
+  rule. A rule comparing two dates skips a record where either is blank (unknown). A record
+  with several problems is one quarantine row whose reason lists them all, in column order.
+
+**The export date** (``ExportDate``): the day the export was taken; a knowledge date on or
+after it cannot have been known then, so its record is quarantined. It is, in this order: the
+one given (``data.extracted_on`` in the config), the one written with the export
+(``extracted_on`` in ``export.json`` beside the tables, read by ``ewp.io``), or inferred from
+the data by a rule one mistyped date cannot move (``infer_last_day``): the day after the
+latest knowledge date with enough events in the 28 days up to it. The result says which, and
+why.
 
 Every reason names the file, the line and the field, e.g.
 ``notices.csv line 7, field received_on: "2019-13-45" is not a date (expected YYYY-MM-DD)``.
@@ -31,10 +41,11 @@ and their messages (``MESSAGES``) are listed for data managers in ``docs/data-co
 from __future__ import annotations
 
 import json
+import math
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -114,6 +125,11 @@ MESSAGES: dict[str, str] = {
     ),
     "unknown_reference": '{kind} "{value}" is not in {file}',
     "quarantined_reference": '{kind} "{value}" was quarantined ({file} line {line})',
+    "received_before_joined": (
+        '"{value}" is before the officer joined ({joined_on}, {file} line {line})'
+    ),
+    "received_after_left": ('"{value}" is after the officer left ({left_on}, {file} line {line})'),
+    "incident_after_received": '"{value}" is after the notice was received ({received_on})',
     "decided_before_received": (
         '"{value}" is before the notice was received ({received_on}, {file} line {line})'
     ),
@@ -124,7 +140,17 @@ MESSAGES: dict[str, str] = {
         '"{value}" is after today ({today}): a date in the future '
         "(expected a date on or before the day of the run)"
     ),
+    "after_last_day": (
+        '"{value}" is after {last_day}, the last day of the export as inferred from the data '
+        "(no export date is given; if the export is later, set data.extracted_on in the "
+        "config or extracted_on in export.json)"
+    ),
 }
+# The inferred last day of an export (``infer_last_day``): the latest knowledge date whose
+# window of LAST_DAY_WINDOW_DAYS days (ending on it) holds at least LAST_DAY_SHARE of the
+# events a typical event's window holds, and at least two.
+LAST_DAY_WINDOW_DAYS = 28
+LAST_DAY_SHARE = 0.1
 
 _DATE_PATTERN = (
     r"\d{4}-\d{2}-\d{2}"
@@ -149,17 +175,53 @@ class AccountingError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class ExportDate:
+    """The day an export was taken (knowledge dates on or after it are in its future), where
+    that came from (``source``: ``config``, ``export.json`` or ``inferred``), and why, in
+    words (``detail``)."""
+
+    extracted_on: date
+    source: str
+    detail: str
+
+    def describe(self) -> str:
+        """One line for the console, logs and reports, e.g. "2025-01-01 (config:
+        data.extracted_on)"."""
+        return f"{self.extracted_on.isoformat()} ({self.source}: {self.detail})"
+
+
+@dataclass(frozen=True)
 class ValidationResult:
     """What ``validate_export`` found.
 
     ``data``: the accepted records, typed. ``quarantine``: one row per rejected record, with
     columns ``QUARANTINE_COLUMNS`` (``raw`` is the record as read, as JSON with sorted keys).
-    ``summary``: one row per table, with columns ``SUMMARY_COLUMNS``.
+    ``summary``: one row per table, with columns ``SUMMARY_COLUMNS``. ``export_date``: the
+    export date the checks used (None only for an export without a single knowledge date).
     """
 
     data: ForceData
     quarantine: pd.DataFrame
     summary: pd.DataFrame
+    export_date: ExportDate | None = None
+
+    def unusable(self) -> str | None:
+        """Why the accepted data cannot be used at all (no officer, or no notice, passed the
+        checks), naming the file and the counts; None if it can. ``ewp validate`` and every
+        run stop on it with a ``ContractError``, after the quarantine report is written."""
+        for table, kind in ((OFFICERS, "officer"), (NOTICES, "notice")):
+            row = self.summary.set_index("table").loc[table]
+            if row["accepted"] == 0:
+                found = (
+                    f"all {row['read']} records were quarantined"
+                    if row["read"]
+                    else "it holds no records"
+                )
+                return (
+                    f"{row['file']}: no {kind} passed the contract's checks ({found}); "
+                    f"expected at least one valid {kind}"
+                )
+        return None
 
 
 def validate_export(
@@ -173,10 +235,11 @@ def validate_export(
 
     ``category_map`` maps a force's category labels to the standard taxonomy
     (``Config.category_map()``); a label is looked up exactly first, then ignoring case,
-    spaces, hyphens and slashes. With ``extracted_on`` (the day the export was taken), a
-    notice received or a decision made on or after that day is quarantined. Without it, but
-    with ``today`` (the day of the run), one after ``today`` is: a mistyped year such as 2091
-    would otherwise become the export date and date the weekly list in the future.
+    spaces, hyphens and slashes. The export date (see the module docstring) is
+    ``extracted_on`` (the config's), else ``raw.extracted_on`` (export.json), else inferred:
+    then a date after ``today`` (the day of the run) is quarantined first, so a mistyped year
+    such as 2091 is set aside outright, and the last day is inferred from the rest. A notice
+    received or a decision made on or after the export date is quarantined.
 
     Raises ``ContractError`` if a table or a required column is missing, and
     ``AccountingError`` if the counts do not add up.
@@ -185,15 +248,21 @@ def validate_export(
     for table in tables.values():
         _check_cells(table, category_map)
     officers, notices, outcomes = (tables[name] for name in TABLES)
+    export_date = _given_export_date(extracted_on, raw.extracted_on) or _inferred_export_date(
+        notices, outcomes, today
+    )
     # Each table's verdicts are final before the tables that refer to it are checked.
     _check_duplicates(officers, "duplicate_id")
     _check_duplicates(notices, "duplicate_id")
-    _check_reference(notices, "officer_id", parent=officers, kind="officer")
-    _check_future(notices, "received_on", extracted_on, today)
+    officer_at = _check_reference(notices, "officer_id", parent=officers, kind="officer")
+    _check_export_date(notices, "received_on", export_date, today)
+    _check_received_in_service(notices, officers, officer_at)
+    _check_export_date(notices, "incident_on", export_date, today)
+    _check_incident_before_received(notices)
     _check_duplicates(outcomes, "second_outcome")
     notice_at = _check_reference(outcomes, "notice_id", parent=notices, kind="notice")
     _check_decided_after_received(outcomes, notices, notice_at)
-    _check_future(outcomes, "decided_on", extracted_on, today)
+    _check_export_date(outcomes, "decided_on", export_date, today)
 
     data = ForceData(
         officers=_typed(officers, category_map),
@@ -202,7 +271,36 @@ def validate_export(
     )
     quarantine = pd.concat([_quarantine(table) for table in tables.values()], ignore_index=True)
     summary = _summary(raw, tables, data, quarantine)
-    return ValidationResult(data=data, quarantine=quarantine, summary=summary)
+    return ValidationResult(
+        data=data, quarantine=quarantine, summary=summary, export_date=export_date
+    )
+
+
+def infer_last_day(knowledge_dates: pd.Series) -> date | None:
+    """The last day of an export, from its knowledge dates, that one mistyped date cannot move.
+
+    For each event, count the events in the ``LAST_DAY_WINDOW_DAYS`` (28) days up to and
+    including its date; "typical" is the median of these counts. The last day is the latest
+    date whose count is at least ``LAST_DAY_SHARE`` (10%) of typical, and at least 2; a lone
+    later date is set aside. In an export so sparse that a typical window holds fewer than 2
+    events, no date can be told from an outlier and the latest date is taken. None if there
+    is no date.
+
+    Worked example: 3 notices a day from 2024-12-02 to 2024-12-31 and one typed 2026-11-30.
+    A December event's window holds up to 84 events, typical (the median) 45, so a date
+    needs max(2, ceil(4.5)) = 5: 2024-12-31 has 84, 2026-11-30 has 1. The last day is
+    2024-12-31 and the export date 2025-01-01; the 2026-11-30 notice is quarantined.
+    """
+    days = np.sort(knowledge_dates.dropna().to_numpy(dtype="datetime64[D]"))
+    if not len(days):
+        return None
+    window = np.timedelta64(LAST_DAY_WINDOW_DAYS - 1, "D")
+    counts = np.searchsorted(days, days, side="right") - np.searchsorted(days, days - window)
+    typical = float(np.median(counts))
+    needed = max(2, math.ceil(LAST_DAY_SHARE * typical))
+    if typical < needed:
+        needed = 1
+    return pd.Timestamp(days[counts >= needed].max()).date()
 
 
 @dataclass
@@ -510,6 +608,54 @@ def _check_reference(child: _Table, column: str, *, parent: _Table, kind: str) -
     return at
 
 
+def _check_received_in_service(notices: _Table, officers: _Table, at: np.ndarray) -> None:
+    """Quarantine notices received before their officer joined or after they left. A date
+    that is blank (unknown) on either side is not compared.
+
+    ``at``: each notice's officer among the officers' first occurrences (``_check_reference``).
+    """
+    received = notices.dates("received_on").to_numpy()
+    line = _pick(officers.lines[officers.first], at, missing=0)
+    for column, message, outside in (
+        ("joined_on", "received_before_joined", np.less),
+        ("left_on", "received_after_left", np.greater),
+    ):
+        officer_day = _pick(
+            officers.dates(column).to_numpy()[officers.first], at, missing=np.datetime64("NaT")
+        )
+        wrong = outside(received, officer_day)  # False wherever either date is NaT
+        notices.add(
+            wrong,
+            "received_on",
+            message,
+            **{column: _day_text(officer_day, wrong)},
+            file=officers.file,
+            line=line,
+        )
+
+
+def _check_incident_before_received(notices: _Table) -> None:
+    """Quarantine notices whose incident is dated after the notice was received (and not
+    already in the future of the export: that reason is given instead). Blank incident dates
+    are not compared."""
+    incident = notices.dates("incident_on").to_numpy()
+    received = notices.dates("received_on").to_numpy()
+    already = np.zeros(len(incident), dtype=bool)
+    for problems in notices.problems:
+        already[problems.loc[problems["field"] == "incident_on", "pos"].to_numpy()] = True
+    late = (incident > received) & ~already
+    notices.add(
+        late, "incident_on", "incident_after_received", received_on=_day_text(received, late)
+    )
+
+
+def _day_text(days: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` of ``days`` where ``where`` is true, ``""`` elsewhere."""
+    text = np.full(len(days), "", dtype=object)
+    text[where] = np.datetime_as_string(days[where], unit="D")
+    return text
+
+
 def _check_decided_after_received(outcomes: _Table, notices: _Table, at: np.ndarray) -> None:
     """Quarantine outcomes decided before their notice was received.
 
@@ -518,37 +664,62 @@ def _check_decided_after_received(outcomes: _Table, notices: _Table, at: np.ndar
     received_on = notices.dates("received_on").to_numpy()[notices.first]
     received = _pick(received_on, at, missing=np.datetime64("NaT"))
     early = outcomes.dates("decided_on").to_numpy() < received
-    received_text = np.full(len(early), "", dtype=object)
-    received_text[early] = np.datetime_as_string(received[early], unit="D")
     outcomes.add(
         early,
         "decided_on",
         "decided_before_received",
-        received_on=received_text,
+        received_on=_day_text(received, early),
         file=notices.file,
         line=_pick(notices.lines[notices.first], at, missing=0),
     )
 
 
-def _check_future(
-    table: _Table, column: str, extracted_on: date | None, today: date | None
+def _given_export_date(configured: date | None, manifest: date | None) -> ExportDate | None:
+    """The export date from the config, else from export.json; None if neither gives one."""
+    if configured is not None:
+        return ExportDate(configured, "config", "data.extracted_on")
+    if manifest is not None:
+        return ExportDate(manifest, "export.json", "extracted_on, written with the export")
+    return None
+
+
+def _inferred_export_date(
+    notices: _Table, outcomes: _Table, today: date | None
+) -> ExportDate | None:
+    """The day after ``infer_last_day`` of every knowledge date (of records rejected for
+    another reason too: they still happened), except those after ``today``."""
+    known = pd.concat([notices.dates("received_on"), outcomes.dates("decided_on")])
+    if today is not None:
+        known = known[known <= pd.Timestamp(today)]
+    last_day = infer_last_day(known)
+    if last_day is None:
+        return None
+    later = int((known > pd.Timestamp(last_day)).sum())
+    detail = f"the day after {last_day.isoformat()}, the latest knowledge date with enough "
+    detail += f"events in the {LAST_DAY_WINDOW_DAYS} days up to it"
+    if later:
+        detail += f"; {later} later date{'s' if later > 1 else ''} set aside as implausible"
+    return ExportDate(last_day + timedelta(days=1), "inferred", detail)
+
+
+def _check_export_date(
+    table: _Table, column: str, export_date: ExportDate | None, today: date | None
 ) -> None:
-    """Quarantine knowledge dates on or after the day the export was taken, or, if that is
-    not known, after the day of the run."""
-    if extracted_on is not None:
-        table.add(
-            table.dates(column) >= pd.Timestamp(extracted_on),
-            column,
-            "future",
-            extracted_on=extracted_on.isoformat(),
-        )
-    elif today is not None:
-        table.add(
-            table.dates(column) > pd.Timestamp(today),
-            column,
-            "after_today",
-            today=today.isoformat(),
-        )
+    """Quarantine knowledge dates on or after the export date. When it is inferred, those
+    after ``today`` (the day of the run) are reported as such: they are no plausible date."""
+    dates = table.dates(column)
+    if export_date is not None and export_date.source != "inferred":
+        late = dates >= pd.Timestamp(export_date.extracted_on)
+        table.add(late, column, "future", extracted_on=export_date.extracted_on.isoformat())
+        return
+    after_today = pd.Series(False, index=dates.index)
+    if today is not None:
+        after_today = dates > pd.Timestamp(today)
+        table.add(after_today, column, "after_today", today=today.isoformat())
+    if export_date is not None:
+        last_day = export_date.extracted_on - timedelta(days=1)
+        late = (dates > pd.Timestamp(last_day)) & ~after_today
+        table.add(late, column, "after_last_day", last_day=last_day.isoformat())
 
 
 # --- results ---------------------------------------------------------------------------------

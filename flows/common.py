@@ -40,7 +40,13 @@ from ewp.pseudonym import (
 )
 from ewp.retry import is_transient
 from ewp.synthetic import generate_configured_force
-from ewp.validation import ValidationResult, validate_export
+from ewp.validation import (
+    ContractError,
+    ExportDate,
+    ValidationResult,
+    infer_last_day,
+    validate_export,
+)
 
 
 def retry_if_transient(task: Task, task_run: TaskRun, state: State) -> bool:
@@ -137,7 +143,11 @@ def ingest_export(config: Config, home: Path) -> Path:
 def validate(export_dir: Path, config: Config) -> ValidationResult:
     """Validate the export against the contract (read = accepted + quarantined, checked).
 
-    Without a configured export date, knowledge dates after today are quarantined.
+    The export date is the config's ``data.extracted_on``, else the export's own
+    ``export.json``, else inferred from the data (``ewp.validation.infer_last_day``); it is
+    logged with its source, and records dated on or after it are quarantined. Raises
+    ``ContractError`` when no officer or no notice passed the checks
+    (``ValidationResult.unusable``).
     """
     result = validate_export(
         read_raw_export(export_dir),
@@ -152,7 +162,20 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
         totals["accepted"],
         totals["quarantined"],
     )
+    problem = result.unusable()
+    if problem is not None:
+        raise ContractError(f"{problem}: `ewp validate` lists why each record was quarantined")
+    assert result.export_date is not None  # an accepted notice has a date
+    run_logger().info("Export date: %s", result.export_date.describe())
     return result
+
+
+def export_date_manifest(export_date: ExportDate) -> dict[str, str]:
+    """The export date and where it came from, for a run's manifest."""
+    return {
+        "extracted_on": export_date.extracted_on.isoformat(),
+        "extracted_on_source": f"{export_date.source}: {export_date.detail}",
+    }
 
 
 @ewp_task(**IO_TASK)
@@ -176,8 +199,13 @@ def protect_identifiers(data: ForceData, home: Path) -> Pseudonymiser:
 
 
 def export_date(data: ForceData, configured: dt.date | None) -> dt.date:
-    """The date the export was taken: configured, or the day after its latest knowledge date."""
+    """The date validated ``data`` was taken: ``configured``, or the day after its last day as
+    ``ewp.validation.infer_last_day`` infers it (one mistyped date cannot move it). The flows
+    take it from ``validate``'s result instead, which also knows an export.json's date."""
     if configured is not None:
         return configured
-    latest = max(data.notices["received_on"].max(), data.outcomes["decided_on"].max())
-    return (latest + pd.Timedelta(days=1)).date()
+    known = pd.concat([data.notices["received_on"], data.outcomes["decided_on"]])
+    last_day = infer_last_day(known)
+    if last_day is None:
+        raise ContractError("no notice or outcome has a date, so the export cannot be dated")
+    return last_day + dt.timedelta(days=1)

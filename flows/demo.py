@@ -44,7 +44,7 @@ from flows.common import (
     IO_TASK,
     ewp_flow,
     ewp_task,
-    export_date,
+    export_date_manifest,
     export_fingerprint,
     prepare_export,
     protect_identifiers,
@@ -189,7 +189,7 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
     result = validate(export_dir, config)
     data = result.data
     privacy = protect_identifiers(data, home)
-    extracted_on = export_date(data, config.data.extracted_on)
+    extracted_on = result.export_date.extracted_on
     as_of = config.scoring.as_of or latest_monday(extracted_on)
     run_dir = home / "runs" / config.name / as_of.isoformat()
 
@@ -229,7 +229,7 @@ def demo_flow(config: Config, home: Path) -> DemoResult:
         "data_fingerprint": data_fingerprint,
         "model_id": model_id,
         "as_of": as_of.isoformat(),
-        "extracted_on": extracted_on.isoformat(),
+        **export_date_manifest(result.export_date),
         "training_as_of": [dates[0].isoformat(), dates[-1].isoformat()],
         "holdout": {k: round(v, 6) for k, v in holdout_metrics.items()},
     }

@@ -45,7 +45,6 @@ from flows.common import (
     IO_TASK,
     ewp_flow,
     ewp_task,
-    export_date,
     export_fingerprint,
     prepare_export,
     protect_identifiers,
@@ -294,9 +293,10 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
     """Score the serving cohort with the registry's champion and publish the weekly list."""
     export_dir = prepare_export(config, home)
     data_fingerprint = export_fingerprint(export_dir)
-    data = validate(export_dir, config).data
+    validated = validate(export_dir, config)
+    data = validated.data
     protect_identifiers(data, home)  # from here on, log lines carry pseudonyms only
-    extracted_on = export_date(data, config.data.extracted_on)
+    extracted_on = validated.export_date.extracted_on
     day = as_of or config.scoring.as_of or latest_monday(extracted_on)
     model, model_version = load_champion(tracker_for(config, home))
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"

@@ -55,7 +55,6 @@ from flows.common import (
     IO_TASK,
     ewp_flow,
     ewp_task,
-    export_date,
     export_fingerprint,
     prepare_export,
     protect_identifiers,
@@ -454,9 +453,10 @@ def train_flow(
     logger = run_logger()
     export_dir = prepare_export(config, home)
     data_fingerprint = export_fingerprint(export_dir)
-    data = validate(export_dir, config).data
+    validated = validate(export_dir, config)
+    data = validated.data
     privacy = protect_identifiers(data, home)
-    extracted_on = export_date(data, config.data.extracted_on)
+    extracted_on = validated.export_date.extracted_on
     ev = config.evaluation
     splits = evaluation_splits(config)
     last_test = splits[-1].test_block[-1]
@@ -555,7 +555,11 @@ def train_flow(
         config=config,
     )
     eval_fingerprint = evaluation_fingerprint(config, data_fingerprint)
-    tags = {"data_fingerprint": data_fingerprint, "evaluation_fingerprint": eval_fingerprint}
+    tags = {
+        "data_fingerprint": data_fingerprint,
+        "evaluation_fingerprint": eval_fingerprint,
+        "export_date": validated.export_date.describe(),
+    }
     log_evaluation(tracker=tracker, metrics=metrics, candidates=candidates, tags=tags)
 
     run_dir = home / "runs" / config.name / f"train-{extracted_on.isoformat()}"
@@ -661,7 +665,7 @@ def train_flow(
         interpretable=chosen.kind in INTERPRETABLE_KINDS,
         training_window=(split.train_as_of[0].isoformat(), split.train_as_of[-1].isoformat()),
         data_fingerprint=data_fingerprint,
-        extracted_on=extracted_on.isoformat(),
+        extracted_on=validated.export_date.describe(),
         label_description=label_description(config),
         features=feature_specs(config.features),
         headline=equal_volume,

@@ -4,10 +4,18 @@
 It takes only aggregate tables (one row per candidate, or per candidate and list size) and
 renders only named columns from them, so no officer identifier can reach the card. The text
 lives in ``templates/model_card.md.j2``; this module formats the numbers and tables.
+
+Every value from the data or the config (group labels in the gate's reasons, override reasons,
+parameters, names) is escaped before it enters the Markdown (``_md_text`` in prose and table
+cells, ``_md_code`` inside code spans), so the card renders as text what the data says: no
+HTML tag, link or image and no line break of a value reaches the rendered page. Worked
+example: the gate reason ``<meta http-equiv="refresh" content="0;url=http://evil"> 1.90``
+enters the card as ``&lt;meta http-equiv="refresh" content="0;url=http://evil"&gt; 1.90``.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,9 +49,22 @@ def _yes_no(value: Any) -> str:
     return "yes" if bool(value) else "no"
 
 
+def _md_text(value: Any) -> str:
+    """``value`` as Markdown prose that renders as that text: on one line, ``& < >`` as HTML
+    entities (no raw HTML, no autolink) and ``[ ]`` backslash-escaped (no link or image)."""
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return text.replace("[", "\\[").replace("]", "\\]")
+
+
+def _md_code(value: Any) -> str:
+    """``value`` for the inside of a Markdown code span (whose content is never HTML): on one
+    line, with no backtick to close the span early."""
+    return " ".join(str(value).split()).replace("`", "'")
+
+
 def _cell(value: Any) -> str:
     """Text made safe for a markdown table cell."""
-    return " ".join(str(value).split()).replace("|", "\\|")
+    return _md_text(value).replace("|", "\\|")
 
 
 @dataclass(frozen=True)
@@ -185,23 +206,24 @@ def render_model_card(
         name="selection",
     )
     return _template().render(
-        model_id=model_id,
-        candidate=candidate,
-        kind=kind,
-        params=sorted((str(k), str(v)) for k, v in params.items()),
+        model_id=_md_code(model_id),
+        model_title=_md_text(model_id),
+        candidate=_md_code(candidate),
+        kind=_md_code(kind),
+        params=sorted((_md_code(k), _md_code(v)) for k, v in params.items()),
         interpretable=interpretable,
-        window_start=training_window[0],
-        window_end=training_window[1],
-        data_fingerprint=data_fingerprint,
-        extracted_on=extracted_on,
+        window_start=_md_text(training_window[0]),
+        window_end=_md_text(training_window[1]),
+        data_fingerprint=_md_code(data_fingerprint),
+        extracted_on=_md_text(extracted_on),
         protected=[f"`{name}`" for name in AUDIT_ONLY_COLUMNS],
-        label_description=label_description.strip(),
+        label_description=_md_text(label_description),
         features_table=features_table,
         headline_table=headline_table,
         summary_table=summary_table,
         selection_table=selection_table,
-        selection_metric=selection_metric,
-        rule_name=rule_name,
-        gate_notes=[" ".join(note.split()) for note in gate_notes],
-        override_reason=None if override_reason is None else override_reason.strip(),
+        selection_metric=_md_code(selection_metric),
+        rule_name=_md_code(rule_name),
+        gate_notes=[_md_text(note) for note in gate_notes],
+        override_reason=None if override_reason is None else _md_text(override_reason),
     )

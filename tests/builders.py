@@ -1,6 +1,11 @@
-"""Small hand-built ForceData tables for tests (typed as validation would produce them)."""
+"""Small hand-built ForceData tables for tests (typed as validation would produce them), and a
+check that a CSV file is safe to open in a spreadsheet."""
 
 from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
 
 import pandas as pd
 
@@ -62,3 +67,19 @@ def make_force(
         }
     )
     return ForceData(officers=off, notices=notice_frame, outcomes=outcome_frame)
+
+
+# Cells a spreadsheet would run as formulas (see ewp.atomic): text starting with = + - @ tab CR.
+FORMULA_CELL = re.compile(r"[=+\-@\t\r]")
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def formula_cells(path: Path) -> list[tuple[int, str]]:
+    """(line, cell) for each cell of the CSV file ``path`` that a spreadsheet would run."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [
+            (number, cell)
+            for number, row in enumerate(csv.reader(handle), start=1)
+            for cell in row
+            if FORMULA_CELL.match(cell) and not PLAIN_NUMBER.fullmatch(cell)
+        ]

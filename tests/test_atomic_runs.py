@@ -116,9 +116,20 @@ def scoring(small_trained, tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
-def start(scoring: dict, home: Path, *, pause: str | None, args: tuple[str, ...] = ()):
-    """``ewp score`` in a subprocess on the session's Prefect server; output to a log file."""
+def start(
+    scoring: dict,
+    home: Path,
+    *,
+    pause: str | None,
+    args: tuple[str, ...] = (),
+    own_server: bool = False,
+):
+    """``ewp score`` in a subprocess on the session's Prefect server (``own_server``: on the
+    temporary server it starts itself, as a user's run does); output to a log file."""
     env = {**os.environ, "EWP_HOME": str(home), "PREFECT_API_URL": scoring["api_url"]}
+    if own_server:
+        del env["PREFECT_API_URL"]
+        env["PREFECT_HOME"] = str(home / "prefect")
     env.pop(PAUSE_ENV, None)
     if pause:
         env[PAUSE_ENV] = pause
@@ -177,6 +188,52 @@ def test_a_killed_run_leaves_no_report_and_the_rerun_completes_identically(scori
         assert {p.name: p.read_bytes() for p in (runs / WEEK).iterdir()} == scoring["clean"]
         assert [p.name for p in runs.iterdir()] == [WEEK]  # the killed run's staging is gone
         assert stored(home) == (flagged, ["flag_published"] * flagged)
+
+
+def children(parent: int) -> dict[int, str]:
+    """The processes whose parent is ``parent``: pid -> command line (Linux ``/proc``)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                found[int(stat.parent.name)] = (
+                    (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                )
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the watchdog reads /proc")
+def test_a_killed_run_takes_its_temporary_prefect_server_with_it(scoring) -> None:
+    """``ewp score`` without PREFECT_API_URL starts Prefect's temporary server; killed with
+    SIGKILL (no atexit hook runs), it leaves no server behind (ewp.prefect_server)."""
+    home = scoring["root"] / "own-server"
+    proc, log = start(scoring, home, pause="list-written", own_server=True)
+    servers: list[int] = []
+    try:
+        wait_for_pause(proc, log, "list-written")
+        servers = [pid for pid, cmd in children(proc.pid).items() if "uvicorn" in cmd]
+        assert len(servers) == 1, children(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while alive(servers[0]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(servers[0]), "the temporary server outlived its command"
+    finally:
+        proc.kill()
+        for pid in servers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_bad_export_ends_a_flow_in_one_line_without_traceback(scoring, tmp_path: Path) -> None:

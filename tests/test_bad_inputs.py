@@ -80,6 +80,14 @@ def edited(table: str, row: int, column: str, value: str) -> bytes:
     return csv_text(rows).encode()
 
 
+def every_record(table: str, column: str, value: str) -> bytes:
+    """Table ``table`` as CSV bytes with ``column`` set to ``value`` in every record."""
+    rows = [list(r) for r in TABLES[table]]
+    for row in rows[1:]:
+        row[rows[0].index(column)] = value
+    return csv_text(rows).encode()
+
+
 def with_rows(table: str, *extra: list[str]) -> bytes:
     return csv_text([*TABLES[table], *extra]).encode()
 
@@ -333,13 +341,45 @@ def test_extra_columns_are_named_and_ignored(tmp_path: Path) -> None:
     assert "  notices.csv: columns not in the contract, ignored: shoe_size" in output.splitlines()
 
 
-def test_header_only_files_are_an_empty_export(tmp_path: Path) -> None:
+def test_header_only_files_are_an_empty_export_and_a_contract_error(tmp_path: Path) -> None:
     folder = write_export(
         tmp_path / "export", {f"{n}.csv": csv_text(rows[:1]).encode() for n, rows in TABLES.items()}
     )
     code, output, quarantine = run_validate(folder)
-    assert code == 0 and pd.read_csv(quarantine).empty
+    assert code == 2 and pd.read_csv(quarantine).empty
     assert "│ officers │ officers.csv │    0 │        0 │           0 │" in output
+    assert output.splitlines()[-1] == (
+        "Contract error: officers.csv: no officer passed the contract's checks (it holds no "
+        "records); expected at least one valid officer"
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {"officers.csv": every_record("officers", "joined_on", "")},
+            "officers.csv: no officer passed the contract's checks (all 3 records were "
+            "quarantined); expected at least one valid officer",
+        ),
+        (
+            {"notices.csv": every_record("notices", "source", "press")},
+            "notices.csv: no notice passed the contract's checks (all 3 records were "
+            "quarantined); expected at least one valid notice",
+        ),
+    ],
+    ids=["no valid officer", "no valid notice"],
+)
+def test_an_export_with_no_valid_officer_or_notice_is_a_contract_error(
+    tmp_path: Path, files: dict[str, bytes], message: str
+) -> None:
+    """Validation still writes the quarantine report (every row, with its reason), then stops
+    with exit code 2: there is nothing to score or train on."""
+    folder = write_export(tmp_path / "export", files)
+    code, output, quarantine = run_validate(folder)
+    assert code == 2
+    assert output.splitlines()[-1] == f"Contract error: {message}"
+    assert len(pd.read_csv(quarantine)) >= 3
 
 
 def test_a_bad_config_is_named_before_the_data_is_read(tmp_path: Path) -> None:

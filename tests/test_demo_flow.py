@@ -110,6 +110,7 @@ def test_cli_validate_names_file_line_and_field(tmp_path: Path) -> None:
         "notice_id,case_id,officer_id,received_on,category,source\n"
         "N1,C1,O1,2019-13-45,other,public\n"
         "N2,C2,O9,2019-01-01,other,public\n"
+        "N3,C3,O1,2019-02-01,other,public\n"
     )
     (tmp_path / "outcomes.csv").write_text("notice_id,decided_on,finding\n")
     quarantine = tmp_path / "q.csv"

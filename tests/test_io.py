@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ewp.atomic import read_csv, spreadsheet_safe, spreadsheet_value, write_csv
 from ewp.io import find_table_file, read_raw_export, write_export, write_quarantine
 from ewp.validation import ContractError, ValidationResult, validate_export
+from tests.builders import formula_cells
 from tests.test_validation import CATEGORY_MAP, FILES, clean_tables, validate
 
 OFFICERS_CSV = (
@@ -256,3 +258,78 @@ def test_write_quarantine_is_readable_and_deterministic(tmp_path: Path) -> None:
     assert back.columns.tolist() == quarantine.columns.tolist()
     assert back["reason"].tolist() == quarantine["reason"].tolist()
     assert back["line"].tolist() == ["4"]
+
+
+# --- spreadsheet-safe CSV ----------------------------------------------------------------------
+
+HOSTILE_UNIT = "=cmd|' /C calc'!A0"
+HOSTILE_OFFICER = '=HYPERLINK("http://x","click")'
+
+
+def test_write_csv_neutralises_text_that_a_spreadsheet_would_run(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "officer_id": [HOSTILE_OFFICER, "OFF2", "@SUM(A1)", "'=x", "\tTAB", "-3"],
+            "note": ["+44 20 7946", "- spoke to him", "", "ok", "line 1\nline 2", "-0.5"],
+            "value": [-1.5, 2.0, -3.0, 0.0, 1.0, -2.0],
+        }
+    )
+    path = write_csv(frame, tmp_path / "flags.csv", float_format="%.1f")
+    assert formula_cells(path) == []
+    assert path.read_text().splitlines()[:4] == [
+        "officer_id,note,value",
+        '"\'=HYPERLINK(""http://x"",""click"")",\'+44 20 7946,-1.5',
+        "OFF2,'- spoke to him,2.0",
+        "'@SUM(A1),,-3.0",
+    ]
+    back = read_csv(path, dtype={"officer_id": str, "note": str}, keep_default_na=False)
+    pd.testing.assert_frame_equal(back, frame)  # numbers stay numbers, text comes back exact
+
+
+def test_a_carriage_return_in_a_cell_quotes_every_cell(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"note": ["\rCR", "a\rb"], "value": [1, 2]})
+    path = write_csv(frame, tmp_path / "notes.csv")
+    assert path.read_bytes() == b'"note","value"\n"\'\rCR","1"\n"a\rb","2"\n'
+    pd.testing.assert_frame_equal(read_csv(path), frame)
+
+
+def test_spreadsheet_safe_round_trips_every_value() -> None:
+    values = ["=1+1", "'=1+1", "''=1+1", "-3", "'-3", "-x", "'hello", "", "@", "1e-3", "-inf"]
+    safe = spreadsheet_safe(pd.DataFrame({"a": values}))["a"].tolist()
+    assert safe == [
+        "'=1+1",
+        "''=1+1",
+        "'''=1+1",
+        "-3",
+        "''-3",
+        "'-x",
+        "'hello",
+        "",
+        "'@",
+        "1e-3",
+        "'-inf",
+    ]
+    assert [spreadsheet_value(cell) for cell in safe] == values
+
+
+def test_a_hostile_export_is_written_safe_and_reads_back_exactly(tmp_path: Path) -> None:
+    tables = clean_tables()
+    tables["officers"].loc[0, "officer_id"] = HOSTILE_OFFICER
+    tables["notices"].loc[[0, 2], "officer_id"] = HOSTILE_OFFICER
+    tables["officers"]["unit"] = HOSTILE_UNIT
+    original = validate(tables)
+    paths = write_export(**{t: getattr(original.data, t) for t in FILES}, out_dir=tmp_path / "e")
+    assert [formula_cells(path) for path in paths.values()] == [[], [], []]
+    again = validated(tmp_path / "e")
+    assert_same_data(original, again)
+    assert set(again.data.officers["unit"]) == {HOSTILE_UNIT}
+
+
+def test_the_quarantine_report_is_written_safe(tmp_path: Path) -> None:
+    tables = clean_tables()
+    tables["notices"].loc[2, "received_on"] = "=HYPERLINK(1)"
+    tables["notices"].loc[1, "officer_id"] = "-OFF9"
+    path = write_quarantine(validate(tables).quarantine, tmp_path / "quarantine.csv")
+    assert formula_cells(path) == []
+    back = read_csv(path, dtype=str, keep_default_na=False)
+    assert back["value"].tolist() == ["-OFF9", "=HYPERLINK(1)", "N2"]  # N2: its notice's outcome

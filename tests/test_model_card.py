@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -173,3 +174,32 @@ def test_protected_attribute_as_feature_is_refused() -> None:
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match=r"headline table lacks columns \['fp_change'\]"):
         _card(headline=_headline().drop(columns="fp_change"))
+
+
+TABLE_TAGS = {"table", "thead", "tbody", "tr", "th", "td"}
+HOSTILE_LABEL = '<meta http-equiv="refresh" content="0;url=http://evil">'
+
+
+def test_values_from_the_data_and_config_render_as_text_not_html() -> None:
+    """A hostile ethnicity label (in the gate's reasons) and a hostile override reason show as
+    text in any Markdown renderer: no tag, link or image comes through."""
+    import markdown
+
+    reason = f"flag-rate ratio 1.90 for {HOSTILE_LABEL} officers exceeds 1.25"
+    selection = _selection()
+    selection.loc[2, "gate_reason"] = reason
+    card = _card(
+        gate_notes=[f"ebm: {reason}"],
+        selection=selection,
+        override_reason="approved <script>alert(1)</script> [see](javascript:alert(1)) ![x](y)\n<b",
+        params={"note": "<img src=x> `tick`"},
+    )
+    html = markdown.markdown(card, extensions=["tables"])
+    tags = set(re.findall(r"</?([A-Za-z][A-Za-z0-9]*)", html))
+    assert tags <= {"h1", "h2", "p", "ul", "li", "code", "strong", "em"} | TABLE_TAGS, tags
+    assert (
+        'ebm: flag-rate ratio 1.90 for &lt;meta http-equiv="refresh" '
+        'content="0;url=http://evil"&gt; officers exceeds 1.25'
+    ) in html
+    assert "approved &lt;script&gt;alert(1)&lt;/script&gt; [see](javascript:alert(1))" in html
+    assert "<code>&lt;img src=x&gt; 'tick'</code>" in html  # inside a code span: text already

@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ewp.atomic import csv_text
 from ewp.config import ReviewConfig
 from ewp.flags import REVIEW_COLUMNS, flag_id
-from ewp.review import ReviewError, ReviewStore, default_url
+from ewp.review import DecisionConflict, ReviewError, ReviewStore, default_url
 
 ALLOWED = ReviewConfig().decisions
 NOW = datetime(2025, 3, 3, 9, 30, tzinfo=UTC)
@@ -42,7 +43,22 @@ def flag_list(officers: tuple[str, ...] = ("O1", "O2", "O3"), as_of: str = WEEK)
     )
     for column in REVIEW_COLUMNS:
         flags[column] = ""
+    flags["review_version"] = 0
     return flags
+
+
+def store_with_one_decision(tmp_path: Path) -> ReviewStore:
+    """A store with ``flag_list()`` published and O1 decided: no action, by PS Ahmed."""
+    store = make_store(tmp_path)
+    store.publish_flags(flag_list(), actor="score-flow")
+    store.record_decision(
+        flag_id=fid("O1"),
+        decision="no_action",
+        reviewer="PS Ahmed",
+        decided_on=date(2025, 1, 8),
+        allowed=ALLOWED,
+    )
+    return store
 
 
 def fid(officer: str, as_of: str = WEEK) -> str:
@@ -134,14 +150,16 @@ def test_a_changed_decision_keeps_old_and_new_in_the_trail(tmp_path: Path) -> No
         decided_on=date(2025, 1, 8),
         allowed=ALLOWED,
     )
-    store.record_decision(
+    version = store.record_decision(
         flag_id=target,
         decision="referral_to_professional_standards",
         reviewer="Insp Brown",
         note="second allegation came to light",
         decided_on=date(2025, 1, 10),
         allowed=ALLOWED,
+        expected_version=1,
     )
+    assert version == 2
     decisions = store.decisions_frame()
     assert decisions.to_dict("records") == [
         {
@@ -152,6 +170,7 @@ def test_a_changed_decision_keeps_old_and_new_in_the_trail(tmp_path: Path) -> No
             "reviewer": "Insp Brown",
             "note": "second allegation came to light",
             "decided_on": date(2025, 1, 10),
+            "version": 2,
         }
     ]
     trail = store.audit_frame()
@@ -166,6 +185,27 @@ def test_a_changed_decision_keeps_old_and_new_in_the_trail(tmp_path: Path) -> No
     assert changed["new"]["decided_on"] == "2025-01-10"
 
 
+def test_a_store_from_before_versions_gets_them_at_version_1(tmp_path: Path) -> None:
+    store = store_with_one_decision(tmp_path)
+    store.close()
+    with sqlite3.connect(tmp_path / "review.db") as conn:  # the schema before versions
+        conn.execute("ALTER TABLE decisions DROP COLUMN version")
+    store = make_store(tmp_path)
+    assert store.flags_frame()["version"].tolist() == [1, 0, 0]
+    assert (
+        store.record_decision(
+            flag_id=fid("O1"),
+            decision="other",
+            reviewer="Insp Brown",
+            decided_on=date(2025, 1, 9),
+            allowed=ALLOWED,
+            expected_version=1,
+        )
+        == 2
+    )
+    store.close()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -174,26 +214,25 @@ def test_a_changed_decision_keeps_old_and_new_in_the_trail(tmp_path: Path) -> No
         ({"reviewer": "  "}, "reviewer: empty"),
         ({"decided_on": date(2025, 1, 5)}, "before the flag's as-of date 2025-01-06"),
         ({"decided_on": date(2025, 3, 4)}, "in the future"),
+        (
+            {"expected_version": 0},  # a stale form: it saw the flag undecided
+            "changed after you saw it undecided: it is now no_action by PS Ahmed, decided "
+            "2025-01-08, recorded 2025-03-03 09:30 UTC by PS Ahmed \\(version 1\\)",
+        ),
+        ({"expected_version": 2}, "against version 1"),
     ],
 )
 def test_a_refused_decision_changes_nothing(
     tmp_path: Path, change: dict[str, object], message: str
 ) -> None:
-    store = make_store(tmp_path)
-    store.publish_flags(flag_list(), actor="score-flow")
-    store.record_decision(
-        flag_id=fid("O1"),
-        decision="no_action",
-        reviewer="PS Ahmed",
-        decided_on=date(2025, 1, 8),
-        allowed=ALLOWED,
-    )
+    store = store_with_one_decision(tmp_path)
     before = snapshot(store)
     request: dict = {
         "flag_id": fid("O1"),
         "decision": "other",
         "reviewer": "Insp Brown",
         "decided_on": date(2025, 1, 9),
+        "expected_version": 1,
     } | change
     with pytest.raises(ReviewError, match=message):
         store.record_decision(**request, allowed=ALLOWED)
@@ -242,6 +281,22 @@ def test_import_accepts_the_flags_csv_with_its_review_columns_filled_in(tmp_path
     reviewed["review_note"] = ["spoke to officer\nfollow-up booked", "", ""]
     reviewed.to_csv(csv_path, index=False)
 
+    # O2 was decided after this flags.csv was issued (its review_version says 0): refused,
+    # naming the decision now there; nothing is imported.
+    before = snapshot(store)
+    with pytest.raises(DecisionConflict, match=r"(?s)1 problem, nothing imported:\n") as refused:
+        store.import_decisions(csv_path, allowed=ALLOWED, actor="clerk")
+    assert str(refused.value).splitlines()[1] == (
+        f"flags.csv line 4, field version: {fid('O2')}: the decision changed after you saw it "
+        "undecided: it is now no_action by PS Ahmed, decided 2025-01-07, recorded 2025-03-03 "
+        "09:30 UTC by PS Ahmed (version 1). Nothing was saved; to replace it, decide again "
+        "against version 1"
+    )
+    assert_unchanged(store, before)
+
+    # Knowingly replacing it: the clerk fills in the version they saw.
+    reviewed.loc[1, "review_version"] = 1
+    reviewed.to_csv(csv_path, index=False)
     assert store.import_decisions(csv_path, allowed=ALLOWED, actor="clerk") == 2
     decisions = store.decisions_frame().set_index("flag_id")
     assert decisions.loc[fid("O1"), "note"] == "spoke to officer\nfollow-up booked"
@@ -251,6 +306,30 @@ def test_import_accepts_the_flags_csv_with_its_review_columns_filled_in(tmp_path
     assert changed.iloc[0]["details"]["old"]["reviewer"] == "PS Ahmed"
     summary = store.audit_frame().iloc[-1]["details"]
     assert (summary["recorded"], summary["changed"], summary["skipped_blank"]) == (1, 1, 1)
+
+
+def test_an_import_reads_spreadsheet_safe_cells_back_as_written(tmp_path: Path) -> None:
+    """A decisions file ewp wrote (the workspace's download, flags.csv) neutralises formulas
+    with a leading "'"; importing it keeps each value as the reviewer wrote it."""
+    store = make_store(tmp_path)
+    store.publish_flags(flag_list(), actor="score-flow")
+    notes = ['=HYPERLINK("http://x","click")', "- spoke to supervisor", "'=as typed"]
+    decisions = pd.DataFrame(
+        {
+            "flag_id": [fid("O1"), fid("O2"), fid("O3")],
+            "decision": "other",
+            "reviewer": ["@ps.ahmed", "PS Ahmed", "PS Ahmed"],
+            "note": notes,
+            "decided_on": "2025-01-08",
+        }
+    )
+    path = tmp_path / "decisions.csv"
+    path.write_text(csv_text(decisions), encoding="utf-8")
+    assert "'=HYPERLINK" in path.read_text()
+    assert store.import_decisions(path, allowed=ALLOWED, actor="clerk") == 3
+    stored = store.decisions_frame().set_index("flag_id")
+    assert stored.loc[[fid("O1"), fid("O2"), fid("O3")], "note"].tolist() == notes
+    assert stored.loc[fid("O1"), "reviewer"] == "@ps.ahmed"
 
 
 def test_a_file_with_bad_rows_imports_nothing_and_names_file_line_and_field(
@@ -398,3 +477,38 @@ def test_suppression_rule_worked_by_hand(tmp_path: Path) -> None:
         candidates=candidates.iloc[:0], as_of=as_of, weeks=8, last_notice=last_notice
     )
     assert none.empty and list(none.columns) == list(out.columns)
+
+
+def test_ewp_review_decide_replaces_a_decision_only_against_its_version(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ewp.cli import app
+
+    home = tmp_path / "home"
+    store = ReviewStore(default_url(home))
+    store.publish_flags(flag_list(), actor="score-flow")
+    store.close()
+    target = fid("O1")
+
+    def decide(decision: str, *version: str) -> tuple[int, str]:
+        options = ["--decision", decision, "--reviewer", "DS Khan", "--on", "2025-01-08"]
+        result = CliRunner().invoke(
+            app,
+            ["review", "decide", target, *options, *version],
+            env={"EWP_HOME": str(home)},
+            terminal_width=400,
+        )
+        return result.exit_code, result.output.strip()
+
+    assert decide("no_action") == (0, f"Recorded no_action on {target} by DS Khan (version 1)")
+    code, output = decide("other")  # as if from a stale view: it expects an undecided flag
+    assert code == 2
+    assert output.startswith(
+        f"Not recorded: flag {target}: the decision changed after you saw it undecided: it is "
+        "now no_action by DS Khan, decided 2025-01-08, recorded "
+    )
+    assert output.endswith("decide again against version 1")
+    assert decide("other", "--expect-version", "1") == (
+        0,
+        f"Recorded other on {target} by DS Khan (version 2)",
+    )

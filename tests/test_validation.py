@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from ewp.config import Config
-from ewp.io import RawExport
+from ewp.io import RawExport, read_export_manifest
 from ewp.validation import (
     QUARANTINE_COLUMNS,
     SUMMARY_COLUMNS,
     ContractError,
+    ExportDate,
     ValidationResult,
+    infer_last_day,
     validate_export,
 )
 
@@ -488,6 +491,142 @@ def test_knowledge_dates_on_or_after_the_export_date() -> None:
         'field decided_on: "2020-03-01" is on or after the export date 2020-03-01 '
         "(in the future of the export)"
     )
+
+
+@pytest.mark.parametrize(
+    ("edits", "reason"),
+    [
+        (
+            [("notices", 0, "received_on", "2009-12-31")],  # OFF1 joined 2010-01-04
+            'notices.csv line 2, field received_on: "2009-12-31" is before the officer joined '
+            "(2010-01-04, officers.csv line 2)",
+        ),
+        (
+            [("notices", 1, "received_on", "2021-04-01")],
+            'notices.csv line 3, field received_on: "2021-04-01" is after the officer left '
+            "(2021-03-31, officers.csv line 3)",
+        ),
+        (
+            [("notices", 0, "incident_on", "2019-01-11")],  # received 2019-01-10
+            'notices.csv line 2, field incident_on: "2019-01-11" is after the notice was '
+            "received (2019-01-10)",
+        ),
+        (
+            [("notices", 0, "incident_on", "2020-03-03")],  # the export's last day: 2020-03-02
+            'notices.csv line 2, field incident_on: "2020-03-03" is after 2020-03-02, the last '
+            "day of the export as inferred from the data",
+        ),
+    ],
+    ids=["before joining", "after leaving", "incident after receipt", "incident in the future"],
+)
+def test_implausible_dates_are_quarantined(
+    edits: list[tuple[str, int, str, str]], reason: str
+) -> None:
+    tables = clean_tables()
+    for table, row, column, value in edits:
+        tables[table].loc[row, column] = value
+    result = validate(tables)
+    notice, outcome = result.quarantine["reason"]  # the notice, and its outcome with it
+    assert notice.startswith(reason)
+    assert re.match(r'outcomes.csv line \d, field notice_id: notice "N\d" was quarantined', outcome)
+
+
+def test_a_date_check_skips_a_blank_date_it_compares_with() -> None:
+    """Unknown (blank) dates are not compared: an officer still serving (no left_on) with a
+    notice years after joining, a notice without an incident date."""
+    tables = clean_tables()
+    tables["notices"].loc[2, "incident_on"] = ""
+    tables["notices"].loc[2, "received_on"] = "2020-03-02"  # OFF1 joined 2010, never left
+    assert tables["officers"].loc[0, "left_on"] == ""
+    assert validate(tables).quarantine.empty
+
+
+def december_export(extra_notice_on: str | None = None) -> dict[str, pd.DataFrame]:
+    """An export whose notices run 3 a day from 2024-12-02 to 2024-12-31 (the worked example
+    of ``infer_last_day``), plus one more notice on ``extra_notice_on``."""
+    days = [d.date().isoformat() for d in pd.date_range("2024-12-02", "2024-12-31")]
+    received = [day for day in days for _ in range(3)]
+    if extra_notice_on:
+        received.append(extra_notice_on)
+    notices = pd.DataFrame(
+        {
+            "notice_id": [f"N{i}" for i in range(len(received))],
+            "case_id": [f"C{i}" for i in range(len(received))],
+            "officer_id": "OFF1",
+            "received_on": received,
+            "category": "other",
+            "source": "public",
+        }
+    )
+    officers = clean_tables()["officers"]
+    outcomes = pd.DataFrame({"notice_id": [], "decided_on": [], "finding": []}, dtype=str)
+    return {"officers": officers, "notices": notices, "outcomes": outcomes}
+
+
+def test_the_last_day_is_inferred_so_that_one_mistyped_date_cannot_move_it() -> None:
+    clean = december_export()["notices"]["received_on"]
+    assert infer_last_day(pd.to_datetime(clean)) == date(2024, 12, 31)
+    typo = pd.to_datetime(pd.concat([clean, pd.Series(["2026-11-30"])]))
+    assert infer_last_day(typo) == date(2024, 12, 31)
+    # Four mistyped dates in one 28-day window: a December date needs max(2, ceil(4.5)) = 5.
+    four = pd.to_datetime(pd.concat([clean, pd.Series(["2026-11-27", "2026-11-28"] * 2)]))
+    assert infer_last_day(four) == date(2024, 12, 31)
+    # Sparse: one event a month, a typical window holds 1; every date counts (documented).
+    sparse = pd.to_datetime(pd.Series(["2024-01-15", "2024-02-15", "2024-03-15"]))
+    assert infer_last_day(sparse) == date(2024, 3, 15)
+    assert infer_last_day(pd.Series([], dtype="datetime64[us]")) is None
+
+
+def test_a_mistyped_future_date_is_quarantined_and_does_not_date_the_export() -> None:
+    """No export date given: a single notice typed 2026-11-30 in an export that ends in
+    December 2024 (the run is later) neither moves the export date nor is accepted."""
+    result = validate_export(
+        RawExport(tables=december_export("2026-11-30"), files=dict(FILES)),
+        category_map=CATEGORY_MAP,
+        today=date(2026, 12, 4),
+    )
+    assert result.export_date == ExportDate(
+        date(2025, 1, 1),
+        "inferred",
+        "the day after 2024-12-31, the latest knowledge date with enough events in the 28 days "
+        "up to it; 1 later date set aside as implausible",
+    )
+    row = only_quarantined(result)
+    assert row["reason"] == (
+        'notices.csv line 92, field received_on: "2026-11-30" is after 2024-12-31, the last day '
+        "of the export as inferred from the data (no export date is given; if the export is "
+        "later, set data.extracted_on in the config or extracted_on in export.json)"
+    )
+    assert result.data.notices["received_on"].max() == pd.Timestamp("2024-12-31")
+
+
+def test_the_export_date_comes_from_the_config_then_export_json_then_the_data(
+    tmp_path: Path,
+) -> None:
+    tables = december_export()
+    raw = RawExport(tables=tables, files=dict(FILES), extracted_on=date(2024, 12, 20))
+    by_manifest = validate_export(raw, category_map=CATEGORY_MAP)
+    assert by_manifest.export_date == ExportDate(
+        date(2024, 12, 20), "export.json", "extracted_on, written with the export"
+    )
+    assert len(by_manifest.quarantine) == 3 * 12  # 2024-12-20 to 12-31
+    assert (
+        by_manifest.quarantine["reason"]
+        .iloc[0]
+        .endswith(
+            '"2024-12-20" is on or after the export date 2024-12-20 (in the future of the export)'
+        )
+    )
+    configured = validate_export(raw, category_map=CATEGORY_MAP, extracted_on=date(2025, 1, 1))
+    assert configured.export_date == ExportDate(date(2025, 1, 1), "config", "data.extracted_on")
+    assert configured.quarantine.empty
+
+    (tmp_path / "export.json").write_text('{"extracted_on": "2024-12-20"}')
+    assert read_export_manifest(tmp_path) == date(2024, 12, 20)
+    (tmp_path / "export.json").write_text('{"extracted_on": "20/12/2024"}')
+    with pytest.raises(ContractError, match=r"export.json, field extracted_on: '20/12/2024'"):
+        read_export_manifest(tmp_path)
+    assert read_export_manifest(tmp_path / "elsewhere") is None
 
 
 def test_summary_counts_add_up_on_a_messy_export() -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,7 @@ from tests.web_builders import (
     build_workspace,
     copy_workspace,
     fid,
+    flag_frame,
 )
 from web import create_app
 from web.runs import read_timelines
@@ -199,6 +203,49 @@ def test_a_reviewer_sees_and_decides_only_their_units(
     store.close()
 
 
+def test_a_decision_from_a_stale_card_shows_the_other_one_instead_of_saving(
+    client: TestClient, workspace: Workspace
+) -> None:
+    """rev.a opens the card of an undecided flag; a colleague (here through the CLI's store)
+    records a referral; rev.a's "no action" from the open card is refused with 409, naming
+    the referral, who and when; submitting the form again replaces it knowingly."""
+    login(client, "rev.a")
+    opened = client.get(f"/flags/{A_FLAG}").text
+    assert '<input type="hidden" name="version" value="0">' in opened
+    store = store_of(workspace)
+    store.record_decision(
+        flag_id=A_FLAG,
+        decision="referral_to_professional_standards",
+        reviewer="ps.ahmed",
+        note="pattern of force",
+        decided_on=NOW.date(),
+        allowed=("referral_to_professional_standards",),
+    )
+    before = store.trail_frame([A_FLAG])
+    store.close()
+
+    stale = decide(client, A_FLAG, decision="no_action", note="nothing in it", version="0")
+    assert stale.status_code == 409
+    assert (
+        "someone else recorded a decision on this flag after you opened it: <strong>referral to "
+        "professional standards</strong> by ps.ahmed, decided 2025-01-15, recorded 2025-01-15 "
+        "09:00 UTC by ps.ahmed: “pattern of force”."
+    ) in stale.text
+    assert '<input type="hidden" name="version" value="1">' in stale.text  # now knowingly
+    assert ">nothing in it</textarea>" in stale.text  # rev.a's own decision is kept
+    store = store_of(workspace)
+    assert len(store.trail_frame([A_FLAG])) == len(before)  # nothing saved
+    store.close()
+
+    again = decide(client, A_FLAG, decision="no_action", note="nothing in it", version="1")
+    assert again.status_code == 303
+    store = store_of(workspace)
+    changed = store.trail_frame([A_FLAG]).iloc[-1]
+    assert changed["action"] == "decision_changed" and changed["actor"] == "rev.a"
+    assert changed["details"]["old"]["reviewer"] == "ps.ahmed"
+    store.close()
+
+
 def test_a_decision_from_the_form_reaches_the_store_and_the_audit_trail(
     client: TestClient, workspace: Workspace
 ) -> None:
@@ -279,6 +326,109 @@ def test_an_auditor_reads_audits_and_model_cards_but_no_officer_card(
     assert "<h1>Model card: scorecard-abc123</h1>" in card
     assert "<h2>Intended use</h2>" in card
     assert client.get("/weeks/2024-12-30/model-card").status_code == 404
+
+
+def test_reviewers_read_audits_and_model_cards_and_admins_do_not(client: TestClient) -> None:
+    """The README's role table: a reviewer reads each week's audit and model card (the weekly
+    report tells them to before acting on a flag); an admin reads neither."""
+    login(client, "rev.a")
+    for path in ("/audits", f"/weeks/{LATEST}/audit", f"/weeks/{LATEST}/model-card"):
+        assert client.get(path).status_code == 200, path
+    assert 'href="/audits"' in client.get("/flags").text
+    client.post("/logout", data={"csrf_token": token(client, "/flags")})
+    login(client, "admin")
+    for path in ("/audits", f"/weeks/{LATEST}/audit", f"/weeks/{LATEST}/model-card"):
+        assert client.get(path).status_code == 403, path
+    assert 'href="/audits"' not in client.get("/admin/users").text
+
+
+def test_every_refusal_is_in_the_access_log_with_its_outcome(
+    client: TestClient, workspace: Workspace
+) -> None:
+    login(client, "auditor")
+    assert client.get("/flags").status_code == 403
+    assert decide(client, A_FLAG).status_code == 403
+    assert client.post(f"/flags/{A_FLAG}/decision", data={"decision": "other"}).status_code == 403
+    client.post("/logout", data={"csrf_token": token(client, "/audits")})
+    login(client, "admin")
+    assert client.get(f"/flags/{A_FLAG}").status_code == 403
+    assert client.get(f"/weeks/{LATEST}/audit").status_code == 403
+    client.post("/logout", data={"csrf_token": token(client, "/admin/users")})
+    login(client, "rev.a")
+    assert decide(client, A_FLAG, decided_on="2025-01-01").status_code == 400  # before as-of
+    assert decide(client, A_FLAG, decision="other").status_code == 303
+    assert decide(client, A_FLAG, decision="no_action", version="0").status_code == 409
+
+    store = store_of(workspace)
+    log = store.access_frame().iloc[::-1]  # oldest first
+    store.close()
+    since = log["action"].eq("login").idxmax()  # from the first sign-in of this test
+    entries = log.loc[since:].loc[lambda f: ~f["action"].str.startswith("log")]
+    entries = entries[["username", "action", "target"]]
+    assert entries.assign(outcome=log["outcome"]).values.tolist() == [
+        ["auditor", "flag_list", "/flags", "denied"],
+        ["auditor", "record_decision", f"/flags/{A_FLAG}/decision", "denied"],
+        ["auditor", "csrf_refused", f"/flags/{A_FLAG}/decision", "denied"],
+        ["admin", "view_officer_card", f"/flags/{A_FLAG}", "denied"],
+        ["admin", "fairness_audit", f"/weeks/{LATEST}/audit", "denied"],
+        ["rev.a", "record_decision", A_FLAG, "rejected"],
+        ["rev.a", "record_decision", A_FLAG, "allowed"],
+        ["rev.a", "record_decision", A_FLAG, "conflict"],
+    ]
+
+
+def test_a_card_shows_another_units_flags_and_decisions_but_not_their_notes(
+    client: TestClient, workspace: Workspace
+) -> None:
+    """OFF000101 was flagged in Borough 02 before moving to rev.a's Borough 01: rev.a sees
+    that flag and its decision, not rev.b's note; rev.b sees the note on their own flag."""
+    store = store_of(workspace)
+    moved = flag_frame("2024-12-30", ["OFF000101"]).assign(
+        unit="Borough 02", flag_id=fid("OFF000101", "2024-12-30")
+    )
+    store.publish_flags(moved, actor="ewp score")
+    store.record_decision(
+        flag_id=fid("OFF000101", "2024-12-30"),
+        decision="supervisor_conversation",
+        reviewer="rev.b",
+        note="private matter discussed with the officer",
+        decided_on=dt.date(2025, 1, 2),
+        allowed=("supervisor_conversation",),
+    )
+    store.close()
+    login(client, "rev.a")
+    card = client.get(f"/flags/{A_FLAG}").text
+    earlier = card.split("Earlier and later flags of this officer")[1]
+    assert "2024-12-30" in earlier and "Borough 02" in earlier
+    assert 'supervisor conversation <span class="meta">by rev.b, 2025-01-02</span>' in earlier
+    assert "withheld: another unit's note" in earlier
+    assert "talked it through with the sergeant" in earlier  # Borough 01's own note
+    assert "private matter" not in card
+    assert "(note withheld: another unit&#39;s)" in card  # in the trail too
+    client.post("/logout", data={"csrf_token": token(client, "/flags")})
+    login(client, "rev.b")
+    own = client.get(f"/flags/{fid('OFF000101', '2024-12-30')}").text
+    assert "private matter discussed with the officer" in own
+
+
+def test_a_model_card_file_with_raw_html_renders_it_as_text(
+    client: TestClient, workspace: Workspace
+) -> None:
+    """A card written before ewp escaped its values (or edited by hand) cannot put a tag or a
+    link on the page: raw HTML is shown as text."""
+    hostile = (
+        "# Model card: scorecard-abc123\n\n"
+        '<meta http-equiv="refresh" content="0;url=http://evil">\n\n'
+        "- gate: <script>alert(1)</script> [click](javascript:alert(1)) <http://evil>\n"
+    )
+    card_file = workspace.runs_dir / "train-2025-01-01" / "model_card.md"
+    card_file.write_text(hostile, encoding="utf-8")
+    login(client, "auditor")
+    page = client.get(f"/weeks/{LATEST}/model-card").text
+    card = page.split('<div class="card">', 1)[1].split("</div>", 1)[0]
+    assert set(re.findall(r"</?([a-z0-9]+)", card)) == {"h1", "p", "ul", "li"}
+    assert '&lt;meta http-equiv="refresh" content="0;url=http://evil"&gt;' in card
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; [click](javascript:alert(1))" in card
 
 
 def test_an_admin_manages_users_and_units_but_opens_no_officer_card(
@@ -364,14 +514,36 @@ def test_the_decisions_export_holds_the_reviewers_units_only(
     export = client.get("/decisions.csv")
     assert export.headers["content-type"].startswith("text/csv")
     lines = export.text.splitlines()
-    assert lines[0] == "flag_id,as_of,officer_id,unit,rank,score,decision,reviewer,decided_on,note"
+    assert lines[0] == (
+        "flag_id,as_of,officer_id,unit,rank,score,decision,reviewer,decided_on,note,version"
+    )
     assert [line.split(",")[2] for line in lines[1:]] == ["OFF000101", "OFF000101"]
-    assert lines[-1].endswith(",other,rev.a,2025-01-15,'=HYPERLINK(1)")  # no formula
+    assert lines[-1].endswith(",other,rev.a,2025-01-15,'=HYPERLINK(1),1")  # no formula
     week = client.get(f"/decisions.csv?week={LATEST}").text.splitlines()
     assert len(week) == 2
     store = store_of(workspace)
     assert "export_decisions" in set(store.access_frame()["action"])
     store.close()
+
+
+def test_thirty_concurrent_wrong_passwords_get_five_401s_and_the_rest_429(
+    workspace: Workspace, clock: Clock
+) -> None:
+    """The limit (5 per user name) holds for a burst: each attempt is reserved before its
+    password is checked (tests/test_review_concurrency.py runs it on PostgreSQL too)."""
+    limits = LoginLimits(per_user=5, per_client=20, window=dt.timedelta(minutes=15))
+    app = create_app(workspace.settings(clock, login_limits=limits))
+    with TestClient(app, follow_redirects=False) as client:
+        form = {"username": "rev.a", "password": "guess guess guess", "csrf_token": token(client)}
+        barrier = threading.Barrier(30)
+
+        def attempt(_: int) -> int:
+            barrier.wait()
+            return client.post("/login", data=form).status_code
+
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            statuses = Counter(pool.map(attempt, range(30)))
+    assert statuses == {401: 5, 429: 25}
 
 
 def test_failed_logins_are_rate_limited_per_user_and_per_client(

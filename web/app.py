@@ -9,11 +9,15 @@ Access rules (who sees what)
       API docs and OpenAPI schema are switched off.
     * ``reviewer``: the list, officer cards, decisions, the audit trail and the decisions CSV,
       for flags of the units assigned to them only. Another unit's flag answers 404, as an
-      unknown one does, and the attempt is logged as denied.
+      unknown one does, and the attempt is logged as denied. An officer card lists the
+      officer's flags from other units too, with their decisions, but never another unit's
+      free-text note (in the earlier flags or in the trail): notes are written for the unit.
+      Reviewers also read each week's fairness audit and model card: the weekly report tells
+      them to read the audit before acting on a flag, and both are aggregates (no officer).
     * ``auditor``: the weeks, each week's fairness audit (aggregates, small cells suppressed)
       and model card; never an officer card (403).
     * ``admin``: accounts and unit assignments, the whole audit trail and the access log; no
-      officer cards (403).
+      officer cards, audits or model cards (403): administering accounts needs none of them.
 
 Sessions, CSRF, logins
     A login starts a server-side session (``ewp.access``); the signed session cookie
@@ -22,22 +26,24 @@ Sessions, CSRF, logins
     is refused with 403 before anything else happens. Sessions end after ``session_idle``
     without a request, ``session_lifetime`` after login, at logout, and when the account is
     deactivated or its password changed. Failed logins are rate-limited in the database
-    (``LoginLimits``). With ``trusted_user_header`` set, a request from one of
-    ``trusted_proxies`` carrying that header is signed in as the named (existing, active) user.
+    (``LoginLimits``), each attempt reserved before its password is checked. With
+    ``trusted_user_header`` set, a request from one of ``trusted_proxies`` carrying that header
+    is signed in as the named (existing, active) user.
 
 Logging
     Each officer-card view, decision, decisions export, login, logout and account change goes
-    to the access log with user, time and client; decisions also go to the review audit trail
-    (actor = the user name), as with ``ewp review decide``.
+    to the access log with user, time, client and outcome: ``allowed``; ``denied`` (a route
+    the role may not use, 403; another unit's or an unknown flag, 404; a form without a valid
+    CSRF token); ``rejected`` (a decision refused as invalid, 400); ``conflict`` (a decision
+    from a stale form, 409). Decisions also go to the review audit trail (actor = the user
+    name), as with ``ewp review decide``.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -52,8 +58,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from ewp.access import ROLES, AccessError, LoginRefused, User, WorkspaceStore
-from ewp.review import ReviewError
+from ewp.access import ROLES, AccessError, AccessOutcome, LoginRefused, User, WorkspaceStore
+from ewp.atomic import csv_text
+from ewp.review import CurrentDecision, DecisionConflict, ReviewError
 from reports.weekly import CHART_YEARS, MARKING, chart_legend, officer_history
 from web import runs
 from web.settings import WebSettings
@@ -86,9 +93,8 @@ EXPORT_COLUMNS = (
     "reviewer",
     "decided_on",
     "note",
+    "version",  # ewp review import replaces a decision only at this version
 )
-# A spreadsheet runs a cell starting with one of these as a formula: such text is prefixed "'".
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class LoginRequired(Exception):
@@ -116,6 +122,7 @@ def require(*roles: str) -> Callable[[Request], User]:
 Reviewer = Annotated[User, Depends(require("reviewer"))]
 Admin = Annotated[User, Depends(require("admin"))]
 ReviewerOrAdmin = Annotated[User, Depends(require("reviewer", "admin"))]
+ReviewerOrAuditor = Annotated[User, Depends(require("reviewer", "auditor"))]
 Anyone = Annotated[User, Depends(require(*ROLES))]
 
 
@@ -134,6 +141,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             sent = form.get("csrf_token")
             expected = request.session.get("csrf")
             if not (isinstance(sent, str) and expected and secrets.compare_digest(sent, expected)):
+                request.state.refused_action = "csrf_refused"
                 raise HTTPException(
                     403,
                     "This form is out of date or did not come from the workspace (no valid "
@@ -183,6 +191,16 @@ def create_app(settings: WebSettings) -> FastAPI:
             request.state.user = await run_in_threadpool(_identify, request, store, settings)
             if request.state.user is None:
                 return await to_login(request, LoginRequired(_target(request)))
+        if exc.status_code == 403:  # a role refused a route, or a form without its CSRF token
+            user: User | None = request.state.user
+            await run_in_threadpool(
+                store.log_access,
+                username=user.username if user is not None else "(not signed in)",
+                action=getattr(request.state, "refused_action", None) or _action(request),
+                target=request.url.path,
+                outcome="denied",
+                client=_client(request),
+            )
         return pages.error(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
@@ -193,15 +211,21 @@ def create_app(settings: WebSettings) -> FastAPI:
         )
         return pages.error(request, 400, f"The request is not valid: {problems}")
 
-    def visible_flag(request: Request, user: User, flag_id: str, action: str) -> dict[str, Any]:
-        """The flag if ``user`` may see it; else 404 (as for an unknown flag), logged."""
+    def visible_flag(
+        request: Request, user: User, flag_id: str, action: str, *, log_allowed: bool = True
+    ) -> dict[str, Any]:
+        """The flag if ``user`` may see it; else 404 (as for an unknown flag), logged as
+        denied. An allowed access is logged too, unless ``log_allowed`` is false (the caller
+        logs it with its outcome)."""
         flag = store.flag(flag_id)
         allowed = flag is not None and user.may_see_unit(str(flag["unit"]))
+        if allowed and not log_allowed:
+            return flag
         store.log_access(
             username=user.username,
             action=action,
             target=flag_id,
-            allowed=allowed,
+            outcome="allowed" if allowed else "denied",
             client=_client(request),
         )
         if flag is None or not allowed:
@@ -309,10 +333,24 @@ def create_app(settings: WebSettings) -> FastAPI:
         decision: Annotated[str, Form()] = "",
         note: Annotated[str, Form()] = "",
         decided_on: Annotated[str, Form()] = "",
+        version: Annotated[str, Form()] = "0",
     ) -> Response:
-        flag = visible_flag(request, user, flag_id, "record_decision")
+        flag = visible_flag(request, user, flag_id, "record_decision", log_allowed=False)
+        form = {"decision": decision, "note": note, "decided_on": decided_on, "version": version}
+
+        def log(outcome: AccessOutcome) -> None:
+            store.log_access(
+                username=user.username,
+                action="record_decision",
+                target=flag_id,
+                outcome=outcome,
+                client=_client(request),
+            )
+
         try:
             day = dt.date.fromisoformat(decided_on) if decided_on else settings.clock().date()
+            if not version.isdigit():
+                raise ReviewError(f"version: {version!r} is not a version (a whole number)")
             store.record_decision(
                 flag_id=flag_id,
                 decision=decision,
@@ -320,11 +358,20 @@ def create_app(settings: WebSettings) -> FastAPI:
                 note=note,
                 decided_on=day,
                 allowed=settings.decisions,
+                expected_version=int(version),
             )
+        except DecisionConflict as exc:
+            # Someone decided since this card was opened: show their decision; the reviewer's
+            # own stays in the form, now against the current version, to resubmit knowingly.
+            [(_, now)] = exc.conflicts
+            form["version"] = str(now.version if now is not None else 0)
+            log("conflict")
+            return pages.card(request, store, flag, conflict=now, form=form, status=409)
         except ValueError as exc:  # ReviewError, or a date that does not parse
             message = str(exc) if isinstance(exc, ReviewError) else f"decided_on: {exc}"
-            form = {"decision": decision, "note": note, "decided_on": decided_on}
+            log("rejected")
             return pages.card(request, store, flag, error=message, form=form, status=400)
+        log("allowed")
         return RedirectResponse(f"/flags/{quote(flag_id)}?saved=1", status_code=303)
 
     @app.get("/decisions.csv")
@@ -337,17 +384,13 @@ def create_app(settings: WebSettings) -> FastAPI:
             username=user.username,
             action="export_decisions",
             target=f"{week or 'all weeks'} {unit or 'all units'}".strip(),
-            allowed=True,
+            outcome="allowed",
             client=_client(request),
         )
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
-        for record in decided.to_dict("records"):
-            writer.writerow([_csv_cell(record[column]) for column in EXPORT_COLUMNS])
+        table = decided[list(EXPORT_COLUMNS)].map(_text)
         name = f"decisions-{week or 'all'}.csv"
         return Response(
-            out.getvalue(),
+            csv_text(table),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
@@ -369,10 +412,10 @@ def create_app(settings: WebSettings) -> FastAPI:
             limit=TRAIL_LIMIT,
         )
 
-    # -- everyone: weeks, fairness audit, model card ---------------------------------------
+    # -- reviewers and auditors: weeks, fairness audit, model card -------------------------
 
     @app.get("/audits", response_class=HTMLResponse)
-    def audits(request: Request, _user: Anyone) -> Response:
+    def audits(request: Request, _user: ReviewerOrAuditor) -> Response:
         flags = store.flags_frame()
         weeks = []
         for week in store.weeks():
@@ -391,7 +434,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         return pages.render(request, "audits.html.j2", weeks=weeks)
 
     @app.get("/weeks/{week}/audit", response_class=HTMLResponse)
-    def fairness_audit(week: dt.date, _user: Anyone) -> Response:
+    def fairness_audit(week: dt.date, _user: ReviewerOrAuditor) -> Response:
         page = runs.audit_html(runs.run_folder(settings.runs_dir, week))
         if page is None:
             raise HTTPException(404, f"No fairness audit was written for the list of {week}.")
@@ -404,7 +447,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         return HTMLResponse(head + found + bar + tail if found else page)
 
     @app.get("/weeks/{week}/model-card", response_class=HTMLResponse)
-    def model_card(request: Request, week: dt.date, _user: Anyone) -> Response:
+    def model_card(request: Request, week: dt.date, _user: ReviewerOrAuditor) -> Response:
         flags = store.flags_frame(as_of=week)
         if flags.empty:
             raise HTTPException(404, f"No list was published for {week}.")
@@ -417,7 +460,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             week=week,
             model_version=model_version,
             data_fingerprint=str(flags["data_fingerprint"].iloc[0]),
-            card_html=markdown.markdown(card[0], extensions=["tables"]) if card else None,
+            card_html=card_html(card[0]) if card else None,
             card_path=card[1].name if card else None,
             manifest=runs.manifest(folder),
         )
@@ -484,6 +527,35 @@ def create_app(settings: WebSettings) -> FastAPI:
     return app
 
 
+# -- rendering -----------------------------------------------------------------------------
+
+# Markdown constructs a model card never uses; off, so a card file can render no tag or link
+# of its own (``reports.model_card`` escapes every value too).
+_CARD_OFF = {
+    "preprocessors": ("html_block",),
+    "inlinePatterns": (
+        "html",
+        "autolink",
+        "automail",
+        "link",
+        "image_link",
+        "reference",
+        "image_reference",
+        "short_reference",
+        "short_image_ref",
+    ),
+}
+
+
+def card_html(text: str) -> str:
+    """A model card's Markdown as HTML, with raw HTML shown as text and no links or images."""
+    renderer = markdown.Markdown(extensions=["tables"])
+    for registry, names in _CARD_OFF.items():
+        for name in names:
+            getattr(renderer, registry).deregister(name)
+    return renderer.convert(text)
+
+
 # -- identity ------------------------------------------------------------------------------
 
 
@@ -508,6 +580,17 @@ def _identify(request: Request, store: WorkspaceStore, settings: WebSettings) ->
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+# Access-log actions of the routes a role may be refused (others: the route's own name).
+ROUTE_ACTIONS = {"officer_card": "view_officer_card", "decide": "record_decision"}
+
+
+def _action(request: Request) -> str:
+    """The access-log action of the request's route (its name), or its method and path."""
+    route = request.scope.get("route")
+    name = getattr(route, "name", None)
+    return ROUTE_ACTIONS.get(name, name) if name else f"{request.method} {request.url.path}"
 
 
 def _target(request: Request) -> str:
@@ -553,8 +636,10 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _row(record: dict[str, Any]) -> dict[str, Any]:
-    """One flag as the list and the card show it."""
+def _row(record: dict[str, Any], *, withhold_note: bool = False) -> dict[str, Any]:
+    """One flag as the list and the card show it; ``withhold_note``: another unit's flag,
+    whose note is not shown (``note_withheld`` says whether there is one)."""
+    note = _text(record["note"])
     return {
         "flag_id": record["flag_id"],
         "as_of": _text(record["as_of"]),
@@ -565,21 +650,23 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "reasons": list(record["reasons"]),
         "decision": _text(record["decision"]),
         "reviewer": _text(record["reviewer"]),
-        "note": _text(record["note"]),
+        "note": "" if withhold_note else note,
+        "note_withheld": withhold_note and bool(note),
         "decided_on": _text(record["decided_on"]),
+        "version": int(record["version"]),
     }
 
 
-def _csv_cell(value: object) -> str:
-    text = _text(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 def _trail_rows(
-    trail: pd.DataFrame, *, officers: dict[str, str], link: bool
+    trail: pd.DataFrame,
+    *,
+    officers: dict[str, str],
+    link: bool,
+    withhold_notes: Collection[str] = (),
 ) -> list[dict[str, str]]:
     """Audit trail entries in words: when, who, what, which flag (and officer, from
-    ``officers``: flag ID -> officer ID), old -> new."""
+    ``officers``: flag ID -> officer ID), old -> new; without the notes of the flags in
+    ``withhold_notes`` (another unit's)."""
     rows = []
     for record in trail.to_dict("records"):
         details = record["details"]
@@ -587,7 +674,9 @@ def _trail_rows(
         action = record["action"]
         if action.startswith("decision"):
             change = f"{old.get('decision', '–')} → {new.get('decision')}"
-            if new.get("note"):
+            if new.get("note") and record["flag_id"] in withhold_notes:
+                change += " (note withheld: another unit's)"
+            elif new.get("note"):
                 change += f" (note: {new['note']})"
             change += f", decided {new.get('decided_on')}"
         elif action.startswith("flag"):
@@ -643,10 +732,13 @@ class _Pages:
         *,
         saved: bool = False,
         error: str = "",
+        conflict: CurrentDecision | None = None,
         form: dict[str, str] | None = None,
         status: int = 200,
     ) -> Response:
-        """The officer card of one flag: reasons, history, decision form, earlier flags."""
+        """The officer card of one flag: reasons, history, decision form (carrying the version
+        of the decision it was opened at), earlier flags; ``conflict``: the decision someone
+        else recorded after the form was opened."""
         settings = self.settings
         as_of: dt.date = flag["as_of"]
         officer = str(flag["officer_id"])
@@ -661,6 +753,14 @@ class _Pages:
         officer_flags = everything.loc[everything["officer_id"] == officer]
         earlier = officer_flags.loc[officer_flags["flag_id"] != flag["flag_id"]].iloc[::-1]
         trail = store.trail_frame(list(officer_flags["flag_id"])).iloc[::-1]
+        # Another unit's flags of this officer show that they exist and what was decided, but
+        # not the note written for that unit.
+        user: User = request.state.user
+        others = {
+            record["flag_id"]
+            for record in officer_flags.to_dict("records")
+            if not user.may_see_unit(str(record["unit"]))
+        }
         current = _row(flag)
         today = settings.clock().date()
         return self.render(
@@ -674,11 +774,15 @@ class _Pages:
             timelines_found=timelines is not None,
             legend=chart_legend(),
             chart_years=CHART_YEARS,
-            earlier=[_row(record) for record in earlier.to_dict("records")],
+            earlier=[
+                _row(record, withhold_note=record["flag_id"] in others)
+                for record in earlier.to_dict("records")
+            ],
             trail=_trail_rows(
                 trail,
                 officers=dict.fromkeys(officer_flags["flag_id"], officer),
                 link=False,
+                withhold_notes=others,
             ),
             decisions=settings.decisions,
             form=form
@@ -686,10 +790,12 @@ class _Pages:
                 "decision": current["decision"],
                 "note": current["note"],
                 "decided_on": today.isoformat(),
+                "version": str(current["version"]),
             },
             today=today.isoformat(),
             saved=saved,
             error=error,
+            conflict=conflict,
         )
 
     def users(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ewp.atomic import read_csv
 from features.explanations import TIMELINE_COLUMNS
 
 TIMELINES_CSV = "timelines.csv"  # written by flows.score.publish_list
@@ -35,7 +36,7 @@ def read_timelines(folder: Path | None) -> pd.DataFrame | None:
     it, or None when the run has none (written before the workspace existed)."""
     if folder is None or not (folder / TIMELINES_CSV).is_file():
         return None
-    frame = pd.read_csv(
+    frame = read_csv(
         folder / TIMELINES_CSV,
         dtype={
             "officer_id": str,
