@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from ewp.marking import mark_folder
 from ewp.review import ReviewStore, default_url
 from ewp.tracking import Tracker
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
-from features.history import build_features, feature_columns
+from features.history import build_features
 from features.registry import feature_specs
 from flows.audit import AUDIT_HTML, audit_frame, audit_provenance, run_audit, write_audit
 from flows.common import (
@@ -53,7 +54,7 @@ from flows.common import (
     validate,
 )
 from flows.train import tracker_for
-from models.explain import deviation_contributions, top_reasons
+from models.explain import deviation_contributions, model_features, top_reasons
 from reports.weekly import render_weekly_report
 
 LIMITATIONS = (
@@ -107,15 +108,16 @@ def review_url(config: Config, home: Path) -> str:
     return config.review.database_url or default_url(home)
 
 
-def methods(config: Config) -> dict[str, Any]:
-    """The methods section: features, rules compared, limitations, how to challenge, review."""
+def methods(config: Config, *, features: Sequence[str]) -> dict[str, Any]:
+    """The methods section: the model's own ``features`` (registry order), rules compared,
+    limitations, how to challenge, review."""
     rules = {
         c.name: str(c.params)
         for c in config.evaluation.candidates
         if c.kind in {"threshold_rule", "peer_rule", "count_ranker"}
     }
     return {
-        "features": list(feature_specs(config.features)),
+        "features": [s for s in feature_specs(config.features) if s.name in set(features)],
         "rules": rules,
         "limitations": list(LIMITATIONS),
         "challenge": list(CHALLENGE),
@@ -152,8 +154,16 @@ def publish_list(
     docstring). Test hooks (``ewp.atomic.pause_point``): ``list-written`` after the files,
     ``flags-recorded`` after the review store.
     """
-    columns = feature_columns(config.features)
     specs = {s.name: s for s in feature_specs(config.features)}
+    # The champion's own features, by name: a model trained on a subset reads only those, and
+    # each reason quotes the value of the feature it names (never a column by position).
+    columns = model_features(model)
+    unknown = sorted(set(columns) - set(specs))
+    if unknown:
+        raise ValueError(
+            f"the model reads features this config does not build: {unknown}; "
+            "retrain it (ewp train) with this config's features"
+        )
     matrix = build_features(data, [as_of], config=config.features)
     scored = matrix[["officer_id", "unit", "as_of"]].assign(
         score=model.predict_proba(matrix[columns])[:, 1]
@@ -223,7 +233,7 @@ def publish_list(
             changes=changes,
             suppressed=suppressed,
             provenance=provenance,
-            methods=methods(config),
+            methods=methods(config, features=columns),
             links={"Fairness audit of this list": AUDIT_HTML},
         )
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -2,25 +2,82 @@
 
 Rendering those rows as sentences is a separate step (``features.registry.render_reason``),
 so the same table feeds the CSV, the HTML report and any audit of the reasons.
+
+Values are always matched to contributions **by feature name**, never by position: a model
+trained on a feature subset (e.g. the case-to-answer scorecard, 8 of 25 features) has 8
+contribution columns, and the value quoted beside each must be that feature's own value.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+
+# An Explainable Boosting Machine names a pairwise interaction term "a & b" (interpret-core).
+INTERACTION_SEPARATOR = " & "
+
+
+def model_features(model: Any) -> list[str]:
+    """The feature names a fitted model reads, in its own order (``feature_names_in_``).
+
+    Every ewp estimator records them when fitted; a model without them cannot be matched to a
+    feature matrix by name, so it is refused with a ValueError.
+    """
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        raise ValueError(
+            f"{type(model).__name__} does not record the feature names it was fitted on "
+            "(feature_names_in_): its reasons could not be matched to the officer's values"
+        )
+    return [str(name) for name in names]
+
+
+def _single_feature_terms(terms: pd.Index, features: pd.Index) -> list[str]:
+    """The terms that are one feature each; raises ValueError for a term that is neither a
+    feature in ``features`` nor an interaction of two of them."""
+    known = set(map(str, features))
+    single: list[str] = []
+    unknown: list[str] = []
+    for term in map(str, terms):
+        if term in known:
+            single.append(term)
+        elif not set(term.split(INTERACTION_SEPARATOR)) <= known:
+            unknown.append(term)
+    if unknown:
+        raise ValueError(
+            f"contribution terms name features with no value to quote: {unknown}; "
+            f"values hold {sorted(known)}"
+        )
+    return single
 
 
 def top_reasons(contributions: pd.DataFrame, values: pd.DataFrame, *, n: int) -> pd.DataFrame:
     """The ``n`` largest positive contributions per row, as a tidy table.
 
-    ``contributions`` and ``values`` share index and columns (rows x features). Returns columns
-    ``row`` (the index label), ``rank`` (1 = largest), ``feature``, ``value``, ``contribution``.
-    Only factors that *raise* the risk are reasons; a row may have fewer than ``n``. Ties are
-    broken by feature order, so the result is deterministic.
+    ``contributions`` has one row per scored row and one column per model term; ``values``
+    has the same row labels and a column per feature, by name (it may hold more features than
+    the model reads, e.g. the whole feature matrix). Each term's value is taken from the
+    ``values`` column of the same name. An Explainable Boosting Machine's interaction terms
+    (``"a & b"``) are not one fact about the officer that a sentence could quote, so they are
+    never reasons; the rows' other terms still are.
+
+    Returns columns ``row`` (the index label), ``rank`` (1 = largest), ``feature``, ``value``,
+    ``contribution``. Only factors that *raise* the risk are reasons; a row may have fewer
+    than ``n``. Ties are broken by term order, so the result is deterministic. Raises
+    ValueError when ``n`` is not positive, a term names a feature ``values`` lacks, or the two
+    frames do not hold the same rows.
     """
     if n <= 0:
         raise ValueError("n must be positive")
-    terms = contributions.to_numpy(dtype="float64")
+    features = _single_feature_terms(contributions.columns, values.columns)
+    if not contributions.index.is_unique or not values.index.is_unique:
+        raise ValueError("contributions and values need one row per label (repeated labels)")
+    if set(contributions.index) != set(values.index):
+        raise ValueError("contributions and values hold different rows")
+    terms = contributions[features].to_numpy(dtype="float64")
+    quoted = values.loc[contributions.index, features].to_numpy(dtype="float64")
     # Stable sort of the negated terms: largest first, ties in column order.
     order = np.argsort(-terms, axis=1, kind="stable")[:, :n]
     row_pos = np.repeat(np.arange(len(terms)), order.shape[1])
@@ -29,8 +86,8 @@ def top_reasons(contributions: pd.DataFrame, values: pd.DataFrame, *, n: int) ->
         {
             "row": contributions.index.to_numpy()[row_pos],
             "rank": np.tile(np.arange(1, order.shape[1] + 1), len(terms)),
-            "feature": contributions.columns.to_numpy()[col_pos],
-            "value": values.to_numpy(dtype="float64")[row_pos, col_pos],
+            "feature": np.asarray(features, dtype=object)[col_pos],
+            "value": quoted[row_pos, col_pos],
             "contribution": terms[row_pos, col_pos],
         }
     )

@@ -127,6 +127,45 @@ def test_top_reasons_keeps_only_risk_raising_factors_in_order() -> None:
     assert tidy.loc[0, "value"] == 4 and tidy.loc[0, "contribution"] == 1.5
 
 
+def test_top_reasons_take_each_value_by_feature_name() -> None:
+    # The model reads two features; the values frame is the whole matrix, in another order.
+    contributions = pd.DataFrame({"c": [0.9], "a": [0.4]}, index=["O1"])
+    values = pd.DataFrame({"a": [7], "b": [100], "c": [2]}, index=["O1"])
+    tidy = top_reasons(contributions, values, n=2)
+    assert tidy[["feature", "value"]].values.tolist() == [["c", 2.0], ["a", 7.0]]
+
+
+def test_top_reasons_skip_interaction_terms_and_refuse_unknown_terms() -> None:
+    values = pd.DataFrame({"a": [1, 3], "b": [2, 4]}, index=["O1", "O2"])
+    # An EBM's pairwise term "a & b" is not one fact to quote: never a reason.
+    contributions = pd.DataFrame(
+        {"a": [0.2, 0.1], "a & b": [0.9, 0.9], "b": [0.1, 0.3]}, index=["O2", "O1"]
+    )
+    tidy = top_reasons(contributions, values, n=3)
+    assert tidy[["row", "rank", "feature", "value"]].values.tolist() == [
+        ["O2", 1, "a", 3.0],
+        ["O2", 2, "b", 4.0],
+        ["O1", 1, "b", 2.0],
+        ["O1", 2, "a", 1.0],
+    ]
+    with pytest.raises(ValueError, match=r"no value to quote: \['c'\]"):
+        top_reasons(contributions.rename(columns={"b": "c"}), values, n=3)
+    with pytest.raises(ValueError, match=r"no value to quote: \['a & z'\]"):
+        top_reasons(contributions.rename(columns={"a & b": "a & z"}), values, n=3)
+    with pytest.raises(ValueError, match="different rows"):
+        top_reasons(contributions, values.rename(index={"O2": "O3"}), n=3)
+
+
+def test_model_features_are_the_fitted_names() -> None:
+    from models.explain import model_features
+
+    X = pd.DataFrame({"notices_365d": [0.0, 1, 2, 3], "open_cases": [1.0, 0, 1, 0]})
+    model = ScorecardClassifier().fit(X[["open_cases", "notices_365d"]], np.array([0, 0, 1, 1]))
+    assert model_features(model) == ["open_cases", "notices_365d"]
+    with pytest.raises(ValueError, match="feature_names_in_"):
+        model_features(object())
+
+
 def test_select_flags_breaks_ties_by_officer_id_whatever_the_row_order() -> None:
     from ewp.config import ScoringConfig
     from ewp.flags import select_flags
