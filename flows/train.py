@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,7 @@ from models.candidates import build_candidate, candidate_identity
 from models.evaluation import (
     Gate,
     GateDecision,
+    PromotionDecision,
     Selection,
     SplitEvaluation,
     allow_all,
@@ -124,24 +126,89 @@ def evaluation_fingerprint(config: Config, data_fingerprint: str) -> str:
     )
 
 
-def candidate_spec(candidate: CandidateConfig) -> str:
-    """A candidate's kind and params as JSON: what the registry remembers about a champion."""
-    return json.dumps({"kind": candidate.kind, "params": candidate.params}, sort_keys=True)
+def candidate_spec(candidate: CandidateConfig, *, features: Sequence[str]) -> str:
+    """What the registry remembers about a champion, as JSON: its kind, params, feature set
+    and the feature list itself (``features``, in the order the model reads them), so a later
+    run re-evaluates the same model even if the config's feature sets have changed."""
+    return json.dumps(
+        {
+            "kind": candidate.kind,
+            "params": candidate.params,
+            "feature_set": candidate.feature_set,
+            "features": list(features),
+        },
+        sort_keys=True,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ChampionInGrid:
+    """The grid to evaluate with the current champion in it.
+
+    ``candidates`` is the config's grid, plus the champion (named ``CURRENT_CHAMPION``) if the
+    grid lacks it; ``feature_sets`` the config's named subsets, plus the champion's recorded
+    feature list under ``CURRENT_CHAMPION`` if it needs one; ``name`` the candidate that is
+    the champion in this run (None: no champion, or one that cannot be re-evaluated, said in
+    ``note``).
+    """
+
+    candidates: tuple[CandidateConfig, ...]
+    feature_sets: dict[str, tuple[str, ...]]
+    name: str | None
+    note: str = ""
 
 
 def with_current_champion(
-    candidates: tuple[CandidateConfig, ...], champion: ChampionInfo | None
-) -> tuple[tuple[CandidateConfig, ...], str | None]:
-    """The grid, plus the current champion's spec if the grid lacks it, and the name under
-    which the champion is evaluated in this run (None if there is no champion)."""
+    candidates: tuple[CandidateConfig, ...],
+    champion: ChampionInfo | None,
+    *,
+    features: Sequence[str],
+    feature_sets: Mapping[str, Sequence[str]],
+) -> ChampionInGrid:
+    """The grid with the current champion in it, found by what it is, not by its name.
+
+    A grid candidate is the champion when its kind and params match the recorded spec and it
+    reads the recorded feature list (``features`` are the matrix's columns, ``feature_sets``
+    the config's subsets). A spec registered before feature lists were recorded names only
+    kind and params (and perhaps the feature set): the candidate with the same feature set
+    name ("all" when none) matches. A champion whose features the matrix no longer has cannot
+    be re-evaluated: ``name`` is None and ``note`` says why.
+    """
+    sets = {name: tuple(subset) for name, subset in feature_sets.items()}
     if champion is None or "candidate_spec" not in champion.tags:
-        return candidates, None
-    for candidate in candidates:
-        if candidate_spec(candidate) == champion.tags["candidate_spec"]:
-            return candidates, candidate.name
+        return ChampionInGrid(candidates, sets, None)
     spec = json.loads(champion.tags["candidate_spec"])
-    extra = CandidateConfig(name=CURRENT_CHAMPION, kind=spec["kind"], params=spec["params"])
-    return (*candidates, extra), CURRENT_CHAMPION
+    recorded = spec.get("features")
+    feature_set = spec.get("feature_set", "all")
+    for candidate in candidates:
+        if candidate.kind != spec["kind"] or candidate.params != spec["params"]:
+            continue
+        if recorded is None:
+            if candidate.feature_set == feature_set:
+                return ChampionInGrid(candidates, sets, candidate.name)
+        elif candidate_features(candidate, features=features, feature_sets=sets) == recorded:
+            return ChampionInGrid(candidates, sets, candidate.name)
+    if recorded is None:
+        recorded = list(features) if feature_set == "all" else list(sets.get(feature_set, ()))
+    missing = sorted(set(recorded) - set(features))
+    if missing or not recorded:
+        return ChampionInGrid(
+            candidates,
+            sets,
+            None,
+            note=f"the current champion (version {champion.version}) reads features this "
+            f"config does not build ({', '.join(missing) or feature_set}), so it cannot be "
+            "re-evaluated",
+        )
+    if recorded == list(features):
+        extra_set = "all"
+    else:
+        extra_set = CURRENT_CHAMPION
+        sets[CURRENT_CHAMPION] = tuple(recorded)
+    extra = CandidateConfig(
+        name=CURRENT_CHAMPION, kind=spec["kind"], params=spec["params"], feature_set=extra_set
+    )
+    return ChampionInGrid((*candidates, extra), sets, CURRENT_CHAMPION)
 
 
 def labelled_rows(
@@ -223,10 +290,12 @@ def run_split(
     split: Split,
     config: Config,
     candidates: tuple[CandidateConfig, ...],
+    feature_sets: Mapping[str, Sequence[str]],
     extracted_on: dt.date,
     ground_truth: pd.DataFrame | None,
 ) -> SplitEvaluation:
-    """Train every candidate for one split and evaluate it on the split's test block."""
+    """Train every candidate for one split and evaluate it on the split's test block;
+    ``feature_sets`` are the named subsets the candidates may use."""
     train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
     )
@@ -256,7 +325,7 @@ def run_split(
         seed=config.seed,
         sizes=config.evaluation.list_sizes,
         fractions=config.evaluation.list_fractions,
-        feature_sets=config.evaluation.feature_sets,
+        feature_sets=feature_sets,
         reference=reference,
     )
     run_logger().info(
@@ -370,17 +439,14 @@ def fit_final(
     data: ForceData,
     config: Config,
     candidate: CandidateConfig,
+    columns: list[str],
     split: Split,
     matrix: FeatureCache,
 ) -> tuple[object, pd.DataFrame]:
-    """Refit the selected candidate on the final window; return it and a few example rows."""
+    """Refit the selected candidate on its feature ``columns`` over the final window; return
+    it and a few example rows."""
     train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
-    )
-    columns = candidate_features(
-        candidate,
-        features=feature_columns(config.features),
-        feature_sets=config.evaluation.feature_sets,
     )
     model = build_candidate(candidate, seed=config.seed).fit(
         train[columns], train_y.astype("int64"), sample_weight=weights
@@ -468,7 +534,15 @@ def train_flow(
         )
     tracker = tracker_for(config, home, privacy)
     current = current_champion(tracker)
-    candidates, champion_name = with_current_champion(ev.candidates, current)
+    grid = with_current_champion(
+        ev.candidates,
+        current,
+        features=feature_columns(config.features),
+        feature_sets=ev.feature_sets,
+    )
+    candidates, champion_name = grid.candidates, grid.name
+    if grid.note:
+        logger.warning("%s", grid.note)
     # The published model's window too, so one cached matrix serves the whole run.
     final = final_split(config, extracted_on) if publish else None
     dates = sorted(
@@ -487,6 +561,7 @@ def train_flow(
             split=split,
             config=config,
             candidates=candidates,
+            feature_sets=grid.feature_sets,
             extracted_on=extracted_on,
             ground_truth=ground_truth,
         )
@@ -637,7 +712,11 @@ def train_flow(
 
     chosen = next(c for c in candidates if c.name == selection.champion)
     split = final
-    features = feature_columns(config.features)
+    # The chosen candidate's own features: two candidates that differ only in their feature
+    # set are different models, with different IDs.
+    features = candidate_features(
+        chosen, features=feature_columns(config.features), feature_sets=grid.feature_sets
+    )
     model_id = candidate_identity(
         candidate=chosen,
         features=features,
@@ -653,6 +732,13 @@ def train_flow(
         champion_score=float(scores[champion_name]) if champion_name else None,
         same_model=already_champion,
     )
+    if grid.note and not already_champion:
+        # Not "no champion yet": there is one, it just cannot be compared. A person decides.
+        decision = PromotionDecision(
+            False,
+            f"{grid.note}; the champion alias stays: promote the new version with "
+            "ewp models promote if it should serve",
+        )
     card = render_model_card(
         model_id=model_id,
         candidate=chosen.name,
@@ -684,6 +770,7 @@ def train_flow(
             data=data,
             config=config,
             candidate=chosen,
+            columns=features,
             split=split,
             matrix=matrix,
         )
@@ -724,7 +811,7 @@ def train_flow(
                 "model_id": model_id,
                 "candidate": chosen.name,
                 "kind": chosen.kind,
-                "candidate_spec": candidate_spec(chosen),
+                "candidate_spec": candidate_spec(chosen, features=features),
                 "selection_metric": selection.metric,
                 "selection_score": f"{float(scores[chosen.name]):.6f}",
             },
