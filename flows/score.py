@@ -12,7 +12,9 @@ Wiring only. ``publish_list`` is shared with the demo so both end with the same 
   report are assembled as data, then rendered;
 * ``flags.csv``, ``flags.json``, ``reasons.csv``, ``timelines.csv`` and ``report.html`` are
   written to ``<home>/runs/<config>/weekly-<as-of>/`` and the flags recorded in the review
-  store.
+  store; ``score_flow`` adds the run's own ``quarantine.csv``, ``validation_summary.csv`` and
+  ``manifest.json`` (what the list came from), and the report says how many records were
+  rejected.
 
 The run folder is built in a hidden staging folder and renamed into place only once every file
 is written and the flags are in the review store (``ewp.atomic.staged_dir``): a run killed
@@ -36,8 +38,10 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, select_flags
 from ewp.marking import mark_folder
+from ewp.provenance import fingerprint_json
 from ewp.review import ReviewStore, default_url
 from ewp.tracking import Tracker
+from ewp.validation import ValidationResult
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
 from features.history import build_features
 from features.registry import feature_specs
@@ -52,10 +56,11 @@ from flows.common import (
     protect_identifiers,
     run_logger,
     validate,
+    write_validation_report,
 )
 from flows.train import tracker_for
 from models.explain import deviation_contributions, model_features, top_reasons
-from reports.weekly import render_weekly_report
+from reports.weekly import Rejections, count_rejections, render_weekly_report
 
 LIMITATIONS = (
     "Allegations themselves are biased: Black, Asian and Mixed officers receive more "
@@ -75,11 +80,16 @@ CHALLENGE = (
 
 
 TIMELINES_CSV = "timelines.csv"
+MANIFEST_JSON = "manifest.json"
 
 
 @dataclasses.dataclass(frozen=True)
 class Published:
-    """What a published list produced."""
+    """What a published list produced.
+
+    ``new_flags`` counts the officers new to the list compared with the previous published
+    week (the report's "new"), so a rerun of the week reports the same number.
+    """
 
     run_dir: Path
     report: Path
@@ -147,12 +157,16 @@ def publish_list(
     as_of: dt.date,
     extracted_on: dt.date,
     run_dir: Path,
+    rejections: Rejections | None = None,
 ) -> Published:
     """Score the cohort at ``as_of``, draw and explain the list, write it, record it.
 
     Writes into ``run_dir`` as given: the flows pass a staging folder (see the module
-    docstring). Test hooks (``ewp.atomic.pause_point``): ``list-written`` after the files,
-    ``flags-recorded`` after the review store.
+    docstring). ``rejections`` (``reports.weekly.count_rejections`` of the validation's
+    quarantine) puts the count of rejected records in the report, pointing to the
+    ``quarantine.csv`` the caller writes beside it; None leaves it out. Test hooks
+    (``ewp.atomic.pause_point``): ``list-written`` after the files, ``flags-recorded`` after
+    the review store.
     """
     specs = {s.name: s for s in feature_specs(config.features)}
     # The champion's own features, by name: a model trained on a subset reads only those, and
@@ -235,6 +249,7 @@ def publish_list(
             provenance=provenance,
             methods=methods(config, features=columns),
             links={"Fairness audit of this list": AUDIT_HTML},
+            rejections=rejections,
         )
         run_dir.mkdir(parents=True, exist_ok=True)
         flags_csv = write_csv(flags, run_dir / "flags.csv", float_format="%.6f")
@@ -249,10 +264,12 @@ def publish_list(
         report = write_text(run_dir / "report.html", html)
         mark_folder(run_dir)
         pause_point("list-written")
-        new_flags = store.publish_flags(flags, actor="ewp score")
+        store.publish_flags(flags, actor="ewp score")
         pause_point("flags-recorded")
     finally:
         store.close()
+    # "New" as the report counts it: on this list, not on the previous published week's.
+    new_flags = int((changes["change"] == "new").sum())
     run_logger().info(
         "Published %d flags (%d new), %d suppressed", len(flags), new_flags, len(suppressed)
     )
@@ -304,13 +321,16 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
     """Score the serving cohort with the registry's champion and publish the weekly list."""
     export_dir = prepare_export(config, home)
     data_fingerprint = export_fingerprint(export_dir)
-    data = validate(export_dir, config).data
+    validation = validate(export_dir, config)
+    data = validation.data
     protect_identifiers(data, home)  # from here on, log lines carry pseudonyms only
     extracted_on = export_date(data, config.data.extracted_on)
     day = as_of or config.scoring.as_of or latest_monday(extracted_on)
     model, model_version = load_champion(tracker_for(config, home))
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
     with staged_dir(run_dir) as staging:
+        # The run keeps its own quarantine, as the demo's does: what was left out, and why.
+        write_validation_report(validation, staging)
         published = publish_list(
             data=data,
             config=config,
@@ -321,8 +341,47 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
             as_of=day,
             extracted_on=extracted_on,
             run_dir=staging,
+            rejections=count_rejections(validation.quarantine),
         )
+        manifest = run_manifest(
+            config=config,
+            model_version=model_version,
+            data_fingerprint=data_fingerprint,
+            as_of=day,
+            extracted_on=extracted_on,
+            validation=validation,
+            published=published,
+        )
+        write_text(staging / MANIFEST_JSON, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        mark_folder(staging)
     return published.moved_to(run_dir)
+
+
+def run_manifest(
+    *,
+    config: Config,
+    model_version: str,
+    data_fingerprint: str,
+    as_of: dt.date,
+    extracted_on: dt.date,
+    validation: ValidationResult,
+    published: Published,
+) -> dict[str, Any]:
+    """What a weekly run folder came from and holds, for ``manifest.json``: no clock, so a
+    rerun of the week writes the same bytes."""
+    totals = validation.summary[["read", "accepted", "quarantined"]].sum()
+    return {
+        "config": config.name,
+        "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
+        "data_fingerprint": data_fingerprint,
+        "model_version": model_version,
+        "as_of": as_of.isoformat(),
+        "extracted_on": extracted_on.isoformat(),
+        "records": {key: int(value) for key, value in totals.items()},
+        "flagged": published.flagged,
+        "suppressed": published.suppressed,
+        "new": published.new_flags,
+    }
 
 
 @ewp_task(**IO_TASK)

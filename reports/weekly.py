@@ -14,6 +14,7 @@ prompt for a human review with its reasons in plain language, never as a finding
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -24,7 +25,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from ewp.contract import CATEGORY_LABELS
+from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS, TABLES
 from ewp.marking import MARKING as _MARKING
 from features.explanations import CHANGES, TIMELINE_COLUMNS
 from features.registry import FeatureSpec
@@ -84,6 +85,72 @@ LANE_HEIGHT = 30.0
 MARK_RADIUS = 6.0
 # Vertical offsets for marks that would overlap their left neighbour in a lane, in turn.
 STACK_OFFSETS: tuple[float, ...] = (0.0, -9.0, 9.0)
+
+
+QUARANTINE_CSV = "quarantine.csv"
+# The fields a quarantine reason names: "<file> line 7, field birth_year: ...; field x: ...".
+_REASON_FIELD = re.compile(r"(?:^|, |; )field ([A-Za-z0-9_]+): ")
+
+
+@dataclass(frozen=True)
+class Rejections:
+    """What validation rejected from the export behind a list, for the report's summary.
+
+    ``by_table``: (table, records rejected) for each table with any, in the contract's table
+    order (officers, notices, outcomes); ``audit_only_officers``:
+    officer records rejected only because of an audit-only field (``ewp.contract``'s
+    ``AUDIT_ONLY_COLUMNS``, e.g. a birth year that is not a year), so officers who may be
+    serving are missing from the list and from its fairness audit.
+    """
+
+    by_table: tuple[tuple[str, int], ...]
+    audit_only_officers: int
+
+    @property
+    def total(self) -> int:
+        """Records rejected in all."""
+        return sum(count for _, count in self.by_table)
+
+
+def count_rejections(quarantine: pd.DataFrame) -> Rejections:
+    """``Rejections`` from a quarantine report (``ewp.validation``: ``table``, ``reason``)."""
+    _require(quarantine, ["table", "reason"], name="quarantine")
+    counts = quarantine["table"].astype(str).value_counts()
+    order = [*(t for t in TABLES if t in counts.index), *sorted(set(counts.index) - set(TABLES))]
+    per_table = counts.reindex(order)
+    officers = quarantine.loc[quarantine["table"] == "officers", "reason"].astype(str)
+    audit_only = sum(
+        bool(fields) and set(fields) <= set(AUDIT_ONLY_COLUMNS)
+        for fields in (_REASON_FIELD.findall(reason) for reason in officers)
+    )
+    return Rejections(
+        by_table=tuple((str(t), int(n)) for t, n in per_table.items()),
+        audit_only_officers=audit_only,
+    )
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _rejection_sentences(rejections: Rejections) -> dict[str, str]:
+    """The summary's lines on rejected records ("4 records rejected (1 officer, 3 notices)")."""
+    if rejections.total == 0:
+        return {"rejected": "No records were rejected.", "audit_only": ""}
+    tables = ", ".join(_plural(n, t.removesuffix("s")) for t, n in rejections.by_table)
+    audit_only = ""
+    if rejections.audit_only_officers:
+        fields = ", ".join(c.replace("_", " ") for c in AUDIT_ONLY_COLUMNS)
+        audit_only = (
+            f"{_plural(rejections.audit_only_officers, 'officer record')} "
+            f"{'was' if rejections.audit_only_officers == 1 else 'were'} rejected only because "
+            f"of a field used by the fairness audit alone ({fields}): those officers are missing "
+            "from this list and from its fairness audit until the record is corrected."
+        )
+    return {
+        "rejected": f"{_plural(rejections.total, 'record')} rejected ({tables})",
+        "audit_only": audit_only,
+    }
 
 
 def _px(value: float) -> str:
@@ -323,6 +390,7 @@ def render_weekly_report(
     provenance: Mapping[str, str],
     methods: Mapping[str, Any],
     links: Mapping[str, str] = NO_LINKS,
+    rejections: Rejections | None = None,
 ) -> str:
     """The weekly report as one self-contained HTML document.
 
@@ -335,6 +403,8 @@ def render_weekly_report(
     * ``provenance``: the keys of ``PROVENANCE_LABELS``; more keys follow them, sorted.
     * ``methods``: the ``METHODS_KEYS`` (see there).
     * ``links``: label -> relative path (e.g. the fairness audit file), shown only if given.
+    * ``rejections``: what validation rejected (``count_rejections``); the summary says how
+      many records and points to ``quarantine.csv`` in the same folder. None: not shown.
 
     Raises ValueError on a missing column or key, a flagged officer without a change status,
     an unknown change or category, a notice received on or after ``as_of`` (not yet known
@@ -434,4 +504,7 @@ def render_weekly_report(
         decisions=[str(name) for name in methods["decisions"]],
         decisions_csv=str(methods["decisions_csv"]),
         links=[(str(label), str(href)) for label, href in links.items()],
+        rejections=None if rejections is None else _rejection_sentences(rejections),
+        rejected_any=rejections is not None and rejections.total > 0,
+        quarantine_csv=QUARANTINE_CSV,
     )

@@ -347,3 +347,43 @@ def test_same_inputs_give_byte_identical_html_whatever_the_row_order(html: str) 
     for key in ("flags", "reasons", "timelines"):
         shuffled[key] = shuffled[key].iloc[::-1].reset_index(drop=True)
     assert render_weekly_report(**shuffled) == html
+
+
+def test_rejected_records_are_counted_by_table_and_audit_only_officers_named() -> None:
+    from reports.weekly import count_rejections
+
+    quarantine = pd.DataFrame(
+        {
+            "table": ["notices", "officers", "officers", "officers", "notices"],
+            "reason": [
+                'notices.csv line 4, field received_on: "2020-13-01" is not a date',
+                'officers.csv line 3, field birth_year: "19x0" is not a birth year',
+                'officers.csv line 5, field joined_on: is blank; field birth_year: "x" is not',
+                # Fields are read where the reason's items start ("field <name>: ").
+                'officers.csv line 9, field gender: "a; field b:" ...; field birth_year: "q"',
+                'notices.csv line 7, field officer_id: officer "A2" was quarantined',
+            ],
+        }
+    )
+    rejections = count_rejections(quarantine)
+    assert rejections.by_table == (("officers", 3), ("notices", 2))
+    assert rejections.total == 5
+    # Lines 3 and 9 only: line 5 also lacks its joining date, which the model needs.
+    assert rejections.audit_only_officers == 2
+    html = render_weekly_report(**sample_inputs(), rejections=rejections)
+    summary = _section(html, "summary")
+    assert (
+        '5 records rejected (3 officers, 2 notices): see <a href="quarantine.csv">'
+        "quarantine.csv</a>" in summary
+    )
+    assert "2 officer records were rejected only because of a field used by the fairness" in summary
+
+
+def test_no_rejections_say_so_and_none_given_says_nothing() -> None:
+    from reports.weekly import count_rejections
+
+    empty = count_rejections(pd.DataFrame({"table": [], "reason": []}))
+    assert empty.total == 0 and empty.audit_only_officers == 0
+    summary = _section(render_weekly_report(**sample_inputs(), rejections=empty), "summary")
+    assert "No records were rejected." in summary and "quarantine.csv" not in summary
+    assert "rejected" not in _section(render_weekly_report(**sample_inputs()), "summary")
