@@ -215,6 +215,11 @@ def test_peer_comparison_refuses_ambiguous_or_unknown_input(matrix: pd.DataFrame
         ("oldest_open_days", 400, 0.99, "oldest open case waiting 400 days for a decision"),
         ("worst_sanction_level", 4, 0.99, "most severe earlier sanction at level 4 of 6"),
         ("days_since_last_notice", 12, 0.99, "last notice 12 days ago"),
+        # A change of rate in words for its sign: never "up by -0.5".
+        ("acceleration", 1.5, None, "notice rate up by 1.5 a year on the 2 years before"),
+        ("acceleration", -0.5, None, "notice rate down by 0.5 a year on the 2 years before"),
+        ("acceleration", -0.04, None, "notice rate level with the 2 years before"),
+        ("acceleration", 0.0, None, "notice rate level with the 2 years before"),
         (
             "unit_share_below_365d",
             0.9,
