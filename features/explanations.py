@@ -11,6 +11,8 @@ shown, so a notice received on ``t`` is left out and an outcome decided on ``t``
   peer comparison when it says something.
 * ``officer_timelines``: the notices behind each flag, as of the flag's date.
 * ``list_changes``: who is new on the list, who stays and who dropped off since the last one.
+* ``label_in_words``, ``rate_in_words`` and ``risk_note``: what a score means, how often such
+  flags came true in back-testing, and why a reason that sounds reassuring still counts.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ewp.config import LabelConfig
 from ewp.contract import CATEGORY_LABELS, ForceData
-from features.registry import FeatureSpec, render_reason
+from features.registry import FeatureSpec, render_reason, window_phrase
 
 TIMELINE_COLUMNS: tuple[str, ...] = (
     "officer_id",
@@ -187,3 +190,72 @@ def list_changes(previous: Sequence[str] | None, current: Sequence[str]) -> pd.D
     rows = [(o, "continuing" if o in was_listed else "new") for o in now]
     rows += [(o, "dropped off") for o in before if o not in is_listed]
     return pd.DataFrame(rows, columns=["officer_id", "change"], dtype="object").astype(str)
+
+
+def label_in_words(label: LabelConfig) -> str:
+    """What the model predicts, in words a reviewer reads, e.g. "a notice for a serious matter
+    (sexual misconduct, discrimination, ...), a notice assessed as potential gross misconduct or
+    an allegation proven, within 12 months"."""
+    parts = []
+    if label.serious_categories:
+        matters = ", ".join(CATEGORY_LABELS[c] for c in label.serious_categories)
+        parts.append(f"a notice for a serious matter ({matters})")
+    if label.gross_misconduct:
+        parts.append("a notice assessed as potential gross misconduct")
+    if label.proven_finding:
+        parts.append("an allegation proven")
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+    return f"{listed}, within {window_phrase(label.horizon_days)}"
+
+
+def rate_in_words(rate: float) -> str:
+    """A share as "about 6 in 100" (or "about 4 in 1,000" below 1 in 100); "none" for 0."""
+    if math.isnan(rate):
+        raise ValueError("a rate must be a number, not NaN")
+    if rate <= 0:
+        return "none"
+    if rate * 100 >= 0.995:
+        return f"about {rate * 100:.0f} in 100"
+    return f"about {max(rate * 1000, 1):.0f} in 1,000"
+
+
+# Reasons that raise the score although they sound reassuring, and what to say about them.
+_NOT_A_FINDING = (
+    "That sounds reassuring, but in the force's past records, given the rest of an officer's "
+    "history, it went with more later escalation, not less. It is not a finding."
+)
+_UNPROVEN = (
+    "Notices that ended with no case to answer are not findings against the officer, and this "
+    "reason is not one. The model counts them because, in the force's past records, officers "
+    "with several such notices went on to a serious notice more often than officers with none: "
+    "a run of allegations, even unproven ones, has been an early sign worth a supportive look."
+)
+_FALLING_RATE = f"A falling notice rate counted towards the score here. {_NOT_A_FINDING}"
+_LONG_GAP = f"A long time since the last notice counted towards the score here. {_NOT_A_FINDING}"
+_FEWER = (
+    f"Having fewer of these than the average officer counted towards the score here. "
+    f"{_NOT_A_FINDING}"
+)
+# Families whose higher values sound worse: a reason from one with a low value needs a note.
+HIGHER_SOUNDS_WORSE: frozenset[str] = COUNT_FAMILIES | {"peer"}
+
+
+def risk_note(spec: FeatureSpec, value: float, *, typical: float) -> str | None:
+    """Why a reason that sounds reassuring still raised the score, in plain words; None for a
+    reason that needs no note.
+
+    ``typical`` is the feature's mean over the serving officers. Notes go with: earlier
+    notices with no case to answer ("7 earlier notices with no case to answer"), a falling
+    notice rate, a last notice longer ago than is typical, and a count (or peer share) below
+    the typical value (e.g. "0 earlier allegations proven"): a model can weigh a feature
+    against the others so that less of it means more risk.
+    """
+    if spec.name == "findings_no_case_all" and value > 0:
+        return _UNPROVEN
+    if spec.name == "acceleration" and value < 0:
+        return _FALLING_RATE
+    if spec.name == "days_since_last_notice" and value > typical:
+        return _LONG_GAP
+    if spec.family in HIGHER_SOUNDS_WORSE and value < typical:
+        return _FEWER
+    return None

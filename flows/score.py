@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,14 @@ from ewp.provenance import fingerprint_json
 from ewp.review import ReviewStore, default_url
 from ewp.tracking import Tracker
 from ewp.validation import ValidationResult
-from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
+from features.explanations import (
+    label_in_words,
+    list_changes,
+    officer_timelines,
+    peer_comparison,
+    reason_sentence,
+    risk_note,
+)
 from features.history import build_features
 from features.registry import feature_specs
 from flows.audit import AUDIT_HTML, audit_frame, audit_provenance, run_audit, write_audit
@@ -58,9 +65,9 @@ from flows.common import (
     validate,
     write_validation_report,
 )
-from flows.train import tracker_for
+from flows.train import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, tracker_for
 from models.explain import deviation_contributions, model_features, top_reasons
-from reports.weekly import Rejections, count_rejections, render_weekly_report
+from reports.weekly import Rejections, ScoreMeaning, count_rejections, render_weekly_report
 
 LIMITATIONS = (
     "Allegations themselves are biased: Black, Asian and Mixed officers receive more "
@@ -158,13 +165,16 @@ def publish_list(
     extracted_on: dt.date,
     run_dir: Path,
     rejections: Rejections | None = None,
+    model_tags: Mapping[str, str] | None = None,
 ) -> Published:
     """Score the cohort at ``as_of``, draw and explain the list, write it, record it.
 
     Writes into ``run_dir`` as given: the flows pass a staging folder (see the module
     docstring). ``rejections`` (``reports.weekly.count_rejections`` of the validation's
     quarantine) puts the count of rejected records in the report, pointing to the
-    ``quarantine.csv`` the caller writes beside it; None leaves it out. Test hooks
+    ``quarantine.csv`` the caller writes beside it; None leaves it out. ``model_tags`` are the
+    registered version's tags: the report's "What a score means" reads the label and the
+    back-tested hit rate from them (``score_meaning``; None: the config's label). Test hooks
     (``ewp.atomic.pause_point``): ``list-written`` after the files, ``flags-recorded`` after
     the review store.
     """
@@ -209,6 +219,11 @@ def publish_list(
                 reasons["feature"], reasons["value"], reasons["peer_share_below"], strict=True
             )
         ]
+        typical = matrix[columns].mean()
+        reasons["note"] = [
+            risk_note(specs[f], v, typical=float(typical[f])) or ""
+            for f, v in zip(reasons["feature"], reasons["value"], strict=True)
+        ]
         flags = build_flag_list(
             flagged=flagged,
             reasons=reasons,
@@ -250,6 +265,8 @@ def publish_list(
             methods=methods(config, features=columns),
             links={"Fairness audit of this list": AUDIT_HTML},
             rejections=rejections,
+            meaning=score_meaning(config, model_tags),
+            scores=scored["score"].tolist(),
         )
         run_dir.mkdir(parents=True, exist_ok=True)
         flags_csv = write_csv(flags, run_dir / "flags.csv", float_format="%.6f")
@@ -326,7 +343,7 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
     protect_identifiers(data, home)  # from here on, log lines carry pseudonyms only
     extracted_on = export_date(data, config.data.extracted_on)
     day = as_of or config.scoring.as_of or latest_monday(extracted_on)
-    model, model_version = load_champion(tracker_for(config, home))
+    model, model_version, tags = load_champion(tracker_for(config, home))
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
     with staged_dir(run_dir) as staging:
         # The run keeps its own quarantine, as the demo's does: what was left out, and why.
@@ -342,6 +359,7 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
             extracted_on=extracted_on,
             run_dir=staging,
             rejections=count_rejections(validation.quarantine),
+            model_tags=tags,
         )
         manifest = run_manifest(
             config=config,
@@ -385,12 +403,68 @@ def run_manifest(
 
 
 @ewp_task(**IO_TASK)
-def load_champion(tracker: Tracker) -> tuple[Any, str]:
-    """The champion model from the MLflow registry, and its version label for the list.
+def load_champion(tracker: Tracker) -> tuple[Any, str, dict[str, str]]:
+    """The champion model from the MLflow registry, its version label for the list, and its
+    version tags (what ``ewp train`` recorded: see ``score_meaning``).
 
     Raises ``NoChampionError`` (not retried), naming the registered model, if there is none.
     """
     model = tracker.load_champion()
     champion = tracker.champion()
-    tags = champion.tags if champion else {}
-    return model, f"{tags.get('model_id', 'unknown')} (v{champion.version if champion else '?'})"
+    tags = dict(champion.tags) if champion else {}
+    version = f"{tags.get('model_id', 'unknown')} (v{champion.version if champion else '?'})"
+    return model, version, tags
+
+
+def _tag_number(tags: Mapping[str, str], key: str) -> float | None:
+    value = tags.get(key)
+    return None if value is None else float(value)
+
+
+def score_meaning(config: Config, tags: Mapping[str, str] | None) -> ScoreMeaning:
+    """What a score means, from the registered version's tags (``flows.train.weekly_list_tags``).
+
+    The label comes from the tags (what the model was trained to predict), else from the
+    config. The back-tested hit rate is given only when it was measured at this config's list
+    size; otherwise a note says why it is missing (a model registered before ewp recorded it,
+    a list drawn by threshold, a list size the evaluation did not measure), and the report
+    still publishes. ``tags`` None: a model that was never registered (e.g. the demo's).
+    """
+    tags = tags or {}
+    label = tags.get(LABEL_TAG) or label_in_words(config.label)
+    size = config.scoring.top_k if config.scoring.selection == "top_k" else None
+    notes: list[str] = []
+    if LABEL_TAG not in tags:
+        notes.append(
+            "The label is taken from this configuration: the model was registered without it."
+        )
+    precision = _tag_number(tags, f"{LIST_TAG_PREFIX}precision")
+    recorded = tags.get(LIST_TAG)
+    why = ""
+    if size is None:
+        why = "the list is drawn by a score threshold, not a fixed number of officers"
+    elif recorded is None:
+        why = "the model was registered before ewp recorded it; retrain (ewp train) to add it"
+    elif recorded != f"top_{size}":
+        why = (
+            f"the model was evaluated for a list of the {recorded.replace('_', ' ')}, not the "
+            f"top {size}; retrain to measure it"
+        )
+    elif precision is None:
+        why = (
+            f"the evaluation did not measure a list of the top {size}: add {size} to "
+            "evaluation.list_sizes and retrain"
+        )
+    if why:
+        notes.append(f"No back-tested hit rate is given for this list: {why}.")
+        return ScoreMeaning(label=label, list_size=size, notes=tuple(notes))
+    return ScoreMeaning(
+        label=label,
+        list_size=size,
+        precision=precision,
+        rule_description=tags.get(f"{LIST_TAG_PREFIX}rule_description"),
+        rule_precision=_tag_number(tags, f"{LIST_TAG_PREFIX}rule_precision"),
+        test_dates=int(tags[f"{LIST_TAG_PREFIX}test_dates"]),
+        test_period=tags.get(f"{LIST_TAG_PREFIX}test_period"),
+        notes=tuple(notes),
+    )

@@ -42,6 +42,7 @@ from ewp.provenance import fingerprint_json
 from ewp.pseudonym import Pseudonymiser
 from ewp.settings import default_tracking_uri
 from ewp.tracking import ChampionInfo, Tracker
+from features.explanations import label_in_words
 from features.history import feature_columns
 from features.labels import build_labels
 from features.registry import feature_specs
@@ -209,6 +210,53 @@ def with_current_champion(
         name=CURRENT_CHAMPION, kind=spec["kind"], params=spec["params"], feature_set=extra_set
     )
     return ChampionInGrid((*candidates, extra), sets, CURRENT_CHAMPION)
+
+
+# Version tags the weekly report reads back (``flows.score.score_meaning``): the label in words
+# and the back-tested hit rate at the list size the scoring config publishes.
+LABEL_TAG = "label"
+LIST_TAG = "weekly_list"
+LIST_TAG_PREFIX = "weekly_list."
+
+
+def weekly_list_tags(
+    *, config: Config, summary: pd.DataFrame, metrics: pd.DataFrame, champion: str
+) -> dict[str, str]:
+    """What the weekly report says a score means, from this evaluation, as version tags.
+
+    ``label``: the label in words. At the list the scoring config publishes (``top_<k>``, if
+    ``evaluation.list_sizes`` has k and the list is drawn by top k): ``weekly_list`` (its
+    name), ``weekly_list.precision`` (the champion's share of flagged officers who went on to
+    the label, pooled over the test dates), ``weekly_list.flagged`` and
+    ``weekly_list.test_dates``, the test period, and the headline rule's precision at the same
+    list size (``weekly_list.rule_precision``) with the rule in words. Without that list, only
+    ``label`` and ``weekly_list`` (the list asked for): the report then says the hit rate is
+    not known.
+    """
+    list_name = f"top_{config.scoring.top_k}"
+    tags = {LABEL_TAG: label_in_words(config.label), LIST_TAG: list_name}
+    rows = summary.loc[summary["list"] == list_name].set_index("candidate")
+    if config.scoring.selection != "top_k" or champion not in rows.index:
+        return tags
+    dates = pd.to_datetime(metrics.loc[metrics["list"] == list_name, "test_as_of"])
+    own = rows.loc[champion]
+    tags |= {
+        f"{LIST_TAG_PREFIX}precision": f"{float(own['precision']):.6f}",
+        f"{LIST_TAG_PREFIX}flagged": f"{float(own['k']):.0f}",
+        f"{LIST_TAG_PREFIX}test_dates": f"{int(own['test_dates'])}",
+        f"{LIST_TAG_PREFIX}test_period": f"{dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}",
+    }
+    rule = config.evaluation.headline_rule
+    if rule in rows.index:
+        described = build_candidate(
+            next(c for c in config.evaluation.candidates if c.name == rule), seed=config.seed
+        ).describe()
+        tags |= {
+            f"{LIST_TAG_PREFIX}rule": rule,
+            f"{LIST_TAG_PREFIX}rule_description": described,
+            f"{LIST_TAG_PREFIX}rule_precision": f"{float(rows.loc[rule, 'precision']):.6f}",
+        }
+    return tags
 
 
 def labelled_rows(
@@ -814,6 +862,9 @@ def train_flow(
                 "candidate_spec": candidate_spec(chosen, features=features),
                 "selection_metric": selection.metric,
                 "selection_score": f"{float(scores[chosen.name]):.6f}",
+                **weekly_list_tags(
+                    config=config, summary=summary, metrics=metrics, champion=chosen.name
+                ),
             },
         )
         version = logged.version

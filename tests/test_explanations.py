@@ -261,3 +261,62 @@ def test_list_changes() -> None:
         list_changes(None, ["A", "A"])
     with pytest.raises(ValueError, match="previous list names an officer more than once"):
         list_changes(["B", "B"], ["A"])
+
+
+def test_the_label_in_words_follows_the_config() -> None:
+    from ewp.config import LabelConfig
+    from features.explanations import label_in_words
+
+    assert label_in_words(LabelConfig()) == (
+        "a notice for a serious matter (sexual misconduct, discrimination, violence / use of "
+        "force, domestic abuse, dishonesty / fraud, corruption / abuse of position, improper "
+        "disclosure), a notice assessed as potential gross misconduct or an allegation proven, "
+        "within 12 months"
+    )
+    narrow = LabelConfig(
+        serious_categories=("sexual_misconduct",), proven_finding=False, horizon_days=730
+    )
+    assert label_in_words(narrow) == (
+        "a notice for a serious matter (sexual misconduct) or a notice assessed as potential "
+        "gross misconduct, within 2 years"
+    )
+    only_proven = LabelConfig(serious_categories=(), gross_misconduct=False, horizon_days=180)
+    assert label_in_words(only_proven) == "an allegation proven, within 180 days"
+
+
+@pytest.mark.parametrize(
+    ("rate", "words"),
+    [
+        (0.0625, "about 6 in 100"),
+        (0.01, "about 1 in 100"),
+        (0.00996, "about 1 in 100"),  # rounds to 1 in 100, not "10 in 1,000"
+        (0.0042, "about 4 in 1,000"),
+        (0.0002, "about 1 in 1,000"),  # never "about 0"
+        (0.0, "none"),
+        (1.0, "about 100 in 100"),
+    ],
+)
+def test_rates_in_words(rate: float, words: str) -> None:
+    from features.explanations import rate_in_words
+
+    assert rate_in_words(rate) == words
+
+
+def test_reasons_that_sound_reassuring_carry_a_note() -> None:
+    from features.explanations import risk_note
+
+    unproven = risk_note(SPECS["findings_no_case_all"], 7, typical=0.3)
+    assert unproven is not None and "not findings" in unproven and "unproven" in unproven
+    assert "more often" in unproven
+    assert "not a finding" in risk_note(SPECS["acceleration"], -0.5, typical=0.1)
+    assert risk_note(SPECS["acceleration"], 1.5, typical=0.1) is None  # rising: no surprise
+    # A count below the typical value raised the score: "0 earlier allegations proven".
+    fewer = risk_note(SPECS["findings_proven_all"], 0, typical=0.2)
+    assert fewer.startswith("Having fewer of these than the average officer counted towards")
+    assert risk_note(SPECS["notices_365d"], 4, typical=0.5) is None
+    # A long gap sounds reassuring; a recent notice does not.
+    assert "long time since the last notice" in risk_note(
+        SPECS["days_since_last_notice"], 3000, typical=2500
+    )
+    assert risk_note(SPECS["days_since_last_notice"], 12, typical=2500) is None
+    assert risk_note(SPECS["tenure_days"], 100, typical=5000) is None

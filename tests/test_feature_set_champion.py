@@ -158,3 +158,23 @@ def test_the_report_in_a_browser_shows_each_officers_own_values(run: Run, tmp_pa
         for feature in reasons.loc[reasons["officer_id"] == officer, "feature"]:
             expected = recompute(data, officer, as_of, feature, CONFIG.features)
             assert f"<li>{render_reason(specs[feature], expected)}" in card, (officer, feature)
+
+
+def test_the_report_says_what_a_score_means_from_the_registered_evaluation(run: Run) -> None:
+    from features.explanations import label_in_words, rate_in_words
+
+    summary = run.first.summary.set_index(["candidate", "list"])
+    own = summary.loc[("scorecard_case_to_answer", "top_20"), "precision"]
+    rule = summary.loc[("rule_2_in_365d", "top_20"), "precision"]
+    tags = run.champion_tags
+    assert tags["weekly_list"] == "top_20" and tags["label"] == label_in_words(CONFIG.label)
+    assert float(tags["weekly_list.precision"]) == pytest.approx(own, abs=1e-6)
+    html_text = html.unescape(run.published.report.read_text())
+    assert (
+        "In back-testing on 12 monthly lists (2019-01-01 to 2019-12-01), "
+        f"{'no officer' if own == 0 else rate_in_words(own) + ' officers'} on a list of the "
+        "top 20 went on to have "
+        f"{label_in_words(CONFIG.label)}, against {rate_in_words(rule)} for the force's rule "
+        "(2 or more notices received in the last 12 months) at the same list size."
+    ) in html_text
+    assert "cut-off" in html_text
