@@ -10,7 +10,8 @@ shown, so a notice received on ``t`` is left out and an outcome decided on ``t``
 * ``reason_sentence``: the registry's sentence (``features.registry.render_reason``) plus that
   peer comparison when it says something.
 * ``officer_timelines``: the notices behind each flag, as of the flag's date.
-* ``list_changes``: who is new on the list, who stays and who dropped off since the last one.
+* ``list_changes``: who is new on the list, who stays and who dropped off since the last one;
+  ``dropped_off_reasons``: why each officer who dropped off did.
 * ``label_in_words``, ``rate_in_words`` and ``risk_note``: what a score means, how often such
   flags came true in back-testing, and why a reason that sounds reassuring still counts.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -259,3 +260,94 @@ def risk_note(spec: FeatureSpec, value: float, *, typical: float) -> str | None:
     if spec.family in HIGHER_SOUNDS_WORSE and value < typical:
         return _FEWER
     return None
+
+
+def dropped_off_reasons(
+    *,
+    dropped: Sequence[str],
+    as_of: dt.date,
+    officers: pd.DataFrame,
+    serving: Collection[str],
+    suppressed: pd.DataFrame,
+    previous: pd.DataFrame,
+    ranked: pd.DataFrame,
+    falls: pd.DataFrame,
+    specs: Mapping[str, FeatureSpec],
+    model_version: str,
+    listed: int,
+) -> pd.DataFrame:
+    """Why each officer on the previous list is not on this one, in words.
+
+    In this order of precedence:
+
+    * not serving on ``as_of``: "left the force on 2021-06-30" (``officers``' ``left_on``), or
+      "no longer in the export";
+    * held back after a review (``suppressed``: ``officer_id``, ``reason``): "suppressed after
+      review: reviewed 2021-12-29 (supervisor conversation); no new notice since";
+    * otherwise the score: "score fell from 0.412 to 0.198, now ranked 73 of 2,000 (the list
+      holds 50)", with the reason that changed most (``falls``: ``officer_id``, ``feature``,
+      ``before``, ``after``, the feature's value at the previous list date and now) in the
+      registry's words: "biggest change: 3 cases still open then, 1 case still open now".
+      A score that did not fall says others now score higher; a list drawn by another model
+      than ``previous``'s says so, since the scores are then not comparable.
+
+    ``previous`` has ``officer_id``, ``score`` and ``model_version`` of the previous list;
+    ``ranked`` has ``officer_id``, ``score`` and ``rank`` of every serving officer now.
+    Returns ``officer_id`` and ``why``, in ``dropped`` order.
+    """
+    left_on = officers.set_index("officer_id")["left_on"]
+    held = dict(zip(suppressed["officer_id"], suppressed["reason"], strict=True))
+    before = previous.set_index("officer_id")
+    now = ranked.set_index("officer_id")
+    change = falls.set_index("officer_id")
+    rows = []
+    for officer in dropped:
+        if officer not in set(serving):
+            day = left_on.get(officer)
+            why = (
+                "no longer in the export"
+                if officer not in left_on.index
+                else f"left the force on {day:%Y-%m-%d}"
+                if pd.notna(day)
+                else f"not serving on {as_of.isoformat()}"
+            )
+        elif officer in held:
+            why = f"suppressed after review: {held[officer]}"
+        else:
+            why = _score_change(
+                before.loc[officer],
+                now.loc[officer],
+                change.loc[officer] if officer in change.index else None,
+                specs=specs,
+                model_version=model_version,
+                ranked=len(now),
+                listed=listed,
+            )
+        rows.append((officer, why))
+    return pd.DataFrame(rows, columns=["officer_id", "why"], dtype="object")
+
+
+def _score_change(
+    before: pd.Series,
+    now: pd.Series,
+    change: pd.Series | None,
+    *,
+    specs: Mapping[str, FeatureSpec],
+    model_version: str,
+    ranked: int,
+    listed: int,
+) -> str:
+    """The score part of ``dropped_off_reasons``: how the score moved, and the biggest change."""
+    position = f"now ranked {int(now['rank']):,} of {ranked:,} (the list holds {listed})"
+    if str(before["model_version"]) != model_version:
+        return f"the list is now drawn by another model ({model_version}); {position}"
+    was, score = float(before["score"]), float(now["score"])
+    if score >= was:
+        text = f"score {score:.3f} (was {was:.3f}), but others now score higher; {position}"
+    else:
+        text = f"score fell from {was:.3f} to {score:.3f}, {position}"
+    if change is not None:
+        spec = specs[str(change["feature"])]
+        then = render_reason(spec, float(change["before"]))
+        text += f"; biggest change: {then} then, {render_reason(spec, float(change['after']))} now"
+    return text

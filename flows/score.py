@@ -43,6 +43,7 @@ from ewp.review import ReviewStore, default_url
 from ewp.tracking import Tracker
 from ewp.validation import ValidationResult
 from features.explanations import (
+    dropped_off_reasons,
     label_in_words,
     list_changes,
     officer_timelines,
@@ -66,7 +67,7 @@ from flows.common import (
     write_validation_report,
 )
 from flows.train import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, tracker_for
-from models.explain import deviation_contributions, model_features, top_reasons
+from models.explain import biggest_fall, deviation_contributions, model_features, top_reasons
 from reports.weekly import Rejections, ScoreMeaning, count_rejections, render_weekly_report
 
 LIMITATIONS = (
@@ -205,10 +206,7 @@ def publish_list(
         )
         suppressed = held.loc[held["officer_id"].isin(suppressed_listed["officer_id"])]
         values = matrix.set_index("officer_id").loc[flagged["officer_id"], columns]
-        if hasattr(model, "contributions"):
-            contributions = model.contributions(values)
-        else:
-            contributions = deviation_contributions(values, matrix[columns])
+        contributions = contributions_of(model, values, cohort=matrix[columns])
         reasons = top_reasons(contributions, values, n=config.scoring.reasons_per_flag).rename(
             columns={"row": "officer_id"}
         )
@@ -233,11 +231,26 @@ def publish_list(
         )
         earlier = store.flags_frame()
         earlier = earlier.loc[pd.to_datetime(earlier["as_of"]) < pd.Timestamp(as_of)]
-        previous = None
-        if len(earlier):
-            last_date = earlier["as_of"].max()
-            previous = earlier.loc[earlier["as_of"] == last_date, "officer_id"].tolist()
-        changes = list_changes(previous, flags["officer_id"].tolist())
+        previous = earlier.loc[earlier["as_of"] == earlier["as_of"].max()] if len(earlier) else None
+        changes = list_changes(
+            None if previous is None else previous["officer_id"].tolist(),
+            flags["officer_id"].tolist(),
+        )
+        if previous is not None:
+            why = why_dropped(
+                dropped=changes.loc[changes["change"] == "dropped off", "officer_id"].tolist(),
+                previous=previous,
+                data=data,
+                config=config,
+                model=model,
+                model_version=model_version,
+                matrix=matrix,
+                scored=scored,
+                suppressed=suppressed,
+                listed=len(flags),
+                as_of=as_of,
+            )
+            changes = changes.merge(why, on="officer_id", how="left").fillna({"why": ""})
         timelines = officer_timelines(data, flags["officer_id"].tolist(), as_of)
         provenance = audit_provenance(
             config,
@@ -297,6 +310,74 @@ def publish_list(
         flagged=len(flags),
         suppressed=len(suppressed),
         new_flags=new_flags,
+    )
+
+
+def contributions_of(model: Any, values: pd.DataFrame, *, cohort: pd.DataFrame) -> pd.DataFrame:
+    """Each row's contributions: the model's own additive terms, or, for a model without them
+    (rules, the black-box yardstick), how far each value stands out from the ``cohort``."""
+    if hasattr(model, "contributions"):
+        return model.contributions(values)
+    return deviation_contributions(values, cohort)
+
+
+def why_dropped(
+    *,
+    dropped: list[str],
+    previous: pd.DataFrame,
+    data: ForceData,
+    config: Config,
+    model: Any,
+    model_version: str,
+    matrix: pd.DataFrame,
+    scored: pd.DataFrame,
+    suppressed: pd.DataFrame,
+    listed: int,
+    as_of: dt.date,
+) -> pd.DataFrame:
+    """Why each officer of the ``previous`` list (stored flags) is not on this one
+    (``features.explanations.dropped_off_reasons``): ``officer_id``, ``why``.
+
+    For an officer still serving and not suppressed, the feature whose contribution fell most
+    between the previous list's date and ``as_of`` is found with this week's model, from the
+    same export (features at the earlier date use only what was known before it).
+    """
+    columns = model_features(model)
+    now = matrix.set_index("officer_id")
+    held = set(suppressed["officer_id"])
+    compare = [o for o in dropped if o in now.index and o not in held]
+    falls = pd.DataFrame(columns=["officer_id", "feature", "before", "after"])
+    if compare:
+        last = pd.Timestamp(previous["as_of"].iloc[0]).date()
+        then = build_features(data, [last], config=config.features).set_index("officer_id")
+        compare = [o for o in compare if o in then.index]
+        before, after = then.loc[compare, columns], now.loc[compare, columns]
+        fall = biggest_fall(
+            contributions_of(model, before, cohort=matrix[columns]),
+            contributions_of(model, after, cohort=matrix[columns]),
+        )
+        pairs = list(zip(fall["row"], fall["feature"], strict=True))
+        falls = pd.DataFrame(
+            {
+                "officer_id": fall["row"],
+                "feature": fall["feature"],
+                "before": [before.at[o, f] for o, f in pairs],
+                "after": [after.at[o, f] for o, f in pairs],
+            }
+        )
+    ranked = scored.sort_values(["score", "officer_id"], ascending=[False, True], kind="stable")
+    return dropped_off_reasons(
+        dropped=dropped,
+        as_of=as_of,
+        officers=data.officers,
+        serving=set(now.index),
+        suppressed=suppressed,
+        previous=previous,
+        ranked=ranked.assign(rank=range(1, len(ranked) + 1)),
+        falls=falls,
+        specs={s.name: s for s in feature_specs(config.features)},
+        model_version=model_version,
+        listed=listed,
     )
 
 

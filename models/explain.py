@@ -104,3 +104,30 @@ def deviation_contributions(values: pd.DataFrame, cohort: pd.DataFrame) -> pd.Da
     mean = cohort[values.columns].mean()
     sd = cohort[values.columns].std(ddof=0).replace(0, 1.0)
     return (values - mean) / sd
+
+
+def biggest_fall(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Per row, the single-feature term whose contribution fell the most from ``before`` to
+    ``after`` (two contribution tables with the same rows and terms).
+
+    Returns ``row``, ``feature`` and ``fall`` (before minus after, > 0), one row per input row
+    whose score lost something on some feature; ties go to the first term. EBM interaction
+    terms ("a & b") are left out, as in ``top_reasons``. Raises ValueError when the two tables
+    do not hold the same rows and terms.
+    """
+    if not before.index.equals(after.index) or not before.columns.equals(after.columns):
+        raise ValueError("before and after must hold the same rows and terms, in the same order")
+    single = [str(c) for c in before.columns if INTERACTION_SEPARATOR not in str(c)]
+    falls = (before[single] - after[single]).to_numpy(dtype="float64")
+    if not single:
+        return pd.DataFrame({"row": [], "feature": [], "fall": []})
+    best = np.argmax(falls, axis=1)
+    fall = falls[np.arange(len(falls)), best]
+    keep = fall > 0
+    return pd.DataFrame(
+        {
+            "row": before.index.to_numpy()[keep],
+            "feature": np.asarray(single, dtype=object)[best[keep]],
+            "fall": fall[keep],
+        }
+    )

@@ -550,6 +550,8 @@ def render_weekly_report(
       reassuring counts, shown under the officer's reasons).
     * ``timelines``: ``features.explanations.officer_timelines``.
     * ``changes``: ``features.explanations.list_changes``; every flagged officer needs a row.
+      An optional ``why`` column says why an officer dropped off
+      (``features.explanations.dropped_off_reasons``).
     * ``suppressed``: ``officer_id``, ``reason``.
     * ``provenance``: the keys of ``PROVENANCE_LABELS``; more keys follow them, sorted.
     * ``methods``: the ``METHODS_KEYS`` (see there).
@@ -632,7 +634,10 @@ def render_weekly_report(
         )
 
     counts = changes["change"].value_counts()
-    dropped = changes.loc[changes["change"] == "dropped off", "officer_id"].astype(str)
+    dropped = changes.loc[changes["change"] == "dropped off"].sort_values(
+        "officer_id", kind="stable"
+    )
+    why = dropped["why"] if "why" in dropped else pd.Series("", index=dropped.index)
     held = suppressed.sort_values("officer_id", kind="stable")
     extra = sorted(set(provenance) - set(PROVENANCE_LABELS))
     labels = {**PROVENANCE_LABELS, **{key: key.replace("_", " ").capitalize() for key in extra}}
@@ -657,7 +662,10 @@ def render_weekly_report(
             {"officer_id": str(o), "reason": str(r)}
             for o, r in zip(held["officer_id"], held["reason"], strict=True)
         ],
-        dropped=sorted(dropped),
+        dropped=[
+            {"officer_id": str(o), "why": "" if pd.isna(w) else str(w)}
+            for o, w in zip(dropped["officer_id"], why, strict=True)
+        ],
         provenance=[(labels[key], str(provenance[key])) for key in labels],
         features=[(spec.name, spec.description) for spec in features],
         rules=[(str(name), str(text)) for name, text in methods["rules"].items()],

@@ -320,3 +320,69 @@ def test_reasons_that_sound_reassuring_carry_a_note() -> None:
     )
     assert risk_note(SPECS["days_since_last_notice"], 12, typical=2500) is None
     assert risk_note(SPECS["tenure_days"], 100, typical=5000) is None
+
+
+def test_why_each_officer_dropped_off() -> None:
+    from features.explanations import dropped_off_reasons
+
+    officers = pd.DataFrame(
+        {
+            "officer_id": ["A", "B", "C", "D", "E"],
+            "left_on": pd.to_datetime([None, "2021-06-30", None, None, None]),
+        }
+    )
+    previous = pd.DataFrame(
+        {
+            "officer_id": ["A", "B", "C", "D", "E", "X"],
+            "score": [0.5, 0.4, 0.3, 0.2, 0.25, 0.1],
+            "model_version": "m (v1)",
+        }
+    )
+    ranked = pd.DataFrame(
+        {"officer_id": ["Z", "A", "D", "C", "E"], "score": [0.9, 0.4, 0.2, 0.1, 0.05]}
+    ).assign(rank=[1, 2, 3, 4, 5])
+    falls = pd.DataFrame(
+        {"officer_id": ["C"], "feature": ["open_cases"], "before": [3.0], "after": [1.0]}
+    )
+    why = dropped_off_reasons(
+        dropped=["A", "B", "C", "D", "X", "E"],
+        as_of=dt.date(2021, 7, 5),
+        officers=officers,
+        serving={"Z", "A", "C", "D", "E"},
+        suppressed=pd.DataFrame({"officer_id": ["E"], "reason": ["reviewed 2021-07-01"]}),
+        previous=previous,
+        ranked=ranked,
+        falls=falls,
+        specs=SPECS,
+        model_version="m (v1)",
+        listed=1,
+    )
+    assert why.values.tolist() == [
+        ["A", "score fell from 0.500 to 0.400, now ranked 2 of 5 (the list holds 1)"],
+        ["B", "left the force on 2021-06-30"],
+        [
+            "C",
+            "score fell from 0.300 to 0.100, now ranked 4 of 5 (the list holds 1); biggest "
+            "change: 3 cases still open then, 1 case still open now",
+        ],
+        ["D", "score 0.200 (was 0.200), but others now score higher; now ranked 3 of 5 "
+              "(the list holds 1)"],
+        ["X", "no longer in the export"],
+        ["E", "suppressed after review: reviewed 2021-07-01"],
+    ]  # fmt: skip
+    another = dropped_off_reasons(
+        dropped=["A"],
+        as_of=dt.date(2021, 7, 5),
+        officers=officers,
+        serving={"A"},
+        suppressed=pd.DataFrame({"officer_id": [], "reason": []}),
+        previous=previous,
+        ranked=ranked,
+        falls=falls.iloc[0:0],
+        specs=SPECS,
+        model_version="m (v2)",
+        listed=1,
+    )
+    assert another["why"].tolist() == [
+        "the list is now drawn by another model (m (v2)); now ranked 2 of 5 (the list holds 1)"
+    ]

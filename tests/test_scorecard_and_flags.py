@@ -241,3 +241,22 @@ def test_select_flags_caps_units_suppresses_and_cuts() -> None:
     over, _ = select_flags(scored, scoring=ScoringConfig(selection="threshold", threshold=0.65))
     assert over["officer_id"].tolist() == ["A", "B", "C"]
     assert over["rank"].tolist() == [1, 2, 3]
+
+
+def test_biggest_fall_names_the_term_that_lost_most() -> None:
+    from models.explain import biggest_fall
+
+    before = pd.DataFrame(
+        {"a": [1.0, 0.5, 0.2], "a & b": [5.0, 0.0, 0.0], "b": [0.4, 0.5, 0.2]},
+        index=["O1", "O2", "O3"],
+    )
+    after = pd.DataFrame(
+        {"a": [0.2, 0.5, 0.3], "a & b": [0.0, 0.0, 0.0], "b": [0.3, 0.1, 0.2]},
+        index=["O1", "O2", "O3"],
+    )
+    fall = biggest_fall(before, after)
+    # O1 lost most on the interaction, which is not one feature: "a" it is. O3 lost nothing.
+    assert fall[["row", "feature"]].values.tolist() == [["O1", "a"], ["O2", "b"]]
+    assert fall["fall"].round(6).tolist() == [0.8, 0.4]
+    with pytest.raises(ValueError, match="same rows and terms"):
+        biggest_fall(before, after.iloc[:2])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -124,6 +125,20 @@ def test_reviewed_officer_is_suppressed_next_week(weekly) -> None:
     assert next_week.suppressed == 1
     html = next_week.report.read_text()
     assert "supervisor conversation" in html.lower() or "supervisor_conversation" in html
+    # The officer dropped off the list, and the report says why; so for every other officer
+    # who dropped off, and "new" means new against the previous week.
+    dropped = re.findall(
+        r"<tr><td>([^<]+)</td><td>([^<]+)</td></tr>",
+        re.search(r'<section id="dropped">(.*?)</section>', html, flags=re.S).group(1),
+    )
+    why = dict(dropped)
+    assert why[top["officer_id"]] == (
+        "suppressed after review: reviewed 2021-12-29 (supervisor conversation); no new notice "
+        "since"
+    )
+    assert all(reason != "not recorded" for reason in why.values())
+    assert set(why) == set(flags["officer_id"]) - set(listed["officer_id"])
+    assert next_week.new_flags == len(set(listed["officer_id"]) - set(flags["officer_id"]))
 
 
 def test_schedules_are_monday_six_and_monthly_in_london(tmp_path: Path) -> None:

@@ -268,7 +268,7 @@ def test_suppressed_dropped_provenance_methods_and_links(html: str) -> None:
     assert (
         "<tr><td>OFF00555</td><td>reviewed on 2026-10-05 (no_action); no new notice since</td></tr>"
     ) in suppressed
-    assert "<li>OFF00999</li>" in _section(html, "dropped")
+    assert "<tr><td>OFF00999</td><td>not recorded</td></tr>" in _section(html, "dropped")
     provenance = _section(html, "provenance")
     for label, value in [
         ("Model version", MODEL),
@@ -466,3 +466,11 @@ def test_a_reassuring_reason_carries_its_note_in_the_card() -> None:
         in card
     )
     assert html.count('class="reason-note"') == 1  # in that officer's card only
+
+
+def test_dropped_officers_are_listed_with_why() -> None:
+    inputs = sample_inputs()
+    changes = inputs["changes"].assign(why="")
+    changes.loc[3, "why"] = "left the force on 2026-10-31"
+    section = _section(render_weekly_report(**{**inputs, "changes": changes}), "dropped")
+    assert "<tr><td>OFF00999</td><td>left the force on 2026-10-31</td></tr>" in section
