@@ -68,7 +68,13 @@ from flows.common import (
 )
 from flows.train import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, tracker_for
 from models.explain import biggest_fall, deviation_contributions, model_features, top_reasons
-from reports.weekly import Rejections, ScoreMeaning, count_rejections, render_weekly_report
+from reports.weekly import (
+    Rejections,
+    ScoreMeaning,
+    StaleExport,
+    count_rejections,
+    render_weekly_report,
+)
 
 LIMITATIONS = (
     "Allegations themselves are biased: Black, Asian and Mixed officers receive more "
@@ -105,6 +111,8 @@ class Published:
     flagged: int
     suppressed: int
     new_flags: int
+    # What the person running it must hear (e.g. a stale export), one sentence each.
+    warnings: tuple[str, ...] = ()
 
     def moved_to(self, run_dir: Path) -> Published:
         """The same outputs, after their folder was renamed to ``run_dir``."""
@@ -167,6 +175,7 @@ def publish_list(
     run_dir: Path,
     rejections: Rejections | None = None,
     model_tags: Mapping[str, str] | None = None,
+    stale_export: StaleExport | None = None,
 ) -> Published:
     """Score the cohort at ``as_of``, draw and explain the list, write it, record it.
 
@@ -175,7 +184,8 @@ def publish_list(
     quarantine) puts the count of rejected records in the report, pointing to the
     ``quarantine.csv`` the caller writes beside it; None leaves it out. ``model_tags`` are the
     registered version's tags: the report's "What a score means" reads the label and the
-    back-tested hit rate from them (``score_meaning``; None: the config's label). Test hooks
+    back-tested hit rate from them (``score_meaning``; None: the config's label).
+    ``stale_export`` (``check_export_age``) puts a banner on the report. Test hooks
     (``ewp.atomic.pause_point``): ``list-written`` after the files, ``flags-recorded`` after
     the review store.
     """
@@ -280,6 +290,7 @@ def publish_list(
             rejections=rejections,
             meaning=score_meaning(config, model_tags),
             scores=scored["score"].tolist(),
+            stale_export=stale_export,
         )
         run_dir.mkdir(parents=True, exist_ok=True)
         flags_csv = write_csv(flags, run_dir / "flags.csv", float_format="%.6f")
@@ -310,6 +321,7 @@ def publish_list(
         flagged=len(flags),
         suppressed=len(suppressed),
         new_flags=new_flags,
+        warnings=() if stale_export is None else (stale_export.warning,),
     )
 
 
@@ -414,9 +426,30 @@ def audit_weekly_list(
     )
 
 
+def check_export_age(
+    config: Config, *, extracted_on: dt.date, today: dt.date
+) -> StaleExport | None:
+    """A ``StaleExport`` when the force's export is older than ``scoring.max_export_age_days``
+    on ``today`` (the day of the run), else None. The synthetic force (no ``data.dir`` or
+    ``data.ingest``) is never stale: it is generated on demand and its dates are made up.
+    Worked example: taken 2021-12-31, limit 35 days: a run on 2022-02-04 (35 days on) is not
+    stale, one on 2022-02-05 (36 days) is."""
+    limit = config.scoring.max_export_age_days
+    synthetic = config.data.dir is None and config.data.ingest is None
+    age = (today - extracted_on).days
+    if limit is None or synthetic or age <= limit:
+        return None
+    return StaleExport(extracted_on=extracted_on.isoformat(), max_age_days=limit, age_days=age)
+
+
 @ewp_flow(name="ewp-score")
-def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Published:
-    """Score the serving cohort with the registry's champion and publish the weekly list."""
+def score_flow(
+    config: Config, home: Path, as_of: dt.date | None = None, today: dt.date | None = None
+) -> Published:
+    """Score the serving cohort with the registry's champion and publish the weekly list.
+
+    ``today`` (default: the system date) is the day of the run, against which the export's
+    age is checked (``check_export_age``)."""
     export_dir = prepare_export(config, home)
     data_fingerprint = export_fingerprint(export_dir)
     validation = validate(export_dir, config)
@@ -424,6 +457,9 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
     protect_identifiers(data, home)  # from here on, log lines carry pseudonyms only
     extracted_on = export_date(data, config.data.extracted_on)
     day = as_of or config.scoring.as_of or latest_monday(extracted_on)
+    stale = check_export_age(config, extracted_on=extracted_on, today=today or dt.date.today())
+    if stale is not None:
+        run_logger().warning("%s", stale.warning)
     model, model_version, tags = load_champion(tracker_for(config, home))
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
     with staged_dir(run_dir) as staging:
@@ -441,6 +477,7 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
             run_dir=staging,
             rejections=count_rejections(validation.quarantine),
             model_tags=tags,
+            stale_export=stale,
         )
         manifest = run_manifest(
             config=config,
@@ -450,6 +487,7 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
             extracted_on=extracted_on,
             validation=validation,
             published=published,
+            stale_export=stale,
         )
         write_text(staging / MANIFEST_JSON, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         mark_folder(staging)
@@ -465,9 +503,11 @@ def run_manifest(
     extracted_on: dt.date,
     validation: ValidationResult,
     published: Published,
+    stale_export: StaleExport | None,
 ) -> dict[str, Any]:
     """What a weekly run folder came from and holds, for ``manifest.json``: no clock, so a
-    rerun of the week writes the same bytes."""
+    rerun of the week writes the same bytes (``stale_export`` says whether the export was older
+    than the configured maximum on the day of the run, not by how much)."""
     totals = validation.summary[["read", "accepted", "quarantined"]].sum()
     return {
         "config": config.name,
@@ -480,6 +520,8 @@ def run_manifest(
         "flagged": published.flagged,
         "suppressed": published.suppressed,
         "new": published.new_flags,
+        "max_export_age_days": config.scoring.max_export_age_days,
+        "stale_export": stale_export is not None,
     }
 
 

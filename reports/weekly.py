@@ -154,6 +154,34 @@ def _rejection_sentences(rejections: Rejections) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class StaleExport:
+    """The export behind a list was older than ``max_age_days`` on the day of the run."""
+
+    extracted_on: str
+    max_age_days: int
+    age_days: int
+
+    @property
+    def warning(self) -> str:
+        """The console's warning, with the age in days."""
+        return (
+            f"The export was taken on {self.extracted_on}, {self.age_days} days ago (more than "
+            f"scoring.max_export_age_days = {self.max_age_days}): the list may miss recent "
+            "notices, decisions and leavers. Get a fresh export before acting on it."
+        )
+
+    @property
+    def banner(self) -> str:
+        """The report's banner: no age in days, so a rerun on another day writes the same."""
+        return (
+            f"Out-of-date data: this list comes from an export taken on {self.extracted_on}, "
+            f"more than {self.max_age_days} days before it was published. It may miss recent "
+            "notices, decisions and officers who have left; ask for a fresh export before "
+            "acting on it."
+        )
+
+
 def _px(value: float) -> str:
     """A coordinate with one decimal (never "-0.0"): fixed text for byte-identical output."""
     return f"{round(value, 1) + 0.0:.1f}"
@@ -540,6 +568,7 @@ def render_weekly_report(
     rejections: Rejections | None = None,
     meaning: ScoreMeaning | None = None,
     scores: Sequence[float] | None = None,
+    stale_export: StaleExport | None = None,
 ) -> str:
     """The weekly report as one self-contained HTML document.
 
@@ -562,6 +591,8 @@ def render_weekly_report(
       own section; None: the section says only that a flag is a prompt for review.
     * ``scores``: every serving officer's score, drawn as a distribution with the list's
       cut-off (the lowest listed score) marked; None or no flags: no chart.
+    * ``stale_export``: the export was older than the configured maximum; a banner says so at
+      the top of the report.
 
     Raises ValueError on a missing column or key, a flagged officer without a change status,
     an unknown change or category, a notice received on or after ``as_of`` (not yet known
@@ -676,6 +707,7 @@ def render_weekly_report(
         links=[(str(label), str(href)) for label, href in links.items()],
         rejections=None if rejections is None else _rejection_sentences(rejections),
         meaning=None if meaning is None else _meaning_sentences(meaning),
+        stale_banner=None if stale_export is None else stale_export.banner,
         score_chart=None
         if scores is None or ordered.empty
         else score_chart(scores, cutoff=float(ordered["score"].min()), listed=len(ordered)),

@@ -43,6 +43,8 @@ def test_weekly_list_is_dated_monday_and_fully_published(weekly) -> None:
         "manifest.json",
     } <= {p.name for p in first.run_dir.iterdir()}
     assert "No records were rejected." in first.report.read_text()
+    # The synthetic force's dates are made up: never a stale export.
+    assert first.warnings == () and 'id="stale-export"' not in first.report.read_text()
     # SMALL_TRAIN evaluates lists of 20 but publishes 50: the report says so, and publishes.
     assert "add 50 to evaluation.list_sizes and retrain" in first.report.read_text()
     flags = pd.read_csv(first.flags_csv, keep_default_na=False)

@@ -90,3 +90,15 @@ def test_the_report_says_how_many_records_were_rejected_and_who_is_missing(fault
         "alone (ethnicity, gender, birth year): those officers are missing from this list and "
         "from its fairness audit"
     ) in html
+
+
+def test_an_old_export_is_published_with_a_warning_a_banner_and_a_manifest_field(
+    faulty,
+) -> None:
+    published, _, _, _ = faulty
+    # The export ends 2021-12-31, years before any day this test runs.
+    (warning,) = published.warnings
+    assert warning.startswith("The export was taken on 2022-01-01, ")
+    assert "more than 35 days before it was published" in published.report.read_text()
+    manifest = json.loads((published.run_dir / "manifest.json").read_text())
+    assert manifest["stale_export"] is True and manifest["max_export_age_days"] == 35

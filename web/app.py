@@ -52,6 +52,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from ewp import run_status
 from ewp.access import ROLES, AccessError, LoginRefused, User, WorkspaceStore
 from ewp.review import ReviewError
 from reports.weekly import CHART_YEARS, MARKING, chart_legend, officer_history
@@ -294,6 +295,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             decided=int(flags["decision"].notna().sum()),
             rows=[_row(record) for record in shown.to_dict("records")],
             export=f"/decisions.csv?{urlencode({'week': chosen or '', 'unit': unit})}",
+            failed_runs=run_status.failures(settings.runs_dir),
         )
 
     @app.get("/flags/{flag_id}", response_class=HTMLResponse)
