@@ -220,6 +220,11 @@ def rate_in_words(rate: float) -> str:
     return f"about {max(rate * 1000, 1):.0f} in 1,000"
 
 
+def officers_in_words(rate: float) -> str:
+    """A share of officers: "about 6 in 100 officers", or "no officer" for 0."""
+    return "no officer" if rate <= 0 else f"{rate_in_words(rate)} officers"
+
+
 # Reasons that raise the score although they sound reassuring, and what to say about them.
 _NOT_A_FINDING = (
     "That sounds reassuring, but in the force's past records, given the rest of an officer's "

@@ -42,7 +42,7 @@ from ewp.provenance import fingerprint_json
 from ewp.pseudonym import Pseudonymiser
 from ewp.settings import default_tracking_uri
 from ewp.tracking import ChampionInfo, Tracker
-from features.explanations import label_in_words
+from features.explanations import label_in_words, officers_in_words
 from features.history import feature_columns
 from features.labels import build_labels
 from features.registry import feature_specs
@@ -81,6 +81,7 @@ from models.evaluation import (
     stability,
     summarise,
 )
+from models.explain import model_terms
 from models.fairness import fairness_gate
 from models.sampling import negative_subsample
 from models.timechop import Split, SplitError, make_splits
@@ -257,6 +258,34 @@ def weekly_list_tags(
             f"{LIST_TAG_PREFIX}rule_precision": f"{float(rows.loc[rule, 'precision']):.6f}",
         }
     return tags
+
+
+def version_description(
+    *,
+    candidate: CandidateConfig,
+    features: Sequence[str],
+    training_window: tuple[dt.date, dt.date],
+    extracted_on: dt.date,
+    selection: str,
+    weekly_tags: Mapping[str, str],
+) -> str:
+    """The registered version's description, as the MLflow UI shows it: what the model is,
+    what it was trained on, why it was selected and how often its flags came true."""
+    feature_set = (
+        "all features" if candidate.feature_set == "all" else f"feature set {candidate.feature_set}"
+    )
+    text = (
+        f"{candidate.name} ({candidate.kind}; {feature_set}: {len(features)} features). "
+        f"Trained on as-of dates {training_window[0]} to {training_window[1]} of the export "
+        f"taken on {extracted_on}. Selected on {selection}."
+    )
+    precision = weekly_tags.get(f"{LIST_TAG_PREFIX}precision")
+    if precision is not None:
+        text += (
+            f" In back-testing, {officers_in_words(float(precision))} on a list of the "
+            f"{weekly_tags[LIST_TAG].replace('_', ' ')} went on to have {weekly_tags[LABEL_TAG]}."
+        )
+    return text + " A flag is a prompt for a human review, never a finding."
 
 
 def labelled_rows(
@@ -787,6 +816,19 @@ def train_flow(
             f"{grid.note}; the champion alias stays: promote the new version with "
             "ewp models promote if it should serve",
         )
+    # The model the card describes: this run's refit, or the champion itself on a rerun.
+    if already_champion:
+        model, example = tracker.load_model(current.model_uri), None
+    else:
+        model, example = fit_final(
+            data=data,
+            config=config,
+            candidate=chosen,
+            columns=features,
+            split=split,
+            matrix=matrix,
+        )
+    terms = model_terms(model)
     card = render_model_card(
         model_id=model_id,
         candidate=chosen.name,
@@ -807,6 +849,7 @@ def train_flow(
         override_reason=None
         if objections[chosen.name].passed
         else config.fairness.overrides.get(chosen.name),
+        terms=terms,
     )
     card = privacy.scrub(card)  # the card is shared beyond the data home: guard it too
     with staged_dir(run_dir) as staging:
@@ -814,13 +857,8 @@ def train_flow(
         audit_report = write_selection_audit(model_id, staging)
     version = None
     if not already_champion:  # a rerun on the same data and config registers nothing new
-        model, example = fit_final(
-            data=data,
-            config=config,
-            candidate=chosen,
-            columns=features,
-            split=split,
-            matrix=matrix,
+        weekly_tags = weekly_list_tags(
+            config=config, summary=summary, metrics=metrics, champion=chosen.name
         )
         logged = tracker.log_training_run(
             run_name=model_id,
@@ -851,9 +889,18 @@ def train_flow(
                 "headline.csv": equal_volume,
                 "headline_by_rule.csv": every_rule,
                 "audit_tradeoff.csv": tradeoff,
+                "features.csv": terms.table,
                 **audit_tables(*audits[chosen.name]),
             },
             register=True,
+            version_description=version_description(
+                candidate=chosen,
+                features=features,
+                training_window=(split.train_as_of[0], split.train_as_of[-1]),
+                extracted_on=extracted_on,
+                selection=f"{selection.metric} = {float(scores[chosen.name]):.4f}",
+                weekly_tags=weekly_tags,
+            ),
             version_tags={
                 **tags,
                 "model_id": model_id,
@@ -862,9 +909,7 @@ def train_flow(
                 "candidate_spec": candidate_spec(chosen, features=features),
                 "selection_metric": selection.metric,
                 "selection_score": f"{float(scores[chosen.name]):.6f}",
-                **weekly_list_tags(
-                    config=config, summary=summary, metrics=metrics, champion=chosen.name
-                ),
+                **weekly_tags,
             },
         )
         version = logged.version

@@ -10,6 +10,7 @@ contribution columns, and the value quoted beside each must be that feature's ow
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -131,3 +132,67 @@ def biggest_fall(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
             "fall": fall[keep],
         }
     )
+
+
+@dataclass(frozen=True)
+class ModelTerms:
+    """What a fitted model weighs, feature by feature, for its model card.
+
+    ``table`` has ``term`` (a feature, or an EBM interaction "a & b"), ``weight`` (a number,
+    NaN where the model has none) and ``detail`` (text, "" where none), in the model's order;
+    ``weight_label`` says what ``weight`` means ("" when no term has one).
+    """
+
+    table: pd.DataFrame
+    weight_label: str
+
+
+def _terms(terms: list[str], weights: list[float], details: list[str], label: str) -> ModelTerms:
+    table = pd.DataFrame({"term": terms, "weight": weights, "detail": details})
+    return ModelTerms(table=table.astype({"weight": "float64"}), weight_label=label)
+
+
+def model_terms(model: Any) -> ModelTerms:
+    """The terms a fitted model reads and how much each weighs, as its kind defines it.
+
+    * a scorecard (``points``): log-odds points per standard deviation of each feature, with
+      the feature's mean and standard deviation in the training data;
+    * an EBM: each term's importance, the mean absolute log-odds it adds over the training
+      data (interpret's ``term_importances``), interactions included;
+    * a threshold, peer or count rule: only the features it reads, with what it does to them;
+    * anything else (the black-box yardstick): its features, with no weight.
+    """
+    if hasattr(model, "points"):
+        points = model.points()
+        details = [
+            f"mean {mean:.3g}, standard deviation {sd:.3g}"
+            for mean, sd in zip(points["mean"], points["sd"], strict=True)
+        ]
+        return _terms(
+            [str(f) for f in points["feature"]],
+            [float(p) for p in points["points_per_sd"]],
+            details,
+            "log-odds points per standard deviation",
+        )
+    fitted = getattr(model, "model_", None)
+    if hasattr(fitted, "term_importances"):
+        names = [str(name) for name in fitted.term_names_]
+        importances = [float(value) for value in fitted.term_importances()]
+        return _terms(
+            names, importances, [""] * len(names), "mean absolute log-odds added (importance)"
+        )
+    used = [
+        (getattr(model, name), role)
+        for name, role in (
+            ("feature", "the count it flags or ranks by"),
+            ("share_feature", "share of unit colleagues with fewer"),
+            ("count_feature", "at least one such notice"),
+            ("tie_breaker", "breaks ties"),
+        )
+        if getattr(model, name, None)
+    ]
+    if used:
+        details = [role for _, role in used]
+        return _terms([str(f) for f, _ in used], [float("nan")] * len(used), details, "")
+    names = model_features(model)
+    return _terms(names, [float("nan")] * len(names), [""] * len(names), "")

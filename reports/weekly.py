@@ -28,7 +28,7 @@ import pandas as pd
 
 from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS, TABLES
 from ewp.marking import MARKING as _MARKING
-from features.explanations import CHANGES, TIMELINE_COLUMNS, rate_in_words
+from features.explanations import CHANGES, TIMELINE_COLUMNS, officers_in_words, rate_in_words
 from features.registry import FeatureSpec
 
 TEMPLATE = "templates/weekly.html.j2"
@@ -417,18 +417,13 @@ class ScoreMeaning:
     notes: tuple[str, ...] = ()
 
 
-def _officers(rate: float) -> str:
-    """"about 6 in 100 officers", or "no officer" for a rate of 0."""
-    return "no officer" if rate <= 0 else f"{rate_in_words(rate)} officers"
-
-
 def _meaning_sentences(meaning: ScoreMeaning) -> dict[str, Any]:
     """The section's sentences: the label, the back-tested hit rate, and what is not known."""
     hit_rate = ""
     if meaning.precision is not None and meaning.list_size is not None:
         hit_rate = (
             f"In back-testing on {meaning.test_dates} monthly lists ({meaning.test_period}), "
-            f"{_officers(meaning.precision)} on a list of the top "
+            f"{officers_in_words(meaning.precision)} on a list of the top "
             f"{meaning.list_size} went on to have {meaning.label}"
         )
         if meaning.rule_precision is not None:

@@ -75,6 +75,8 @@ class Run:
     first: object
     champion_tags: dict[str, str]
     champion_features: list[str]
+    champion_description: str
+    model_card: str  # the first run's: the retrain writes its own into the same folder
     published: object
     retrain: object
 
@@ -96,14 +98,21 @@ def run(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
     # The gate hook holds the rule back, so the subset scorecard is the champion to score with.
     first = run_train(CONFIG, home, gate=_hold_back_the_rule)
     tracker = tracker_for(CONFIG, home)
-    champion_tags = tracker.champion().tags
+    champion = tracker.champion()
+    champion_tags = champion.tags
+    description = tracker.client.get_model_version(
+        tracker.registered_model, champion.version
+    ).description
     champion_features = [str(f) for f in tracker.load_champion().feature_names_in_]
+    model_card = (first.run_dir / "model_card.md").read_text()
     published = score_flow(CONFIG, home)
     return Run(
         home=home,
         first=first,
         champion_tags=champion_tags,
         champion_features=champion_features,
+        champion_description=description,
+        model_card=model_card,
         published=published,
         retrain=run_train(RETRAIN, home),
     )
@@ -178,3 +187,19 @@ def test_the_report_says_what_a_score_means_from_the_registered_evaluation(run: 
         "(2 or more notices received in the last 12 months) at the same list size."
     ) in html_text
     assert "cut-off" in html_text
+
+
+def test_the_model_card_and_the_registry_describe_the_champion_itself(run: Run) -> None:
+    card = run.model_card
+    features = card[card.index("## Features") : card.index("## Performance")]
+    subset = CONFIG.evaluation.feature_sets["case_to_answer_only"]
+    rows = [line for line in features.splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == list(subset)
+    assert "log-odds points per standard deviation" in features
+    assert run.champion_description.startswith(
+        "scorecard_case_to_answer (scorecard; feature set case_to_answer_only: 8 features). "
+        "Trained on as-of dates "
+    )
+    assert run.champion_description.endswith(
+        "A flag is a prompt for a human review, never a finding."
+    )

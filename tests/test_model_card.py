@@ -173,3 +173,31 @@ def test_protected_attribute_as_feature_is_refused() -> None:
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match=r"headline table lacks columns \['fp_change'\]"):
         _card(headline=_headline().drop(columns="fp_change"))
+
+
+def test_the_card_lists_the_models_own_features_with_their_points() -> None:
+    from models.explain import ModelTerms
+
+    terms = ModelTerms(
+        table=pd.DataFrame(
+            {
+                "term": ["findings_case_to_answer_all", "tenure_days", "tenure_days & probationer"],
+                "weight": [0.4213, -0.05, 0.1],
+                "detail": ["mean 0.2, standard deviation 0.5", "", ""],
+            }
+        ),
+        weight_label="log-odds points per standard deviation",
+    )
+    card = _card(features=feature_specs(FeatureConfig()), terms=terms)
+    section = card[card.index("## Features") : card.index("## Performance")]
+    built = len(feature_specs(FeatureConfig()))
+    assert f"The features this model reads (2 of the {built} the configuration" in section
+    assert (
+        "| `findings_case_to_answer_all` | +0.421 | Notices decided before the as-of date with a "
+        "case to answer (proven or not). | mean 0.2, standard deviation 0.5 |"
+    ) in section
+    assert "| `tenure_days` | -0.050 | Days of service on the as-of date. |  |" in section
+    assert "Interaction of `tenure_days` and `probationer`." in section
+    assert "`notices_365d`" not in section  # a feature the model does not read
+    with pytest.raises(ValueError, match=r"unknown features: \['shoe_size'\]"):
+        _card(terms=ModelTerms(terms.table.assign(term="shoe_size"), weight_label="w"))

@@ -260,3 +260,36 @@ def test_biggest_fall_names_the_term_that_lost_most() -> None:
     assert fall["fall"].round(6).tolist() == [0.8, 0.4]
     with pytest.raises(ValueError, match="same rows and terms"):
         biggest_fall(before, after.iloc[:2])
+
+
+def test_model_terms_weigh_what_each_kind_reads() -> None:
+    from models.candidates import EBMScorer, HistGBYardstick
+    from models.explain import model_terms
+    from models.rules import CountRanker, ThresholdRule
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            "notices_365d": rng.integers(0, 5, 300).astype(float),
+            "notices_all": rng.integers(0, 9, 300).astype(float),
+            "open_cases": rng.integers(0, 3, 300).astype(float),
+        }
+    )
+    y = (X["notices_365d"] + rng.normal(0, 1, 300) > 3).astype(int).to_numpy()
+    card = model_terms(ScorecardClassifier().fit(X[["open_cases", "notices_365d"]], y))
+    assert card.table["term"].tolist() == ["open_cases", "notices_365d"]
+    assert card.weight_label == "log-odds points per standard deviation"
+    assert card.table["weight"].iloc[1] > 0 and card.table["detail"].iloc[0].startswith("mean ")
+    ebm = model_terms(EBMScorer(outer_bags=1).fit(X, y))
+    assert ebm.table["term"].tolist() == ["notices_365d", "notices_all", "open_cases"]
+    assert (ebm.table["weight"] >= 0).all() and ebm.table["weight"].idxmax() == 0
+    rule = model_terms(ThresholdRule(feature="notices_365d", threshold=3).fit(X, y))
+    assert rule.table["term"].tolist() == ["notices_365d"] and rule.weight_label == ""
+    ranker = model_terms(CountRanker().fit(X, y))
+    assert ranker.table[["term", "detail"]].values.tolist() == [
+        ["notices_365d", "the count it flags or ranks by"],
+        ["notices_all", "breaks ties"],
+    ]
+    black_box = model_terms(HistGBYardstick(max_iter=5).fit(X, y))
+    assert black_box.table["term"].tolist() == list(X.columns)
+    assert black_box.table["weight"].isna().all()
