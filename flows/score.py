@@ -8,8 +8,11 @@ Wiring only. ``publish_list`` is shared with the demo so both end with the same 
 * officers reviewed within ``review.suppress_weeks`` with no new notice since are held back
   and listed as suppressed, with the reason;
 * the list is drawn by ``scoring`` (top k or a threshold, optional cap per unit);
-* reasons (with peer comparison), the history behind each flag and the changes since the last
-  report are assembled as data, then rendered;
+* reasons (with peer comparison) are taken from the champion's own features, by name, each
+  with a note when it sounds reassuring but raised the score; the history behind each flag,
+  the changes since the last published list (with why each officer dropped off) and what a
+  score means (the label and back-tested hit rate the registry recorded) are assembled as
+  data, then rendered; an export older than ``scoring.max_export_age_days`` is flagged;
 * ``flags.csv``, ``flags.json``, ``reasons.csv``, ``timelines.csv`` and ``report.html`` are
   written to ``<home>/runs/<config>/weekly-<as-of>/`` and the flags recorded in the review
   store; ``score_flow`` adds the run's own ``quarantine.csv``, ``validation_summary.csv`` and
@@ -553,9 +556,15 @@ def score_meaning(config: Config, tags: Mapping[str, str] | None) -> ScoreMeanin
     a list drawn by threshold, a list size the evaluation did not measure), and the report
     still publishes. ``tags`` None: a model that was never registered (e.g. the demo's).
     """
-    tags = tags or {}
-    label = tags.get(LABEL_TAG) or label_in_words(config.label)
     size = config.scoring.top_k if config.scoring.selection == "top_k" else None
+    if tags is None:
+        return ScoreMeaning(
+            label=label_in_words(config.label),
+            list_size=size,
+            notes=("This model is not a registered version, so no back-tested hit rate was "
+                   "recorded with it.",),
+        )  # fmt: skip
+    label = tags.get(LABEL_TAG) or label_in_words(config.label)
     notes: list[str] = []
     if LABEL_TAG not in tags:
         notes.append(

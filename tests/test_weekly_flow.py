@@ -222,11 +222,14 @@ def test_a_model_registered_before_these_tags_still_scores_with_a_note() -> None
     from flows.score import score_meaning
 
     config = Config(name="x")
-    for tags in ({"model_id": "scorecard-1"}, None):
-        meaning = score_meaning(config, tags)
-        assert meaning.label == label_in_words(config.label) and meaning.precision is None
-        assert meaning.notes == (
-            "The label is taken from this configuration: the model was registered without it.",
-            "No back-tested hit rate is given for this list: the model was registered before "
-            "ewp recorded it; retrain (ewp train) to add it.",
-        )
+    meaning = score_meaning(config, {"model_id": "scorecard-1"})
+    assert meaning.label == label_in_words(config.label) and meaning.precision is None
+    assert meaning.notes == (
+        "The label is taken from this configuration: the model was registered without it.",
+        "No back-tested hit rate is given for this list: the model was registered before "
+        "ewp recorded it; retrain (ewp train) to add it.",
+    )
+    # A model that was never registered (the demo's own).
+    unregistered = score_meaning(config, None)
+    assert unregistered.label == label_in_words(config.label)
+    assert unregistered.precision is None and "not a registered version" in unregistered.notes[0]
