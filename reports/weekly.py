@@ -480,7 +480,8 @@ def _edge_text(edge: float) -> str:
 def score_chart(scores: Sequence[float], *, cutoff: float, listed: int) -> _ScoreChart:
     """The serving cohort's scores as a bar chart on ``SCORE_BIN_EDGES``, the list's cut-off
     (the lowest listed score) marked; bins wholly at or above it are drawn in the list's
-    colour. Worked example: scores 0.001, 0.003, 0.004 and 0.3 with cut-off 0.3 give bars of
+    colour. Bar heights are on a log scale (log of 1 + count), each bar labelled with its
+    count. Worked example: scores 0.001, 0.003, 0.004 and 0.3 with cut-off 0.3 give bars of
     1, 2, 0, ..., 1 officers; the cut-off line sits in the 0.2–0.5 slot at
     log(0.3 / 0.2) / log(0.5 / 0.2) = 0.44 of its width."""
     values = np.clip(np.asarray(scores, dtype="float64"), 0.0, 1.0)
@@ -495,9 +496,9 @@ def score_chart(scores: Sequence[float], *, cutoff: float, listed: int) -> _Scor
     bars = []
     for index, count in enumerate(counts):
         low, high = edges[index], edges[index + 1]
-        height = SCORE_CHART_HEIGHT * count / tallest
-        if count:
-            height = max(height, 1.0)  # one officer still shows
+        # Heights on a log scale, so the few officers at the top still show beside the many
+        # below; each bar is labelled with its count.
+        height = SCORE_CHART_HEIGHT * np.log1p(count) / np.log1p(tallest)
         x = SCORE_CHART_LEFT + index * slot + 3
         bars.append(
             _Bar(

@@ -474,3 +474,15 @@ def test_dropped_officers_are_listed_with_why() -> None:
     changes.loc[3, "why"] = "left the force on 2026-10-31"
     section = _section(render_weekly_report(**{**inputs, "changes": changes}), "dropped")
     assert "<tr><td>OFF00999</td><td>left the force on 2026-10-31</td></tr>" in section
+
+
+def test_score_bars_are_on_a_log_scale_so_a_few_officers_still_show() -> None:
+    from reports.weekly import SCORE_CHART_HEIGHT, score_chart
+
+    chart = score_chart([0.015] * 26_851 + [0.6] * 6, cutoff=0.6, listed=6)
+    tallest, top = chart.bars[3], chart.bars[8]  # 0.01-0.02 and 0.5-1
+    assert (tallest.count, top.count) == ("26,851", "6")
+    assert float(tallest.height) == SCORE_CHART_HEIGHT
+    # log(1 + 6) / log(1 + 26,851) of the plot's height: 150 * 1.946 / 10.198 = 28.6.
+    assert top.height == "28.6"
+    assert chart.bars[0].height == "0.0"
