@@ -543,6 +543,8 @@ def score(
         f"{published.flagged} flagged ({published.new_flags} new), "
         f"{published.suppressed} suppressed"
     )
+    for warning in published.warnings:
+        console.print(f"[bold yellow]Warning:[/bold yellow] {warning}")
     console.print(f"Weekly report: [bold]{published.report}[/bold]")
 
 

@@ -311,6 +311,10 @@ class ScoringConfig(_Frozen):
     # At most this many flags per unit (None: no cap), so one unit cannot fill the list.
     max_per_unit: PositiveInt | None = None
     reasons_per_flag: PositiveInt = 3
+    # A force's export older than this many days on the day of the run is still scored, but
+    # the run warns and the report and manifest say so (None: never). Not for the synthetic
+    # force, whose dates are made up.
+    max_export_age_days: PositiveInt | None = 35
 
     @model_validator(mode="after")
     def _threshold_given(self) -> ScoringConfig:

@@ -159,6 +159,7 @@ class Tracker:
         tables: Mapping[str, pd.DataFrame],
         register: bool = False,
         version_tags: Mapping[str, str] | None = None,
+        version_description: str | None = None,
     ) -> LoggedRun:
         """Log one trained model with its params, metrics, tags and text/table artifacts.
 
@@ -169,11 +170,12 @@ class Tracker:
 
         With ``register=True`` the logged model also becomes a new version of the tracker's
         registered model (created if missing) tagged with ``version_tags`` (model_id,
-        candidate, kind, selection metric and score, evaluation fingerprint, candidate spec),
-        and ``LoggedRun.version`` holds its number. Registering does not promote it.
+        candidate, kind, selection metric and score, evaluation fingerprint, candidate spec)
+        and described by ``version_description`` (what the MLflow UI shows on the version's
+        page), and ``LoggedRun.version`` holds its number. Registering does not promote it.
         """
-        if version_tags and not register:
-            raise ValueError("version_tags are only recorded when register=True")
+        if (version_tags or version_description) and not register:
+            raise ValueError("version_tags and a description are only recorded when register=True")
         mlflow.set_tracking_uri(self.tracking_uri)
         experiment_id = self.experiment_id()
         run_name = self._scrub(run_name)
@@ -204,6 +206,9 @@ class Tracker:
                 run_id=run.info.run_id,
                 tags=self._strings(version_tags or {}),
                 model_id=info.model_id,
+                description=None
+                if version_description is None
+                else self._scrub(version_description),
             )
             version = str(created.version)
         return LoggedRun(

@@ -10,20 +10,24 @@ shown, so a notice received on ``t`` is left out and an outcome decided on ``t``
 * ``reason_sentence``: the registry's sentence (``features.registry.render_reason``) plus that
   peer comparison when it says something.
 * ``officer_timelines``: the notices behind each flag, as of the flag's date.
-* ``list_changes``: who is new on the list, who stays and who dropped off since the last one.
+* ``list_changes``: who is new on the list, who stays and who dropped off since the last one;
+  ``dropped_off_reasons``: why each officer who dropped off did.
+* ``label_in_words``, ``rate_in_words`` and ``risk_note``: what a score means, how often such
+  flags came true in back-testing, and why a reason that sounds reassuring still counts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ewp.config import LabelConfig
 from ewp.contract import CATEGORY_LABELS, ForceData
-from features.registry import FeatureSpec, render_reason
+from features.registry import FeatureSpec, render_reason, window_phrase
 
 TIMELINE_COLUMNS: tuple[str, ...] = (
     "officer_id",
@@ -187,3 +191,168 @@ def list_changes(previous: Sequence[str] | None, current: Sequence[str]) -> pd.D
     rows = [(o, "continuing" if o in was_listed else "new") for o in now]
     rows += [(o, "dropped off") for o in before if o not in is_listed]
     return pd.DataFrame(rows, columns=["officer_id", "change"], dtype="object").astype(str)
+
+
+def label_in_words(label: LabelConfig) -> str:
+    """What the model predicts, in words a reviewer reads, e.g. "a notice for a serious matter
+    (sexual misconduct, discrimination, ...), a notice assessed as potential gross misconduct or
+    an allegation proven, within 12 months"."""
+    parts = []
+    if label.serious_categories:
+        matters = ", ".join(CATEGORY_LABELS[c] for c in label.serious_categories)
+        parts.append(f"a notice for a serious matter ({matters})")
+    if label.gross_misconduct:
+        parts.append("a notice assessed as potential gross misconduct")
+    if label.proven_finding:
+        parts.append("an allegation proven")
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+    return f"{listed}, within {window_phrase(label.horizon_days)}"
+
+
+def rate_in_words(rate: float) -> str:
+    """A share as "about 6 in 100" (or "about 4 in 1,000" below 1 in 100); "none" for 0."""
+    if math.isnan(rate):
+        raise ValueError("a rate must be a number, not NaN")
+    if rate <= 0:
+        return "none"
+    if rate * 100 >= 0.995:
+        return f"about {rate * 100:.0f} in 100"
+    return f"about {max(rate * 1000, 1):.0f} in 1,000"
+
+
+def officers_in_words(rate: float) -> str:
+    """A share of officers: "about 6 in 100 officers", or "no officer" for 0."""
+    return "no officer" if rate <= 0 else f"{rate_in_words(rate)} officers"
+
+
+# Reasons that raise the score although they sound reassuring, and what to say about them.
+_NOT_A_FINDING = (
+    "That sounds reassuring, but in the force's past records, given the rest of an officer's "
+    "history, it went with more later escalation, not less. It is not a finding."
+)
+_UNPROVEN = (
+    "Notices that ended with no case to answer are not findings against the officer, and this "
+    "reason is not one. The model counts them because, in the force's past records, officers "
+    "with several such notices went on to a serious notice more often than officers with none: "
+    "a run of allegations, even unproven ones, has been an early sign worth a supportive look."
+)
+_FALLING_RATE = f"A falling notice rate counted towards the score here. {_NOT_A_FINDING}"
+_LONG_GAP = f"A long time since the last notice counted towards the score here. {_NOT_A_FINDING}"
+_FEWER = (
+    f"Having fewer of these than the average officer counted towards the score here. "
+    f"{_NOT_A_FINDING}"
+)
+# Families whose higher values sound worse: a reason from one with a low value needs a note.
+HIGHER_SOUNDS_WORSE: frozenset[str] = COUNT_FAMILIES | {"peer"}
+
+
+def risk_note(spec: FeatureSpec, value: float, *, typical: float) -> str | None:
+    """Why a reason that sounds reassuring still raised the score, in plain words; None for a
+    reason that needs no note.
+
+    ``typical`` is the feature's mean over the serving officers. Notes go with: earlier
+    notices with no case to answer ("7 earlier notices with no case to answer"), a falling
+    notice rate, a last notice longer ago than is typical, and a count (or peer share) below
+    the typical value (e.g. "0 earlier allegations proven"): a model can weigh a feature
+    against the others so that less of it means more risk.
+    """
+    if spec.name == "findings_no_case_all" and value > 0:
+        return _UNPROVEN
+    if spec.name == "acceleration" and value < 0:
+        return _FALLING_RATE
+    if spec.name == "days_since_last_notice" and value > typical:
+        return _LONG_GAP
+    if spec.family in HIGHER_SOUNDS_WORSE and value < typical:
+        return _FEWER
+    return None
+
+
+def dropped_off_reasons(
+    *,
+    dropped: Sequence[str],
+    as_of: dt.date,
+    officers: pd.DataFrame,
+    serving: Collection[str],
+    suppressed: pd.DataFrame,
+    previous: pd.DataFrame,
+    ranked: pd.DataFrame,
+    falls: pd.DataFrame,
+    specs: Mapping[str, FeatureSpec],
+    model_version: str,
+    listed: int,
+) -> pd.DataFrame:
+    """Why each officer on the previous list is not on this one, in words.
+
+    In this order of precedence:
+
+    * not serving on ``as_of``: "left the force on 2021-06-30" (``officers``' ``left_on``), or
+      "no longer in the export";
+    * held back after a review (``suppressed``: ``officer_id``, ``reason``): "suppressed after
+      review: reviewed 2021-12-29 (supervisor conversation); no new notice since";
+    * otherwise the score: "score fell from 0.412 to 0.198, now ranked 73 of 2,000 (the list
+      holds 50)", with the reason that changed most (``falls``: ``officer_id``, ``feature``,
+      ``before``, ``after``, the feature's value at the previous list date and now) in the
+      registry's words: "biggest change: 3 cases still open then, 1 case still open now".
+      A score that did not fall says others now score higher; a list drawn by another model
+      than ``previous``'s says so, since the scores are then not comparable.
+
+    ``previous`` has ``officer_id``, ``score`` and ``model_version`` of the previous list;
+    ``ranked`` has ``officer_id``, ``score`` and ``rank`` of every serving officer now.
+    Returns ``officer_id`` and ``why``, in ``dropped`` order.
+    """
+    left_on = officers.set_index("officer_id")["left_on"]
+    held = dict(zip(suppressed["officer_id"], suppressed["reason"], strict=True))
+    before = previous.set_index("officer_id")
+    now = ranked.set_index("officer_id")
+    change = falls.set_index("officer_id")
+    rows = []
+    for officer in dropped:
+        if officer not in set(serving):
+            day = left_on.get(officer)
+            why = (
+                "no longer in the export"
+                if officer not in left_on.index
+                else f"left the force on {day:%Y-%m-%d}"
+                if pd.notna(day)
+                else f"not serving on {as_of.isoformat()}"
+            )
+        elif officer in held:
+            why = f"suppressed after review: {held[officer]}"
+        else:
+            why = _score_change(
+                before.loc[officer],
+                now.loc[officer],
+                change.loc[officer] if officer in change.index else None,
+                specs=specs,
+                model_version=model_version,
+                ranked=len(now),
+                listed=listed,
+            )
+        rows.append((officer, why))
+    return pd.DataFrame(rows, columns=["officer_id", "why"], dtype="object")
+
+
+def _score_change(
+    before: pd.Series,
+    now: pd.Series,
+    change: pd.Series | None,
+    *,
+    specs: Mapping[str, FeatureSpec],
+    model_version: str,
+    ranked: int,
+    listed: int,
+) -> str:
+    """The score part of ``dropped_off_reasons``: how the score moved, and the biggest change."""
+    position = f"now ranked {int(now['rank']):,} of {ranked:,} (the list holds {listed})"
+    if str(before["model_version"]) != model_version:
+        return f"the list is now drawn by another model ({model_version}); {position}"
+    was, score = float(before["score"]), float(now["score"])
+    if score >= was:
+        text = f"score {score:.3f} (was {was:.3f}), but others now score higher; {position}"
+    else:
+        text = f"score fell from {was:.3f} to {score:.3f}, {position}"
+    if change is not None:
+        spec = specs[str(change["feature"])]
+        then = render_reason(spec, float(change["before"]))
+        text += f"; biggest change: {then} then, {render_reason(spec, float(change['after']))} now"
+    return text

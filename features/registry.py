@@ -31,13 +31,18 @@ class FeatureSpec:
 
     ``description`` is for the model card and methods section; ``reason`` is a sentence
     template for the weekly report with ``{value}`` and ``{s}`` (the plural ending, empty when
-    the value is 1), e.g. "{value} notice{s} in the last 12 months".
+    the value is 1), e.g. "{value} notice{s} in the last 12 months". A feature that can be
+    negative says so in words: ``reason_negative`` is used for a value below zero, with the
+    value's size (e.g. "notice rate down by {value} a year ..."), and ``reason_zero`` for a
+    value that reads as zero.
     """
 
     name: str
     description: str
     reason: str
     family: str
+    reason_negative: str | None = None
+    reason_zero: str | None = None
 
 
 def window_phrase(days: int) -> str:
@@ -152,6 +157,8 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
             "positive when the rate is rising.",
             "notice rate up by {value} a year on the 2 years before",
             "trend",
+            reason_negative="notice rate down by {value} a year on the 2 years before",
+            reason_zero="notice rate level with the 2 years before",
         ),
         FeatureSpec(
             "days_since_last_notice",
@@ -202,6 +209,17 @@ def format_value(name: str, value: float) -> str:
 
 
 def render_reason(spec: FeatureSpec, value: float) -> str:
-    """A plain-language reason: the spec's sentence with the value filled in."""
+    """A plain-language reason: the spec's sentence with the value filled in.
+
+    A value that reads as zero uses ``reason_zero`` and a negative one ``reason_negative``
+    (with the value's size), when the spec has them: "notice rate down by 0.5 a year", never
+    "up by -0.5".
+    """
+    template = spec.reason
+    size = abs(value)
+    if spec.reason_zero is not None and float(format_value(spec.name, size).rstrip("%")) == 0:
+        template = spec.reason_zero
+    elif spec.reason_negative is not None and value < 0:
+        template, value = spec.reason_negative, size
     text = format_value(spec.name, value)
-    return spec.reason.format(value=text, s="" if text == "1" else "s")
+    return template.format(value=text, s="" if text == "1" else "s")

@@ -3,39 +3,65 @@
 ``ewp serve`` registers these with a Prefect server and runs them (``prefect.serve``). The
 served flows take a config *path* (deployment parameters must be JSON), load it and call the
 ``score`` and ``train`` flows as subflows, so each run shows in the Prefect UI with its steps.
+
+Each run's outcome is recorded under the data home (``ewp.run_status``): a failed run shows on
+the review workspace's list page, where the unit sees it, until the next run of the job
+succeeds. (A config that cannot be loaded has no data home to record in; Prefect's UI and the
+``ewp serve`` terminal show that failure.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
-from ewp.config import load_config
+from ewp.config import Config, load_config
+from ewp.run_status import record_outcome
 from ewp.settings import data_home
 from flows.common import ewp_flow
 from flows.score import Published, score_flow
 from flows.train import TrainResult, run_train
 
+T = TypeVar("T")
 TIMEZONE = "Europe/London"
 WEEKLY_CRON = "0 6 * * 1"  # Mondays 06:00
 MONTHLY_CRON = "0 5 1 * *"  # the 1st of each month, 05:00
+
+
+WEEKLY_JOB = "weekly scoring"
+MONTHLY_JOB = "monthly retraining"
+
+
+def _recorded(config: Config, job: str, run: Callable[[Path], T]) -> T:
+    """Run ``run(home)``, recording its outcome for the workspace; a failure is re-raised."""
+    home = data_home(config.home)
+    runs_dir = home / "runs" / config.name
+    try:
+        result = run(home)
+    except Exception as error:
+        record_outcome(runs_dir, job=job, at=dt.datetime.now(dt.UTC), error=error)
+        raise
+    record_outcome(runs_dir, job=job, at=dt.datetime.now(dt.UTC))
+    return result
 
 
 @ewp_flow(name="ewp-weekly")
 def weekly(config_path: str | None = None, as_of: dt.date | None = None) -> Published:
     """Score and publish this week's list with the registry's champion."""
     config = load_config(config_path)
-    return score_flow(config, data_home(config.home), as_of)
+    return _recorded(config, WEEKLY_JOB, lambda home: score_flow(config, home, as_of))
 
 
 @ewp_flow(name="ewp-retrain")
 def retrain(config_path: str | None = None) -> TrainResult:
     """Re-evaluate the candidate grid and register the winner (champion moves only if better)."""
     config = load_config(config_path)
-    return run_train(config, data_home(config.home))
+    return _recorded(config, MONTHLY_JOB, lambda home: run_train(config, home))
 
 
 def deployments(config_path: Path | None) -> list[RunnerDeployment]:

@@ -8,11 +8,16 @@ Wiring only. ``publish_list`` is shared with the demo so both end with the same 
 * officers reviewed within ``review.suppress_weeks`` with no new notice since are held back
   and listed as suppressed, with the reason;
 * the list is drawn by ``scoring`` (top k or a threshold, optional cap per unit);
-* reasons (with peer comparison), the history behind each flag and the changes since the last
-  report are assembled as data, then rendered;
+* reasons (with peer comparison) are taken from the champion's own features, by name, each
+  with a note when it sounds reassuring but raised the score; the history behind each flag,
+  the changes since the last published list (with why each officer dropped off) and what a
+  score means (the label and back-tested hit rate the registry recorded) are assembled as
+  data, then rendered; an export older than ``scoring.max_export_age_days`` is flagged;
 * ``flags.csv``, ``flags.json``, ``reasons.csv``, ``timelines.csv`` and ``report.html`` are
   written to ``<home>/runs/<config>/weekly-<as-of>/`` and the flags recorded in the review
-  store.
+  store; ``score_flow`` adds the run's own ``quarantine.csv``, ``validation_summary.csv`` and
+  ``manifest.json`` (what the list came from), and the report says how many records were
+  rejected.
 
 The run folder is built in a hidden staging folder and renamed into place only once every file
 is written and the flags are in the review store (``ewp.atomic.staged_dir``): a run killed
@@ -25,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +41,43 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, select_flags
 from ewp.marking import mark_folder
+from ewp.provenance import fingerprint_json
 from ewp.review import ReviewStore, default_url
 from ewp.tracking import Tracker
-from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
-from features.history import build_features, feature_columns
+from ewp.validation import ValidationResult
+from features.explanations import (
+    dropped_off_reasons,
+    label_in_words,
+    list_changes,
+    officer_timelines,
+    peer_comparison,
+    reason_sentence,
+    risk_note,
+)
+from features.history import build_features
 from features.registry import feature_specs
 from flows.audit import AUDIT_HTML, audit_frame, audit_provenance, run_audit, write_audit
 from flows.common import (
     IO_TASK,
     ewp_flow,
     ewp_task,
+    export_date_manifest,
     export_fingerprint,
     prepare_export,
     protect_identifiers,
     run_logger,
     validate,
+    write_validation_report,
 )
-from flows.train import tracker_for
-from models.explain import deviation_contributions, top_reasons
-from reports.weekly import render_weekly_report
+from flows.train import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, tracker_for
+from models.explain import biggest_fall, deviation_contributions, model_features, top_reasons
+from reports.weekly import (
+    Rejections,
+    ScoreMeaning,
+    StaleExport,
+    count_rejections,
+    render_weekly_report,
+)
 
 LIMITATIONS = (
     "Allegations themselves are biased: Black, Asian and Mixed officers receive more "
@@ -73,11 +97,16 @@ CHALLENGE = (
 
 
 TIMELINES_CSV = "timelines.csv"
+MANIFEST_JSON = "manifest.json"
 
 
 @dataclasses.dataclass(frozen=True)
 class Published:
-    """What a published list produced."""
+    """What a published list produced.
+
+    ``new_flags`` counts the officers new to the list compared with the previous published
+    week (the report's "new"), so a rerun of the week reports the same number.
+    """
 
     run_dir: Path
     report: Path
@@ -85,6 +114,8 @@ class Published:
     flagged: int
     suppressed: int
     new_flags: int
+    # What the person running it must hear (e.g. a stale export), one sentence each.
+    warnings: tuple[str, ...] = ()
 
     def moved_to(self, run_dir: Path) -> Published:
         """The same outputs, after their folder was renamed to ``run_dir``."""
@@ -106,15 +137,16 @@ def review_url(config: Config, home: Path) -> str:
     return config.review.database_url or default_url(home)
 
 
-def methods(config: Config) -> dict[str, Any]:
-    """The methods section: features, rules compared, limitations, how to challenge, review."""
+def methods(config: Config, *, features: Sequence[str]) -> dict[str, Any]:
+    """The methods section: the model's own ``features`` (registry order), rules compared,
+    limitations, how to challenge, review."""
     rules = {
         c.name: str(c.params)
         for c in config.evaluation.candidates
         if c.kind in {"threshold_rule", "peer_rule", "count_ranker"}
     }
     return {
-        "features": list(feature_specs(config.features)),
+        "features": [s for s in feature_specs(config.features) if s.name in set(features)],
         "rules": rules,
         "limitations": list(LIMITATIONS),
         "challenge": list(CHALLENGE),
@@ -144,15 +176,32 @@ def publish_list(
     as_of: dt.date,
     extracted_on: dt.date,
     run_dir: Path,
+    rejections: Rejections | None = None,
+    model_tags: Mapping[str, str] | None = None,
+    stale_export: StaleExport | None = None,
 ) -> Published:
     """Score the cohort at ``as_of``, draw and explain the list, write it, record it.
 
     Writes into ``run_dir`` as given: the flows pass a staging folder (see the module
-    docstring). Test hooks (``ewp.atomic.pause_point``): ``list-written`` after the files,
-    ``flags-recorded`` after the review store.
+    docstring). ``rejections`` (``reports.weekly.count_rejections`` of the validation's
+    quarantine) puts the count of rejected records in the report, pointing to the
+    ``quarantine.csv`` the caller writes beside it; None leaves it out. ``model_tags`` are the
+    registered version's tags: the report's "What a score means" reads the label and the
+    back-tested hit rate from them (``score_meaning``; None: the config's label).
+    ``stale_export`` (``check_export_age``) puts a banner on the report. Test hooks
+    (``ewp.atomic.pause_point``): ``list-written`` after the files, ``flags-recorded`` after
+    the review store.
     """
-    columns = feature_columns(config.features)
     specs = {s.name: s for s in feature_specs(config.features)}
+    # The champion's own features, by name: a model trained on a subset reads only those, and
+    # each reason quotes the value of the feature it names (never a column by position).
+    columns = model_features(model)
+    unknown = sorted(set(columns) - set(specs))
+    if unknown:
+        raise ValueError(
+            f"the model reads features this config does not build: {unknown}; "
+            "retrain it (ewp train) with this config's features"
+        )
     matrix = build_features(data, [as_of], config=config.features)
     scored = matrix[["officer_id", "unit", "as_of"]].assign(
         score=model.predict_proba(matrix[columns])[:, 1]
@@ -170,10 +219,7 @@ def publish_list(
         )
         suppressed = held.loc[held["officer_id"].isin(suppressed_listed["officer_id"])]
         values = matrix.set_index("officer_id").loc[flagged["officer_id"], columns]
-        if hasattr(model, "contributions"):
-            contributions = model.contributions(values)
-        else:
-            contributions = deviation_contributions(values, matrix[columns])
+        contributions = contributions_of(model, values, cohort=matrix[columns])
         reasons = top_reasons(contributions, values, n=config.scoring.reasons_per_flag).rename(
             columns={"row": "officer_id"}
         )
@@ -184,6 +230,11 @@ def publish_list(
                 reasons["feature"], reasons["value"], reasons["peer_share_below"], strict=True
             )
         ]
+        typical = matrix[columns].mean()
+        reasons["note"] = [
+            risk_note(specs[f], v, typical=float(typical[f])) or ""
+            for f, v in zip(reasons["feature"], reasons["value"], strict=True)
+        ]
         flags = build_flag_list(
             flagged=flagged,
             reasons=reasons,
@@ -193,11 +244,26 @@ def publish_list(
         )
         earlier = store.flags_frame()
         earlier = earlier.loc[pd.to_datetime(earlier["as_of"]) < pd.Timestamp(as_of)]
-        previous = None
-        if len(earlier):
-            last_date = earlier["as_of"].max()
-            previous = earlier.loc[earlier["as_of"] == last_date, "officer_id"].tolist()
-        changes = list_changes(previous, flags["officer_id"].tolist())
+        previous = earlier.loc[earlier["as_of"] == earlier["as_of"].max()] if len(earlier) else None
+        changes = list_changes(
+            None if previous is None else previous["officer_id"].tolist(),
+            flags["officer_id"].tolist(),
+        )
+        if previous is not None:
+            why = why_dropped(
+                dropped=changes.loc[changes["change"] == "dropped off", "officer_id"].tolist(),
+                previous=previous,
+                data=data,
+                config=config,
+                model=model,
+                model_version=model_version,
+                matrix=matrix,
+                scored=scored,
+                suppressed=suppressed,
+                listed=len(flags),
+                as_of=as_of,
+            )
+            changes = changes.merge(why, on="officer_id", how="left").fillna({"why": ""})
         timelines = officer_timelines(data, flags["officer_id"].tolist(), as_of)
         provenance = audit_provenance(
             config,
@@ -222,8 +288,12 @@ def publish_list(
             changes=changes,
             suppressed=suppressed,
             provenance=provenance,
-            methods=methods(config),
+            methods=methods(config, features=columns),
             links={"Fairness audit of this list": AUDIT_HTML},
+            rejections=rejections,
+            meaning=score_meaning(config, model_tags),
+            scores=scored["score"].tolist(),
+            stale_export=stale_export,
         )
         run_dir.mkdir(parents=True, exist_ok=True)
         flags_csv = write_csv(flags, run_dir / "flags.csv", float_format="%.6f")
@@ -238,10 +308,12 @@ def publish_list(
         report = write_text(run_dir / "report.html", html)
         mark_folder(run_dir)
         pause_point("list-written")
-        new_flags = store.publish_flags(flags, actor="ewp score")
+        store.publish_flags(flags, actor="ewp score")
         pause_point("flags-recorded")
     finally:
         store.close()
+    # "New" as the report counts it: on this list, not on the previous published week's.
+    new_flags = int((changes["change"] == "new").sum())
     run_logger().info(
         "Published %d flags (%d new), %d suppressed", len(flags), new_flags, len(suppressed)
     )
@@ -252,6 +324,75 @@ def publish_list(
         flagged=len(flags),
         suppressed=len(suppressed),
         new_flags=new_flags,
+        warnings=() if stale_export is None else (stale_export.warning,),
+    )
+
+
+def contributions_of(model: Any, values: pd.DataFrame, *, cohort: pd.DataFrame) -> pd.DataFrame:
+    """Each row's contributions: the model's own additive terms, or, for a model without them
+    (rules, the black-box yardstick), how far each value stands out from the ``cohort``."""
+    if hasattr(model, "contributions"):
+        return model.contributions(values)
+    return deviation_contributions(values, cohort)
+
+
+def why_dropped(
+    *,
+    dropped: list[str],
+    previous: pd.DataFrame,
+    data: ForceData,
+    config: Config,
+    model: Any,
+    model_version: str,
+    matrix: pd.DataFrame,
+    scored: pd.DataFrame,
+    suppressed: pd.DataFrame,
+    listed: int,
+    as_of: dt.date,
+) -> pd.DataFrame:
+    """Why each officer of the ``previous`` list (stored flags) is not on this one
+    (``features.explanations.dropped_off_reasons``): ``officer_id``, ``why``.
+
+    For an officer still serving and not suppressed, the feature whose contribution fell most
+    between the previous list's date and ``as_of`` is found with this week's model, from the
+    same export (features at the earlier date use only what was known before it).
+    """
+    columns = model_features(model)
+    now = matrix.set_index("officer_id")
+    held = set(suppressed["officer_id"])
+    compare = [o for o in dropped if o in now.index and o not in held]
+    falls = pd.DataFrame(columns=["officer_id", "feature", "before", "after"])
+    if compare:
+        last = pd.Timestamp(previous["as_of"].iloc[0]).date()
+        then = build_features(data, [last], config=config.features).set_index("officer_id")
+        compare = [o for o in compare if o in then.index]
+        before, after = then.loc[compare, columns], now.loc[compare, columns]
+        fall = biggest_fall(
+            contributions_of(model, before, cohort=matrix[columns]),
+            contributions_of(model, after, cohort=matrix[columns]),
+        )
+        pairs = list(zip(fall["row"], fall["feature"], strict=True))
+        falls = pd.DataFrame(
+            {
+                "officer_id": fall["row"],
+                "feature": fall["feature"],
+                "before": [before.at[o, f] for o, f in pairs],
+                "after": [after.at[o, f] for o, f in pairs],
+            }
+        )
+    ranked = scored.sort_values(["score", "officer_id"], ascending=[False, True], kind="stable")
+    return dropped_off_reasons(
+        dropped=dropped,
+        as_of=as_of,
+        officers=data.officers,
+        serving=set(now.index),
+        suppressed=suppressed,
+        previous=previous,
+        ranked=ranked.assign(rank=range(1, len(ranked) + 1)),
+        falls=falls,
+        specs={s.name: s for s in feature_specs(config.features)},
+        model_version=model_version,
+        listed=listed,
     )
 
 
@@ -288,9 +429,30 @@ def audit_weekly_list(
     )
 
 
+def check_export_age(
+    config: Config, *, extracted_on: dt.date, today: dt.date
+) -> StaleExport | None:
+    """A ``StaleExport`` when the force's export is older than ``scoring.max_export_age_days``
+    on ``today`` (the day of the run), else None. The synthetic force (no ``data.dir`` or
+    ``data.ingest``) is never stale: it is generated on demand and its dates are made up.
+    Worked example: taken 2021-12-31, limit 35 days: a run on 2022-02-04 (35 days on) is not
+    stale, one on 2022-02-05 (36 days) is."""
+    limit = config.scoring.max_export_age_days
+    synthetic = config.data.dir is None and config.data.ingest is None
+    age = (today - extracted_on).days
+    if limit is None or synthetic or age <= limit:
+        return None
+    return StaleExport(extracted_on=extracted_on.isoformat(), max_age_days=limit, age_days=age)
+
+
 @ewp_flow(name="ewp-score")
-def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Published:
-    """Score the serving cohort with the registry's champion and publish the weekly list."""
+def score_flow(
+    config: Config, home: Path, as_of: dt.date | None = None, today: dt.date | None = None
+) -> Published:
+    """Score the serving cohort with the registry's champion and publish the weekly list.
+
+    ``today`` (default: the system date) is the day of the run, against which the export's
+    age is checked (``check_export_age``)."""
     export_dir = prepare_export(config, home)
     data_fingerprint = export_fingerprint(export_dir)
     validated = validate(export_dir, config)
@@ -298,9 +460,14 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
     protect_identifiers(data, home)  # from here on, log lines carry pseudonyms only
     extracted_on = validated.export_date.extracted_on
     day = as_of or config.scoring.as_of or latest_monday(extracted_on)
-    model, model_version = load_champion(tracker_for(config, home))
+    stale = check_export_age(config, extracted_on=extracted_on, today=today or dt.date.today())
+    if stale is not None:
+        run_logger().warning("%s", stale.warning)
+    model, model_version, tags = load_champion(tracker_for(config, home))
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
     with staged_dir(run_dir) as staging:
+        # The run keeps its own quarantine, as the demo's does: what was left out, and why.
+        write_validation_report(validated, staging)
         published = publish_list(
             data=data,
             config=config,
@@ -311,17 +478,123 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
             as_of=day,
             extracted_on=extracted_on,
             run_dir=staging,
+            rejections=count_rejections(validated.quarantine),
+            model_tags=tags,
+            stale_export=stale,
         )
+        manifest = run_manifest(
+            config=config,
+            model_version=model_version,
+            data_fingerprint=data_fingerprint,
+            as_of=day,
+            validation=validated,
+            published=published,
+            stale_export=stale,
+        )
+        write_text(staging / MANIFEST_JSON, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        mark_folder(staging)
     return published.moved_to(run_dir)
 
 
+def run_manifest(
+    *,
+    config: Config,
+    model_version: str,
+    data_fingerprint: str,
+    as_of: dt.date,
+    validation: ValidationResult,
+    published: Published,
+    stale_export: StaleExport | None,
+) -> dict[str, Any]:
+    """What a weekly run folder came from and holds, for ``manifest.json``: no clock, so a
+    rerun of the week writes the same bytes (``stale_export`` says whether the export was older
+    than the configured maximum on the day of the run, not by how much)."""
+    totals = validation.summary[["read", "accepted", "quarantined"]].sum()
+    return {
+        "config": config.name,
+        "config_fingerprint": fingerprint_json(config.model_dump(mode="json")),
+        "data_fingerprint": data_fingerprint,
+        "model_version": model_version,
+        "as_of": as_of.isoformat(),
+        **export_date_manifest(validation.export_date),
+        "records": {key: int(value) for key, value in totals.items()},
+        "flagged": published.flagged,
+        "suppressed": published.suppressed,
+        "new": published.new_flags,
+        "max_export_age_days": config.scoring.max_export_age_days,
+        "stale_export": stale_export is not None,
+    }
+
+
 @ewp_task(**IO_TASK)
-def load_champion(tracker: Tracker) -> tuple[Any, str]:
-    """The champion model from the MLflow registry, and its version label for the list.
+def load_champion(tracker: Tracker) -> tuple[Any, str, dict[str, str]]:
+    """The champion model from the MLflow registry, its version label for the list, and its
+    version tags (what ``ewp train`` recorded: see ``score_meaning``).
 
     Raises ``NoChampionError`` (not retried), naming the registered model, if there is none.
     """
     model = tracker.load_champion()
     champion = tracker.champion()
-    tags = champion.tags if champion else {}
-    return model, f"{tags.get('model_id', 'unknown')} (v{champion.version if champion else '?'})"
+    tags = dict(champion.tags) if champion else {}
+    version = f"{tags.get('model_id', 'unknown')} (v{champion.version if champion else '?'})"
+    return model, version, tags
+
+
+def _tag_number(tags: Mapping[str, str], key: str) -> float | None:
+    value = tags.get(key)
+    return None if value is None else float(value)
+
+
+def score_meaning(config: Config, tags: Mapping[str, str] | None) -> ScoreMeaning:
+    """What a score means, from the registered version's tags (``flows.train.weekly_list_tags``).
+
+    The label comes from the tags (what the model was trained to predict), else from the
+    config. The back-tested hit rate is given only when it was measured at this config's list
+    size; otherwise a note says why it is missing (a model registered before ewp recorded it,
+    a list drawn by threshold, a list size the evaluation did not measure), and the report
+    still publishes. ``tags`` None: a model that was never registered (e.g. the demo's).
+    """
+    size = config.scoring.top_k if config.scoring.selection == "top_k" else None
+    if tags is None:
+        return ScoreMeaning(
+            label=label_in_words(config.label),
+            list_size=size,
+            notes=("This model is not a registered version, so no back-tested hit rate was "
+                   "recorded with it.",),
+        )  # fmt: skip
+    label = tags.get(LABEL_TAG) or label_in_words(config.label)
+    notes: list[str] = []
+    if LABEL_TAG not in tags:
+        notes.append(
+            "The label is taken from this configuration: the model was registered without it."
+        )
+    precision = _tag_number(tags, f"{LIST_TAG_PREFIX}precision")
+    recorded = tags.get(LIST_TAG)
+    why = ""
+    if size is None:
+        why = "the list is drawn by a score threshold, not a fixed number of officers"
+    elif recorded is None:
+        why = "the model was registered before ewp recorded it; retrain (ewp train) to add it"
+    elif recorded != f"top_{size}":
+        why = (
+            f"the model was evaluated for a list of the {recorded.replace('_', ' ')}, not the "
+            f"top {size}; retrain to measure it"
+        )
+    elif precision is None:
+        why = (
+            f"the evaluation did not measure a list of the top {size}: add {size} to "
+            "evaluation.list_sizes and retrain"
+        )
+    if why:
+        notes.append(f"No back-tested hit rate is given for this list: {why}.")
+        return ScoreMeaning(label=label, list_size=size, notes=tuple(notes))
+    return ScoreMeaning(
+        label=label,
+        list_size=size,
+        precision=precision,
+        rule_description=tags.get(f"{LIST_TAG_PREFIX}rule_description"),
+        rule_precision=_tag_number(tags, f"{LIST_TAG_PREFIX}rule_precision"),
+        test_dates=int(tags[f"{LIST_TAG_PREFIX}test_dates"]),
+        test_period=tags.get(f"{LIST_TAG_PREFIX}test_period"),
+        notes=tuple(notes),
+    )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from ewp.provenance import fingerprint_json
 from ewp.pseudonym import Pseudonymiser
 from ewp.settings import default_tracking_uri
 from ewp.tracking import ChampionInfo, Tracker
+from features.explanations import label_in_words, officers_in_words
 from features.history import feature_columns
 from features.labels import build_labels
 from features.registry import feature_specs
@@ -65,6 +67,7 @@ from models.candidates import build_candidate, candidate_identity
 from models.evaluation import (
     Gate,
     GateDecision,
+    PromotionDecision,
     Selection,
     SplitEvaluation,
     allow_all,
@@ -77,6 +80,7 @@ from models.evaluation import (
     stability,
     summarise,
 )
+from models.explain import model_terms
 from models.fairness import fairness_gate
 from models.sampling import negative_subsample
 from models.timechop import Split, SplitError, make_splits
@@ -123,24 +127,164 @@ def evaluation_fingerprint(config: Config, data_fingerprint: str) -> str:
     )
 
 
-def candidate_spec(candidate: CandidateConfig) -> str:
-    """A candidate's kind and params as JSON: what the registry remembers about a champion."""
-    return json.dumps({"kind": candidate.kind, "params": candidate.params}, sort_keys=True)
+def candidate_spec(candidate: CandidateConfig, *, features: Sequence[str]) -> str:
+    """What the registry remembers about a champion, as JSON: its kind, params, feature set
+    and the feature list itself (``features``, in the order the model reads them), so a later
+    run re-evaluates the same model even if the config's feature sets have changed."""
+    return json.dumps(
+        {
+            "kind": candidate.kind,
+            "params": candidate.params,
+            "feature_set": candidate.feature_set,
+            "features": list(features),
+        },
+        sort_keys=True,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ChampionInGrid:
+    """The grid to evaluate with the current champion in it.
+
+    ``candidates`` is the config's grid, plus the champion (named ``CURRENT_CHAMPION``) if the
+    grid lacks it; ``feature_sets`` the config's named subsets, plus the champion's recorded
+    feature list under ``CURRENT_CHAMPION`` if it needs one; ``name`` the candidate that is
+    the champion in this run (None: no champion, or one that cannot be re-evaluated, said in
+    ``note``).
+    """
+
+    candidates: tuple[CandidateConfig, ...]
+    feature_sets: dict[str, tuple[str, ...]]
+    name: str | None
+    note: str = ""
 
 
 def with_current_champion(
-    candidates: tuple[CandidateConfig, ...], champion: ChampionInfo | None
-) -> tuple[tuple[CandidateConfig, ...], str | None]:
-    """The grid, plus the current champion's spec if the grid lacks it, and the name under
-    which the champion is evaluated in this run (None if there is no champion)."""
+    candidates: tuple[CandidateConfig, ...],
+    champion: ChampionInfo | None,
+    *,
+    features: Sequence[str],
+    feature_sets: Mapping[str, Sequence[str]],
+) -> ChampionInGrid:
+    """The grid with the current champion in it, found by what it is, not by its name.
+
+    A grid candidate is the champion when its kind and params match the recorded spec and it
+    reads the recorded feature list (``features`` are the matrix's columns, ``feature_sets``
+    the config's subsets). A spec registered before feature lists were recorded names only
+    kind and params (and perhaps the feature set): the candidate with the same feature set
+    name ("all" when none) matches. A champion whose features the matrix no longer has cannot
+    be re-evaluated: ``name`` is None and ``note`` says why.
+    """
+    sets = {name: tuple(subset) for name, subset in feature_sets.items()}
     if champion is None or "candidate_spec" not in champion.tags:
-        return candidates, None
-    for candidate in candidates:
-        if candidate_spec(candidate) == champion.tags["candidate_spec"]:
-            return candidates, candidate.name
+        return ChampionInGrid(candidates, sets, None)
     spec = json.loads(champion.tags["candidate_spec"])
-    extra = CandidateConfig(name=CURRENT_CHAMPION, kind=spec["kind"], params=spec["params"])
-    return (*candidates, extra), CURRENT_CHAMPION
+    recorded = spec.get("features")
+    feature_set = spec.get("feature_set", "all")
+    for candidate in candidates:
+        if candidate.kind != spec["kind"] or candidate.params != spec["params"]:
+            continue
+        if recorded is None:
+            if candidate.feature_set == feature_set:
+                return ChampionInGrid(candidates, sets, candidate.name)
+        elif candidate_features(candidate, features=features, feature_sets=sets) == recorded:
+            return ChampionInGrid(candidates, sets, candidate.name)
+    if recorded is None:
+        recorded = list(features) if feature_set == "all" else list(sets.get(feature_set, ()))
+    missing = sorted(set(recorded) - set(features))
+    if missing or not recorded:
+        return ChampionInGrid(
+            candidates,
+            sets,
+            None,
+            note=f"the current champion (version {champion.version}) reads features this "
+            f"config does not build ({', '.join(missing) or feature_set}), so it cannot be "
+            "re-evaluated",
+        )
+    if recorded == list(features):
+        extra_set = "all"
+    else:
+        extra_set = CURRENT_CHAMPION
+        sets[CURRENT_CHAMPION] = tuple(recorded)
+    extra = CandidateConfig(
+        name=CURRENT_CHAMPION, kind=spec["kind"], params=spec["params"], feature_set=extra_set
+    )
+    return ChampionInGrid((*candidates, extra), sets, CURRENT_CHAMPION)
+
+
+# Version tags the weekly report reads back (``flows.score.score_meaning``): the label in words
+# and the back-tested hit rate at the list size the scoring config publishes.
+LABEL_TAG = "label"
+LIST_TAG = "weekly_list"
+LIST_TAG_PREFIX = "weekly_list."
+
+
+def weekly_list_tags(
+    *, config: Config, summary: pd.DataFrame, metrics: pd.DataFrame, champion: str
+) -> dict[str, str]:
+    """What the weekly report says a score means, from this evaluation, as version tags.
+
+    ``label``: the label in words. At the list the scoring config publishes (``top_<k>``, if
+    ``evaluation.list_sizes`` has k and the list is drawn by top k): ``weekly_list`` (its
+    name), ``weekly_list.precision`` (the champion's share of flagged officers who went on to
+    the label, pooled over the test dates), ``weekly_list.flagged`` and
+    ``weekly_list.test_dates``, the test period, and the headline rule's precision at the same
+    list size (``weekly_list.rule_precision``) with the rule in words. Without that list, only
+    ``label`` and ``weekly_list`` (the list asked for): the report then says the hit rate is
+    not known.
+    """
+    list_name = f"top_{config.scoring.top_k}"
+    tags = {LABEL_TAG: label_in_words(config.label), LIST_TAG: list_name}
+    rows = summary.loc[summary["list"] == list_name].set_index("candidate")
+    if config.scoring.selection != "top_k" or champion not in rows.index:
+        return tags
+    dates = pd.to_datetime(metrics.loc[metrics["list"] == list_name, "test_as_of"])
+    own = rows.loc[champion]
+    tags |= {
+        f"{LIST_TAG_PREFIX}precision": f"{float(own['precision']):.6f}",
+        f"{LIST_TAG_PREFIX}flagged": f"{float(own['k']):.0f}",
+        f"{LIST_TAG_PREFIX}test_dates": f"{int(own['test_dates'])}",
+        f"{LIST_TAG_PREFIX}test_period": f"{dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}",
+    }
+    rule = config.evaluation.headline_rule
+    if rule in rows.index:
+        described = build_candidate(
+            next(c for c in config.evaluation.candidates if c.name == rule), seed=config.seed
+        ).describe()
+        tags |= {
+            f"{LIST_TAG_PREFIX}rule": rule,
+            f"{LIST_TAG_PREFIX}rule_description": described,
+            f"{LIST_TAG_PREFIX}rule_precision": f"{float(rows.loc[rule, 'precision']):.6f}",
+        }
+    return tags
+
+
+def version_description(
+    *,
+    candidate: CandidateConfig,
+    features: Sequence[str],
+    training_window: tuple[dt.date, dt.date],
+    extracted_on: dt.date,
+    selection: str,
+    weekly_tags: Mapping[str, str],
+) -> str:
+    """The registered version's description, as the MLflow UI shows it: what the model is,
+    what it was trained on, why it was selected and how often its flags came true."""
+    feature_set = (
+        "all features" if candidate.feature_set == "all" else f"feature set {candidate.feature_set}"
+    )
+    text = (
+        f"{candidate.name} ({candidate.kind}; {feature_set}: {len(features)} features). "
+        f"Trained on as-of dates {training_window[0]} to {training_window[1]} of the export "
+        f"taken on {extracted_on}. Selected on {selection}."
+    )
+    precision = weekly_tags.get(f"{LIST_TAG_PREFIX}precision")
+    if precision is not None:
+        text += (
+            f" In back-testing, {officers_in_words(float(precision))} on a list of the "
+            f"{weekly_tags[LIST_TAG].replace('_', ' ')} went on to have {weekly_tags[LABEL_TAG]}."
+        )
+    return text + " A flag is a prompt for a human review, never a finding."
 
 
 def labelled_rows(
@@ -222,10 +366,12 @@ def run_split(
     split: Split,
     config: Config,
     candidates: tuple[CandidateConfig, ...],
+    feature_sets: Mapping[str, Sequence[str]],
     extracted_on: dt.date,
     ground_truth: pd.DataFrame | None,
 ) -> SplitEvaluation:
-    """Train every candidate for one split and evaluate it on the split's test block."""
+    """Train every candidate for one split and evaluate it on the split's test block;
+    ``feature_sets`` are the named subsets the candidates may use."""
     train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
     )
@@ -255,7 +401,7 @@ def run_split(
         seed=config.seed,
         sizes=config.evaluation.list_sizes,
         fractions=config.evaluation.list_fractions,
-        feature_sets=config.evaluation.feature_sets,
+        feature_sets=feature_sets,
         reference=reference,
     )
     run_logger().info(
@@ -369,17 +515,14 @@ def fit_final(
     data: ForceData,
     config: Config,
     candidate: CandidateConfig,
+    columns: list[str],
     split: Split,
     matrix: FeatureCache,
 ) -> tuple[object, pd.DataFrame]:
-    """Refit the selected candidate on the final window; return it and a few example rows."""
+    """Refit the selected candidate on its feature ``columns`` over the final window; return
+    it and a few example rows."""
     train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
-    )
-    columns = candidate_features(
-        candidate,
-        features=feature_columns(config.features),
-        feature_sets=config.evaluation.feature_sets,
     )
     model = build_candidate(candidate, seed=config.seed).fit(
         train[columns], train_y.astype("int64"), sample_weight=weights
@@ -468,7 +611,15 @@ def train_flow(
         )
     tracker = tracker_for(config, home, privacy)
     current = current_champion(tracker)
-    candidates, champion_name = with_current_champion(ev.candidates, current)
+    grid = with_current_champion(
+        ev.candidates,
+        current,
+        features=feature_columns(config.features),
+        feature_sets=ev.feature_sets,
+    )
+    candidates, champion_name = grid.candidates, grid.name
+    if grid.note:
+        logger.warning("%s", grid.note)
     # The published model's window too, so one cached matrix serves the whole run.
     final = final_split(config, extracted_on) if publish else None
     dates = sorted(
@@ -487,6 +638,7 @@ def train_flow(
             split=split,
             config=config,
             candidates=candidates,
+            feature_sets=grid.feature_sets,
             extracted_on=extracted_on,
             ground_truth=ground_truth,
         )
@@ -641,7 +793,11 @@ def train_flow(
 
     chosen = next(c for c in candidates if c.name == selection.champion)
     split = final
-    features = feature_columns(config.features)
+    # The chosen candidate's own features: two candidates that differ only in their feature
+    # set are different models, with different IDs.
+    features = candidate_features(
+        chosen, features=feature_columns(config.features), feature_sets=grid.feature_sets
+    )
     model_id = candidate_identity(
         candidate=chosen,
         features=features,
@@ -657,6 +813,26 @@ def train_flow(
         champion_score=float(scores[champion_name]) if champion_name else None,
         same_model=already_champion,
     )
+    if grid.note and not already_champion:
+        # Not "no champion yet": there is one, it just cannot be compared. A person decides.
+        decision = PromotionDecision(
+            False,
+            f"{grid.note}; the champion alias stays: promote the new version with "
+            "ewp models promote if it should serve",
+        )
+    # The model the card describes: this run's refit, or the champion itself on a rerun.
+    if already_champion:
+        model, example = tracker.load_model(current.model_uri), None
+    else:
+        model, example = fit_final(
+            data=data,
+            config=config,
+            candidate=chosen,
+            columns=features,
+            split=split,
+            matrix=matrix,
+        )
+    terms = model_terms(model)
     card = render_model_card(
         model_id=model_id,
         candidate=chosen.name,
@@ -677,6 +853,7 @@ def train_flow(
         override_reason=None
         if objections[chosen.name].passed
         else config.fairness.overrides.get(chosen.name),
+        terms=terms,
     )
     card = privacy.scrub(card)  # the card is shared beyond the data home: guard it too
     with staged_dir(run_dir) as staging:
@@ -684,12 +861,8 @@ def train_flow(
         audit_report = write_selection_audit(model_id, staging)
     version = None
     if not already_champion:  # a rerun on the same data and config registers nothing new
-        model, example = fit_final(
-            data=data,
-            config=config,
-            candidate=chosen,
-            split=split,
-            matrix=matrix,
+        weekly_tags = weekly_list_tags(
+            config=config, summary=summary, metrics=metrics, champion=chosen.name
         )
         logged = tracker.log_training_run(
             run_name=model_id,
@@ -720,17 +893,27 @@ def train_flow(
                 "headline.csv": equal_volume,
                 "headline_by_rule.csv": every_rule,
                 "audit_tradeoff.csv": tradeoff,
+                "features.csv": terms.table,
                 **audit_tables(*audits[chosen.name]),
             },
             register=True,
+            version_description=version_description(
+                candidate=chosen,
+                features=features,
+                training_window=(split.train_as_of[0], split.train_as_of[-1]),
+                extracted_on=extracted_on,
+                selection=f"{selection.metric} = {float(scores[chosen.name]):.4f}",
+                weekly_tags=weekly_tags,
+            ),
             version_tags={
                 **tags,
                 "model_id": model_id,
                 "candidate": chosen.name,
                 "kind": chosen.kind,
-                "candidate_spec": candidate_spec(chosen),
+                "candidate_spec": candidate_spec(chosen, features=features),
                 "selection_metric": selection.metric,
                 "selection_score": f"{float(scores[chosen.name]):.6f}",
+                **weekly_tags,
             },
         )
         version = logged.version

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ewp.contract import AUDIT_ONLY_COLUMNS
 from features.registry import FORBIDDEN_INPUTS, FeatureSpec
+from models.explain import INTERACTION_SEPARATOR, ModelTerms
 
 TEMPLATE = "templates/model_card.md.j2"
 
@@ -94,6 +95,40 @@ def _table(frame: pd.DataFrame, columns: Sequence[_Column], *, name: str) -> str
     return "\n".join(lines)
 
 
+def _features_table(features: Sequence[FeatureSpec], terms: ModelTerms | None) -> str:
+    """The features section's table: the model's own terms with their weights, or every
+    feature of the config when the model's terms are not given."""
+    described = {f.name: f.description for f in features}
+    if terms is None:
+        frame = pd.DataFrame(
+            {"name": [f"`{n}`" for n in described], "description": list(described.values())}
+        )
+        return _table(
+            frame, [_Column("name", "name"), _Column("description", "description")], name="features"
+        )
+    descriptions = []
+    for term in terms.table["term"]:
+        parts = str(term).split(INTERACTION_SEPARATOR)
+        unknown = [part for part in parts if part not in described]
+        if unknown:
+            raise ValueError(f"model terms name unknown features: {unknown}")
+        descriptions.append(
+            described[parts[0]]
+            if len(parts) == 1
+            else "Interaction of " + " and ".join(f"`{part}`" for part in parts) + "."
+        )
+    frame = terms.table.assign(
+        name=[f"`{term}`" for term in terms.table["term"]], description=descriptions
+    )
+    columns = [_Column("name", "name")]
+    if terms.weight_label:
+        columns.append(_Column(terms.weight_label, "weight", _number(3, signed=True)))
+    columns.append(_Column("description", "description"))
+    if (terms.table["detail"] != "").any():
+        columns.append(_Column("detail", "detail"))
+    return _table(frame, columns, name="features")
+
+
 @cache
 def _template() -> jinja2.Template:
     source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
@@ -126,6 +161,7 @@ def render_model_card(
     rule_name: str,
     gate_notes: Sequence[str] = (),
     override_reason: str | None = None,
+    terms: ModelTerms | None = None,
 ) -> str:
     """The model card for one published model, as markdown.
 
@@ -133,8 +169,11 @@ def render_model_card(
     (``headline``, ``summarise`` and ``Selection.table``); ``summary`` is shown for this
     model's ``candidate`` only. ``rule_name`` is the threshold rule whose flag volume the
     headline compares at. ``override_reason`` is given when the model was promoted by a manual
-    override of the selection rule. Raises ValueError if a table lacks a column or a feature
-    is a protected attribute.
+    override of the selection rule. ``features`` are the specs of the features the config
+    builds; ``terms`` (``models.explain.model_terms``) are the ones the model itself reads, with
+    their points or importance: the card lists those (all ``features`` when None). Raises
+    ValueError if a table lacks a column, a term is not a feature of ``features`` (or an
+    interaction of two), or a feature is a protected attribute.
     """
     forbidden = sorted({f.name for f in features} & FORBIDDEN_INPUTS)
     if forbidden:
@@ -146,16 +185,7 @@ def render_model_card(
         ]
         return f"{name} ({', '.join(marks)})" if marks else name
 
-    features_table = _table(
-        pd.DataFrame(
-            {
-                "name": [f"`{f.name}`" for f in features],
-                "description": [f.description for f in features],
-            }
-        ),
-        [_Column("name", "name"), _Column("description", "description")],
-        name="features",
-    )
+    features_table = _features_table(features, terms)
     headline_table = _table(
         headline,
         [
@@ -219,6 +249,10 @@ def render_model_card(
         protected=[f"`{name}`" for name in AUDIT_ONLY_COLUMNS],
         label_description=_md_text(label_description),
         features_table=features_table,
+        own_features=None
+        if terms is None
+        else sum(INTERACTION_SEPARATOR not in term for term in terms.table["term"]),
+        all_features=len(features),
         headline_table=headline_table,
         summary_table=summary_table,
         selection_table=selection_table,

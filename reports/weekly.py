@@ -14,6 +14,7 @@ prompt for a human review with its reasons in plain language, never as a finding
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -22,11 +23,12 @@ from types import MappingProxyType
 from typing import Any
 
 import jinja2
+import numpy as np
 import pandas as pd
 
-from ewp.contract import CATEGORY_LABELS
+from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS, TABLES
 from ewp.marking import MARKING as _MARKING
-from features.explanations import CHANGES, TIMELINE_COLUMNS
+from features.explanations import CHANGES, TIMELINE_COLUMNS, officers_in_words, rate_in_words
 from features.registry import FeatureSpec
 
 TEMPLATE = "templates/weekly.html.j2"
@@ -84,6 +86,100 @@ LANE_HEIGHT = 30.0
 MARK_RADIUS = 6.0
 # Vertical offsets for marks that would overlap their left neighbour in a lane, in turn.
 STACK_OFFSETS: tuple[float, ...] = (0.0, -9.0, 9.0)
+
+
+QUARANTINE_CSV = "quarantine.csv"
+# The fields a quarantine reason names: "<file> line 7, field birth_year: ...; field x: ...".
+_REASON_FIELD = re.compile(r"(?:^|, |; )field ([A-Za-z0-9_]+): ")
+
+
+@dataclass(frozen=True)
+class Rejections:
+    """What validation rejected from the export behind a list, for the report's summary.
+
+    ``by_table``: (table, records rejected) for each table with any, in the contract's table
+    order (officers, notices, outcomes); ``audit_only_officers``:
+    officer records rejected only because of an audit-only field (``ewp.contract``'s
+    ``AUDIT_ONLY_COLUMNS``, e.g. a birth year that is not a year), so officers who may be
+    serving are missing from the list and from its fairness audit.
+    """
+
+    by_table: tuple[tuple[str, int], ...]
+    audit_only_officers: int
+
+    @property
+    def total(self) -> int:
+        """Records rejected in all."""
+        return sum(count for _, count in self.by_table)
+
+
+def count_rejections(quarantine: pd.DataFrame) -> Rejections:
+    """``Rejections`` from a quarantine report (``ewp.validation``: ``table``, ``reason``)."""
+    _require(quarantine, ["table", "reason"], name="quarantine")
+    counts = quarantine["table"].astype(str).value_counts()
+    order = [*(t for t in TABLES if t in counts.index), *sorted(set(counts.index) - set(TABLES))]
+    per_table = counts.reindex(order)
+    officers = quarantine.loc[quarantine["table"] == "officers", "reason"].astype(str)
+    audit_only = sum(
+        bool(fields) and set(fields) <= set(AUDIT_ONLY_COLUMNS)
+        for fields in (_REASON_FIELD.findall(reason) for reason in officers)
+    )
+    return Rejections(
+        by_table=tuple((str(t), int(n)) for t, n in per_table.items()),
+        audit_only_officers=audit_only,
+    )
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _rejection_sentences(rejections: Rejections) -> dict[str, str]:
+    """The summary's lines on rejected records ("4 records rejected (1 officer, 3 notices)")."""
+    if rejections.total == 0:
+        return {"rejected": "No records were rejected.", "audit_only": ""}
+    tables = ", ".join(_plural(n, t.removesuffix("s")) for t, n in rejections.by_table)
+    audit_only = ""
+    if rejections.audit_only_officers:
+        fields = ", ".join(c.replace("_", " ") for c in AUDIT_ONLY_COLUMNS)
+        audit_only = (
+            f"{_plural(rejections.audit_only_officers, 'officer record')} "
+            f"{'was' if rejections.audit_only_officers == 1 else 'were'} rejected only because "
+            f"of a field used by the fairness audit alone ({fields}): those officers are missing "
+            "from this list and from its fairness audit until the record is corrected."
+        )
+    return {
+        "rejected": f"{_plural(rejections.total, 'record')} rejected ({tables})",
+        "audit_only": audit_only,
+    }
+
+
+@dataclass(frozen=True)
+class StaleExport:
+    """The export behind a list was older than ``max_age_days`` on the day of the run."""
+
+    extracted_on: str
+    max_age_days: int
+    age_days: int
+
+    @property
+    def warning(self) -> str:
+        """The console's warning, with the age in days."""
+        return (
+            f"The export was taken on {self.extracted_on}, {self.age_days} days ago (more than "
+            f"scoring.max_export_age_days = {self.max_age_days}): the list may miss recent "
+            "notices, decisions and leavers. Get a fresh export before acting on it."
+        )
+
+    @property
+    def banner(self) -> str:
+        """The report's banner: no age in days, so a rerun on another day writes the same."""
+        return (
+            f"Out-of-date data: this list comes from an export taken on {self.extracted_on}, "
+            f"more than {self.max_age_days} days before it was published. It may miss recent "
+            "notices, decisions and officers who have left; ask for a fresh export before "
+            "acting on it."
+        )
 
 
 def _px(value: float) -> str:
@@ -299,6 +395,148 @@ def chart_legend() -> list[dict[str, str]]:
     return _legend()
 
 
+@dataclass(frozen=True)
+class ScoreMeaning:
+    """What a score means, for the report's "What a score means" section.
+
+    ``label``: what the model predicts, in words (``features.explanations.label_in_words``).
+    ``list_size``: the officers on a full list (``scoring.top_k``). ``precision``: the share
+    of officers on such a list who went on to the label in back-testing, pooled over
+    ``test_dates`` test dates in ``test_period``; ``rule_precision`` the same for the force's
+    rule (``rule_description``) at the same list size. None where not known; ``notes`` say
+    why (e.g. a model registered before ewp recorded it).
+    """
+
+    label: str
+    list_size: int | None
+    precision: float | None = None
+    rule_description: str | None = None
+    rule_precision: float | None = None
+    test_dates: int | None = None
+    test_period: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def _meaning_sentences(meaning: ScoreMeaning) -> dict[str, Any]:
+    """The section's sentences: the label, the back-tested hit rate, and what is not known."""
+    hit_rate = ""
+    if meaning.precision is not None and meaning.list_size is not None:
+        hit_rate = (
+            f"In back-testing on {meaning.test_dates} monthly lists ({meaning.test_period}), "
+            f"{officers_in_words(meaning.precision)} on a list of the top "
+            f"{meaning.list_size} went on to have {meaning.label}"
+        )
+        if meaning.rule_precision is not None:
+            hit_rate += (
+                f", against {rate_in_words(meaning.rule_precision)} for the force's rule "
+                f"({meaning.rule_description}) at the same list size"
+            )
+        hit_rate += "."
+    return {"label": meaning.label, "hit_rate": hit_rate, "notes": list(meaning.notes)}
+
+
+# The score distribution chart: bins on a 1-2-5 scale, drawn as equal slots, so the many low
+# scores and the few high ones are both readable.
+SCORE_BIN_EDGES: tuple[float, ...] = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+SCORE_CHART_LEFT = 40.0
+SCORE_CHART_RIGHT = 700.0
+SCORE_CHART_TOP = 24.0
+SCORE_CHART_HEIGHT = 150.0
+FLAGGED_COLOUR = "#1d70b8"
+OTHER_COLOUR = "#b1b4b6"
+
+
+@dataclass(frozen=True)
+class _Bar:
+    x: str
+    y: str
+    width: str
+    height: str
+    label_x: str
+    count: str
+    count_y: str
+    range_label: str
+    colour: str
+
+
+@dataclass(frozen=True)
+class _ScoreChart:
+    width: int
+    height: str
+    axis_y: str
+    label_y: str
+    plot_left: str
+    plot_right: str
+    bars: tuple[_Bar, ...]
+    cutoff_x: str
+    cutoff_label: str
+    description: str
+
+
+def _edge_text(edge: float) -> str:
+    return f"{edge:g}"
+
+
+def score_chart(scores: Sequence[float], *, cutoff: float, listed: int) -> _ScoreChart:
+    """The serving cohort's scores as a bar chart on ``SCORE_BIN_EDGES``, the list's cut-off
+    (the lowest listed score) marked; bins wholly at or above it are drawn in the list's
+    colour. Bar heights are on a log scale (log of 1 + count), each bar labelled with its
+    count. Worked example: scores 0.001, 0.003, 0.004 and 0.3 with cut-off 0.3 give bars of
+    1, 2, 0, ..., 1 officers; the cut-off line sits in the 0.2–0.5 slot at
+    log(0.3 / 0.2) / log(0.5 / 0.2) = 0.44 of its width."""
+    values = np.clip(np.asarray(scores, dtype="float64"), 0.0, 1.0)
+    edges = np.asarray(SCORE_BIN_EDGES)
+    slots = len(edges) - 1
+    counts = np.bincount(
+        np.clip(np.searchsorted(edges, values, side="right") - 1, 0, slots - 1), minlength=slots
+    )
+    slot = (SCORE_CHART_RIGHT - SCORE_CHART_LEFT) / slots
+    axis_y = SCORE_CHART_TOP + SCORE_CHART_HEIGHT
+    tallest = max(int(counts.max()), 1) if len(values) else 1
+    bars = []
+    for index, count in enumerate(counts):
+        low, high = edges[index], edges[index + 1]
+        # Heights on a log scale, so the few officers at the top still show beside the many
+        # below; each bar is labelled with its count.
+        height = SCORE_CHART_HEIGHT * np.log1p(count) / np.log1p(tallest)
+        x = SCORE_CHART_LEFT + index * slot + 3
+        bars.append(
+            _Bar(
+                x=_px(x),
+                y=_px(axis_y - height),
+                width=_px(slot - 6),
+                height=_px(height),
+                label_x=_px(x + (slot - 6) / 2),
+                count=f"{int(count):,}",
+                count_y=_px(axis_y - height - 4),
+                range_label=f"{_edge_text(low)}–{_edge_text(high)}",
+                colour=FLAGGED_COLOUR if low >= cutoff and listed else OTHER_COLOUR,
+            )
+        )
+    where = int(np.clip(np.searchsorted(edges, cutoff, side="right") - 1, 0, slots - 1))
+    low, high = edges[where], edges[where + 1]
+    # Log-scaled within a slot, like the slots themselves; the first slot starts at 0.
+    fraction = np.log(max(cutoff, low) / low) / np.log(high / low) if low > 0 else cutoff / high
+    cutoff_x = SCORE_CHART_LEFT + (where + min(max(float(fraction), 0.0), 1.0)) * slot
+    median = float(np.median(values)) if len(values) else float("nan")
+    description = (
+        f"{len(values):,} serving officers scored; the {listed} on the list scored "
+        f"{cutoff:.3f} or more (the cut-off); half of all officers scored below {median:.3f}."
+    )
+    return _ScoreChart(
+        width=int(SCORE_CHART_RIGHT + 20),
+        height=_px(axis_y + 36),
+        axis_y=_px(axis_y),
+        label_y=_px(axis_y + 16),
+        plot_left=_px(SCORE_CHART_LEFT),
+        plot_right=_px(SCORE_CHART_RIGHT),
+        bars=tuple(bars),
+        cutoff_x=_px(cutoff_x),
+        cutoff_label=f"cut-off {cutoff:.3f}",
+        description=description,
+    )
+
+
 @cache
 def _template() -> jinja2.Template:
     source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
@@ -323,18 +561,34 @@ def render_weekly_report(
     provenance: Mapping[str, str],
     methods: Mapping[str, Any],
     links: Mapping[str, str] = NO_LINKS,
+    rejections: Rejections | None = None,
+    meaning: ScoreMeaning | None = None,
+    scores: Sequence[float] | None = None,
+    stale_export: StaleExport | None = None,
 ) -> str:
     """The weekly report as one self-contained HTML document.
 
     * ``flags``: the flag list (``ewp.flags.build_flag_list``): ``flag_id``, ``rank``,
       ``officer_id``, ``unit``, ``score``.
-    * ``reasons``: ``officer_id``, ``rank``, ``sentence`` (``reason_sentence`` text).
+    * ``reasons``: ``officer_id``, ``rank``, ``sentence`` (``reason_sentence`` text), and
+      optionally ``note`` (``features.explanations.risk_note``: why a reason that sounds
+      reassuring counts, shown under the officer's reasons).
     * ``timelines``: ``features.explanations.officer_timelines``.
     * ``changes``: ``features.explanations.list_changes``; every flagged officer needs a row.
+      An optional ``why`` column says why an officer dropped off
+      (``features.explanations.dropped_off_reasons``).
     * ``suppressed``: ``officer_id``, ``reason``.
     * ``provenance``: the keys of ``PROVENANCE_LABELS``; more keys follow them, sorted.
     * ``methods``: the ``METHODS_KEYS`` (see there).
     * ``links``: label -> relative path (e.g. the fairness audit file), shown only if given.
+    * ``rejections``: what validation rejected (``count_rejections``); the summary says how
+      many records and points to ``quarantine.csv`` in the same folder. None: not shown.
+    * ``meaning``: what a score means (the label and the back-tested hit rate), shown in its
+      own section; None: the section says only that a flag is a prompt for review.
+    * ``scores``: every serving officer's score, drawn as a distribution with the list's
+      cut-off (the lowest listed score) marked; None or no flags: no chart.
+    * ``stale_export``: the export was older than the configured maximum; a banner says so at
+      the top of the report.
 
     Raises ValueError on a missing column or key, a flagged officer without a change status,
     an unknown change or category, a notice received on or after ``as_of`` (not yet known
@@ -370,9 +624,15 @@ def render_weekly_report(
     if without:
         raise ValueError(f"flagged officers without a change status: {without}")
     sentences = reasons.sort_values(["officer_id", "rank"], kind="stable")
+    notes = sentences["note"] if "note" in sentences else pd.Series("", index=sentences.index)
     reasons_of: dict[str, list[str]] = {}
-    for officer, sentence in zip(sentences["officer_id"], sentences["sentence"], strict=True):
+    notes_of: dict[str, list[str]] = {}
+    for officer, sentence, note in zip(
+        sentences["officer_id"], sentences["sentence"], notes.fillna(""), strict=True
+    ):
         reasons_of.setdefault(str(officer), []).append(str(sentence))
+        if note and str(note) not in notes_of.get(str(officer), []):
+            notes_of.setdefault(str(officer), []).append(str(note))
     timeline_of = _timeline_rows(timelines)
 
     review_command = str(methods["review_command"])
@@ -391,6 +651,7 @@ def render_weekly_report(
                 "anchor": f"flag-{flag}",
                 "change": change_of[officer],
                 "reasons": reasons_of.get(officer, []),
+                "notes": notes_of.get(officer, []),
                 "timeline": history,
                 "chart": _chart(
                     chart_id=f"chart-{flag}", officer_id=officer, rows=history, as_of=day
@@ -400,7 +661,10 @@ def render_weekly_report(
         )
 
     counts = changes["change"].value_counts()
-    dropped = changes.loc[changes["change"] == "dropped off", "officer_id"].astype(str)
+    dropped = changes.loc[changes["change"] == "dropped off"].sort_values(
+        "officer_id", kind="stable"
+    )
+    why = dropped["why"] if "why" in dropped else pd.Series("", index=dropped.index)
     held = suppressed.sort_values("officer_id", kind="stable")
     extra = sorted(set(provenance) - set(PROVENANCE_LABELS))
     labels = {**PROVENANCE_LABELS, **{key: key.replace("_", " ").capitalize() for key in extra}}
@@ -425,7 +689,10 @@ def render_weekly_report(
             {"officer_id": str(o), "reason": str(r)}
             for o, r in zip(held["officer_id"], held["reason"], strict=True)
         ],
-        dropped=sorted(dropped),
+        dropped=[
+            {"officer_id": str(o), "why": "" if pd.isna(w) else str(w)}
+            for o, w in zip(dropped["officer_id"], why, strict=True)
+        ],
         provenance=[(labels[key], str(provenance[key])) for key in labels],
         features=[(spec.name, spec.description) for spec in features],
         rules=[(str(name), str(text)) for name, text in methods["rules"].items()],
@@ -434,4 +701,12 @@ def render_weekly_report(
         decisions=[str(name) for name in methods["decisions"]],
         decisions_csv=str(methods["decisions_csv"]),
         links=[(str(label), str(href)) for label, href in links.items()],
+        rejections=None if rejections is None else _rejection_sentences(rejections),
+        meaning=None if meaning is None else _meaning_sentences(meaning),
+        stale_banner=None if stale_export is None else stale_export.banner,
+        score_chart=None
+        if scores is None or ordered.empty
+        else score_chart(scores, cutoff=float(ordered["score"].min()), listed=len(ordered)),
+        rejected_any=rejections is not None and rejections.total > 0,
+        quarantine_csv=QUARANTINE_CSV,
     )

@@ -184,7 +184,7 @@ def test_a_killed_run_leaves_no_report_and_the_rerun_completes_identically(scori
     # files as an uninterrupted run, each flag stored once; and so does every rerun.
     for _ in range(2):
         published = score_flow(scoring["loaded"], home)
-        assert published.run_dir == runs / WEEK and published.new_flags == 0
+        assert published.run_dir == runs / WEEK and published.new_flags == flagged
         assert {p.name: p.read_bytes() for p in (runs / WEEK).iterdir()} == scoring["clean"]
         assert [p.name for p in runs.iterdir()] == [WEEK]  # the killed run's staging is gone
         assert stored(home) == (flagged, ["flag_published"] * flagged)

@@ -215,6 +215,11 @@ def test_peer_comparison_refuses_ambiguous_or_unknown_input(matrix: pd.DataFrame
         ("oldest_open_days", 400, 0.99, "oldest open case waiting 400 days for a decision"),
         ("worst_sanction_level", 4, 0.99, "most severe earlier sanction at level 4 of 6"),
         ("days_since_last_notice", 12, 0.99, "last notice 12 days ago"),
+        # A change of rate in words for its sign: never "up by -0.5".
+        ("acceleration", 1.5, None, "notice rate up by 1.5 a year on the 2 years before"),
+        ("acceleration", -0.5, None, "notice rate down by 0.5 a year on the 2 years before"),
+        ("acceleration", -0.04, None, "notice rate level with the 2 years before"),
+        ("acceleration", 0.0, None, "notice rate level with the 2 years before"),
         (
             "unit_share_below_365d",
             0.9,
@@ -256,3 +261,128 @@ def test_list_changes() -> None:
         list_changes(None, ["A", "A"])
     with pytest.raises(ValueError, match="previous list names an officer more than once"):
         list_changes(["B", "B"], ["A"])
+
+
+def test_the_label_in_words_follows_the_config() -> None:
+    from ewp.config import LabelConfig
+    from features.explanations import label_in_words
+
+    assert label_in_words(LabelConfig()) == (
+        "a notice for a serious matter (sexual misconduct, discrimination, violence / use of "
+        "force, domestic abuse, dishonesty / fraud, corruption / abuse of position, improper "
+        "disclosure), a notice assessed as potential gross misconduct or an allegation proven, "
+        "within 12 months"
+    )
+    narrow = LabelConfig(
+        serious_categories=("sexual_misconduct",), proven_finding=False, horizon_days=730
+    )
+    assert label_in_words(narrow) == (
+        "a notice for a serious matter (sexual misconduct) or a notice assessed as potential "
+        "gross misconduct, within 2 years"
+    )
+    only_proven = LabelConfig(serious_categories=(), gross_misconduct=False, horizon_days=180)
+    assert label_in_words(only_proven) == "an allegation proven, within 180 days"
+
+
+@pytest.mark.parametrize(
+    ("rate", "words"),
+    [
+        (0.0625, "about 6 in 100"),
+        (0.01, "about 1 in 100"),
+        (0.00996, "about 1 in 100"),  # rounds to 1 in 100, not "10 in 1,000"
+        (0.0042, "about 4 in 1,000"),
+        (0.0002, "about 1 in 1,000"),  # never "about 0"
+        (0.0, "none"),
+        (1.0, "about 100 in 100"),
+    ],
+)
+def test_rates_in_words(rate: float, words: str) -> None:
+    from features.explanations import rate_in_words
+
+    assert rate_in_words(rate) == words
+
+
+def test_reasons_that_sound_reassuring_carry_a_note() -> None:
+    from features.explanations import risk_note
+
+    unproven = risk_note(SPECS["findings_no_case_all"], 7, typical=0.3)
+    assert unproven is not None and "not findings" in unproven and "unproven" in unproven
+    assert "more often" in unproven
+    assert "not a finding" in risk_note(SPECS["acceleration"], -0.5, typical=0.1)
+    assert risk_note(SPECS["acceleration"], 1.5, typical=0.1) is None  # rising: no surprise
+    # A count below the typical value raised the score: "0 earlier allegations proven".
+    fewer = risk_note(SPECS["findings_proven_all"], 0, typical=0.2)
+    assert fewer.startswith("Having fewer of these than the average officer counted towards")
+    assert risk_note(SPECS["notices_365d"], 4, typical=0.5) is None
+    # A long gap sounds reassuring; a recent notice does not.
+    assert "long time since the last notice" in risk_note(
+        SPECS["days_since_last_notice"], 3000, typical=2500
+    )
+    assert risk_note(SPECS["days_since_last_notice"], 12, typical=2500) is None
+    assert risk_note(SPECS["tenure_days"], 100, typical=5000) is None
+
+
+def test_why_each_officer_dropped_off() -> None:
+    from features.explanations import dropped_off_reasons
+
+    officers = pd.DataFrame(
+        {
+            "officer_id": ["A", "B", "C", "D", "E"],
+            "left_on": pd.to_datetime([None, "2021-06-30", None, None, None]),
+        }
+    )
+    previous = pd.DataFrame(
+        {
+            "officer_id": ["A", "B", "C", "D", "E", "X"],
+            "score": [0.5, 0.4, 0.3, 0.2, 0.25, 0.1],
+            "model_version": "m (v1)",
+        }
+    )
+    ranked = pd.DataFrame(
+        {"officer_id": ["Z", "A", "D", "C", "E"], "score": [0.9, 0.4, 0.2, 0.1, 0.05]}
+    ).assign(rank=[1, 2, 3, 4, 5])
+    falls = pd.DataFrame(
+        {"officer_id": ["C"], "feature": ["open_cases"], "before": [3.0], "after": [1.0]}
+    )
+    why = dropped_off_reasons(
+        dropped=["A", "B", "C", "D", "X", "E"],
+        as_of=dt.date(2021, 7, 5),
+        officers=officers,
+        serving={"Z", "A", "C", "D", "E"},
+        suppressed=pd.DataFrame({"officer_id": ["E"], "reason": ["reviewed 2021-07-01"]}),
+        previous=previous,
+        ranked=ranked,
+        falls=falls,
+        specs=SPECS,
+        model_version="m (v1)",
+        listed=1,
+    )
+    assert why.values.tolist() == [
+        ["A", "score fell from 0.500 to 0.400, now ranked 2 of 5 (the list holds 1)"],
+        ["B", "left the force on 2021-06-30"],
+        [
+            "C",
+            "score fell from 0.300 to 0.100, now ranked 4 of 5 (the list holds 1); biggest "
+            "change: 3 cases still open then, 1 case still open now",
+        ],
+        ["D", "score 0.200 (was 0.200), but others now score higher; now ranked 3 of 5 "
+              "(the list holds 1)"],
+        ["X", "no longer in the export"],
+        ["E", "suppressed after review: reviewed 2021-07-01"],
+    ]  # fmt: skip
+    another = dropped_off_reasons(
+        dropped=["A"],
+        as_of=dt.date(2021, 7, 5),
+        officers=officers,
+        serving={"A"},
+        suppressed=pd.DataFrame({"officer_id": [], "reason": []}),
+        previous=previous,
+        ranked=ranked,
+        falls=falls.iloc[0:0],
+        specs=SPECS,
+        model_version="m (v2)",
+        listed=1,
+    )
+    assert another["why"].tolist() == [
+        "the list is now drawn by another model (m (v2)); now ranked 2 of 5 (the list holds 1)"
+    ]

@@ -203,3 +203,31 @@ def test_values_from_the_data_and_config_render_as_text_not_html() -> None:
     ) in html
     assert "approved &lt;script&gt;alert(1)&lt;/script&gt; [see](javascript:alert(1))" in html
     assert "<code>&lt;img src=x&gt; 'tick'</code>" in html  # inside a code span: text already
+
+
+def test_the_card_lists_the_models_own_features_with_their_points() -> None:
+    from models.explain import ModelTerms
+
+    terms = ModelTerms(
+        table=pd.DataFrame(
+            {
+                "term": ["findings_case_to_answer_all", "tenure_days", "tenure_days & probationer"],
+                "weight": [0.4213, -0.05, 0.1],
+                "detail": ["mean 0.2, standard deviation 0.5", "", ""],
+            }
+        ),
+        weight_label="log-odds points per standard deviation",
+    )
+    card = _card(features=feature_specs(FeatureConfig()), terms=terms)
+    section = card[card.index("## Features") : card.index("## Performance")]
+    built = len(feature_specs(FeatureConfig()))
+    assert f"The features this model reads (2 of the {built} the configuration" in section
+    assert (
+        "| `findings_case_to_answer_all` | +0.421 | Notices decided before the as-of date with a "
+        "case to answer (proven or not). | mean 0.2, standard deviation 0.5 |"
+    ) in section
+    assert "| `tenure_days` | -0.050 | Days of service on the as-of date. |  |" in section
+    assert "Interaction of `tenure_days` and `probationer`." in section
+    assert "`notices_365d`" not in section  # a feature the model does not read
+    with pytest.raises(ValueError, match=r"unknown features: \['shoe_size'\]"):
+        _card(terms=ModelTerms(terms.table.assign(term="shoe_size"), weight_label="w"))

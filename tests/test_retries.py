@@ -152,7 +152,7 @@ def test_a_busy_mlflow_store_is_retried_and_a_missing_champion_is_not(
         return task(registry)
 
     busy = _Registry([MlflowException("database is locked", error_code=TEMPORARILY_UNAVAILABLE)])
-    assert load(busy) == ("model", "sc-1 (v3)")
+    assert load(busy) == ("model", "sc-1 (v3)", {"model_id": "sc-1"})
     assert busy.calls == 2
     missing = _Registry([NoChampionError("no champion alias")])
     with pytest.raises(NoChampionError):

@@ -127,6 +127,45 @@ def test_top_reasons_keeps_only_risk_raising_factors_in_order() -> None:
     assert tidy.loc[0, "value"] == 4 and tidy.loc[0, "contribution"] == 1.5
 
 
+def test_top_reasons_take_each_value_by_feature_name() -> None:
+    # The model reads two features; the values frame is the whole matrix, in another order.
+    contributions = pd.DataFrame({"c": [0.9], "a": [0.4]}, index=["O1"])
+    values = pd.DataFrame({"a": [7], "b": [100], "c": [2]}, index=["O1"])
+    tidy = top_reasons(contributions, values, n=2)
+    assert tidy[["feature", "value"]].values.tolist() == [["c", 2.0], ["a", 7.0]]
+
+
+def test_top_reasons_skip_interaction_terms_and_refuse_unknown_terms() -> None:
+    values = pd.DataFrame({"a": [1, 3], "b": [2, 4]}, index=["O1", "O2"])
+    # An EBM's pairwise term "a & b" is not one fact to quote: never a reason.
+    contributions = pd.DataFrame(
+        {"a": [0.2, 0.1], "a & b": [0.9, 0.9], "b": [0.1, 0.3]}, index=["O2", "O1"]
+    )
+    tidy = top_reasons(contributions, values, n=3)
+    assert tidy[["row", "rank", "feature", "value"]].values.tolist() == [
+        ["O2", 1, "a", 3.0],
+        ["O2", 2, "b", 4.0],
+        ["O1", 1, "b", 2.0],
+        ["O1", 2, "a", 1.0],
+    ]
+    with pytest.raises(ValueError, match=r"no value to quote: \['c'\]"):
+        top_reasons(contributions.rename(columns={"b": "c"}), values, n=3)
+    with pytest.raises(ValueError, match=r"no value to quote: \['a & z'\]"):
+        top_reasons(contributions.rename(columns={"a & b": "a & z"}), values, n=3)
+    with pytest.raises(ValueError, match="different rows"):
+        top_reasons(contributions, values.rename(index={"O2": "O3"}), n=3)
+
+
+def test_model_features_are_the_fitted_names() -> None:
+    from models.explain import model_features
+
+    X = pd.DataFrame({"notices_365d": [0.0, 1, 2, 3], "open_cases": [1.0, 0, 1, 0]})
+    model = ScorecardClassifier().fit(X[["open_cases", "notices_365d"]], np.array([0, 0, 1, 1]))
+    assert model_features(model) == ["open_cases", "notices_365d"]
+    with pytest.raises(ValueError, match="feature_names_in_"):
+        model_features(object())
+
+
 def test_select_flags_breaks_ties_by_officer_id_whatever_the_row_order() -> None:
     from ewp.config import ScoringConfig
     from ewp.flags import select_flags
@@ -202,3 +241,55 @@ def test_select_flags_caps_units_suppresses_and_cuts() -> None:
     over, _ = select_flags(scored, scoring=ScoringConfig(selection="threshold", threshold=0.65))
     assert over["officer_id"].tolist() == ["A", "B", "C"]
     assert over["rank"].tolist() == [1, 2, 3]
+
+
+def test_biggest_fall_names_the_term_that_lost_most() -> None:
+    from models.explain import biggest_fall
+
+    before = pd.DataFrame(
+        {"a": [1.0, 0.5, 0.2], "a & b": [5.0, 0.0, 0.0], "b": [0.4, 0.5, 0.2]},
+        index=["O1", "O2", "O3"],
+    )
+    after = pd.DataFrame(
+        {"a": [0.2, 0.5, 0.3], "a & b": [0.0, 0.0, 0.0], "b": [0.3, 0.1, 0.2]},
+        index=["O1", "O2", "O3"],
+    )
+    fall = biggest_fall(before, after)
+    # O1 lost most on the interaction, which is not one feature: "a" it is. O3 lost nothing.
+    assert fall[["row", "feature"]].values.tolist() == [["O1", "a"], ["O2", "b"]]
+    assert fall["fall"].round(6).tolist() == [0.8, 0.4]
+    with pytest.raises(ValueError, match="same rows and terms"):
+        biggest_fall(before, after.iloc[:2])
+
+
+def test_model_terms_weigh_what_each_kind_reads() -> None:
+    from models.candidates import EBMScorer, HistGBYardstick
+    from models.explain import model_terms
+    from models.rules import CountRanker, ThresholdRule
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            "notices_365d": rng.integers(0, 5, 300).astype(float),
+            "notices_all": rng.integers(0, 9, 300).astype(float),
+            "open_cases": rng.integers(0, 3, 300).astype(float),
+        }
+    )
+    y = (X["notices_365d"] + rng.normal(0, 1, 300) > 3).astype(int).to_numpy()
+    card = model_terms(ScorecardClassifier().fit(X[["open_cases", "notices_365d"]], y))
+    assert card.table["term"].tolist() == ["open_cases", "notices_365d"]
+    assert card.weight_label == "log-odds points per standard deviation"
+    assert card.table["weight"].iloc[1] > 0 and card.table["detail"].iloc[0].startswith("mean ")
+    ebm = model_terms(EBMScorer(outer_bags=1).fit(X, y))
+    assert ebm.table["term"].tolist() == ["notices_365d", "notices_all", "open_cases"]
+    assert (ebm.table["weight"] >= 0).all() and ebm.table["weight"].idxmax() == 0
+    rule = model_terms(ThresholdRule(feature="notices_365d", threshold=3).fit(X, y))
+    assert rule.table["term"].tolist() == ["notices_365d"] and rule.weight_label == ""
+    ranker = model_terms(CountRanker().fit(X, y))
+    assert ranker.table[["term", "detail"]].values.tolist() == [
+        ["notices_365d", "the count it flags or ranks by"],
+        ["notices_all", "breaks ties"],
+    ]
+    black_box = model_terms(HistGBYardstick(max_iter=5).fit(X, y))
+    assert black_box.table["term"].tolist() == list(X.columns)
+    assert black_box.table["weight"].isna().all()

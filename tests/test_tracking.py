@@ -90,6 +90,7 @@ def registry(store: Path) -> Registry:
                 "selection_metric": "top_50.precision",
                 "selection_score": f"0.{i + 2}",
             },
+            version_description=f"scorecard {i}: a prompt for a human review, never a finding",
         )
         for i, model in enumerate(models, start=1)
     )
@@ -156,6 +157,8 @@ def test_register_creates_tagged_versions(registry: Registry) -> None:
     assert version.tags["model_id"] == "scorecard-2"
     assert version.tags["selection_score"] == "0.4"
     assert client.get_registered_model(REGISTERED_MODEL).description
+    # Each version says what it is, on its own page in the MLflow UI.
+    assert version.description == "scorecard 2: a prompt for a human review, never a finding"
     # The model card travels with the run as a text artifact.
     card = client.download_artifacts(registry.logged[1].run_id, "model_card.md")
     assert Path(card).read_text(encoding="utf-8") == "# Model card: scorecard-2\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -31,9 +32,21 @@ def test_weekly_list_is_dated_monday_and_fully_published(weekly) -> None:
     _, first, _, _, _ = weekly
     # The export ends 2021-12-31: the latest Monday on or before 2022-01-01 is 2021-12-27.
     assert first.run_dir.name == "weekly-2021-12-27"
-    assert {"flags.csv", "flags.json", "reasons.csv", "timelines.csv", "report.html"} <= {
-        p.name for p in first.run_dir.iterdir()
-    }
+    assert {
+        "flags.csv",
+        "flags.json",
+        "reasons.csv",
+        "timelines.csv",
+        "report.html",
+        "quarantine.csv",
+        "validation_summary.csv",
+        "manifest.json",
+    } <= {p.name for p in first.run_dir.iterdir()}
+    assert "No records were rejected." in first.report.read_text()
+    # The synthetic force's dates are made up: never a stale export.
+    assert first.warnings == () and 'id="stale-export"' not in first.report.read_text()
+    # SMALL_TRAIN evaluates lists of 20 but publishes 50: the report says so, and publishes.
+    assert "add 50 to evaluation.list_sizes and retrain" in first.report.read_text()
     flags = pd.read_csv(first.flags_csv, keep_default_na=False)
     # The history behind every flag, for the workspace's officer cards.
     timelines = pd.read_csv(first.run_dir / "timelines.csv")
@@ -51,7 +64,7 @@ def test_rerun_same_week_is_identical_and_adds_no_rows(weekly) -> None:
     from flows.score import review_url
 
     home, first, first_bytes, rerun, _ = weekly
-    assert rerun.new_flags == 0
+    assert rerun.new_flags == first.new_flags == first.flagged  # new to the list, both times
     assert {p.name: p.read_bytes() for p in rerun.run_dir.iterdir()} == first_bytes
     store = ReviewStore(review_url(SMALL_TRAIN, home))
     try:
@@ -114,6 +127,20 @@ def test_reviewed_officer_is_suppressed_next_week(weekly) -> None:
     assert next_week.suppressed == 1
     html = next_week.report.read_text()
     assert "supervisor conversation" in html.lower() or "supervisor_conversation" in html
+    # The officer dropped off the list, and the report says why; so for every other officer
+    # who dropped off, and "new" means new against the previous week.
+    dropped = re.findall(
+        r"<tr><td>([^<]+)</td><td>([^<]+)</td></tr>",
+        re.search(r'<section id="dropped">(.*?)</section>', html, flags=re.S).group(1),
+    )
+    why = dict(dropped)
+    assert why[top["officer_id"]] == (
+        "suppressed after review: reviewed 2021-12-29 (supervisor conversation); no new notice "
+        "since"
+    )
+    assert all(reason != "not recorded" for reason in why.values())
+    assert set(why) == set(flags["officer_id"]) - set(listed["officer_id"])
+    assert next_week.new_flags == len(set(listed["officer_id"]) - set(flags["officer_id"]))
 
 
 def test_schedules_are_monday_six_and_monthly_in_london(tmp_path: Path) -> None:
@@ -147,3 +174,62 @@ def test_weekly_list_has_a_fairness_audit_and_ewp_audit_reruns_it(weekly) -> Non
     assert result.exit_code == 0, result.output
     assert audit_html.exists() and "OFFICIAL-SENSITIVE" in audit_html.read_text()
     assert len(audit_html.read_bytes()) > 0 and before
+
+
+FULL_TAGS = {
+    "label": "an allegation proven, within 12 months",
+    "weekly_list": "top_50",
+    "weekly_list.precision": "0.062500",
+    "weekly_list.flagged": "3000",
+    "weekly_list.test_dates": "60",
+    "weekly_list.test_period": "2019-01-01 to 2023-12-01",
+    "weekly_list.rule": "rule_3_in_180d",
+    "weekly_list.rule_description": "3 or more notices received in the last 180 days",
+    "weekly_list.rule_precision": "0.012000",
+}
+
+
+def test_what_a_score_means_is_read_from_the_registered_version() -> None:
+    from ewp.config import Config, ScoringConfig
+    from flows.score import score_meaning
+
+    meaning = score_meaning(Config(name="x"), FULL_TAGS)
+    assert (meaning.label, meaning.list_size, meaning.precision) == (
+        "an allegation proven, within 12 months",
+        50,
+        0.0625,
+    )
+    assert (meaning.rule_precision, meaning.test_dates, meaning.notes) == (0.012, 60, ())
+    # The list published now is not the one the model was measured at.
+    other = score_meaning(Config(name="x", scoring=ScoringConfig(top_k=30)), FULL_TAGS)
+    assert other.precision is None and other.rule_precision is None
+    assert other.notes == (
+        "No back-tested hit rate is given for this list: the model was evaluated for a list of "
+        "the top 50, not the top 30; retrain to measure it.",
+    )
+    threshold = ScoringConfig(selection="threshold", threshold=0.2)
+    assert (
+        "drawn by a score threshold"
+        in score_meaning(Config(name="x", scoring=threshold), FULL_TAGS).notes[0]
+    )
+    unmeasured = {"label": "x", "weekly_list": "top_50"}
+    assert "add 50 to evaluation.list_sizes" in score_meaning(Config(name="x"), unmeasured).notes[0]
+
+
+def test_a_model_registered_before_these_tags_still_scores_with_a_note() -> None:
+    from ewp.config import Config
+    from features.explanations import label_in_words
+    from flows.score import score_meaning
+
+    config = Config(name="x")
+    meaning = score_meaning(config, {"model_id": "scorecard-1"})
+    assert meaning.label == label_in_words(config.label) and meaning.precision is None
+    assert meaning.notes == (
+        "The label is taken from this configuration: the model was registered without it.",
+        "No back-tested hit rate is given for this list: the model was registered before "
+        "ewp recorded it; retrain (ewp train) to add it.",
+    )
+    # A model that was never registered (the demo's own).
+    unregistered = score_meaning(config, None)
+    assert unregistered.label == label_in_words(config.label)
+    assert unregistered.precision is None and "not a registered version" in unregistered.notes[0]

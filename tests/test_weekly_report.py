@@ -3,6 +3,7 @@ external references, determinism."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -267,7 +268,7 @@ def test_suppressed_dropped_provenance_methods_and_links(html: str) -> None:
     assert (
         "<tr><td>OFF00555</td><td>reviewed on 2026-10-05 (no_action); no new notice since</td></tr>"
     ) in suppressed
-    assert "<li>OFF00999</li>" in _section(html, "dropped")
+    assert "<tr><td>OFF00999</td><td>not recorded</td></tr>" in _section(html, "dropped")
     provenance = _section(html, "provenance")
     for label, value in [
         ("Model version", MODEL),
@@ -347,3 +348,141 @@ def test_same_inputs_give_byte_identical_html_whatever_the_row_order(html: str) 
     for key in ("flags", "reasons", "timelines"):
         shuffled[key] = shuffled[key].iloc[::-1].reset_index(drop=True)
     assert render_weekly_report(**shuffled) == html
+
+
+def test_rejected_records_are_counted_by_table_and_audit_only_officers_named() -> None:
+    from reports.weekly import count_rejections
+
+    quarantine = pd.DataFrame(
+        {
+            "table": ["notices", "officers", "officers", "officers", "notices"],
+            "reason": [
+                'notices.csv line 4, field received_on: "2020-13-01" is not a date',
+                'officers.csv line 3, field birth_year: "19x0" is not a birth year',
+                'officers.csv line 5, field joined_on: is blank; field birth_year: "x" is not',
+                # Fields are read where the reason's items start ("field <name>: ").
+                'officers.csv line 9, field gender: "a; field b:" ...; field birth_year: "q"',
+                'notices.csv line 7, field officer_id: officer "A2" was quarantined',
+            ],
+        }
+    )
+    rejections = count_rejections(quarantine)
+    assert rejections.by_table == (("officers", 3), ("notices", 2))
+    assert rejections.total == 5
+    # Lines 3 and 9 only: line 5 also lacks its joining date, which the model needs.
+    assert rejections.audit_only_officers == 2
+    html = render_weekly_report(**sample_inputs(), rejections=rejections)
+    summary = _section(html, "summary")
+    assert (
+        '5 records rejected (3 officers, 2 notices): see <a href="quarantine.csv">'
+        "quarantine.csv</a>" in summary
+    )
+    assert "2 officer records were rejected only because of a field used by the fairness" in summary
+
+
+def test_no_rejections_say_so_and_none_given_says_nothing() -> None:
+    from reports.weekly import count_rejections
+
+    empty = count_rejections(pd.DataFrame({"table": [], "reason": []}))
+    assert empty.total == 0 and empty.audit_only_officers == 0
+    summary = _section(render_weekly_report(**sample_inputs(), rejections=empty), "summary")
+    assert "No records were rejected." in summary and "quarantine.csv" not in summary
+    assert "rejected" not in _section(render_weekly_report(**sample_inputs()), "summary")
+
+
+def test_the_score_chart_counts_each_bin_and_places_the_cut_off() -> None:
+    from reports.weekly import FLAGGED_COLOUR, OTHER_COLOUR, score_chart
+
+    chart = score_chart([0.001, 0.003, 0.004, 0.3], cutoff=0.3, listed=1)
+    assert [bar.count for bar in chart.bars] == ["1", "2", "0", "0", "0", "0", "0", "1", "0"]
+    assert [bar.range_label for bar in chart.bars][:2] == ["0–0.002", "0.002–0.005"]
+    # Slot 7 (0.2-0.5) of 9 over x = 40..700, log(0.3 / 0.2) / log(0.5 / 0.2) = 0.4425 in:
+    # 40 + 7.4425 * 660 / 9 = 585.8.
+    assert chart.cutoff_x == "585.8"
+    # Only bins wholly at or above the cut-off are drawn in the list's colour (here the empty
+    # 0.5-1 bin), not the one it falls in.
+    assert [bar.colour for bar in chart.bars] == [OTHER_COLOUR] * 8 + [FLAGGED_COLOUR]
+    above = score_chart([0.001, 0.6, 0.7], cutoff=0.5, listed=2)
+    assert above.bars[-1].colour == FLAGGED_COLOUR and above.bars[-1].count == "2"
+    assert above.description == (
+        "3 serving officers scored; the 2 on the list scored 0.500 or more (the cut-off); "
+        "half of all officers scored below 0.600."
+    )
+
+
+def test_what_a_score_means_states_the_label_the_hit_rate_and_the_chart() -> None:
+    from reports.weekly import ScoreMeaning
+
+    meaning = ScoreMeaning(
+        label="a notice for a serious matter (sexual misconduct), within 12 months",
+        list_size=50,
+        precision=0.0625,
+        rule_description="3 or more notices received in the last 180 days",
+        rule_precision=0.0123,
+        test_dates=60,
+        test_period="2019-01-01 to 2023-12-01",
+    )
+    inputs = sample_inputs()
+    html = render_weekly_report(**inputs, meaning=meaning, scores=[0.01] * 40 + [0.8, 0.75, 0.7])
+    section = _section(html, "meaning")
+    nobody = render_weekly_report(**inputs, meaning=dataclasses.replace(meaning, precision=0.0))
+    assert "), no officer on a list of the top 50 went on to have" in nobody
+    assert (
+        "In back-testing on 60 monthly lists (2019-01-01 to 2023-12-01), about 6 in 100 officers "
+        "on a list of the top 50 went on to have a notice for a serious matter (sexual "
+        "misconduct), within 12 months, against about 1 in 100 for the force&#39;s rule (3 or "
+        "more notices received in the last 180 days) at the same list size."
+    ) in section
+    assert section.count("<rect ") == 9 and "cut-off 0.701" in section
+    assert '<a href="#meaning">What a score means</a>' in html
+
+
+def test_a_missing_hit_rate_is_said_and_the_report_still_renders() -> None:
+    from reports.weekly import ScoreMeaning
+
+    meaning = ScoreMeaning(
+        label="an allegation proven, within 12 months",
+        list_size=50,
+        notes=("No back-tested hit rate is given for this list: the model was registered before "
+               "ewp recorded it; retrain (ewp train) to add it.",),
+    )  # fmt: skip
+    section = _section(render_weekly_report(**sample_inputs(), meaning=meaning), "meaning")
+    assert "an allegation proven, within 12 months" in section
+    assert "In back-testing" not in section and "registered before ewp recorded it" in section
+    assert "<svg" not in section  # no scores given: no chart
+
+
+def test_a_reassuring_reason_carries_its_note_in_the_card() -> None:
+    inputs = sample_inputs()
+    reasons = inputs["reasons"].assign(note="")
+    reasons.loc[4, "sentence"] = "7 earlier notices with no case to answer"
+    reasons.loc[4, "note"] = "Notices that ended with no case to answer are not findings."
+    html = render_weekly_report(**{**inputs, "reasons": reasons})
+    second = OFFICERS[1]
+    card = html[html.index(f"{2}. Officer {second}") :]
+    card = card[: card.index("</article>")]
+    assert (
+        '<p class="reason-note">Notices that ended with no case to answer are not findings.</p>'
+        in card
+    )
+    assert html.count('class="reason-note"') == 1  # in that officer's card only
+
+
+def test_dropped_officers_are_listed_with_why() -> None:
+    inputs = sample_inputs()
+    changes = inputs["changes"].assign(why="")
+    changes.loc[3, "why"] = "left the force on 2026-10-31"
+    section = _section(render_weekly_report(**{**inputs, "changes": changes}), "dropped")
+    assert "<tr><td>OFF00999</td><td>left the force on 2026-10-31</td></tr>" in section
+
+
+def test_score_bars_are_on_a_log_scale_so_a_few_officers_still_show() -> None:
+    from reports.weekly import SCORE_CHART_HEIGHT, score_chart
+
+    chart = score_chart([0.015] * 26_851 + [0.6] * 6, cutoff=0.6, listed=6)
+    tallest, top = chart.bars[3], chart.bars[8]  # 0.01-0.02 and 0.5-1
+    assert (tallest.count, top.count) == ("26,851", "6")
+    assert float(tallest.height) == SCORE_CHART_HEIGHT
+    # log(1 + 6) / log(1 + 26,851) of the plot's height: 150 * 1.946 / 10.198 = 28.6.
+    assert top.height == "28.6"
+    assert chart.bars[0].height == "0.0"

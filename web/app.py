@@ -58,6 +58,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from ewp import run_status
 from ewp.access import ROLES, AccessError, AccessOutcome, LoginRefused, User, WorkspaceStore
 from ewp.atomic import csv_text
 from ewp.review import CurrentDecision, DecisionConflict, ReviewError
@@ -318,6 +319,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             decided=int(flags["decision"].notna().sum()),
             rows=[_row(record) for record in shown.to_dict("records")],
             export=f"/decisions.csv?{urlencode({'week': chosen or '', 'unit': unit})}",
+            failed_runs=run_status.failures(settings.runs_dir),
         )
 
     @app.get("/flags/{flag_id}", response_class=HTMLResponse)
