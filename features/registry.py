@@ -5,6 +5,11 @@ and the methods section list the descriptions, and the weekly report turns a (fe
 pair into a plain-language reason with ``render_reason``. Adding a feature means adding it here
 and in ``features.history``; a test checks that the two agree.
 
+Counts come in two units: *notices* (allegations, one per officer) and *cases* (complaints or
+conduct matters, ``case_id``; see ``features.history``, "Cases"). A case count names its
+allegation count as its ``companion``, so a reason reads "3 complaints (7 allegations) received
+in the last 12 months" where the two differ, and "3 complaints received ..." where they do not.
+
 Protected attributes (ethnicity, gender, age) are never features: ``FORBIDDEN_INPUTS`` is checked
 when the registry is built.
 """
@@ -12,6 +17,8 @@ when the registry is built.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from ewp.config import FeatureConfig
 from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS
@@ -31,13 +38,20 @@ class FeatureSpec:
 
     ``description`` is for the model card and methods section; ``reason`` is a sentence
     template for the weekly report with ``{value}`` and ``{s}`` (the plural ending, empty when
-    the value is 1), e.g. "{value} notice{s} in the last 12 months".
+    the value is 1), e.g. "{value} notice{s} in the last 12 months". A case count also has
+    ``{detail}`` after its noun and names the allegation count it is shown with in
+    ``companion`` (see ``render_reason``).
     """
 
     name: str
     description: str
     reason: str
     family: str
+    companion: str | None = None
+
+    def sentence(self, value: str, *, s: str, detail: str = "") -> str:
+        """The reason template filled in (``detail`` only where the template has it)."""
+        return self.reason.format(value=value, s=s, detail=detail)
 
 
 def window_phrase(days: int) -> str:
@@ -130,8 +144,15 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
         ),
         FeatureSpec(
             "open_cases",
+            "Cases with an allegation received before the as-of date and not yet decided on it.",
+            "{value} case{s}{detail} still open",
+            "pending",
+            companion="open_notices",
+        ),
+        FeatureSpec(
+            "open_notices",
             "Notices received before the as-of date and not yet decided on it.",
-            "{value} case{s} still open",
+            "{value} allegation{s} still open",
             "pending",
         ),
         FeatureSpec(
@@ -186,10 +207,80 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
             "peer",
         ),
     ]
+    specs += _case_specs(config)
     forbidden = [s.name for s in specs if s.name in FORBIDDEN_INPUTS]
     if forbidden:
         raise ValueError(f"protected attributes cannot be model inputs: {forbidden}")
     return tuple(specs)
+
+
+def _case_specs(config: FeatureConfig) -> list[FeatureSpec]:
+    """Case counts (family "cases"), each beside the notice count it is shown with. They come
+    after every notice feature, so a model that drops a column repeating an earlier one keeps
+    the notice count where the two agree (``models.inputs.repeated_columns``)."""
+    known = "a case counts from its first allegation against the officer"
+    specs = [
+        FeatureSpec(
+            f"cases_{days}d",
+            f"Cases (complaints or conduct matters) that became known in the "
+            f"{window_phrase(days)} before the as-of date; {known}.",
+            f"{{value}} complaint{{s}}{{detail}} received in the last {window_phrase(days)}",
+            "cases",
+            companion=f"notices_{days}d",
+        )
+        for days in config.windows_days
+    ]
+    specs.append(
+        FeatureSpec(
+            "cases_all",
+            f"All cases that became known before the as-of date; {known}.",
+            "{value} complaint{s}{detail} received in total",
+            "cases",
+            companion="notices_all",
+        )
+    )
+    for days in config.group_windows_days:
+        phrase = window_phrase(days)
+        for group, members in config.category_groups.items():
+            label = _group_label(members)
+            specs.append(
+                FeatureSpec(
+                    f"cases_{group}_{days}d",
+                    f"Cases that became known in the {phrase} before the as-of date with an "
+                    f"allegation for {label} known before it.",
+                    f"{{value}} complaint{{s}}{{detail}} for {label} in the last {phrase}",
+                    "cases",
+                    companion=f"notices_{group}_{days}d",
+                )
+            )
+        for source in config.sources:
+            specs.append(
+                FeatureSpec(
+                    f"cases_source_{source}_{days}d",
+                    f"Cases that became known in the {phrase} before the as-of date with an "
+                    f"allegation {SOURCE_LABELS[source]} known before it.",
+                    f"{{value}} complaint{{s}}{{detail}} {SOURCE_LABELS[source]} in the last "
+                    f"{phrase}",
+                    "cases",
+                    companion=f"notices_source_{source}_{days}d",
+                )
+            )
+    specs += [
+        FeatureSpec(
+            "cases_proven_all",
+            "Cases with an allegation proven in a decision before the as-of date.",
+            "{value} earlier complaint{s} with an allegation proven",
+            "cases",
+        ),
+        FeatureSpec(
+            "cases_case_to_answer_all",
+            "Cases with an allegation found to have a case to answer (proven or not) in a "
+            "decision before the as-of date.",
+            "{value} earlier complaint{s} with a case to answer",
+            "cases",
+        ),
+    ]
+    return specs
 
 
 def format_value(name: str, value: float) -> str:
@@ -201,7 +292,17 @@ def format_value(name: str, value: float) -> str:
     return f"{value:.0f}"
 
 
-def render_reason(spec: FeatureSpec, value: float) -> str:
-    """A plain-language reason: the spec's sentence with the value filled in."""
+def render_reason(spec: FeatureSpec, value: float, companion: float | None = None) -> str:
+    """A plain-language reason: the spec's sentence with the value filled in.
+
+    ``companion`` is the officer's value of ``spec.companion`` (the allegations behind a case
+    count); where it differs from ``value`` it is named: "3 complaints (7 allegations) received
+    in the last 12 months".
+    """
     text = format_value(spec.name, value)
-    return spec.reason.format(value=text, s="" if text == "1" else "s")
+    detail = ""
+    if spec.companion is not None and companion is not None and not np.isnan(companion):
+        allegations = format_value(spec.companion, companion)
+        if allegations != text:
+            detail = f" ({allegations} allegation{'' if allegations == '1' else 's'})"
+    return spec.sentence(text, s="" if text == "1" else "s", detail=detail)

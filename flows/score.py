@@ -39,7 +39,7 @@ from ewp.review import ReviewStore, default_url
 from ewp.tracking import Tracker
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
 from features.history import build_features, feature_columns
-from features.registry import feature_specs
+from features.registry import FeatureSpec, feature_specs
 from flows.audit import AUDIT_HTML, audit_frame, audit_provenance, run_audit, write_audit
 from flows.common import (
     IO_TASK,
@@ -134,6 +134,13 @@ def last_notice_dates(data: ForceData, as_of: dt.date) -> dict[str, dt.date]:
 
 
 @ewp_task(**IO_TASK)
+def _companion_value(values: pd.DataFrame, spec: FeatureSpec, officer_id: str) -> float | None:
+    """The officer's value of the allegation count shown beside a case count, if any."""
+    if spec.companion is None or spec.companion not in values.columns:
+        return None
+    return float(values.at[officer_id, spec.companion])
+
+
 def publish_list(
     *,
     data: ForceData,
@@ -180,9 +187,13 @@ def publish_list(
         )
         reasons = peer_comparison(matrix, reasons)
         reasons["sentence"] = [
-            reason_sentence(specs[f], v, p)
-            for f, v, p in zip(
-                reasons["feature"], reasons["value"], reasons["peer_share_below"], strict=True
+            reason_sentence(specs[f], v, p, _companion_value(values, specs[f], officer))
+            for f, v, p, officer in zip(
+                reasons["feature"],
+                reasons["value"],
+                reasons["peer_share_below"],
+                reasons["officer_id"],
+                strict=True,
             )
         ]
         flags = build_flag_list(

@@ -5,9 +5,15 @@ meaning), none of them a protected attribute from ``features.registry.FORBIDDEN_
 labels must be 0 (no escalation) or 1 (escalation), one per feature row; optional sample
 weights (e.g. the inverse-probability weights of ``models.sampling.negative_subsample``) must be
 finite, non-negative numbers, one per feature row, not all zero.
+
+``repeated_columns`` finds the feature columns that repeat an earlier one exactly: where every
+case carries one allegation per officer, each case count equals its allegation count, and a
+model that fits both only splits one effect in two (and shows it twice among the reasons).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pandas as pd
@@ -71,3 +77,18 @@ def validate_weights(
     if n_rows and not weights.sum() > 0:
         raise ValueError("sample weights must not all be zero")
     return weights
+
+
+def repeated_columns(values: np.ndarray) -> np.ndarray:
+    """Per column of a 2-D array: True when it equals an earlier column exactly (NaN equal to
+    NaN, when stored alike). The first of identical columns is never repeated, so dropping the
+    repeated ones keeps the earlier columns, in order."""
+    repeated = np.zeros(values.shape[1], dtype=bool)
+    first_of: dict[bytes, list[int]] = {}
+    for j in range(values.shape[1]):
+        column = np.ascontiguousarray(values[:, j])
+        same = first_of.setdefault(hashlib.blake2b(column, digest_size=16).digest(), [])
+        repeated[j] = any(np.array_equal(values[:, i], column, equal_nan=True) for i in same)
+        if not repeated[j]:
+            same.append(j)
+    return repeated

@@ -81,7 +81,7 @@ def test_open_cases_findings_and_sanctions_known_only_when_decided() -> None:
 
 
 def test_cohort_edges_joined_and_left() -> None:
-    officers = make_force(
+    force = make_force(
         officers=[
             {"officer_id": "joins_on_t", "joined_on": "2020-07-01"},
             {"officer_id": "joined_day_before", "joined_on": "2020-06-30"},
@@ -89,8 +89,8 @@ def test_cohort_edges_joined_and_left() -> None:
             {"officer_id": "leaves_on_t", "joined_on": "2010-01-01", "left_on": "2020-07-01"},
         ],
         notices=[],
-    ).officers
-    cohort = serving_cohort(officers, [AS_OF])
+    )
+    cohort = serving_cohort(force, [AS_OF], config=CONFIG)
     assert sorted(cohort["officer_id"]) == ["joined_day_before", "leaves_on_t"]
 
 
