@@ -133,7 +133,6 @@ def last_notice_dates(data: ForceData, as_of: dt.date) -> dict[str, dt.date]:
     return {officer: day.date() for officer, day in latest.items()}
 
 
-@ewp_task(**IO_TASK)
 def _companion_value(values: pd.DataFrame, spec: FeatureSpec, officer_id: str) -> float | None:
     """The officer's value of the allegation count shown beside a case count, if any."""
     if spec.companion is None or spec.companion not in values.columns:
@@ -141,6 +140,7 @@ def _companion_value(values: pd.DataFrame, spec: FeatureSpec, officer_id: str) -
     return float(values.at[officer_id, spec.companion])
 
 
+@ewp_task(**IO_TASK)
 def publish_list(
     *,
     data: ForceData,

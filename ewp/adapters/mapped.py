@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -70,6 +71,7 @@ from ewp.contract import (
     SEVERITIES,
     SOURCES,
     TABLES,
+    UNKNOWN_DATES,
 )
 from ewp.io import read_csv_text, read_raw_export, write_export, write_quarantine
 from ewp.validation import (
@@ -116,10 +118,38 @@ class _Frozen(BaseModel):
 
 
 class SourceFile(_Frozen):
-    """One file of the force's export: its path in the source folder and its key columns."""
+    """One file of the force's export: its path in the source folder and its key columns.
+
+    ``archive``: a zip file in the source folder that holds ``path``. ``columns``: the file has
+    no header line and these are its columns, in order. ``keep``: only rows whose value in each
+    named column is one of those listed are read; the others are a deliberate exclusion (e.g.
+    ``{linked: ["1"]}``: officers the export could not link), counted as *filtered*, never
+    quarantined.
+    """
 
     path: str
     key: tuple[str, ...] = Field(min_length=1)
+    archive: str | None = None
+    columns: tuple[str, ...] | None = Field(None, min_length=1)
+    keep: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("keep", mode="before")
+    @classmethod
+    def _text_values(cls, keep: Any) -> Any:
+        if isinstance(keep, dict):
+            for column, values in keep.items():
+                listed = values if isinstance(values, list | tuple) else [values]
+                if not isinstance(column, str) or not all(isinstance(v, str) for v in listed):
+                    raise ValueError(
+                        f"keep {column!r}: {values!r}: columns and values are text: quote "
+                        'them (write ["1"], not [1])'
+                    )
+        return keep
+
+    @property
+    def name(self) -> str:
+        """How the file is named in reports: ``path``, or ``archive/path``."""
+        return self.path if self.archive is None else f"{self.archive}/{self.path}"
 
 
 class Join(_Frozen):
@@ -162,14 +192,19 @@ class Derive(_Frozen):
     ``"{cr_id}-{UID}"``) or ``constant``. With ``member_of``, the value is ``if_member`` when
     ``column`` is among the keys of that file, else ``otherwise``.
 
-    A source value is stripped; with ``numeric`` a whole number loses its decimals (``600.0``
-    -> ``600``); with ``extract`` it is cut to the regular expression's one group (``^(\\d{2})``).
-    The resulting code is then looked up: in ``quarantine`` (the row is quarantined with that
-    reason), in ``values`` (exactly, or with ``match: prefix`` the longest key starting the
-    code; ``""`` is the blank value; null maps to blank), then in ``ranges`` (numbers). A
-    non-blank code found nowhere is an error (``unmapped: error``) or kept as it is
+    A source value (a column's, or a template's text: ``"{case_type}|{complainant}"`` combines
+    two columns into one code) is stripped; with ``numeric`` a whole number loses its decimals
+    (``600.0`` -> ``600``); with ``extract`` it is cut to the regular expression's one group
+    (``^(\\d{2})``). The resulting code is then looked up: in ``quarantine`` (the row is
+    quarantined with that reason), in ``values`` (exactly, or with ``match: prefix`` the longest
+    key starting the code; ``""`` is the blank value; null maps to blank), then in ``ranges``
+    (numbers). A non-blank code found nowhere is an error (``unmapped: error``) or kept as it is
     (``unmapped: keep``). Without any of ``values``, ``ranges`` or ``quarantine``, the code is
     the value.
+
+    ``fill_from_case`` (a notice or outcome date): a blank value is taken from another row of
+    the same case, the ``earliest`` or ``latest`` of their dates, and the filled rows are
+    reported (``IngestResult.filled``).
     """
 
     column: str | None = None
@@ -185,6 +220,7 @@ class Derive(_Frozen):
     ranges: tuple[Range, ...] = ()
     quarantine: dict[str, str] = Field(default_factory=dict)
     unmapped: Literal["error", "keep"] = "error"
+    fill_from_case: Literal["earliest", "latest"] | None = None
 
     @field_validator("values", "quarantine", mode="before")
     @classmethod
@@ -245,8 +281,10 @@ class Derive(_Frozen):
             )
         if self.ranges and not self.numeric:
             raise ValueError("ranges need numeric: true")
-        if self.column is None and (self.has_lookup or self.numeric or self.extract):
-            raise ValueError("a value map needs a source column")
+        if self.constant is not None and (self.has_lookup or self.numeric or self.extract):
+            raise ValueError("a value map needs a source column or a template")
+        if self.fill_from_case is not None and self.column is None:
+            raise ValueError("fill_from_case needs a source column")
         return self
 
     @property
@@ -272,7 +310,7 @@ class Derive(_Frozen):
             return not self.constant
         if self.member_of is not None:
             return not (self.if_member and self.otherwise)
-        if self.template is not None:
+        if self.template is not None and not self.has_lookup:
             return not any(literal for literal, _, _, _ in string.Formatter().parse(self.template))
         to_blank = [target for code, target in self.values.items() if code and not target]
         return not self.values.get("") or bool(to_blank)
@@ -300,12 +338,17 @@ class _TableSpec(_Frozen):
                 f"{unknown} are not derived columns of the {cls.TABLE} table; "
                 f"expected some of {derived}"
             )
-        missing = [name for name in required if name not in (*columns, *cls.IMPLIED)]
+        may_omit = (*cls.IMPLIED, *UNKNOWN_DATES[cls.TABLE])
+        missing = [name for name in required if name not in (*columns, *may_omit)]
         if missing:
             raise ValueError(f"required {cls.TABLE} columns {missing} have no derivation")
         for name, spec in columns.items():
             if name in DATE_COLUMNS[cls.TABLE] and (spec.has_lookup or spec.extract):
                 raise ValueError(f"{name}: a date column takes no value map")
+            if spec.fill_from_case and (
+                cls.TABLE == OFFICERS or name not in DATE_COLUMNS[cls.TABLE]
+            ):
+                raise ValueError(f"{name}: fill_from_case is for notice and outcome dates")
             if name not in _TARGETS:
                 continue
             targets = [
@@ -347,10 +390,26 @@ class NoticesSpec(_TableSpec):
 
 
 class OutcomesSpec(_TableSpec):
-    """The outcomes table, derived from each notice's row; blank ``decided_on`` = open."""
+    """The outcomes table, derived from each notice's row.
+
+    A blank ``decided_on`` (or none derived) means, per ``blank_decided_on``: ``open`` (no
+    outcome row: the case is undecided) or ``date_unknown`` (a row whose finding is recorded is
+    an outcome with an unknown decision date, never known as of any date; a row without one is
+    open). Without a ``decided_on`` derivation, ``date_unknown`` must be chosen explicitly.
+    """
 
     TABLE: ClassVar[str] = OUTCOMES
     IMPLIED: ClassVar[tuple[str, ...]] = ("notice_id",)
+    blank_decided_on: Literal["open", "date_unknown"] = "open"
+
+    @model_validator(mode="after")
+    def _undated_findings_kept(self) -> OutcomesSpec:
+        if "decided_on" not in self.columns and self.blank_decided_on != "date_unknown":
+            raise ValueError(
+                "decided_on has no derivation: set blank_decided_on: date_unknown to keep the "
+                "findings with an unknown decision date (open would drop every one)"
+            )
+        return self
 
 
 class Mapping(_Frozen):
@@ -436,11 +495,19 @@ def ingest(*, source_dir: Path, out_dir: Path, mapping: Path) -> IngestResult:
     path = Path(mapping)
     spec = load_mapping(path)
     sources = {
-        name: _read_source(Path(source_dir), name, file) for name, file in spec.files.items()
+        name: _read_source(Path(source_dir), name, file, path) for name, file in spec.files.items()
     }
-    summary: list[tuple[str, str, int, str]] = [
-        ("read", f"{source.file} rows", len(source.frame), "read") for source in sources.values()
-    ]
+    summary: list[tuple[str, str, int, str]] = []
+    for name, source in sources.items():
+        summary.append(("read", f"{source.file} rows", source.read, "read"))
+        if spec.files[name].keep:
+            kept = "; ".join(
+                f"{column} in {', '.join(values)}"
+                for column, values in spec.files[name].keep.items()
+            )
+            summary.append(
+                ("read", f"{source.file} rows not kept ({kept})", source.filtered, "filtered")
+            )
     keys = _member_keys(spec, sources, path)
     officers = _officers(spec, sources, path=path, keys=keys)
     notices = _notices(spec, sources, officers, path=path, keys=keys, summary=summary)
@@ -528,26 +595,66 @@ def _check_accounting(
 
 @dataclass(frozen=True)
 class _Source:
-    """One source file as text (values stripped, blanks ``""``) and each row's line."""
+    """One source file as text (values stripped, blanks ``""``) and each row's line.
+
+    ``frame`` holds the rows kept by the file's ``keep`` filter; ``filtered`` counts the others
+    (``read`` = kept + filtered).
+    """
 
     file: str
     frame: pd.DataFrame
     lines: np.ndarray
+    filtered: int = 0
+
+    @property
+    def read(self) -> int:
+        """Rows read from the file, kept or filtered."""
+        return len(self.frame) + self.filtered
 
 
-def _read_source(source_dir: Path, name: str, spec: SourceFile) -> _Source:
-    """Read file ``name`` of the mapping as text; ``ContractError`` if missing or unreadable."""
-    path = source_dir / spec.path
-    if not path.is_file():
-        raise ContractError(f"{source_dir}: no {spec.path} (the {name!r} file of the mapping)")
-    frame = read_csv_text(path, skip_blank_lines=True)
-    # The line of each record, counting line breaks inside quoted values.
-    lines = np.arange(2, len(frame) + 2, dtype="int64")
+def _read_source(source_dir: Path, name: str, spec: SourceFile, mapping: Path) -> _Source:
+    """Read file ``name`` of the mapping as text, keep the rows its ``keep`` filter names;
+    ``ContractError`` if missing or unreadable, ``MappingError`` if a kept column is missing."""
+    frame = _source_text(source_dir, name, spec)
+    # The line of each record, counting line breaks inside quoted values (no header: from 1).
+    first_line = 1 if spec.columns is not None else 2
+    lines = np.arange(first_line, len(frame) + first_line, dtype="int64")
     for column in frame.columns:
         breaks = frame[column].str.count("\n").to_numpy(dtype="int64")
         lines += np.cumsum(breaks) - breaks
     frame = frame.apply(lambda values: values.str.strip())
-    return _Source(file=path.name, frame=frame, lines=lines)
+    _need_columns(frame.columns, tuple(spec.keep), file=spec.name, where=name, mapping=mapping)
+    kept = np.ones(len(frame), dtype=bool)
+    for column, values in spec.keep.items():
+        kept &= frame[column].isin(values).to_numpy()
+    return _Source(
+        file=spec.name,
+        frame=frame[kept].reset_index(drop=True),
+        lines=lines[kept],
+        filtered=int((~kept).sum()),
+    )
+
+
+def _source_text(source_dir: Path, name: str, spec: SourceFile) -> pd.DataFrame:
+    """The file's cells as text: a file in the folder, or a member of a zip archive there."""
+    if spec.archive is None:
+        path = source_dir / spec.path
+        if not path.is_file():
+            raise ContractError(f"{source_dir}: no {spec.path} (the {name!r} file of the mapping)")
+        return read_csv_text(path, skip_blank_lines=True, names=spec.columns)
+    archive = source_dir / spec.archive
+    if not archive.is_file():
+        raise ContractError(f"{source_dir}: no {spec.archive} (the {name!r} file's archive)")
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            data = opened.read(spec.path)
+    except KeyError as exc:
+        raise ContractError(
+            f"{archive}: no {spec.path} in the archive (the {name!r} file of the mapping)"
+        ) from exc
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ContractError(f"{archive} is not a readable zip archive ({exc})") from exc
+    return read_csv_text(Path(spec.name), skip_blank_lines=True, names=spec.columns, data=data)
 
 
 def _need_columns(
@@ -770,20 +877,21 @@ def _derive(
     if spec.constant is not None:
         return pd.Series(spec.constant, index=frame.index, dtype=str)
     if spec.template is not None:
-        out = pd.Series("", index=frame.index, dtype=str)
+        raw = pd.Series("", index=frame.index, dtype=str)
         for literal, column, _, _ in string.Formatter().parse(spec.template):
-            out = out + literal
+            raw = raw + literal
             if column is not None:
-                out = out + frame[column]
-        return out
-    raw = frame[spec.column]
+                raw = raw + frame[column]
+    else:
+        raw = frame[spec.column]
     if spec.member_of is not None:
         member = raw.isin(keys[spec.member_of]).to_numpy()
         return pd.Series(
             np.where(member, spec.if_member, spec.otherwise), index=frame.index, dtype=str
         )
+    label = spec.label
     if spec.values.get(""):
-        table.events[f"{spec.column} blank -> {spec.values['']}"] = raw.eq("").to_numpy()
+        table.events[f"{label} blank -> {spec.values['']}"] = raw.eq("").to_numpy()
     codes = _whole_numbers(raw) if spec.numeric else raw
     if not (spec.has_lookup or spec.extract):
         return codes
@@ -800,19 +908,20 @@ def _derive(
             for c in sorted(set(code[unmapped]))
         ]
         raise MappingError(
-            f"{mapping}: {table.name}.columns.{name}: {spec.column} values not in the mapping: "
+            f"{mapping}: {table.name}.columns.{name}: {label} values not in the mapping: "
             f"{', '.join(listed)}; add them to values (or quarantine)"
         )
     for c, reason in spec.quarantine.items():
         table.add(
-            f"{spec.column} {c} ({reason})",
+            f"{label} {c} ({reason})",
             (outcome == "quarantine") & (code == c),
-            spec.column,
-            f"field {spec.column}: {c!r}: {reason}",
+            spec.column or name,
+            f"field {label}: {c!r}: {reason}",
+            value=raw,
         )
     for c, target in spec.values.items():
         if c and not target:
-            table.events[f"{spec.column} {c} -> blank"] = (outcome == "blank") & (code == c)
+            table.events[f"{label} {c} -> blank"] = (outcome == "blank") & (code == c)
     return pd.Series(value, index=frame.index, dtype=str)
 
 
