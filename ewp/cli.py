@@ -223,11 +223,11 @@ def validate(
     console.print(f"Config OK: {config or 'embedded default'} ({cfg.name})")
     folder = data_dir or cfg.data.dir
     if folder is None and cfg.data.ingest is not None:
-        from ewp.adapters import MappingError, load_mapping, mapping_path
+        from ewp.adapters import MappingError, load_mapping, resolve_mapping
 
         spec = cfg.data.ingest
         try:
-            mapping = mapping_path(spec.source) if "/" not in spec.source else Path(spec.source)
+            mapping = resolve_mapping(spec.source)
             load_mapping(mapping)
         except (MappingError, ConfigError) as exc:
             _fail("Mapping error", exc)
@@ -281,11 +281,11 @@ def ingest(
     Every quirk is handled visibly: counted in the summary (ingest/summary.csv) and, where a
     row cannot be used, kept in the quarantine report (ingest/quarantine.csv).
     """
-    from ewp.adapters import MappingError, mapping_path
+    from ewp.adapters import MappingError, resolve_mapping
     from ewp.adapters import ingest as run_ingest
 
     try:
-        mapping = Path(source) if Path(source).suffix in {".yaml", ".yml"} else mapping_path(source)
+        mapping = resolve_mapping(source)
         with _reported_errors(), console.status(f"Ingesting {source_dir} with {mapping.name}…"):
             result = run_ingest(source_dir=source_dir, out_dir=out, mapping=mapping)
     except MappingError as exc:

@@ -53,7 +53,8 @@ class SyntheticConfig(_Frozen):
 class IngestConfig(_Frozen):
     """A force's own export, converted to the contract by a mapping before each run."""
 
-    # A shipped mapping name (configs/mappings/<name>.yaml, e.g. "cpdp") or a mapping file.
+    # As `ewp ingest --source` takes it: a shipped mapping name (configs/mappings/<name>.yaml,
+    # e.g. "cpdp") or a mapping file (a path ending in .yaml/.yml or with a folder in it).
     source: str
     # The folder holding the force's files (relative paths: from the working directory).
     from_dir: Path

@@ -204,7 +204,8 @@ class Derive(_Frozen):
 
     ``fill_from_case`` (a notice or outcome date): a blank value is taken from another row of
     the same case, the ``earliest`` or ``latest`` of their dates, and the filled rows are
-    reported (``IngestResult.filled``).
+    reported (``IngestResult.filled``). ``if_blank`` (a date the contract lets be unknown,
+    ``joined_on``): ``unknown`` writes it blank, ``quarantine`` quarantines the row.
     """
 
     column: str | None = None
@@ -221,6 +222,7 @@ class Derive(_Frozen):
     quarantine: dict[str, str] = Field(default_factory=dict)
     unmapped: Literal["error", "keep"] = "error"
     fill_from_case: Literal["earliest", "latest"] | None = None
+    if_blank: Literal["unknown", "quarantine"] = "unknown"
 
     @field_validator("values", "quarantine", mode="before")
     @classmethod
@@ -349,6 +351,13 @@ class _TableSpec(_Frozen):
                 cls.TABLE == OFFICERS or name not in DATE_COLUMNS[cls.TABLE]
             ):
                 raise ValueError(f"{name}: fill_from_case is for notice and outcome dates")
+            if spec.if_blank != "unknown" and (
+                name not in UNKNOWN_DATES[cls.TABLE] or cls.TABLE == OUTCOMES
+            ):
+                raise ValueError(
+                    f"{name}: if_blank is for a date that may be unknown "
+                    f"({', '.join(UNKNOWN_DATES[OFFICERS])}); outcomes use blank_decided_on"
+                )
             if name not in _TARGETS:
                 continue
             targets = [
@@ -424,6 +433,21 @@ class Mapping(_Frozen):
     outcomes: OutcomesSpec
 
     @model_validator(mode="after")
+    def _case_is_plain(self) -> Mapping:
+        fills = [
+            f"{table.TABLE}.columns.{name}"
+            for table in (self.notices, self.outcomes)
+            for name, spec in table.columns.items()
+            if spec.fill_from_case is not None
+        ]
+        if fills and self.notices.columns["case_id"].has_lookup:
+            raise ValueError(
+                f"{', '.join(fills)}: fill_from_case needs notices.columns.case_id without a "
+                "value map"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _files_named(self) -> Mapping:
         named = {
             "officers.file": self.officers.file,
@@ -472,12 +496,15 @@ class IngestResult:
 
     ``summary``: one row per step and item (``SUMMARY_COLUMNS``: step, item, count, action).
     ``quarantine``: one row per source row left out of a table (``QUARANTINE_COLUMNS``).
+    ``filled``: one row per blank date filled from another row of its case (``FILLED_COLUMNS``:
+    the row's file, line and record, the field, the value and the line it came from).
     ``paths``: the files written: ``officers``, ``notices``, ``outcomes`` (the contract export)
-    and ``summary``, ``quarantine`` (the two reports, in the ``ingest/`` subfolder).
+    and ``summary``, ``quarantine``, ``filled`` (the reports, in the ``ingest/`` subfolder).
     """
 
     summary: pd.DataFrame
     quarantine: pd.DataFrame
+    filled: pd.DataFrame
     paths: dict[str, Path]
 
 
@@ -520,6 +547,10 @@ def ingest(*, source_dir: Path, out_dir: Path, mapping: Path) -> IngestResult:
         if table.name == NOTICES:
             summary += open_rows
     quarantine = pd.concat([_quarantine_rows(table) for table in tables], ignore_index=True)
+    filled = pd.concat(
+        [pd.DataFrame(columns=FILLED_COLUMNS), *(f for t in tables for f in t.filled)],
+        ignore_index=True,
+    ).astype({"line": "int64", "from_line": "int64"})
 
     out_dir = Path(out_dir)
     paths = write_export(**frames, out_dir=out_dir, fmt="csv")
@@ -539,8 +570,9 @@ def ingest(*, source_dir: Path, out_dir: Path, mapping: Path) -> IngestResult:
         **paths,
         "summary": write_quarantine(summary_frame, report_dir / "summary.csv"),
         "quarantine": write_quarantine(quarantine, report_dir / "quarantine.csv"),
+        "filled": write_quarantine(filled, report_dir / "filled.csv"),
     }
-    return IngestResult(summary=summary_frame, quarantine=quarantine, paths=paths)
+    return IngestResult(summary=summary_frame, quarantine=quarantine, filled=filled, paths=paths)
 
 
 def _output(table: _Table) -> pd.DataFrame:
@@ -564,29 +596,30 @@ def _check_accounting(
     *,
     open_cases: int,
 ) -> None:
-    """Every source row is written or quarantined once, and the summary adds up.
+    """Every source row is written, quarantined or filtered once, and the summary adds up.
 
-    Officers and notices: rows read = rows written + rows quarantined. Outcomes: notices
-    written = outcomes written + outcomes quarantined + open cases. Each table's quarantine
-    items in the summary add up to its rows in the quarantine report. ``AccountingError`` if
-    not.
+    Officers and notices: rows read = rows written + rows quarantined + rows filtered (left out
+    by the file's ``keep``). Outcomes: notices written = outcomes written + outcomes quarantined
+    + open cases. Each table's quarantine items in the summary add up to its rows in the
+    quarantine report. ``AccountingError`` if not.
     """
     officers, notices, _ = tables
     quarantined = quarantine["table"].value_counts()
     expected = {
-        OFFICERS: len(officers.source.frame),
-        NOTICES: len(notices.source.frame),
-        OUTCOMES: len(frames[NOTICES]) - open_cases,
+        OFFICERS: (officers.source.read, officers.source.filtered),
+        NOTICES: (notices.source.read, notices.source.filtered),
+        OUTCOMES: (len(frames[NOTICES]) - open_cases, 0),
     }
-    for name, total in expected.items():
-        got = len(frames[name]) + int(quarantined.get(name, 0))
+    for name, (total, filtered) in expected.items():
+        got = len(frames[name]) + int(quarantined.get(name, 0)) + filtered
         counted = summary.loc[
             summary["step"].eq(name) & summary["action"].eq("quarantined"), "count"
         ].sum()
         if got != total or counted != quarantined.get(name, 0):
             raise AccountingError(
                 f"{name}: {total} rows expected, {len(frames[name])} written + "
-                f"{quarantined.get(name, 0)} quarantined (summary: {counted})"
+                f"{quarantined.get(name, 0)} quarantined (summary: {counted}) + "
+                f"{filtered} filtered"
             )
 
 
@@ -705,6 +738,7 @@ class _Table:
     events: dict[str, np.ndarray] = field(default_factory=dict)
     problems: list[pd.DataFrame] = field(default_factory=list)
     items: list[str] = field(default_factory=list)
+    filled: list[pd.DataFrame] = field(default_factory=list)
 
     def add(
         self,
@@ -805,7 +839,9 @@ def _table_summary(table: _Table, *, accepted: np.ndarray) -> list[tuple[str, st
 
 
 def _event_action(item: str) -> str:
-    return "left blank" if item.endswith("-> blank") else "filled"
+    """The summary's action for an event item ``"<what> -> <result>"``."""
+    result = item.rsplit(" -> ", 1)[-1]
+    return {"blank": "left blank", "date unknown": "date unknown"}.get(result, "filled")
 
 
 def _iso_days(dates: np.ndarray) -> np.ndarray:
@@ -932,6 +968,77 @@ def _parse_dates(text: pd.Series, date_format: str) -> pd.Series:
     return pd.Series(parsed.to_numpy()[position], index=text.index).astype("datetime64[us]")
 
 
+def _plain_text(frame: pd.DataFrame, spec: Derive) -> pd.Series:
+    """A column, template or constant's text, without value maps (identifiers)."""
+    if spec.constant is not None:
+        return pd.Series(spec.constant, index=frame.index, dtype=str)
+    if spec.column is not None:
+        return frame[spec.column]
+    out = pd.Series("", index=frame.index, dtype=str)
+    for literal, column, _, _ in string.Formatter().parse(spec.template or ""):
+        out = out + literal + (frame[column] if column is not None else "")
+    return out
+
+
+FILLED_COLUMNS: tuple[str, ...] = (
+    "table",
+    "file",
+    "line",
+    "record_id",
+    "field",
+    "value",
+    "from_line",
+)
+
+
+def _fill_from_case(
+    table: _Table,
+    columns: dict[str, Derive],
+    *,
+    case_ids: pd.Series,
+    record_ids: pd.Series,
+    date_format: str,
+) -> None:
+    """Fill each blank date whose derivation says ``fill_from_case`` from another row of the
+    same case (the earliest or latest date among them), in ``table.frame``; count the filled
+    rows as an event and record each one (``FILLED_COLUMNS``)."""
+    for name, spec in columns.items():
+        if spec.fill_from_case is None or spec.column is None:
+            continue
+        text = table.frame[spec.column]
+        dates = _parse_dates(text, date_format)
+        dated = pd.DataFrame({"case": case_ids.to_numpy(), "date": dates.to_numpy()})
+        dated["row"] = np.arange(len(dated))
+        dated = dated.loc[dated["date"].notna()].sort_values(["date", "row"], kind="stable")
+        keep = "first" if spec.fill_from_case == "earliest" else "last"
+        source_row = dated.drop_duplicates("case", keep=keep).set_index("case")["row"]
+        blank = text.eq("").to_numpy() & case_ids.ne("").to_numpy()
+        found = case_ids.map(source_row).to_numpy(dtype="float64")
+        fill = blank & ~np.isnan(found)
+        rows = np.flatnonzero(fill)
+        source = found[rows].astype("int64")
+        frame = table.frame.copy()
+        frame.loc[fill, spec.column] = text.to_numpy()[source]
+        table.frame = frame
+        table.events[
+            f"{spec.label} blank -> filled from the {spec.fill_from_case} row of its case"
+        ] = fill
+        table.filled.append(
+            pd.DataFrame(
+                {
+                    "table": table.name,
+                    "file": table.source.file,
+                    "line": table.source.lines[table.rows[rows]],
+                    "record_id": record_ids.to_numpy()[rows],
+                    "field": f"{spec.column} ({name})",
+                    "value": text.to_numpy()[source],
+                    "from_line": table.source.lines[table.rows[source]],
+                },
+                columns=FILLED_COLUMNS,
+            )
+        )
+
+
 def _derive_table(
     table: _Table,
     columns: dict[str, Derive],
@@ -944,13 +1051,25 @@ def _derive_table(
     """Derive ``columns`` of ``table``; quarantine blank required values, bad dates and years.
 
     Required columns in ``blank_allowed`` are not checked for blanks (the caller has already
-    set those rows aside).
+    set those rows aside). A blank date that may be unknown (``UNKNOWN_DATES``) is counted as
+    such, never quarantined. A date the mapping does not derive but that may be unknown is
+    unknown on every row.
     """
     required, _ = COLUMNS[table.name]
+    for name in UNKNOWN_DATES[table.name]:
+        if name not in columns:
+            table.columns[name] = pd.Series(pd.NaT, index=table.frame.index, dtype="datetime64[us]")
+            table.events[f"{name} not in the mapping -> date unknown"] = np.ones(
+                len(table.frame), dtype=bool
+            )
     for name, spec in columns.items():
         text = _derive(table, name, spec, keys=keys, mapping=mapping)
         label, field_name = spec.label, spec.column or name
-        if name in required and name not in blank_allowed and spec.can_be_blank():
+        if name in blank_allowed:
+            pass
+        elif name in UNKNOWN_DATES[table.name] and spec.if_blank == "unknown":
+            table.events[f"{label} blank -> date unknown"] = text.eq("").to_numpy()
+        elif name in required and spec.can_be_blank():
             table.add(
                 f"{label} blank ({name} is required)",
                 text.eq(""),
@@ -1033,7 +1152,7 @@ def _officers(
     table = _Table(OFFICERS, source, np.arange(len(source.frame)), source.frame)
     _repeated_keys(table, key)
     _derive_table(table, columns, date_format=spec.date_format, keys=keys, mapping=path)
-    if "left_on" in columns:
+    if "left_on" in columns and "joined_on" in columns:
         left, joined = columns["left_on"], columns["joined_on"]
         table.add(
             f"{left.label} before {joined.label}",
@@ -1083,6 +1202,13 @@ def _notices(
     derive = {"date_format": spec.date_format, "keys": keys, "mapping": path}
     _derive_table(table, {"officer_id": columns["officer_id"]}, **derive)
     at = _officer_checks(table, officers, columns["officer_id"])
+    _fill_from_case(
+        table,
+        columns,
+        case_ids=_plain_text(frame, columns["case_id"]),
+        record_ids=_plain_text(frame, columns["notice_id"]),
+        date_format=spec.date_format,
+    )
     _derive_table(table, {n: d for n, d in columns.items() if n != "officer_id"}, **derive)
     if spec.notices.within_service:
         _within_service(table, officers, at, spec)
@@ -1195,7 +1321,7 @@ def _within_service(table: _Table, officers: _Table, at: np.ndarray, spec: Mappi
     received = table.columns["received_on"].to_numpy()
     received_spec = spec.notices.columns["received_on"]
     for column, word in (("joined_on", "before"), ("left_on", "after")):
-        if column not in officers.columns:
+        if column not in spec.officers.columns:  # not derived: unknown, nothing to check
             continue
         officer_date = _take(officers.columns[column].to_numpy(), at, np.datetime64("NaT"))
         outside = received > officer_date if word == "after" else received < officer_date
@@ -1216,7 +1342,8 @@ def _within_service(table: _Table, officers: _Table, at: np.ndarray, spec: Mappi
 def _outcomes(
     spec: Mapping, notices: _Table, *, path: Path, keys: dict[str, pd.Index]
 ) -> tuple[_Table, int, list[tuple[str, str, int, str]]]:
-    """An outcome for each kept notice with a decision date; the others are open.
+    """An outcome for each kept notice with a decision date; the others are open, unless
+    ``blank_decided_on: date_unknown`` keeps a recorded finding with an unknown date.
 
     Returns the outcomes table, the number of open cases and their summary rows (open cases,
     and open cases whose other outcome columns are already filled in).
@@ -1230,18 +1357,31 @@ def _outcomes(
         notices.rows[kept],
         notices.frame.iloc[kept].reset_index(drop=True),
     )
-    decided = columns["decided_on"]
-    open_case = _derive(every, "decided_on", decided, keys=keys, mapping=path).eq("").to_numpy()
-    open_rows = [
-        (OUTCOMES, f"{decided.label} blank: case open", int(open_case.sum()), "no outcome row")
-    ]
+    notice_ids = notices.columns["notice_id"].iloc[kept].reset_index(drop=True)
+    decided = columns.get("decided_on")
+    label = decided.label if decided is not None else "decided_on"
+    blank = np.ones(len(every.frame), dtype=bool)
+    if decided is not None:
+        _fill_from_case(
+            every,
+            {"decided_on": decided},
+            case_ids=notices.columns["case_id"].iloc[kept].reset_index(drop=True),
+            record_ids=notice_ids,
+            date_format=spec.date_format,
+        )
+        blank = _derive(every, "decided_on", decided, keys=keys, mapping=path).eq("").to_numpy()
+    open_case = blank
+    if spec.outcomes.blank_decided_on == "date_unknown":
+        finding = every.frame[list(columns["finding"].sources)].ne("").any(axis=1).to_numpy()
+        open_case = blank & ~finding
+    open_rows = [(OUTCOMES, f"{label} blank: case open", int(open_case.sum()), "no outcome row")]
     for name, other in columns.items():
         if name != "decided_on" and other.column is not None:
             recorded = open_case & every.frame[other.column].ne("").to_numpy()
             open_rows.append(
                 (
                     OUTCOMES,
-                    f"{decided.label} blank, {other.column} recorded",
+                    f"{label} blank, {other.column} recorded",
                     int(recorded.sum()),
                     "no outcome row (open until decided)",
                 )
@@ -1253,17 +1393,19 @@ def _outcomes(
         every.rows[positions],
         every.frame.iloc[positions].reset_index(drop=True),
     )
-    table.columns["notice_id"] = (
-        notices.columns["notice_id"].iloc[kept[positions]].reset_index(drop=True)
-    )
-    _derive_table(table, columns, **derive, blank_allowed=("decided_on",))
+    table.events = {item: mask[positions] for item, mask in every.events.items()}
+    table.filled = every.filled
+    table.columns["notice_id"] = notice_ids.iloc[positions].reset_index(drop=True)
+    # Open cases are set aside above; a blank left here is a date unknown (and counted).
+    undated = spec.outcomes.blank_decided_on == "date_unknown"
+    _derive_table(table, columns, **derive, blank_allowed=() if undated else ("decided_on",))
     received = notices.columns["received_on"].iloc[kept[positions]].reset_index(drop=True)
     received_label = spec.notices.columns["received_on"].label
     table.add(
-        f"{decided.label} before {received_label}",
+        f"{label} before {received_label}",
         (table.columns["decided_on"] < received).to_numpy(),
-        decided.column or "decided_on",
-        f"field {decided.label}: "
+        decided.column if decided is not None and decided.column else "decided_on",
+        f"field {label}: "
         + table.text("decided_on")
         + f" is before {received_label} "
         + pd.Series(_iso_days(received.to_numpy()), dtype=str),
