@@ -300,7 +300,7 @@ def demo(config: ConfigOption = None) -> None:
     """Run the first end-to-end path as a Prefect flow on the embedded default (or a config).
 
     Generates (or reuses) the synthetic force, validates it, builds features, trains a logistic
-    scorecard (logged to MLflow), compares it with "3+ notices in 180 days" on a held-out date,
+    scorecard (logged to MLflow), compares it with "3+ complaints in 180 days" on a held-out date,
     and writes the ranked flag list with each officer's top reasons.
     """
     cfg = _config(config)

@@ -93,6 +93,9 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
     "reason",
     "raw",
 )
+# A blank date filled from another row of its case: the quarantine report's first columns (the
+# row, the field, the value given) and the line the value came from.
+FILLED_COLUMNS: tuple[str, ...] = (*QUARANTINE_COLUMNS[:6], "from_line")
 # Where ``ingest`` writes its own reports, beside (not among) the contract tables.
 REPORT_DIR = "ingest"
 
@@ -978,17 +981,6 @@ def _plain_text(frame: pd.DataFrame, spec: Derive) -> pd.Series:
     for literal, column, _, _ in string.Formatter().parse(spec.template or ""):
         out = out + literal + (frame[column] if column is not None else "")
     return out
-
-
-FILLED_COLUMNS: tuple[str, ...] = (
-    "table",
-    "file",
-    "line",
-    "record_id",
-    "field",
-    "value",
-    "from_line",
-)
 
 
 def _fill_from_case(
