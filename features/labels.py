@@ -27,13 +27,13 @@ allegation added in the horizon to a case known before ``t`` is no escalation th
 was already known. Worked example, horizon 365 days, as-of 2020-01-01, horizon
 [2020-01-01, 2020-12-31):
 
-====  ================================  =================================  =========
-case  allegations (received)            why                                escalates
-====  ================================  =================================  =========
-K1    neglect 2019-11-01, force 2020-02  known before t                     no
-K2    neglect 2020-03-01, force 2020-09  known in the horizon, force by end yes
-K3    neglect 2020-10-01, force 2021-02  force received after the horizon  no
-====  ================================  =================================  =========
+====  ======================================  ======================================  =========
+case  allegations (received on)               why                                     escalates
+====  ======================================  ======================================  =========
+K1    neglect 2019-11-01, force 2020-02-01    known before t                          no
+K2    neglect 2020-03-01, force 2020-09-01    known in the horizon, force within it   yes
+K3    neglect 2020-10-01, force 2021-02-01    force received after the horizon        no
+====  ======================================  ======================================  =========
 
 Counting notices, K1's and K2's force allegations both escalate (received in the horizon).
 """

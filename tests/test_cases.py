@@ -25,6 +25,7 @@ from features.explanations import reason_sentence
 from features.history import build_features
 from features.labels import build_labels
 from features.registry import feature_specs, render_reason
+from flows.score import _companion_value
 from models.candidates import build_candidate
 from models.explain import deviation_contributions
 from models.inputs import repeated_columns
@@ -274,3 +275,39 @@ def test_what_stands_out_never_repeats_a_feature() -> None:
     cohort = pd.DataFrame({"notices_365d": [0.0, 1.0, 5.0], "cases_365d": [0.0, 1.0, 5.0]})
     deviations = deviation_contributions(cohort.iloc[[2]], cohort)
     assert deviations.loc[2, "notices_365d"] > 0 and deviations.loc[2, "cases_365d"] == 0
+
+
+def test_the_case_label_worked_example_of_features_labels() -> None:
+    # One officer per case, so each case's verdict is its own label (features/labels.py).
+    def case(officer: str, key: str, neglect: str, force: str) -> list[dict]:
+        return [
+            allegation(f"{key}n", key, officer, neglect),
+            allegation(f"{key}f", key, officer, force, category="violence_use_of_force"),
+        ]
+
+    force = make_force(
+        officers=[{"officer_id": o, "joined_on": "2010-01-01"} for o in ("X1", "X2", "X3")],
+        notices=[
+            *case("X1", "K1", "2019-11-01", "2020-02-01"),
+            *case("X2", "K2", "2020-03-01", "2020-09-01"),
+            *case("X3", "K3", "2020-10-01", "2021-02-01"),
+        ],
+    )
+    rows = pd.DataFrame({"officer_id": ["X1", "X2", "X3"], "as_of": pd.Timestamp("2020-01-01")})
+    label = {"serious_categories": ("violence_use_of_force",), "gross_misconduct": False}
+    got = {
+        counts: build_labels(
+            force,
+            rows,
+            label=LabelConfig(**label, counts=counts),
+            observed_until=dt.date(2022, 1, 1),
+        ).tolist()
+        for counts in ("notices", "cases")
+    }
+    assert got == {"notices": [1.0, 1.0, 0.0], "cases": [0.0, 1.0, 0.0]}
+
+
+def test_the_weekly_list_reads_the_allegations_beside_a_case_count(matrix: pd.DataFrame) -> None:
+    values = matrix[list(SPECS)]
+    assert _companion_value(values, SPECS["cases_180d"], "A") == 6.0
+    assert _companion_value(values, SPECS["notices_180d"], "A") is None
