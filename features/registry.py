@@ -215,9 +215,8 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
 
 
 def _case_specs(config: FeatureConfig) -> list[FeatureSpec]:
-    """Case counts (family "cases"), each beside the notice count it is shown with. They come
-    after every notice feature, so a model that drops a column repeating an earlier one keeps
-    the notice count where the two agree (``models.inputs.repeated_columns``)."""
+    """Case counts (family "cases"), each beside the notice count it is shown with (and which
+    it equals where every case carries one allegation per officer: ``twin_of``)."""
     known = "a case counts from its first allegation against the officer"
     specs = [
         FeatureSpec(
@@ -281,6 +280,20 @@ def _case_specs(config: FeatureConfig) -> list[FeatureSpec]:
         ),
     ]
     return specs
+
+
+def twin_of(name: str) -> str | None:
+    """The feature a case feature equals wherever every case carries one allegation per
+    officer: its allegation count (``cases_365d`` -> ``notices_365d``, ``cases_proven_all`` ->
+    ``findings_proven_all``; ``open_notices`` -> ``open_cases``). None for the others. A model
+    leaves a feature out when it equals its twin (``models.inputs.repeated_columns``)."""
+    if name == "open_notices":
+        return "open_cases"
+    if name in ("cases_proven_all", "cases_case_to_answer_all"):
+        return "findings_" + name.removeprefix("cases_")
+    if name.startswith("cases_"):
+        return "notices_" + name.removeprefix("cases_")
+    return None
 
 
 def format_value(name: str, value: float) -> str:

@@ -48,10 +48,10 @@ from models.scorecard import ScorecardClassifier
 class _WrappedClassifier(ClassifierMixin, BaseEstimator):
     """A library classifier behind ewp's interface: fitted on a named, numeric feature frame.
 
-    A column that repeats an earlier one exactly (``models.inputs.repeated_columns``) is left
-    out of the library model's fit (``repeated_``). Subclasses define ``__init__`` (their
-    parameters) and ``_new_model`` (the unfitted library estimator). Scoring frames must hold
-    the fitted columns; they are reordered to match.
+    A case count equal to its allegation count in every training row
+    (``models.inputs.repeated_columns``) is left out of the library model's fit (``repeated_``).
+    Subclasses define ``__init__`` (their parameters) and ``_new_model`` (the unfitted library
+    estimator). Scoring frames must hold the fitted columns; they are reordered to match.
     """
 
     interpretable = True
@@ -75,7 +75,7 @@ class _WrappedClassifier(ClassifierMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         values = X.to_numpy(dtype="float64")
-        self.repeated_ = repeated_columns(values)
+        self.repeated_ = repeated_columns(X)
         self.model_ = self._new_model([str(c) for c in self.feature_names_in_[~self.repeated_]])
         self.model_.fit(values[:, ~self.repeated_], labels, sample_weight=weights)
         self.classes_ = self.model_.classes_
@@ -176,7 +176,7 @@ class EBMScorer(_WrappedClassifier):
             index=X.index,
             columns=list(self.model_.term_names_),
         )
-        # A feature left out of the fit (it repeated an earlier one) contributes nothing.
+        # A feature left out of the fit (it repeated its twin) contributes nothing.
         features = set(self.feature_names_in_)
         pairs = [name for name in terms.columns if name not in features]
         return terms.reindex(columns=[*self.feature_names_in_, *pairs], fill_value=0.0)

@@ -44,13 +44,13 @@ def deviation_contributions(values: pd.DataFrame, cohort: pd.DataFrame) -> pd.Da
 
     Each feature's standardised distance from the cohort's mean, ``(x - mean) / sd``: how
     unusual the officer is on it. Not a share of the score, so reports call these "what stands
-    out", but as data it has the same shape as a model's contributions. A feature that repeats
-    an earlier one across the cohort (``models.inputs.repeated_columns``) gets 0.
+    out", but as data it has the same shape as a model's contributions. A case count equal
+    to its allegation count across the cohort (``models.inputs.repeated_columns``) gets 0.
     """
     mean = cohort[values.columns].mean()
     sd = cohort[values.columns].std(ddof=0).replace(0, 1.0)
     deviations = (values - mean) / sd
-    # A feature repeating an earlier one in the cohort says nothing new: never a reason twice.
-    repeated = repeated_columns(cohort[values.columns].to_numpy(dtype="float64"))
+    # A case count repeating its allegation count says nothing new: never a reason twice.
+    repeated = repeated_columns(cohort[values.columns])
     deviations.loc[:, repeated] = 0.0
     return deviations

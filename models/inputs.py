@@ -6,19 +6,17 @@ labels must be 0 (no escalation) or 1 (escalation), one per feature row; optiona
 weights (e.g. the inverse-probability weights of ``models.sampling.negative_subsample``) must be
 finite, non-negative numbers, one per feature row, not all zero.
 
-``repeated_columns`` finds the feature columns that repeat an earlier one exactly: where every
-case carries one allegation per officer, each case count equals its allegation count, and a
-model that fits both only splits one effect in two (and shows it twice among the reasons).
+``repeated_columns`` finds the case counts that merely repeat their allegation counts: where
+every case carries one allegation per officer the two are equal, and a model that fits both
+only splits one effect in two (and shows it twice among the reasons).
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 
-from features.registry import FORBIDDEN_INPUTS
+from features.registry import FORBIDDEN_INPUTS, twin_of
 
 
 def validate_features(X: pd.DataFrame) -> pd.DataFrame:
@@ -79,16 +77,16 @@ def validate_weights(
     return weights
 
 
-def repeated_columns(values: np.ndarray) -> np.ndarray:
-    """Per column of a 2-D array: True when it equals an earlier column exactly (NaN equal to
-    NaN, when stored alike). The first of identical columns is never repeated, so dropping the
-    repeated ones keeps the earlier columns, in order."""
-    repeated = np.zeros(values.shape[1], dtype=bool)
-    first_of: dict[bytes, list[int]] = {}
-    for j in range(values.shape[1]):
-        column = np.ascontiguousarray(values[:, j])
-        same = first_of.setdefault(hashlib.blake2b(column, digest_size=16).digest(), [])
-        repeated[j] = any(np.array_equal(values[:, i], column, equal_nan=True) for i in same)
-        if not repeated[j]:
-            same.append(j)
+def repeated_columns(X: pd.DataFrame) -> np.ndarray:
+    """Per column of a feature frame: True when it is a case count equal, in every row, to the
+    allegation count it is the twin of (``features.registry.twin_of``), which is in the frame
+    too. Only such twins are left out: any other column, even a constant one, stays, so a
+    model fitted on a frame with repeated twins is the model fitted without them."""
+    repeated = np.zeros(X.shape[1], dtype=bool)
+    for j, name in enumerate(X.columns):
+        twin = twin_of(str(name))
+        if twin is not None and twin in X.columns:
+            repeated[j] = np.array_equal(
+                X[name].to_numpy(dtype="float64"), X[twin].to_numpy(dtype="float64"), equal_nan=True
+            )
     return repeated

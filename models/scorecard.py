@@ -13,10 +13,10 @@ standard deviation, so on a weighted negative subsample they estimate the full d
 officer and spread, and ``intercept_`` and the contributions keep their meaning.
 
 A missing value (NaN: e.g. the tenure of an officer whose joining date is unknown) stands for the
-average officer's: it contributes nothing, and so is never a reason. A column that repeats an
-earlier one exactly (``models.inputs.repeated_columns``; e.g. case counts on an export with one
-allegation per case and officer) is left out of the fit, with coefficient 0, so the model is the
-one fitted without it.
+average officer's: it contributes nothing, and so is never a reason. A case count equal to its
+allegation count in every training row (``models.inputs.repeated_columns``: an export with one
+allegation per case and officer) is left out of the fit, with coefficient 0, so the model is
+the one fitted without it.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
             self.mean_ = np.average(values, axis=0, weights=weights)
             scale = np.sqrt(np.average((values - self.mean_) ** 2, axis=0, weights=weights))
         self.scale_ = np.where(scale > 0, scale, 1.0)
-        self.repeated_ = repeated_columns(values)
+        self.repeated_ = repeated_columns(X)
         model = LogisticRegression(
             C=self.regularisation_c,
             class_weight=self.class_weight,

@@ -24,7 +24,7 @@ from ewp.config import CandidateConfig, FeatureConfig, LabelConfig, load_config
 from features.explanations import reason_sentence
 from features.history import build_features
 from features.labels import build_labels
-from features.registry import feature_specs, render_reason
+from features.registry import feature_specs, render_reason, twin_of
 from flows.score import _companion_value
 from models.candidates import build_candidate
 from models.explain import deviation_contributions
@@ -211,6 +211,9 @@ def test_every_companion_is_a_feature_and_every_case_count_has_one() -> None:
             assert spec.companion in SPECS
     windowed = [s for s in SPECS.values() if s.family == "cases" and s.name.endswith("d")]
     assert windowed and all(s.companion is not None for s in windowed)
+    twins = {name: twin_of(name) for name in SPECS if twin_of(name) is not None}
+    assert len(twins) == len([s for s in SPECS.values() if s.family == "cases"]) + 1
+    assert set(twins.values()) <= set(SPECS)  # every case count's twin is a feature
 
 
 def test_the_shipped_headline_rules_count_complaints() -> None:
@@ -241,10 +244,26 @@ def _training_frame() -> tuple[pd.DataFrame, np.ndarray]:
     return x, y.to_numpy()
 
 
-def test_repeated_columns_are_found_and_the_first_is_kept() -> None:
-    values = np.array([[1.0, 1.0, 0.0, np.nan, 1.0], [2.0, 2.0, 0.0, np.nan, 3.0]])
-    values[:, 3] = values[:, 0]  # column 3 repeats column 0 exactly
-    assert repeated_columns(values).tolist() == [False, True, False, True, False]
+def test_only_a_case_count_equal_to_its_allegation_count_is_repeated() -> None:
+    frame = pd.DataFrame(
+        {
+            "notices_365d": [1.0, 2.0],
+            "gross_misconduct_all": [0.0, 0.0],
+            "cases_365d": [1.0, 2.0],  # equals its twin: repeated
+            "cases_all": [1.0, 1.0],  # its twin notices_all is not in the frame
+            "open_cases": [0.0, 1.0],
+            "open_notices": [0.0, 2.0],  # differs from open_cases: kept
+            "findings_proven_all": [0.0, 0.0],
+            "cases_proven_all": [0.0, 0.0],  # equals its twin: repeated
+            "notices_source_conduct_matter_365d": [0.0, 0.0],  # equals another column: kept
+        }
+    )
+    assert [twin_of(name) for name in ("cases_365d", "open_notices", "notices_365d")] == [
+        "notices_365d",
+        "open_cases",
+        None,
+    ]
+    assert list(frame.columns[repeated_columns(frame)]) == ["cases_365d", "cases_proven_all"]
 
 
 @pytest.mark.parametrize("kind", ["scorecard", "ebm"])
