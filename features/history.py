@@ -76,9 +76,9 @@ known in the window (``anchor >= t - w``): at the dates ``t`` in ``(known, ancho
 two placements, at ``known`` and at ``max(anchor + w, known)``. A case's open intervals are
 its allegations' ``(received, decided]``, merged per case, placed at their starts and ends.
 "Worst sanction so far" and "last notice" take a running maximum down the dates instead of a
-sum. The matrix's
-rows are the grid cells where the officer is serving, read out date by date. The cost is
-O(events + cells) per block: building the matrix costs a small multiple of writing it.
+sum. The matrix's rows are the grid cells where the officer is serving, read out date by date.
+The cost is O(events + cells) per block: building the matrix costs a small multiple of writing
+it.
 Per-row queries at arbitrary dates (labels) use ``EventSeries``: sorted (officer, day) keys and
 ``np.searchsorted``.
 """
