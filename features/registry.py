@@ -16,6 +16,7 @@ when the registry is built.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,17 @@ def _group_label(members: tuple[str, ...]) -> str:
     return " or ".join(CATEGORY_LABELS[m] for m in members)
 
 
+def _group_and_source_windows(config: FeatureConfig) -> Iterator[tuple[int, str, str, str]]:
+    """(days, name part, words, family) of each category-group and source count, e.g.
+    (365, "violence", "for violence / use of force or domestic abuse", "category") or
+    (365, "source_public", "from members of the public", "source")."""
+    for days in config.group_windows_days:
+        for group, members in config.category_groups.items():
+            yield days, group, f"for {_group_label(members)}", "category"
+        for source in config.sources:
+            yield days, f"source_{source}", SOURCE_LABELS[source], "source"
+
+
 def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
     """The features built for a config, in the order of the feature matrix's columns."""
     specs: list[FeatureSpec] = []
@@ -87,28 +99,15 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
             "volume",
         )
     )
-    for days in config.group_windows_days:
-        phrase = window_phrase(days)
-        for group, members in config.category_groups.items():
-            label = _group_label(members)
-            specs.append(
-                FeatureSpec(
-                    f"notices_{group}_{days}d",
-                    f"Notices for {label} received in the {phrase} before the as-of date.",
-                    f"{{value}} notice{{s}} for {label} in the last {phrase}",
-                    "category",
-                )
-            )
-        for source in config.sources:
-            specs.append(
-                FeatureSpec(
-                    f"notices_source_{source}_{days}d",
-                    f"Notices {SOURCE_LABELS[source]} received in the {phrase} before the "
-                    "as-of date.",
-                    f"{{value}} notice{{s}} {SOURCE_LABELS[source]} in the last {phrase}",
-                    "source",
-                )
-            )
+    specs += [
+        FeatureSpec(
+            f"notices_{part}_{days}d",
+            f"Notices {words} received in the {window_phrase(days)} before the as-of date.",
+            f"{{value}} notice{{s}} {words} in the last {window_phrase(days)}",
+            family,
+        )
+        for days, part, words, family in _group_and_source_windows(config)
+    ]
     specs += [
         FeatureSpec(
             "gross_misconduct_all",
@@ -238,32 +237,17 @@ def _case_specs(config: FeatureConfig) -> list[FeatureSpec]:
             companion="notices_all",
         )
     )
-    for days in config.group_windows_days:
-        phrase = window_phrase(days)
-        for group, members in config.category_groups.items():
-            label = _group_label(members)
-            specs.append(
-                FeatureSpec(
-                    f"cases_{group}_{days}d",
-                    f"Cases that became known in the {phrase} before the as-of date with an "
-                    f"allegation for {label} known before it.",
-                    f"{{value}} complaint{{s}}{{detail}} for {label} in the last {phrase}",
-                    "cases",
-                    companion=f"notices_{group}_{days}d",
-                )
-            )
-        for source in config.sources:
-            specs.append(
-                FeatureSpec(
-                    f"cases_source_{source}_{days}d",
-                    f"Cases that became known in the {phrase} before the as-of date with an "
-                    f"allegation {SOURCE_LABELS[source]} known before it.",
-                    f"{{value}} complaint{{s}}{{detail}} {SOURCE_LABELS[source]} in the last "
-                    f"{phrase}",
-                    "cases",
-                    companion=f"notices_source_{source}_{days}d",
-                )
-            )
+    specs += [
+        FeatureSpec(
+            f"cases_{part}_{days}d",
+            f"Cases that became known in the {window_phrase(days)} before the as-of date with "
+            f"an allegation {words} known before it.",
+            f"{{value}} complaint{{s}}{{detail}} {words} in the last {window_phrase(days)}",
+            "cases",
+            companion=f"notices_{part}_{days}d",
+        )
+        for days, part, words, _ in _group_and_source_windows(config)
+    ]
     specs += [
         FeatureSpec(
             "cases_proven_all",
