@@ -619,10 +619,10 @@ def _check_accounting(
             summary["step"].eq(name) & summary["action"].eq("quarantined"), "count"
         ].sum()
         if got != total or counted != quarantined.get(name, 0):
+            left_out = f" + {filtered} filtered" if filtered else ""
             raise AccountingError(
                 f"{name}: {total} rows expected, {len(frames[name])} written + "
-                f"{quarantined.get(name, 0)} quarantined (summary: {counted}) + "
-                f"{filtered} filtered"
+                f"{quarantined.get(name, 0)} quarantined{left_out} (summary: {counted})"
             )
 
 
