@@ -48,13 +48,21 @@ def features_at(
     """The matrix rows at one as-of date: every serving officer, every feature."""
     t = pd.Timestamp(as_of)
     officers = data.officers
-    cohort = officers.loc[
-        (officers["joined_on"] < t) & ~(officers["left_on"] < t),
-        ["officer_id", "unit", "joined_on"],
-    ]
-    ids = cohort["officer_id"]
     known = notices.loc[notices["received_on"] < t]
     decided = notices.loc[notices["decided_on"] < t]
+    serving = (officers["joined_on"].isna() | (officers["joined_on"] < t)) & ~(
+        officers["left_on"] < t
+    )
+    if config.presume_left_after_years is not None:
+        # Presumed gone: no left_on, and neither joined nor received a notice in the N years.
+        last_notice = known.groupby("officer_id")["received_on"].max()
+        last = pd.concat(
+            [officers["joined_on"], officers["officer_id"].map(last_notice)], axis=1
+        ).max(axis=1)
+        quiet_since = t - pd.Timedelta(days=365 * config.presume_left_after_years)
+        serving &= officers["left_on"].notna() | (last >= quiet_since)
+    cohort = officers.loc[serving, ["officer_id", "unit", "joined_on"]]
+    ids = cohort["officer_id"]
 
     def count(events: pd.DataFrame) -> np.ndarray:
         per_officer = events.groupby("officer_id").size()
@@ -82,7 +90,7 @@ def features_at(
     worst = decided.groupby("officer_id")["sanction_level"].max()
     f["worst_sanction_level"] = worst.reindex(ids, fill_value=0).to_numpy()
     still_open = known.loc[~(known["decided_on"] < t)]
-    f["open_cases"] = count(still_open)
+    f["open_notices"] = count(still_open)
     oldest = still_open.groupby("officer_id")["received_on"].min().reindex(ids)
     f["oldest_open_days"] = (t - oldest).dt.days.fillna(0).to_numpy()
     f["notices_while_open_all"] = count(known.loc[known["while_open"]])
@@ -93,8 +101,9 @@ def features_at(
     f["days_since_last_notice"] = (
         (t - last).dt.days.fillna(config.max_days_since).clip(upper=config.max_days_since)
     ).to_numpy()
-    f["tenure_days"] = (t - cohort["joined_on"]).dt.days.to_numpy()
-    f["probationer"] = (f["tenure_days"] < config.probation_days).astype(int)
+    tenure = (t - cohort["joined_on"]).dt.days  # unknown joined_on: NaN
+    f["tenure_days"] = tenure.to_numpy()
+    f["probationer"] = (tenure < config.probation_days).astype(float).where(tenure.notna())
     peers = pd.DataFrame({"unit": cohort["unit"].to_numpy(), "n": last_year})
     by_unit = peers.groupby("unit")["n"]
     size = by_unit.transform("size").to_numpy()
@@ -102,6 +111,35 @@ def features_at(
     f["unit_share_below_365d"] = np.where(size > 1, fewer / np.maximum(size - 1, 1), 0)
     mean = by_unit.transform("mean").to_numpy()
     f["unit_ratio_365d"] = np.divide(last_year, mean, out=np.zeros(len(mean)), where=mean > 0)
+
+    # Cases: each (officer, case_id) pair once, known from its first allegation.
+    def cases(events: pd.DataFrame) -> np.ndarray:
+        per_officer = events.groupby("officer_id")["case_id"].nunique()
+        return per_officer.reindex(ids, fill_value=0).to_numpy()
+
+    pairs = known.assign(
+        case_known_on=known.groupby(["officer_id", "case_id"])["received_on"].transform("min")
+    )
+    for days in config.windows_days:
+        f[f"cases_{days}d"] = cases(
+            pairs.loc[pairs["case_known_on"] >= t - pd.Timedelta(days=days)]
+        )
+    f["cases_all"] = cases(pairs)
+    for days in config.group_windows_days:
+        recent_cases = pairs.loc[pairs["case_known_on"] >= t - pd.Timedelta(days=days)]
+        for group, members in config.category_groups.items():
+            f[f"cases_{group}_{days}d"] = cases(
+                recent_cases.loc[recent_cases["category"].isin(members)]
+            )
+        for source in config.sources:
+            f[f"cases_source_{source}_{days}d"] = cases(
+                recent_cases.loc[recent_cases["source"] == source]
+            )
+    f["cases_proven_all"] = cases(decided.loc[decided["finding"] == "proven"])
+    f["cases_case_to_answer_all"] = cases(
+        decided.loc[decided["finding"].isin(CASE_TO_ANSWER_FINDINGS)]
+    )
+    f["open_cases"] = cases(still_open)
 
     names = [spec.name for spec in feature_specs(config)]
     frame = pd.DataFrame({name: np.asarray(f[name], dtype="float32") for name in names})

@@ -67,13 +67,40 @@ def feature_query(config: FeatureConfig) -> str:
         f"count(*) FILTER (WHERE {decided} AND n.finding = 'no_case_to_answer') "
         "AS findings_no_case_all",
         f"coalesce(max(n.sanction_level) FILTER (WHERE {decided}), 0) AS worst_sanction_level",
-        f"count(*) FILTER (WHERE NOT coalesce({decided}, false)) AS open_cases",
+        f"count(*) FILTER (WHERE NOT coalesce({decided}, false)) AS open_notices",
+        f"count(DISTINCT n.case_id) FILTER (WHERE NOT coalesce({decided}, false)) AS open_cases",
         f"min(n.received_on) FILTER (WHERE NOT coalesce({decided}, false)) AS oldest_open",
         "count(*) FILTER (WHERE n.while_open) AS notices_while_open_all",
         "count(*) FILTER (WHERE n.received_on >= d.as_of - 365) AS last_year",
         "count(*) FILTER (WHERE n.received_on >= d.as_of - 1095 "
         "AND n.received_on < d.as_of - 365) AS two_years_before",
         "max(n.received_on) AS last_notice",
+    ]
+    # Cases: distinct case_id per officer, each placed by the day it became known (its first
+    # allegation against the officer); counted in a category once such an allegation is known.
+    for days in config.windows_days:
+        counts.append(
+            f"count(DISTINCT n.case_id) FILTER (WHERE n.case_known_on >= d.as_of - {days}) "
+            f"AS cases_{days}d"
+        )
+    counts.append("count(DISTINCT n.case_id) AS cases_all")
+    for days in config.group_windows_days:
+        recent_case = f"n.case_known_on >= d.as_of - {days}"
+        for group, members in config.category_groups.items():
+            counts.append(
+                f"count(DISTINCT n.case_id) FILTER (WHERE {recent_case} "
+                f"AND n.category IN ({_quoted(members)})) AS cases_{group}_{days}d"
+            )
+        for source in config.sources:
+            counts.append(
+                f"count(DISTINCT n.case_id) FILTER (WHERE {recent_case} "
+                f"AND n.source = '{source}') AS cases_source_{source}_{days}d"
+            )
+    counts += [
+        f"count(DISTINCT n.case_id) FILTER (WHERE {decided} AND n.finding = 'proven') "
+        "AS cases_proven_all",
+        f"count(DISTINCT n.case_id) FILTER (WHERE {decided} "
+        f"AND n.finding IN ({_quoted(CASE_TO_ANSWER_FINDINGS)})) AS cases_case_to_answer_all",
     ]
     aggregates = ",\n    ".join(counts)
     counted = [c.rsplit(" AS ", 1)[1] for c in counts]
@@ -89,20 +116,29 @@ def feature_query(config: FeatureConfig) -> str:
         "acceleration": "last_year - two_years_before / 2",
         "oldest_open_days": "coalesce(as_of - oldest_open, 0)",
         "days_since_last_notice": f"least(coalesce(as_of - last_notice, {cap}), {cap})",
-        "tenure_days": "as_of - joined_on",
+        "tenure_days": "as_of - joined_on",  # NULL (NaN) when joined_on is unknown
         "probationer": f"CAST(as_of - joined_on < {config.probation_days} AS INTEGER)",
         "unit_share_below_365d": "CASE WHEN count(*) OVER unit_day > 1 THEN "
         "(rank() OVER unit_day_ranked - 1) / (count(*) OVER unit_day - 1) ELSE 0 END",
         "unit_ratio_365d": "CASE WHEN avg(last_year) OVER unit_day > 0 THEN "
         "last_year / avg(last_year) OVER unit_day ELSE 0 END",
     }
+    # Presumed gone: no left_on, and neither joined nor received a notice in the last N years.
+    presumed_serving = "true"
+    if config.presume_left_after_years is not None:
+        quiet = 365 * config.presume_left_after_years
+        presumed_serving = (
+            f"left_on IS NOT NULL OR greatest(joined_on, last_notice) >= as_of - {quiet}"
+        )
     columns = ",\n  ".join(
         f"CAST({derived.get(spec.name, spec.name)} AS FLOAT) AS {spec.name}"
         for spec in feature_specs(config)
     )
     return f"""
 WITH flagged AS (
-  SELECT n.*, EXISTS (
+  SELECT n.*,
+    min(n.received_on) OVER (PARTITION BY n.officer_id, n.case_id) AS case_known_on,
+    EXISTS (
     SELECT 1 FROM notices e
     WHERE e.officer_id = n.officer_id AND e.received_on < n.received_on
       AND NOT coalesce(e.decided_on < n.received_on, false)
@@ -116,18 +152,19 @@ events AS (
   GROUP BY n.officer_id, d.as_of
 ),
 cohort AS (
-  SELECT o.officer_id, o.unit, o.joined_on, o.officer_order, d.as_of
+  SELECT o.officer_id, o.unit, o.joined_on, o.left_on, o.officer_order, d.as_of
   FROM officers o JOIN dates d
-    ON o.joined_on < d.as_of AND NOT coalesce(o.left_on < d.as_of, false)
+    ON coalesce(o.joined_on < d.as_of, true) AND NOT coalesce(o.left_on < d.as_of, false)
 ),
 imputed AS (
-  SELECT c.officer_id, c.unit, c.joined_on, c.officer_order, c.as_of,
+  SELECT c.officer_id, c.unit, c.joined_on, c.left_on, c.officer_order, c.as_of,
       {imputed}
   FROM cohort c LEFT JOIN events e ON e.officer_id = c.officer_id AND e.as_of = c.as_of
 )
 SELECT officer_id, unit, CAST(as_of AS TIMESTAMP_S) AS as_of, officer_order,
   {columns}
 FROM imputed
+WHERE {presumed_serving}
 WINDOW unit_day AS (PARTITION BY as_of, unit),
   unit_day_ranked AS (PARTITION BY as_of, unit ORDER BY last_year)
 """
@@ -146,7 +183,16 @@ def _connect(
     )
     notices = data.notices_with_outcomes()
     notices = notices[
-        ["officer_id", "received_on", "category", "source", "severity", "decided_on", "finding"]
+        [
+            "officer_id",
+            "case_id",
+            "received_on",
+            "category",
+            "source",
+            "severity",
+            "decided_on",
+            "finding",
+        ]
     ].assign(sanction_level=notices["sanction"].map(SANCTION_LEVEL).fillna(0).astype("int64"))
     dates = pd.DataFrame({"as_of": pd.to_datetime(sorted(set(as_of_dates)))})
     for name, frame in (("officers", officers), ("notices", notices), ("dates", dates)):

@@ -224,11 +224,11 @@ def validate(
     console.print(f"Config OK: {config or 'embedded default'} ({cfg.name})")
     folder = data_dir or cfg.data.dir
     if folder is None and cfg.data.ingest is not None:
-        from ewp.adapters import MappingError, load_mapping, mapping_path
+        from ewp.adapters import MappingError, load_mapping, resolve_mapping
 
         spec = cfg.data.ingest
         try:
-            mapping = mapping_path(spec.source) if "/" not in spec.source else Path(spec.source)
+            mapping = resolve_mapping(spec.source)
             load_mapping(mapping)
         except (MappingError, ConfigError) as exc:
             _fail("Mapping error", exc)
@@ -287,11 +287,11 @@ def ingest(
     Every quirk is handled visibly: counted in the summary (ingest/summary.csv) and, where a
     row cannot be used, kept in the quarantine report (ingest/quarantine.csv).
     """
-    from ewp.adapters import MappingError, mapping_path
+    from ewp.adapters import MappingError, resolve_mapping
     from ewp.adapters import ingest as run_ingest
 
     try:
-        mapping = Path(source) if Path(source).suffix in {".yaml", ".yml"} else mapping_path(source)
+        mapping = resolve_mapping(source)
         with _reported_errors(), console.status(f"Ingesting {source_dir} with {mapping.name}…"):
             result = run_ingest(source_dir=source_dir, out_dir=out, mapping=mapping)
     except MappingError as exc:
@@ -306,7 +306,7 @@ def demo(config: ConfigOption = None) -> None:
     """Run the first end-to-end path as a Prefect flow on the embedded default (or a config).
 
     Generates (or reuses) the synthetic force, validates it, builds features, trains a logistic
-    scorecard (logged to MLflow), compares it with "3+ notices in 180 days" on a held-out date,
+    scorecard (logged to MLflow), compares it with "3+ complaints in 180 days" on a held-out date,
     and writes the ranked flag list with each officer's top reasons.
     """
     cfg = _config(config)

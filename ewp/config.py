@@ -53,7 +53,8 @@ class SyntheticConfig(_Frozen):
 class IngestConfig(_Frozen):
     """A force's own export, converted to the contract by a mapping before each run."""
 
-    # A shipped mapping name (configs/mappings/<name>.yaml, e.g. "cpdp") or a mapping file.
+    # As `ewp ingest --source` takes it: a shipped mapping name (configs/mappings/<name>.yaml,
+    # e.g. "cpdp") or a mapping file (a path ending in .yaml/.yml or with a folder in it).
     source: str
     # The folder holding the force's files (relative paths: from the working directory).
     from_dir: Path
@@ -97,6 +98,10 @@ class FeatureConfig(_Frozen):
     probation_days: PositiveInt = 730
     # Cap for "days since last notice" when an officer has none (and for gaps longer than it).
     max_days_since: PositiveInt = 3650
+    # Cohort rule for exports without separation dates: an officer with no left_on is presumed
+    # gone once nothing is known of them (joining, a notice received) for this many years before
+    # the as-of date. null: an officer with no left_on is serving until the export ends.
+    presume_left_after_years: PositiveInt | None = None
 
     @field_validator("category_groups")
     @classmethod
@@ -131,6 +136,10 @@ class LabelConfig(_Frozen):
     )
     gross_misconduct: bool = True
     proven_finding: bool = True
+    # What the horizon counts: "notices" (an escalating allegation received in it) or "cases"
+    # (a case that became known in it, escalating through an allegation received by its end;
+    # see features/labels.py). They differ only where a case carries several allegations.
+    counts: Literal["notices", "cases"] = "notices"
 
     @field_validator("serious_categories")
     @classmethod
@@ -181,15 +190,22 @@ class CandidateConfig(_Frozen):
 
 def _default_candidates() -> tuple[CandidateConfig, ...]:
     return (
+        # The headline rule counts complaints (cases), as forces run it; the same rule counted
+        # in allegations (notices) is compared beside it.
         CandidateConfig(
             name="rule_3_in_180d",
+            kind="threshold_rule",
+            params={"feature": "cases_180d", "threshold": 3},
+        ),
+        CandidateConfig(
+            name="rule_3_notices_in_180d",
             kind="threshold_rule",
             params={"feature": "notices_180d", "threshold": 3},
         ),
         CandidateConfig(
             name="rule_3_in_365d",
             kind="threshold_rule",
-            params={"feature": "notices_365d", "threshold": 3},
+            params={"feature": "cases_365d", "threshold": 3},
         ),
         CandidateConfig(name="peer_top_5pct", kind="peer_rule", params={"top_fraction": 0.05}),
         CandidateConfig(

@@ -5,9 +5,14 @@ A force sends three tables (CSV, CSV.gz or Parquet), documented for people in
 
 * ``officers``: one row per officer ever employed in the export period.
 * ``notices``: one row per allegation against one officer (a misconduct notice). Its
-  ``received_on`` is the *knowledge date*: the day the force knew of the allegation.
+  ``received_on`` is the *knowledge date*: the day the force knew of the allegation. Its
+  ``case_id`` groups the allegations of one complaint or conduct matter (a *case*).
 * ``outcomes``: at most one row per notice, the decision. Its ``decided_on`` is the knowledge
   date of the finding and sanction.
+
+A case's finding is the one that establishes most (``FINDINGS`` order) among its allegations
+decided so far: a case is proven once any of its allegations is. Dates in ``UNKNOWN_DATES`` may
+be blank, meaning unknown, and are never invented.
 
 This module holds only names and vocabularies, so that validation, the synthetic generator,
 the feature code and the adapters all agree on them. Validation lives in ``ewp.validation``.
@@ -51,6 +56,15 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 DATE_COLUMNS: dict[str, tuple[str, ...]] = {
     OFFICERS: ("joined_on", "left_on"),
     NOTICES: ("received_on", "incident_on"),
+    OUTCOMES: ("decided_on",),
+}
+# Required date columns whose value may be blank: the date is *unknown*. Nothing is invented
+# for it: an officer with an unknown joined_on is serving since before the records (no tenure
+# or probation features); a finding with an unknown decided_on is never known as of any date
+# (its notice reads as open). The column must still be in the file.
+UNKNOWN_DATES: dict[str, tuple[str, ...]] = {
+    OFFICERS: ("joined_on",),
+    NOTICES: (),
     OUTCOMES: ("decided_on",),
 }
 

@@ -27,6 +27,7 @@ import io
 import json
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -190,18 +191,27 @@ def write_quarantine(quarantine: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def read_csv_text(path: Path, *, skip_blank_lines: bool = False) -> pd.DataFrame:
+def read_csv_text(
+    path: Path,
+    *,
+    skip_blank_lines: bool = False,
+    names: Sequence[str] | None = None,
+    data: bytes | None = None,
+) -> pd.DataFrame:
     """A CSV file (``.gz``: gzip-compressed) as text: every cell a string, blank cells ``""``.
 
     The file must be UTF-8; a leading byte-order mark is dropped. Blank lines are kept as
     all-blank rows, so row positions still give line numbers, unless ``skip_blank_lines``.
+    ``names``: the file has no header line and these are its columns, in order. ``data``: the
+    file's bytes when they do not come from ``path`` (a member of a zip archive); ``path`` then
+    names it in messages.
     Raises ``ContractError`` naming the file (and the line and field where there is one) for a
     damaged gzip file, another encoding, an empty file, a repeated column name or a line that
     does not parse.
     """
     path = Path(path)
-    name = path.name
-    data = path.read_bytes()
+    name = str(path) if data is not None else path.name
+    data = path.read_bytes() if data is None else data
     if name.endswith(".gz"):
         try:
             data = gzip.decompress(data)
@@ -213,27 +223,32 @@ def read_csv_text(path: Path, *, skip_blank_lines: bool = False) -> pd.DataFrame
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ContractError(_encoding_problem(name, data, exc)) from exc
-    names = [column.strip() for column in _first_record(text)]
-    repeated = sorted({column for column in names if names.count(column) > 1})
+    columns = list(names) if names is not None else _first_record(text)
+    columns = [column.strip() for column in columns]
+    repeated = sorted({column for column in columns if columns.count(column) > 1})
     if repeated:
         listed = ", ".join(f'"{column}"' for column in repeated)
-        raise ContractError(f"{name} line 1: column {listed} appears more than once")
+        where = "the columns given for it" if names is not None else "line 1"
+        raise ContractError(f"{name} {where}: column {listed} appears more than once")
     try:
-        return pd.read_csv(
+        frame = pd.read_csv(
             io.StringIO(text),
             dtype=str,
             keep_default_na=False,
             na_filter=False,
             skip_blank_lines=skip_blank_lines,
+            header=0 if names is None else None,
         )
     except pd.errors.EmptyDataError as exc:
-        raise ContractError(f"{name} is empty: expected a header line naming the columns") from exc
+        expected = "a header line naming the columns" if names is None else "rows"
+        raise ContractError(f"{name} is empty: expected {expected}") from exc
     except pd.errors.ParserError as exc:
         fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if fields:
             expected, line, saw = fields.groups()
+            given = "the header has" if names is None else "the mapping names"
             raise ContractError(
-                f"{name} line {line} has {saw} fields but the header has {expected}: "
+                f"{name} line {line} has {saw} fields but {given} {expected}: "
                 "quote values that contain a comma"
             ) from exc
         unclosed = re.search(r"EOF inside string starting at row (\d+)", str(exc))
@@ -243,6 +258,15 @@ def read_csv_text(path: Path, *, skip_blank_lines: bool = False) -> pd.DataFrame
                 '(expected a closing ")'
             ) from exc
         raise ContractError(f"{name} cannot be read as CSV: {str(exc).strip()}") from exc
+    if names is not None:
+        # Without a header the first line sets the width (a longer later line is refused above).
+        if frame.shape[1] != len(columns):
+            raise ContractError(
+                f"{name} line 1 has {frame.shape[1]} fields but the mapping names "
+                f"{len(columns)} columns ({', '.join(columns)})"
+            )
+        frame.columns = columns
+    return frame
 
 
 def _encoding_problem(name: str, data: bytes, exc: UnicodeDecodeError) -> str:

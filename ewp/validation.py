@@ -66,6 +66,7 @@ from ewp.contract import (
     SEVERITIES,
     SOURCES,
     TABLES,
+    UNKNOWN_DATES,
     ForceData,
 )
 
@@ -511,7 +512,7 @@ def _schema(name: str, category_map: Mapping[str, str]) -> pa.DataFrameSchema:
     columns: dict[str, pa.Column] = {}
     for column in (*required, *optional):
         checks = []
-        if column in required:
+        if _value_required(name, column):
             checks.append(pa.Check(lambda s: s.ne(""), name="required"))
         if column in DATE_COLUMNS[name]:
             checks.append(pa.Check(lambda s: s.eq("") | _parse_dates(s).notna(), name="date"))
@@ -536,6 +537,12 @@ def _schema(name: str, category_map: Mapping[str, str]) -> pa.DataFrameSchema:
             )
         )
     return pa.DataFrameSchema(columns, checks=wide)
+
+
+def _value_required(table: str, column: str) -> bool:
+    """A required column's value must be filled in, except a date that may be unknown
+    (``ewp.contract.UNKNOWN_DATES``: blank = unknown, and checks comparing it are skipped)."""
+    return column in COLUMNS[table][0] and column not in UNKNOWN_DATES[table]
 
 
 def _vocabulary_check(vocabulary: tuple[str, ...]) -> pa.Check:

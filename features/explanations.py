@@ -45,7 +45,7 @@ CHANGES: tuple[str, ...] = ("new", "continuing", "dropped off")
 # The peer comparison is added only for counts of recorded events (the sentence starts with the
 # count, e.g. "4 notices received ..."), where "more than X% of officers" reads naturally.
 COUNT_FAMILIES: frozenset[str] = frozenset(
-    {"volume", "category", "source", "severity", "outcomes", "pending"}
+    {"volume", "category", "source", "severity", "outcomes", "pending", "cases"}
 )
 # Below this share the comparison says nothing a reviewer needs ("more than 20% of officers").
 MIN_INFORMATIVE_SHARE = 0.5
@@ -114,16 +114,22 @@ def _with_as_of(matrix: pd.DataFrame, reasons: pd.DataFrame) -> pd.DataFrame:
     return keys.assign(as_of=dates[0])
 
 
-def reason_sentence(spec: FeatureSpec, value: float, peer_share_below: float | None) -> str:
+def reason_sentence(
+    spec: FeatureSpec,
+    value: float,
+    peer_share_below: float | None,
+    companion: float | None = None,
+) -> str:
     """A reason in words, with the unit comparison when it is informative.
 
-    The sentence is ``features.registry.render_reason``'s. The comparison is appended for
+    The sentence is ``features.registry.render_reason``'s (``companion``: the officer's value of
+    ``spec.companion``, the allegations behind a case count). The comparison is appended for
     counts (families in ``COUNT_FAMILIES`` whose sentence starts with the value) when the
     share is known and at least ``MIN_INFORMATIVE_SHARE``; the percentage is rounded down, so
     it never overstates: "4 notices received in the last 12 months, more than 97% of officers
     in the same unit"; a share of 1 reads "more than any other officer in the same unit".
     """
-    sentence = render_reason(spec, value)
+    sentence = render_reason(spec, value, companion)
     if peer_share_below is None or math.isnan(peer_share_below):
         return sentence
     is_count = spec.family in COUNT_FAMILIES and spec.reason.startswith("{value}")

@@ -21,7 +21,39 @@ notice received on    counted?     why
 A notice received 2020-03-01 and decided 2020-07-01 is *open* at t (its decision is not yet
 known); decided 2020-06-30, it is closed and its finding counts in the ``findings_*`` features.
 
-The serving cohort at ``t``: ``joined_on < t`` and not ``left_on < t``.
+The serving cohort at ``t``: ``joined_on < t`` and not ``left_on < t``. An unknown
+``joined_on`` (blank) means "serving since before the records begin": the officer is in the
+cohort, but their ``tenure_days`` and ``probationer`` are missing (NaN), never invented. With
+``FeatureConfig.presume_left_after_years`` = N, an officer with no ``left_on`` is presumed gone
+at ``t`` when nothing is known of them in the N years (N x 365 days) before ``t``: they neither
+joined nor received a notice in ``[t - N years, t)``. Only what is known before ``t`` decides,
+so the cohort never depends on the future.
+
+Cases
+-----
+A case (``case_id``: a complaint or conduct matter) may carry several allegations (notices)
+against one officer, and may name several officers; each (officer, case) pair counts once for
+that officer. The case becomes known, for that officer, with its first allegation against them,
+and the ``cases_*`` windows place it by that day, whatever is added to it later. A case counts
+in a category (or source) once any of its allegations in that category is known; its finding is
+the one that establishes most (``ewp.contract.FINDINGS`` order) among those decided before
+``t``, so it counts as proven from the day its first allegation is decided proven, and it is
+open while any of its known allegations is undecided.
+
+Worked example, one officer, as-of 2020-07-01 with a 180-day window [2020-01-03, 2020-07-01):
+
+====  ============  ===========  ========================================================
+case  allegation    received on  in ``cases_180d`` and ``cases_violence_180d``?
+====  ============  ===========  ========================================================
+C1    a, conduct    2019-11-01   no: C1 became known before the window opened, although
+C1    b, violence   2020-03-01   b, added to it later, was received in the window
+C2    c, conduct    2020-02-01   yes, in both: C2 became known in the window, and its
+C2    d, violence   2020-06-30   violence allegation d is known before t
+C3    e, violence   2020-07-01   no: received on t, not yet known
+====  ============  ===========  ========================================================
+
+So ``cases_180d`` = 1 and ``cases_violence_180d`` = 1, while ``notices_180d`` = 3 (b, c, d).
+As of 2020-06-30, C2 is known but d is not: ``cases_violence_180d`` = 0 there.
 
 How it is computed
 ------------------
@@ -38,10 +70,15 @@ block. On a block with dates ``t_0 < ... < t_{G-1}`` and ``n`` officers, a count
    (``cumsum``), gives ``counts[g, o]``: the officer's events with ``day < t_g``.
 
 A window ``[t - w, t)`` is then the difference of two cumulative counts: events before ``t``
-minus events before ``t - w`` (the same placement with ``day + w < t_g``). "Worst sanction so
-far" and "last notice" take a running maximum down the dates instead of a sum. The matrix's
-rows are the grid cells where the officer is serving, read out date by date. The cost is
-O(events + cells) per block: building the matrix costs a small multiple of writing it.
+minus events before ``t - w`` (the same placement with ``day + w < t_g``). A case counts in
+a window at ``t`` when its qualifying allegation is known (``known < t``) and the case became
+known in the window (``anchor >= t - w``): at the dates ``t`` in ``(known, anchor + w]``, again
+two placements, at ``known`` and at ``max(anchor + w, known)``. A case's open intervals are
+its allegations' ``(received, decided]``, merged per case, placed at their starts and ends.
+"Worst sanction so far" and "last notice" take a running maximum down the dates instead of a
+sum. The matrix's rows are the grid cells where the officer is serving, read out date by date.
+The cost is O(events + cells) per block: building the matrix costs a small multiple of writing
+it.
 Per-row queries at arbitrary dates (labels) use ``EventSeries``: sorted (officer, day) keys and
 ``np.searchsorted``.
 """
@@ -103,6 +140,14 @@ class EventSeries:
         """Events per row with ``day < days`` (the officer's whole history)."""
         return self._position(officer_codes, days) - self._position(officer_codes, 0 * days)
 
+    def last_before(self, officer_codes: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """The day of each row's latest event with ``day < days``; -1 where there is none."""
+        codes = np.asarray(officer_codes, dtype="int64")
+        position = self._position(codes, days) - 1
+        previous = self.keys[np.maximum(position, 0)] if len(self.keys) else np.zeros_like(codes)
+        found = (position >= 0) & (previous // STRIDE == codes)
+        return np.where(found, previous % STRIDE, -1)
+
 
 @dataclass(frozen=True)
 class Events:
@@ -116,6 +161,43 @@ class Events:
         """Keep the events in ``mask`` (default all) that have a date (not ``NEVER``)."""
         keep = days != NEVER if mask is None else mask & (days != NEVER)
         return cls(codes[keep], days[keep])
+
+
+@dataclass(frozen=True)
+class CaseEvents:
+    """Cases of one kind, one event per (officer, case): each counts from ``known`` (the day
+    the case first qualified, e.g. its first allegation in a category) and is placed in windows
+    by ``anchor``, the day the case became known (its first allegation against the officer).
+    ``anchor <= known``; both are dated."""
+
+    codes: np.ndarray
+    anchor: np.ndarray
+    known: np.ndarray
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Who is serving when: per officer code, ``joined`` and ``left`` day numbers (an unknown
+    ``joined`` is 0, serving since before the records; no ``left`` is ``NEVER``), and, with
+    ``presume_left_days``, each officer's known activity (joining and notices received) for the
+    rule that an officer without a ``left`` date is gone after that long without any."""
+
+    joined: np.ndarray
+    left: np.ndarray
+    activity: EventSeries | None = None
+    presume_left_days: int | None = None
+
+    def serving(self, days: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """``(G, c)``: is each of the ``candidates`` (officer codes) serving at each day?"""
+        t = days[:, None]
+        serving = (self.joined[candidates][None, :] < t) & ~(self.left[candidates][None, :] < t)
+        if self.activity is None or self.presume_left_days is None:
+            return serving
+        last = self.activity.last_before(np.broadcast_to(candidates, serving.shape), t)
+        presumed_gone = (self.left[candidates] == NEVER)[None, :] & (
+            last < t - self.presume_left_days
+        )
+        return serving & ~presumed_gone
 
 
 @dataclass(frozen=True)
@@ -138,22 +220,17 @@ class AsOfBlock:
     grid_rows: np.ndarray  # the row of each serving grid cell, in ``grid[serving]`` order
 
     @classmethod
-    def build(
-        cls, days: np.ndarray, *, joined: np.ndarray, left: np.ndarray, first_notice: np.ndarray
-    ) -> AsOfBlock:
-        """The block for as-of ``days`` (ascending); per officer code: ``joined``, ``left``
-        and ``first_notice`` day numbers (``NEVER`` where none). Serving at t: joined before t
-        and not left before t."""
+    def build(cls, days: np.ndarray, *, cohort: Cohort, first_notice: np.ndarray) -> AsOfBlock:
+        """The block for as-of ``days`` (ascending): who serves on each is the ``cohort``'s
+        rule; ``first_notice`` is each officer code's first notice day (``NEVER`` if none)."""
         last = days[-1] if len(days) else -1
         first = days[0] if len(days) else -1
-        candidates = np.flatnonzero((joined < last) & ~(left < first))
-        serving_all = (joined[candidates][None, :] < days[:, None]) & ~(
-            left[candidates][None, :] < days[:, None]
-        )
+        candidates = np.flatnonzero((cohort.joined < last) & ~(cohort.left < first))
+        serving_all = cohort.serving(days, candidates)
         row_dates, row_columns = np.nonzero(serving_all)
         has_history = first_notice[candidates] < last
         officers = candidates[has_history]
-        column = np.full(len(joined), -1, dtype=np.int64)
+        column = np.full(len(cohort.joined), -1, dtype=np.int64)
         column[officers] = np.arange(len(officers))
         return cls(
             days=days,
@@ -194,6 +271,15 @@ class AsOfBlock:
     def count_between(self, events: Events, *, days: int) -> np.ndarray:
         """``(G, n)`` counts of each officer's events in the window ``[t_g - days, t_g)``."""
         return self.count_before(events) - self.count_before(events, lag=days)
+
+    def count_cases_between(self, cases: CaseEvents, *, days: int) -> np.ndarray:
+        """``(G, n)`` counts of each officer's cases known before ``t_g`` (``known < t_g``)
+        that became known in the window (``anchor >= t_g - days``): those with ``t_g`` in
+        ``(known, anchor + days]``."""
+        closed = np.maximum(cases.anchor + days, cases.known)
+        return self.count_before(Events(cases.codes, cases.known)) - self.count_before(
+            Events(cases.codes, closed)
+        )
 
     def max_before(self, events: Events, values: np.ndarray, *, none: int) -> np.ndarray:
         """``(G, n)`` largest value among each officer's events with ``day < t_g`` (``none``
@@ -247,19 +333,125 @@ def _open_at_receipt(codes: np.ndarray, received: np.ndarray, decided: np.ndarra
     ) > 0
 
 
+def _first_day(unit: np.ndarray, units: int, days: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per unit (e.g. an officer's case), the earliest dated ``days`` among its events in
+    ``mask``; ``NEVER`` where it has none."""
+    first = np.full(units, NEVER, dtype=np.int64)
+    np.minimum.at(first, unit[mask], days[mask])
+    return first
+
+
+def _open_intervals(
+    unit: np.ndarray, received: np.ndarray, decided: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each unit's open periods: the union of its events' ``(received, decided]`` intervals.
+
+    Returns the unit, start and end of each merged interval (end ``NEVER``: still open). Two
+    intervals of a unit merge when the later one starts on or before the earlier one ends:
+    ``(1, 5]`` and ``(5, 9]`` are ``(1, 9]``, open from day 2 to day 9 without a break.
+    """
+    order = np.lexsort((received, unit))
+    unit, received, decided = unit[order], received[order], decided[order]
+    # Running maximum of the ends within each unit: units are sorted, so offsetting each
+    # unit's ends above every earlier unit's lets one global running maximum serve them all.
+    offset = unit * (2 * STRIDE)
+    reach = np.maximum.accumulate(offset + decided) - offset
+    starts_new = np.ones(len(unit), dtype=bool)
+    starts_new[1:] = (unit[1:] != unit[:-1]) | (received[1:] > reach[:-1])
+    segment = np.cumsum(starts_new) - 1
+    ends = np.full(int(starts_new.sum()), -1, dtype=np.int64)
+    np.maximum.at(ends, segment, decided)
+    return unit[starts_new], received[starts_new], ends
+
+
+@dataclass(frozen=True)
+class _Cases:
+    """The force's cases, one per (officer, case) pair, indexed by kind."""
+
+    all: CaseEvents  # every case, known from its first allegation
+    counted: dict[str, CaseEvents]  # "group:<g>", "source:<s>", "proven", "case_to_answer"
+    open_from: Events  # starts of the merged open intervals
+    open_until: Events  # their ends (undecided ends are left out: still open)
+
+
+def _cases(
+    codes: np.ndarray,
+    notices: pd.DataFrame,
+    *,
+    received: np.ndarray,
+    decided: np.ndarray,
+    config: FeatureConfig,
+) -> _Cases:
+    """Group the notices into (officer, case) pairs and date each pair's kinds (module
+    docstring, "Cases")."""
+    case_codes = pd.factorize(notices["case_id"])[0].astype("int64")
+    pairs, unit = np.unique(codes * max(len(case_codes), 1) + case_codes, return_inverse=True)
+    officer = pairs // max(len(case_codes), 1)
+    anchor = _first_day(unit, len(pairs), received, np.ones(len(unit), dtype=bool))
+    category = notices["category"].to_numpy()
+    source = notices["source"].to_numpy()
+    finding = notices["finding"].fillna("").to_numpy()
+
+    def kind(days: np.ndarray, mask: np.ndarray) -> CaseEvents:
+        known = _first_day(unit, len(pairs), days, mask)
+        dated = known != NEVER
+        return CaseEvents(officer[dated], anchor[dated], known[dated])
+
+    counted = {
+        **{
+            f"group:{group}": kind(received, np.isin(category, members))
+            for group, members in config.category_groups.items()
+        },
+        **{f"source:{src}": kind(received, source == src) for src in config.sources},
+        # A case's finding is known from the decision of the allegation that establishes it.
+        "proven": kind(decided, finding == "proven"),
+        "case_to_answer": kind(decided, np.isin(finding, CASE_TO_ANSWER_FINDINGS)),
+    }
+    open_unit, open_start, open_end = _open_intervals(unit, received, decided)
+    return _Cases(
+        all=CaseEvents(officer, anchor, anchor),
+        counted=counted,
+        open_from=Events.build(officer[open_unit], open_start),
+        open_until=Events.build(officer[open_unit], open_end),
+    )
+
+
 @dataclass(frozen=True)
 class _History:
     """Everything the features read, indexed once per call."""
 
-    joined: np.ndarray  # per officer code
-    left: np.ndarray
+    cohort: Cohort
+    joined_known: np.ndarray  # per officer code: is ``joined_on`` known?
     first_notice: np.ndarray
     unit_codes: np.ndarray
     notices: Events  # every notice, by receipt day
     notice_decided: np.ndarray  # per event of ``notices``: its decision day (NEVER if open)
     counted: dict[str, Events]  # other counted kinds, by name
-    decisions: Events  # every decision, by decision day
+    decisions: Events  # every dated decision, by decision day
     sanction_levels: np.ndarray  # per event of ``decisions``
+    cases: _Cases
+
+
+def _cohort(officers: pd.DataFrame, notices: Events, config: FeatureConfig) -> Cohort:
+    """The serving rule (module docstring): unknown ``joined_on`` is serving since before the
+    records; with ``presume_left_after_years``, activity is joining and receiving notices."""
+    joined = day_numbers(officers["joined_on"])
+    known = joined != NEVER
+    activity = None
+    if config.presume_left_after_years is not None:
+        codes = np.arange(len(officers), dtype="int64")
+        activity = EventSeries.build(
+            np.concatenate([notices.codes, codes[known]]),
+            np.concatenate([notices.days, joined[known]]),
+        )
+    return Cohort(
+        joined=np.where(known, joined, 0),
+        left=day_numbers(officers["left_on"]),
+        activity=activity,
+        presume_left_days=None
+        if config.presume_left_after_years is None
+        else 365 * config.presume_left_after_years,
+    )
 
 
 def _history(data: ForceData, config: FeatureConfig) -> _History:
@@ -296,8 +488,8 @@ def _history(data: ForceData, config: FeatureConfig) -> _History:
     first_notice = np.full(len(officers), NEVER, dtype=np.int64)
     np.minimum.at(first_notice, all_notices.codes, all_notices.days)
     return _History(
-        joined=day_numbers(officers["joined_on"]),
-        left=day_numbers(officers["left_on"]),
+        cohort=_cohort(officers, all_notices, config),
+        joined_known=officers["joined_on"].notna().to_numpy(),
         first_notice=first_notice,
         unit_codes=pd.factorize(officers["unit"], sort=True)[0].astype("int64"),
         notices=all_notices,
@@ -305,6 +497,7 @@ def _history(data: ForceData, config: FeatureConfig) -> _History:
         counted=counted,
         decisions=Events.build(codes, decided),
         sanction_levels=sanction_level[decided != NEVER],
+        cases=_cases(codes, notices, received=received, decided=decided, config=config),
     )
 
 
@@ -341,7 +534,10 @@ def _block_features(
     sanction = block.max_before(history.decisions, history.sanction_levels, none=0)
     block.write(out["worst_sanction_level"], sanction)
 
-    block.write(out["open_cases"], notices_before(0) - block.count_before(history.decisions))
+    cases = history.cases
+    open_cases = block.count_before(cases.open_from) - block.count_before(cases.open_until)
+    block.write(out["open_cases"], open_cases)
+    block.write(out["open_notices"], notices_before(0) - block.count_before(history.decisions))
     oldest = block.min_while_open(notices, history.notice_decided, notices.days, none=NEVER)
     block.write(out["oldest_open_days"], np.where(oldest == NEVER, 0, block.t - oldest))
 
@@ -358,8 +554,11 @@ def _block_features(
 
     t = block.days[block.row_dates]
     tenure = out["tenure_days"]
-    np.subtract(t, history.joined[block.row_officers], out=tenure, casting="unsafe")
+    np.subtract(t, history.cohort.joined[block.row_officers], out=tenure, casting="unsafe")
     np.less(tenure, config.probation_days, out=out["probationer"], casting="unsafe")
+    unknown = ~history.joined_known[block.row_officers]
+    tenure[unknown] = np.nan
+    out["probationer"][unknown] = np.nan
     share, ratio = _peer_context(
         dates=block.row_dates,
         units=history.unit_codes[block.row_officers],
@@ -368,6 +567,20 @@ def _block_features(
     )
     block.write_rows(out["unit_share_below_365d"], share)
     block.write_rows(out["unit_ratio_365d"], ratio)
+
+    for days in config.windows_days:
+        block.write(out[f"cases_{days}d"], block.count_cases_between(cases.all, days=days))
+    block.write(out["cases_all"], block.count_before(Events(cases.all.codes, cases.all.anchor)))
+    for days in config.group_windows_days:
+        for group in config.category_groups:
+            grid = block.count_cases_between(cases.counted[f"group:{group}"], days=days)
+            block.write(out[f"cases_{group}_{days}d"], grid)
+        for src in config.sources:
+            grid = block.count_cases_between(cases.counted[f"source:{src}"], days=days)
+            block.write(out[f"cases_source_{src}_{days}d"], grid)
+    for kind in ("proven", "case_to_answer"):
+        found = cases.counted[kind]
+        block.write(out[f"cases_{kind}_all"], block.count_before(Events(found.codes, found.known)))
 
 
 def _peer_context(
@@ -404,20 +617,16 @@ def dates_per_block(officers: int) -> int:
 
 
 def _blocks(
-    officers: pd.DataFrame,
     as_of_dates: Sequence[dt.date],
     *,
+    cohort: Cohort,
     first_notice: np.ndarray,
     block_dates: int | None,
 ) -> Iterator[AsOfBlock]:
     days = np.unique(day_numbers(list(as_of_dates)))
-    joined = day_numbers(officers["joined_on"])
-    left = day_numbers(officers["left_on"])
-    step = block_dates or dates_per_block(len(officers))
+    step = block_dates or dates_per_block(len(cohort.joined))
     for start in range(0, max(len(days), 1), step):  # no dates: one empty block
-        yield AsOfBlock.build(
-            days[start : start + step], joined=joined, left=left, first_notice=first_notice
-        )
+        yield AsOfBlock.build(days[start : start + step], cohort=cohort, first_notice=first_notice)
 
 
 def _id_frame(officers: pd.DataFrame, codes: np.ndarray, days: np.ndarray) -> pd.DataFrame:
@@ -431,15 +640,23 @@ def _id_frame(officers: pd.DataFrame, codes: np.ndarray, days: np.ndarray) -> pd
     )
 
 
-def serving_cohort(officers: pd.DataFrame, as_of_dates: Sequence[dt.date]) -> pd.DataFrame:
+def serving_cohort(
+    data: ForceData, as_of_dates: Sequence[dt.date], *, config: FeatureConfig
+) -> pd.DataFrame:
     """Rows (officer_id, unit, as_of) for each officer serving at each as-of date.
 
-    Serving at t: joined before t and not left before t. Sorted by as_of, then officer order.
+    Serving at t: joined before t (or joined on an unknown date) and not left before t, and,
+    with ``config.presume_left_after_years``, not presumed gone (module docstring). Sorted by
+    as_of, then officer order: the rows of ``build_features``.
     """
-    no_history = np.full(len(officers), NEVER, dtype=np.int64)
-    blocks = list(_blocks(officers, as_of_dates, first_notice=no_history, block_dates=None))
+    history = _history(data, config)
+    blocks = list(
+        _blocks(
+            as_of_dates, cohort=history.cohort, first_notice=history.first_notice, block_dates=None
+        )
+    )
     return _id_frame(
-        officers,
+        data.officers,
         np.concatenate([b.row_officers for b in blocks]),
         np.concatenate([b.days[b.row_dates] for b in blocks]),
     )
@@ -477,7 +694,10 @@ def iter_feature_blocks(
     dates (default: ``dates_per_block``), so a caller can stream it with bounded memory."""
     history = _history(data, config)
     blocks = _blocks(
-        data.officers, as_of_dates, first_notice=history.first_notice, block_dates=block_dates
+        as_of_dates,
+        cohort=history.cohort,
+        first_notice=history.first_notice,
+        block_dates=block_dates,
     )
     for block in blocks:
         yield _matrix(data.officers, [block], history, config)
@@ -500,7 +720,10 @@ def build_features(
     """
     history = _history(data, config)
     blocks = _blocks(
-        data.officers, as_of_dates, first_notice=history.first_notice, block_dates=block_dates
+        as_of_dates,
+        cohort=history.cohort,
+        first_notice=history.first_notice,
+        block_dates=block_dates,
     )
     return _matrix(data.officers, list(blocks), history, config)
 

@@ -18,6 +18,24 @@ of the horizon); one received 2020-12-31 does not (365 days after t). A discredi
 notice received 2020-05-01 and proven on 2021-03-01 counts with ``findings_known_by`` 2021-06-01
 but not with 2021-01-01. The as-of date 2020-07-01 has a horizon ending 2021-07-01, after the
 export was taken, so its label is unknown (NaN) and it is not used for training.
+
+Counting cases (``LabelConfig.counts = "cases"``): an escalation is a *case* (one officer's part
+in one ``case_id``, see ``features.history``) that became known in the horizon, i.e. whose first
+allegation against the officer was received in ``[t, t + h)``, and that escalates through an
+allegation received before ``t + h`` (serious or gross, or eventually proven as above). An
+allegation added in the horizon to a case known before ``t`` is no escalation then: the case
+was already known. Worked example, horizon 365 days, as-of 2020-01-01, horizon
+[2020-01-01, 2020-12-31):
+
+====  ======================================  ======================================  =========
+case  allegations (received on)               why                                     escalates
+====  ======================================  ======================================  =========
+K1    neglect 2019-11-01, force 2020-02-01    known before t                          no
+K2    neglect 2020-03-01, force 2020-09-01    known in the horizon, force within it   yes
+K3    neglect 2020-10-01, force 2021-02-01    force received after the horizon        no
+====  ======================================  ======================================  =========
+
+Counting notices, K1's and K2's force allegations both escalate (received in the horizon).
 """
 
 from __future__ import annotations
@@ -49,6 +67,29 @@ def escalation_events(
     return notices.loc[is_event]
 
 
+def _escalations(
+    data: ForceData, *, label: LabelConfig, findings_known_by: dt.date | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per escalation: officer code, the day it became known, the day it escalated (module
+    docstring). A notice is both known and escalated on its receipt; a case is known with its
+    first allegation against the officer and escalates with its first escalating one."""
+    events = escalation_events(data, label=label, findings_known_by=findings_known_by)
+    if label.counts == "notices":
+        received = day_numbers(events["received_on"])
+        return officer_codes(data.officers, events["officer_id"]), received, received
+    notices = data.notices
+    first = (
+        notices.groupby(["officer_id", "case_id"], sort=False)["received_on"].min().rename("known")
+    )
+    escalated = events.groupby(["officer_id", "case_id"], sort=False)["received_on"].min()
+    cases = first.to_frame().join(escalated.rename("escalated"), how="inner").reset_index()
+    return (
+        officer_codes(data.officers, cases["officer_id"]),
+        day_numbers(cases["known"]),
+        day_numbers(cases["escalated"]),
+    )
+
+
 def officer_codes(officers: pd.DataFrame, officer_ids: pd.Series) -> np.ndarray:
     """Each ID's row number in the officers table. Categorical IDs (as a feature cache reads
     them) are looked up once per category, not once per row: tens of millions of rows cost
@@ -76,14 +117,17 @@ def build_labels(
     """
     if findings_known_by is None:
         findings_known_by = observed_until
-    events = escalation_events(data, label=label, findings_known_by=findings_known_by)
-    series = EventSeries.build(
-        officer_codes(data.officers, events["officer_id"]), day_numbers(events["received_on"])
-    )
+    codes, known, escalated = _escalations(data, label=label, findings_known_by=findings_known_by)
+    # An escalation known on ``known`` that escalated by ``escalated`` counts for the as-of
+    # dates t with t <= known and escalated < t + h: t in [escalated - h + 1, known].
+    first = escalated - label.horizon_days + 1
+    possible = first <= known
+    starts = EventSeries.build(codes[possible], first[possible])
+    ends = EventSeries.build(codes[possible], known[possible])
     row_codes = officer_codes(data.officers, rows["officer_id"])
     t = day_numbers(rows["as_of"])
+    count = starts.count_before(row_codes, t + 1) - ends.count_before(row_codes, t)
     horizon_end = t + label.horizon_days
-    count = series.count_between(row_codes, t, horizon_end)
     observed = horizon_end <= day_numbers([observed_until])[0]
     return pd.Series(
         np.where(observed, (count > 0).astype("float64"), np.nan),

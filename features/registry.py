@@ -5,13 +5,21 @@ and the methods section list the descriptions, and the weekly report turns a (fe
 pair into a plain-language reason with ``render_reason``. Adding a feature means adding it here
 and in ``features.history``; a test checks that the two agree.
 
+Counts come in two units: *notices* (allegations, one per officer) and *cases* (complaints or
+conduct matters, ``case_id``; see ``features.history``, "Cases"). A case count names its
+allegation count as its ``companion``, so a reason reads "3 complaints (7 allegations) received
+in the last 12 months" where the two differ, and "3 complaints received ..." where they do not.
+
 Protected attributes (ethnicity, gender, age) are never features: ``FORBIDDEN_INPUTS`` is checked
 when the registry is built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 from ewp.config import FeatureConfig
 from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS
@@ -34,7 +42,8 @@ class FeatureSpec:
     the value is 1), e.g. "{value} notice{s} in the last 12 months". A feature that can be
     negative says so in words: ``reason_negative`` is used for a value below zero, with the
     value's size (e.g. "notice rate down by {value} a year ..."), and ``reason_zero`` for a
-    value that reads as zero.
+    value that reads as zero. A case count also has ``{detail}`` after its noun and names the
+    allegation count it is shown with in ``companion`` (see ``render_reason``).
     """
 
     name: str
@@ -43,6 +52,12 @@ class FeatureSpec:
     family: str
     reason_negative: str | None = None
     reason_zero: str | None = None
+    companion: str | None = None
+
+    def sentence(self, value: str, *, s: str, detail: str = "", template: str | None = None) -> str:
+        """A reason template (default ``reason``) filled in (``detail`` only where the
+        template has it)."""
+        return (template or self.reason).format(value=value, s=s, detail=detail)
 
 
 def window_phrase(days: int) -> str:
@@ -55,6 +70,17 @@ def window_phrase(days: int) -> str:
 
 def _group_label(members: tuple[str, ...]) -> str:
     return " or ".join(CATEGORY_LABELS[m] for m in members)
+
+
+def _group_and_source_windows(config: FeatureConfig) -> Iterator[tuple[int, str, str, str]]:
+    """(days, name part, words, family) of each category-group and source count, e.g.
+    (365, "violence", "for violence / use of force or domestic abuse", "category") or
+    (365, "source_public", "from members of the public", "source")."""
+    for days in config.group_windows_days:
+        for group, members in config.category_groups.items():
+            yield days, group, f"for {_group_label(members)}", "category"
+        for source in config.sources:
+            yield days, f"source_{source}", SOURCE_LABELS[source], "source"
 
 
 def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
@@ -78,28 +104,15 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
             "volume",
         )
     )
-    for days in config.group_windows_days:
-        phrase = window_phrase(days)
-        for group, members in config.category_groups.items():
-            label = _group_label(members)
-            specs.append(
-                FeatureSpec(
-                    f"notices_{group}_{days}d",
-                    f"Notices for {label} received in the {phrase} before the as-of date.",
-                    f"{{value}} notice{{s}} for {label} in the last {phrase}",
-                    "category",
-                )
-            )
-        for source in config.sources:
-            specs.append(
-                FeatureSpec(
-                    f"notices_source_{source}_{days}d",
-                    f"Notices {SOURCE_LABELS[source]} received in the {phrase} before the "
-                    "as-of date.",
-                    f"{{value}} notice{{s}} {SOURCE_LABELS[source]} in the last {phrase}",
-                    "source",
-                )
-            )
+    specs += [
+        FeatureSpec(
+            f"notices_{part}_{days}d",
+            f"Notices {words} received in the {window_phrase(days)} before the as-of date.",
+            f"{{value}} notice{{s}} {words} in the last {window_phrase(days)}",
+            family,
+        )
+        for days, part, words, family in _group_and_source_windows(config)
+    ]
     specs += [
         FeatureSpec(
             "gross_misconduct_all",
@@ -135,8 +148,15 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
         ),
         FeatureSpec(
             "open_cases",
+            "Cases with an allegation received before the as-of date and not yet decided on it.",
+            "{value} case{s}{detail} still open",
+            "pending",
+            companion="open_notices",
+        ),
+        FeatureSpec(
+            "open_notices",
             "Notices received before the as-of date and not yet decided on it.",
-            "{value} case{s} still open",
+            "{value} allegation{s} still open",
             "pending",
         ),
         FeatureSpec(
@@ -193,10 +213,78 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
             "peer",
         ),
     ]
+    specs += _case_specs(config)
     forbidden = [s.name for s in specs if s.name in FORBIDDEN_INPUTS]
     if forbidden:
         raise ValueError(f"protected attributes cannot be model inputs: {forbidden}")
     return tuple(specs)
+
+
+def _case_specs(config: FeatureConfig) -> list[FeatureSpec]:
+    """Case counts (family "cases"), each beside the notice count it is shown with (and which
+    it equals where every case carries one allegation per officer: ``twin_of``)."""
+    known = "a case counts from its first allegation against the officer"
+    specs = [
+        FeatureSpec(
+            f"cases_{days}d",
+            f"Cases (complaints or conduct matters) that became known in the "
+            f"{window_phrase(days)} before the as-of date; {known}.",
+            f"{{value}} complaint{{s}}{{detail}} received in the last {window_phrase(days)}",
+            "cases",
+            companion=f"notices_{days}d",
+        )
+        for days in config.windows_days
+    ]
+    specs.append(
+        FeatureSpec(
+            "cases_all",
+            f"All cases that became known before the as-of date; {known}.",
+            "{value} complaint{s}{detail} received in total",
+            "cases",
+            companion="notices_all",
+        )
+    )
+    specs += [
+        FeatureSpec(
+            f"cases_{part}_{days}d",
+            f"Cases that became known in the {window_phrase(days)} before the as-of date with "
+            f"an allegation {words} known before it.",
+            f"{{value}} complaint{{s}}{{detail}} {words} in the last {window_phrase(days)}",
+            "cases",
+            companion=f"notices_{part}_{days}d",
+        )
+        for days, part, words, _ in _group_and_source_windows(config)
+    ]
+    specs += [
+        FeatureSpec(
+            "cases_proven_all",
+            "Cases with an allegation proven in a decision before the as-of date.",
+            "{value} earlier complaint{s} with an allegation proven",
+            "cases",
+        ),
+        FeatureSpec(
+            "cases_case_to_answer_all",
+            "Cases with an allegation found to have a case to answer (proven or not) in a "
+            "decision before the as-of date.",
+            "{value} earlier complaint{s} with a case to answer",
+            "cases",
+        ),
+    ]
+    return specs
+
+
+def twin_of(name: str) -> str | None:
+    """The feature a case feature equals wherever every case carries one allegation per
+    officer: its allegation count (``cases_365d`` -> ``notices_365d``, ``cases_proven_all`` ->
+    ``findings_proven_all``; ``open_notices`` -> ``open_cases``). None for the others. A model
+    leaves a feature out when it equals its twin (``models.inputs.repeated_columns``)."""
+    if name == "open_notices":
+        return "open_cases"
+    if name in ("cases_proven_all", "cases_case_to_answer_all"):
+        return "findings_" + name.removeprefix("cases_")
+    if name.startswith("cases_"):
+        return "notices_" + name.removeprefix("cases_")
+    return None
 
 
 def format_value(name: str, value: float) -> str:
@@ -208,12 +296,14 @@ def format_value(name: str, value: float) -> str:
     return f"{value:.0f}"
 
 
-def render_reason(spec: FeatureSpec, value: float) -> str:
+def render_reason(spec: FeatureSpec, value: float, companion: float | None = None) -> str:
     """A plain-language reason: the spec's sentence with the value filled in.
 
     A value that reads as zero uses ``reason_zero`` and a negative one ``reason_negative``
     (with the value's size), when the spec has them: "notice rate down by 0.5 a year", never
-    "up by -0.5".
+    "up by -0.5". ``companion`` is the officer's value of ``spec.companion`` (the allegations
+    behind a case count); where it differs from ``value`` it is named: "3 complaints (7
+    allegations) received in the last 12 months".
     """
     template = spec.reason
     size = abs(value)
@@ -222,4 +312,9 @@ def render_reason(spec: FeatureSpec, value: float) -> str:
     elif spec.reason_negative is not None and value < 0:
         template, value = spec.reason_negative, size
     text = format_value(spec.name, value)
-    return template.format(value=text, s="" if text == "1" else "s")
+    detail = ""
+    if spec.companion is not None and companion is not None and not np.isnan(companion):
+        allegations = format_value(spec.companion, companion)
+        if allegations != text:
+            detail = f" ({allegations} allegation{'' if allegations == '1' else 's'})"
+    return spec.sentence(text, s="" if text == "1" else "s", detail=detail, template=template)

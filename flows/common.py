@@ -25,7 +25,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.exceptions import MissingContextError
 from prefect.states import State
 
-from ewp.adapters import ingest, mapping_path
+from ewp.adapters import ingest, resolve_mapping
 from ewp.atomic import write_csv
 from ewp.config import Config
 from ewp.contract import ForceData
@@ -125,7 +125,7 @@ def ingest_export(config: Config, home: Path) -> Path:
     changed export or mapping is ingested afresh and an unchanged one is reused.
     """
     spec = config.data.ingest
-    mapping = mapping_path(spec.source) if "/" not in spec.source else Path(spec.source)
+    mapping = resolve_mapping(spec.source)
     source_files = sorted(p for p in spec.from_dir.iterdir() if p.is_file())
     key = fingerprint_files([mapping, *source_files])[:12]
     export_dir = home / "ingested" / f"{mapping.stem}-{key}"

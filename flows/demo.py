@@ -7,7 +7,7 @@ its own beyond choosing dates. Steps:
    ``data.dir``), validate it and write the quarantine report;
 2. build feature histories at monthly as-of dates and the escalation label;
 3. hold out the last fully observed year: train one label horizon before it and compare the
-   scorecard with "3+ notices in 180 days" and a count ranker on its 12 monthly as-of dates,
+   scorecard with "3+ complaints in 180 days" and a count ranker on its 12 monthly as-of dates,
    at the rule's flag volume and at the top 1%;
 4. train the published model on every observed date, log it to MLflow;
 5. score the serving cohort on the latest Monday and publish the list as the weekly flow does
@@ -58,7 +58,7 @@ from models.sampling import negative_subsample
 from models.scorecard import ScorecardClassifier
 from models.timechop import as_of_dates, make_splits
 
-RULE_NAME = "3+ notices in 180 days"
+RULE_NAME = "3+ complaints in 180 days"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +80,7 @@ HOLDOUT_CANDIDATES = ("rule_3_in_180d", "count_ranker", "scorecard")
 def holdout_comparison(
     data: ForceData, config: Config, first_test: dt.date, extracted_on: dt.date
 ) -> pd.DataFrame:
-    """The scorecard against "3+ notices in 180 days" and a count ranker on the last observed
+    """The scorecard against "3+ complaints in 180 days" and a count ranker on the last observed
     year: trained once, one label horizon before the year starts, with findings known by then,
     and evaluated on each of its 12 monthly as-of dates. Returns the pooled summary at the
     rule's flag volume and at the top 1%."""

@@ -55,7 +55,7 @@ from features.explanations import (
     risk_note,
 )
 from features.history import build_features
-from features.registry import feature_specs
+from features.registry import FeatureSpec, feature_specs
 from flows.audit import AUDIT_HTML, audit_frame, audit_provenance, run_audit, write_audit
 from flows.common import (
     IO_TASK,
@@ -164,6 +164,13 @@ def last_notice_dates(data: ForceData, as_of: dt.date) -> dict[str, dt.date]:
     return {officer: day.date() for officer, day in latest.items()}
 
 
+def _companion_value(values: pd.DataFrame, spec: FeatureSpec, officer_id: str) -> float | None:
+    """The officer's value of the allegation count shown beside a case count, if any."""
+    if spec.companion is None or spec.companion not in values.columns:
+        return None
+    return float(values.at[officer_id, spec.companion])
+
+
 @ewp_task(**IO_TASK)
 def publish_list(
     *,
@@ -218,16 +225,23 @@ def publish_list(
             scored, scoring=config.scoring, suppressed=set(held["officer_id"])
         )
         suppressed = held.loc[held["officer_id"].isin(suppressed_listed["officer_id"])]
-        values = matrix.set_index("officer_id").loc[flagged["officer_id"], columns]
+        # Every feature of the flagged officers (a case count's reason also names the
+        # allegations behind it, which the model may not read); the model's own for its terms.
+        facts = matrix.set_index("officer_id").loc[flagged["officer_id"]]
+        values = facts[columns]
         contributions = contributions_of(model, values, cohort=matrix[columns])
         reasons = top_reasons(contributions, values, n=config.scoring.reasons_per_flag).rename(
             columns={"row": "officer_id"}
         )
         reasons = peer_comparison(matrix, reasons)
         reasons["sentence"] = [
-            reason_sentence(specs[f], v, p)
-            for f, v, p in zip(
-                reasons["feature"], reasons["value"], reasons["peer_share_below"], strict=True
+            reason_sentence(specs[f], v, p, _companion_value(facts, specs[f], officer))
+            for f, v, p, officer in zip(
+                reasons["feature"],
+                reasons["value"],
+                reasons["peer_share_below"],
+                reasons["officer_id"],
+                strict=True,
             )
         ]
         typical = matrix[columns].mean()

@@ -35,7 +35,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, CandidateKind
 from ewp.provenance import model_identity
-from models.inputs import validate_features, validate_labels, validate_weights
+from models.inputs import (
+    repeated_columns,
+    validate_features,
+    validate_labels,
+    validate_weights,
+)
 from models.rules import CountRanker, PeerOutlierRule, ThresholdRule
 from models.scorecard import ScorecardClassifier
 
@@ -43,6 +48,8 @@ from models.scorecard import ScorecardClassifier
 class _WrappedClassifier(ClassifierMixin, BaseEstimator):
     """A library classifier behind ewp's interface: fitted on a named, numeric feature frame.
 
+    A case count equal to its allegation count in every training row
+    (``models.inputs.repeated_columns``) is left out of the library model's fit (``repeated_``).
     Subclasses define ``__init__`` (their parameters) and ``_new_model`` (the unfitted library
     estimator). Scoring frames must hold the fitted columns; they are reordered to match.
     """
@@ -67,19 +74,21 @@ class _WrappedClassifier(ClassifierMixin, BaseEstimator):
         weights = validate_weights(sample_weight, len(X))
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
-        self.model_ = self._new_model([str(c) for c in X.columns])
-        self.model_.fit(X.to_numpy(dtype="float64"), labels, sample_weight=weights)
+        values = X.to_numpy(dtype="float64")
+        self.repeated_ = repeated_columns(X)
+        self.model_ = self._new_model([str(c) for c in self.feature_names_in_[~self.repeated_]])
+        self.model_.fit(values[:, ~self.repeated_], labels, sample_weight=weights)
         self.classes_ = self.model_.classes_
         return self
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
-        """The fitted features of ``X`` as a float64 matrix, in training order."""
+        """The features of ``X`` the library model was fitted on, as a float64 matrix."""
         check_is_fitted(self, "model_")
         validate_features(X)
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             raise ValueError(f"feature frame lacks columns the model was fitted on: {missing}")
-        return X[list(self.feature_names_in_)].to_numpy(dtype="float64")
+        return X[list(self.feature_names_in_[~self.repeated_])].to_numpy(dtype="float64")
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds of escalation per row (higher = more risk)."""
@@ -160,9 +169,17 @@ class EBMScorer(_WrappedClassifier):
         return self
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Per-row, per-term log-odds contributions (one column per feature if no interactions)."""
-        terms = self.model_.eval_terms(self._matrix(X))
-        return pd.DataFrame(terms, index=X.index, columns=list(self.model_.term_names_))
+        """Per-row, per-term log-odds contributions: one column per feature (0 for one left out
+        of the fit), then one per interaction pair."""
+        terms = pd.DataFrame(
+            self.model_.eval_terms(self._matrix(X)),
+            index=X.index,
+            columns=list(self.model_.term_names_),
+        )
+        # A feature left out of the fit (it repeated its twin) contributes nothing.
+        features = set(self.feature_names_in_)
+        pairs = [name for name in terms.columns if name not in features]
+        return terms.reindex(columns=[*self.feature_names_in_, *pairs], fill_value=0.0)
 
 
 class HistGBYardstick(_WrappedClassifier):

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.inputs import repeated_columns
+
 # An Explainable Boosting Machine names a pairwise interaction term "a & b" (interpret-core).
 INTERACTION_SEPARATOR = " & "
 
@@ -100,11 +102,16 @@ def deviation_contributions(values: pd.DataFrame, cohort: pd.DataFrame) -> pd.Da
 
     Each feature's standardised distance from the cohort's mean, ``(x - mean) / sd``: how
     unusual the officer is on it. Not a share of the score, so reports call these "what stands
-    out", but as data it has the same shape as a model's contributions.
+    out", but as data it has the same shape as a model's contributions. A case count equal
+    to its allegation count across the cohort (``models.inputs.repeated_columns``) gets 0.
     """
     mean = cohort[values.columns].mean()
     sd = cohort[values.columns].std(ddof=0).replace(0, 1.0)
-    return (values - mean) / sd
+    deviations = (values - mean) / sd
+    # A case count repeating its allegation count says nothing new: never a reason twice.
+    repeated = repeated_columns(cohort[values.columns])
+    deviations.loc[:, repeated] = 0.0
+    return deviations
 
 
 def biggest_fall(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:

@@ -5,6 +5,10 @@ meaning), none of them a protected attribute from ``features.registry.FORBIDDEN_
 labels must be 0 (no escalation) or 1 (escalation), one per feature row; optional sample
 weights (e.g. the inverse-probability weights of ``models.sampling.negative_subsample``) must be
 finite, non-negative numbers, one per feature row, not all zero.
+
+``repeated_columns`` finds the case counts that merely repeat their allegation counts: where
+every case carries one allegation per officer the two are equal, and a model that fits both
+only splits one effect in two (and shows it twice among the reasons).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.registry import FORBIDDEN_INPUTS
+from features.registry import FORBIDDEN_INPUTS, twin_of
 
 
 def validate_features(X: pd.DataFrame) -> pd.DataFrame:
@@ -71,3 +75,18 @@ def validate_weights(
     if n_rows and not weights.sum() > 0:
         raise ValueError("sample weights must not all be zero")
     return weights
+
+
+def repeated_columns(X: pd.DataFrame) -> np.ndarray:
+    """Per column of a feature frame: True when it is a case count equal, in every row, to the
+    allegation count it is the twin of (``features.registry.twin_of``), which is in the frame
+    too. Only such twins are left out: any other column, even a constant one, stays, so a
+    model fitted on a frame with repeated twins is the model fitted without them."""
+    repeated = np.zeros(X.shape[1], dtype=bool)
+    for j, name in enumerate(X.columns):
+        twin = twin_of(str(name))
+        if twin is not None and twin in X.columns:
+            repeated[j] = np.array_equal(
+                X[name].to_numpy(dtype="float64"), X[twin].to_numpy(dtype="float64"), equal_nan=True
+            )
+    return repeated

@@ -1,10 +1,11 @@
 """The classic early-warning rules, written as competing models.
 
-A professional standards unit's existing system is a threshold rule ("3 or more notices in the
-last 180 days"). A model earns its place only by beating such rules at the same number of
-officers flagged, so each rule here is a scikit-learn style estimator that the evaluation
-scores exactly like a model: ``decision_function`` ranks officers (higher = more risk) and
-``predict_proba`` gives calibrated rates so the Brier score is defined.
+A professional standards unit's existing system is a threshold rule ("3 or more complaints in
+the last 180 days", ``cases_180d``; counted in allegations, ``notices_180d``). A model earns
+its place only by beating such rules at the same number of officers flagged, so each rule here
+is a scikit-learn style estimator that the evaluation scores exactly like a model:
+``decision_function`` ranks officers (higher = more risk) and ``predict_proba`` gives
+calibrated rates so the Brier score is defined.
 
 - ``ThresholdRule`` flags officers whose feature reaches a threshold, the same for everyone.
 - ``PeerOutlierRule`` flags officers in the top fraction of their own unit.
@@ -33,7 +34,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from ewp.config import FeatureConfig
-from features.registry import feature_specs, format_value
+from features.registry import FeatureSpec, feature_specs, format_value
 from models.inputs import validate_features, validate_labels, validate_weights
 
 # Feature frames store shares as float32 (19/20 becomes 0.94999999), so comparisons of a share
@@ -50,17 +51,17 @@ def _feature_values(X: pd.DataFrame, feature: str) -> np.ndarray:
     return X[feature].to_numpy(dtype="float64")
 
 
-def _reason_template(feature: str) -> str | None:
-    """The registry's reason sentence for a default feature ("{value} notices ..."), if any."""
-    return next((s.reason for s in feature_specs(FeatureConfig()) if s.name == feature), None)
+def _spec(feature: str) -> FeatureSpec | None:
+    """The registry's spec of a default feature (its reason: "{value} notices ..."), if any."""
+    return next((s for s in feature_specs(FeatureConfig()) if s.name == feature), None)
 
 
 def _phrase(feature: str) -> str:
     """A count in words ("notices received in the last 12 months"), else the feature's name."""
-    template = _reason_template(feature)
-    if template is None or not template.startswith("{value} "):
+    spec = _spec(feature)
+    if spec is None or not spec.reason.startswith("{value} "):
         return feature
-    return template.removeprefix("{value} ").format(s="s")
+    return spec.sentence("", s="s").removeprefix(" ")
 
 
 def _weighted_rate(labels: np.ndarray, weights: np.ndarray, rows: np.ndarray) -> float | None:
@@ -161,12 +162,13 @@ class ThresholdRule(_FlagRule):
         return _feature_values(X, self.feature) >= self.threshold
 
     def describe(self) -> str:
-        """The rule in plain language: "3 or more notices received in the last 180 days"."""
+        """The rule in plain language: "3 or more notices received in the last 180 days", or
+        "3 or more complaints received in the last 180 days" for ``cases_180d``."""
         amount = f"{_threshold_text(self.feature, self.threshold)} or more"
-        template = _reason_template(self.feature)
-        if template is None:
+        spec = _spec(self.feature)
+        if spec is None:
             return f"{self.feature} of {amount}"
-        return template.format(value=amount, s="s")
+        return spec.sentence(amount, s="s")
 
 
 class PeerOutlierRule(_FlagRule):

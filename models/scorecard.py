@@ -11,6 +11,12 @@ on a flag add up to its score exactly.
 standardisation: ``mean_`` and ``scale_`` are then the weighted mean and weighted (population)
 standard deviation, so on a weighted negative subsample they estimate the full data's average
 officer and spread, and ``intercept_`` and the contributions keep their meaning.
+
+A missing value (NaN: e.g. the tenure of an officer whose joining date is unknown) stands for the
+average officer's: it contributes nothing, and so is never a reason. A case count equal to its
+allegation count in every training row (``models.inputs.repeated_columns``: an export with one
+allegation per case and officer) is left out of the fit, with coefficient 0, so the model is
+the one fitted without it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from models.inputs import validate_features, validate_labels, validate_weights
+from models.inputs import (
+    repeated_columns,
+    validate_features,
+    validate_labels,
+    validate_weights,
+)
 
 
 class ScorecardClassifier(ClassifierMixin, BaseEstimator):
@@ -67,6 +78,9 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         values = X.to_numpy(dtype="float64")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = values.shape[1]
+        missing = np.isnan(values)
+        if missing.any():
+            values = _mean_filled(values, missing, weights)
         if weights is None:
             self.mean_ = values.mean(axis=0)
             scale = values.std(axis=0)
@@ -74,15 +88,20 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
             self.mean_ = np.average(values, axis=0, weights=weights)
             scale = np.sqrt(np.average((values - self.mean_) ** 2, axis=0, weights=weights))
         self.scale_ = np.where(scale > 0, scale, 1.0)
+        self.repeated_ = repeated_columns(X)
         model = LogisticRegression(
             C=self.regularisation_c,
             class_weight=self.class_weight,
             max_iter=2000,
             random_state=self.random_state,
         )
-        model.fit((values - self.mean_) / self.scale_, labels, sample_weight=weights)
+        standardised = (values - self.mean_) / self.scale_
+        if self.repeated_.any():
+            standardised = standardised[:, ~self.repeated_]
+        model.fit(standardised, labels, sample_weight=weights)
         self.classes_ = model.classes_
-        self.coef_ = model.coef_[0]
+        self.coef_ = np.zeros(self.n_features_in_)
+        self.coef_[~self.repeated_] = model.coef_[0]
         self.intercept_ = float(model.intercept_[0])
         return self
 
@@ -92,7 +111,9 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         if missing:
             raise ValueError(f"feature frame lacks columns the model was fitted on: {missing}")
         values = X[list(self.feature_names_in_)].to_numpy(dtype="float64")
-        return (values - self.mean_) / self.scale_
+        standardised = (values - self.mean_) / self.scale_
+        standardised[np.isnan(standardised)] = 0.0  # missing: the average officer's value
+        return standardised
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row, per-feature log-odds contributions relative to an average officer."""
@@ -124,3 +145,15 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
                 "sd": self.scale_,
             }
         )
+
+
+def _mean_filled(values: np.ndarray, missing: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """``values`` with each missing cell set to its column's (weighted) mean of the present
+    ones; 0 where a column has none."""
+    present = (~missing).astype("float64")
+    if weights is not None:
+        present *= weights[:, None]
+    totals = present.sum(axis=0)
+    sums = (np.where(missing, 0.0, values) * present).sum(axis=0)
+    means = np.divide(sums, totals, out=np.zeros(values.shape[1]), where=totals > 0)
+    return np.where(missing, means, values)

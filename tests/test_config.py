@@ -51,7 +51,7 @@ def test_config_is_frozen() -> None:
 
 # --- every error names the field and what was expected ---------------------------------------
 
-LABEL_KEYS = "gross_misconduct, horizon_days, proven_finding, serious_categories"
+LABEL_KEYS = "counts, gross_misconduct, horizon_days, proven_finding, serious_categories"
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from features.registry import FORBIDDEN_INPUTS, feature_specs, render_reason
 from tests.builders import make_force
 
 CONFIG = FeatureConfig(windows_days=(90, 180, 365, 1095), group_windows_days=(365,))
+PRESUMED = FeatureConfig(group_windows_days=(180,), presume_left_after_years=1)
 AS_OF = dt.date(2020, 7, 1)
 
 
@@ -81,7 +82,7 @@ def test_open_cases_findings_and_sanctions_known_only_when_decided() -> None:
 
 
 def test_cohort_edges_joined_and_left() -> None:
-    officers = make_force(
+    force = make_force(
         officers=[
             {"officer_id": "joins_on_t", "joined_on": "2020-07-01"},
             {"officer_id": "joined_day_before", "joined_on": "2020-06-30"},
@@ -89,8 +90,8 @@ def test_cohort_edges_joined_and_left() -> None:
             {"officer_id": "leaves_on_t", "joined_on": "2010-01-01", "left_on": "2020-07-01"},
         ],
         notices=[],
-    ).officers
-    cohort = serving_cohort(officers, [AS_OF])
+    )
+    cohort = serving_cohort(force, [AS_OF], config=CONFIG)
     assert sorted(cohort["officer_id"]) == ["joined_day_before", "leaves_on_t"]
 
 
@@ -181,25 +182,34 @@ days = st.integers(min_value=0, max_value=8 * 365)
 def force_and_future(draw: st.DrawFn) -> tuple[tuple, tuple, dt.date]:
     """A random small force, an as-of date, and a copy with extra events known on/after it.
 
-    The copy adds new notices received on or after t, decides still-open cases on or after t
-    (with any finding), and changes the decision date/finding of cases decided on or after t.
-    Returns plain records; the test builds the frames (pandas has no place inside a strategy).
+    Notices fall into a few shared cases (several allegations per case, several officers per
+    case); some joining and decision dates are unknown. The copy adds new notices received on
+    or after t (some to existing cases), decides still-open cases on or after t (with any
+    finding), and changes the decision date/finding of cases decided on or after t. Returns
+    plain records; the test builds the frames (pandas has no place inside a strategy).
     """
     n_officers = draw(st.integers(1, 4))
     officers = [
         {
             "officer_id": f"O{i}",
-            "joined_on": str(BASE + dt.timedelta(days=draw(st.integers(-2000, 1500)))),
+            "joined_on": draw(
+                st.one_of(
+                    st.none(),
+                    st.integers(-2000, 1500).map(lambda d: str(BASE + dt.timedelta(days=d))),
+                )
+            ),
             "unit": draw(st.sampled_from(["U1", "U2"])),
         }
         for i in range(n_officers)
     ]
+    cases = st.integers(0, 5).map(lambda k: f"K{k}")
     t = BASE + dt.timedelta(days=draw(st.integers(365, 6 * 365)))
     notices, outcomes = [], []
     for j in range(draw(st.integers(0, 12))):
         received = BASE + dt.timedelta(days=draw(days))
         notice = {
             "notice_id": f"n{j}",
+            "case_id": draw(cases),
             "officer_id": f"O{draw(st.integers(0, n_officers - 1))}",
             "received_on": str(received),
             "category": draw(st.sampled_from(CATEGORIES)),
@@ -211,7 +221,8 @@ def force_and_future(draw: st.DrawFn) -> tuple[tuple, tuple, dt.date]:
             outcomes.append(
                 {
                     "notice_id": notice["notice_id"],
-                    "decided_on": str(decided),
+                    # A decision date may be unknown: never known as of any date.
+                    "decided_on": draw(st.sampled_from([str(decided), str(decided), None])),
                     "finding": draw(st.sampled_from(FINDINGS)),
                     "sanction": draw(st.sampled_from(SANCTIONS)),
                 }
@@ -221,7 +232,7 @@ def force_and_future(draw: st.DrawFn) -> tuple[tuple, tuple, dt.date]:
     decided_ids = {o["notice_id"] for o in outcomes}
     for o in outcomes:
         o2 = dict(o)
-        if dt.date.fromisoformat(o["decided_on"]) >= t:  # a decision not yet known at t
+        if o["decided_on"] and dt.date.fromisoformat(o["decided_on"]) >= t:  # not yet known
             o2["decided_on"] = str(t + dt.timedelta(days=draw(st.integers(0, 400))))
             o2["finding"] = draw(st.sampled_from(FINDINGS))
             o2["sanction"] = draw(st.sampled_from(SANCTIONS))
@@ -241,6 +252,7 @@ def force_and_future(draw: st.DrawFn) -> tuple[tuple, tuple, dt.date]:
         future_notices.append(
             {
                 "notice_id": f"future{k}",
+                "case_id": draw(cases),  # a new case, or an allegation added to a known one
                 "officer_id": f"O{draw(st.integers(0, n_officers - 1))}",
                 "received_on": str(t + dt.timedelta(days=draw(st.integers(0, 500)))),
                 "category": draw(st.sampled_from(CATEGORIES)),
@@ -256,11 +268,13 @@ def force_and_future(draw: st.DrawFn) -> tuple[tuple, tuple, dt.date]:
 def test_events_on_or_after_as_of_change_no_feature(case: tuple[tuple, tuple, dt.date]) -> None:
     past_records, future_records, t = case
     past, with_future = make_force(*past_records), make_force(*future_records)
-    # Features at t and at an earlier date: both must ignore everything known on/after t.
+    # Features at t and at an earlier date: both must ignore everything known on/after t,
+    # the cohort included (an officer quiet for a year is presumed gone with PRESUMED).
     dates = [t - dt.timedelta(days=100), t]
-    before = build_features(past, dates, config=CONFIG)
-    after = build_features(with_future, dates, config=CONFIG)
-    pd.testing.assert_frame_equal(before, after)
+    for config in (CONFIG, PRESUMED):
+        before = build_features(past, dates, config=config)
+        after = build_features(with_future, dates, config=config)
+        pd.testing.assert_frame_equal(before, after)
 
 
 def test_property_would_catch_a_leak() -> None:

@@ -24,6 +24,8 @@ from models.timechop import as_of_dates
 from tests.builders import make_force
 
 CONFIG = FeatureConfig()
+# Officers with no left_on are presumed gone after 3 years with neither joining nor a notice.
+PRESUMED = FeatureConfig(presume_left_after_years=3)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,43 @@ def force() -> ForceData:
         officers=1500, start_year=2014, end_year=2020, seed=7, reporting_bias={"Black": 0.81}
     )
     return ForceData(generated.officers, generated.notices, generated.outcomes)
+
+
+@pytest.fixture(scope="module")
+def case_force(force: ForceData) -> ForceData:
+    """The synthetic force with what its generator never makes: every other notice gains a
+    second allegation in its case, received 0-399 days later in another category and source
+    (decided later, or never), and some joining and decision dates are unknown."""
+    rng = np.random.default_rng(3)
+    first = force.notices.iloc[::2]
+    later = pd.to_timedelta(rng.integers(0, 400, len(first)), unit="D")
+    added = first.assign(
+        notice_id=first["notice_id"] + "x",
+        received_on=first["received_on"] + later,
+        category=np.roll(first["category"].to_numpy(), 1),
+        source=np.roll(first["source"].to_numpy(), 1),
+    )
+    decided = added.iloc[::3]
+    outcomes = pd.concat(
+        [
+            force.outcomes,
+            pd.DataFrame(
+                {
+                    "notice_id": decided["notice_id"].to_numpy(),
+                    "decided_on": decided["received_on"].to_numpy()
+                    + pd.to_timedelta(rng.integers(0, 300, len(decided)), unit="D"),
+                    "finding": np.resize(["proven", "no_case_to_answer"], len(decided)),
+                    "sanction": "none",
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    outcomes.loc[outcomes.index % 30 == 7, "decided_on"] = pd.NaT
+    officers = force.officers.copy()
+    officers.loc[officers.index % 20 == 3, "joined_on"] = pd.NaT
+    notices = pd.concat([force.notices, added], ignore_index=True)
+    return ForceData(officers, notices, outcomes)
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +166,37 @@ def test_naive_reference_agrees_on_a_synthetic_force(force: ForceData) -> None:
     pd.testing.assert_frame_equal(naive_features(force, dates, config=CONFIG), ewp)
 
 
+def test_naive_reference_agrees_on_cases_and_unknown_dates(case_force: ForceData) -> None:
+    dates = as_of_dates(start=dt.date(2015, 6, 1), end=dt.date(2020, 12, 31), cadence="monthly")
+    rows = {}
+    for config in (CONFIG, PRESUMED):
+        ewp = build_features(case_force, dates[::8], config=config)
+        rows[config.presume_left_after_years] = len(ewp)
+        # The comparison matters: cases differ from notices, tenure is sometimes unknown.
+        assert (ewp["cases_1095d"] < ewp["notices_1095d"]).sum() > 100
+        assert (ewp["open_cases"] < ewp["open_notices"]).sum() > 30
+        assert (ewp["cases_violence_365d"] < ewp["notices_violence_365d"]).sum() > 5
+        assert (ewp["cases_proven_all"] < ewp["findings_proven_all"]).sum() > 10
+        assert ewp["tenure_days"].isna().sum() > 100
+        pd.testing.assert_frame_equal(naive_features(case_force, dates[::8], config=config), ewp)
+    assert rows[3] < rows[None]  # officers quiet for 3 years are presumed gone
+
+
 @pytest.mark.skipif(
     not duckdb_available(), reason="duckdb not installed: pip install -e '.[bench]'"
 )
-def test_sql_formulation_agrees(force: ForceData, edge_force: ForceData, tmp_path: Path) -> None:
+def test_sql_formulation_agrees(
+    force: ForceData, case_force: ForceData, edge_force: ForceData, tmp_path: Path
+) -> None:
     dates = as_of_dates(start=dt.date(2015, 6, 1), end=dt.date(2020, 12, 31), cadence="monthly")
-    for data, at in ((force, dates[::6]), (edge_force, EDGE_DATES)):
-        ewp = build_features(data, at, config=CONFIG)
-        pd.testing.assert_frame_equal(sql_features(data, at, config=CONFIG, temp=tmp_path), ewp)
+    cases = (
+        (case_force, dates[::6], CONFIG),
+        (case_force, dates[::6], PRESUMED),
+        (edge_force, EDGE_DATES, PRESUMED),
+    )
+    for data, at, config in ((force, dates[::6], CONFIG), (edge_force, EDGE_DATES, CONFIG), *cases):
+        ewp = build_features(data, at, config=config)
+        pd.testing.assert_frame_equal(sql_features(data, at, config=config, temp=tmp_path), ewp)
 
 
 def test_feature_cache_reads_back_the_matrix(force: ForceData, tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 ``ingest`` reads the force's files as a YAML mapping describes them and writes the three
 contract tables (see ``ewp.adapters.mapped`` and ``docs/adapters.md``). Mappings shipped with
-ewp live in ``configs/mappings/``; ``mapping_path`` finds one by its source name (``cpdp``).
+ewp live in ``configs/mappings/``; ``mapping_path`` finds one by its source name (``cpdp``),
+``resolve_mapping`` takes a name or a mapping file, as the CLI and configs do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ from ewp.adapters.mapped import (
 )
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "configs" / "mappings"
+
+
+def resolve_mapping(source: str) -> Path:
+    """The mapping a source names, the same for ``ewp ingest --source`` and a config's
+    ``data.ingest.source``: a mapping file (a path ending in ``.yaml`` or ``.yml``, or with a
+    folder in it; relative to the working directory), else a shipped mapping's name (``cpdp``).
+    """
+    path = Path(source)
+    if path.suffix in {".yaml", ".yml"} or len(path.parts) > 1:
+        return path
+    return mapping_path(source)
 
 
 def mapping_path(source: str) -> Path:
@@ -40,4 +52,5 @@ __all__ = [
     "ingest",
     "load_mapping",
     "mapping_path",
+    "resolve_mapping",
 ]

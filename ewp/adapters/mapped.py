@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -70,6 +71,7 @@ from ewp.contract import (
     SEVERITIES,
     SOURCES,
     TABLES,
+    UNKNOWN_DATES,
 )
 from ewp.io import read_csv_text, read_raw_export, write_export, write_quarantine
 from ewp.validation import (
@@ -91,6 +93,9 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
     "reason",
     "raw",
 )
+# A blank date filled from another row of its case: the quarantine report's first columns (the
+# row, the field, the value given) and the line the value came from.
+FILLED_COLUMNS: tuple[str, ...] = (*QUARANTINE_COLUMNS[:6], "from_line")
 # Where ``ingest`` writes its own reports, beside (not among) the contract tables.
 REPORT_DIR = "ingest"
 
@@ -116,10 +121,38 @@ class _Frozen(BaseModel):
 
 
 class SourceFile(_Frozen):
-    """One file of the force's export: its path in the source folder and its key columns."""
+    """One file of the force's export: its path in the source folder and its key columns.
+
+    ``archive``: a zip file in the source folder that holds ``path``. ``columns``: the file has
+    no header line and these are its columns, in order. ``keep``: only rows whose value in each
+    named column is one of those listed are read; the others are a deliberate exclusion (e.g.
+    ``{linked: ["1"]}``: officers the export could not link), counted as *filtered*, never
+    quarantined.
+    """
 
     path: str
     key: tuple[str, ...] = Field(min_length=1)
+    archive: str | None = None
+    columns: tuple[str, ...] | None = Field(None, min_length=1)
+    keep: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("keep", mode="before")
+    @classmethod
+    def _text_values(cls, keep: Any) -> Any:
+        if isinstance(keep, dict):
+            for column, values in keep.items():
+                listed = values if isinstance(values, list | tuple) else [values]
+                if not isinstance(column, str) or not all(isinstance(v, str) for v in listed):
+                    raise ValueError(
+                        f"keep {column!r}: {values!r}: columns and values are text: quote "
+                        'them (write ["1"], not [1])'
+                    )
+        return keep
+
+    @property
+    def name(self) -> str:
+        """How the file is named in reports: ``path``, or ``archive/path``."""
+        return self.path if self.archive is None else f"{self.archive}/{self.path}"
 
 
 class Join(_Frozen):
@@ -162,14 +195,20 @@ class Derive(_Frozen):
     ``"{cr_id}-{UID}"``) or ``constant``. With ``member_of``, the value is ``if_member`` when
     ``column`` is among the keys of that file, else ``otherwise``.
 
-    A source value is stripped; with ``numeric`` a whole number loses its decimals (``600.0``
-    -> ``600``); with ``extract`` it is cut to the regular expression's one group (``^(\\d{2})``).
-    The resulting code is then looked up: in ``quarantine`` (the row is quarantined with that
-    reason), in ``values`` (exactly, or with ``match: prefix`` the longest key starting the
-    code; ``""`` is the blank value; null maps to blank), then in ``ranges`` (numbers). A
-    non-blank code found nowhere is an error (``unmapped: error``) or kept as it is
+    A source value (a column's, or a template's text: ``"{case_type}|{complainant}"`` combines
+    two columns into one code) is stripped; with ``numeric`` a whole number loses its decimals
+    (``600.0`` -> ``600``); with ``extract`` it is cut to the regular expression's one group
+    (``^(\\d{2})``). The resulting code is then looked up: in ``quarantine`` (the row is
+    quarantined with that reason), in ``values`` (exactly, or with ``match: prefix`` the longest
+    key starting the code; ``""`` is the blank value; null maps to blank), then in ``ranges``
+    (numbers). A non-blank code found nowhere is an error (``unmapped: error``) or kept as it is
     (``unmapped: keep``). Without any of ``values``, ``ranges`` or ``quarantine``, the code is
     the value.
+
+    ``fill_from_case`` (a notice or outcome date): a blank value is taken from another row of
+    the same case, the ``earliest`` or ``latest`` of their dates, and the filled rows are
+    reported (``IngestResult.filled``). ``if_blank`` (a date the contract lets be unknown,
+    ``joined_on``): ``unknown`` writes it blank, ``quarantine`` quarantines the row.
     """
 
     column: str | None = None
@@ -185,6 +224,8 @@ class Derive(_Frozen):
     ranges: tuple[Range, ...] = ()
     quarantine: dict[str, str] = Field(default_factory=dict)
     unmapped: Literal["error", "keep"] = "error"
+    fill_from_case: Literal["earliest", "latest"] | None = None
+    if_blank: Literal["unknown", "quarantine"] = "unknown"
 
     @field_validator("values", "quarantine", mode="before")
     @classmethod
@@ -245,8 +286,10 @@ class Derive(_Frozen):
             )
         if self.ranges and not self.numeric:
             raise ValueError("ranges need numeric: true")
-        if self.column is None and (self.has_lookup or self.numeric or self.extract):
-            raise ValueError("a value map needs a source column")
+        if self.constant is not None and (self.has_lookup or self.numeric or self.extract):
+            raise ValueError("a value map needs a source column or a template")
+        if self.fill_from_case is not None and self.column is None:
+            raise ValueError("fill_from_case needs a source column")
         return self
 
     @property
@@ -272,7 +315,7 @@ class Derive(_Frozen):
             return not self.constant
         if self.member_of is not None:
             return not (self.if_member and self.otherwise)
-        if self.template is not None:
+        if self.template is not None and not self.has_lookup:
             return not any(literal for literal, _, _, _ in string.Formatter().parse(self.template))
         to_blank = [target for code, target in self.values.items() if code and not target]
         return not self.values.get("") or bool(to_blank)
@@ -300,12 +343,24 @@ class _TableSpec(_Frozen):
                 f"{unknown} are not derived columns of the {cls.TABLE} table; "
                 f"expected some of {derived}"
             )
-        missing = [name for name in required if name not in (*columns, *cls.IMPLIED)]
+        may_omit = (*cls.IMPLIED, *UNKNOWN_DATES[cls.TABLE])
+        missing = [name for name in required if name not in (*columns, *may_omit)]
         if missing:
             raise ValueError(f"required {cls.TABLE} columns {missing} have no derivation")
         for name, spec in columns.items():
             if name in DATE_COLUMNS[cls.TABLE] and (spec.has_lookup or spec.extract):
                 raise ValueError(f"{name}: a date column takes no value map")
+            if spec.fill_from_case and (
+                cls.TABLE == OFFICERS or name not in DATE_COLUMNS[cls.TABLE]
+            ):
+                raise ValueError(f"{name}: fill_from_case is for notice and outcome dates")
+            if spec.if_blank != "unknown" and (
+                name not in UNKNOWN_DATES[cls.TABLE] or cls.TABLE == OUTCOMES
+            ):
+                raise ValueError(
+                    f"{name}: if_blank is for a date that may be unknown "
+                    f"({', '.join(UNKNOWN_DATES[OFFICERS])}); outcomes use blank_decided_on"
+                )
             if name not in _TARGETS:
                 continue
             targets = [
@@ -347,10 +402,26 @@ class NoticesSpec(_TableSpec):
 
 
 class OutcomesSpec(_TableSpec):
-    """The outcomes table, derived from each notice's row; blank ``decided_on`` = open."""
+    """The outcomes table, derived from each notice's row.
+
+    A blank ``decided_on`` (or none derived) means, per ``blank_decided_on``: ``open`` (no
+    outcome row: the case is undecided) or ``date_unknown`` (a row whose finding is recorded is
+    an outcome with an unknown decision date, never known as of any date; a row without one is
+    open). Without a ``decided_on`` derivation, ``date_unknown`` must be chosen explicitly.
+    """
 
     TABLE: ClassVar[str] = OUTCOMES
     IMPLIED: ClassVar[tuple[str, ...]] = ("notice_id",)
+    blank_decided_on: Literal["open", "date_unknown"] = "open"
+
+    @model_validator(mode="after")
+    def _undated_findings_kept(self) -> OutcomesSpec:
+        if "decided_on" not in self.columns and self.blank_decided_on != "date_unknown":
+            raise ValueError(
+                "decided_on has no derivation: set blank_decided_on: date_unknown to keep the "
+                "findings with an unknown decision date (open would drop every one)"
+            )
+        return self
 
 
 class Mapping(_Frozen):
@@ -363,6 +434,21 @@ class Mapping(_Frozen):
     officers: OfficersSpec
     notices: NoticesSpec
     outcomes: OutcomesSpec
+
+    @model_validator(mode="after")
+    def _case_is_plain(self) -> Mapping:
+        fills = [
+            f"{table.TABLE}.columns.{name}"
+            for table in (self.notices, self.outcomes)
+            for name, spec in table.columns.items()
+            if spec.fill_from_case is not None
+        ]
+        if fills and self.notices.columns["case_id"].has_lookup:
+            raise ValueError(
+                f"{', '.join(fills)}: fill_from_case needs notices.columns.case_id without a "
+                "value map"
+            )
+        return self
 
     @model_validator(mode="after")
     def _files_named(self) -> Mapping:
@@ -413,12 +499,15 @@ class IngestResult:
 
     ``summary``: one row per step and item (``SUMMARY_COLUMNS``: step, item, count, action).
     ``quarantine``: one row per source row left out of a table (``QUARANTINE_COLUMNS``).
+    ``filled``: one row per blank date filled from another row of its case (``FILLED_COLUMNS``:
+    the row's file, line and record, the field, the value and the line it came from).
     ``paths``: the files written: ``officers``, ``notices``, ``outcomes`` (the contract export)
-    and ``summary``, ``quarantine`` (the two reports, in the ``ingest/`` subfolder).
+    and ``summary``, ``quarantine``, ``filled`` (the reports, in the ``ingest/`` subfolder).
     """
 
     summary: pd.DataFrame
     quarantine: pd.DataFrame
+    filled: pd.DataFrame
     paths: dict[str, Path]
 
 
@@ -436,11 +525,19 @@ def ingest(*, source_dir: Path, out_dir: Path, mapping: Path) -> IngestResult:
     path = Path(mapping)
     spec = load_mapping(path)
     sources = {
-        name: _read_source(Path(source_dir), name, file) for name, file in spec.files.items()
+        name: _read_source(Path(source_dir), name, file, path) for name, file in spec.files.items()
     }
-    summary: list[tuple[str, str, int, str]] = [
-        ("read", f"{source.file} rows", len(source.frame), "read") for source in sources.values()
-    ]
+    summary: list[tuple[str, str, int, str]] = []
+    for name, source in sources.items():
+        summary.append(("read", f"{source.file} rows", source.read, "read"))
+        if spec.files[name].keep:
+            kept = "; ".join(
+                f"{column} in {', '.join(values)}"
+                for column, values in spec.files[name].keep.items()
+            )
+            summary.append(
+                ("read", f"{source.file} rows not kept ({kept})", source.filtered, "filtered")
+            )
     keys = _member_keys(spec, sources, path)
     officers = _officers(spec, sources, path=path, keys=keys)
     notices = _notices(spec, sources, officers, path=path, keys=keys, summary=summary)
@@ -453,6 +550,10 @@ def ingest(*, source_dir: Path, out_dir: Path, mapping: Path) -> IngestResult:
         if table.name == NOTICES:
             summary += open_rows
     quarantine = pd.concat([_quarantine_rows(table) for table in tables], ignore_index=True)
+    filled = pd.concat(
+        [pd.DataFrame(columns=FILLED_COLUMNS), *(f for t in tables for f in t.filled)],
+        ignore_index=True,
+    ).astype({"line": "int64", "from_line": "int64"})
 
     out_dir = Path(out_dir)
     paths = write_export(**frames, out_dir=out_dir, fmt="csv")
@@ -472,8 +573,9 @@ def ingest(*, source_dir: Path, out_dir: Path, mapping: Path) -> IngestResult:
         **paths,
         "summary": write_quarantine(summary_frame, report_dir / "summary.csv"),
         "quarantine": write_quarantine(quarantine, report_dir / "quarantine.csv"),
+        "filled": write_quarantine(filled, report_dir / "filled.csv"),
     }
-    return IngestResult(summary=summary_frame, quarantine=quarantine, paths=paths)
+    return IngestResult(summary=summary_frame, quarantine=quarantine, filled=filled, paths=paths)
 
 
 def _output(table: _Table) -> pd.DataFrame:
@@ -497,29 +599,30 @@ def _check_accounting(
     *,
     open_cases: int,
 ) -> None:
-    """Every source row is written or quarantined once, and the summary adds up.
+    """Every source row is written, quarantined or filtered once, and the summary adds up.
 
-    Officers and notices: rows read = rows written + rows quarantined. Outcomes: notices
-    written = outcomes written + outcomes quarantined + open cases. Each table's quarantine
-    items in the summary add up to its rows in the quarantine report. ``AccountingError`` if
-    not.
+    Officers and notices: rows read = rows written + rows quarantined + rows filtered (left out
+    by the file's ``keep``). Outcomes: notices written = outcomes written + outcomes quarantined
+    + open cases. Each table's quarantine items in the summary add up to its rows in the
+    quarantine report. ``AccountingError`` if not.
     """
     officers, notices, _ = tables
     quarantined = quarantine["table"].value_counts()
     expected = {
-        OFFICERS: len(officers.source.frame),
-        NOTICES: len(notices.source.frame),
-        OUTCOMES: len(frames[NOTICES]) - open_cases,
+        OFFICERS: (officers.source.read, officers.source.filtered),
+        NOTICES: (notices.source.read, notices.source.filtered),
+        OUTCOMES: (len(frames[NOTICES]) - open_cases, 0),
     }
-    for name, total in expected.items():
-        got = len(frames[name]) + int(quarantined.get(name, 0))
+    for name, (total, filtered) in expected.items():
+        got = len(frames[name]) + int(quarantined.get(name, 0)) + filtered
         counted = summary.loc[
             summary["step"].eq(name) & summary["action"].eq("quarantined"), "count"
         ].sum()
         if got != total or counted != quarantined.get(name, 0):
+            left_out = f" + {filtered} filtered" if filtered else ""
             raise AccountingError(
                 f"{name}: {total} rows expected, {len(frames[name])} written + "
-                f"{quarantined.get(name, 0)} quarantined (summary: {counted})"
+                f"{quarantined.get(name, 0)} quarantined{left_out} (summary: {counted})"
             )
 
 
@@ -528,26 +631,66 @@ def _check_accounting(
 
 @dataclass(frozen=True)
 class _Source:
-    """One source file as text (values stripped, blanks ``""``) and each row's line."""
+    """One source file as text (values stripped, blanks ``""``) and each row's line.
+
+    ``frame`` holds the rows kept by the file's ``keep`` filter; ``filtered`` counts the others
+    (``read`` = kept + filtered).
+    """
 
     file: str
     frame: pd.DataFrame
     lines: np.ndarray
+    filtered: int = 0
+
+    @property
+    def read(self) -> int:
+        """Rows read from the file, kept or filtered."""
+        return len(self.frame) + self.filtered
 
 
-def _read_source(source_dir: Path, name: str, spec: SourceFile) -> _Source:
-    """Read file ``name`` of the mapping as text; ``ContractError`` if missing or unreadable."""
-    path = source_dir / spec.path
-    if not path.is_file():
-        raise ContractError(f"{source_dir}: no {spec.path} (the {name!r} file of the mapping)")
-    frame = read_csv_text(path, skip_blank_lines=True)
-    # The line of each record, counting line breaks inside quoted values.
-    lines = np.arange(2, len(frame) + 2, dtype="int64")
+def _read_source(source_dir: Path, name: str, spec: SourceFile, mapping: Path) -> _Source:
+    """Read file ``name`` of the mapping as text, keep the rows its ``keep`` filter names;
+    ``ContractError`` if missing or unreadable, ``MappingError`` if a kept column is missing."""
+    frame = _source_text(source_dir, name, spec)
+    # The line of each record, counting line breaks inside quoted values (no header: from 1).
+    first_line = 1 if spec.columns is not None else 2
+    lines = np.arange(first_line, len(frame) + first_line, dtype="int64")
     for column in frame.columns:
         breaks = frame[column].str.count("\n").to_numpy(dtype="int64")
         lines += np.cumsum(breaks) - breaks
     frame = frame.apply(lambda values: values.str.strip())
-    return _Source(file=path.name, frame=frame, lines=lines)
+    _need_columns(frame.columns, tuple(spec.keep), file=spec.name, where=name, mapping=mapping)
+    kept = np.ones(len(frame), dtype=bool)
+    for column, values in spec.keep.items():
+        kept &= frame[column].isin(values).to_numpy()
+    return _Source(
+        file=spec.name,
+        frame=frame[kept].reset_index(drop=True),
+        lines=lines[kept],
+        filtered=int((~kept).sum()),
+    )
+
+
+def _source_text(source_dir: Path, name: str, spec: SourceFile) -> pd.DataFrame:
+    """The file's cells as text: a file in the folder, or a member of a zip archive there."""
+    if spec.archive is None:
+        path = source_dir / spec.path
+        if not path.is_file():
+            raise ContractError(f"{source_dir}: no {spec.path} (the {name!r} file of the mapping)")
+        return read_csv_text(path, skip_blank_lines=True, names=spec.columns)
+    archive = source_dir / spec.archive
+    if not archive.is_file():
+        raise ContractError(f"{source_dir}: no {spec.archive} (the {name!r} file's archive)")
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            data = opened.read(spec.path)
+    except KeyError as exc:
+        raise ContractError(
+            f"{archive}: no {spec.path} in the archive (the {name!r} file of the mapping)"
+        ) from exc
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ContractError(f"{archive} is not a readable zip archive ({exc})") from exc
+    return read_csv_text(Path(spec.name), skip_blank_lines=True, names=spec.columns, data=data)
 
 
 def _need_columns(
@@ -598,6 +741,7 @@ class _Table:
     events: dict[str, np.ndarray] = field(default_factory=dict)
     problems: list[pd.DataFrame] = field(default_factory=list)
     items: list[str] = field(default_factory=list)
+    filled: list[pd.DataFrame] = field(default_factory=list)
 
     def add(
         self,
@@ -698,7 +842,9 @@ def _table_summary(table: _Table, *, accepted: np.ndarray) -> list[tuple[str, st
 
 
 def _event_action(item: str) -> str:
-    return "left blank" if item.endswith("-> blank") else "filled"
+    """The summary's action for an event item ``"<what> -> <result>"``."""
+    result = item.rsplit(" -> ", 1)[-1]
+    return {"blank": "left blank", "date unknown": "date unknown"}.get(result, "filled")
 
 
 def _iso_days(dates: np.ndarray) -> np.ndarray:
@@ -770,20 +916,21 @@ def _derive(
     if spec.constant is not None:
         return pd.Series(spec.constant, index=frame.index, dtype=str)
     if spec.template is not None:
-        out = pd.Series("", index=frame.index, dtype=str)
+        raw = pd.Series("", index=frame.index, dtype=str)
         for literal, column, _, _ in string.Formatter().parse(spec.template):
-            out = out + literal
+            raw = raw + literal
             if column is not None:
-                out = out + frame[column]
-        return out
-    raw = frame[spec.column]
+                raw = raw + frame[column]
+    else:
+        raw = frame[spec.column]
     if spec.member_of is not None:
         member = raw.isin(keys[spec.member_of]).to_numpy()
         return pd.Series(
             np.where(member, spec.if_member, spec.otherwise), index=frame.index, dtype=str
         )
+    label = spec.label
     if spec.values.get(""):
-        table.events[f"{spec.column} blank -> {spec.values['']}"] = raw.eq("").to_numpy()
+        table.events[f"{label} blank -> {spec.values['']}"] = raw.eq("").to_numpy()
     codes = _whole_numbers(raw) if spec.numeric else raw
     if not (spec.has_lookup or spec.extract):
         return codes
@@ -800,19 +947,20 @@ def _derive(
             for c in sorted(set(code[unmapped]))
         ]
         raise MappingError(
-            f"{mapping}: {table.name}.columns.{name}: {spec.column} values not in the mapping: "
+            f"{mapping}: {table.name}.columns.{name}: {label} values not in the mapping: "
             f"{', '.join(listed)}; add them to values (or quarantine)"
         )
     for c, reason in spec.quarantine.items():
         table.add(
-            f"{spec.column} {c} ({reason})",
+            f"{label} {c} ({reason})",
             (outcome == "quarantine") & (code == c),
-            spec.column,
-            f"field {spec.column}: {c!r}: {reason}",
+            spec.column or name,
+            f"field {label}: {c!r}: {reason}",
+            value=raw,
         )
     for c, target in spec.values.items():
         if c and not target:
-            table.events[f"{spec.column} {c} -> blank"] = (outcome == "blank") & (code == c)
+            table.events[f"{label} {c} -> blank"] = (outcome == "blank") & (code == c)
     return pd.Series(value, index=frame.index, dtype=str)
 
 
@@ -821,6 +969,66 @@ def _parse_dates(text: pd.Series, date_format: str) -> pd.Series:
     position, uniques = pd.factorize(text)
     parsed = pd.to_datetime(pd.Series(uniques, dtype=str), format=date_format, errors="coerce")
     return pd.Series(parsed.to_numpy()[position], index=text.index).astype("datetime64[us]")
+
+
+def _plain_text(frame: pd.DataFrame, spec: Derive) -> pd.Series:
+    """A column, template or constant's text, without value maps (identifiers)."""
+    if spec.constant is not None:
+        return pd.Series(spec.constant, index=frame.index, dtype=str)
+    if spec.column is not None:
+        return frame[spec.column]
+    out = pd.Series("", index=frame.index, dtype=str)
+    for literal, column, _, _ in string.Formatter().parse(spec.template or ""):
+        out = out + literal + (frame[column] if column is not None else "")
+    return out
+
+
+def _fill_from_case(
+    table: _Table,
+    columns: dict[str, Derive],
+    *,
+    case_ids: pd.Series,
+    record_ids: pd.Series,
+    date_format: str,
+) -> None:
+    """Fill each blank date whose derivation says ``fill_from_case`` from another row of the
+    same case (the earliest or latest date among them), in ``table.frame``; count the filled
+    rows as an event and record each one (``FILLED_COLUMNS``)."""
+    for name, spec in columns.items():
+        if spec.fill_from_case is None or spec.column is None:
+            continue
+        text = table.frame[spec.column]
+        dates = _parse_dates(text, date_format)
+        dated = pd.DataFrame({"case": case_ids.to_numpy(), "date": dates.to_numpy()})
+        dated["row"] = np.arange(len(dated))
+        dated = dated.loc[dated["date"].notna()].sort_values(["date", "row"], kind="stable")
+        keep = "first" if spec.fill_from_case == "earliest" else "last"
+        source_row = dated.drop_duplicates("case", keep=keep).set_index("case")["row"]
+        blank = text.eq("").to_numpy() & case_ids.ne("").to_numpy()
+        found = case_ids.map(source_row).to_numpy(dtype="float64")
+        fill = blank & ~np.isnan(found)
+        rows = np.flatnonzero(fill)
+        source = found[rows].astype("int64")
+        frame = table.frame.copy()
+        frame.loc[fill, spec.column] = text.to_numpy()[source]
+        table.frame = frame
+        table.events[
+            f"{spec.label} blank -> filled from the {spec.fill_from_case} row of its case"
+        ] = fill
+        table.filled.append(
+            pd.DataFrame(
+                {
+                    "table": table.name,
+                    "file": table.source.file,
+                    "line": table.source.lines[table.rows[rows]],
+                    "record_id": record_ids.to_numpy()[rows],
+                    "field": f"{spec.column} ({name})",
+                    "value": text.to_numpy()[source],
+                    "from_line": table.source.lines[table.rows[source]],
+                },
+                columns=FILLED_COLUMNS,
+            )
+        )
 
 
 def _derive_table(
@@ -835,13 +1043,25 @@ def _derive_table(
     """Derive ``columns`` of ``table``; quarantine blank required values, bad dates and years.
 
     Required columns in ``blank_allowed`` are not checked for blanks (the caller has already
-    set those rows aside).
+    set those rows aside). A blank date that may be unknown (``UNKNOWN_DATES``) is counted as
+    such, never quarantined. A date the mapping does not derive but that may be unknown is
+    unknown on every row.
     """
     required, _ = COLUMNS[table.name]
+    for name in UNKNOWN_DATES[table.name]:
+        if name not in columns:
+            table.columns[name] = pd.Series(pd.NaT, index=table.frame.index, dtype="datetime64[us]")
+            table.events[f"{name} not in the mapping -> date unknown"] = np.ones(
+                len(table.frame), dtype=bool
+            )
     for name, spec in columns.items():
         text = _derive(table, name, spec, keys=keys, mapping=mapping)
         label, field_name = spec.label, spec.column or name
-        if name in required and name not in blank_allowed and spec.can_be_blank():
+        if name in blank_allowed:
+            pass
+        elif name in UNKNOWN_DATES[table.name] and spec.if_blank == "unknown":
+            table.events[f"{label} blank -> date unknown"] = text.eq("").to_numpy()
+        elif name in required and spec.can_be_blank():
             table.add(
                 f"{label} blank ({name} is required)",
                 text.eq(""),
@@ -924,7 +1144,7 @@ def _officers(
     table = _Table(OFFICERS, source, np.arange(len(source.frame)), source.frame)
     _repeated_keys(table, key)
     _derive_table(table, columns, date_format=spec.date_format, keys=keys, mapping=path)
-    if "left_on" in columns:
+    if "left_on" in columns and "joined_on" in columns:
         left, joined = columns["left_on"], columns["joined_on"]
         table.add(
             f"{left.label} before {joined.label}",
@@ -974,6 +1194,13 @@ def _notices(
     derive = {"date_format": spec.date_format, "keys": keys, "mapping": path}
     _derive_table(table, {"officer_id": columns["officer_id"]}, **derive)
     at = _officer_checks(table, officers, columns["officer_id"])
+    _fill_from_case(
+        table,
+        columns,
+        case_ids=_plain_text(frame, columns["case_id"]),
+        record_ids=_plain_text(frame, columns["notice_id"]),
+        date_format=spec.date_format,
+    )
     _derive_table(table, {n: d for n, d in columns.items() if n != "officer_id"}, **derive)
     if spec.notices.within_service:
         _within_service(table, officers, at, spec)
@@ -1086,7 +1313,7 @@ def _within_service(table: _Table, officers: _Table, at: np.ndarray, spec: Mappi
     received = table.columns["received_on"].to_numpy()
     received_spec = spec.notices.columns["received_on"]
     for column, word in (("joined_on", "before"), ("left_on", "after")):
-        if column not in officers.columns:
+        if column not in spec.officers.columns:  # not derived: unknown, nothing to check
             continue
         officer_date = _take(officers.columns[column].to_numpy(), at, np.datetime64("NaT"))
         outside = received > officer_date if word == "after" else received < officer_date
@@ -1107,7 +1334,8 @@ def _within_service(table: _Table, officers: _Table, at: np.ndarray, spec: Mappi
 def _outcomes(
     spec: Mapping, notices: _Table, *, path: Path, keys: dict[str, pd.Index]
 ) -> tuple[_Table, int, list[tuple[str, str, int, str]]]:
-    """An outcome for each kept notice with a decision date; the others are open.
+    """An outcome for each kept notice with a decision date; the others are open, unless
+    ``blank_decided_on: date_unknown`` keeps a recorded finding with an unknown date.
 
     Returns the outcomes table, the number of open cases and their summary rows (open cases,
     and open cases whose other outcome columns are already filled in).
@@ -1121,18 +1349,31 @@ def _outcomes(
         notices.rows[kept],
         notices.frame.iloc[kept].reset_index(drop=True),
     )
-    decided = columns["decided_on"]
-    open_case = _derive(every, "decided_on", decided, keys=keys, mapping=path).eq("").to_numpy()
-    open_rows = [
-        (OUTCOMES, f"{decided.label} blank: case open", int(open_case.sum()), "no outcome row")
-    ]
+    notice_ids = notices.columns["notice_id"].iloc[kept].reset_index(drop=True)
+    decided = columns.get("decided_on")
+    label = decided.label if decided is not None else "decided_on"
+    blank = np.ones(len(every.frame), dtype=bool)
+    if decided is not None:
+        _fill_from_case(
+            every,
+            {"decided_on": decided},
+            case_ids=notices.columns["case_id"].iloc[kept].reset_index(drop=True),
+            record_ids=notice_ids,
+            date_format=spec.date_format,
+        )
+        blank = _derive(every, "decided_on", decided, keys=keys, mapping=path).eq("").to_numpy()
+    open_case = blank
+    if spec.outcomes.blank_decided_on == "date_unknown":
+        finding = every.frame[list(columns["finding"].sources)].ne("").any(axis=1).to_numpy()
+        open_case = blank & ~finding
+    open_rows = [(OUTCOMES, f"{label} blank: case open", int(open_case.sum()), "no outcome row")]
     for name, other in columns.items():
         if name != "decided_on" and other.column is not None:
             recorded = open_case & every.frame[other.column].ne("").to_numpy()
             open_rows.append(
                 (
                     OUTCOMES,
-                    f"{decided.label} blank, {other.column} recorded",
+                    f"{label} blank, {other.column} recorded",
                     int(recorded.sum()),
                     "no outcome row (open until decided)",
                 )
@@ -1144,17 +1385,19 @@ def _outcomes(
         every.rows[positions],
         every.frame.iloc[positions].reset_index(drop=True),
     )
-    table.columns["notice_id"] = (
-        notices.columns["notice_id"].iloc[kept[positions]].reset_index(drop=True)
-    )
-    _derive_table(table, columns, **derive, blank_allowed=("decided_on",))
+    table.events = {item: mask[positions] for item, mask in every.events.items()}
+    table.filled = every.filled
+    table.columns["notice_id"] = notice_ids.iloc[positions].reset_index(drop=True)
+    # Open cases are set aside above; a blank left here is a date unknown (and counted).
+    undated = spec.outcomes.blank_decided_on == "date_unknown"
+    _derive_table(table, columns, **derive, blank_allowed=() if undated else ("decided_on",))
     received = notices.columns["received_on"].iloc[kept[positions]].reset_index(drop=True)
     received_label = spec.notices.columns["received_on"].label
     table.add(
-        f"{decided.label} before {received_label}",
+        f"{label} before {received_label}",
         (table.columns["decided_on"] < received).to_numpy(),
-        decided.column or "decided_on",
-        f"field {decided.label}: "
+        decided.column if decided is not None and decided.column else "decided_on",
+        f"field {label}: "
         + table.text("decided_on")
         + f" is before {received_label} "
         + pd.Series(_iso_days(received.to_numpy()), dtype=str),
