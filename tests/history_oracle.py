@@ -65,6 +65,19 @@ def _open(notices: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return notices.loc[notices["decided_on"].isna() | (notices["decided_on"] >= t)]
 
 
+def _cases_in_window(notices: pd.DataFrame, as_of: dt.date, days: int) -> set[str]:
+    """Cases whose first known allegation was received in the window: a case counts from the
+    day it became known, whatever is added to it later."""
+    start = pd.Timestamp(as_of) - pd.Timedelta(days=days)
+    first = notices.groupby("case_id")["received_on"].min()
+    return set(first.index[first >= start])
+
+
+def _cases_with(notices: pd.DataFrame, as_of: dt.date, days: int, qualifies: pd.Series) -> int:
+    """Cases in the window with at least one known allegation that ``qualifies``."""
+    return len(_cases_in_window(notices, as_of, days) & set(notices.loc[qualifies, "case_id"]))
+
+
 def _notices_while_open(notices: pd.DataFrame) -> int:
     """Notices that arrived while an earlier one (received strictly before) was undecided."""
     count = 0
@@ -136,7 +149,17 @@ def _definitions(
         "worst_sanction_level": lambda: max(
             [SANCTION_LEVELS[s] for s in _decided(notices, as_of)["sanction"]], default=0
         ),
-        "open_cases": lambda: len(_open(notices, as_of)),
+        "open_notices": lambda: len(_open(notices, as_of)),
+        "open_cases": lambda: _open(notices, as_of)["case_id"].nunique(),
+        "cases_all": lambda: notices["case_id"].nunique(),
+        "cases_proven_all": lambda: (
+            _decided(notices, as_of).loc[lambda d: d["finding"] == "proven", "case_id"].nunique()
+        ),
+        "cases_case_to_answer_all": lambda: (
+            _decided(notices, as_of)
+            .loc[lambda d: d["finding"].isin(CASE_TO_ANSWER), "case_id"]
+            .nunique()
+        ),
         "oldest_open_days": lambda: max(
             [(t - day).days for day in _open(notices, as_of)["received_on"]], default=0
         ),
@@ -156,14 +179,21 @@ def _definitions(
     }
     for days in config.windows_days:
         exact[f"notices_{days}d"] = lambda days=days: len(_in_window(notices, as_of, days))
+        exact[f"cases_{days}d"] = lambda days=days: len(_cases_in_window(notices, as_of, days))
     for days in config.group_windows_days:
         for group, members in config.category_groups.items():
             exact[f"notices_{group}_{days}d"] = lambda days=days, members=members: int(
                 _in_window(notices, as_of, days)["category"].isin(members).sum()
             )
+            exact[f"cases_{group}_{days}d"] = lambda days=days, members=members: _cases_with(
+                notices, as_of, days, notices["category"].isin(members)
+            )
         for source in config.sources:
             exact[f"notices_source_{source}_{days}d"] = lambda days=days, source=source: int(
                 (_in_window(notices, as_of, days)["source"] == source).sum()
+            )
+            exact[f"cases_source_{source}_{days}d"] = lambda days=days, source=source: _cases_with(
+                notices, as_of, days, notices["source"] == source
             )
     return exact
 

@@ -542,9 +542,21 @@ def test_real_ingest_matches_source_md(real_run: tuple[IngestResult, float]) -> 
     assert served.sum() == pytest.approx(21_765, rel=0.01)
 
 
-def test_real_export_validates_without_quarantine(real_run: tuple[IngestResult, float]) -> None:
+def test_real_export_validates_with_only_implausible_incident_dates_quarantined(
+    real_run: tuple[IngestResult, float],
+) -> None:
+    """The ingested export passes the contract except for the few complaints whose incident
+    date is after the day they were received (a typo in the source, one to thirty days late),
+    which the contract quarantines with their outcomes (docs/adapters.md)."""
     result, _ = real_run
-    assert validated_quarantine(result.paths["officers"].parent).empty
+    quarantine = validated_quarantine(result.paths["officers"].parent)
+    notices = quarantine.loc[quarantine["table"] == "notices"]
+    assert set(notices["field"]) == {"incident_on"}
+    assert notices["reason"].str.contains("is after the notice was received").all()
+    assert 1 <= len(notices) <= 10
+    outcomes = quarantine.loc[quarantine["table"] == "outcomes"]
+    assert outcomes["reason"].str.contains("was quarantined").all()
+    assert set(quarantine["table"]) <= {"notices", "outcomes"}
 
 
 def test_real_rerun_gives_identical_bytes(
