@@ -35,7 +35,9 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, select_flags
 from ewp.marking import mark_folder
+from ewp.progress import step
 from ewp.review import ReviewStore, default_url
+from ewp.settings import store_folder
 from ewp.tracking import Tracker
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
 from features.history import build_features, feature_columns
@@ -103,8 +105,9 @@ def latest_monday(day: dt.date) -> dt.date:
 
 
 def review_url(config: Config, home: Path) -> str:
-    """The review store's URL: the config's, or the SQLite file under the data home."""
-    return config.review.database_url or default_url(home)
+    """The review store's URL: the config's, or the SQLite file in its store folder
+    (``ewp.settings.store_folder``)."""
+    return config.review.database_url or default_url(store_folder(home, config.store))
 
 
 def methods(config: Config) -> dict[str, Any]:
@@ -298,9 +301,10 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
     protect_identifiers(data, home)  # from here on, log lines carry pseudonyms only
     extracted_on = export_date(data, config.data.extracted_on)
     day = as_of or config.scoring.as_of or latest_monday(extracted_on)
-    model, model_version = load_champion(tracker_for(config, home))
+    with step("Loading the champion from the model registry"):
+        model, model_version = load_champion(tracker_for(config, home))
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
-    with staged_dir(run_dir) as staging:
+    with step(f"Scoring every serving officer; the list of {day}"), staged_dir(run_dir) as staging:
         published = publish_list(
             data=data,
             config=config,

@@ -16,6 +16,7 @@ from pathlib import Path
 from ewp.access import LoginLimits
 from ewp.config import Config
 from ewp.review import default_url
+from ewp.settings import store_folder
 
 SECRET_ENV = "EWP_WEB_SECRET"
 SECRET_FILE = "web-secret"
@@ -72,7 +73,7 @@ def web_settings(config: Config, home: Path) -> WebSettings:
     section, the secret key from the environment or the data home."""
     web = config.web
     return WebSettings(
-        database_url=config.review.database_url or default_url(home),
+        database_url=config.review.database_url or default_url(store_folder(home, config.store)),
         runs_dir=home / "runs" / config.name,
         decisions=tuple(config.review.decisions),
         secret_key=secret_key(home),
