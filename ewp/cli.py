@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_args
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand
 
@@ -88,7 +89,8 @@ app = _Typer(
     # A crash's traceback never prints local variables: they may hold officer records.
     pretty_exceptions_show_locals=False,
 )
-console = Console()
+# Lines are never broken by rich (a wrapped path cannot be copied); tables fit the terminal.
+console = Console(soft_wrap=True)
 
 
 @dataclass
@@ -1245,7 +1247,8 @@ def _print_frame(frame: pd.DataFrame, *, title: str) -> None:
     """A frame as a table if it fits the terminal, else as one block per row, so that no
     value (an ID above all) is ever cut short."""
     table = _frame_table(frame, title=title)
-    if console.measure(table).maximum <= console.width:
+    unbounded = console.options.update_width(1_000_000)
+    if Measurement.get(console, unbounded, table).maximum <= console.width:
         console.print(table)
         return
     console.print(f"[bold]{title}[/bold]")
