@@ -206,3 +206,28 @@ def test_a_bad_date_option_is_named(tmp_path: Path, command: list[str], expected
     assert result.exit_code == 2
     assert result.output.splitlines() == [expected]
     assert not home.exists()
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "where"),
+    [
+        ("label:\n  horizon_days: [365\n", "line 3, column 1: not valid YAML (expected ',' or ']'"),
+        ("label:\n horizon_days: 365\n  gross_misconduct: true\n", "line 3, column 19"),
+        ("name: 'unterminated\n", "line 2, column 1: not valid YAML (found unexpected end"),
+    ],
+)
+def test_a_yaml_syntax_error_is_one_line_naming_file_and_line(
+    tmp_path: Path, yaml_text: str, where: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from ewp.cli import app
+
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path} {where}")
+    result = CliRunner().invoke(app, ["train", "-c", str(path)], env={"COLUMNS": "60"})
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [f"Config error: {caught.value}"]
