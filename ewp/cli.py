@@ -121,6 +121,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _global_options(
+    ctx: typer.Context,
     home: Annotated[
         Path | None,
         typer.Option(
@@ -146,7 +147,8 @@ def _global_options(
     os.umask(0o077)
     _options.home = home
     _options.verbose = verbose
-    if not verbose:
+    # ewp serve's console is the schedule's log: Prefect's lines are what it is for.
+    if not verbose and ctx.invoked_subcommand != "serve":
         quiet_environment()
 
 
