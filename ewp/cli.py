@@ -1133,11 +1133,12 @@ def users_add(
     The password is hashed with argon2id, never stored. Role and units are checked before the
     password is asked for: a unit must be one of the export's or the published lists'.
     """
-    from ewp.access import AccessError
+    from ewp.access import AccessError, check_role
 
     cfg, home, store = _workspace_store(config)
     try:
         units = [u.strip() for u in unit or []]
+        check_role(role.value, units)
         known = _known_units(cfg, home, store)
         unknown = [u for u in units if u not in known]
         if known and unknown:

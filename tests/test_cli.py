@@ -326,6 +326,12 @@ def test_users_add_refuses_an_unknown_unit_before_asking_for_a_password(home: Pa
     assert "Password" not in result.output
 
 
+def test_users_add_checks_role_and_units_before_asking_for_a_password(home: Path) -> None:
+    result = ewp("users", "add", "rev.e", "--role", "reviewer")
+    assert result.exit_code == 2
+    assert result.output == "Not added: a reviewer needs at least one unit\n"
+
+
 def test_users_add_accepts_a_unit_of_the_published_lists(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -128,6 +128,17 @@ def test_demo_trains_and_scores_through_the_real_flows_into_its_own_store(
     assert not (home / "review.db").exists()
     assert not (home / "mlflow.db").exists()
     lines = demo_runs.first.output.splitlines()
+    # Each long step of both flows reported as it finished (no terminal here: one line each).
+    steps = [line.rsplit(" (", 1)[0] for line in lines if line.startswith("✓ ")]
+    assert steps[:2] == [
+        "✓ Generating the synthetic force (3,000 officers, once)",
+        "✓ Reading and validating the export: 5,879 rows read = 5,879 accepted + 0 quarantined",
+    ]
+    assert "✓ Evaluating 2 candidates at 1 test date" in steps
+    assert steps[-2:] == [
+        "✓ Loading the champion from the model registry",
+        "✓ Scoring every serving officer; the list of 2021-12-27",
+    ]
     assert f"Weekly report: {run_dir / 'report.html'}" in lines
     assert lines[-2:] == [
         "Next, a real weekly list (the default config, in its own store apart from the demo's):",
