@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_args
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand
@@ -235,7 +236,7 @@ def _program() -> str:
 
 def _fail(title: str, exc: Exception | str) -> NoReturn:
     """Print ``title: message`` as one line (never wrapped) and exit with code 2."""
-    console.print(f"[red]{title}:[/red] {exc}", soft_wrap=True, markup=True, highlight=False)
+    console.print(f"[red]{title}:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
 
 
@@ -470,7 +471,13 @@ def ingest(
 
 
 @app.command()
-def demo(config: ConfigOption = None, verbose: VerboseOption = False) -> None:
+def demo(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML config; default: configs/demo.yaml."),
+    ] = None,
+    verbose: VerboseOption = False,
+) -> None:
     """The quick start: train and score on the demo config.
 
     ewp train, then ewp score, on configs/demo.yaml: the same flows as a real run, on the default
