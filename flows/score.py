@@ -1,9 +1,9 @@
 """The weekly ``score`` flow: the champion scores the serving cohort; the list is published.
 
-Wiring only. ``publish_list`` is shared with the demo so both end with the same outputs:
+Wiring only (``ewp demo`` runs this flow too, after the train flow, on the demo config):
 
-* the champion model (``ewp-escalation@champion`` in MLflow; the demo passes its own model)
-  scores every officer serving on the as-of date (default: the latest Monday on or before the
+* the champion model (``ewp-escalation@champion`` in the config's MLflow registry) scores
+  every officer serving on the as-of date (default: the latest Monday on or before the
   export date, so a rerun for the same week gives the same list);
 * officers reviewed within ``review.suppress_weeks`` with no new notice since are held back
   and listed as suppressed, with the reason;

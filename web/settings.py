@@ -34,7 +34,8 @@ class WebSettings:
     """Everything ``create_app`` reads.
 
     ``runs_dir`` is ``<home>/runs/<config name>``: a week's run folder is ``weekly-<as-of>``
-    (``ewp score``) or ``<as-of>`` (``ewp demo``) inside it. ``secret_key`` signs the session
+    (``ewp score``, and ``ewp demo`` since it runs the score flow) or ``<as-of>`` (written by
+    the demo of earlier versions) inside it. ``secret_key`` signs the session
     cookie. ``clock`` gives the current time (aware) for sessions, the rate limit, the access
     log and the default decision date.
     """
