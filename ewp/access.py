@@ -200,7 +200,7 @@ class WorkspaceStore(ReviewStore):
         a trusted reverse proxy. Raises ``AccessError`` for a bad name, role, unit list or
         password, or a name already taken."""
         name = _check_username(username)
-        _check_role(role, units)
+        check_role(role, units)
         digest = None if password is None else hash_password(password)
         now = self._now()
         with self._write() as conn:
@@ -239,7 +239,7 @@ class WorkspaceStore(ReviewStore):
             new_units = frozenset(units)
         else:  # a reviewer keeps their units; any other role has none
             new_units = current.units if new_role == "reviewer" else frozenset()
-        _check_role(new_role, new_units)
+        check_role(new_role, new_units)
         values: dict[str, Any] = {"role": new_role}
         if active is not None:
             values["active"] = active
@@ -564,7 +564,9 @@ def _check_username(username: str) -> str:
     return name
 
 
-def _check_role(role: str, units: Collection[str]) -> None:
+def check_role(role: str, units: Collection[str]) -> None:
+    """Refuse (``AccessError``) an unknown role, a reviewer without units, or units for
+    another role."""
     if role not in ROLES:
         raise AccessError(f"role {role!r} is not one of: {', '.join(ROLES)}")
     if role == "reviewer" and not units:

@@ -2,41 +2,82 @@
 
 Heavy imports (Prefect, MLflow, scikit-learn) happen inside the commands that need them, after
 ``configure_environment`` has pointed Prefect and MLflow at the data home, so ``ewp --help``
-and ``ewp validate`` stay quick and nothing writes to the user's home directory.
+stays quick and nothing writes to the user's home directory.
 
 Every command loads and validates its config before any work. Bad input, a bad config or an
 impossible setting ends with one line naming the file (and line and field where there is one)
-and exit code 2, never a Python traceback; Prefect's console log shows such an error's message
-without its traceback too.
+and exit code 2, never a Python traceback.
+
+Global options (before the command): ``--home DIR`` chooses the data home (a new one is created
+only where it is named, see ``ewp.settings.chosen_data_home``), ``-v`` shows Prefect's and
+MLflow's own log lines (commands that run flows take ``-v`` after their name too), ``--version``
+and shell completion (``--install-completion``, ``--show-completion``). Long steps are drawn
+as a progress display with an ETA (``ewp.terminal``). Every command that records who did
+something takes ``--by NAME`` (default: the user name on this computer).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import getpass
+import json
 import logging
 import os
+import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_args
 
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand
 
-from ewp.config import Config, ConfigError, load_config
+from benchmarks.suite import SCALES
+from ewp.config import DEMO_CONFIG, Config, ConfigError, load_config
 from ewp.prefect_server import tie_temporary_server
-from ewp.settings import configure_environment, data_home
+from ewp.settings import DataHomeError, chosen_data_home, configure_environment
+from ewp.terminal import quiet_environment, session
+from models.timechop import Cadence
 
 if TYPE_CHECKING:  # imported lazily at run time: Prefect and MLflow are slow to import
     from ewp.access import WorkspaceStore
     from ewp.review import ReviewStore
     from ewp.tracking import Tracker
+    from flows.score import Published
     from flows.train import TrainResult
 
-app = typer.Typer(
+
+class _PlainUsage(TyperCommand):
+    """A command whose usage line names its arguments plainly (``ewp audit [OPTIONS]
+    RUN_FOLDER``, ``[DATA_DIR]`` when optional), not as typer's ``{run}``."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar or str(param.name).upper()
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+class _Typer(typer.Typer):
+    """``typer.Typer`` whose commands are ``_PlainUsage`` commands."""
+
+    def command(self, *args: Any, cls: type[TyperCommand] | None = None, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls or _PlainUsage, **kwargs)
+
+
+app = _Typer(
     name="ewp",
     help=(
         "Early-warning pipeline for police professional standards units: leak-free officer "
@@ -44,16 +85,73 @@ app = typer.Typer(
         "review."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    # Plain help (click's layout): no "<bool>" type column, no markup to escape.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # A crash's traceback never prints local variables: they may hold officer records.
+    pretty_exceptions_show_locals=False,
 )
-console = Console()
+# Lines are never broken by rich (a wrapped path cannot be copied); tables fit the terminal.
+console = Console(soft_wrap=True)
+
+
+@dataclass
+class _GlobalOptions:
+    """What the global options set for the command that follows."""
+
+    home: Path | None = None
+    verbose: bool = False
+
+
+_options = _GlobalOptions()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ewp")
+    except PackageNotFoundError:  # running from a checkout that is not installed
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ewp {_version()}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _owner_only() -> None:
+def _global_options(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Data home for this command (default: $EWP_HOME, else the config's home, "
+            ".ewp in the working directory). ewp creates a new data home only where it is "
+            "named like this or inside the ewp checkout.",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also show Prefect's and MLflow's own log lines."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     # Whatever a command writes (data home, ingested export, review store) holds or derives
     # from officer records: owner-only files (0600) and folders (0700), before anything opens.
     os.umask(0o077)
+    _options.home = home
+    _options.verbose = verbose
+    # ewp serve's console is the schedule's log: Prefect's lines are what it is for.
+    if not verbose and ctx.invoked_subcommand != "serve":
+        quiet_environment()
 
 
 ConfigOption = Annotated[
@@ -61,8 +159,31 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="YAML config in configs/; default: the embedded default (synthetic force).",
+        help="YAML config (see configs/); default: the embedded default (synthetic force).",
         exists=False,
+    ),
+]
+VerboseOption = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Also show Prefect's and MLflow's own log lines."),
+]
+
+
+def _by_default() -> str:
+    """The user name on this computer: who is at the keyboard, unless ``--by`` says so."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this user ID (e.g. in a container)
+        return f"uid {os.getuid()}"
+
+
+ByOption = Annotated[
+    str,
+    typer.Option(
+        "--by",
+        default_factory=_by_default,
+        show_default="your user name on this computer",
+        help="Who is doing this (recorded with the change).",
     ),
 ]
 
@@ -74,9 +195,50 @@ def _config(path: Path | None) -> Config:
         _fail("Config error", exc)
 
 
+def _home(config: Config) -> Path:
+    """The data home for this command (``--home``, ``$EWP_HOME`` or the config's), with
+    Prefect and MLflow pointed at it; refused, in one line, where nobody chose one."""
+    try:
+        home = chosen_data_home(config.home, override=_options.home)
+    except DataHomeError as exc:
+        _fail("No data home", exc)
+    configure_environment(home)
+    return home
+
+
+def _verbose(flag: bool) -> bool:
+    """``-v`` given before the command or after it."""
+    _options.verbose = _options.verbose or flag
+    return _options.verbose
+
+
+@contextmanager
+def _running(verbose: bool) -> Iterator[None]:
+    """While flows run: their steps drawn as progress, library noise kept off the console
+    (``ewp.terminal.session``), the first step awaited as Prefect starts."""
+    waiting = None if os.environ.get("PREFECT_API_URL") else "Starting Prefect (a local server)"
+    with session(console, verbose=verbose, waiting=waiting):
+        tie_temporary_server()  # it dies with this command, even on SIGKILL
+        yield
+
+
+def _program() -> str:
+    """How to call ewp again, as the user did: ``ewp`` if that is on the PATH, else the path
+    they ran (e.g. ``.venv/bin/ewp``)."""
+    invoked = Path(sys.argv[0])
+    if invoked.name != "ewp":
+        return "ewp"
+    on_path = shutil.which("ewp")
+    if on_path and Path(on_path).resolve() == invoked.resolve():
+        return "ewp"
+    if invoked.resolve().is_relative_to(Path.cwd()):
+        return str(invoked.resolve().relative_to(Path.cwd()))
+    return str(invoked)
+
+
 def _fail(title: str, exc: Exception | str) -> NoReturn:
     """Print ``title: message`` as one line (never wrapped) and exit with code 2."""
-    console.print(f"[red]{title}:[/red] {exc}", soft_wrap=True, markup=True, highlight=False)
+    console.print(f"[red]{title}:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
 
 
@@ -162,8 +324,9 @@ def generate(
         bool, typer.Option("--report", help="Print generated figures beside the targets.")
     ] = False,
 ) -> None:
-    """Write a synthetic force's export (officers, notices, outcomes) calibrated to the Met.
+    """Write a synthetic force's export, calibrated to the Met.
 
+    The export holds the three contract tables: officers, notices and outcomes.
     Ground truth (latent risk per officer and month) goes to ground_truth/latent_risk.parquet
     under the export folder; it is not part of the contract and no model reads it.
     """
@@ -205,17 +368,26 @@ def generate(
 def validate(
     data_dir: Annotated[
         Path | None,
-        typer.Argument(help="Folder with officers, notices and outcomes (CSV, CSV.gz, Parquet)."),
+        typer.Argument(
+            metavar="DATA_DIR",
+            help="Folder with officers, notices and outcomes (CSV, CSV.gz, Parquet).",
+        ),
     ] = None,
     config: ConfigOption = None,
     quarantine: Annotated[
-        Path | None, typer.Option(help="Where to write the quarantine report (CSV).")
+        Path | None,
+        typer.Option(
+            help="Where to write the quarantine report (CSV); default: "
+            "<data home>/validate/<folder name>/quarantine.csv."
+        ),
     ] = None,
 ) -> None:
-    """Check a config and a data folder against the contract, without running anything.
+    """Check a config and an export against the contract.
 
-    Bad rows are reported with file, line and field and written to the quarantine report;
-    a missing column or file stops with exit code 2.
+    Nothing else runs.
+    Bad rows are reported with file, line and field and written to the quarantine report (it
+    holds officer records, so by default it goes under the data home, never the working
+    folder); a missing column or file stops with exit code 2.
     """
     from ewp.io import read_raw_export, write_quarantine
     from ewp.validation import validate_export
@@ -242,6 +414,7 @@ def validate(
     if folder is None:
         console.print("No data folder given (the config uses the synthetic force): done.")
         return
+    target = quarantine or _home(cfg) / "validate" / Path(folder).resolve().name / "quarantine.csv"
     with _reported_errors():
         result = validate_export(
             read_raw_export(folder),
@@ -266,7 +439,7 @@ def validate(
             )
         if len(result.quarantine) > 20:
             console.print(f"  … and {len(result.quarantine) - 20:,} more")
-    target = quarantine or Path("quarantine.csv")
+    target.parent.mkdir(parents=True, exist_ok=True)
     write_quarantine(result.quarantine, target)
     console.print(f"Quarantine report: {target} ({len(result.quarantine):,} rows)")
     problem = result.unusable()
@@ -276,14 +449,17 @@ def validate(
 
 @app.command()
 def ingest(
-    source_dir: Annotated[Path, typer.Argument(help="Folder with the force's own files.")],
+    source_dir: Annotated[
+        Path, typer.Argument(metavar="SOURCE_DIR", help="Folder with the force's own files.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the contract tables.")],
     source: Annotated[
         str, typer.Option(help="Shipped mapping name (configs/mappings/NAME.yaml) or a file.")
     ] = "cpdp",
 ) -> None:
-    """Convert a force's own export into the ewp contract with a mapping (e.g. Chicago CPDP).
+    """Convert a force's own export into the ewp contract.
 
+    A mapping (e.g. Chicago CPDP's) says how.
     Every quirk is handled visibly: counted in the summary (ingest/summary.csv) and, where a
     row cannot be used, kept in the quarantine report (ingest/quarantine.csv).
     """
@@ -302,45 +478,121 @@ def ingest(
 
 
 @app.command()
-def demo(config: ConfigOption = None) -> None:
-    """Run the first end-to-end path as a Prefect flow on the embedded default (or a config).
+def demo(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML config; default: configs/demo.yaml."),
+    ] = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """The quick start: train and score on the demo config.
 
-    Generates (or reuses) the synthetic force, validates it, builds features, trains a logistic
-    scorecard (logged to MLflow), compares it with "3+ complaints in 180 days" on a held-out date,
-    and writes the ranked flag list with each officer's top reasons.
+    ewp train, then ewp score, on configs/demo.yaml: the same flows as a real run, on the default
+    config's synthetic force with a reduced evaluation grid (one test date, four candidates), so it
+    takes about a minute. The demo has its own review store and model registry (<data
+    home>/stores/demo/): its list never mixes with a real weekly list. Ends with the command that
+    makes a real one.
     """
-    cfg = _config(config)
-    home = data_home(cfg.home)
-    configure_environment(home)
-    tie_temporary_server()  # it dies with this command, even on SIGKILL
+    path = config or DEMO_CONFIG
+    cfg = _config(path)
+    home = _home(cfg)
+    verbose = _verbose(verbose)
     started = time.perf_counter()
-    console.print(f"ewp demo: state under {home} (Prefect starts a temporary local server)")
-    from flows.demo import RULE_NAME, demo_flow
+    console.print(f"ewp demo: config {path}, data home {home}", soft_wrap=True, highlight=False)
+    from ewp.tracking import NoChampionError
+    from flows.score import score_flow
+    from flows.train import run_train
 
-    with _reported_errors():
-        result = demo_flow(cfg, home)
-    holdout = result.holdout.assign(
-        list=result.holdout["list"].map(
-            {"volume_rule_3_in_180d": f"flag volume of {RULE_NAME}", "top_1pct": "top 1%"}
-        )
-    )
+    try:
+        with _reported_errors(), _running(verbose):
+            trained = run_train(cfg, home)
+            if trained.model_id is None:
+                _fail("No champion", _registration(trained))
+            published = score_flow(cfg, home)
+    except NoChampionError:
+        _no_champion(path)
+    console.print(_demo_table(trained, cfg))
+    console.print(_registration(trained), soft_wrap=True, highlight=False)
+    _print_published(published)
+    console.print(f"Done in {time.perf_counter() - started:.0f} s.")
+    program = _program()
     console.print(
-        _frame_table(
-            holdout,
-            title="Held-out year (12 monthly as-of dates, pooled): true and false positives",
-        )
+        "\nNext, a real weekly list (the default config, in its own store apart from the "
+        f"demo's):\n  [bold]{program} train && {program} score[/bold]",
+        soft_wrap=True,
+        highlight=False,
     )
-    console.print(f"Model {result.model_id} (MLflow run {result.mlflow_run_id})")
-    console.print(f"Flag list: {result.flags_csv}")
-    console.print(f"Weekly report: [bold]{result.report}[/bold]")
-    console.print(f"Run folder: {result.run_dir}  ({time.perf_counter() - started:.0f} s)")
+
+
+def _demo_table(result: TrainResult, config: Config) -> Table:
+    """The demo's comparison in brief: each candidate's precision on the selection list,
+    whether the fairness gate let it pass (the first reason), and which one became champion."""
+    selection = result.selection
+    candidates = {c.name for c in config.evaluation.candidates}
+    frame = pd.DataFrame(
+        {
+            "candidate": [
+                f"{name} (champion)" if name == result.champion else name
+                for name in selection["candidate"]
+            ],
+            f"mean {config.evaluation.selection_list} precision": selection["mean_precision"],
+            "fairness gate": [
+                str(reason).split(";")[0] if name in candidates else "(a reference, not a model)"
+                for name, reason in zip(
+                    selection["candidate"], selection["gate_reason"], strict=True
+                )
+            ],
+        }
+    )
+    return _frame_table(frame, title="The candidates on the demo's test dates")
+
+
+def _no_champion(config: Path | None) -> NoReturn:
+    """Stop with one line: nothing to score with yet, and the command that fixes it."""
+    flag = f" -c {config}" if config is not None else ""
+    _fail(
+        "No champion yet",
+        f"run `{_program()} train{flag}` first: it evaluates the candidates and makes the best "
+        "one champion (or make a registered version champion with `ewp models promote`)",
+    )
+
+
+def _print_published(published: Published) -> None:
+    """What a published weekly list holds and where it is."""
+    console.print(
+        f"Weekly list of {published.run_dir.name.removeprefix('weekly-')}: "
+        f"{published.flagged} flagged ({published.new_flags} new), "
+        f"{published.suppressed} suppressed"
+    )
+    for warning in published.warnings:
+        console.print(f"[bold yellow]Warning:[/bold yellow] {warning}", soft_wrap=True)
+    console.print(f"Weekly report: [bold]{published.report}[/bold]", soft_wrap=True)
+
+
+def _registration(result: TrainResult) -> str:
+    """What ``ewp train`` did with the registry, in one sentence."""
+    if result.champion is None:
+        return f"No eligible candidate: nothing registered ({result.promotion_reason})"
+    if result.model_id is None:
+        return f"Selected {result.champion}: {result.promotion_reason}"
+    registered = (
+        f"registered as version {result.version}"
+        if result.version is not None
+        else "already registered"
+    )
+    champion = "moved" if result.promoted else "unchanged"
+    return (
+        f"Selected {result.champion} ({result.model_id}), {registered}; champion {champion}: "
+        f"{result.promotion_reason}"
+    )
 
 
 def _frame_table(frame: pd.DataFrame, *, title: str) -> Table:
     """A DataFrame as a rich table: numbers to 3 decimals, NaN as a dash."""
     table = Table(title=title)
     for column in frame.columns:
-        table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
+        numeric = pd.api.types.is_numeric_dtype(frame[column]) and frame[column].dtype != bool
+        table.add_column(str(column), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
         cells = []
         for value in row:
@@ -424,6 +676,26 @@ def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _headline_title(config: Config, *, rule: str | None = None) -> str:
+    """The title of the equal-volume table for ``rule`` (default: the headline rule)."""
+    ev = config.evaluation
+    return (
+        f"Every candidate at the flag volume of {rule or ev.headline_rule}, pooled over test "
+        "dates (TP ratio = TP / rule TP; FP change = relative change in FP; "
+        f"[{ev.confidence:.0%} bootstrap interval over officers])"
+    )
+
+
+def _selection_table(result: TrainResult, config: Config) -> Table:
+    """The selection: each candidate's mean precision on the selection list, eligibility."""
+    ev = config.evaluation
+    return _frame_table(
+        result.selection[["candidate", "mean_precision", "worst_regret", "eligible"]],
+        title=f"Selection on mean {ev.selection_list} precision over test dates "
+        f"(headline rule: {ev.headline_rule})",
+    )
+
+
 def _print_evaluation(result: TrainResult, config: Config) -> None:
     from models.evaluation import by_split
 
@@ -437,12 +709,7 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
             )
         )
         console.print(
-            _frame_table(
-                _with_intervals(table),
-                title=f"Every candidate at the flag volume of {rule}, pooled over test dates "
-                "(TP ratio = TP / rule TP; FP change = relative change in FP; "
-                f"[{ev.confidence:.0%} bootstrap interval over officers])",
-            )
+            _frame_table(_with_intervals(table), title=_headline_title(config, rule=rule))
         )
     console.print(
         _by_split_table(
@@ -450,13 +717,7 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
             title=f"At {ev.selection_list}, per test block",
         )
     )
-    console.print(
-        _frame_table(
-            result.selection[["candidate", "mean_precision", "worst_regret", "eligible"]],
-            title=f"Selection on mean {ev.selection_list} precision over test dates "
-            f"(headline rule: {ev.headline_rule})",
-        )
-    )
+    console.print(_selection_table(result, config))
     _print_share_of_references(result, list_name=ev.selection_list)
     if result.audit_by_group is not None:
         console.print(_fairness_table(result, config))
@@ -481,44 +742,40 @@ def _print_share_of_references(result: TrainResult, *, list_name: str) -> None:
         )
 
 
-def _run_training(config: Path | None, *, register: bool) -> None:
+def _run_training(config: Path | None, *, register: bool, verbose: bool) -> None:
     cfg = _config(config)
-    home = data_home(cfg.home)
-    configure_environment(home)
-    tie_temporary_server()  # it dies with this command, even on SIGKILL
+    home = _home(cfg)
+    verbose = _verbose(verbose)
     started = time.perf_counter()
+    console.print(f"Data home: {home}", soft_wrap=True, highlight=False)
     from flows.train import run_train
 
-    with _reported_errors():
+    with _reported_errors(), _running(verbose):
         result = run_train(cfg, home, publish=register)
     _print_evaluation(result, cfg)
     if register:
-        console.print(
-            f"Selected {result.champion} ({result.model_id}), registered as version "
-            f"{result.version}; champion {'moved' if result.promoted else 'unchanged'}: "
-            f"{result.promotion_reason}"
-        )
+        console.print(_registration(result), soft_wrap=True, highlight=False)
     console.print(f"Done in {time.perf_counter() - started:.0f} s")
 
 
 @app.command()
-def train(config: ConfigOption = None) -> None:
-    """Evaluate the candidate grid over time, then register the selected model in MLflow.
+def train(config: ConfigOption = None, verbose: VerboseOption = False) -> None:
+    """Evaluate the candidates over time; register the best.
 
-    The champion alias moves only if the selected model beats the current champion on the
-    selection metric in this evaluation.
+    The selected model is registered in MLflow (ewp-escalation); the champion alias moves only if
+    the selected model beats the current champion on the selection metric in this evaluation.
     """
-    _run_training(config, register=True)
+    _run_training(config, register=True, verbose=verbose)
 
 
 @app.command()
-def evaluate(config: ConfigOption = None) -> None:
-    """Evaluate models against the threshold rules over time and print the comparison.
+def evaluate(config: ConfigOption = None, verbose: VerboseOption = False) -> None:
+    """Evaluate the candidates over time, registering nothing.
 
-    Same evaluation as ``train`` (models x test dates, at each rule's flag volume, top 1% and
-    top 50), without touching the model registry.
+    Prints the comparison with the threshold rules: the same evaluation as ewp train (models x test
+    dates, at each rule's flag volume, top 1% and top 50), without touching the model registry.
     """
-    _run_training(config, register=False)
+    _run_training(config, register=False, verbose=verbose)
 
 
 @app.command()
@@ -527,40 +784,42 @@ def score(
     as_of: Annotated[
         str | None, typer.Option(help="List date (YYYY-MM-DD); default the latest Monday.")
     ] = None,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Score the serving cohort with the champion and publish this week's list and report."""
+    """Publish this week's list, scored by the champion.
+
+    Every serving officer is scored; the list, its reasons and the report are written to the
+    run folder and the flags recorded in the review store.
+    """
     cfg = _config(config)
     day = _day("--as-of", as_of)
-    home = data_home(cfg.home)
-    configure_environment(home)
-    tie_temporary_server()  # it dies with this command, even on SIGKILL
+    home = _home(cfg)
+    verbose = _verbose(verbose)
     from ewp.tracking import NoChampionError
     from flows.score import score_flow
 
-    with _reported_errors(also={NoChampionError: "No champion (run `ewp train` first)"}):
-        published = score_flow(cfg, home, day)
-    console.print(
-        f"{published.flagged} flagged ({published.new_flags} new), "
-        f"{published.suppressed} suppressed"
-    )
-    for warning in published.warnings:
-        console.print(f"[bold yellow]Warning:[/bold yellow] {warning}")
-    console.print(f"Weekly report: [bold]{published.report}[/bold]")
+    try:
+        with _reported_errors(), _running(verbose):
+            published = score_flow(cfg, home, day)
+    except NoChampionError:
+        _no_champion(config)
+    _print_published(published)
 
 
 @app.command()
 def audit(
-    run: Annotated[Path, typer.Argument(help="A weekly run folder (with flags.csv).")],
+    run: Annotated[
+        Path, typer.Argument(metavar="RUN_FOLDER", help="A weekly run folder (with flags.csv).")
+    ],
     config: ConfigOption = None,
 ) -> None:
-    """Audit a published weekly list for fairness by ethnicity, gender and age band.
+    """Audit a published weekly list for fairness.
 
-    Writes audit.html and the audit CSVs into the run folder (the score flow already does this
-    after each run; this re-runs it, e.g. after a config change).
+    By ethnicity, gender and age band. Writes audit.html and the audit CSVs into the run folder (the
+    score flow already does this after each run; this re-runs it, e.g. after a config change).
     """
     cfg = _config(config)
-    home = data_home(cfg.home)
-    configure_environment(home)
+    home = _home(cfg)
     from ewp.atomic import read_csv
     from features.history import build_features
     from flows.audit import audit_provenance
@@ -596,14 +855,15 @@ def audit(
 
 @app.command()
 def serve(config: ConfigOption = None) -> None:
-    """Register and run the scheduled deployments against a Prefect server.
+    """Run the weekly scoring and monthly retraining schedules.
 
-    Weekly scoring on Mondays at 06:00 and retraining on the 1st of each month at 05:00
-    (Europe/London). Point PREFECT_API_URL at a running `prefect server start` to see them in
-    its UI; stop with Ctrl-C.
+    Registers the deployments with a Prefect server and runs them. Weekly scoring on Mondays at
+    06:00 and retraining on the 1st of each month at 05:00 (Europe/London). Point PREFECT_API_URL at
+    a running Prefect server (prefect server start) to see them in its UI; stop with Ctrl-C.
     """
     cfg = _config(config)
-    configure_environment(data_home(cfg.home))
+    # The scheduled runs resolve the data home again, in this process: the same one.
+    os.environ["EWP_HOME"] = str(_home(cfg))
     tie_temporary_server()  # it dies with this command, even on SIGKILL
     from prefect import serve as prefect_serve
 
@@ -612,14 +872,18 @@ def serve(config: ConfigOption = None) -> None:
     prefect_serve(*deployments(config))
 
 
+ScaleName = StrEnum("ScaleName", {name: name for name in SCALES})
+CadenceName = StrEnum("CadenceName", {name: name for name in get_args(Cadence)})
+
+
 @app.command()
 def bench(
     scale: Annotated[
-        list[str] | None,
+        list[ScaleName] | None,
         typer.Option(help="met (45,000 officers) and/or national (150,000); default both."),
     ] = None,
     cadence: Annotated[
-        list[str] | None,
+        list[CadenceName] | None,
         typer.Option(help="monthly and/or weekly as-of dates; default both."),
     ] = None,
     sql: Annotated[bool, typer.Option(help="Run the DuckDB formulation.")] = True,
@@ -638,25 +902,20 @@ def bench(
         str, typer.Option(help="DuckDB's memory limit (it spills beyond).")
     ] = "4GB",
 ) -> None:
-    """Benchmark the feature matrix, training and weekly scoring at Met and national scale,
-    beside a naive pandas reference, a DuckDB SQL formulation and a write-once lower bound.
+    """Benchmark features, training and scoring at scale.
 
+    The feature matrix, training and weekly scoring at Met and national scale, beside a naive
+    pandas reference, a DuckDB SQL formulation and a write-once lower bound.
     Each step runs in its own process (wall time, CPU time, peak memory); ewp's matrix is
     checked against the naive reference first. Forces are generated once under
     <data home>/bench/; results go to <data home>/bench/results.json. See benchmarks/suite.py.
     """
-    scales = scale or ["met", "national"]
-    cadences = cadence or ["monthly", "weekly"]
-    bad = sorted({*scales} - {"met", "national"}) + sorted({*cadences} - {"monthly", "weekly"})
-    if bad:
-        console.print(f"[red]Unknown scale or cadence:[/red] {', '.join(bad)}")
-        raise typer.Exit(2)
     from benchmarks.suite import run_suite
 
     run_suite(
-        home=data_home(Config().home),
-        scales=scales,
-        cadences=cadences,
+        home=_home(Config()),
+        scales=[s.value for s in scale or ScaleName],
+        cadences=[c.value for c in cadence or CadenceName],
         with_sql=sql,
         with_training=train,
         with_scoring=score,
@@ -667,25 +926,56 @@ def bench(
     )
 
 
-review_app = typer.Typer(help="Record human decisions on flags (every change is audited).")
+review_app = _Typer(
+    help="Record human decisions on flags (every change is audited).", no_args_is_help=True
+)
 app.add_typer(review_app, name="review")
 
 
-def _review_store(config: Path | None) -> tuple[Config, ReviewStore]:
-    cfg = _config(config)
-    home = data_home(cfg.home)
-    configure_environment(home)  # the data home owner-only, as for every other command
+def _review_store(config: Config) -> ReviewStore:
+    home = _home(config)  # the data home owner-only, as for every other command
     from ewp.review import ReviewStore
     from flows.score import review_url
 
-    return cfg, ReviewStore(review_url(cfg, home))
+    return ReviewStore(review_url(config, home))
+
+
+def _complete_decision(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of ``--decision``: the review decisions of the config given so far."""
+    try:
+        decisions = load_config(ctx.params.get("config")).review.decisions
+    except ConfigError:
+        decisions = Config().review.decisions
+    return [d for d in decisions if d.startswith(incomplete)]
+
+
+def _check_decision(decision: str, config: Config) -> None:
+    """Refuse, in one line, a decision that is not one of the config's."""
+    allowed = config.review.decisions
+    if decision not in allowed:
+        _fail("Bad option", f"--decision: {decision!r} is not one of: {', '.join(allowed)}")
+
+
+def _who(by: str, old_spelling: str | None) -> str:
+    """``--by``, or the hidden spelling an older script still passes (``--reviewer``,
+    ``--actor``)."""
+    return old_spelling if old_spelling is not None else by
 
 
 @review_app.command("decide")
 def review_decide(
-    flag_id: Annotated[str, typer.Argument(help="The flag's ID (flags.csv, first column).")],
-    decision: Annotated[str, typer.Option(help="One of the config's review decisions.")],
-    reviewer: Annotated[str, typer.Option(help="Who decided.")],
+    flag_id: Annotated[
+        str, typer.Argument(metavar="FLAG_ID", help="The flag's ID (flags.csv, first column).")
+    ],
+    decision: Annotated[
+        str,
+        typer.Option(
+            help="One of the config's review decisions (default config: "
+            f"{', '.join(Config().review.decisions)}).",
+            autocompletion=_complete_decision,
+        ),
+    ],
+    by: ByOption,
     note: Annotated[str, typer.Option(help="Free text.")] = "",
     on: Annotated[
         str | None, typer.Option(help="Decision date (YYYY-MM-DD); default today.")
@@ -699,17 +989,21 @@ def review_decide(
         ),
     ] = 0,
     config: ConfigOption = None,
+    reviewer: Annotated[str | None, typer.Option("--reviewer", hidden=True)] = None,
 ) -> None:
     """Record (or change) the decision on one flag."""
+    decided_on = _day("--on", on) or dt.date.today()
+    cfg = _config(config)
+    _check_decision(decision, cfg)
+    by = _who(by, reviewer)
     from ewp.review import ReviewError
 
-    decided_on = _day("--on", on) or dt.date.today()
-    cfg, store = _review_store(config)
+    store = _review_store(cfg)
     try:
         version = store.record_decision(
             flag_id=flag_id,
             decision=decision,
-            reviewer=reviewer,
+            reviewer=by,
             note=note,
             decided_on=decided_on,
             allowed=cfg.review.decisions,
@@ -720,21 +1014,28 @@ def review_decide(
         raise typer.Exit(2) from exc
     finally:
         store.close()
-    console.print(f"Recorded {decision} on {flag_id} by {reviewer} (version {version})")
+    console.print(f"Recorded {decision} on {flag_id} by {by} (version {version})")
 
 
 @review_app.command("import")
 def review_import(
-    path: Annotated[Path, typer.Argument(help="Decisions CSV, or flags.csv filled in.")],
-    actor: Annotated[str, typer.Option(help="Who is importing.")] = "ewp review import",
+    path: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Decisions CSV, or flags.csv filled in.")
+    ],
+    by: ByOption,
     config: ConfigOption = None,
+    actor: Annotated[str | None, typer.Option("--actor", hidden=True)] = None,
 ) -> None:
-    """Import decisions from a CSV: all rows or none; the same file twice is refused."""
+    """Import decisions from a CSV (all rows or none).
+
+    The same file twice is refused.
+    """
     from ewp.review import ReviewError
 
-    cfg, store = _review_store(config)
+    cfg = _config(config)
+    store = _review_store(cfg)
     try:
-        applied = store.import_decisions(path, allowed=cfg.review.decisions, actor=actor)
+        applied = store.import_decisions(path, allowed=cfg.review.decisions, actor=_who(by, actor))
     except ReviewError as exc:
         console.print(f"[red]Nothing imported:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -744,33 +1045,63 @@ def review_import(
 
 
 @review_app.command("trail")
-def review_trail(config: ConfigOption = None) -> None:
+def review_trail(
+    flag: Annotated[str | None, typer.Option(help="Only the entries of this flag ID.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only entries on or after this date (YYYY-MM-DD, UTC).")
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Write the entries to this CSV file instead of showing them."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
     """Show the audit trail: who changed what, and when."""
-    _, store = _review_store(config)
+    from ewp.atomic import write_csv
+
+    start = _day("--since", since)
+    store = _review_store(_config(config))
     try:
-        console.print(_frame_table(store.audit_frame(), title="Review audit trail"))
+        trail = store.audit_frame()
     finally:
         store.close()
+    if flag is not None:
+        trail = trail.loc[trail["flag_id"] == flag]
+    if start is not None:
+        trail = trail.loc[trail["at"] >= pd.Timestamp(start, tz="UTC")]
+    trail = trail.assign(
+        at=trail["at"].dt.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        details=[json.dumps(d, sort_keys=True) for d in trail["details"]],
+    ).reset_index(drop=True)
+    if csv is not None:
+        write_csv(trail, csv)
+        console.print(f"Wrote {len(trail):,} trail entries to {csv}", highlight=False)
+    elif trail.empty:
+        console.print("No trail entries match.")
+    else:
+        _print_frame(trail, title="Review audit trail")
 
 
-users_app = typer.Typer(help="Accounts of the review workspace (ewp web): roles and units.")
+users_app = _Typer(
+    help="Accounts of the review workspace (ewp web): roles and units.", no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 PASSWORD_ENV = "EWP_PASSWORD"
+# The workspace's roles (ewp.access.ROLES, which is slow to import; a test ties the two).
+RoleName = StrEnum("RoleName", {name: name for name in ("reviewer", "auditor", "admin")})
 
 
-def _workspace_store(config: Path | None) -> WorkspaceStore:
+def _workspace_store(config: Path | None) -> tuple[Config, Path, WorkspaceStore]:
     cfg = _config(config)
-    home = data_home(cfg.home)
+    home = _home(cfg)
     from ewp.access import WorkspaceStore
-    from ewp.review import default_url
+    from flows.score import review_url
 
-    return WorkspaceStore(cfg.review.database_url or default_url(home))
+    return cfg, home, WorkspaceStore(review_url(cfg, home))
 
 
 def _new_password(password_file: Path | None) -> str:
     """The password from a file (first line), else $EWP_PASSWORD, else a hidden prompt."""
-    import os
-
     if password_file is not None:
         try:
             return password_file.read_text(encoding="utf-8").splitlines()[0]
@@ -783,6 +1114,22 @@ def _new_password(password_file: Path | None) -> str:
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
+def _known_units(config: Config, home: Path, store: ReviewStore) -> set[str]:
+    """The units ewp knows of: in the published lists of the review store, and in the export
+    (``data.dir``, or the synthetic force once generated). Empty when there is neither yet."""
+    from ewp.io import read_raw_export
+    from flows.common import synthetic_folder
+
+    units = set(store.flags_frame()["unit"])
+    export = config.data.dir
+    if export is None and config.data.ingest is None:
+        export = synthetic_folder(config, home) / "export"
+    if export is not None and export.is_dir():
+        officers = read_raw_export(export).tables["officers"]
+        units |= {unit.strip() for unit in officers.get("unit", []) if unit.strip()}
+    return units
+
+
 PasswordFileOption = Annotated[
     Path | None,
     typer.Option(
@@ -793,10 +1140,14 @@ PasswordFileOption = Annotated[
 
 @users_app.command("add")
 def users_add(
-    name: Annotated[str, typer.Argument(help="User name (letters, digits, . _ @ -).")],
-    role: Annotated[str, typer.Option(help="reviewer, auditor or admin.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="User name (letters, digits, . _ @ -).")
+    ],
+    role: Annotated[RoleName, typer.Option(help="What the account may do.")],
+    by: ByOption,
     unit: Annotated[
-        list[str] | None, typer.Option(help="A unit a reviewer may see; repeat for several.")
+        list[str] | None,
+        typer.Option(help="A unit a reviewer may see (as in the export); repeat for several."),
     ] = None,
     password_file: PasswordFileOption = None,
     proxy_only: Annotated[
@@ -805,37 +1156,57 @@ def users_add(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Create a workspace account (the password is hashed with argon2id, never stored)."""
-    from ewp.access import AccessError
+    """Create a workspace account.
 
-    password = None if proxy_only else _new_password(password_file)
-    store = _workspace_store(config)
+    The password is hashed with argon2id, never stored. Role and units are checked before the
+    password is asked for: a unit must be one of the export's or the published lists'.
+    """
+    from ewp.access import AccessError, check_role
+
+    cfg, home, store = _workspace_store(config)
     try:
+        units = [u.strip() for u in unit or []]
+        check_role(role.value, units)
+        known = _known_units(cfg, home, store)
+        unknown = [u for u in units if u not in known]
+        if known and unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
+            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+            _fail("Not added", f"unknown unit {unknown[0]!r}: not in the export or a list{hint}")
+        if units and not known:
+            console.print(
+                "[yellow]Units not checked:[/yellow] no export or published list yet",
+                highlight=False,
+            )
+        password = None if proxy_only else _new_password(password_file)
         user = store.add_user(
-            username=name, role=role, units=unit or [], password=password, actor="ewp users add"
+            username=name, role=role.value, units=units, password=password, actor=by
         )
     except AccessError as exc:
         console.print(f"[red]Not added:[/red] {exc}")
         raise typer.Exit(2) from exc
     finally:
         store.close()
-    units = f" for {', '.join(sorted(user.units))}" if user.units else ""
-    console.print(f"Added {user.role} {user.username}{units}")
+    units_text = f" for {', '.join(sorted(user.units))}" if user.units else ""
+    console.print(f"Added {user.role} {user.username}{units_text}")
 
 
 @users_app.command("set-password")
 def users_set_password(
-    name: Annotated[str, typer.Argument(help="User name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="User name.")],
+    by: ByOption,
     password_file: PasswordFileOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Set a new password for an account (ends its open sessions)."""
     from ewp.access import AccessError
 
-    password = _new_password(password_file)
-    store = _workspace_store(config)
+    _, _, store = _workspace_store(config)
     try:
-        store.update_user(username=name, password=password, actor="ewp users set-password")
+        if store.user(name) is None:
+            raise AccessError(f"no user {name}")
+        password = _new_password(password_file)
+        store.update_user(username=name, password=password, actor=by)
     except AccessError as exc:
         console.print(f"[red]Not changed:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -847,7 +1218,7 @@ def users_set_password(
 @users_app.command("list")
 def users_list(config: ConfigOption = None) -> None:
     """List the workspace's accounts with their role and units."""
-    store = _workspace_store(config)
+    _, _, store = _workspace_store(config)
     try:
         users = store.users()
     finally:
@@ -872,53 +1243,80 @@ def web(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Start the review workspace: a web app over the review store, with sign-in.
+    """Start the review workspace (a web app with sign-in).
 
+    A web app over the review store.
     Reviewers review and decide flags of their units, auditors read fairness audits and model
-    cards, admins manage accounts. Create accounts first with `ewp users add`.
+    cards, admins manage accounts. Create accounts first with ewp users add.
     """
     import uvicorn
 
     from web import create_app, web_settings
 
     cfg = _config(config)
-    home = data_home(cfg.home)
+    home = _home(cfg)
     application = create_app(web_settings(cfg, home))
     console.print(f"Review workspace on http://{host}:{port}/ (data home {home}); Ctrl-C stops")
     uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
 
 
-models_app = typer.Typer(help="The MLflow model registry: list versions, promote a champion.")
+models_app = _Typer(
+    help="The MLflow model registry: list versions, promote a champion.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 
 
 def _tracker(config: Path | None) -> Tracker:
     cfg = _config(config)
-    home = data_home(cfg.home)
-    configure_environment(home)
+    home = _home(cfg)
     from flows.train import tracker_for
 
     return tracker_for(cfg, home)
 
 
+def _print_frame(frame: pd.DataFrame, *, title: str) -> None:
+    """A frame as a table if it fits the terminal, else as one block per row, so that no
+    value (an ID above all) is ever cut short."""
+    table = _frame_table(frame, title=title)
+    unbounded = console.options.update_width(1_000_000)
+    if Measurement.get(console, unbounded, table).maximum <= console.width:
+        console.print(table)
+        return
+    console.print(f"[bold]{title}[/bold]")
+    first, *rest = frame.columns
+    for row in frame.itertuples(index=False):
+        values = dict(zip(frame.columns, row, strict=True))
+        console.print(f"{first} {values[first]}", soft_wrap=True, highlight=False)
+        for column in rest:
+            console.print(f"  {column}: {values[column]}", soft_wrap=True, highlight=False)
+
+
 @models_app.command("list")
 def models_list(config: ConfigOption = None) -> None:
-    """List registered versions of ewp-escalation and which one is champion."""
+    """List the registered versions and the champion.
+
+    The versions of ewp-escalation in the config's MLflow registry.
+    """
     versions = _tracker(config).list_versions()
     if versions.empty:
-        console.print("No registered model yet: run `ewp train`.")
+        console.print("No registered model yet: run ewp train.")
         return
-    console.print(_frame_table(versions, title="ewp-escalation versions"))
+    _print_frame(versions, title="ewp-escalation versions")
 
 
 @models_app.command("promote")
 def models_promote(
-    version: Annotated[str, typer.Argument(help="Registered version to make champion.")],
+    version: Annotated[
+        str, typer.Argument(metavar="VERSION", help="Registered version to make champion.")
+    ],
     reason: Annotated[str, typer.Option(help="Why (recorded on the version).")],
-    by: Annotated[str, typer.Option(help="Who is promoting it.")] = "unknown",
+    by: ByOption,
     config: ConfigOption = None,
 ) -> None:
-    """Make a registered version the champion by hand, with a written reason."""
+    """Make a registered version the champion by hand.
+
+    A written reason is required; it is recorded on the version with who promoted it.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
@@ -926,7 +1324,7 @@ def models_promote(
     except (ValueError, MlflowException) as exc:
         console.print(f"[red]Cannot promote version {version}:[/red] {exc}")
         raise typer.Exit(2) from exc
-    console.print(f"Version {version} is now champion ({reason})")
+    console.print(f"Version {version} is now champion ({reason}), promoted by {by}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ from ewp.contract import CATEGORIES, SOURCES
 from models.timechop import SplitError, as_of_dates, make_splits
 
 PositiveInt = Annotated[int, Field(gt=0)]
+# The configs shipped with ewp (default, demo, Chicago, mappings/).
+SHIPPED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DEMO_CONFIG = SHIPPED_CONFIGS / "demo.yaml"
 
 
 class _Frozen(BaseModel):
@@ -151,22 +154,10 @@ class LabelConfig(_Frozen):
 
 
 class TrainingConfig(_Frozen):
-    """As-of dates the demo model trains on, and the model's parameters."""
+    """The as-of dates every model trains on: from ``as_of_start``, at ``cadence``."""
 
     as_of_start: dt.date = dt.date(2016, 1, 1)
-    # Default: the latest as-of date whose label horizon is fully observed.
-    as_of_end: dt.date | None = None
     cadence: Literal["monthly", "weekly"] = "monthly"
-    regularisation_c: float = Field(0.1, gt=0)
-
-    @model_validator(mode="after")
-    def _end_after_start(self) -> TrainingConfig:
-        if self.as_of_end is not None and self.as_of_end < self.as_of_start:
-            raise ValueError(
-                f"as_of_end ({self.as_of_end}) is before as_of_start ({self.as_of_start}); "
-                "expected a date on or after as_of_start, or null"
-            )
-        return self
 
 
 CandidateKind = Literal[
@@ -444,8 +435,12 @@ class Config(_Frozen):
     name: str = "default"
     seed: int = 20_261_123
     # Project data home for generated data, Prefect state, MLflow store and run outputs.
-    # Relative paths are taken from the working directory; EWP_HOME overrides it.
+    # Relative paths are taken from the working directory; --home and EWP_HOME override it.
     home: Path = Path(".ewp")
+    # Where this config's review store and model registry live: null = in the data home
+    # itself; a name = in <home>/stores/<name>/, apart from every other config's (the demo's
+    # list and model never mix with a real one). The export and feature cache stay shared.
+    store: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
     data: DataConfig = DataConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
     # A force's own category labels -> the standard taxonomy. Standard names map to themselves.
@@ -564,8 +559,10 @@ def load_config(path: Path | str | None = None) -> Config:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextDateLoader) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable YAML file ({exc})") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(_yaml_problem(path, exc)) from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     try:
@@ -573,6 +570,14 @@ def load_config(path: Path | str | None = None) -> Config:
     except ValidationError as exc:
         problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """A YAML syntax error in one line: ``file line L, column C: not valid YAML (problem)``."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    return f"{path}{where}: not valid YAML ({problem})"
 
 
 def _problem(err: ErrorDetails) -> str:

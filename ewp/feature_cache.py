@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import features
 from ewp.config import FeatureConfig
 from ewp.contract import ForceData
+from ewp.progress import step
 from ewp.provenance import fingerprint_files, fingerprint_json
 from features.history import iter_feature_blocks
 
@@ -142,10 +143,23 @@ def cache_features(
     data_fingerprint: str,
     cache_dir: Path,
 ) -> FeatureCache:
-    """The cached matrix for these data, config and dates: built and written once, reused."""
+    """The cached matrix for these data, config and dates: built and written once, reused.
+    Building it is reported as a step counted in as-of dates (``ewp.progress``)."""
     key = cache_key(data_fingerprint=data_fingerprint, config=config, as_of_dates=as_of_dates)
     path = cache_dir / f"{key}.parquet"
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        _write(path, iter_feature_blocks(data, as_of_dates, config=config))
+        total = len(set(as_of_dates))
+        blocks = iter_feature_blocks(data, as_of_dates, config=config)
+        with step(f"Building the feature matrix ({total} as-of dates)", total=total) as building:
+            _write(path, _counted(blocks, building.advance))
     return FeatureCache(path)
+
+
+def _counted(
+    blocks: Iterable[pd.DataFrame], advance: Callable[[int], None]
+) -> Iterator[pd.DataFrame]:
+    """The blocks, counting each block's as-of dates once it has been consumed."""
+    for block in blocks:
+        yield block
+        advance(int(block["as_of"].nunique()))

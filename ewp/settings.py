@@ -1,9 +1,18 @@
 """Where ewp keeps its state, and the environment Prefect and MLflow need to run offline.
 
 All state (generated data, Prefect's database, the MLflow store, run outputs) lives under one
-*data home*: ``$EWP_HOME`` if set, else the config's ``home`` (default ``.ewp`` in the working
-directory). ``configure_environment`` must run before Prefect or MLflow is imported: Prefect
-reads its settings at import time.
+*data home*: the command line's ``--home`` if given, else ``$EWP_HOME`` if set, else the
+config's ``home`` (default ``.ewp`` in the working directory). ``configure_environment`` must
+run before Prefect or MLflow is imported: Prefect reads its settings at import time.
+
+A data home is never created where nobody chose one (``chosen_data_home``): an existing one is
+used, and a new one is created only when it was named (``--home``, ``$EWP_HOME`` or an absolute
+``home`` in the config) or lies inside the ewp checkout ewp runs from. So running ``ewp`` in
+another folder does not leave a stray ``.ewp/`` there holding officer records.
+
+A config's review store and model registry live in its *store folder*: the data home itself,
+or ``<home>/stores/<name>/`` for a config with its own ``store`` (the demo's), so that two
+configs' lists and models never mix while the export and feature cache are shared.
 
 The data home is the secure data folder: it holds officer identifiers and protected attributes,
 so it is owner-only (0700), and ``configure_environment`` sets the process umask to 0077 so that
@@ -16,10 +25,50 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+HOME_ENV = "EWP_HOME"
 
-def data_home(configured: Path) -> Path:
-    """The data home: ``$EWP_HOME`` or the configured path, made absolute."""
-    return Path(os.environ.get("EWP_HOME") or configured).expanduser().resolve()
+
+class DataHomeError(RuntimeError):
+    """No data home where one would have to be created without anybody choosing it."""
+
+
+def data_home(configured: Path, *, override: Path | None = None) -> Path:
+    """The data home: ``override`` (``--home``), else ``$EWP_HOME``, else the configured path;
+    made absolute."""
+    return Path(override or os.environ.get(HOME_ENV) or configured).expanduser().resolve()
+
+
+def project_folder() -> Path | None:
+    """The ewp checkout this ewp runs from (an editable install, as ``make install`` makes),
+    or None for an installed package."""
+    root = Path(__file__).resolve().parents[1]
+    is_checkout = (root / "pyproject.toml").is_file() and (root / "configs").is_dir()
+    return root if is_checkout else None
+
+
+def chosen_data_home(configured: Path, *, override: Path | None = None) -> Path:
+    """The data home (``data_home``), if it exists or may be created: it was named
+    (``override``, ``$EWP_HOME``, an absolute configured path) or lies in the ewp checkout.
+    Raises ``DataHomeError`` otherwise, saying how to choose one."""
+    home = data_home(configured, override=override)
+    named = (
+        override is not None
+        or bool(os.environ.get(HOME_ENV))
+        or Path(configured).expanduser().is_absolute()
+    )
+    project = project_folder()
+    if home.exists() or named or (project is not None and home.is_relative_to(project)):
+        return home
+    raise DataHomeError(
+        f"no data home at {home}, and ewp creates one only where you choose: pass --home DIR "
+        f"(or set {HOME_ENV}), or run ewp from the folder that holds the data home"
+    )
+
+
+def store_folder(home: Path, store: str | None) -> Path:
+    """Where a config's review store and model registry live: the data home, or
+    ``<home>/stores/<store>`` for a config with a store of its own (see the module docstring)."""
+    return home if store is None else home / "stores" / store
 
 
 def default_tracking_uri(home: Path) -> str:

@@ -314,8 +314,8 @@ class Tracker:
         found = self.champion()
         if found is None:
             raise NoChampionError(
-                f"registered model {self.registered_model!r} has no {CHAMPION_ALIAS!r} alias: "
-                "promote a version with Tracker.set_champion first"
+                f"no champion yet: no version of the registered model {self.registered_model!r} "
+                "has been made champion"
             )
         return self.load_model(found.model_uri)
 

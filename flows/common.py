@@ -23,6 +23,7 @@ from prefect import Flow, Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.exceptions import MissingContextError
+from prefect.futures import PrefectFuture, as_completed
 from prefect.states import State
 
 from ewp.adapters import ingest, resolve_mapping
@@ -30,6 +31,7 @@ from ewp.atomic import write_csv
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.io import read_raw_export, write_export, write_ground_truth, write_quarantine
+from ewp.progress import step
 from ewp.provenance import fingerprint_files, fingerprint_json
 from ewp.pseudonym import (
     Pseudonymiser,
@@ -82,6 +84,15 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger("ewp")
 
 
+def results_in_order(futures: list[PrefectFuture], *, description: str) -> list[Any]:
+    """The futures' results in the order they were submitted, reporting the wait as a step
+    that counts each future as it finishes (``ewp.progress``)."""
+    with step(description, total=len(futures)) as waiting:
+        for _ in as_completed(futures):
+            waiting.advance()
+        return [future.result() for future in futures]
+
+
 def synthetic_folder(config: Config, home: Path) -> Path:
     """Where the synthetic force for these parameters lives: one folder per parameter set."""
     params = {**config.synthetic.model_dump(), "seed": config.seed}
@@ -108,12 +119,13 @@ def prepare_export(config: Config, home: Path) -> Path:
         run_logger().info("Reusing the synthetic force in %s", export_dir)
         return export_dir
     run_logger().info("Generating the synthetic force (%s officers)", config.synthetic.officers)
-    force = generate_configured_force(config.synthetic, seed=config.seed)
-    staging = folder / "export.partial"
-    write_export(
-        officers=force.officers, notices=force.notices, outcomes=force.outcomes, out_dir=staging
-    )
-    write_ground_truth(force.ground_truth, staging)
+    with step(f"Generating the synthetic force ({config.synthetic.officers:,} officers, once)"):
+        force = generate_configured_force(config.synthetic, seed=config.seed)
+        staging = folder / "export.partial"
+        write_export(
+            officers=force.officers, notices=force.notices, outcomes=force.outcomes, out_dir=staging
+        )
+        write_ground_truth(force.ground_truth, staging)
     staging.replace(export_dir)
     return export_dir
 
@@ -134,7 +146,8 @@ def ingest_export(config: Config, home: Path) -> Path:
         return export_dir
     run_logger().info("Ingesting %s with %s", spec.from_dir, mapping)
     staging = export_dir.with_name(export_dir.name + ".partial")
-    ingest(source_dir=spec.from_dir, out_dir=staging, mapping=mapping)
+    with step(f"Converting {spec.from_dir} with {mapping.name} (once per export)"):
+        ingest(source_dir=spec.from_dir, out_dir=staging, mapping=mapping)
     staging.replace(export_dir)
     return export_dir
 
@@ -149,13 +162,18 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
     ``ContractError`` when no officer or no notice passed the checks
     (``ValidationResult.unusable``).
     """
-    result = validate_export(
-        read_raw_export(export_dir),
-        category_map=config.category_map(),
-        extracted_on=config.data.extracted_on,
-        today=dt.date.today(),
-    )
-    totals = result.summary[["read", "accepted", "quarantined"]].sum()
+    with step("Reading and validating the export") as validating:
+        result = validate_export(
+            read_raw_export(export_dir),
+            category_map=config.category_map(),
+            extracted_on=config.data.extracted_on,
+            today=dt.date.today(),
+        )
+        totals = result.summary[["read", "accepted", "quarantined"]].sum()
+        validating.detail(
+            f"{totals['read']:,} rows read = {totals['accepted']:,} accepted + "
+            f"{totals['quarantined']:,} quarantined"
+        )
     run_logger().info(
         "Validated: %d rows read = %d accepted + %d quarantined",
         totals["read"],

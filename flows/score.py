@@ -1,9 +1,9 @@
 """The weekly ``score`` flow: the champion scores the serving cohort; the list is published.
 
-Wiring only. ``publish_list`` is shared with the demo so both end with the same outputs:
+Wiring only (``ewp demo`` runs this flow too, after the train flow, on the demo config):
 
-* the champion model (``ewp-escalation@champion`` in MLflow; the demo passes its own model)
-  scores every officer serving on the as-of date (default: the latest Monday on or before the
+* the champion model (``ewp-escalation@champion`` in the config's MLflow registry) scores
+  every officer serving on the as-of date (default: the latest Monday on or before the
   export date, so a rerun for the same week gives the same list);
 * officers reviewed within ``review.suppress_weeks`` with no new notice since are held back
   and listed as suppressed, with the reason;
@@ -41,8 +41,10 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, select_flags
 from ewp.marking import mark_folder
+from ewp.progress import step
 from ewp.provenance import fingerprint_json
 from ewp.review import ReviewStore, default_url
+from ewp.settings import store_folder
 from ewp.tracking import Tracker
 from ewp.validation import ValidationResult
 from features.explanations import (
@@ -133,8 +135,9 @@ def latest_monday(day: dt.date) -> dt.date:
 
 
 def review_url(config: Config, home: Path) -> str:
-    """The review store's URL: the config's, or the SQLite file under the data home."""
-    return config.review.database_url or default_url(home)
+    """The review store's URL: the config's, or the SQLite file in its store folder
+    (``ewp.settings.store_folder``)."""
+    return config.review.database_url or default_url(store_folder(home, config.store))
 
 
 def methods(config: Config, *, features: Sequence[str]) -> dict[str, Any]:
@@ -477,10 +480,11 @@ def score_flow(
     stale = check_export_age(config, extracted_on=extracted_on, today=today or dt.date.today())
     if stale is not None:
         run_logger().warning("%s", stale.warning)
-    model, model_version, tags = load_champion(tracker_for(config, home))
+    with step("Loading the champion from the model registry"):
+        model, model_version, tags = load_champion(tracker_for(config, home))
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
-    with staged_dir(run_dir) as staging:
-        # The run keeps its own quarantine, as the demo's does: what was left out, and why.
+    with step(f"Scoring every serving officer; the list of {day}"), staged_dir(run_dir) as staging:
+        # The run keeps its own quarantine: what was left out, and why.
         write_validation_report(validated, staging)
         published = publish_list(
             data=data,

@@ -38,9 +38,10 @@ from ewp.contract import ForceData
 from ewp.feature_cache import FeatureCache, cache_features
 from ewp.io import read_ground_truth
 from ewp.marking import mark_folder
+from ewp.progress import step, track
 from ewp.provenance import fingerprint_json
 from ewp.pseudonym import Pseudonymiser
-from ewp.settings import default_tracking_uri
+from ewp.settings import default_tracking_uri, store_folder
 from ewp.tracking import ChampionInfo, Tracker
 from features.explanations import label_in_words, officers_in_words
 from features.history import feature_columns
@@ -60,6 +61,7 @@ from flows.common import (
     export_fingerprint,
     prepare_export,
     protect_identifiers,
+    results_in_order,
     run_logger,
     validate,
 )
@@ -436,12 +438,15 @@ def stability_list(ev: EvaluationConfig) -> str:
 
 
 def tracker_for(config: Config, home: Path, pseudonymiser: Pseudonymiser | None = None) -> Tracker:
-    """The MLflow tracker for a config: its URI, or the SQLite store under the data home;
-    ``pseudonymiser`` guards what it logs (see ``ewp.tracking``)."""
+    """The MLflow tracker for a config: its URI, or the SQLite store in the config's store
+    folder (``ewp.settings.store_folder``); ``pseudonymiser`` guards what it logs (see
+    ``ewp.tracking``)."""
+    folder = store_folder(home, config.store)
+    folder.mkdir(parents=True, exist_ok=True)
     return Tracker(
-        tracking_uri=config.mlflow.tracking_uri or default_tracking_uri(home),
+        tracking_uri=config.mlflow.tracking_uri or default_tracking_uri(folder),
         experiment=config.mlflow.experiment,
-        artifact_root=home / "mlartifacts",
+        artifact_root=folder / "mlartifacts",
         pseudonymiser=pseudonymiser,
     )
 
@@ -458,7 +463,8 @@ def log_evaluation(
 ) -> None:
     """One MLflow run per candidate x split: params, pooled metrics at each list size."""
     kinds = {c.name: c for c in candidates}
-    for (split, name), group in metrics.groupby(["split", "candidate"], sort=True):
+    groups = metrics.groupby(["split", "candidate"], sort=True)
+    for (split, name), group in track(groups, "Logging the evaluation to MLflow", groups.ngroups):
         pooled = summarise(group)
         flat = {
             f"{row.list}.{field}": float(getattr(row, field))
@@ -521,12 +527,13 @@ def fit_final(
 ) -> tuple[object, pd.DataFrame]:
     """Refit the selected candidate on its feature ``columns`` over the final window; return
     it and a few example rows."""
-    train, train_y, weights = training_sample(
-        data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
-    )
-    model = build_candidate(candidate, seed=config.seed).fit(
-        train[columns], train_y.astype("int64"), sample_weight=weights
-    )
+    with step(f"Training {candidate.name} on the latest {len(split.train_as_of)} as-of dates"):
+        train, train_y, weights = training_sample(
+            data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
+        )
+        model = build_candidate(candidate, seed=config.seed).fit(
+            train[columns], train_y.astype("int64"), sample_weight=weights
+        )
     return model, train[columns].head(5)
 
 
@@ -554,7 +561,7 @@ def audit_by_split(
     so a reviewer sees whether a disparity is steady or comes and goes."""
     ev = config.evaluation
     frames = []
-    for split in splits:
+    for split in track(splits, f"Auditing {chosen} on each test date", len(splits)):
         rows, labels = read_labelled(
             data,
             matrix,
@@ -644,7 +651,11 @@ def train_flow(
         )
         for split in splits
     ]
-    evaluations = [future.result() for future in futures]
+    evaluations = results_in_order(
+        futures,
+        description=f"Evaluating {len(candidates)} candidates at "
+        f"{len(splits)} test date{'s' if len(splits) > 1 else ''}",
+    )
     metrics = pd.concat([e.metrics for e in evaluations], ignore_index=True)
     lists = pd.concat([e.lists for e in evaluations], ignore_index=True)
     summary = summarise(metrics)
@@ -674,9 +685,10 @@ def train_flow(
         (lists["list"] == ev.selection_list)
         & lists["test_as_of"].isin(pd.to_datetime(list(splits[-1].test_block)))
     ]
-    audits = audit_candidates(
-        data=data, rows=audit_rows, labels=pd.Series(audit_y), lists=latest, config=config
-    )
+    with step(f"Auditing the fairness of {len(candidates)} candidates"):
+        audits = audit_candidates(
+            data=data, rows=audit_rows, labels=pd.Series(audit_y), lists=latest, config=config
+        )
     baseline = config.fairness.gate_baseline
     objections = {
         name: fairness_gate(

@@ -1,5 +1,8 @@
 """Test-wide setup: Prefect and MLflow state in a temporary home, one Prefect test server.
 
+``EWP_HOME`` points at that temporary home too (unless already set), so no test writes a data
+home, a quarantine report or a store into the checkout.
+
 The environment is set before anything imports Prefect (it reads settings at import time).
 Tests that run flows take the ``prefect_harness`` fixture: one temporary Prefect server for the
 whole session (~8 s), with heartbeats off so each flow call costs ~0.2 s instead of ~1.1 s.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +23,10 @@ import pytest
 from ewp.config import CandidateConfig, Config, EvaluationConfig, SyntheticConfig, TrainingConfig
 from ewp.settings import configure_environment
 
-configure_environment(Path(tempfile.mkdtemp(prefix="ewp-test-home-")))
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="ewp-test-home-"))
+configure_environment(_SESSION_HOME)
+# A command run without --home or its own EWP_HOME writes here, never into the checkout.
+os.environ.setdefault("EWP_HOME", str(_SESSION_HOME))
 
 
 @pytest.fixture(scope="session")

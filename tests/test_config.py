@@ -114,10 +114,10 @@ LABEL_KEYS = "counts, gross_misconduct, horizon_days, proven_finding, serious_ca
             "on or before the export date",
         ),
         (
-            "training:\n  as_of_end: 2015-12-01\n",
-            "training: as_of_end (2015-12-01) is before as_of_start (2016-01-01); expected a date "
-            "on or after as_of_start, or null",
+            "training:\n  regularisation_c: 0.1\n",
+            "training.regularisation_c: unknown key (expected one of: as_of_start, cadence)",
         ),
+        ("store: ../elsewhere\n", "store: String should match pattern"),
         ("training:\n  cadence: daily\n", "training.cadence: Input should be 'monthly' or "),
     ],
 )
@@ -155,7 +155,7 @@ COMMANDS = [
     ["models", "list"],
     ["models", "promote", "1", "--reason", "because", "--by", "DS Khan"],
     ["review", "trail"],
-    ["review", "decide", "F1", "--decision", "no_action", "--reviewer", "DS Khan"],
+    ["review", "decide", "F1", "--decision", "no_action", "--by", "DS Khan"],
     ["review", "import", "decisions.csv"],
     ["users", "list"],
     ["web"],
@@ -190,7 +190,7 @@ def test_every_command_validates_its_config_before_any_work(
             "be in 1..12",
         ),
         (
-            ["review", "decide", "F1", "--decision", "no_action", "--reviewer", "X", "--on", "1/2"],
+            ["review", "decide", "F1", "--decision", "no_action", "--by", "X", "--on", "1/2"],
             'Bad option: --on: "1/2" is not a date (expected YYYY-MM-DD): Invalid isoformat '
             "string: '1/2'",
         ),
@@ -206,3 +206,28 @@ def test_a_bad_date_option_is_named(tmp_path: Path, command: list[str], expected
     assert result.exit_code == 2
     assert result.output.splitlines() == [expected]
     assert not home.exists()
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "where"),
+    [
+        ("label:\n  horizon_days: [365\n", "line 3, column 1: not valid YAML (expected ',' or ']'"),
+        ("label:\n horizon_days: 365\n  gross_misconduct: true\n", "line 3, column 19"),
+        ("name: 'unterminated\n", "line 2, column 1: not valid YAML (found unexpected end"),
+    ],
+)
+def test_a_yaml_syntax_error_is_one_line_naming_file_and_line(
+    tmp_path: Path, yaml_text: str, where: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from ewp.cli import app
+
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path} {where}")
+    result = CliRunner().invoke(app, ["train", "-c", str(path)], env={"COLUMNS": "60"})
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [f"Config error: {caught.value}"]

@@ -213,13 +213,13 @@ def test_every_flow_and_task_scrubs_what_it_raises() -> None:
 
     wrapper_code = scrubbed_errors(lambda: None).__code__
     found = []
-    for module_name in ("common", "demo", "schedule", "score", "train"):
+    for module_name in ("common", "schedule", "score", "train"):
         module = importlib.import_module(f"flows.{module_name}")
         for name, value in vars(module).items():
             if isinstance(value, Flow | Task) and value.fn.__module__ == module.__name__:
                 found.append(name)
                 assert value.fn.__code__ is wrapper_code, f"flows.{module_name}.{name}"
-    assert len(found) >= 18  # the scan does see them (18 when this test was written)
+    assert len(found) >= 14  # the scan does see them (14 since the demo runs the train flow)
 
 
 def test_a_failed_prefect_run_stores_no_raw_identifier(

@@ -36,7 +36,7 @@ def test_only_transient_io_errors_are_transient(error: BaseException, transient:
 
 
 def test_io_tasks_retry_transient_errors_and_compute_tasks_never_retry() -> None:
-    from flows import common, demo, score, train
+    from flows import common, score, train
 
     io_tasks = [
         common.prepare_export,
@@ -46,11 +46,10 @@ def test_io_tasks_retry_transient_errors_and_compute_tasks_never_retry() -> None
         score.load_champion,
         train.current_champion,
         train.log_evaluation,
-        demo.log_to_mlflow,
     ]
     for task in io_tasks:
         assert (task.retries, task.retry_condition_fn) == (2, common.retry_if_transient), task
-    for task in (train.cache_matrix, train.run_split, train.fit_final, demo.holdout_comparison):
+    for task in (train.cache_matrix, train.run_split, train.fit_final):
         assert task.retries == 0, task
 
 

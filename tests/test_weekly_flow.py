@@ -82,7 +82,7 @@ def test_reviewed_officer_is_suppressed_next_week(weekly) -> None:
     home, first, _, _, config_file = weekly
     flags = pd.read_csv(first.flags_csv, keep_default_na=False)
     top = flags.iloc[0]
-    runner = CliRunner()
+    runner = CliRunner(env={"EWP_HOME": str(home)})
     bad = runner.invoke(
         app,
         [
@@ -159,7 +159,7 @@ def test_weekly_list_has_a_fairness_audit_and_ewp_audit_reruns_it(weekly) -> Non
 
     from ewp.cli import app
 
-    _, first, _, _, config_file = weekly
+    home, first, _, _, config_file = weekly
     audit_html = first.run_dir / "audit.html"
     assert audit_html.exists() and 'href="audit.html"' in first.report.read_text()
     by_group = pd.read_csv(first.run_dir / "audit_by_group.csv")
@@ -168,7 +168,7 @@ def test_weekly_list_has_a_fairness_audit_and_ewp_audit_reruns_it(weekly) -> Non
     assert {"ethnicity", "gender", "age_band"} <= set(by_group["attribute"])
     before = audit_html.read_bytes()
     audit_html.unlink()
-    result = CliRunner().invoke(
+    result = CliRunner(env={"EWP_HOME": str(home)}).invoke(
         app, ["audit", str(first.run_dir), "-c", str(config_file)], terminal_width=200
     )
     assert result.exit_code == 0, result.output

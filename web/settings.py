@@ -16,6 +16,7 @@ from pathlib import Path
 from ewp.access import LoginLimits
 from ewp.config import Config
 from ewp.review import default_url
+from ewp.settings import store_folder
 
 SECRET_ENV = "EWP_WEB_SECRET"
 SECRET_FILE = "web-secret"
@@ -33,7 +34,8 @@ class WebSettings:
     """Everything ``create_app`` reads.
 
     ``runs_dir`` is ``<home>/runs/<config name>``: a week's run folder is ``weekly-<as-of>``
-    (``ewp score``) or ``<as-of>`` (``ewp demo``) inside it. ``secret_key`` signs the session
+    (``ewp score``, and ``ewp demo`` since it runs the score flow) or ``<as-of>`` (written by
+    the demo of earlier versions) inside it. ``secret_key`` signs the session
     cookie. ``clock`` gives the current time (aware) for sessions, the rate limit, the access
     log and the default decision date.
     """
@@ -72,7 +74,7 @@ def web_settings(config: Config, home: Path) -> WebSettings:
     section, the secret key from the environment or the data home."""
     web = config.web
     return WebSettings(
-        database_url=config.review.database_url or default_url(home),
+        database_url=config.review.database_url or default_url(store_folder(home, config.store)),
         runs_dir=home / "runs" / config.name,
         decisions=tuple(config.review.decisions),
         secret_key=secret_key(home),
