@@ -27,8 +27,8 @@ after it cannot have been known then, so its record is quarantined. It is, in th
 one given (``data.extracted_on`` in the config), the one written with the export
 (``extracted_on`` in ``export.json`` beside the tables, read by ``ewp.io``), or inferred from
 the data by a rule one mistyped date cannot move (``infer_last_day``): the day after the
-latest knowledge date with enough events in the 28 days up to it. The result says which, and
-why.
+latest knowledge date, once a few dates standing far beyond the rest are set aside. The result
+says which, and why.
 
 Every reason names the file, the line and the field, e.g.
 ``notices.csv line 7, field received_on: "2019-13-45" is not a date (expected YYYY-MM-DD)``.
@@ -147,11 +147,14 @@ MESSAGES: dict[str, str] = {
         "config or extracted_on in export.json)"
     ),
 }
-# The inferred last day of an export (``infer_last_day``): the latest knowledge date whose
-# window of LAST_DAY_WINDOW_DAYS days (ending on it) holds at least LAST_DAY_SHARE of the
-# events a typical event's window holds, and at least two.
-LAST_DAY_WINDOW_DAYS = 28
-LAST_DAY_SHARE = 0.1
+# The inferred last day of an export (``infer_last_day``): a few events (at most
+# LAST_DAY_TAIL_EVENTS, or LAST_DAY_TAIL_SHARE of all) after a gap of more than
+# LAST_DAY_GAP_FACTOR times the usual gap between event days (and more than LAST_DAY_MIN_GAP
+# days) are set aside as mistyped.
+LAST_DAY_GAP_FACTOR = 30
+LAST_DAY_MIN_GAP = 28
+LAST_DAY_TAIL_EVENTS = 5
+LAST_DAY_TAIL_SHARE = 0.01
 
 _DATE_PATTERN = (
     r"\d{4}-\d{2}-\d{2}"
@@ -280,28 +283,34 @@ def validate_export(
 def infer_last_day(knowledge_dates: pd.Series) -> date | None:
     """The last day of an export, from its knowledge dates, that one mistyped date cannot move.
 
-    For each event, count the events in the ``LAST_DAY_WINDOW_DAYS`` (28) days up to and
-    including its date; "typical" is the median of these counts. The last day is the latest
-    date whose count is at least ``LAST_DAY_SHARE`` (10%) of typical, and at least 2; a lone
-    later date is set aside. In an export so sparse that a typical window holds fewer than 2
-    events, no date can be told from an outlier and the latest date is taken. None if there
-    is no date.
+    The *usual gap* is the median gap between consecutive days with an event. Scanning the days
+    in order, the first gap longer than ``LAST_DAY_GAP_FACTOR`` (30) times the usual gap, and
+    longer than ``LAST_DAY_MIN_GAP`` (28) days, ends the export if only a few events come after
+    it (at most ``LAST_DAY_TAIL_EVENTS`` (5), or ``LAST_DAY_TAIL_SHARE`` (1%) of all events if
+    more): those are set aside as mistyped. A long pause followed by many events is a pause in
+    the records, not a typo, and is kept. In an export so sparse that its usual gap is a month,
+    only a date more than 30 months beyond the rest can be told from a last event. None if
+    there is no date.
 
-    Worked example: 3 notices a day from 2024-12-02 to 2024-12-31 and one typed 2026-11-30.
-    A December event's window holds up to 84 events, typical (the median) 45, so a date
-    needs max(2, ceil(4.5)) = 5: 2024-12-31 has 84, 2026-11-30 has 1. The last day is
-    2024-12-31 and the export date 2025-01-01; the 2026-11-30 notice is quarantined.
+    Worked example: 3 notices a day from 2024-12-02 to 2024-12-31 (90 events) and one typed
+    2026-11-30. The usual gap is 1 day, so a gap must exceed max(28, 30 x 1) = 30 days: the
+    699 days after 2024-12-31 do, and only 1 event (at most 5) follows them. The last day is
+    2024-12-31 and the export date 2025-01-01; the 2026-11-30 notice is quarantined. A single
+    decision 20 days after the last notice would be kept: 20 days is no gap at that pace.
     """
     days = np.sort(knowledge_dates.dropna().to_numpy(dtype="datetime64[D]"))
     if not len(days):
         return None
-    window = np.timedelta64(LAST_DAY_WINDOW_DAYS - 1, "D")
-    counts = np.searchsorted(days, days, side="right") - np.searchsorted(days, days - window)
-    typical = float(np.median(counts))
-    needed = max(2, math.ceil(LAST_DAY_SHARE * typical))
-    if typical < needed:
-        needed = 1
-    return pd.Timestamp(days[counts >= needed].max()).date()
+    distinct, counts = np.unique(days, return_counts=True)
+    gaps = np.diff(distinct).astype("int64")
+    if len(gaps):
+        longest_allowed = max(LAST_DAY_MIN_GAP, LAST_DAY_GAP_FACTOR * float(np.median(gaps)))
+        events_after = len(days) - np.cumsum(counts)[:-1]  # events after each gap
+        few = max(LAST_DAY_TAIL_EVENTS, math.ceil(LAST_DAY_TAIL_SHARE * len(days)))
+        ends = np.flatnonzero((gaps > longest_allowed) & (events_after <= few))
+        if len(ends):
+            return pd.Timestamp(distinct[ends[0]]).date()
+    return pd.Timestamp(distinct[-1]).date()
 
 
 @dataclass
@@ -701,11 +710,14 @@ def _inferred_export_date(
     last_day = infer_last_day(known)
     if last_day is None:
         return None
-    later = int((known > pd.Timestamp(last_day)).sum())
-    detail = f"the day after {last_day.isoformat()}, the latest knowledge date with enough "
-    detail += f"events in the {LAST_DAY_WINDOW_DAYS} days up to it"
-    if later:
-        detail += f"; {later} later date{'s' if later > 1 else ''} set aside as implausible"
+    later = known[known > pd.Timestamp(last_day)]
+    detail = f"the day after {last_day.isoformat()}, the latest knowledge date"
+    if len(later):
+        gap = (later.min() - pd.Timestamp(last_day)).days
+        detail += (
+            f" before a gap of {gap} days; {len(later)} later date{'s' if len(later) > 1 else ''}"
+            " set aside as implausible"
+        )
     return ExportDate(last_day + timedelta(days=1), "inferred", detail)
 
 

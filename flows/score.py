@@ -479,7 +479,9 @@ def score_flow(
     day = as_of or config.scoring.as_of or latest_monday(extracted_on)
     stale = check_export_age(config, extracted_on=extracted_on, today=today or dt.date.today())
     if stale is not None:
-        run_logger().warning("%s", stale.warning)
+        # Logged for the run's record; the command prints it once, with the list it concerns
+        # (Published.warnings), and the report carries it as a banner.
+        run_logger().info("%s", stale.warning)
     with step("Loading the champion from the model registry"):
         model, model_version, tags = load_champion(tracker_for(config, home))
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"

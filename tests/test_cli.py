@@ -275,12 +275,15 @@ def test_decide_records_by_defaulting_to_the_user_at_the_keyboard(
     monkeypatch.setattr("ewp.cli.getpass.getuser", lambda: "pc.jones")
     flag = fid("OFF000101")
     result = ewp("review", "decide", flag, "--decision", "no_action", "--on", "2025-01-14")
-    assert result.output == f"Recorded no_action on {flag} by pc.jones\n"
+    assert result.output == f"Recorded no_action on {flag} by pc.jones (version 1)\n"
     assert _current_decision(home, flag)["reviewer"] == "pc.jones"
-    ewp("review", "decide", flag, "--decision", "other", "--by", "DS Khan", "--on", "2025-01-14")
+    by_khan = ("--by", "DS Khan", "--on", "2025-01-14", "--expect-version", "1")
+    result = ewp("review", "decide", flag, "--decision", "other", *by_khan)
+    assert result.exit_code == 0, result.output
     assert _current_decision(home, flag)["reviewer"] == "DS Khan"
-    old_spelling = ("--reviewer", "DS Old", "--on", "2025-01-14")
-    ewp("review", "decide", flag, "--decision", "no_action", *old_spelling)
+    old_spelling = ("--reviewer", "DS Old", "--on", "2025-01-14", "--expect-version", "2")
+    result = ewp("review", "decide", flag, "--decision", "no_action", *old_spelling)
+    assert result.exit_code == 0, result.output
     assert _current_decision(home, flag)["reviewer"] == "DS Old"
 
 

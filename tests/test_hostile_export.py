@@ -321,7 +321,7 @@ def test_an_export_whose_officers_are_all_invalid_stops_validate_and_score(
     tables = hostile["tables"]
     export = hostile["root"] / "all-invalid"
     write_export(
-        officers=tables["officers"].assign(joined_on=pd.NaT),
+        officers=tables["officers"].assign(rank=""),  # a required field, blank everywhere
         notices=tables["notices"],
         outcomes=tables["outcomes"],
         out_dir=export,

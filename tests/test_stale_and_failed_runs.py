@@ -57,10 +57,13 @@ def test_outcomes_are_recorded_and_only_the_latest_failure_of_a_job_shows(tmp_pa
     assert failures(tmp_path) == []  # an unreadable status never breaks the list page
 
 
-def test_a_failed_scheduled_run_is_recorded_and_re_raised(tmp_path: Path) -> None:
+def test_a_failed_scheduled_run_is_recorded_and_re_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.schedule import WEEKLY_JOB, _recorded
 
-    config = Config(name="force", home=tmp_path)
+    monkeypatch.setenv("EWP_HOME", str(tmp_path))  # as `ewp serve` sets it for its runs
+    config = Config(name="force")
 
     def broken(home: Path) -> None:
         raise RuntimeError(f"export missing under {home.name}")

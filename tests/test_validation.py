@@ -568,10 +568,16 @@ def test_the_last_day_is_inferred_so_that_one_mistyped_date_cannot_move_it() -> 
     assert infer_last_day(pd.to_datetime(clean)) == date(2024, 12, 31)
     typo = pd.to_datetime(pd.concat([clean, pd.Series(["2026-11-30"])]))
     assert infer_last_day(typo) == date(2024, 12, 31)
-    # Four mistyped dates in one 28-day window: a December date needs max(2, ceil(4.5)) = 5.
+    # Four mistyped dates after the gap: still few (at most 5), all set aside.
     four = pd.to_datetime(pd.concat([clean, pd.Series(["2026-11-27", "2026-11-28"] * 2)]))
     assert infer_last_day(four) == date(2024, 12, 31)
-    # Sparse: one event a month, a typical window holds 1; every date counts (documented).
+    # A lone decision 20 days after the last notice is no gap at 3 a day: it is the last day.
+    late = pd.to_datetime(pd.concat([clean, pd.Series(["2025-01-20"])]))
+    assert infer_last_day(late) == date(2025, 1, 20)
+    # A long pause followed by many events is a pause in the records, not a typo.
+    resumed = pd.date_range("2026-06-01", "2026-06-10").repeat(3).to_series()
+    assert infer_last_day(pd.concat([pd.to_datetime(clean), resumed])) == date(2026, 6, 10)
+    # Sparse: one event a month; the usual gap is a month, and no date is far beyond it.
     sparse = pd.to_datetime(pd.Series(["2024-01-15", "2024-02-15", "2024-03-15"]))
     assert infer_last_day(sparse) == date(2024, 3, 15)
     assert infer_last_day(pd.Series([], dtype="datetime64[us]")) is None
@@ -588,8 +594,8 @@ def test_a_mistyped_future_date_is_quarantined_and_does_not_date_the_export() ->
     assert result.export_date == ExportDate(
         date(2025, 1, 1),
         "inferred",
-        "the day after 2024-12-31, the latest knowledge date with enough events in the 28 days "
-        "up to it; 1 later date set aside as implausible",
+        "the day after 2024-12-31, the latest knowledge date before a gap of 699 days; 1 later "
+        "date set aside as implausible",
     )
     row = only_quarantined(result)
     assert row["reason"] == (
