@@ -63,6 +63,7 @@ from flows.common import (
     validate,
 )
 from models.candidates import build_candidate, candidate_identity
+from models.credit import ListReplicates, bootstrap_lists, pool_credit
 from models.evaluation import (
     Gate,
     GateDecision,
@@ -272,16 +273,10 @@ def run_split(
 
 
 def equal_volume_table(
-    metrics: pd.DataFrame, lists: pd.DataFrame, *, rule: str, config: Config
+    metrics: pd.DataFrame, replicates: ListReplicates, *, rule: str, config: Config
 ) -> pd.DataFrame:
     """``headline`` at one rule's flag volume, with paired bootstrap intervals of its ratios."""
-    intervals = headline_intervals(
-        lists,
-        rule=rule,
-        samples=config.evaluation.bootstrap_samples,
-        confidence=config.evaluation.confidence,
-        seed=config.seed,
-    )
+    intervals = headline_intervals(replicates, rule=rule, confidence=config.evaluation.confidence)
     return headline(metrics, rule=rule).merge(intervals, on="candidate", how="left")
 
 
@@ -496,11 +491,16 @@ def train_flow(
     metrics = pd.concat([e.metrics for e in evaluations], ignore_index=True)
     lists = pd.concat([e.lists for e in evaluations], ignore_index=True)
     summary = summarise(metrics)
-    equal_volume = equal_volume_table(metrics, lists, rule=ev.headline_rule, config=config)
+    # Officers resampled once for every table: each interval comes from the same lists as its
+    # point estimate, ties at a cut-off shared (models.credit).
+    replicates = bootstrap_lists(
+        pool_credit(e.credit for e in evaluations), samples=ev.bootstrap_samples, seed=config.seed
+    )
+    equal_volume = equal_volume_table(metrics, replicates, rule=ev.headline_rule, config=config)
     rules = [c.name for c in candidates if c.kind == "threshold_rule"]
     every_rule = pd.concat(
         [
-            equal_volume_table(metrics, lists, rule=rule, config=config).assign(rule=rule)
+            equal_volume_table(metrics, replicates, rule=rule, config=config).assign(rule=rule)
             for rule in rules
         ],
         ignore_index=True,

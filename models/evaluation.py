@@ -15,6 +15,7 @@ black box) and passed by the gate, a hook the fairness audit fills.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from ewp.config import CandidateConfig
 from models.candidates import build_candidate, scores_and_probabilities
+from models.credit import CreditBuilder, ListCredit, ListReplicates, defined_quantiles, ratio
 from models.metrics import at_k, average_precision, brier, k_for_fraction, list_overlap
 
 AT_K_FIELDS = ("tp", "fp", "precision", "recall", "tp_worst", "tp_best", "n_tied_at_cutoff")
@@ -81,21 +83,41 @@ def list_metrics(
     return frame
 
 
-def top_order(
-    officer_ids: np.ndarray, scores: np.ndarray, k: int, *, ranked: np.ndarray | None = None
-) -> np.ndarray:
-    """Positions of the k highest-scoring officers, ties broken by officer ID (as the published
-    list does).
+def tie_break_keys(officer_ids: np.ndarray, *, seed: int, as_of: object) -> np.ndarray:
+    """A seeded random key per officer for one date, to break ties at a cut-off neutrally.
 
-    Only the officers scoring at least the k-th highest score have their IDs sorted: the same
-    list as sorting everyone, without sorting a force's IDs for a list of 50. ``ranked``:
+    Keys are a keyed hash of the officer ID (the key made from ``seed`` and ``as_of``), so they
+    do not depend on row order or on how IDs were assigned (a real export numbers officers in
+    file order), and a tie is broken afresh on each date.
+    """
+    key = hashlib.sha256(f"{seed}|{pd.Timestamp(as_of).date()}".encode()).hexdigest()[:16]
+    ids = np.asarray(officer_ids).astype(str).astype(object)
+    return pd.util.hash_array(ids, hash_key=key, categorize=False)
+
+
+def top_order(
+    officer_ids: np.ndarray,
+    scores: np.ndarray,
+    k: int,
+    *,
+    ranked: np.ndarray | None = None,
+    tie_keys: np.ndarray | None = None,
+) -> np.ndarray:
+    """Positions of the k highest-scoring officers, ties broken by ``tie_keys`` (e.g.
+    ``tie_break_keys``), else by officer ID (as the published weekly list does).
+
+    Only the officers scoring at least the k-th highest score are sorted: the same list as
+    sorting everyone, without sorting a force's IDs for a list of 50. ``ranked``:
     ``np.sort(scores)``, if the caller has it.
     """
     positions = np.arange(len(scores))
     if 0 < k < len(scores) and not np.isnan(scores).any():
         kth = (np.sort(scores) if ranked is None else ranked)[len(scores) - k]
         positions = np.flatnonzero(scores >= kth)
-    order = np.lexsort((officer_ids[positions], -scores[positions]))
+    keys = [officer_ids[positions]]
+    if tie_keys is not None:
+        keys.append(tie_keys[positions])
+    order = np.lexsort((*keys, -scores[positions]))
     return positions[order[:k]]
 
 
@@ -165,69 +187,31 @@ def headline(metrics: pd.DataFrame, *, rule: str) -> pd.DataFrame:
     return pooled.reset_index()
 
 
-def _defined_quantiles(replicates: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per column, the ``tail`` and ``1 - tail`` quantiles of the defined (non-NaN) replicates;
-    NaN for a column with none (e.g. fp_change when the rule never has a false positive)."""
-    low = np.full(replicates.shape[1], np.nan)
-    high = np.full(replicates.shape[1], np.nan)
-    for column in range(replicates.shape[1]):
-        defined = replicates[:, column][~np.isnan(replicates[:, column])]
-        if len(defined):
-            low[column], high[column] = np.quantile(defined, [tail, 1 - tail])
-    return low, high
-
-
-def headline_intervals(
-    lists: pd.DataFrame,
-    *,
-    rule: str,
-    samples: int,
-    confidence: float,
-    seed: int,
-) -> pd.DataFrame:
+def headline_intervals(replicates: ListReplicates, *, rule: str, confidence: float) -> pd.DataFrame:
     """Bootstrap intervals for ``headline``'s tp_ratio and fp_change, paired over officers.
 
-    ``lists`` holds every candidate's list at ``volume_<rule>`` on each test date with its
-    officers' labels (columns candidate, test_as_of, list, officer_ids, labels). Officers are
-    the resampling unit (an officer appears on many dates, so dates are not independent) and
-    every candidate is measured on the same replicate, so the ratio's interval reflects the
-    paired comparison. A Poisson bootstrap (each officer drawn Poisson(1) times) needs only the
-    officers on some list: officers on none contribute nothing to any TP or FP.
+    ``replicates`` (``models.credit.bootstrap_lists``) holds every candidate's list at
+    ``volume_<rule>`` pooled over test dates, officers tied at a cut-off holding a share of a
+    place, exactly as in the point estimate. Every candidate is measured on the same replicate,
+    so the ratio's interval reflects the paired comparison.
 
-    Worked example: the rule flags {A+, B-}, the model {A+, C+} (+ = label 1). Per officer
-    (tp_rule, fp_rule, tp_model, fp_model): A (1, 0, 1, 0), B (0, 1, 0, 0), C (0, 0, 1, 0).
-    A replicate drawing A twice, B once and C zero times has rule TP 2, model TP 2: ratio 1.0.
-    The point estimate (all drawn once) is 2 / 1 = 2.0.
+    Worked example: the rule flags {A+, B-}, the model {A+, C+} (+ = label 1). A replicate
+    drawing A twice, B once and C zero times has rule TP 2, model TP 2: ratio 1.0. The point
+    estimate (all drawn once) is 2 / 1 = 2.0.
 
-    Returns candidate, tp_ratio_low, tp_ratio_high, fp_change_low, fp_change_high. The lists
-    break ties at the cut-off by officer ID, as the published list does.
+    Returns candidate, tp_ratio_low, tp_ratio_high, fp_change_low, fp_change_high: NaN where
+    the rule has no true (or false) positive in any replicate, e.g. a rule that flags nobody.
     """
-    at_volume = lists.loc[lists["list"] == f"volume_{rule}"]
-    records = [
-        (row.candidate, officer, int(label))
-        for row in at_volume.itertuples(index=False)
-        for officer, label in zip(row.officer_ids, row.labels, strict=True)
-    ]
-    flagged = pd.DataFrame(records, columns=["candidate", "officer_id", "label"])
-    flagged["tp"] = flagged["label"]
-    flagged["fp"] = 1 - flagged["label"]
-    per_officer = flagged.pivot_table(
-        index="officer_id", columns="candidate", values=["tp", "fp"], aggfunc="sum", fill_value=0
-    ).sort_index(axis=0)
-    rng = np.random.default_rng(seed)
-    weights = rng.poisson(1.0, size=(samples, len(per_officer))).astype("float64")
-    tp = weights @ per_officer["tp"].to_numpy(dtype="float64")
-    fp = weights @ per_officer["fp"].to_numpy(dtype="float64")
-    names = list(per_officer["tp"].columns)
+    names, places, tp = replicates.at_list(f"volume_{rule}")
+    fp = places - tp
     rule_at = names.index(rule)
     tail = (1 - confidence) / 2
     # A replicate in which the rule has no TP (or no FP) leaves that ratio undefined: it is
     # left out of that ratio's quantiles (only possible with a handful of flagged officers).
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tp_ratio = np.where(tp[:, [rule_at]] > 0, tp / tp[:, [rule_at]], np.nan)
-        fp_change = np.where(fp[:, [rule_at]] > 0, fp / fp[:, [rule_at]] - 1, np.nan)
-    tp_low, tp_high = _defined_quantiles(tp_ratio, tail)
-    fp_low, fp_high = _defined_quantiles(fp_change, tail)
+    tp_ratio = ratio(tp, tp[:, [rule_at]] * np.ones((1, len(names))))
+    fp_change = ratio(fp, fp[:, [rule_at]] * np.ones((1, len(names)))) - 1
+    tp_low, tp_high = defined_quantiles(tp_ratio[1:], tail)
+    fp_low, fp_high = defined_quantiles(fp_change[1:], tail)
     return pd.DataFrame(
         {
             "candidate": names,
@@ -243,14 +227,17 @@ def headline_intervals(
 class SplitEvaluation:
     """Metrics of every candidate on every as-of date of one split's test block.
 
-    ``metrics``: test_as_of, candidate, list, k, tp, fp, precision, ... (see ``list_metrics``).
-    ``lists``: candidate, test_as_of, list, officer_ids, labels (each candidate's list at every
-    list size, ties at the cut-off broken by officer ID, and the listed officers' labels), for
-    stability, the fairness audit and bootstrap intervals.
+    ``metrics``: test_as_of, candidate, list, k, tp, fp, precision, ... (see ``list_metrics``;
+    officers tied at a cut-off hold a share of a place). ``credit``: the same lists as shares
+    of a place per officer (``models.credit``), for bootstrap intervals that match ``metrics``.
+    ``lists``: candidate, test_as_of, list, officer_ids, labels: each candidate's list at every
+    list size as officer IDs (ties at the cut-off broken by a seeded random key,
+    ``tie_break_keys``), and the listed officers' labels, for stability and the fairness audit.
     """
 
     metrics: pd.DataFrame
     lists: pd.DataFrame
+    credit: ListCredit
 
 
 def candidate_features(
@@ -286,6 +273,7 @@ def evaluate_split(
     fractions: Sequence[float],
     feature_sets: Mapping[str, Sequence[str]] | None = None,
     reference: Mapping[str, np.ndarray] | None = None,
+    curve_sizes: Sequence[int] = (),
 ) -> SplitEvaluation:
     """Fit each candidate on the split's training rows and evaluate it on each test date.
 
@@ -296,7 +284,8 @@ def evaluate_split(
     ``feature_set`` is not "all" sees only that subset of ``feature_sets``. Every threshold or
     peer rule also defines a list size: its own flag volume on each date. ``reference`` adds
     fixed scores aligned with ``test`` (e.g. the synthetic force's ground-truth oracle) as extra
-    rows, not candidates.
+    rows, not candidates. ``curve_sizes``: further list sizes (``top_<k>``) kept in ``credit``
+    only, for a precision-at-k curve.
     """
     train_y = np.asarray(train_labels).astype("int64")
     models = {}
@@ -312,6 +301,7 @@ def evaluate_split(
     # one cohort, and every candidate scores each row on its own.
     frames, lists = [], []
     as_of = pd.to_datetime(test["as_of"]).to_numpy()
+    credit = CreditBuilder(test["officer_id"].to_numpy())
     for day in np.unique(as_of):
         on_day = np.flatnonzero(as_of == day)
         rows = test.iloc[on_day]
@@ -329,19 +319,31 @@ def evaluate_split(
             n_rows=len(on_day), sizes=sizes, fractions=fractions, rule_volumes=volumes
         )
         officer_ids = rows["officer_id"].to_numpy()
+        tie_keys = tie_break_keys(officer_ids, seed=seed, as_of=day)
+        day_labels = test_labels[on_day]
+        credit.add_positives(on_day, day_labels)
+        credited = {f"top_{k}": min(k, len(on_day)) for k in curve_sizes}
+        credited.update({size.name: size.k for size in day_sizes})
         for name in scores:
             ranked = np.sort(scores[name])  # once for every list size
             frame = list_metrics(
-                y_true=test_labels[on_day],
+                y_true=day_labels,
                 scores=scores[name],
                 probabilities=probabilities[name],
                 sizes=day_sizes,
                 ranked=ranked,
             )
             frames.append(frame.assign(candidate=name, test_as_of=pd.Timestamp(day)))
-            day_labels = test_labels[on_day]
+            credit.add_ranking(
+                candidate=name,
+                rows=on_day,
+                labels=day_labels,
+                scores=scores[name],
+                sizes=credited,
+                ranked=ranked,
+            )
             for size in day_sizes:
-                top = top_order(officer_ids, scores[name], size.k, ranked=ranked)
+                top = top_order(officer_ids, scores[name], size.k, ranked=ranked, tie_keys=tie_keys)
                 lists.append(
                     {
                         "candidate": name,
@@ -354,7 +356,7 @@ def evaluate_split(
     metrics = pd.concat(frames, ignore_index=True)
     leading = ["test_as_of", "candidate", "list"]
     metrics = metrics[leading + [c for c in metrics.columns if c not in leading]]
-    return SplitEvaluation(metrics=metrics, lists=pd.DataFrame(lists))
+    return SplitEvaluation(metrics=metrics, lists=pd.DataFrame(lists), credit=credit.build())
 
 
 @dataclass(frozen=True)

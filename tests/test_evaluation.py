@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ewp.config import CandidateConfig
+from models.credit import CreditBuilder, bootstrap_lists
 from models.evaluation import (
     GateDecision,
     ListSize,
+    evaluate_split,
     headline,
     headline_intervals,
     list_metrics,
@@ -16,6 +19,7 @@ from models.evaluation import (
     select_champion,
     share_of_references,
     stability,
+    tie_break_keys,
     top_order,
 )
 
@@ -48,9 +52,26 @@ def test_list_metrics_on_a_hand_worked_ranking() -> None:
     assert frame.loc["a", "brier"] == pytest.approx(2.24 / 6)
 
 
-def test_top_order_breaks_ties_by_officer_id() -> None:
+def test_top_order_breaks_ties_by_officer_id_unless_given_keys() -> None:
     ids = np.array(["C", "B", "A"])
     assert top_order(ids, np.array([1.0, 1.0, 0.5]), 2).tolist() == [1, 0]
+    keys = np.array([0, 9, 5], dtype=np.uint64)
+    assert top_order(ids, np.array([1.0, 1.0, 1.0]), 2, tie_keys=keys).tolist() == [0, 2]
+
+
+def test_random_tie_keys_ignore_id_order_and_change_with_the_date() -> None:
+    ids = np.array([f"{i:04d}" for i in range(1000)])
+    tied = np.zeros(1000)
+    keys = tie_break_keys(ids, seed=7, as_of="2020-01-01")
+    chosen = top_order(ids, tied, 500, tie_keys=keys)
+    # Not the first 500 IDs (file order), but about half of them.
+    assert 200 < (chosen < 500).sum() < 300
+    # The same seed and date give the same list whatever the row order.
+    shuffled = np.random.default_rng(0).permutation(1000)
+    again = top_order(ids[shuffled], tied, 500, tie_keys=keys[shuffled])
+    assert sorted(ids[shuffled][again]) == sorted(ids[chosen])
+    later = tie_break_keys(ids, seed=7, as_of="2020-02-01")
+    assert set(top_order(ids, tied, 500, tie_keys=later)) != set(chosen)
 
 
 def metrics_frame(rows: list[tuple[str, str, str, float, float, float]]) -> pd.DataFrame:
@@ -181,26 +202,25 @@ def test_by_split_pools_each_block_and_all() -> None:
     assert table.loc["all", "precision"] == pytest.approx(6 / 30)
 
 
-def volume_lists(rows: list[tuple[str, list[str], list[int]]]) -> pd.DataFrame:
+def replicates_of(rows: list[tuple[str, list[str], list[int]]], samples: int, seed: int):
     """Lists at the rule's volume on one test date: (candidate, officer_ids, labels)."""
-    return pd.DataFrame(
-        [
-            {
-                "candidate": name,
-                "test_as_of": pd.Timestamp("2020-01-01"),
-                "list": "volume_rule",
-                "officer_ids": ids,
-                "labels": labels,
-            }
-            for name, ids, labels in rows
-        ]
-    )
+    officers = sorted({officer for _, ids, _ in rows for officer in ids})
+    builder = CreditBuilder(np.array(officers))
+    for name, ids, labels in rows:
+        builder.add_listed(
+            candidate=name,
+            list_name="volume_rule",
+            rows=np.array([officers.index(i) for i in ids]),
+            labels=np.array(labels),
+        )
+    return bootstrap_lists(builder.build(), samples=samples, seed=seed)
 
 
 def test_headline_intervals_of_an_identical_list_are_exact() -> None:
-    lists = volume_lists([("rule", ["A", "B"], [1, 0]), ("same", ["B", "A"], [0, 1])])
-    table = headline_intervals(lists, rule="rule", samples=200, confidence=0.9, seed=1)
-    table = table.set_index("candidate")
+    replicates = replicates_of(
+        [("rule", ["A", "B"], [1, 0]), ("same", ["B", "A"], [0, 1])], samples=200, seed=1
+    )
+    table = headline_intervals(replicates, rule="rule", confidence=0.9).set_index("candidate")
     assert table.loc["same"].tolist() == [1.0, 1.0, 0.0, 0.0]
     assert table.loc["rule"].tolist() == [1.0, 1.0, 0.0, 0.0]
 
@@ -209,14 +229,61 @@ def test_headline_intervals_pair_officers_across_candidates() -> None:
     # The docstring's example: the rule flags A+ and B-, the model A+ and C+. Every replicate's
     # ratio is (wA + wC) / wA >= 1 (never below: the model also lists A), and the model has no
     # false positive while the rule has B, so fp_change is -1 wherever B is drawn.
-    lists = volume_lists([("rule", ["A", "B"], [1, 0]), ("model", ["A", "C"], [1, 1])])
-    table = headline_intervals(lists, rule="rule", samples=500, confidence=0.9, seed=3)
+    rows = [("rule", ["A", "B"], [1, 0]), ("model", ["A", "C"], [1, 1])]
+    table = headline_intervals(replicates_of(rows, 500, 3), rule="rule", confidence=0.9)
     model = table.set_index("candidate").loc["model"]
     assert model["tp_ratio_low"] >= 1.0
     assert model["tp_ratio_high"] > 2.0
     assert model["fp_change_low"] == model["fp_change_high"] == -1.0
-    again = headline_intervals(lists, rule="rule", samples=500, confidence=0.9, seed=3)
+    again = headline_intervals(replicates_of(rows, 500, 3), rule="rule", confidence=0.9)
     pd.testing.assert_frame_equal(table, again)
+
+
+def rule_candidates() -> list[CandidateConfig]:
+    return [
+        CandidateConfig(
+            name="rule_a", kind="threshold_rule", params={"feature": "n180", "threshold": 3}
+        ),
+        CandidateConfig(
+            name="rule_b", kind="threshold_rule", params={"feature": "n365", "threshold": 1}
+        ),
+    ]
+
+
+def test_an_interval_contains_its_estimate_when_ids_follow_the_labels() -> None:
+    """Issue 15 item 8: rule_b flags 20 officers, tied, for rule_a's 4 places; they hold 7
+    positives, so its expected TP is 4 x 7/20 = 1.4, ratio 0.7 to rule_a's 2. A list broken by
+    officer ID took the four lowest IDs, rule_a's own flags (IDs in a real export follow file
+    order), so every replicate gave ratio 1: an interval [1, 1] around an estimate of 0.7."""
+    n = 40
+    ids = [f"{i:03d}" for i in range(n)]
+    n180 = [3.0] * 4 + [0.0] * (n - 4)
+    n365 = [3.0] * 4 + [1.0] * 16 + [0.0] * (n - 20)
+    labels = np.array([1, 1, 0, 0] + [1] * 5 + [0] * (n - 9))
+    test = pd.DataFrame(
+        {"officer_id": ids, "as_of": pd.Timestamp("2020-01-01"), "n180": n180, "n365": n365}
+    )
+    evaluation = evaluate_split(
+        train=test,
+        train_labels=labels,
+        train_weights=np.ones(n),
+        test=test,
+        test_labels=labels,
+        features=["n180", "n365"],
+        candidates=rule_candidates(),
+        seed=1,
+        sizes=(),
+        fractions=(),
+    )
+    replicates = bootstrap_lists(evaluation.credit, samples=500, seed=2)
+    table = headline(evaluation.metrics, rule="rule_a").merge(
+        headline_intervals(replicates, rule="rule_a", confidence=0.95), on="candidate"
+    )
+    b = table.set_index("candidate").loc["rule_b"]
+    assert b["tp"] == pytest.approx(1.4)
+    assert b["tp_ratio"] == pytest.approx(0.7)
+    assert b["tp_ratio_low"] <= b["tp_ratio"] <= b["tp_ratio_high"]
+    assert b["fp_change_low"] <= b["fp_change"] <= b["fp_change_high"]
 
 
 def test_share_of_references_divides_the_champions_precision_by_each_reference() -> None:
