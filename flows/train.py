@@ -63,7 +63,6 @@ from flows.common import (
     validate,
 )
 from models.candidates import build_candidate, candidate_identity
-from models.credit import ListReplicates, bootstrap_lists, pool_credit
 from models.evaluation import (
     Gate,
     GateDecision,
@@ -72,8 +71,7 @@ from models.evaluation import (
     allow_all,
     candidate_features,
     evaluate_split,
-    headline,
-    headline_intervals,
+    pool_evaluations,
     promotion_decision,
     select_champion,
     stability,
@@ -270,14 +268,6 @@ def run_split(
     return dataclasses.replace(
         evaluation, metrics=evaluation.metrics.assign(split=split.test_as_of.isoformat())
     )
-
-
-def equal_volume_table(
-    metrics: pd.DataFrame, replicates: ListReplicates, *, rule: str, config: Config
-) -> pd.DataFrame:
-    """``headline`` at one rule's flag volume, with paired bootstrap intervals of its ratios."""
-    intervals = headline_intervals(replicates, rule=rule, confidence=config.evaluation.confidence)
-    return headline(metrics, rule=rule).merge(intervals, on="candidate", how="left")
 
 
 def stability_list(ev: EvaluationConfig) -> str:
@@ -488,23 +478,16 @@ def train_flow(
         for split in splits
     ]
     evaluations = [future.result() for future in futures]
-    metrics = pd.concat([e.metrics for e in evaluations], ignore_index=True)
-    lists = pd.concat([e.lists for e in evaluations], ignore_index=True)
-    summary = summarise(metrics)
-    # Officers resampled once for every table: each interval comes from the same lists as its
-    # point estimate, ties at a cut-off shared (models.credit).
-    replicates = bootstrap_lists(
-        pool_credit(e.credit for e in evaluations), samples=ev.bootstrap_samples, seed=config.seed
+    pooled = pool_evaluations(
+        evaluations,
+        rules=[c.name for c in candidates if c.kind == "threshold_rule"],
+        samples=ev.bootstrap_samples,
+        confidence=ev.confidence,
+        seed=config.seed,
     )
-    equal_volume = equal_volume_table(metrics, replicates, rule=ev.headline_rule, config=config)
-    rules = [c.name for c in candidates if c.kind == "threshold_rule"]
-    every_rule = pd.concat(
-        [
-            equal_volume_table(metrics, replicates, rule=rule, config=config).assign(rule=rule)
-            for rule in rules
-        ],
-        ignore_index=True,
-    )
+    metrics, lists, summary = pooled.metrics, pooled.lists, pooled.summary
+    equal_volume = pooled.headline(ev.headline_rule)
+    every_rule = pooled.headline_by_rule
     eligible = {
         c.name: c.kind in INTERPRETABLE_KINDS or ev.allow_black_box_champion for c in candidates
     }

@@ -24,7 +24,16 @@ import pandas as pd
 
 from ewp.config import CandidateConfig
 from models.candidates import build_candidate, scores_and_probabilities
-from models.credit import CreditBuilder, ListCredit, ListReplicates, defined_quantiles, ratio
+from models.credit import (
+    CreditBuilder,
+    ListCredit,
+    ListReplicates,
+    bootstrap_lists,
+    defined_quantiles,
+    list_intervals,
+    pool_credit,
+    ratio,
+)
 from models.metrics import at_k, average_precision, brier, k_for_fraction, list_overlap
 
 AT_K_FIELDS = ("tp", "fp", "precision", "recall", "tp_worst", "tp_best", "n_tied_at_cutoff")
@@ -357,6 +366,61 @@ def evaluate_split(
     leading = ["test_as_of", "candidate", "list"]
     metrics = metrics[leading + [c for c in metrics.columns if c not in leading]]
     return SplitEvaluation(metrics=metrics, lists=pd.DataFrame(lists), credit=credit.build())
+
+
+@dataclass(frozen=True)
+class PooledEvaluation:
+    """Every split's evaluation pooled over test dates, with bootstrap intervals.
+
+    ``metrics`` and ``lists``: every split's, concatenated. ``summary``: ``summarise``.
+    ``headline_by_rule``: ``headline`` at each rule's volume with its intervals, and a ``rule``
+    column. ``intervals``: ``models.credit.list_intervals`` of every list (precision and recall
+    pooled over test dates, with intervals), the extra curve sizes included.
+    """
+
+    metrics: pd.DataFrame
+    lists: pd.DataFrame
+    summary: pd.DataFrame
+    headline_by_rule: pd.DataFrame
+    intervals: pd.DataFrame
+
+    def headline(self, rule: str) -> pd.DataFrame:
+        """The equal-volume table of one rule (without the ``rule`` column)."""
+        at_rule = self.headline_by_rule.loc[self.headline_by_rule["rule"] == rule]
+        return at_rule.drop(columns="rule").reset_index(drop=True)
+
+
+def pool_evaluations(
+    evaluations: Sequence[SplitEvaluation],
+    *,
+    rules: Sequence[str],
+    samples: int,
+    confidence: float,
+    seed: int,
+) -> PooledEvaluation:
+    """Pool the splits and compare every candidate with each of ``rules`` at its volume.
+
+    Officers are resampled once for every table (``models.credit.bootstrap_lists``), so each
+    interval comes from the same lists as its point estimate and intervals of different tables
+    are paired.
+    """
+    metrics = pd.concat([e.metrics for e in evaluations], ignore_index=True)
+    replicates = bootstrap_lists(
+        pool_credit(e.credit for e in evaluations), samples=samples, seed=seed
+    )
+    by_rule = [
+        headline(metrics, rule=rule)
+        .merge(headline_intervals(replicates, rule=rule, confidence=confidence), on="candidate")
+        .assign(rule=rule)
+        for rule in rules
+    ]
+    return PooledEvaluation(
+        metrics=metrics,
+        lists=pd.concat([e.lists for e in evaluations], ignore_index=True),
+        summary=summarise(metrics),
+        headline_by_rule=pd.concat(by_rule, ignore_index=True) if by_rule else pd.DataFrame(),
+        intervals=list_intervals(replicates, confidence=confidence),
+    )
 
 
 @dataclass(frozen=True)

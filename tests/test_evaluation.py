@@ -16,6 +16,7 @@ from models.evaluation import (
     headline_intervals,
     list_metrics,
     list_sizes,
+    pool_evaluations,
     select_champion,
     share_of_references,
     stability,
@@ -301,3 +302,102 @@ def test_share_of_references_divides_the_champions_precision_by_each_reference()
     assert table["reference"].tolist() == ["ceiling", "oracle"]
     assert table["share"].tolist() == pytest.approx([0.75, 0.5])
     assert table["champion_precision"].tolist() == pytest.approx([0.06, 0.06])
+
+
+# --- thin data: the evaluation and selection never crash -----------------------------------
+
+
+THIN_CANDIDATES = [
+    *rule_candidates(),
+    CandidateConfig(
+        name="ranker", kind="count_ranker", params={"feature": "n365", "tie_breaker": "n180"}
+    ),
+    CandidateConfig(name="scorecard", kind="scorecard", params={"regularisation_c": 0.1}),
+]
+
+
+def thin_frame(n180: list[float], n365: list[float], day: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "officer_id": [f"{i:03d}" for i in range(len(n180))],
+            "as_of": pd.Timestamp(day),
+            "n180": n180,
+            "n365": n365,
+        }
+    )
+
+
+def thin_evaluation(tests: list[tuple[pd.DataFrame, list[int]]]):
+    """The pure evaluation pipeline on tiny test blocks: every table, the selection at top_2
+    and stability; the training rows hold both labels."""
+    train = thin_frame([0.0, 1.0, 3.0, 4.0], [0.0, 2.0, 3.0, 5.0], "2019-01-01")
+    train_labels = np.array([0, 0, 1, 1])
+    evaluations = [
+        evaluate_split(
+            train=train,
+            train_labels=train_labels,
+            train_weights=np.ones(len(train)),
+            test=test,
+            test_labels=np.array(labels),
+            features=["n180", "n365"],
+            candidates=THIN_CANDIDATES,
+            seed=1,
+            sizes=(2,),
+            fractions=(0.01,),
+            curve_sizes=(1, 5),
+        )
+        for test, labels in tests
+    ]
+    pooled = pool_evaluations(
+        evaluations, rules=["rule_a", "rule_b"], samples=50, confidence=0.9, seed=1
+    )
+    eligible = {c.name: True for c in THIN_CANDIDATES}
+    selection = select_champion(pooled.metrics, list_name="top_2", eligible=eligible)
+    churn = stability(pooled.lists.loc[pooled.lists["list"] == "top_2"])
+    return pooled, selection, churn
+
+
+def test_a_headline_rule_that_flags_nobody_gives_undefined_ratios_not_a_crash() -> None:
+    """Issue 15 item 7: KeyError 'tp' when the headline rule flagged nobody on every test date
+    (a 1,500-officer force, test dates 2022 and 2023)."""
+    quiet = [
+        (thin_frame([0.0, 1.0, 2.0], [1.0, 1.0, 0.0], "2022-01-01"), [1, 0, 0]),
+        (thin_frame([0.0, 0.0, 1.0], [0.0, 2.0, 1.0], "2023-01-01"), [0, 1, 0]),
+    ]
+    pooled, selection, _ = thin_evaluation(quiet)
+    table = pooled.headline("rule_a").set_index("candidate")
+    assert (table["k"] == 0).all() and (table["tp"] == 0).all()
+    assert table[["tp_ratio", "tp_ratio_low", "tp_ratio_high", "fp_change_low"]].isna().all().all()
+    # rule_b flags 2 then 2 officers: its own comparison is defined.
+    assert pooled.headline("rule_b").set_index("candidate").loc["rule_b", "k"] == 4
+    assert selection.champion is not None
+
+
+def test_no_positive_anywhere_leaves_recall_and_ratios_undefined() -> None:
+    nobody = [(thin_frame([3.0, 1.0, 0.0], [3.0, 1.0, 0.0], "2022-01-01"), [0, 0, 0])]
+    pooled, selection, _ = thin_evaluation(nobody)
+    assert pooled.summary["average_precision"].isna().all()
+    assert (pooled.summary["precision"].dropna() == 0).all()
+    assert pooled.intervals["recall"].isna().all()
+    assert pooled.headline("rule_a")["tp_ratio"].isna().all()
+    assert selection.table["mean_precision"].eq(0).all()
+
+
+def test_one_officer_and_all_tied_scores() -> None:
+    one = [(thin_frame([5.0], [5.0], "2022-01-01"), [1])]
+    pooled, _, churn = thin_evaluation(one)
+    assert (pooled.metrics["k"] <= 1).all()
+    assert pooled.headline("rule_a").set_index("candidate").loc["scorecard", "tp_ratio"] == 1.0
+    assert churn.empty  # one date: nothing to compare with
+    # Every officer the same on two dates: each of the 4 holds half of a top-2 place.
+    tied = [
+        (thin_frame([1.0] * 4, [1.0] * 4, "2022-01-01"), [1, 0, 0, 0]),
+        (thin_frame([1.0] * 4, [1.0] * 4, "2022-02-01"), [0, 0, 0, 1]),
+    ]
+    pooled, selection, churn = thin_evaluation(tied)
+    assert selection.champion == "ranker"  # all tied at 0.25 and no regret: name order
+    top_2 = pooled.intervals.loc[pooled.intervals["list"] == "top_2"].set_index("candidate")
+    assert top_2["tp"].tolist() == pytest.approx([1.0] * len(THIN_CANDIDATES))
+    assert top_2["precision"].tolist() == pytest.approx([0.25] * len(THIN_CANDIDATES))
+    assert (top_2["precision_low"] <= 0.25).all() and (top_2["precision_high"] >= 0.25).all()
+    assert len(churn) == len(THIN_CANDIDATES)
