@@ -73,7 +73,9 @@ from models.evaluation import (
     evaluate_split,
     pool_evaluations,
     promotion_decision,
+    rule_fills,
     select_champion,
+    short_rule_lists,
     stability,
     summarise,
 )
@@ -108,6 +110,8 @@ class TrainResult:
     # The selected candidate's fairness audit on the latest test block (None: no selection).
     audit_by_group: pd.DataFrame | None = None
     audit_report: Path | None = None
+    # Rules that flag fewer officers than a list holds, and how their lists go on.
+    short_rule_lists: pd.DataFrame | None = None
 
 
 def evaluation_fingerprint(config: Config, data_fingerprint: str) -> str:
@@ -488,6 +492,7 @@ def train_flow(
     metrics, lists, summary = pooled.metrics, pooled.lists, pooled.summary
     equal_volume = pooled.headline(ev.headline_rule)
     every_rule = pooled.headline_by_rule
+    short_rules = short_rule_lists(metrics, fills=rule_fills(candidates, seed=config.seed))
     eligible = {
         c.name: c.kind in INTERPRETABLE_KINDS or ev.allow_black_box_champion for c in candidates
     }
@@ -550,6 +555,7 @@ def train_flow(
         "selection.csv": selection.table,
         "stability.csv": stability(lists.loc[lists["list"] == stability_list(ev)]),
         "audit_tradeoff.csv": tradeoff,
+        "short_rule_lists.csv": short_rules,
     }
 
     def write_selection_audit(model_version: str, folder: Path) -> Path:
@@ -594,6 +600,7 @@ def train_flow(
         "headline": equal_volume,
         "headline_by_rule": every_rule,
         "selection": selection.table,
+        "short_rule_lists": short_rules,
     }
     if selection.champion is None or not publish:
         audit_report = None

@@ -166,7 +166,38 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     summed["average_precision"] = grouped["average_precision"].mean()
     summed["brier"] = grouped["brier"].mean()
     summed["test_dates"] = grouped.size()
+    if "rule_flags" in metrics:
+        summed["rule_flags"] = grouped["rule_flags"].sum(min_count=1)
     return summed.reset_index()
+
+
+def rule_fills(candidates: Sequence[CandidateConfig], *, seed: int) -> dict[str, str]:
+    """Each flag rule's ``describe_fill()`` (how its list goes on past its flags), by name."""
+    built = {c.name: build_candidate(c, seed=seed) for c in candidates}
+    return {name: model.describe_fill() for name, model in built.items() if hasattr(model, "flags")}
+
+
+def short_rule_lists(metrics: pd.DataFrame, *, fills: Mapping[str, str]) -> pd.DataFrame:
+    """Where a rule flags fewer officers than a list holds, and how its list goes on.
+
+    ``metrics`` has ``rule_flags`` (see ``SplitEvaluation``); ``fills`` maps each rule to its
+    ``describe_fill()``. One row per rule and list on which the rule fell short on some date:
+    rule, list, test_dates, short_dates (dates with fewer flags than places), places and
+    rule_flags (pooled over dates), filled_by (words).
+    """
+    rules = metrics.loc[metrics["rule_flags"].notna() & (metrics["k"] > 0)]
+    rules = rules.assign(short=rules["rule_flags"] < rules["k"])
+    grouped = rules.groupby(["candidate", "list"], sort=True)
+    table = pd.DataFrame(
+        {
+            "test_dates": grouped.size(),
+            "short_dates": grouped["short"].sum(),
+            "places": grouped["k"].sum(),
+            "rule_flags": grouped["rule_flags"].sum(),
+        }
+    ).reset_index()
+    table = table.loc[table["short_dates"] > 0].rename(columns={"candidate": "rule"})
+    return table.assign(filled_by=table["rule"].map(fills)).reset_index(drop=True)
 
 
 def by_split(metrics: pd.DataFrame, *, list_name: str) -> pd.DataFrame:
@@ -239,9 +270,12 @@ class SplitEvaluation:
     ``metrics``: test_as_of, candidate, list, k, tp, fp, precision, ... (see ``list_metrics``;
     officers tied at a cut-off hold a share of a place). ``credit``: the same lists as shares
     of a place per officer (``models.credit``), for bootstrap intervals that match ``metrics``.
-    ``lists``: candidate, test_as_of, list, officer_ids, labels: each candidate's list at every
-    list size as officer IDs (ties at the cut-off broken by a seeded random key,
-    ``tie_break_keys``), and the listed officers' labels, for stability and the fairness audit.
+    ``lists``: candidate, test_as_of, list, officer_ids, labels, rule_flags: each candidate's
+    list at every list size as officer IDs in list order (ties at the cut-off broken by a
+    seeded random key, ``tie_break_keys``), the listed officers' labels, and for a flag rule
+    how many of them it flags itself (``officer_ids[:rule_flags]``; the rest continue by the
+    rule's own feature, ``models.rules``; <NA> for a model), for stability and the fairness
+    audit. ``metrics`` has the same ``rule_flags`` (NaN for a model).
     """
 
     metrics: pd.DataFrame
@@ -342,7 +376,12 @@ def evaluate_split(
                 sizes=day_sizes,
                 ranked=ranked,
             )
-            frames.append(frame.assign(candidate=name, test_as_of=pd.Timestamp(day)))
+            # A rule's own flags on each list (the rest continue by its own feature, see
+            # models.rules); NaN for a model, whose whole list is its own ranking.
+            rule_flags = np.minimum(frame["k"], volumes[name]) if name in volumes else np.nan
+            frames.append(
+                frame.assign(candidate=name, test_as_of=pd.Timestamp(day), rule_flags=rule_flags)
+            )
             credit.add_ranking(
                 candidate=name,
                 rows=on_day,
@@ -360,12 +399,15 @@ def evaluate_split(
                         "list": size.name,
                         "officer_ids": [str(i) for i in officer_ids[top]],
                         "labels": [int(v) for v in day_labels[top]],
+                        "rule_flags": min(size.k, volumes[name]) if name in volumes else None,
                     }
                 )
     metrics = pd.concat(frames, ignore_index=True)
     leading = ["test_as_of", "candidate", "list"]
     metrics = metrics[leading + [c for c in metrics.columns if c not in leading]]
-    return SplitEvaluation(metrics=metrics, lists=pd.DataFrame(lists), credit=credit.build())
+    lists_frame = pd.DataFrame(lists)
+    lists_frame["rule_flags"] = lists_frame["rule_flags"].astype("Int64")
+    return SplitEvaluation(metrics=metrics, lists=lists_frame, credit=credit.build())
 
 
 @dataclass(frozen=True)

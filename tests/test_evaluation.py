@@ -19,6 +19,7 @@ from models.evaluation import (
     pool_evaluations,
     select_champion,
     share_of_references,
+    short_rule_lists,
     stability,
     tie_break_keys,
     top_order,
@@ -401,3 +402,57 @@ def test_one_officer_and_all_tied_scores() -> None:
     assert top_2["precision"].tolist() == pytest.approx([0.25] * len(THIN_CANDIDATES))
     assert (top_2["precision_low"] <= 0.25).all() and (top_2["precision_high"] >= 0.25).all()
     assert len(churn) == len(THIN_CANDIDATES)
+
+
+def test_a_short_rule_list_is_filled_by_its_own_feature_and_says_so() -> None:
+    """Issue 21 item 2: rule_a flags one officer ("009"); its top-3 list used to take "000" and
+    "001" (scores tied at 0, ID order). Now the officers with 2 notices in 180 days follow;
+    the list carries how many are the rule's own flags."""
+    test = thin_frame(
+        [0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 2.0, 1.0, 3.0],
+        [0.0] * 9 + [3.0],
+        "2022-01-01",
+    )
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 1, 0, 1])
+    evaluation = evaluate_split(
+        train=test,
+        train_labels=labels,
+        train_weights=np.ones(10),
+        test=test,
+        test_labels=labels,
+        features=["n180", "n365"],
+        candidates=rule_candidates(),
+        seed=1,
+        sizes=(3,),
+        fractions=(),
+    )
+    lists = evaluation.lists.set_index(["candidate", "list"])
+    row = lists.loc[("rule_a", "top_3")]
+    assert row["officer_ids"][0] == "009" and sorted(row["officer_ids"][1:]) == ["005", "007"]
+    assert row["rule_flags"] == 1
+    assert lists.loc[("rule_a", "volume_rule_b"), "rule_flags"] == 1
+    metrics = evaluation.metrics.set_index(["candidate", "list"])
+    assert metrics.loc[("rule_a", "top_3"), ["tp", "rule_flags"]].tolist() == [2.0, 1.0]
+    short = short_rule_lists(
+        evaluation.metrics, fills={"rule_a": "then by n180", "rule_b": "then by n365"}
+    )
+    assert short.to_dict("records") == [
+        {
+            "rule": "rule_a",
+            "list": "top_3",
+            "test_dates": 1,
+            "short_dates": 1,
+            "places": 3,
+            "rule_flags": 1.0,
+            "filled_by": "then by n180",
+        },
+        {
+            "rule": "rule_b",
+            "list": "top_3",
+            "test_dates": 1,
+            "short_dates": 1,
+            "places": 3,
+            "rule_flags": 1.0,
+            "filled_by": "then by n365",
+        },
+    ]
