@@ -32,7 +32,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from ewp.atomic import staged_dir, write_csv, write_text
-from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, Config, EvaluationConfig
+from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, Config
 from ewp.contract import ForceData
 from ewp.feature_cache import FeatureCache, cache_features
 from ewp.io import read_ground_truth
@@ -70,6 +70,7 @@ from models.evaluation import (
     SplitEvaluation,
     allow_all,
     candidate_features,
+    curve_sizes,
     evaluate_split,
     pool_evaluations,
     promotion_decision,
@@ -80,6 +81,7 @@ from models.evaluation import (
     summarise,
 )
 from models.fairness import fairness_gate
+from models.metrics import k_for_fraction
 from models.sampling import negative_subsample
 from models.timechop import Split, SplitError, make_splits
 from reports.audit import audit_tables
@@ -112,6 +114,8 @@ class TrainResult:
     audit_report: Path | None = None
     # Rules that flag fewer officers than a list holds, and how their lists go on.
     short_rule_lists: pd.DataFrame | None = None
+    # Precision and recall at k per candidate, pooled over test dates, with intervals.
+    precision_curve: pd.DataFrame | None = None
 
 
 def evaluation_fingerprint(config: Config, data_fingerprint: str) -> str:
@@ -228,8 +232,10 @@ def run_split(
     candidates: tuple[CandidateConfig, ...],
     extracted_on: dt.date,
     ground_truth: pd.DataFrame | None,
+    curve: tuple[int, ...] = (),
 ) -> SplitEvaluation:
-    """Train every candidate for one split and evaluate it on the split's test block."""
+    """Train every candidate for one split and evaluate it on the split's test block, at the
+    configured list sizes, the published list (``config.scoring``) and the ``curve`` sizes."""
     train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
     )
@@ -261,6 +267,8 @@ def run_split(
         fractions=config.evaluation.list_fractions,
         feature_sets=config.evaluation.feature_sets,
         reference=reference,
+        curve_sizes=curve,
+        published=config.scoring,
     )
     run_logger().info(
         "Split %s: %d training rows, %d test rows over %d dates",
@@ -274,9 +282,15 @@ def run_split(
     )
 
 
-def stability_list(ev: EvaluationConfig) -> str:
-    """The list whose week-to-week churn is reported: the first fixed size, else selection's."""
-    return f"top_{ev.list_sizes[0]}" if ev.list_sizes else ev.selection_list
+def precision_curve_sizes(config: Config, matrix: FeatureCache, first_test: dt.date) -> tuple:
+    """The list sizes of the precision-at-k curve (``models.evaluation.curve_sizes``), for the
+    cohort at the first test date: around the published list and the configured sizes."""
+    cohort = len(matrix.read([first_test], columns=["as_of"]))
+    ev, scoring = config.evaluation, config.scoring
+    anchors = [*ev.list_sizes, *(k_for_fraction(cohort, f) for f in ev.list_fractions)]
+    if scoring.selection == "top_k":
+        anchors.append(scoring.top_k)
+    return tuple(curve_sizes(cohort=cohort, anchors=anchors))
 
 
 def tracker_for(config: Config, home: Path, pseudonymiser: Pseudonymiser | None = None) -> Tracker:
@@ -399,7 +413,7 @@ def audit_by_split(
 ) -> pd.DataFrame:
     """The selected model's audit on every test block: by-group rows with a ``split`` column,
     so a reviewer sees whether a disparity is steady or comes and goes."""
-    ev = config.evaluation
+    selection_list = config.selection_list()
     frames = []
     for split in splits:
         rows, labels = read_labelled(
@@ -412,7 +426,7 @@ def audit_by_split(
         )
         block = lists.loc[
             (lists["candidate"] == chosen)
-            & (lists["list"] == ev.selection_list)
+            & (lists["list"] == selection_list)
             & lists["test_as_of"].isin(pd.to_datetime(list(split.test_block)))
         ]
         ((result, _),) = audit_candidates(
@@ -469,6 +483,8 @@ def train_flow(
     ground_truth = read_ground_truth(export_dir)
     if ground_truth is not None:
         ground_truth = ground_truth.assign(as_of=pd.to_datetime(ground_truth["as_of"]))
+    curve = precision_curve_sizes(config, matrix, splits[0].test_block[0])
+    selection_list = config.selection_list()
     futures = [
         run_split.submit(
             data=data,
@@ -478,6 +494,7 @@ def train_flow(
             candidates=candidates,
             extracted_on=extracted_on,
             ground_truth=ground_truth,
+            curve=curve,
         )
         for split in splits
     ]
@@ -507,7 +524,7 @@ def train_flow(
         columns=AUDIT_COLUMNS,
     )
     latest = lists.loc[
-        (lists["list"] == ev.selection_list)
+        (lists["list"] == selection_list)
         & lists["test_as_of"].isin(pd.to_datetime(list(splits[-1].test_block)))
     ]
     audits = audit_candidates(
@@ -534,7 +551,11 @@ def train_flow(
         )
 
     selection: Selection = select_champion(
-        metrics, list_name=ev.selection_list, eligible=eligible, gate=combined_gate
+        metrics,
+        list_name=selection_list,
+        eligible=eligible,
+        gate=combined_gate,
+        intervals=pooled.intervals,
     )
     tradeoff = tradeoff_table(
         audits=audits,
@@ -553,7 +574,10 @@ def train_flow(
         "headline.csv": equal_volume,
         "headline_by_rule.csv": every_rule,
         "selection.csv": selection.table,
-        "stability.csv": stability(lists.loc[lists["list"] == stability_list(ev)]),
+        "stability.csv": stability(lists.loc[lists["list"] == selection_list]),
+        "precision_at_k.csv": pooled.curve(curve),
+        "calibration.csv": pooled.calibration,
+        "score_distribution.csv": pooled.distribution,
         "audit_tradeoff.csv": tradeoff,
         "short_rule_lists.csv": short_rules,
     }
@@ -567,7 +591,7 @@ def train_flow(
             / write_audit(
                 run_dir=folder,
                 title=f"Fairness audit of {selection.champion}",
-                scope=f"model selection: lists at {ev.selection_list} on the test dates "
+                scope=f"model selection: lists at {selection_list} on the test dates "
                 f"{splits[-1].test_block[0]} to {splits[-1].test_block[-1]}",
                 result=selected_audit,
                 sources=selected_sources,
@@ -601,6 +625,7 @@ def train_flow(
         "headline_by_rule": every_rule,
         "selection": selection.table,
         "short_rule_lists": short_rules,
+        "precision_curve": pooled.curve(curve),
     }
     if selection.champion is None or not publish:
         audit_report = None

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ewp.config import CandidateConfig
+from ewp.config import (
+    CandidateConfig,
+    ScoringConfig,
+    fraction_list_name,
+    size_list_name,
+    volume_list_name,
+)
 from models.candidates import build_candidate, scores_and_probabilities
 from models.credit import (
     CreditBuilder,
@@ -55,12 +61,12 @@ def list_sizes(
     rule_volumes: Mapping[str, int],
 ) -> list[ListSize]:
     """The list sizes to evaluate at one test date with ``n_rows`` serving officers."""
-    out = [ListSize(f"top_{k}", min(k, n_rows)) for k in sizes]
+    out = [ListSize(size_list_name(k), min(k, n_rows)) for k in dict.fromkeys(sizes)]
     out += [
-        ListSize(f"top_{fraction * 100:g}pct", k_for_fraction(n_rows, fraction))
+        ListSize(fraction_list_name(fraction), k_for_fraction(n_rows, fraction))
         for fraction in fractions
     ]
-    out += [ListSize(f"volume_{rule}", volume) for rule, volume in rule_volumes.items()]
+    out += [ListSize(volume_list_name(rule), volume) for rule, volume in rule_volumes.items()]
     return out
 
 
@@ -71,10 +77,13 @@ def list_metrics(
     probabilities: np.ndarray,
     sizes: Sequence[ListSize],
     ranked: np.ndarray | None = None,
+    drawn: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """One row per list size: k, TP/FP (expected under random tie-breaking), precision,
     recall, worst and best case over ties; plus the ranking-wide average precision and Brier.
-    ``ranked``: ``np.sort(scores)``, if the caller has it."""
+    ``drawn`` adds lists drawn otherwise (name -> listed positions, e.g. capped per unit),
+    whose worst, expected and best case coincide. ``ranked``: ``np.sort(scores)``, if the
+    caller has it."""
     ranked = np.sort(scores) if ranked is None else ranked
     rows = []
     ap = average_precision(y_true, scores) if y_true.any() else float("nan")
@@ -86,10 +95,97 @@ def list_metrics(
         row["precision_worst"] = float(result.precision_worst)
         row["precision_best"] = float(result.precision_best)
         rows.append(row)
+    positives = int(np.sum(y_true))
+    for name, listed in (drawn or {}).items():
+        k, tp = len(listed), float(np.sum(y_true[listed]))
+        precision = tp / k if k else 0.0
+        rows.append(
+            {
+                "list": name,
+                "k": k,
+                **dict.fromkeys(("tp", "tp_worst", "tp_best"), tp),
+                "fp": k - tp,
+                "precision": precision,
+                "recall": tp / positives if positives else 0.0,
+                "n_tied_at_cutoff": 0.0,
+                "precision_worst": precision,
+                "precision_best": precision,
+            }
+        )
     frame = pd.DataFrame(rows)
     frame["average_precision"] = ap
     frame["brier"] = score_brier
     return frame
+
+
+def draw_list(
+    *,
+    scoring: ScoringConfig,
+    scores: np.ndarray,
+    probabilities: np.ndarray,
+    tie_keys: np.ndarray,
+    units: np.ndarray | None,
+) -> np.ndarray:
+    """Positions of the list ``scoring`` draws, as ``ewp.flags.select_flags`` draws the
+    published one: officers in order of score (ties by ``tie_keys``), at most
+    ``max_per_unit`` per unit, then the first ``top_k`` or every officer whose escalation
+    probability is at least ``threshold``. ``units`` is needed only with a cap."""
+    order = np.lexsort((tie_keys, -scores))
+    if scoring.max_per_unit is not None:
+        if units is None:
+            raise ValueError("a list capped per unit needs each officer's unit")
+        in_unit = pd.Series(np.asarray(units)[order]).groupby(np.asarray(units)[order])
+        order = order[in_unit.cumcount().to_numpy() < scoring.max_per_unit]
+    if scoring.selection == "threshold":
+        return order[probabilities[order] >= scoring.threshold]
+    return order[: scoring.top_k]
+
+
+# Score distributions: escalation probability in bins, 4 a decade from 1 in 10,000 to 1.
+SCORE_BIN_EDGES = np.concatenate([[0.0], np.logspace(-4, 0, 17)])
+CALIBRATION_BINS = 10
+
+
+def calibration_sums(
+    scores: np.ndarray, probabilities: np.ndarray, labels: np.ndarray
+) -> pd.DataFrame:
+    """Officers by decile of score on one date (1 = lowest, 10 = highest; tied scores share a
+    decile, by their average rank), with n and the sums of probabilities and labels: pooled
+    over dates and divided by n, predicted against observed."""
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    decile = np.minimum(
+        (CALIBRATION_BINS * (ranks - 0.5) / max(len(scores), 1)).astype(int), CALIBRATION_BINS - 1
+    )
+    return pd.DataFrame(
+        {
+            "decile": np.arange(1, CALIBRATION_BINS + 1),
+            "n": np.bincount(decile, minlength=CALIBRATION_BINS),
+            "predicted": np.bincount(decile, weights=probabilities, minlength=CALIBRATION_BINS),
+            "observed": np.bincount(decile, weights=labels, minlength=CALIBRATION_BINS),
+        }
+    )
+
+
+def score_histogram(probabilities: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Officers by bin of escalation probability (``SCORE_BIN_EDGES``; a bin holds its lower
+    edge, the last also 1), as negatives and positives: bin, lower, upper, negatives,
+    positives."""
+    bins = np.clip(
+        np.searchsorted(SCORE_BIN_EDGES, probabilities, side="right") - 1,
+        0,
+        SCORE_BIN_EDGES.size - 2,
+    )
+    n_bins = SCORE_BIN_EDGES.size - 1
+    positive = np.asarray(labels) == 1
+    return pd.DataFrame(
+        {
+            "bin": np.arange(n_bins),
+            "lower": SCORE_BIN_EDGES[:-1],
+            "upper": SCORE_BIN_EDGES[1:],
+            "negatives": np.bincount(bins[~positive], minlength=n_bins),
+            "positives": np.bincount(bins[positive], minlength=n_bins),
+        }
+    )
 
 
 def tie_break_keys(officer_ids: np.ndarray, *, seed: int, as_of: object) -> np.ndarray:
@@ -276,11 +372,16 @@ class SplitEvaluation:
     how many of them it flags itself (``officer_ids[:rule_flags]``; the rest continue by the
     rule's own feature, ``models.rules``; <NA> for a model), for stability and the fairness
     audit. ``metrics`` has the same ``rule_flags`` (NaN for a model).
+    ``calibration``: candidate, decile, n, predicted, observed (``calibration_sums`` summed
+    over the block's dates). ``distribution``: candidate and ``score_histogram``'s columns,
+    summed over the dates.
     """
 
     metrics: pd.DataFrame
     lists: pd.DataFrame
     credit: ListCredit
+    calibration: pd.DataFrame
+    distribution: pd.DataFrame
 
 
 def candidate_features(
@@ -317,18 +418,21 @@ def evaluate_split(
     feature_sets: Mapping[str, Sequence[str]] | None = None,
     reference: Mapping[str, np.ndarray] | None = None,
     curve_sizes: Sequence[int] = (),
+    published: ScoringConfig | None = None,
 ) -> SplitEvaluation:
     """Fit each candidate on the split's training rows and evaluate it on each test date.
 
-    ``train``/``test`` are feature-matrix rows (``officer_id``, ``as_of`` and ``features``);
-    the test rows may span several as-of dates (a test block). The training rows are usually a
-    negative subsample (``models.sampling.negative_subsample``, the same rows for every
-    candidate) and ``train_weights`` its inverse-probability weights. A candidate whose
-    ``feature_set`` is not "all" sees only that subset of ``feature_sets``. Every threshold or
-    peer rule also defines a list size: its own flag volume on each date. ``reference`` adds
-    fixed scores aligned with ``test`` (e.g. the synthetic force's ground-truth oracle) as extra
-    rows, not candidates. ``curve_sizes``: further list sizes (``top_<k>``) kept in ``credit``
-    only, for a precision-at-k curve.
+    ``train``/``test`` are feature-matrix rows (``officer_id``, ``as_of`` and ``features``;
+    ``unit`` too if ``published`` caps flags per unit); the test rows may span several as-of
+    dates (a test block). The training rows are usually a negative subsample
+    (``models.sampling.negative_subsample``, the same rows for every candidate) and
+    ``train_weights`` its inverse-probability weights. A candidate whose ``feature_set`` is
+    not "all" sees only that subset of ``feature_sets``. Every threshold or peer rule also
+    defines a list size: its own flag volume on each date. ``reference`` adds fixed scores
+    aligned with ``test`` (e.g. the synthetic force's ground-truth oracle) as extra rows, not
+    candidates. ``published``: the scoring config, whose list (``published.list_name``) is
+    evaluated too, drawn as ``draw_list`` draws it. ``curve_sizes``: further list sizes
+    (``top_<k>``) kept in ``credit`` only, for a precision-at-k curve.
     """
     train_y = np.asarray(train_labels).astype("int64")
     models = {}
@@ -339,75 +443,176 @@ def evaluate_split(
             model.fit(train[columns], train_y, sample_weight=train_weights),
             columns,
         )
+    if published is not None and published.is_plain_top_k:
+        sizes, published = [*sizes, published.top_k], None
 
     # Scored one test date at a time: a national test block is millions of rows, a date is
     # one cohort, and every candidate scores each row on its own.
-    frames, lists = [], []
+    day = _DayResults(CreditBuilder(test["officer_id"].to_numpy()))
     as_of = pd.to_datetime(test["as_of"]).to_numpy()
-    credit = CreditBuilder(test["officer_id"].to_numpy())
-    for day in np.unique(as_of):
-        on_day = np.flatnonzero(as_of == day)
+    for date in np.unique(as_of):
+        on_day = np.flatnonzero(as_of == date)
         rows = test.iloc[on_day]
         scores: dict[str, np.ndarray] = {}
         probabilities: dict[str, np.ndarray] = {}
-        volumes: dict[str, int] = {}
+        flagged: dict[str, np.ndarray] = {}
         for name, (model, columns) in models.items():
             scores[name], probabilities[name] = scores_and_probabilities(model, rows[columns])
             if hasattr(model, "flags"):
-                volumes[name] = int(model.flags(rows[columns]).sum())
+                flagged[name] = model.flags(rows[columns])
         for name, values in (reference or {}).items():
             scores[name] = values[on_day]
             probabilities[name] = np.clip(values[on_day], 0, 1)
-        day_sizes = list_sizes(
-            n_rows=len(on_day), sizes=sizes, fractions=fractions, rule_volumes=volumes
-        )
         officer_ids = rows["officer_id"].to_numpy()
-        tie_keys = tie_break_keys(officer_ids, seed=seed, as_of=day)
-        day_labels = test_labels[on_day]
-        credit.add_positives(on_day, day_labels)
-        credited = {f"top_{k}": min(k, len(on_day)) for k in curve_sizes}
-        credited.update({size.name: size.k for size in day_sizes})
+        day.start(
+            date=pd.Timestamp(date),
+            rows=on_day,
+            labels=test_labels[on_day],
+            officer_ids=officer_ids,
+            tie_keys=tie_break_keys(officer_ids, seed=seed, as_of=date),
+            sizes=list_sizes(
+                n_rows=len(on_day),
+                sizes=sizes,
+                fractions=fractions,
+                rule_volumes={name: int(flags.sum()) for name, flags in flagged.items()},
+            ),
+            curve_sizes=curve_sizes,
+        )
         for name in scores:
-            ranked = np.sort(scores[name])  # once for every list size
-            frame = list_metrics(
-                y_true=day_labels,
+            drawn = {}
+            if published is not None:
+                drawn[published.list_name] = draw_list(
+                    scoring=published,
+                    scores=scores[name],
+                    probabilities=probabilities[name],
+                    tie_keys=day.tie_keys,
+                    units=rows["unit"].to_numpy() if "unit" in rows else None,
+                )
+            day.add(
+                name,
                 scores=scores[name],
                 probabilities=probabilities[name],
-                sizes=day_sizes,
-                ranked=ranked,
+                flagged=flagged.get(name),
+                drawn=drawn,
             )
-            # A rule's own flags on each list (the rest continue by its own feature, see
-            # models.rules); NaN for a model, whose whole list is its own ranking.
-            rule_flags = np.minimum(frame["k"], volumes[name]) if name in volumes else np.nan
-            frames.append(
-                frame.assign(candidate=name, test_as_of=pd.Timestamp(day), rule_flags=rule_flags)
+    return day.result()
+
+
+class _DayResults:
+    """Collects ``evaluate_split``'s results, one test date and candidate at a time."""
+
+    def __init__(self, credit: CreditBuilder) -> None:
+        self.credit = credit
+        self.frames: list[pd.DataFrame] = []
+        self.lists: list[dict[str, object]] = []
+        self.calibration: list[pd.DataFrame] = []
+        self.distribution: list[pd.DataFrame] = []
+
+    def start(
+        self,
+        *,
+        date: pd.Timestamp,
+        rows: np.ndarray,
+        labels: np.ndarray,
+        officer_ids: np.ndarray,
+        tie_keys: np.ndarray,
+        sizes: list[ListSize],
+        curve_sizes: Sequence[int],
+    ) -> None:
+        """A new test date: its rows (positions in the test block), labels and list sizes."""
+        self.date, self.rows, self.labels = date, rows, labels
+        self.officer_ids, self.tie_keys, self.sizes = officer_ids, tie_keys, sizes
+        self.credited = {size_list_name(k): min(k, len(rows)) for k in curve_sizes}
+        self.credited.update({size.name: size.k for size in sizes})
+        self.credit.add_positives(rows, labels)
+
+    def add(
+        self,
+        name: str,
+        *,
+        scores: np.ndarray,
+        probabilities: np.ndarray,
+        flagged: np.ndarray | None,
+        drawn: Mapping[str, np.ndarray],
+    ) -> None:
+        """One candidate's ranking on the current date: its lists, metrics and calibration."""
+        ranked = np.sort(scores)  # once for every list size
+        frame = list_metrics(
+            y_true=self.labels,
+            scores=scores,
+            probabilities=probabilities,
+            sizes=self.sizes,
+            ranked=ranked,
+            drawn=drawn,
+        )
+        listed = {
+            size.name: top_order(
+                self.officer_ids, scores, size.k, ranked=ranked, tie_keys=self.tie_keys
             )
-            credit.add_ranking(
+            for size in self.sizes
+        }
+        listed.update(drawn)
+        # A rule's own flags on each list (the rest continue by its own feature, see
+        # models.rules); NaN for a model, whose whole list is its own ranking.
+        rule_flags = {
+            list_name: None if flagged is None else int(flagged[top].sum())
+            for list_name, top in listed.items()
+        }
+        self.frames.append(
+            frame.assign(
                 candidate=name,
-                rows=on_day,
-                labels=day_labels,
-                scores=scores[name],
-                sizes=credited,
-                ranked=ranked,
+                test_as_of=self.date,
+                rule_flags=frame["list"].map(rule_flags).astype("float64"),
             )
-            for size in day_sizes:
-                top = top_order(officer_ids, scores[name], size.k, ranked=ranked, tie_keys=tie_keys)
-                lists.append(
-                    {
-                        "candidate": name,
-                        "test_as_of": pd.Timestamp(day),
-                        "list": size.name,
-                        "officer_ids": [str(i) for i in officer_ids[top]],
-                        "labels": [int(v) for v in day_labels[top]],
-                        "rule_flags": min(size.k, volumes[name]) if name in volumes else None,
-                    }
-                )
-    metrics = pd.concat(frames, ignore_index=True)
-    leading = ["test_as_of", "candidate", "list"]
-    metrics = metrics[leading + [c for c in metrics.columns if c not in leading]]
-    lists_frame = pd.DataFrame(lists)
-    lists_frame["rule_flags"] = lists_frame["rule_flags"].astype("Int64")
-    return SplitEvaluation(metrics=metrics, lists=lists_frame, credit=credit.build())
+        )
+        self.credit.add_ranking(
+            candidate=name,
+            rows=self.rows,
+            labels=self.labels,
+            scores=scores,
+            sizes=self.credited,
+            ranked=ranked,
+        )
+        for list_name, top in drawn.items():
+            self.credit.add_listed(
+                candidate=name, list_name=list_name, rows=self.rows[top], labels=self.labels[top]
+            )
+        self.lists += [
+            {
+                "candidate": name,
+                "test_as_of": self.date,
+                "list": list_name,
+                "officer_ids": [str(i) for i in self.officer_ids[top]],
+                "labels": [int(v) for v in self.labels[top]],
+                "rule_flags": rule_flags[list_name],
+            }
+            for list_name, top in listed.items()
+        ]
+        self.calibration.append(
+            calibration_sums(scores, probabilities, self.labels).assign(candidate=name)
+        )
+        self.distribution.append(score_histogram(probabilities, self.labels).assign(candidate=name))
+
+    def result(self) -> SplitEvaluation:
+        """Everything collected, with calibration and distributions summed over dates."""
+        metrics = pd.concat(self.frames, ignore_index=True)
+        leading = ["test_as_of", "candidate", "list"]
+        metrics = metrics[leading + [c for c in metrics.columns if c not in leading]]
+        lists = pd.DataFrame(self.lists)
+        lists["rule_flags"] = lists["rule_flags"].astype("Int64")
+        return SplitEvaluation(
+            metrics=metrics,
+            lists=lists,
+            credit=self.credit.build(),
+            calibration=_summed(self.calibration, ["candidate", "decile"]),
+            distribution=_summed(self.distribution, ["candidate", "bin", "lower", "upper"]),
+        )
+
+
+def _summed(frames: Sequence[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """Frames stacked and summed by ``keys`` (candidates in first-seen order)."""
+    stacked = pd.concat(frames, ignore_index=True)
+    return stacked.groupby(keys, sort=False, as_index=False).sum()
 
 
 @dataclass(frozen=True)
@@ -417,7 +622,9 @@ class PooledEvaluation:
     ``metrics`` and ``lists``: every split's, concatenated. ``summary``: ``summarise``.
     ``headline_by_rule``: ``headline`` at each rule's volume with its intervals, and a ``rule``
     column. ``intervals``: ``models.credit.list_intervals`` of every list (precision and recall
-    pooled over test dates, with intervals), the extra curve sizes included.
+    pooled over test dates, with intervals), the extra curve sizes included. ``calibration``:
+    candidate, decile, n, mean_predicted, observed_rate. ``distribution``: candidate, bin,
+    lower, upper, negatives, positives (officer-dates by bin of escalation probability).
     """
 
     metrics: pd.DataFrame
@@ -425,6 +632,19 @@ class PooledEvaluation:
     summary: pd.DataFrame
     headline_by_rule: pd.DataFrame
     intervals: pd.DataFrame
+    calibration: pd.DataFrame
+    distribution: pd.DataFrame
+
+    def curve(self, sizes: Sequence[int]) -> pd.DataFrame:
+        """The precision-at-k curve: ``intervals`` at the top-k lists of ``sizes``, with k:
+        candidate, k, places, tp, fp, precision, precision_low, precision_high, recall,
+        recall_low, recall_high (pooled over test dates)."""
+        names = {size_list_name(k): k for k in sizes}
+        at = self.intervals.loc[self.intervals["list"].isin(list(names))]
+        curve = at.assign(k=at["list"].map(names)).drop(columns="list")
+        leading = ["candidate", "k"]
+        curve = curve[leading + [c for c in curve.columns if c not in leading]]
+        return curve.sort_values(leading, kind="stable").reset_index(drop=True)
 
     def headline(self, rule: str) -> pd.DataFrame:
         """The equal-volume table of one rule (without the ``rule`` column)."""
@@ -456,13 +676,41 @@ def pool_evaluations(
         .assign(rule=rule)
         for rule in rules
     ]
+    calibration = _summed([e.calibration for e in evaluations], ["candidate", "decile"])
+    calibration = calibration.loc[calibration["n"] > 0]
     return PooledEvaluation(
         metrics=metrics,
         lists=pd.concat([e.lists for e in evaluations], ignore_index=True),
         summary=summarise(metrics),
         headline_by_rule=pd.concat(by_rule, ignore_index=True) if by_rule else pd.DataFrame(),
         intervals=list_intervals(replicates, confidence=confidence),
+        calibration=pd.DataFrame(
+            {
+                "candidate": calibration["candidate"],
+                "decile": calibration["decile"],
+                "n": calibration["n"],
+                "mean_predicted": calibration["predicted"] / calibration["n"],
+                "observed_rate": calibration["observed"] / calibration["n"],
+            }
+        ).reset_index(drop=True),
+        distribution=_summed(
+            [e.distribution for e in evaluations], ["candidate", "bin", "lower", "upper"]
+        ),
     )
+
+
+def curve_sizes(*, cohort: int, anchors: Sequence[int]) -> list[int]:
+    """List sizes for a precision-at-k curve on a cohort of ``cohort`` officers: 10, 20, 30,
+    50, 70, 100, 200, ... up to the first at least twice the largest of ``anchors`` (the list
+    sizes evaluated, e.g. the published 50 and the top 1%), and the anchors themselves; none
+    above the cohort. Example: cohort 34,000, anchors (50, 340): 10 ... 700 and 340."""
+    top = 2 * max([10, *anchors])
+    series, magnitude = [], 10
+    while not series or series[-1] < top:
+        series += [step * magnitude // 10 for step in (10, 20, 30, 50, 70)]
+        magnitude *= 10
+    series = [k for k in series if k <= next(k for k in series if k >= top)]
+    return sorted(k for k in {*series, *anchors} if 0 < k <= cohort)
 
 
 @dataclass(frozen=True)
@@ -523,8 +771,14 @@ def select_champion(
     list_name: str,
     eligible: Mapping[str, bool],
     gate: Gate = allow_all,
+    intervals: pd.DataFrame | None = None,
 ) -> Selection:
-    """Apply the selection rule of the module docstring at list size ``list_name``."""
+    """Apply the selection rule of the module docstring at list size ``list_name``.
+
+    ``intervals`` (``PooledEvaluation.intervals``) adds each candidate's precision at the list
+    pooled over test dates with its bootstrap interval: pooled_precision, precision_low,
+    precision_high (the mean of the dates' precisions, which selects, weighs each date alike).
+    """
     at_size = metrics.loc[metrics["list"] == list_name]
     wide = at_size.pivot(index="test_as_of", columns="candidate", values="precision")
     regret = wide.max(axis=1).to_numpy()[:, None] - wide.to_numpy()
@@ -540,6 +794,14 @@ def select_champion(
     table["gate_passed"] = table["candidate"].map(lambda c: decisions[c].passed)
     table["gate_reason"] = table["candidate"].map(lambda c: decisions[c].reason)
     table["eligible"] = table["interpretable_or_allowed"] & table["gate_passed"]
+    if intervals is not None:
+        at_list = intervals.loc[
+            intervals["list"] == list_name,
+            ["candidate", "precision", "precision_low", "precision_high"],
+        ]
+        table = table.merge(
+            at_list.rename(columns={"precision": "pooled_precision"}), on="candidate", how="left"
+        )
     table = table.sort_values(
         ["eligible", "mean_precision", "worst_regret", "candidate"],
         ascending=[False, False, True, True],

@@ -119,6 +119,12 @@ LABEL_KEYS = "gross_misconduct, horizon_days, proven_finding, serious_categories
             "on or after as_of_start, or null",
         ),
         ("training:\n  cadence: daily\n", "training.cadence: Input should be 'monthly' or "),
+        (
+            "evaluation:\n  selection_list: top_100\n",
+            "evaluation.selection_list: 'top_100' is not a list the evaluation takes; expected "
+            "one of ['top_50', 'top_1pct', 'volume_rule_3_in_180d', 'volume_rule_3_in_365d', "
+            "'volume_peer_top_5pct'], or null for the list scoring publishes (top_50)",
+        ),
     ],
 )
 def test_config_errors_name_the_field_and_what_was_expected(
@@ -206,3 +212,28 @@ def test_a_bad_date_option_is_named(tmp_path: Path, command: list[str], expected
     assert result.exit_code == 2
     assert result.output.splitlines() == [expected]
     assert not home.exists()
+
+
+# --- the champion is selected at the list a unit receives ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scoring", "selected"),
+    [
+        ("scoring: {top_k: 30}", "top_30"),
+        ("scoring: {top_k: 30, max_per_unit: 3}", "top_30_max_3_per_unit"),
+        ("scoring: {selection: threshold, threshold: 0.25}", "score_at_least_0.25"),
+        ("scoring: {top_k: 30}\nevaluation: {selection_list: top_1pct}", "top_1pct"),
+    ],
+)
+def test_the_selection_list_follows_the_scoring_config(
+    tmp_path: Path, scoring: str, selected: str
+) -> None:
+    """Issue 16 item 2: the default selected on top_1pct while scoring published the top 50.
+    The selection list is now derived from scoring unless a config names an evaluated list."""
+    assert Config().selection_list() == "top_50" == Config().scoring.list_name
+    path = tmp_path / "c.yaml"
+    path.write_text(scoring + "\n")
+    config = load_config(path)
+    assert config.selection_list() == selected
+    assert selected in config.evaluated_lists()

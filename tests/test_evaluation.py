@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import CandidateConfig
+from ewp.config import CandidateConfig, ScoringConfig
 from models.credit import CreditBuilder, bootstrap_lists
 from models.evaluation import (
     GateDecision,
     ListSize,
+    draw_list,
     evaluate_split,
     headline,
     headline_intervals,
@@ -456,3 +457,65 @@ def test_a_short_rule_list_is_filled_by_its_own_feature_and_says_so() -> None:
             "filled_by": "then by n365",
         },
     ]
+
+
+def test_draw_list_caps_per_unit_and_cuts_at_k_or_at_a_threshold() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.5])
+    probabilities = np.array([0.40, 0.30, 0.25, 0.20, 0.10, 0.10])
+    units = np.array(["U1", "U1", "U1", "U2", "U2", "U3"])
+    keys = np.array([5, 4, 3, 2, 9, 1], dtype=np.uint64)
+
+    def drawn(**scoring: object) -> list[int]:
+        return draw_list(
+            scoring=ScoringConfig(**scoring),
+            scores=scores,
+            probabilities=probabilities,
+            tie_keys=keys,
+            units=units,
+        ).tolist()
+
+    assert drawn(top_k=3) == [0, 1, 2]
+    assert drawn(top_k=3, max_per_unit=2) == [0, 1, 3]  # U1's third officer gives way
+    assert drawn(top_k=5, max_per_unit=1) == [0, 3, 5]  # only three units
+    assert drawn(top_k=5) == [0, 1, 2, 3, 5]  # the tie at 0.5: key 1 before key 9
+    assert drawn(selection="threshold", threshold=0.25) == [0, 1, 2]
+    assert drawn(selection="threshold", threshold=0.25, max_per_unit=2) == [0, 1]
+
+
+def test_the_published_list_is_evaluated_as_scoring_draws_it() -> None:
+    test = thin_frame([3.0, 2.0, 1.0, 0.0], [3.0, 2.0, 1.0, 0.0], "2022-01-01").assign(
+        unit=["U1", "U1", "U2", "U2"]
+    )
+    labels = np.array([1, 1, 0, 1])
+    evaluation = evaluate_split(
+        train=test,
+        train_labels=labels,
+        train_weights=np.ones(4),
+        test=test,
+        test_labels=labels,
+        features=["n180", "n365"],
+        candidates=THIN_CANDIDATES[2:3],  # the count ranker
+        seed=1,
+        sizes=(),
+        fractions=(),
+        published=ScoringConfig(top_k=2, max_per_unit=1),
+    )
+    row = evaluation.metrics.set_index("list").loc["top_2_max_1_per_unit"]
+    assert row[["k", "tp", "fp", "precision"]].tolist() == [2, 1.0, 1.0, 0.5]
+    listed = evaluation.lists.set_index("list").loc["top_2_max_1_per_unit", "officer_ids"]
+    assert listed == ["000", "002"]
+    # Uncapped, the published list is a list size like any other.
+    plain = evaluate_split(
+        train=test,
+        train_labels=labels,
+        train_weights=np.ones(4),
+        test=test,
+        test_labels=labels,
+        features=["n180", "n365"],
+        candidates=THIN_CANDIDATES[2:3],
+        seed=1,
+        sizes=(2,),
+        fractions=(),
+        published=ScoringConfig(top_k=2),
+    )
+    assert plain.metrics["list"].tolist() == ["top_2"]
