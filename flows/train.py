@@ -32,7 +32,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from ewp.atomic import staged_dir, write_csv, write_text
-from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, Config
+from ewp.config import FLAG_RULE_KINDS, INTERPRETABLE_KINDS, CandidateConfig, Config
 from ewp.contract import ForceData
 from ewp.feature_cache import FeatureCache, cache_features
 from ewp.io import read_ground_truth
@@ -69,6 +69,7 @@ from models.evaluation import (
     Selection,
     SplitEvaluation,
     allow_all,
+    by_split,
     candidate_features,
     curve_sizes,
     evaluate_split,
@@ -85,8 +86,10 @@ from models.metrics import k_for_fraction
 from models.sampling import negative_subsample
 from models.timechop import Split, SplitError, make_splits
 from reports.audit import audit_tables
+from reports.evaluation import EvaluationTables, render_evaluation_report
 from reports.model_card import render_model_card
 
+EVALUATION_HTML = "evaluation.html"
 ORACLE = "oracle_ground_truth"
 # The oracle's rate as estimated from the history (synthetic force only): the ceiling of any
 # model that reads the history. See ewp.synthetic, "Ground truth".
@@ -116,6 +119,7 @@ class TrainResult:
     short_rule_lists: pd.DataFrame | None = None
     # Precision and recall at k per candidate, pooled over test dates, with intervals.
     precision_curve: pd.DataFrame | None = None
+    evaluation_report: Path | None = None
 
 
 def evaluation_fingerprint(config: Config, data_fingerprint: str) -> str:
@@ -582,6 +586,41 @@ def train_flow(
         "short_rule_lists.csv": short_rules,
     }
 
+    def report(model_version: str, decision: str) -> dict[str, str]:
+        """evaluation.html, as a text for ``write_tables``."""
+        html = render_evaluation_report(
+            title=f"Evaluation of the candidate models: {config.name}",
+            provenance={
+                **audit_provenance(
+                    config,
+                    model_version=model_version,
+                    data_fingerprint=data_fingerprint,
+                    extracted_on=extracted_on.isoformat(),
+                ),
+                "test_dates": ", ".join(d.isoformat() for d in ev.test_dates),
+            },
+            tables=EvaluationTables(
+                selection=selection.table,
+                summary=summary,
+                headline_by_rule=every_rule,
+                curve=pooled.curve(curve),
+                by_split=by_split(metrics, list_name=selection_list),
+                calibration=pooled.calibration,
+                distribution=pooled.distribution,
+                short_rule_lists=short_rules,
+                metrics=metrics,
+            ),
+            champion=selection.champion,
+            decision=decision,
+            selection_list=selection_list,
+            published_list=config.scoring.list_name,
+            headline_rule=ev.headline_rule,
+            rules=[c.name for c in candidates if c.kind in FLAG_RULE_KINDS],
+            confidence=ev.confidence,
+            bootstrap_samples=ev.bootstrap_samples,
+        )
+        return {EVALUATION_HTML: html}
+
     def write_selection_audit(model_version: str, folder: Path) -> Path:
         """The selected candidate's audit.html and CSVs (latest test block) in ``folder`` (the
         run folder's staging); returns the report's path in ``run_dir``."""
@@ -626,17 +665,26 @@ def train_flow(
         "selection": selection.table,
         "short_rule_lists": short_rules,
         "precision_curve": pooled.curve(curve),
+        "evaluation_report": run_dir / EVALUATION_HTML,
     }
     if selection.champion is None or not publish:
         audit_report = None
         if selection.champion is None:
             logger.warning("No eligible candidate: nothing registered")
+        unregistered = f"{selection.champion} (evaluated, not registered)"
         with staged_dir(run_dir) as staging:
-            write_tables(staging, tables, {})
+            write_tables(
+                staging,
+                tables,
+                report(
+                    "none" if selection.champion is None else unregistered,
+                    "no candidate was eligible"
+                    if selection.champion is None
+                    else "evaluation only: nothing registered",
+                ),
+            )
             if selection.champion is not None:
-                audit_report = write_selection_audit(
-                    f"{selection.champion} (evaluated, not registered)", staging
-                )
+                audit_report = write_selection_audit(unregistered, staging)
         return TrainResult(
             **evaluated,
             champion=selection.champion,
@@ -691,7 +739,12 @@ def train_flow(
     )
     card = privacy.scrub(card)  # the card is shared beyond the data home: guard it too
     with staged_dir(run_dir) as staging:
-        write_tables(staging, tables, {"model_card.md": card})
+        outcome = "champion alias moves" if decision.promote else "champion alias unchanged"
+        write_tables(
+            staging,
+            tables,
+            {"model_card.md": card, **report(model_id, f"{outcome}: {decision.reason}")},
+        )
         audit_report = write_selection_audit(model_id, staging)
     version = None
     if not already_champion:  # a rerun on the same data and config registers nothing new

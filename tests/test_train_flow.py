@@ -121,3 +121,8 @@ def test_selection_is_at_the_published_list_with_a_curve_around_it(trained) -> N
     assert (curve["precision_low"] <= curve["precision"] + 1e-9).all()
     assert (curve["precision"] <= curve["precision_high"] + 1e-9).all()
     assert first.precision_curve is not None
+    # evaluation.html beside the tables, marked, naming the selection (issue 14 item 8).
+    html = (first.run_dir / "evaluation.html").read_text()
+    assert first.evaluation_report == first.run_dir / "evaluation.html"
+    assert f"Selected: <strong>{first.champion}</strong>" in html and "<code>top_50</code>" in html
+    assert html.count("OFFICIAL-SENSITIVE</") == 2
