@@ -148,7 +148,7 @@ class _FlagRule(ClassifierMixin, BaseEstimator):
 
     def describe_fill(self) -> str:
         """How the rule's list continues past its flags, in words."""
-        return f"then the officers with the most {_phrase(self.fill_feature)}"
+        return f"the officers with the most {_phrase(self.fill_feature)}"
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """[no escalation, escalation] per row: the training rate of the row's group."""
@@ -235,7 +235,7 @@ class PeerOutlierRule(_FlagRule):
 
     def describe_fill(self) -> str:
         """How the rule's list continues past its flags, in words."""
-        return f"then the officers highest in their unit for {_phrase(self.count_feature)}"
+        return f"the officers highest in their unit for {_phrase(self.count_feature)}"
 
     def describe(self) -> str:
         """The rule in plain language: "in the top 5% of their unit for notices ..."."""

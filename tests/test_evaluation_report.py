@@ -164,7 +164,7 @@ def test_the_report_shows_the_selection_curves_and_short_rule_lists(inputs) -> N
     assert html.count('id="precision-small-') == html.count('id="recall-small-') == 2 * n
     assert html.count('id="distribution-') == 2 * n
     # The rule flags fewer than 10 officers on some date: the report says how its list went on.
-    assert len(tables.short_rule_lists) and "then the officers with the most n180" in html
+    assert len(tables.short_rule_lists) and "the officers with the most n180" in html
     # The selected model's pooled precision at the selection list, with its interval.
     row = tables.selection.set_index("candidate").loc[champion]
     shown = f"{row['pooled_precision']:.3f} [{row['precision_low']:.3f}, "

@@ -126,3 +126,20 @@ def test_selection_is_at_the_published_list_with_a_curve_around_it(trained) -> N
     assert first.evaluation_report == first.run_dir / "evaluation.html"
     assert f"Selected: <strong>{first.champion}</strong>" in html and "<code>top_50</code>" in html
     assert html.count("OFFICIAL-SENSITIVE</") == 2
+
+
+def test_evaluate_prints_the_selection_with_intervals_curve_and_report(trained) -> None:
+    from ewp import cli
+
+    _, first, _ = trained
+    with cli.console.capture() as captured:
+        cli._print_evaluation(first, SMALL_TRAIN)
+    text = " ".join(captured.get().split())
+    assert "Selection on mean top_50 precision over test dates (the list scoring publishes" in text
+    row = first.selection.set_index("candidate").loc[first.champion]
+    assert f"{row['pooled_precision']:.3f} [{row['precision_low']:.3f}," in text
+    assert f"Precision at k of {first.champion} (95% interval): 10: " in text
+    assert "Ties at a list's cut-off share its places" in text
+    path = first.run_dir / "evaluation.html"  # long paths wrap: compare without spaces
+    assert f"Evaluationreport:{path}" in text.replace(" ", "")
+    assert "nan" not in text.lower().split()
