@@ -147,12 +147,24 @@ CALIBRATION_BINS = 10
 
 
 def calibration_sums(
-    scores: np.ndarray, probabilities: np.ndarray, labels: np.ndarray
+    scores: np.ndarray,
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    *,
+    ranked: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Officers by decile of score on one date (1 = lowest, 10 = highest; tied scores share a
     decile, by their average rank), with n and the sums of probabilities and labels: pooled
-    over dates and divided by n, predicted against observed."""
-    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    over dates and divided by n, predicted against observed. ``ranked``: ``np.sort(scores)``,
+    if the caller has it. Example: scores (1, 2, 2, 3) have average ranks (1, 2.5, 2.5, 4),
+    so deciles 2, 6, 6 and 9 (``1 + floor(10 * (rank - 0.5) / 4)``)."""
+    ranked = np.sort(scores) if ranked is None else ranked
+    # Average rank (1-based) of each score among equal ones: between its first and last place.
+    ranks = (
+        np.searchsorted(ranked, scores, side="left")
+        + np.searchsorted(ranked, scores, side="right")
+        + 1
+    ) / 2
     decile = np.minimum(
         (CALIBRATION_BINS * (ranks - 0.5) / max(len(scores), 1)).astype(int), CALIBRATION_BINS - 1
     )
@@ -589,7 +601,9 @@ class _DayResults:
             for list_name, top in listed.items()
         ]
         self.calibration.append(
-            calibration_sums(scores, probabilities, self.labels).assign(candidate=name)
+            calibration_sums(scores, probabilities, self.labels, ranked=ranked).assign(
+                candidate=name
+            )
         )
         self.distribution.append(score_histogram(probabilities, self.labels).assign(candidate=name))
 

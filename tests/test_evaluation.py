@@ -519,3 +519,25 @@ def test_the_published_list_is_evaluated_as_scoring_draws_it() -> None:
         published=ScoringConfig(top_k=2),
     )
     assert plain.metrics["list"].tolist() == ["top_2"]
+
+
+def test_calibration_deciles_share_ties_and_histograms_bin_probabilities() -> None:
+    from models.evaluation import calibration_sums, score_histogram
+
+    # Average ranks 1, 2.5, 2.5, 4 of 4: deciles 1 + floor(10 (rank - 0.5) / 4) = 2, 6, 6, 9.
+    table = calibration_sums(
+        np.array([1.0, 2.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.2, 0.3]), np.array([0, 1, 0, 1])
+    )
+    shown = table.loc[table["n"] > 0]
+    assert shown["decile"].tolist() == [2, 6, 9]
+    np.testing.assert_allclose(
+        shown[["n", "predicted", "observed"]].to_numpy(dtype=float),
+        [[1, 0.1, 0], [2, 0.4, 1], [1, 0.3, 1]],
+    )
+    # 0 and 5e-5 fall below 1 in 10,000; 0.5 in the bin from 10^-0.5 to 10^-0.25; 1 in the last.
+    histogram = score_histogram(np.array([0.0, 5e-5, 0.5, 1.0]), np.array([0, 1, 1, 0]))
+    assert histogram.loc[0, ["negatives", "positives"]].tolist() == [1, 1]
+    half = histogram.loc[(histogram["lower"] <= 0.5) & (histogram["upper"] > 0.5)]
+    assert half[["negatives", "positives"]].to_numpy().tolist() == [[0, 1]]
+    assert histogram.iloc[-1][["negatives", "positives"]].tolist() == [1, 0]  # 1.0: last bin
+    assert histogram[["negatives", "positives"]].to_numpy().sum() == 4

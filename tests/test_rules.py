@@ -34,8 +34,7 @@ def test_a_rule_list_longer_than_its_flags_continues_by_its_own_feature_never_by
     assert scores[1] == scores[4] and scores[0] == scores[5]  # notices_all plays no part
     assert (scores[rule.flags(X)] == 1).all() and (scores[~rule.flags(X)] < 1).all()
     assert (
-        rule.describe_fill()
-        == "the officers with the most notices received in the last 180 days"
+        rule.describe_fill() == "the officers with the most notices received in the last 180 days"
     )
     # A huge count below the threshold still ranks below every flagged officer.
     big = ThresholdRule(feature="notices_180d", threshold=1e300).fit(
