@@ -19,18 +19,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
-import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from reports import load_template
 from reports.charts import Axis, Bars, Marker, Series, bar_chart, line_chart, value_text
 from reports.weekly import MARKING, PROVENANCE_LABELS
 
-TEMPLATE = "templates/evaluation.html.j2"
+TEMPLATE = "evaluation.html.j2"
 SELECTION_COLUMNS = (
     "candidate",
     "mean_precision",
@@ -112,19 +110,6 @@ def _require(frame: pd.DataFrame, keys: Sequence[str], *, name: str) -> None:
     missing = [key for key in keys if key not in frame.columns]
     if missing:
         raise ValueError(f"{name} lacks columns {missing}")
-
-
-@cache
-def _template() -> jinja2.Template:
-    source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
-    environment = jinja2.Environment(
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return environment.from_string(source)
 
 
 def _provenance(provenance: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -521,7 +506,7 @@ def render_evaluation_report(
     champion_row = selected.loc[champion] if champion is not None else None
     headline = tables.headline_by_rule.loc[tables.headline_by_rule["rule"] == headline_rule]
     headline = headline.set_index("candidate")
-    return _template().render(
+    return load_template(TEMPLATE).render(
         marking=MARKING,
         title=title,
         provenance=_provenance(provenance),
@@ -552,40 +537,28 @@ def render_evaluation_report(
         selection_rows=_selection_rows(
             tables, selection_list=selection_list, headline_rule=headline_rule, champion=champion
         ),
-        precision_chart=_curve_chart(
-            curve,
-            metric="precision",
-            order=order,
-            emphasised=emphasised,
-            markers=markers,
-            chart_id="precision-at-k",
-            confidence=pct,
-        ),
-        recall_chart=_curve_chart(
-            curve,
-            metric="recall",
-            order=order,
-            emphasised=emphasised,
-            markers=markers,
-            chart_id="recall-at-k",
-            confidence=pct,
-        ),
-        precision_small=_small_multiples(
-            curve,
-            metric="precision",
-            order=order,
-            reference=champion,
-            markers=markers,
-            confidence=pct,
-        ),
-        recall_small=_small_multiples(
-            curve,
-            metric="recall",
-            order=order,
-            reference=champion,
-            markers=markers,
-            confidence=pct,
-        ),
+        curves={
+            metric: {
+                "chart": _curve_chart(
+                    curve,
+                    metric=metric,
+                    order=order,
+                    emphasised=emphasised,
+                    markers=markers,
+                    chart_id=f"{metric}-at-k",
+                    confidence=pct,
+                ),
+                "small": _small_multiples(
+                    curve,
+                    metric=metric,
+                    order=order,
+                    reference=champion,
+                    markers=markers,
+                    confidence=pct,
+                ),
+            }
+            for metric in ("precision", "recall")
+        },
         other_sizes=_other_sizes(curve, tables.selection, champion),
         curve_rows=[
             {
