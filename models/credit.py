@@ -27,6 +27,7 @@ has places 2 + 1/2 = 2.5 and TP 2.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,8 @@ from models.metrics import cut_at_k
 
 # Replicates drawn at once: weights for this many replicates x every officer are in memory.
 REPLICATE_CHUNK = 64
+# P(W <= k) for W ~ Poisson(1), k = 0, 1, ...: 1 to double precision by k = 18.
+POISSON_ONE_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(19)])
 COLUMNS = ["candidate", "list"]
 
 
@@ -245,19 +248,24 @@ class _Totals:
         self.members = sparse.csr_matrix(
             (np.ones(credit.member_block.size), where), shape=(n_blocks, n_officers)
         )
+        positive = credit.member_label == 1  # only positives add to TP: store only them
         self.member_tp = sparse.csr_matrix(
-            (credit.member_label.astype(float), where), shape=(n_blocks, n_officers)
+            (
+                np.ones(int(positive.sum())),
+                (credit.member_block[positive], credit.member_officer[positive]),
+            ),
+            shape=(n_blocks, n_officers),
         )
         self.positives = np.bincount(credit.positive_officer, minlength=n_officers).astype(float)
 
     def __call__(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Places and TP (draws x lists) and positives (draws) for officer ``weights``
-        (draws x officers)."""
+        (officers x draws)."""
         # (lists x blocks) @ (blocks x officers) @ (officers x draws), blocks first: a tie of
         # thousands of officers is summed once, then shared among the lists that cut it.
-        places = (self.block_share @ (self.members @ weights.T)).T
-        tp = (self.block_share @ (self.member_tp @ weights.T)).T
-        return np.asarray(places), np.asarray(tp), weights @ self.positives
+        places = (self.block_share @ (self.members @ weights)).T
+        tp = (self.block_share @ (self.member_tp @ weights)).T
+        return np.asarray(places), np.asarray(tp), self.positives @ weights
 
 
 def weighted_totals(
@@ -266,7 +274,7 @@ def weighted_totals(
     """Each list's places and true positives (draws x ``credit.columns``) and the labelled
     positives (draws) when officer ``i`` counts ``weights[:, i]`` times (``credit.officers``
     order). All-ones weights give the point estimate."""
-    return _Totals(credit)(np.atleast_2d(np.asarray(weights, dtype=float)))
+    return _Totals(credit)(np.atleast_2d(np.asarray(weights, dtype=float)).T)
 
 
 def bootstrap_lists(credit: ListCredit, *, samples: int, seed: int) -> ListReplicates:
@@ -279,7 +287,7 @@ def bootstrap_lists(credit: ListCredit, *, samples: int, seed: int) -> ListRepli
     rng = np.random.default_rng(seed)
     n_officers = credit.officers.size
     places, tp, positives = [], [], []
-    weights = np.ones((1, n_officers))
+    weights = np.ones((n_officers, 1))
     remaining = samples
     while True:
         chunk = totals(weights)
@@ -289,7 +297,10 @@ def bootstrap_lists(credit: ListCredit, *, samples: int, seed: int) -> ListRepli
         if remaining == 0:
             break
         draws = min(REPLICATE_CHUNK, remaining)
-        weights = rng.poisson(1.0, size=(draws, n_officers)).astype(float)
+        # Poisson(1) by its inverse distribution function: several times faster than
+        # Generator.poisson, the same distribution (officers x draws, as multiplied).
+        uniform = rng.random((n_officers, draws))
+        weights = np.searchsorted(POISSON_ONE_CDF, uniform, side="right").astype(float)
         remaining -= draws
     return ListReplicates(
         columns=totals.columns,

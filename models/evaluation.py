@@ -146,42 +146,53 @@ SCORE_BIN_EDGES = np.concatenate([[0.0], np.logspace(-4, 0, 17)])
 CALIBRATION_BINS = 10
 
 
+def _calibration_counts(
+    scores: np.ndarray, probabilities: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """Per decile of score (rows 0..9): officers, sum of probabilities, sum of labels."""
+    n = len(scores)
+    order = np.argsort(scores)  # the order within a run of equal scores does not matter
+    ranked = np.asarray(scores)[order]
+    # Runs of equal scores in rank order: positions start..end-1 hold ranks start+1..end.
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]]) if n else np.zeros(0, int)
+    ends = np.r_[starts[1:], n]
+    average_rank = (starts + ends + 1) / 2
+    in_run = np.minimum(
+        (CALIBRATION_BINS * (average_rank - 0.5) / max(n, 1)).astype(int), CALIBRATION_BINS - 1
+    )
+    decile = np.repeat(in_run, ends - starts)  # in rank order
+    return np.column_stack(
+        [
+            np.bincount(decile, minlength=CALIBRATION_BINS),
+            np.bincount(
+                decile, weights=np.asarray(probabilities)[order], minlength=CALIBRATION_BINS
+            ),
+            np.bincount(decile, weights=np.asarray(labels)[order], minlength=CALIBRATION_BINS),
+        ]
+    )
+
+
 def calibration_sums(
-    scores: np.ndarray,
-    probabilities: np.ndarray,
-    labels: np.ndarray,
-    *,
-    ranked: np.ndarray | None = None,
+    scores: np.ndarray, probabilities: np.ndarray, labels: np.ndarray
 ) -> pd.DataFrame:
     """Officers by decile of score on one date (1 = lowest, 10 = highest; tied scores share a
     decile, by their average rank), with n and the sums of probabilities and labels: pooled
-    over dates and divided by n, predicted against observed. ``ranked``: ``np.sort(scores)``,
-    if the caller has it. Example: scores (1, 2, 2, 3) have average ranks (1, 2.5, 2.5, 4),
-    so deciles 2, 6, 6 and 9 (``1 + floor(10 * (rank - 0.5) / 4)``)."""
-    ranked = np.sort(scores) if ranked is None else ranked
-    # Average rank (1-based) of each score among equal ones: between its first and last place.
-    ranks = (
-        np.searchsorted(ranked, scores, side="left")
-        + np.searchsorted(ranked, scores, side="right")
-        + 1
-    ) / 2
-    decile = np.minimum(
-        (CALIBRATION_BINS * (ranks - 0.5) / max(len(scores), 1)).astype(int), CALIBRATION_BINS - 1
-    )
+    over dates and divided by n, predicted against observed. Example: scores (1, 2, 2, 3)
+    have average ranks (1, 2.5, 2.5, 4), so deciles 2, 6, 6 and 9
+    (``1 + floor(10 * (rank - 0.5) / 4)``)."""
+    counts = _calibration_counts(scores, probabilities, labels)
     return pd.DataFrame(
         {
             "decile": np.arange(1, CALIBRATION_BINS + 1),
-            "n": np.bincount(decile, minlength=CALIBRATION_BINS),
-            "predicted": np.bincount(decile, weights=probabilities, minlength=CALIBRATION_BINS),
-            "observed": np.bincount(decile, weights=labels, minlength=CALIBRATION_BINS),
+            "n": counts[:, 0].astype(np.int64),
+            "predicted": counts[:, 1],
+            "observed": counts[:, 2],
         }
     )
 
 
-def score_histogram(probabilities: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    """Officers by bin of escalation probability (``SCORE_BIN_EDGES``; a bin holds its lower
-    edge, the last also 1), as negatives and positives: bin, lower, upper, negatives,
-    positives."""
+def _histogram_counts(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per bin of ``SCORE_BIN_EDGES``: negatives and positives (bins x 2)."""
     bins = np.clip(
         np.searchsorted(SCORE_BIN_EDGES, probabilities, side="right") - 1,
         0,
@@ -189,13 +200,34 @@ def score_histogram(probabilities: np.ndarray, labels: np.ndarray) -> pd.DataFra
     )
     n_bins = SCORE_BIN_EDGES.size - 1
     positive = np.asarray(labels) == 1
+    return np.column_stack(
+        [
+            np.bincount(bins[~positive], minlength=n_bins),
+            np.bincount(bins[positive], minlength=n_bins),
+        ]
+    )
+
+
+def score_histogram(probabilities: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Officers by bin of escalation probability (``SCORE_BIN_EDGES``; a bin holds its lower
+    edge, the last also 1), as negatives and positives: bin, lower, upper, negatives,
+    positives."""
+    return _histogram_frame({"": _histogram_counts(probabilities, labels)}).drop(
+        columns="candidate"
+    )
+
+
+def _histogram_frame(counts: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Candidates' histogram counts as score_histogram's rows, with a candidate column."""
+    n_bins = SCORE_BIN_EDGES.size - 1
     return pd.DataFrame(
         {
-            "bin": np.arange(n_bins),
-            "lower": SCORE_BIN_EDGES[:-1],
-            "upper": SCORE_BIN_EDGES[1:],
-            "negatives": np.bincount(bins[~positive], minlength=n_bins),
-            "positives": np.bincount(bins[positive], minlength=n_bins),
+            "candidate": np.repeat(list(counts), n_bins),
+            "bin": np.tile(np.arange(n_bins), len(counts)),
+            "lower": np.tile(SCORE_BIN_EDGES[:-1], len(counts)),
+            "upper": np.tile(SCORE_BIN_EDGES[1:], len(counts)),
+            "negatives": np.concatenate([c[:, 0] for c in counts.values()]).astype(np.int64),
+            "positives": np.concatenate([c[:, 1] for c in counts.values()]).astype(np.int64),
         }
     )
 
@@ -517,8 +549,9 @@ class _DayResults:
         self.credit = credit
         self.frames: list[pd.DataFrame] = []
         self.lists: list[dict[str, object]] = []
-        self.calibration: list[pd.DataFrame] = []
-        self.distribution: list[pd.DataFrame] = []
+        # Per candidate, summed over dates: calibration and histogram counts.
+        self.calibration: dict[str, np.ndarray] = {}
+        self.distribution: dict[str, np.ndarray] = {}
 
     def start(
         self,
@@ -600,12 +633,10 @@ class _DayResults:
             }
             for list_name, top in listed.items()
         ]
-        self.calibration.append(
-            calibration_sums(scores, probabilities, self.labels, ranked=ranked).assign(
-                candidate=name
-            )
-        )
-        self.distribution.append(score_histogram(probabilities, self.labels).assign(candidate=name))
+        calibration = _calibration_counts(scores, probabilities, self.labels)
+        histogram = _histogram_counts(probabilities, self.labels)
+        self.calibration[name] = self.calibration.get(name, 0) + calibration
+        self.distribution[name] = self.distribution.get(name, 0) + histogram
 
     def result(self) -> SplitEvaluation:
         """Everything collected, with calibration and distributions summed over dates."""
@@ -618,8 +649,20 @@ class _DayResults:
             metrics=metrics,
             lists=lists,
             credit=self.credit.build(),
-            calibration=_summed(self.calibration, ["candidate", "decile"]),
-            distribution=_summed(self.distribution, ["candidate", "bin", "lower", "upper"]),
+            calibration=pd.DataFrame(
+                {
+                    "candidate": np.repeat(list(self.calibration), CALIBRATION_BINS),
+                    "decile": np.tile(np.arange(1, CALIBRATION_BINS + 1), len(self.calibration)),
+                    **dict(
+                        zip(
+                            ("n", "predicted", "observed"),
+                            np.vstack(list(self.calibration.values())).T,
+                            strict=True,
+                        )
+                    ),
+                }
+            ),
+            distribution=_histogram_frame(self.distribution),
         )
 
 
