@@ -9,13 +9,16 @@ Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluatio
    (threads, or a Dask cluster: ``runtime`` in the config): label the training rows with what
    was known at the test date, read only the negative subsample it trains on, fit every
    candidate, score every date of the block (``models.evaluation.evaluate_split``).
-3. Pool the metrics; compare every candidate with the headline rule at the rule's own flag
-   volume; select a champion by the documented rule (gate hook for the fairness audit).
+3. Pool the metrics and bootstrap them over officers (``models.evaluation.pool_evaluations``);
+   compare every candidate with each rule at the rule's own flag volume; select a champion by
+   the documented rule at the list the weekly run publishes (gate hook for the fairness
+   audit).
 4. Log one MLflow run per candidate x split (metrics only), refit the selected candidate on the
    latest fully observed window, log it with its model card, register it as
    ``ewp-escalation`` and move the ``champion`` alias only if it beats the current champion.
-5. Write the tables under ``<home>/runs/<config>/train-<export date>/`` (built in a staging
-   folder and renamed into place when complete, so a killed run leaves no half-written set).
+5. Write the tables and ``evaluation.html`` (``reports.evaluation``) under
+   ``<home>/runs/<config>/train-<export date>/`` (built in a staging folder and renamed into
+   place when complete, so a killed run leaves no half-written set).
 """
 
 from __future__ import annotations

@@ -70,9 +70,9 @@ class CreditBuilder:
 
     def __init__(self, officer_ids: np.ndarray) -> None:
         """``officer_ids``: one per test row; rows are later referred to by position."""
-        self._officers, self._codes = np.unique(
-            np.asarray(officer_ids, dtype=str), return_inverse=True
-        )
+        # A hash table, not a sort of strings: a national test block is millions of rows.
+        codes, officers = pd.factorize(np.asarray(officer_ids).astype(str), sort=True)
+        self._officers, self._codes = np.asarray(officers), codes
         self._blocks: list[np.ndarray] = []
         self._rows: list[np.ndarray] = []
         self._labels: list[np.ndarray] = []

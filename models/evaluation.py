@@ -2,15 +2,20 @@
 
 For each test date every candidate is fitted on its split's training rows and ranks the serving
 cohort at the test date. Metrics are taken at *list sizes*: fixed sizes (top 50), fractions
-(top 1%) and, for the headline comparison, the flag volume of each threshold rule on that date
+(top 1%), the list the weekly run publishes (drawn as ``scoring`` draws it, ``draw_list``) and,
+for the headline comparison, the flag volume of each threshold rule on that date
 ("volume_rule_3_in_180d" = as many officers as "3+ notices in 180 days" flags). A model earns
-its place by beating the rule at the rule's own volume.
+its place by beating the rule at the rule's own volume. Officers tied at a list's cut-off share
+its places, in the metrics and in the bootstrap alike (``models.credit``); a rule's list past
+its own flags goes on by the rule's own feature, never with arbitrary officers
+(``models.rules``).
 
 Selection rule (documented in the README and model card): among eligible candidates, the
-champion has the highest mean precision at the selection list size across test dates; ties are
-broken by the smaller worst-case regret (the largest gap, on any test date, to the best
-candidate on that date), then by name. Eligible = interpretable (unless the config allows a
-black box) and passed by the gate, a hook the fairness audit fills.
+champion has the highest mean precision at the selection list (by default the published list,
+``Config.selection_list``) across test dates; ties are broken by the smaller worst-case regret
+(the largest gap, on any test date, to the best candidate on that date), then by name.
+Eligible = interpretable (unless the config allows a black box) and passed by the gate, a hook
+the fairness audit fills.
 """
 
 from __future__ import annotations
