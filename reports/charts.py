@@ -97,6 +97,8 @@ def value_text(value: float, *, percent: bool = False) -> str:
         return "–"
     if percent:
         return f"{value * 100:.1f}%".replace(".0%", "%")
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
     return f"{value:.3g}"
 
 
@@ -255,8 +257,9 @@ def line_chart(
 ) -> Markup:
     """Lines with points (and bands for series that have them) on shared axes, labelled
     ``markers`` as dashed vertical lines, and ``diagonal`` a dotted y = x line (calibration).
-    Points off a log axis (0 or less) are left out; the legend lists every series."""
-    xs = [p[0] for s in series for p in s.points] + [m.x for m in markers]
+    The x axis spans the series (a marker outside it is not drawn: say so in the caption);
+    points off a log axis (0 or less) are left out; the legend lists every series."""
+    xs = [p[0] for s in series for p in s.points] or [m.x for m in markers]
     ys = [p[1] for s in series for p in s.points] + [
         b for s in series for _, *bs in s.band for b in bs
     ]
@@ -286,17 +289,22 @@ def line_chart(
     )
     row_ends: list[float] = []  # where each row of marker labels ends, so labels never overlap
     for marker in shown:
+        label_width = MARKER_CHAR * len(marker.label)
+        # Right of its line, or left of it (ending there) where it would leave the chart.
         left = x(marker.x) + 3
+        anchor = ""
+        if left + label_width > x.end:
+            left, anchor = x(marker.x) - 3 - label_width, ' text-anchor="end"'
         row = next((i for i, end in enumerate(row_ends) if left > end), len(row_ends))
-        end = left + MARKER_CHAR * len(marker.label)
-        row_ends[row : row + 1] = [end]
+        row_ends[row : row + 1] = [left + label_width]
         at = _px(x(marker.x))
+        text_x = _px(left + label_width if anchor else left)
         body.append(
             f"<g><title>{escape(marker.label)}</title>"
             f'<line x1="{at}" y1="{_px(MARGIN_TOP)}" x2="{at}" y2="{_px(plot_bottom)}" '
             f'stroke="{MUTED}" stroke-dasharray="4 3"/>'
-            f'<text x="{_px(left)}" y="{_px(MARGIN_TOP + 10 + 12 * row)}" font-size="10" '
-            f'fill="{MUTED}">{escape(marker.label)}</text></g>'
+            f'<text x="{text_x}" y="{_px(MARGIN_TOP + 10 + 12 * row)}" font-size="10" '
+            f'fill="{MUTED}"{anchor}>{escape(marker.label)}</text></g>'
         )
     order = sorted(range(len(series)), key=lambda i: series[i].emphasis)  # emphasis on top
     for index in order:

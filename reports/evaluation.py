@@ -296,11 +296,29 @@ def _selection_rows(
                 "regret": _number(record["worst_regret"]),
                 "interpretable": "yes" if record["interpretable_or_allowed"] else "no",
                 "gate": "passed" if record["gate_passed"] else "blocked",
+                "gate_summary": _gate_summary(str(record["gate_reason"] or "")),
                 "gate_reason": str(record["gate_reason"] or ""),
                 "eligible": "yes" if record["eligible"] else "no",
             }
         )
     return rows
+
+
+GATE_SUMMARY_CHARS = 140
+
+
+def _gate_summary(reason: str) -> str:
+    """The gate's reason cut to its first clauses (the table shows it whole on demand):
+    "blocked, outside the band 0.8–1.25: ethnicity 'Asian': flag_rate ratio 2.68 (…)"."""
+    clauses = reason.split("; ")
+    summary = clauses[0]
+    for clause in clauses[1:]:
+        if len(summary) >= GATE_SUMMARY_CHARS // 3:
+            break
+        summary += "; " + clause
+    if len(summary) > GATE_SUMMARY_CHARS:
+        summary = summary[: GATE_SUMMARY_CHARS - 1] + "…"
+    return summary
 
 
 def _headline_sections(
@@ -502,6 +520,18 @@ def render_evaluation_report(
         )
     ]
     curve = tables.curve.loc[tables.curve["candidate"].isin(candidates)]
+    # The curves' log axis runs between the powers of ten around the curve's sizes.
+    shown_k = (
+        (
+            10 ** math.floor(math.log10(curve["k"].min())),
+            10 ** math.ceil(math.log10(curve["k"].max())),
+        )
+        if len(curve)
+        else (0.0, 0.0)
+    )
+    outside = [m.label for m in markers if not shown_k[0] <= m.x <= shown_k[1]]
+    # The small charts mark only the published list: a dozen labels would hide the curves.
+    published_marks = [m for m in markers if m.label.startswith("published")]
     selected = tables.selection.set_index("candidate")
     champion_row = selected.loc[champion] if champion is not None else None
     headline = tables.headline_by_rule.loc[tables.headline_by_rule["rule"] == headline_rule]
@@ -553,13 +583,14 @@ def render_evaluation_report(
                     metric=metric,
                     order=order,
                     reference=champion,
-                    markers=markers,
+                    markers=published_marks,
                     confidence=pct,
                 ),
             }
             for metric in ("precision", "recall")
         },
         other_sizes=_other_sizes(curve, tables.selection, champion),
+        outside_curve=outside,
         curve_rows=[
             {
                 "candidate": r["candidate"],

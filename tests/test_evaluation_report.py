@@ -20,7 +20,7 @@ from models.evaluation import (
     select_champion,
     short_rule_lists,
 )
-from reports.charts import Axis, Series, line_chart
+from reports.charts import Axis, Marker, Series, line_chart
 from reports.evaluation import EvaluationTables, render_evaluation_report
 from reports.weekly import MARKING
 from tests.test_browser import _console_problems, _headless
@@ -202,3 +202,19 @@ def test_chromium_opens_the_report_offline_with_its_charts(inputs, tmp_path: Pat
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", header[16:24]) == (1280, 2000)
     assert _console_problems(result.stderr) == []
+
+
+def test_marker_labels_stay_inside_the_chart_and_off_range_markers_are_left_out() -> None:
+    chart = line_chart(
+        chart_id="m",
+        title="t",
+        description="d",
+        series=[Series("a", [(10, 0.1), (700, 0.05)])],
+        x_axis=Axis("k", log=True),
+        y_axis=Axis("p", low=0.0),
+        markers=[Marker(998, "a long label near the right edge"), Marker(0.5, "far below")],
+    )
+    assert 'width="720"' in chart  # the chart keeps its size
+    assert 'text-anchor="end">a long label near the right edge</text>' in chart
+    assert "far below" not in chart  # the axis spans the series: 10 to 1,000
+    assert ">1,000</text>" in chart
