@@ -253,6 +253,24 @@ def rule_candidates() -> list[CandidateConfig]:
     ]
 
 
+def evaluated_on_itself(
+    test: pd.DataFrame, labels: np.ndarray, candidates: list[CandidateConfig], **options: object
+):
+    """``evaluate_split`` trained and tested on the same hand-built rows (rules and rankers
+    learn only rates, so the lists are exactly the hand-worked ones)."""
+    return evaluate_split(
+        train=test,
+        train_labels=labels,
+        train_weights=np.ones(len(test)),
+        test=test,
+        test_labels=labels,
+        features=["n180", "n365"],
+        candidates=candidates,
+        seed=1,
+        **{"sizes": (), "fractions": (), **options},
+    )
+
+
 def test_an_interval_contains_its_estimate_when_ids_follow_the_labels() -> None:
     """Issue 15 item 8: rule_b flags 20 officers, tied, for rule_a's 4 places; they hold 7
     positives, so its expected TP is 4 x 7/20 = 1.4, ratio 0.7 to rule_a's 2. A list broken by
@@ -266,18 +284,7 @@ def test_an_interval_contains_its_estimate_when_ids_follow_the_labels() -> None:
     test = pd.DataFrame(
         {"officer_id": ids, "as_of": pd.Timestamp("2020-01-01"), "n180": n180, "n365": n365}
     )
-    evaluation = evaluate_split(
-        train=test,
-        train_labels=labels,
-        train_weights=np.ones(n),
-        test=test,
-        test_labels=labels,
-        features=["n180", "n365"],
-        candidates=rule_candidates(),
-        seed=1,
-        sizes=(),
-        fractions=(),
-    )
+    evaluation = evaluated_on_itself(test, labels, rule_candidates())
     replicates = bootstrap_lists(evaluation.credit, samples=500, seed=2)
     table = headline(evaluation.metrics, rule="rule_a").merge(
         headline_intervals(replicates, rule="rule_a", confidence=0.95), on="candidate"
@@ -415,18 +422,7 @@ def test_a_short_rule_list_is_filled_by_its_own_feature_and_says_so() -> None:
         "2022-01-01",
     )
     labels = np.array([1, 1, 0, 0, 0, 0, 0, 1, 0, 1])
-    evaluation = evaluate_split(
-        train=test,
-        train_labels=labels,
-        train_weights=np.ones(10),
-        test=test,
-        test_labels=labels,
-        features=["n180", "n365"],
-        candidates=rule_candidates(),
-        seed=1,
-        sizes=(3,),
-        fractions=(),
-    )
+    evaluation = evaluated_on_itself(test, labels, rule_candidates(), sizes=(3,))
     lists = evaluation.lists.set_index(["candidate", "list"])
     row = lists.loc[("rule_a", "top_3")]
     assert row["officer_ids"][0] == "009" and sorted(row["officer_ids"][1:]) == ["005", "007"]
@@ -487,37 +483,16 @@ def test_the_published_list_is_evaluated_as_scoring_draws_it() -> None:
         unit=["U1", "U1", "U2", "U2"]
     )
     labels = np.array([1, 1, 0, 1])
-    evaluation = evaluate_split(
-        train=test,
-        train_labels=labels,
-        train_weights=np.ones(4),
-        test=test,
-        test_labels=labels,
-        features=["n180", "n365"],
-        candidates=THIN_CANDIDATES[2:3],  # the count ranker
-        seed=1,
-        sizes=(),
-        fractions=(),
-        published=ScoringConfig(top_k=2, max_per_unit=1),
+    ranker = THIN_CANDIDATES[2:3]
+    evaluation = evaluated_on_itself(
+        test, labels, ranker, published=ScoringConfig(top_k=2, max_per_unit=1)
     )
     row = evaluation.metrics.set_index("list").loc["top_2_max_1_per_unit"]
     assert row[["k", "tp", "fp", "precision"]].tolist() == [2, 1.0, 1.0, 0.5]
     listed = evaluation.lists.set_index("list").loc["top_2_max_1_per_unit", "officer_ids"]
     assert listed == ["000", "002"]
     # Uncapped, the published list is a list size like any other.
-    plain = evaluate_split(
-        train=test,
-        train_labels=labels,
-        train_weights=np.ones(4),
-        test=test,
-        test_labels=labels,
-        features=["n180", "n365"],
-        candidates=THIN_CANDIDATES[2:3],
-        seed=1,
-        sizes=(2,),
-        fractions=(),
-        published=ScoringConfig(top_k=2),
-    )
+    plain = evaluated_on_itself(test, labels, ranker, sizes=(2,), published=ScoringConfig(top_k=2))
     assert plain.metrics["list"].tolist() == ["top_2"]
 
 
