@@ -663,13 +663,18 @@ def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
 
     def shown(column: str, signed: bool) -> pd.Series:
         sign = "+" if signed else ""
-        return table.apply(
-            lambda row: (
+
+        def cell(row: pd.Series) -> str:
+            if pd.isna(row[column]):  # a ratio to a rule that found nobody: undefined
+                return "–"
+            if pd.isna(row[column + "_low"]) or pd.isna(row[column + "_high"]):
+                return f"{row[column]:{sign}.2f}"
+            return (
                 f"{row[column]:{sign}.2f} "
                 f"[{row[column + '_low']:{sign}.2f}, {row[column + '_high']:{sign}.2f}]"
-            ),
-            axis=1,
-        )
+            )
+
+        return table.apply(cell, axis=1)
 
     return table[["candidate", "k", "tp", "fp", "precision"]].assign(
         **{"TP ratio": shown("tp_ratio", False), "FP change": shown("fp_change", True)}
@@ -686,20 +691,64 @@ def _headline_title(config: Config, *, rule: str | None = None) -> str:
     )
 
 
-def _selection_table(result: TrainResult, config: Config) -> Table:
-    """The selection: each candidate's mean precision on the selection list, eligibility."""
+def _print_selection(result: TrainResult, config: Config) -> None:
+    """The selection on the published list, with the top 1% and the headline rule's volume
+    beside it, the champion's precision at other list sizes, short rule lists and ties."""
     ev = config.evaluation
-    return _frame_table(
-        result.selection[["candidate", "mean_precision", "worst_regret", "eligible"]],
-        title=f"Selection on mean {ev.selection_list} precision over test dates "
-        f"(headline rule: {ev.headline_rule})",
+    selection_list = config.selection_list()
+    # The selection list, with the top 1% and the headline rule's volume beside it.
+    pooled = result.summary.pivot(index="candidate", columns="list", values="precision")
+    beside = [name for name in ("top_1pct", f"volume_{ev.headline_rule}") if name in pooled]
+    selection = result.selection.assign(
+        pooled=result.selection.apply(
+            lambda r: (
+                "–"
+                if pd.isna(r.get("pooled_precision"))
+                else f"{r['pooled_precision']:.3f} [{r['precision_low']:.3f}, "
+                f"{r['precision_high']:.3f}]"
+            ),
+            axis=1,
+        ),
+        **{name: result.selection["candidate"].map(pooled[name]) for name in beside},
+    )
+    published = "the list scoring publishes" if not ev.selection_list else "set in the config"
+    console.print(
+        _frame_table(
+            selection[["candidate", "mean_precision", "pooled", *beside, "eligible"]],
+            title=f"Selection on mean {selection_list} precision over test dates ({published}; "
+            f"pooled precision with its {ev.confidence:.0%} interval; headline rule: "
+            f"{ev.headline_rule})",
+        )
+    )
+    curve = result.precision_curve
+    if result.champion is not None and curve is not None:
+        mine = curve.loc[curve["candidate"] == result.champion].sort_values("k")
+        console.print(
+            f"Precision at k of {result.champion} ({ev.confidence:.0%} interval): "
+            + ", ".join(
+                f"{int(r.k)}: {r.precision:.3f} [{r.precision_low:.3f}, {r.precision_high:.3f}]"
+                for r in mine.itertuples(index=False)
+                if pd.notna(r.precision)
+            )
+        )
+    short = result.short_rule_lists
+    for r in () if short is None else short.itertuples(index=False):
+        if r.list == selection_list:
+            console.print(
+                f"{r.rule} flags fewer than {selection_list} holds on {r.short_dates} of "
+                f"{r.test_dates} test dates ({r.rule_flags:.0f} of {r.places:.0f} places); "
+                f"its list goes on {r.filled_by}, never with arbitrary officers"
+            )
+    console.print(
+        "Ties at a list's cut-off share its places (intervals resample the same shares); "
+        "the audit's and stability's officer lists break ties by a seeded random draw"
     )
 
 
 def _print_evaluation(result: TrainResult, config: Config) -> None:
     from models.evaluation import by_split
 
-    ev = config.evaluation
+    selection_list = config.selection_list()
     for rule, table in result.headline_by_rule.groupby("rule", sort=False):
         console.print(
             _by_split_table(
@@ -713,15 +762,17 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
         )
     console.print(
         _by_split_table(
-            by_split(result.metrics, list_name=ev.selection_list),
-            title=f"At {ev.selection_list}, per test block",
+            by_split(result.metrics, list_name=selection_list),
+            title=f"At {selection_list}, per test block",
         )
     )
-    console.print(_selection_table(result, config))
-    _print_share_of_references(result, list_name=ev.selection_list)
+    _print_selection(result, config)
+    _print_share_of_references(result, list_name=selection_list)
     if result.audit_by_group is not None:
         console.print(_fairness_table(result, config))
         console.print(f"Fairness audit: [bold]{result.audit_report}[/bold]")
+    if result.evaluation_report is not None:
+        console.print(f"Evaluation report: [bold]{result.evaluation_report}[/bold]")
     console.print(f"Tables: {result.run_dir}")
 
 

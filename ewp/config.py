@@ -29,6 +29,24 @@ PositiveInt = Annotated[int, Field(gt=0)]
 SHIPPED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DEMO_CONFIG = SHIPPED_CONFIGS / "demo.yaml"
 
+# Kinds whose candidates flag officers: each gives a list size, its own flag volume.
+FLAG_RULE_KINDS = frozenset({"threshold_rule", "peer_rule"})
+
+
+def size_list_name(k: int) -> str:
+    """The name of the top-``k`` list: ``top_50``."""
+    return f"top_{k}"
+
+
+def fraction_list_name(fraction: float) -> str:
+    """The name of the list of the top ``fraction`` of officers: ``top_1pct`` for 0.01."""
+    return f"top_{fraction * 100:g}pct"
+
+
+def volume_list_name(rule: str) -> str:
+    """The name of the list as long as ``rule`` flags: ``volume_rule_3_in_180d``."""
+    return f"volume_{rule}"
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -238,8 +256,10 @@ class EvaluationConfig(_Frozen):
     candidates: tuple[CandidateConfig, ...] = Field(default_factory=_default_candidates)
     # The rule a model must beat at equal flag volume (a threshold_rule candidate's name).
     headline_rule: str = "rule_3_in_180d"
-    # The list the selection rule ranks candidates on (see models/evaluation.py).
-    selection_list: str = "top_1pct"
+    # The list the selection rule ranks candidates on (see models/evaluation.py). null = the
+    # list a unit receives, as scoring draws it (top_50 by default); a name given here must be
+    # one the evaluation takes (a list size, a fraction, a flag rule's volume or scoring's).
+    selection_list: str | None = None
     # A black-box yardstick may be trained for comparison; it is published only if this is true.
     allow_black_box_champion: bool = False
     # Named feature subsets for mitigation candidates (compared, never imposed): e.g. counting
@@ -328,6 +348,24 @@ class ScoringConfig(_Frozen):
         if self.selection == "threshold" and self.threshold is None:
             raise ValueError("selection 'threshold' needs a threshold between 0 and 1")
         return self
+
+    @property
+    def list_name(self) -> str:
+        """The name of the list drawn this way, as the evaluation measures it: ``top_50``,
+        ``top_50_max_3_per_unit``, ``score_at_least_0.2`` (every officer whose escalation
+        probability is at least 0.2)."""
+        if self.selection == "threshold":
+            name = f"score_at_least_{self.threshold:g}"
+        else:
+            name = size_list_name(self.top_k)
+        if self.max_per_unit is not None:
+            name += f"_max_{self.max_per_unit}_per_unit"
+        return name
+
+    @property
+    def is_plain_top_k(self) -> bool:
+        """True for the k highest scores with no cap per unit: a list size like any other."""
+        return self.selection == "top_k" and self.max_per_unit is None
 
 
 class ReviewConfig(_Frozen):
@@ -467,6 +505,32 @@ class Config(_Frozen):
                 f"expected one of {list(CATEGORIES)}"
             )
         return taxonomy
+
+    def selection_list(self) -> str:
+        """The list the champion is selected on: ``evaluation.selection_list`` if given, else
+        the list a unit receives (``scoring.list_name``)."""
+        return self.evaluation.selection_list or self.scoring.list_name
+
+    def evaluated_lists(self) -> list[str]:
+        """The names of the lists the evaluation takes on every test date: the list sizes and
+        fractions, each flag rule's volume and the list ``scoring`` draws."""
+        ev = self.evaluation
+        names = [size_list_name(k) for k in ev.list_sizes]
+        names += [fraction_list_name(f) for f in ev.list_fractions]
+        names += [volume_list_name(c.name) for c in ev.candidates if c.kind in FLAG_RULE_KINDS]
+        names.append(self.scoring.list_name)
+        return list(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _selection_list_is_evaluated(self) -> Config:
+        chosen = self.evaluation.selection_list
+        if chosen is not None and chosen not in self.evaluated_lists():
+            raise ValueError(
+                f"evaluation.selection_list: {chosen!r} is not a list the evaluation takes; "
+                f"expected one of {self.evaluated_lists()}, or null for the list scoring "
+                f"publishes ({self.scoring.list_name})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _gate_baseline_is_a_candidate(self) -> Config:

@@ -9,13 +9,16 @@ Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluatio
    (threads, or a Dask cluster: ``runtime`` in the config): label the training rows with what
    was known at the test date, read only the negative subsample it trains on, fit every
    candidate, score every date of the block (``models.evaluation.evaluate_split``).
-3. Pool the metrics; compare every candidate with the headline rule at the rule's own flag
-   volume; select a champion by the documented rule (gate hook for the fairness audit).
+3. Pool the metrics and bootstrap them over officers (``models.evaluation.pool_evaluations``);
+   compare every candidate with each rule at the rule's own flag volume; select a champion by
+   the documented rule at the list the weekly run publishes (gate hook for the fairness
+   audit).
 4. Log one MLflow run per candidate x split (metrics only), refit the selected candidate on the
    latest fully observed window, log it with its model card, register it as
    ``ewp-escalation`` and move the ``champion`` alias only if it beats the current champion.
-5. Write the tables under ``<home>/runs/<config>/train-<export date>/`` (built in a staging
-   folder and renamed into place when complete, so a killed run leaves no half-written set).
+5. Write the tables and ``evaluation.html`` (``reports.evaluation``) under
+   ``<home>/runs/<config>/train-<export date>/`` (built in a staging folder and renamed into
+   place when complete, so a killed run leaves no half-written set).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from ewp.atomic import staged_dir, write_csv, write_text
-from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, Config, EvaluationConfig
+from ewp.config import FLAG_RULE_KINDS, INTERPRETABLE_KINDS, CandidateConfig, Config
 from ewp.contract import ForceData
 from ewp.feature_cache import FeatureCache, cache_features
 from ewp.io import read_ground_truth
@@ -73,22 +76,28 @@ from models.evaluation import (
     Selection,
     SplitEvaluation,
     allow_all,
+    by_split,
     candidate_features,
+    curve_sizes,
     evaluate_split,
-    headline,
-    headline_intervals,
+    pool_evaluations,
     promotion_decision,
+    rule_fills,
     select_champion,
+    short_rule_lists,
     stability,
     summarise,
 )
 from models.explain import model_terms
 from models.fairness import fairness_gate
+from models.metrics import k_for_fraction
 from models.sampling import negative_subsample
 from models.timechop import Split, SplitError, make_splits
 from reports.audit import audit_tables
+from reports.evaluation import EvaluationTables, render_evaluation_report
 from reports.model_card import render_model_card
 
+EVALUATION_HTML = "evaluation.html"
 ORACLE = "oracle_ground_truth"
 # The oracle's rate as estimated from the history (synthetic force only): the ceiling of any
 # model that reads the history. See ewp.synthetic, "Ground truth".
@@ -114,6 +123,11 @@ class TrainResult:
     # The selected candidate's fairness audit on the latest test block (None: no selection).
     audit_by_group: pd.DataFrame | None = None
     audit_report: Path | None = None
+    # Rules that flag fewer officers than a list holds, and how their lists go on.
+    short_rule_lists: pd.DataFrame | None = None
+    # Precision and recall at k per candidate, pooled over test dates, with intervals.
+    precision_curve: pd.DataFrame | None = None
+    evaluation_report: Path | None = None
 
 
 def evaluation_fingerprint(config: Config, data_fingerprint: str) -> str:
@@ -371,8 +385,10 @@ def run_split(
     feature_sets: Mapping[str, Sequence[str]],
     extracted_on: dt.date,
     ground_truth: pd.DataFrame | None,
+    curve: tuple[int, ...] = (),
 ) -> SplitEvaluation:
-    """Train every candidate for one split and evaluate it on the split's test block;
+    """Train every candidate for one split and evaluate it on the split's test block, at the
+    configured list sizes, the published list (``config.scoring``) and the ``curve`` sizes;
     ``feature_sets`` are the named subsets the candidates may use."""
     train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
@@ -405,6 +421,8 @@ def run_split(
         fractions=config.evaluation.list_fractions,
         feature_sets=feature_sets,
         reference=reference,
+        curve_sizes=curve,
+        published=config.scoring,
     )
     run_logger().info(
         "Split %s: %d training rows, %d test rows over %d dates",
@@ -418,23 +436,15 @@ def run_split(
     )
 
 
-def equal_volume_table(
-    metrics: pd.DataFrame, lists: pd.DataFrame, *, rule: str, config: Config
-) -> pd.DataFrame:
-    """``headline`` at one rule's flag volume, with paired bootstrap intervals of its ratios."""
-    intervals = headline_intervals(
-        lists,
-        rule=rule,
-        samples=config.evaluation.bootstrap_samples,
-        confidence=config.evaluation.confidence,
-        seed=config.seed,
-    )
-    return headline(metrics, rule=rule).merge(intervals, on="candidate", how="left")
-
-
-def stability_list(ev: EvaluationConfig) -> str:
-    """The list whose week-to-week churn is reported: the first fixed size, else selection's."""
-    return f"top_{ev.list_sizes[0]}" if ev.list_sizes else ev.selection_list
+def precision_curve_sizes(config: Config, matrix: FeatureCache, first_test: dt.date) -> tuple:
+    """The list sizes of the precision-at-k curve (``models.evaluation.curve_sizes``), for the
+    cohort at the first test date: around the published list and the configured sizes."""
+    cohort = len(matrix.read([first_test], columns=["as_of"]))
+    ev, scoring = config.evaluation, config.scoring
+    anchors = [*ev.list_sizes, *(k_for_fraction(cohort, f) for f in ev.list_fractions)]
+    if scoring.selection == "top_k":
+        anchors.append(scoring.top_k)
+    return tuple(curve_sizes(cohort=cohort, anchors=anchors))
 
 
 def tracker_for(config: Config, home: Path, pseudonymiser: Pseudonymiser | None = None) -> Tracker:
@@ -559,7 +569,7 @@ def audit_by_split(
 ) -> pd.DataFrame:
     """The selected model's audit on every test block: by-group rows with a ``split`` column,
     so a reviewer sees whether a disparity is steady or comes and goes."""
-    ev = config.evaluation
+    selection_list = config.selection_list()
     frames = []
     for split in track(splits, f"Auditing {chosen} on each test date", len(splits)):
         rows, labels = read_labelled(
@@ -572,7 +582,7 @@ def audit_by_split(
         )
         block = lists.loc[
             (lists["candidate"] == chosen)
-            & (lists["list"] == ev.selection_list)
+            & (lists["list"] == selection_list)
             & lists["test_as_of"].isin(pd.to_datetime(list(split.test_block)))
         ]
         ((result, _),) = audit_candidates(
@@ -638,6 +648,8 @@ def train_flow(
     ground_truth = read_ground_truth(export_dir)
     if ground_truth is not None:
         ground_truth = ground_truth.assign(as_of=pd.to_datetime(ground_truth["as_of"]))
+    curve = precision_curve_sizes(config, matrix, splits[0].test_block[0])
+    selection_list = config.selection_list()
     futures = [
         run_split.submit(
             data=data,
@@ -648,6 +660,7 @@ def train_flow(
             feature_sets=grid.feature_sets,
             extracted_on=extracted_on,
             ground_truth=ground_truth,
+            curve=curve,
         )
         for split in splits
     ]
@@ -656,18 +669,17 @@ def train_flow(
         description=f"Evaluating {len(candidates)} candidates at "
         f"{len(splits)} test date{'s' if len(splits) > 1 else ''}",
     )
-    metrics = pd.concat([e.metrics for e in evaluations], ignore_index=True)
-    lists = pd.concat([e.lists for e in evaluations], ignore_index=True)
-    summary = summarise(metrics)
-    equal_volume = equal_volume_table(metrics, lists, rule=ev.headline_rule, config=config)
-    rules = [c.name for c in candidates if c.kind == "threshold_rule"]
-    every_rule = pd.concat(
-        [
-            equal_volume_table(metrics, lists, rule=rule, config=config).assign(rule=rule)
-            for rule in rules
-        ],
-        ignore_index=True,
+    pooled = pool_evaluations(
+        evaluations,
+        rules=[c.name for c in candidates if c.kind == "threshold_rule"],
+        samples=ev.bootstrap_samples,
+        confidence=ev.confidence,
+        seed=config.seed,
     )
+    metrics, lists, summary = pooled.metrics, pooled.lists, pooled.summary
+    equal_volume = pooled.headline(ev.headline_rule)
+    every_rule = pooled.headline_by_rule
+    short_rules = short_rule_lists(metrics, fills=rule_fills(candidates, seed=config.seed))
     eligible = {
         c.name: c.kind in INTERPRETABLE_KINDS or ev.allow_black_box_champion for c in candidates
     }
@@ -682,7 +694,7 @@ def train_flow(
         columns=AUDIT_COLUMNS,
     )
     latest = lists.loc[
-        (lists["list"] == ev.selection_list)
+        (lists["list"] == selection_list)
         & lists["test_as_of"].isin(pd.to_datetime(list(splits[-1].test_block)))
     ]
     with step(f"Auditing the fairness of {len(candidates)} candidates"):
@@ -710,7 +722,11 @@ def train_flow(
         )
 
     selection: Selection = select_champion(
-        metrics, list_name=ev.selection_list, eligible=eligible, gate=combined_gate
+        metrics,
+        list_name=selection_list,
+        eligible=eligible,
+        gate=combined_gate,
+        intervals=pooled.intervals,
     )
     tradeoff = tradeoff_table(
         audits=audits,
@@ -733,9 +749,48 @@ def train_flow(
         "headline.csv": equal_volume,
         "headline_by_rule.csv": every_rule,
         "selection.csv": selection.table,
-        "stability.csv": stability(lists.loc[lists["list"] == stability_list(ev)]),
+        "stability.csv": stability(lists.loc[lists["list"] == selection_list]),
+        "precision_at_k.csv": pooled.curve(curve),
+        "calibration.csv": pooled.calibration,
+        "score_distribution.csv": pooled.distribution,
         "audit_tradeoff.csv": tradeoff,
+        "short_rule_lists.csv": short_rules,
     }
+
+    def report(model_version: str, decision: str) -> dict[str, str]:
+        """evaluation.html, as a text for ``write_tables``."""
+        html = render_evaluation_report(
+            title=f"Evaluation of the candidate models: {config.name}",
+            provenance={
+                **audit_provenance(
+                    config,
+                    model_version=model_version,
+                    data_fingerprint=data_fingerprint,
+                    extracted_on=extracted_on.isoformat(),
+                ),
+                "test_dates": ", ".join(d.isoformat() for d in ev.test_dates),
+            },
+            tables=EvaluationTables(
+                selection=selection.table,
+                summary=summary,
+                headline_by_rule=every_rule,
+                curve=pooled.curve(curve),
+                by_split=by_split(metrics, list_name=selection_list),
+                calibration=pooled.calibration,
+                distribution=pooled.distribution,
+                short_rule_lists=short_rules,
+                metrics=metrics,
+            ),
+            champion=selection.champion,
+            decision=decision,
+            selection_list=selection_list,
+            published_list=config.scoring.list_name,
+            headline_rule=ev.headline_rule,
+            rules=[c.name for c in candidates if c.kind in FLAG_RULE_KINDS],
+            confidence=ev.confidence,
+            bootstrap_samples=ev.bootstrap_samples,
+        )
+        return {EVALUATION_HTML: html}
 
     def write_selection_audit(model_version: str, folder: Path) -> Path:
         """The selected candidate's audit.html and CSVs (latest test block) in ``folder`` (the
@@ -746,7 +801,7 @@ def train_flow(
             / write_audit(
                 run_dir=folder,
                 title=f"Fairness audit of {selection.champion}",
-                scope=f"model selection: lists at {ev.selection_list} on the test dates "
+                scope=f"model selection: lists at {selection_list} on the test dates "
                 f"{splits[-1].test_block[0]} to {splits[-1].test_block[-1]}",
                 result=selected_audit,
                 sources=selected_sources,
@@ -779,17 +834,28 @@ def train_flow(
         "headline": equal_volume,
         "headline_by_rule": every_rule,
         "selection": selection.table,
+        "short_rule_lists": short_rules,
+        "precision_curve": pooled.curve(curve),
+        "evaluation_report": run_dir / EVALUATION_HTML,
     }
     if selection.champion is None or not publish:
         audit_report = None
         if selection.champion is None:
             logger.warning("No eligible candidate: nothing registered")
+        unregistered = f"{selection.champion} (evaluated, not registered)"
         with staged_dir(run_dir) as staging:
-            write_tables(staging, tables, {})
+            write_tables(
+                staging,
+                tables,
+                report(
+                    "none" if selection.champion is None else unregistered,
+                    "no candidate was eligible"
+                    if selection.champion is None
+                    else "evaluation only: nothing registered",
+                ),
+            )
             if selection.champion is not None:
-                audit_report = write_selection_audit(
-                    f"{selection.champion} (evaluated, not registered)", staging
-                )
+                audit_report = write_selection_audit(unregistered, staging)
         return TrainResult(
             **evaluated,
             champion=selection.champion,
@@ -869,7 +935,12 @@ def train_flow(
     )
     card = privacy.scrub(card)  # the card is shared beyond the data home: guard it too
     with staged_dir(run_dir) as staging:
-        write_tables(staging, tables, {"model_card.md": card})
+        outcome = "champion alias moves" if decision.promote else "champion alias unchanged"
+        write_tables(
+            staging,
+            tables,
+            {"model_card.md": card, **report(model_id, f"{outcome}: {decision.reason}")},
+        )
         audit_report = write_selection_audit(model_id, staging)
     version = None
     if not already_champion:  # a rerun on the same data and config registers nothing new

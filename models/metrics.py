@@ -68,6 +68,54 @@ class ListOverlap:
     dropped: int
 
 
+@dataclass(frozen=True)
+class Cut:
+    """Where a top-``k`` list cuts a ranking of ``n`` officers.
+
+    The ``n_above`` officers scoring above the k-th score are listed; the ``n_tied`` officers
+    sharing it hold the remaining ``places`` (``k - n_above``, from 1 to ``n_tied``), each with
+    a ``share`` of ``places / n_tied`` of a place: the chance of being listed if the tie were
+    broken at random. ``k = 0`` gives an empty cut (all zeros, share 0).
+
+    Worked example: scores (0.9, 0.7, 0.7, 0.7, 0.1) and k = 2 give n_above 1, n_tied 3,
+    places 1: each officer scoring 0.7 holds a third of a place.
+    """
+
+    k: int
+    n_above: int
+    n_tied: int
+    places: int
+
+    @property
+    def share(self) -> float:
+        """Each tied officer's share of a place (1.0 when the whole tie is listed)."""
+        return self.places / self.n_tied if self.n_tied else 0.0
+
+    @property
+    def depth(self) -> int:
+        """Officers at or above the k-th score: the listed ones and the rest of their tie."""
+        return self.n_above + self.n_tied
+
+
+def cut_at_k(ranked: np.ndarray, k: int) -> Cut:
+    """The cut of the top-``k`` list, from ``ranked`` (the scores sorted ascending).
+
+    ``k`` is clamped to the number of officers; it must be non-negative.
+    """
+    k = operator.index(k)
+    if k < 0:
+        raise ValueError(f"k must be non-negative, got {k}")
+    n = ranked.size
+    k = min(k, n)
+    if k == 0:
+        return Cut(k=0, n_above=0, n_tied=0, places=0)
+    cutoff = ranked[n - k]
+    first_tied = int(np.searchsorted(ranked, cutoff, side="left"))
+    after_tied = int(np.searchsorted(ranked, cutoff, side="right"))
+    n_above = n - after_tied
+    return Cut(k=k, n_above=n_above, n_tied=after_tied - first_tied, places=k - n_above)
+
+
 def at_k(y_true: Vector, scores: Vector, k: int, *, ranked: np.ndarray | None = None) -> AtK:
     """Precision and recall of the list made of the ``k`` highest-scoring officers.
 

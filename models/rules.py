@@ -11,9 +11,13 @@ calibrated rates so the Brier score is defined.
 - ``PeerOutlierRule`` flags officers in the top fraction of their own unit.
 - ``CountRanker`` ranks the whole force by a count, with a deterministic tie-break.
 
-A flag rule gives every flagged officer the same score (1.0) and every other officer 0.0: it
-has no order within its flags, and the list metrics report the worst and best case of those
-ties. Each rule says what it does in plain language with ``describe()``.
+A flag rule gives every flagged officer the same score (1.0): it has no order within its flags,
+and the list metrics share a list's places among tied flags. A list longer than the rule's
+flags is never padded with arbitrary officers: the rest of the officers follow in order of the
+rule's own criterion, relaxed (``fill_feature``: a threshold rule's feature, e.g. officers with
+2 notices in 180 days before those with 1; the peer rule's share of unit colleagues with fewer
+notices), with a score in (0, 1). Each rule says what it does in plain language with
+``describe()``, and how its list continues with ``describe_fill()``.
 
 Every ``fit`` takes optional ``sample_weight`` (e.g. the inverse-probability weights of
 ``models.sampling.negative_subsample``): the flag rules' rates and the count ranker's isotonic
@@ -129,9 +133,23 @@ class _FlagRule(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "flagged_rate_")
         return self._flag_values(validate_features(X))
 
+    @property
+    def fill_feature(self) -> str:
+        """The feature that orders the officers the rule does not flag."""
+        raise NotImplementedError
+
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """1.0 for flagged officers, 0.0 for the rest (a rule has no order within its flags)."""
-        return self.flags(X).astype("float64")
+        """1.0 for flagged officers (a rule has no order within its flags); below them, the
+        rest by ``fill_feature``: ``(1 + t / (1 + |t|)) / 2`` for its value ``t``, strictly
+        increasing and in (0, 1), so the rule's flags always come first. Equal values tie."""
+        flagged = self.flags(X)
+        t = _feature_values(X, self.fill_feature)
+        below = np.minimum((1.0 + t / (1.0 + np.abs(t))) / 2.0, np.nextafter(1.0, 0.0))
+        return np.where(flagged, 1.0, below)
+
+    def describe_fill(self) -> str:
+        """How the rule's list continues past its flags, in words."""
+        return f"the officers with the most {_phrase(self.fill_feature)}"
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """[no escalation, escalation] per row: the training rate of the row's group."""
@@ -160,6 +178,11 @@ class ThresholdRule(_FlagRule):
 
     def _flag_values(self, X: pd.DataFrame) -> np.ndarray:
         return _feature_values(X, self.feature) >= self.threshold
+
+    @property
+    def fill_feature(self) -> str:
+        """Past its flags, the list goes on by the thresholded feature: the rule, relaxed."""
+        return self.feature
 
     def describe(self) -> str:
         """The rule in plain language: "3 or more notices received in the last 180 days", or
@@ -206,6 +229,15 @@ class PeerOutlierRule(_FlagRule):
         share = _feature_values(X, self.share_feature)
         count = _feature_values(X, self.count_feature)
         return (share >= 1 - self.top_fraction - SHARE_TOLERANCE) & (count >= 1)
+
+    @property
+    def fill_feature(self) -> str:
+        """Past its flags, the list goes on by the share of unit colleagues with fewer."""
+        return self.share_feature
+
+    def describe_fill(self) -> str:
+        """How the rule's list continues past its flags, in words."""
+        return f"the officers highest in their unit for {_phrase(self.count_feature)}"
 
     def describe(self) -> str:
         """The rule in plain language: "in the top 5% of their unit for notices ..."."""

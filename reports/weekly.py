@@ -17,12 +17,9 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-import jinja2
 import numpy as np
 import pandas as pd
 
@@ -30,8 +27,9 @@ from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS, TABLES
 from ewp.marking import MARKING as _MARKING
 from features.explanations import CHANGES, TIMELINE_COLUMNS, officers_in_words, rate_in_words
 from features.registry import FeatureSpec
+from reports import load_template
 
-TEMPLATE = "templates/weekly.html.j2"
+TEMPLATE = "weekly.html.j2"
 MARKING = _MARKING  # the report's header and footer
 
 # The provenance every report shows, with its label; further keys follow, sorted.
@@ -537,19 +535,6 @@ def score_chart(scores: Sequence[float], *, cutoff: float, listed: int) -> _Scor
     )
 
 
-@cache
-def _template() -> jinja2.Template:
-    source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
-    environment = jinja2.Environment(
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return environment.from_string(source)
-
-
 def render_weekly_report(
     *,
     as_of: str,
@@ -669,7 +654,7 @@ def render_weekly_report(
     extra = sorted(set(provenance) - set(PROVENANCE_LABELS))
     labels = {**PROVENANCE_LABELS, **{key: key.replace("_", " ").capitalize() for key in extra}}
     features: Sequence[FeatureSpec] = methods["features"]
-    return _template().render(
+    return load_template(TEMPLATE).render(
         marking=MARKING,
         as_of=day.isoformat(),
         summary={

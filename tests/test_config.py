@@ -119,6 +119,12 @@ LABEL_KEYS = "counts, gross_misconduct, horizon_days, proven_finding, serious_ca
         ),
         ("store: ../elsewhere\n", "store: String should match pattern"),
         ("training:\n  cadence: daily\n", "training.cadence: Input should be 'monthly' or "),
+        (
+            "evaluation:\n  selection_list: top_100\n",
+            "evaluation.selection_list: 'top_100' is not a list the evaluation takes; expected "
+            "one of ['top_50', 'top_1pct', 'volume_rule_3_in_180d', 'volume_rule_3_in_365d', "
+            "'volume_peer_top_5pct'], or null for the list scoring publishes (top_50)",
+        ),
     ],
 )
 def test_config_errors_name_the_field_and_what_was_expected(
@@ -231,3 +237,28 @@ def test_a_yaml_syntax_error_is_one_line_naming_file_and_line(
     result = CliRunner().invoke(app, ["train", "-c", str(path)], env={"COLUMNS": "60"})
     assert result.exit_code == 2
     assert result.output.splitlines() == [f"Config error: {caught.value}"]
+
+
+# --- the champion is selected at the list a unit receives ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scoring", "selected"),
+    [
+        ("scoring: {top_k: 30}", "top_30"),
+        ("scoring: {top_k: 30, max_per_unit: 3}", "top_30_max_3_per_unit"),
+        ("scoring: {selection: threshold, threshold: 0.25}", "score_at_least_0.25"),
+        ("scoring: {top_k: 30}\nevaluation: {selection_list: top_1pct}", "top_1pct"),
+    ],
+)
+def test_the_selection_list_follows_the_scoring_config(
+    tmp_path: Path, scoring: str, selected: str
+) -> None:
+    """Issue 16 item 2: the default selected on top_1pct while scoring published the top 50.
+    The selection list is now derived from scoring unless a config names an evaluated list."""
+    assert Config().selection_list() == "top_50" == Config().scoring.list_name
+    path = tmp_path / "c.yaml"
+    path.write_text(scoring + "\n")
+    config = load_config(path)
+    assert config.selection_list() == selected
+    assert selected in config.evaluated_lists()

@@ -6,16 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ewp.config import CandidateConfig, ScoringConfig
+from models.credit import CreditBuilder, bootstrap_lists
 from models.evaluation import (
     GateDecision,
     ListSize,
+    draw_list,
+    evaluate_split,
     headline,
     headline_intervals,
     list_metrics,
     list_sizes,
+    pool_evaluations,
     select_champion,
     share_of_references,
+    short_rule_lists,
     stability,
+    tie_break_keys,
     top_order,
 )
 
@@ -48,9 +55,26 @@ def test_list_metrics_on_a_hand_worked_ranking() -> None:
     assert frame.loc["a", "brier"] == pytest.approx(2.24 / 6)
 
 
-def test_top_order_breaks_ties_by_officer_id() -> None:
+def test_top_order_breaks_ties_by_officer_id_unless_given_keys() -> None:
     ids = np.array(["C", "B", "A"])
     assert top_order(ids, np.array([1.0, 1.0, 0.5]), 2).tolist() == [1, 0]
+    keys = np.array([0, 9, 5], dtype=np.uint64)
+    assert top_order(ids, np.array([1.0, 1.0, 1.0]), 2, tie_keys=keys).tolist() == [0, 2]
+
+
+def test_random_tie_keys_ignore_id_order_and_change_with_the_date() -> None:
+    ids = np.array([f"{i:04d}" for i in range(1000)])
+    tied = np.zeros(1000)
+    keys = tie_break_keys(ids, seed=7, as_of="2020-01-01")
+    chosen = top_order(ids, tied, 500, tie_keys=keys)
+    # Not the first 500 IDs (file order), but about half of them.
+    assert 200 < (chosen < 500).sum() < 300
+    # The same seed and date give the same list whatever the row order.
+    shuffled = np.random.default_rng(0).permutation(1000)
+    again = top_order(ids[shuffled], tied, 500, tie_keys=keys[shuffled])
+    assert sorted(ids[shuffled][again]) == sorted(ids[chosen])
+    later = tie_break_keys(ids, seed=7, as_of="2020-02-01")
+    assert set(top_order(ids, tied, 500, tie_keys=later)) != set(chosen)
 
 
 def metrics_frame(rows: list[tuple[str, str, str, float, float, float]]) -> pd.DataFrame:
@@ -181,26 +205,25 @@ def test_by_split_pools_each_block_and_all() -> None:
     assert table.loc["all", "precision"] == pytest.approx(6 / 30)
 
 
-def volume_lists(rows: list[tuple[str, list[str], list[int]]]) -> pd.DataFrame:
+def replicates_of(rows: list[tuple[str, list[str], list[int]]], samples: int, seed: int):
     """Lists at the rule's volume on one test date: (candidate, officer_ids, labels)."""
-    return pd.DataFrame(
-        [
-            {
-                "candidate": name,
-                "test_as_of": pd.Timestamp("2020-01-01"),
-                "list": "volume_rule",
-                "officer_ids": ids,
-                "labels": labels,
-            }
-            for name, ids, labels in rows
-        ]
-    )
+    officers = sorted({officer for _, ids, _ in rows for officer in ids})
+    builder = CreditBuilder(np.array(officers))
+    for name, ids, labels in rows:
+        builder.add_listed(
+            candidate=name,
+            list_name="volume_rule",
+            rows=np.array([officers.index(i) for i in ids]),
+            labels=np.array(labels),
+        )
+    return bootstrap_lists(builder.build(), samples=samples, seed=seed)
 
 
 def test_headline_intervals_of_an_identical_list_are_exact() -> None:
-    lists = volume_lists([("rule", ["A", "B"], [1, 0]), ("same", ["B", "A"], [0, 1])])
-    table = headline_intervals(lists, rule="rule", samples=200, confidence=0.9, seed=1)
-    table = table.set_index("candidate")
+    replicates = replicates_of(
+        [("rule", ["A", "B"], [1, 0]), ("same", ["B", "A"], [0, 1])], samples=200, seed=1
+    )
+    table = headline_intervals(replicates, rule="rule", confidence=0.9).set_index("candidate")
     assert table.loc["same"].tolist() == [1.0, 1.0, 0.0, 0.0]
     assert table.loc["rule"].tolist() == [1.0, 1.0, 0.0, 0.0]
 
@@ -209,14 +232,68 @@ def test_headline_intervals_pair_officers_across_candidates() -> None:
     # The docstring's example: the rule flags A+ and B-, the model A+ and C+. Every replicate's
     # ratio is (wA + wC) / wA >= 1 (never below: the model also lists A), and the model has no
     # false positive while the rule has B, so fp_change is -1 wherever B is drawn.
-    lists = volume_lists([("rule", ["A", "B"], [1, 0]), ("model", ["A", "C"], [1, 1])])
-    table = headline_intervals(lists, rule="rule", samples=500, confidence=0.9, seed=3)
+    rows = [("rule", ["A", "B"], [1, 0]), ("model", ["A", "C"], [1, 1])]
+    table = headline_intervals(replicates_of(rows, 500, 3), rule="rule", confidence=0.9)
     model = table.set_index("candidate").loc["model"]
     assert model["tp_ratio_low"] >= 1.0
     assert model["tp_ratio_high"] > 2.0
     assert model["fp_change_low"] == model["fp_change_high"] == -1.0
-    again = headline_intervals(lists, rule="rule", samples=500, confidence=0.9, seed=3)
+    again = headline_intervals(replicates_of(rows, 500, 3), rule="rule", confidence=0.9)
     pd.testing.assert_frame_equal(table, again)
+
+
+def rule_candidates() -> list[CandidateConfig]:
+    return [
+        CandidateConfig(
+            name="rule_a", kind="threshold_rule", params={"feature": "n180", "threshold": 3}
+        ),
+        CandidateConfig(
+            name="rule_b", kind="threshold_rule", params={"feature": "n365", "threshold": 1}
+        ),
+    ]
+
+
+def evaluated_on_itself(
+    test: pd.DataFrame, labels: np.ndarray, candidates: list[CandidateConfig], **options: object
+):
+    """``evaluate_split`` trained and tested on the same hand-built rows (rules and rankers
+    learn only rates, so the lists are exactly the hand-worked ones)."""
+    return evaluate_split(
+        train=test,
+        train_labels=labels,
+        train_weights=np.ones(len(test)),
+        test=test,
+        test_labels=labels,
+        features=["n180", "n365"],
+        candidates=candidates,
+        seed=1,
+        **{"sizes": (), "fractions": (), **options},
+    )
+
+
+def test_an_interval_contains_its_estimate_when_ids_follow_the_labels() -> None:
+    """Issue 15 item 8: rule_b flags 20 officers, tied, for rule_a's 4 places; they hold 7
+    positives, so its expected TP is 4 x 7/20 = 1.4, ratio 0.7 to rule_a's 2. A list broken by
+    officer ID took the four lowest IDs, rule_a's own flags (IDs in a real export follow file
+    order), so every replicate gave ratio 1: an interval [1, 1] around an estimate of 0.7."""
+    n = 40
+    ids = [f"{i:03d}" for i in range(n)]
+    n180 = [3.0] * 4 + [0.0] * (n - 4)
+    n365 = [3.0] * 4 + [1.0] * 16 + [0.0] * (n - 20)
+    labels = np.array([1, 1, 0, 0] + [1] * 5 + [0] * (n - 9))
+    test = pd.DataFrame(
+        {"officer_id": ids, "as_of": pd.Timestamp("2020-01-01"), "n180": n180, "n365": n365}
+    )
+    evaluation = evaluated_on_itself(test, labels, rule_candidates())
+    replicates = bootstrap_lists(evaluation.credit, samples=500, seed=2)
+    table = headline(evaluation.metrics, rule="rule_a").merge(
+        headline_intervals(replicates, rule="rule_a", confidence=0.95), on="candidate"
+    )
+    b = table.set_index("candidate").loc["rule_b"]
+    assert b["tp"] == pytest.approx(1.4)
+    assert b["tp_ratio"] == pytest.approx(0.7)
+    assert b["tp_ratio_low"] <= b["tp_ratio"] <= b["tp_ratio_high"]
+    assert b["fp_change_low"] <= b["fp_change"] <= b["fp_change_high"]
 
 
 def test_share_of_references_divides_the_champions_precision_by_each_reference() -> None:
@@ -234,3 +311,208 @@ def test_share_of_references_divides_the_champions_precision_by_each_reference()
     assert table["reference"].tolist() == ["ceiling", "oracle"]
     assert table["share"].tolist() == pytest.approx([0.75, 0.5])
     assert table["champion_precision"].tolist() == pytest.approx([0.06, 0.06])
+
+
+# --- thin data: the evaluation and selection never crash -----------------------------------
+
+
+THIN_CANDIDATES = [
+    *rule_candidates(),
+    CandidateConfig(
+        name="ranker", kind="count_ranker", params={"feature": "n365", "tie_breaker": "n180"}
+    ),
+    CandidateConfig(name="scorecard", kind="scorecard", params={"regularisation_c": 0.1}),
+]
+
+
+def thin_frame(n180: list[float], n365: list[float], day: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "officer_id": [f"{i:03d}" for i in range(len(n180))],
+            "as_of": pd.Timestamp(day),
+            "n180": n180,
+            "n365": n365,
+        }
+    )
+
+
+def thin_evaluation(tests: list[tuple[pd.DataFrame, list[int]]]):
+    """The pure evaluation pipeline on tiny test blocks: every table, the selection at top_2
+    and stability; the training rows hold both labels."""
+    train = thin_frame([0.0, 1.0, 3.0, 4.0], [0.0, 2.0, 3.0, 5.0], "2019-01-01")
+    train_labels = np.array([0, 0, 1, 1])
+    evaluations = [
+        evaluate_split(
+            train=train,
+            train_labels=train_labels,
+            train_weights=np.ones(len(train)),
+            test=test,
+            test_labels=np.array(labels),
+            features=["n180", "n365"],
+            candidates=THIN_CANDIDATES,
+            seed=1,
+            sizes=(2,),
+            fractions=(0.01,),
+            curve_sizes=(1, 5),
+        )
+        for test, labels in tests
+    ]
+    pooled = pool_evaluations(
+        evaluations, rules=["rule_a", "rule_b"], samples=50, confidence=0.9, seed=1
+    )
+    eligible = {c.name: True for c in THIN_CANDIDATES}
+    selection = select_champion(pooled.metrics, list_name="top_2", eligible=eligible)
+    churn = stability(pooled.lists.loc[pooled.lists["list"] == "top_2"])
+    return pooled, selection, churn
+
+
+def test_a_headline_rule_that_flags_nobody_gives_undefined_ratios_not_a_crash() -> None:
+    """Issue 15 item 7: KeyError 'tp' when the headline rule flagged nobody on every test date
+    (a 1,500-officer force, test dates 2022 and 2023)."""
+    quiet = [
+        (thin_frame([0.0, 1.0, 2.0], [1.0, 1.0, 0.0], "2022-01-01"), [1, 0, 0]),
+        (thin_frame([0.0, 0.0, 1.0], [0.0, 2.0, 1.0], "2023-01-01"), [0, 1, 0]),
+    ]
+    pooled, selection, _ = thin_evaluation(quiet)
+    table = pooled.headline("rule_a").set_index("candidate")
+    assert (table["k"] == 0).all() and (table["tp"] == 0).all()
+    assert table[["tp_ratio", "tp_ratio_low", "tp_ratio_high", "fp_change_low"]].isna().all().all()
+    # rule_b flags 2 then 2 officers: its own comparison is defined.
+    assert pooled.headline("rule_b").set_index("candidate").loc["rule_b", "k"] == 4
+    assert selection.champion is not None
+
+
+def test_no_positive_anywhere_leaves_recall_and_ratios_undefined() -> None:
+    nobody = [(thin_frame([3.0, 1.0, 0.0], [3.0, 1.0, 0.0], "2022-01-01"), [0, 0, 0])]
+    pooled, selection, _ = thin_evaluation(nobody)
+    assert pooled.summary["average_precision"].isna().all()
+    assert (pooled.summary["precision"].dropna() == 0).all()
+    assert pooled.intervals["recall"].isna().all()
+    assert pooled.headline("rule_a")["tp_ratio"].isna().all()
+    assert selection.table["mean_precision"].eq(0).all()
+
+
+def test_one_officer_and_all_tied_scores() -> None:
+    one = [(thin_frame([5.0], [5.0], "2022-01-01"), [1])]
+    pooled, _, churn = thin_evaluation(one)
+    assert (pooled.metrics["k"] <= 1).all()
+    assert pooled.headline("rule_a").set_index("candidate").loc["scorecard", "tp_ratio"] == 1.0
+    assert churn.empty  # one date: nothing to compare with
+    # Every officer the same on two dates: each of the 4 holds half of a top-2 place.
+    tied = [
+        (thin_frame([1.0] * 4, [1.0] * 4, "2022-01-01"), [1, 0, 0, 0]),
+        (thin_frame([1.0] * 4, [1.0] * 4, "2022-02-01"), [0, 0, 0, 1]),
+    ]
+    pooled, selection, churn = thin_evaluation(tied)
+    assert selection.champion == "ranker"  # all tied at 0.25 and no regret: name order
+    top_2 = pooled.intervals.loc[pooled.intervals["list"] == "top_2"].set_index("candidate")
+    assert top_2["tp"].tolist() == pytest.approx([1.0] * len(THIN_CANDIDATES))
+    assert top_2["precision"].tolist() == pytest.approx([0.25] * len(THIN_CANDIDATES))
+    assert (top_2["precision_low"] <= 0.25).all() and (top_2["precision_high"] >= 0.25).all()
+    assert len(churn) == len(THIN_CANDIDATES)
+
+
+def test_a_short_rule_list_is_filled_by_its_own_feature_and_says_so() -> None:
+    """Issue 21 item 2: rule_a flags one officer ("009"); its top-3 list used to take "000" and
+    "001" (scores tied at 0, ID order). Now the officers with 2 notices in 180 days follow;
+    the list carries how many are the rule's own flags."""
+    test = thin_frame(
+        [0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 2.0, 1.0, 3.0],
+        [0.0] * 9 + [3.0],
+        "2022-01-01",
+    )
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 1, 0, 1])
+    evaluation = evaluated_on_itself(test, labels, rule_candidates(), sizes=(3,))
+    lists = evaluation.lists.set_index(["candidate", "list"])
+    row = lists.loc[("rule_a", "top_3")]
+    assert row["officer_ids"][0] == "009" and sorted(row["officer_ids"][1:]) == ["005", "007"]
+    assert row["rule_flags"] == 1
+    assert lists.loc[("rule_a", "volume_rule_b"), "rule_flags"] == 1
+    metrics = evaluation.metrics.set_index(["candidate", "list"])
+    assert metrics.loc[("rule_a", "top_3"), ["tp", "rule_flags"]].tolist() == [2.0, 1.0]
+    short = short_rule_lists(
+        evaluation.metrics, fills={"rule_a": "then by n180", "rule_b": "then by n365"}
+    )
+    assert short.to_dict("records") == [
+        {
+            "rule": "rule_a",
+            "list": "top_3",
+            "test_dates": 1,
+            "short_dates": 1,
+            "places": 3,
+            "rule_flags": 1.0,
+            "filled_by": "then by n180",
+        },
+        {
+            "rule": "rule_b",
+            "list": "top_3",
+            "test_dates": 1,
+            "short_dates": 1,
+            "places": 3,
+            "rule_flags": 1.0,
+            "filled_by": "then by n365",
+        },
+    ]
+
+
+def test_draw_list_caps_per_unit_and_cuts_at_k_or_at_a_threshold() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.5])
+    probabilities = np.array([0.40, 0.30, 0.25, 0.20, 0.10, 0.10])
+    units = np.array(["U1", "U1", "U1", "U2", "U2", "U3"])
+    keys = np.array([5, 4, 3, 2, 9, 1], dtype=np.uint64)
+
+    def drawn(**scoring: object) -> list[int]:
+        return draw_list(
+            scoring=ScoringConfig(**scoring),
+            scores=scores,
+            probabilities=probabilities,
+            tie_keys=keys,
+            units=units,
+        ).tolist()
+
+    assert drawn(top_k=3) == [0, 1, 2]
+    assert drawn(top_k=3, max_per_unit=2) == [0, 1, 3]  # U1's third officer gives way
+    assert drawn(top_k=5, max_per_unit=1) == [0, 3, 5]  # only three units
+    assert drawn(top_k=5) == [0, 1, 2, 3, 5]  # the tie at 0.5: key 1 before key 9
+    assert drawn(selection="threshold", threshold=0.25) == [0, 1, 2]
+    assert drawn(selection="threshold", threshold=0.25, max_per_unit=2) == [0, 1]
+
+
+def test_the_published_list_is_evaluated_as_scoring_draws_it() -> None:
+    test = thin_frame([3.0, 2.0, 1.0, 0.0], [3.0, 2.0, 1.0, 0.0], "2022-01-01").assign(
+        unit=["U1", "U1", "U2", "U2"]
+    )
+    labels = np.array([1, 1, 0, 1])
+    ranker = THIN_CANDIDATES[2:3]
+    evaluation = evaluated_on_itself(
+        test, labels, ranker, published=ScoringConfig(top_k=2, max_per_unit=1)
+    )
+    row = evaluation.metrics.set_index("list").loc["top_2_max_1_per_unit"]
+    assert row[["k", "tp", "fp", "precision"]].tolist() == [2, 1.0, 1.0, 0.5]
+    listed = evaluation.lists.set_index("list").loc["top_2_max_1_per_unit", "officer_ids"]
+    assert listed == ["000", "002"]
+    # Uncapped, the published list is a list size like any other.
+    plain = evaluated_on_itself(test, labels, ranker, sizes=(2,), published=ScoringConfig(top_k=2))
+    assert plain.metrics["list"].tolist() == ["top_2"]
+
+
+def test_calibration_deciles_share_ties_and_histograms_bin_probabilities() -> None:
+    from models.evaluation import calibration_sums, score_histogram
+
+    # Average ranks 1, 2.5, 2.5, 4 of 4: deciles 1 + floor(10 (rank - 0.5) / 4) = 2, 6, 6, 9.
+    table = calibration_sums(
+        np.array([1.0, 2.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.2, 0.3]), np.array([0, 1, 0, 1])
+    )
+    shown = table.loc[table["n"] > 0]
+    assert shown["decile"].tolist() == [2, 6, 9]
+    np.testing.assert_allclose(
+        shown[["n", "predicted", "observed"]].to_numpy(dtype=float),
+        [[1, 0.1, 0], [2, 0.4, 1], [1, 0.3, 1]],
+    )
+    # 0 and 5e-5 fall below 1 in 10,000; 0.5 in the bin from 10^-0.5 to 10^-0.25; 1 in the last.
+    histogram = score_histogram(np.array([0.0, 5e-5, 0.5, 1.0]), np.array([0, 1, 1, 0]))
+    assert histogram.loc[0, ["negatives", "positives"]].tolist() == [1, 1]
+    half = histogram.loc[(histogram["lower"] <= 0.5) & (histogram["upper"] > 0.5)]
+    assert half[["negatives", "positives"]].to_numpy().tolist() == [[0, 1]]
+    assert histogram.iloc[-1][["negatives", "positives"]].tolist() == [1, 0]  # 1.0: last bin
+    assert histogram[["negatives", "positives"]].to_numpy().sum() == 4

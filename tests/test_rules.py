@@ -18,8 +18,29 @@ def test_threshold_rule_flags_at_the_boundary():
     rule = ThresholdRule(feature="notices_180d", threshold=3).fit(X, [0, 0, 1, 1])
     # 2 notices -> not flagged; 3 -> flagged (>= threshold).
     assert rule.flags(X).tolist() == [False, False, True, True]
-    assert rule.decision_function(X).tolist() == [0.0, 0.0, 1.0, 1.0]
+    # Flags score 1; the rest follow by their count: (1 + t / (1 + t)) / 2 for 0 and 2 notices.
+    assert rule.decision_function(X).tolist() == pytest.approx([0.5, 5 / 6, 1.0, 1.0])
     assert rule.predict(X).tolist() == [0, 0, 1, 1]
+
+
+def test_a_rule_list_longer_than_its_flags_continues_by_its_own_feature_never_by_id():
+    """Issue 21 item 2: a top-3 list of a rule that flags one officer took two arbitrary
+    officers (scores tied at 0, officer ID order). Now it continues with the officers nearest
+    to the threshold; officers with the same count tie, and no other feature orders them."""
+    X = pd.DataFrame({"notices_180d": [0, 1, 2, 4, 1, 0], "notices_all": [9, 0, 0, 0, 5, 0]})
+    rule = ThresholdRule(feature="notices_180d", threshold=3).fit(X, [0] * 6)
+    scores = rule.decision_function(X)
+    assert np.argsort(-scores, kind="stable")[:2].tolist() == [3, 2]  # flagged, then 2 notices
+    assert scores[1] == scores[4] and scores[0] == scores[5]  # notices_all plays no part
+    assert (scores[rule.flags(X)] == 1).all() and (scores[~rule.flags(X)] < 1).all()
+    assert (
+        rule.describe_fill() == "the officers with the most notices received in the last 180 days"
+    )
+    # A huge count below the threshold still ranks below every flagged officer.
+    big = ThresholdRule(feature="notices_180d", threshold=1e300).fit(
+        X.assign(notices_180d=1e299), [0] * 6
+    )
+    assert (big.decision_function(X.assign(notices_180d=1e299)) < 1).all()
 
 
 def test_threshold_rule_learns_flag_rates_for_predict_proba():
@@ -125,7 +146,10 @@ def test_peer_rule_flags_the_top_of_the_unit():
     assert np.flatnonzero(top_5.flags(X)).tolist() == [19, 20]
     top_10 = PeerOutlierRule(top_fraction=0.10).fit(X, y)
     assert np.flatnonzero(top_10.flags(X)).tolist() == [18, 19, 20]
-    assert top_10.decision_function(X)[17:].tolist() == [0.0, 1.0, 1.0, 1.0]
+    # Below the flags, officers follow by their share of colleagues with fewer notices.
+    scores = top_10.decision_function(X)
+    assert scores[18:].tolist() == [1.0, 1.0, 1.0]
+    assert scores[0] < scores[15] == scores[16] < scores[17] < 1.0
 
 
 def test_peer_rule_never_flags_an_officer_without_notices():

@@ -27,7 +27,8 @@ def test_every_candidate_is_evaluated_on_every_month_of_each_block(trained) -> N
     selection = first.selection.set_index("candidate")
     assert not selection.loc[["oracle_ground_truth", "ceiling_from_history"], "eligible"].any()
     lists = set(metrics["list"])
-    assert {"top_20", "top_1pct", "volume_rule_3_in_180d"} == lists
+    # The configured sizes, the rule's volume and the published top 50 (scoring.top_k).
+    assert {"top_20", "top_1pct", "volume_rule_3_in_180d", "top_50"} == lists
     # At its own volume the rule's list is exactly its flags: no ties straddle the cut-off.
     rule = metrics.loc[
         (metrics["candidate"] == "rule_3_in_180d") & (metrics["list"] == "volume_rule_3_in_180d")
@@ -90,3 +91,55 @@ def test_evaluate_prints_the_champions_share_of_the_ceiling_and_the_oracle(train
     for reference in ("ceiling_from_history", "oracle_ground_truth"):
         share = precision[first.champion] / precision[reference]
         assert f"{first.champion} reaches {share:.2f} of {reference}'s" in text
+
+
+def test_selection_is_at_the_published_list_with_a_curve_around_it(trained) -> None:
+    """Issue 16 item 2: selected at the list scoring publishes (top 50), with the top 1% and
+    the rule's volume beside it, and a precision-at-k curve with intervals per candidate."""
+    _, first, _ = trained
+    assert SMALL_TRAIN.selection_list() == "top_50"
+    selection = first.selection.set_index("candidate")
+    at_50 = first.metrics.loc[first.metrics["list"] == "top_50"]
+    mean = at_50.groupby("candidate")["precision"].mean()
+    assert selection["mean_precision"].to_dict() == pytest.approx(mean.to_dict())
+    assert (selection["precision_low"] <= selection["pooled_precision"] + 1e-12).all()
+    assert (selection["pooled_precision"] <= selection["precision_high"] + 1e-12).all()
+    curve = pd.read_csv(first.run_dir / "precision_at_k.csv")
+    assert list(curve.columns[:7]) == [
+        "candidate",
+        "k",
+        "places",
+        "tp",
+        "fp",
+        "precision",
+        "precision_low",
+    ]
+    assert {20, 50} <= set(curve["k"]) and set(curve["candidate"]) == set(selection.index)
+    # The curve at 50 is the selection list, pooled (the CSV holds six decimals).
+    at_k_50 = curve.loc[curve["k"] == 50].set_index("candidate")["precision"]
+    assert at_k_50.to_dict() == pytest.approx(selection["pooled_precision"].to_dict(), abs=1e-6)
+    assert (curve["precision_low"] <= curve["precision"] + 1e-9).all()
+    assert (curve["precision"] <= curve["precision_high"] + 1e-9).all()
+    assert first.precision_curve is not None
+    # evaluation.html beside the tables, marked, naming the selection (issue 14 item 8).
+    html = (first.run_dir / "evaluation.html").read_text()
+    assert first.evaluation_report == first.run_dir / "evaluation.html"
+    assert f"Selected: <strong>{first.champion}</strong>" in html and "<code>top_50</code>" in html
+    assert html.count("OFFICIAL-SENSITIVE</") == 2
+
+
+def test_evaluate_prints_the_selection_with_intervals_curve_and_report(trained) -> None:
+    from ewp import cli
+
+    _, first, _ = trained
+    with cli.console.capture() as captured:
+        cli._print_evaluation(first, SMALL_TRAIN)
+    text = " ".join(captured.get().split())
+    assert "Selection on mean top_50 precision over test dates (the list scoring publishes" in text
+    row = first.selection.set_index("candidate").loc[first.champion]
+    assert f"{row['pooled_precision']:.3f} [{row['precision_low']:.3f}," in text
+    assert f"Precision at k of {first.champion} (95% interval): 10: " in text
+    assert "Ties at a list's cut-off share its places" in text
+    path = first.run_dir / "evaluation.html"  # long paths wrap: compare without spaces
+    assert f"Evaluationreport:{path}" in text.replace(" ", "")
+    assert "nan" not in text.lower().split()
