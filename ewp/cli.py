@@ -218,6 +218,7 @@ def validate(
     """
     from ewp.io import read_raw_export, write_quarantine
     from ewp.validation import validate_export
+    from models.fairness import check_reference_groups
 
     cfg = _config(config)
     console.print(f"Config OK: {config or 'embedded default'} ({cfg.name})")
@@ -247,6 +248,11 @@ def validate(
             category_map=cfg.category_map(),
             extracted_on=cfg.data.extracted_on,
             today=dt.date.today(),
+        )
+        check_reference_groups(
+            result.data.officers,
+            config=cfg.fairness,
+            until=cfg.data.extracted_on or dt.date.today(),
         )
     console.print(_summary_table(result.summary))
     for row in result.summary.itertuples(index=False):
@@ -365,21 +371,30 @@ def _by_split_table(long: pd.DataFrame, *, title: str) -> Table:
 
 
 def _fairness_table(result: TrainResult, config: Config) -> Table:
-    """The selected candidate's gate metrics by group: ratio to the reference, interval,
-    verdict (groups with "insufficient data" included, so none is hidden; a suppressed small
-    group shows its verdict and no number)."""
+    """The selected candidate's gate metrics by group: rate (per 1,000 or per cent), ratio to
+    the reference, interval, verdict (groups with "insufficient data" included, so none is
+    hidden; a suppressed small group shows its verdict and no number). Without any recorded
+    attribute the table says "not audited: no attributes"."""
+    from models.fairness import NOT_AUDITED, UNKNOWN
+    from reports.audit import rate_text
+
     fairness = config.fairness
     by_group = result.audit_by_group
     assert by_group is not None
+    title = (
+        f"Fairness of {result.champion} on the latest test block ({fairness.confidence:.0%} "
+        f"intervals; band {fairness.band[0]:g}–{fairness.band[1]:g})"
+    )
+    table = Table(title=title)
+    if set(by_group["group"]) <= {UNKNOWN}:
+        table.add_column("verdict")
+        table.add_row(NOT_AUDITED)
+        return table
     shown = by_group.loc[by_group["metric"].isin(fairness.gate_metrics)].sort_values(
         ["attribute", "metric", "group"], kind="stable"
     )
-    table = Table(
-        title=f"Fairness of {result.champion} on the latest test block ({fairness.confidence:.0%} "
-        f"intervals; band {fairness.band[0]:g}–{fairness.band[1]:g})"
-    )
-    for column in ("attribute", "group", "metric", "n", "value", "ratio", "interval", "verdict"):
-        table.add_column(column, justify="right" if column in ("n", "value", "ratio") else "left")
+    for column in ("attribute", "group", "metric", "n", "rate", "ratio", "interval", "verdict"):
+        table.add_column(column, justify="right" if column in ("n", "rate", "ratio") else "left")
     for row in shown.itertuples(index=False):
         interval = (
             f"{row.ratio_ci_low:.2f}–{row.ratio_ci_high:.2f}"
@@ -391,7 +406,7 @@ def _fairness_table(result: TrainResult, config: Config) -> Table:
             str(row.group),
             row.metric,
             "–" if pd.isna(row.n) else str(row.n),
-            "–" if pd.isna(row.value) else f"{row.value:.3f}",
+            "–" if pd.isna(row.value) else rate_text(row.metric, row.value),
             "–" if pd.isna(row.ratio) else f"{row.ratio:.2f}",
             interval,
             row.verdict,
@@ -453,6 +468,8 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
     _print_share_of_references(result, list_name=ev.selection_list)
     if result.audit_by_group is not None:
         console.print(_fairness_table(result, config))
+        for line in result.fairness_findings:
+            console.print(f"  {line}", soft_wrap=True, highlight=False)
         console.print(f"Fairness audit: [bold]{result.audit_report}[/bold]")
     console.print(f"Tables: {result.run_dir}")
 
@@ -550,10 +567,11 @@ def audit(
     cfg = _config(config)
     home = data_home(cfg.home)
     configure_environment(home)
+    from ewp.review import ReviewStore
     from features.history import build_features
     from flows.audit import audit_provenance
     from flows.common import export_date, export_fingerprint, prepare_export, validate
-    from flows.score import audit_weekly_list
+    from flows.score import audit_weekly_list, review_url
 
     flags_csv = run / "flags.csv"
     if not flags_csv.is_file():
@@ -564,6 +582,11 @@ def audit(
         export_dir = prepare_export.fn(cfg, home)
         data = validate.fn(export_dir, cfg).data
     matrix = build_features(data, [as_of], config=cfg.features)
+    store = ReviewStore(review_url(cfg, home))
+    try:
+        earlier = store.flags_frame()
+    finally:
+        store.close()
     path = audit_weekly_list(
         data=data,
         matrix=matrix,
@@ -571,6 +594,9 @@ def audit(
         config=cfg,
         run_dir=run,
         as_of=as_of,
+        earlier_lists=earlier.loc[
+            pd.to_datetime(earlier["as_of"]) < pd.Timestamp(as_of), ["as_of", "officer_id"]
+        ],
         provenance=audit_provenance(
             cfg,
             model_version=flags["model_version"].iloc[0],

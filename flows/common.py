@@ -41,6 +41,7 @@ from ewp.pseudonym import (
 from ewp.retry import is_transient
 from ewp.synthetic import generate_configured_force
 from ewp.validation import ValidationResult, validate_export
+from models.fairness import check_reference_groups
 
 
 def retry_if_transient(task: Task, task_run: TaskRun, state: State) -> bool:
@@ -135,7 +136,9 @@ def ingest_export(config: Config, home: Path) -> Path:
 
 @ewp_task(**IO_TASK)
 def validate(export_dir: Path, config: Config) -> ValidationResult:
-    """Validate the export against the contract (read = accepted + quarantined, checked).
+    """Validate the export against the contract (read = accepted + quarantined, checked), and
+    the config's fairness reference groups against its officers (``ConfigError`` naming the
+    field and the groups present: a run fails here, not after training every candidate).
 
     Without a configured export date, knowledge dates after today are quarantined.
     """
@@ -144,6 +147,11 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
         category_map=config.category_map(),
         extracted_on=config.data.extracted_on,
         today=dt.date.today(),
+    )
+    check_reference_groups(
+        result.data.officers,
+        config=config.fairness,
+        until=config.data.extracted_on or dt.date.today(),
     )
     totals = result.summary[["read", "accepted", "quarantined"]].sum()
     run_logger().info(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,15 @@ from ewp.tracking import Tracker
 from features.explanations import list_changes, officer_timelines, peer_comparison, reason_sentence
 from features.history import build_features, feature_columns
 from features.registry import feature_specs
-from flows.audit import AUDIT_HTML, audit_frame, audit_provenance, run_audit, write_audit
+from flows.audit import (
+    AUDIT_HTML,
+    audit_frame,
+    audit_provenance,
+    champion_findings,
+    run_audit,
+    weekly_rolling_audit,
+    write_audit,
+)
 from flows.common import (
     IO_TASK,
     ewp_flow,
@@ -145,8 +154,12 @@ def publish_list(
     as_of: dt.date,
     extracted_on: dt.date,
     run_dir: Path,
+    fairness_findings: Sequence[str] = (),
 ) -> Published:
     """Score the cohort at ``as_of``, draw and explain the list, write it, record it.
+
+    ``fairness_findings``: what the fairness gate found when the model was selected
+    (``flows.audit.champion_findings``), shown in the report's methods.
 
     Writes into ``run_dir`` as given: the flows pass a staging folder (see the module
     docstring). Test hooks (``ewp.atomic.pause_point``): ``list-written`` after the files,
@@ -214,6 +227,7 @@ def publish_list(
             run_dir=run_dir,
             as_of=as_of,
             provenance=provenance,
+            earlier_lists=earlier[["as_of", "officer_id"]],
         )
         html = render_weekly_report(
             as_of=as_of.isoformat(),
@@ -223,7 +237,7 @@ def publish_list(
             changes=changes,
             suppressed=suppressed,
             provenance=provenance,
-            methods=methods(config),
+            methods=methods(config) | {"fairness_findings": list(fairness_findings)},
             links={"Fairness audit of this list": AUDIT_HTML},
         )
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -265,9 +279,12 @@ def audit_weekly_list(
     run_dir: Path,
     as_of: dt.date,
     provenance: dict[str, str],
+    earlier_lists: pd.DataFrame | None = None,
 ) -> Path:
     """Audit a weekly list: who is flagged, by group, against the serving cohort. Outcomes are
-    not known yet, so flag rates only (and where the disparity comes from)."""
+    not known yet, so flag rates only (and where the disparity comes from). With the lists
+    published before (``earlier_lists``: as_of, officer_id), the last weeks' lists are also
+    audited together (``flows.audit.weekly_rolling_audit``)."""
     frame = audit_frame(
         data,
         matrix,
@@ -276,6 +293,8 @@ def audit_weekly_list(
         config=config,
     )
     result, sources = run_audit(frame, config=config)
+    this_week = pd.DataFrame({"as_of": as_of, "officer_id": flagged_ids.astype(str).to_numpy()})
+    lists = pd.concat([earlier_lists, this_week]) if earlier_lists is not None else this_week
     return write_audit(
         run_dir=run_dir,
         title=f"Fairness audit of the list of {as_of.isoformat()}",
@@ -286,6 +305,7 @@ def audit_weekly_list(
         tradeoff=None,
         config=config,
         provenance=provenance,
+        rolling=weekly_rolling_audit(data, lists, as_of=as_of, config=config),
     )
 
 
@@ -298,7 +318,10 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
     protect_identifiers(data, home)  # from here on, log lines carry pseudonyms only
     extracted_on = export_date(data, config.data.extracted_on)
     day = as_of or config.scoring.as_of or latest_monday(extracted_on)
-    model, model_version = load_champion(tracker_for(config, home))
+    tracker = tracker_for(config, home)
+    model, model_version = load_champion(tracker)
+    champion = tracker.champion()
+    findings = champion_findings(champion.tags) if champion else []
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
     with staged_dir(run_dir) as staging:
         published = publish_list(
@@ -311,6 +334,7 @@ def score_flow(config: Config, home: Path, as_of: dt.date | None = None) -> Publ
             as_of=day,
             extracted_on=extracted_on,
             run_dir=staging,
+            fairness_findings=findings,
         )
     return published.moved_to(run_dir)
 

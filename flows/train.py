@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,13 @@ from features.history import feature_columns
 from features.labels import build_labels
 from features.registry import feature_specs
 from flows.audit import (
+    FINDINGS_TAG,
     audit_candidates,
     audit_provenance,
+    comparison_table,
+    findings_tag,
+    gate_decisions,
+    gate_summary,
     gate_with_overrides,
     tradeoff_table,
     write_audit,
@@ -78,10 +84,9 @@ from models.evaluation import (
     stability,
     summarise,
 )
-from models.fairness import fairness_gate
 from models.sampling import negative_subsample
 from models.timechop import Split, SplitError, make_splits
-from reports.audit import audit_tables
+from reports.audit import audit_tables, breach_findings
 from reports.model_card import render_model_card
 
 ORACLE = "oracle_ground_truth"
@@ -109,6 +114,9 @@ class TrainResult:
     # The selected candidate's fairness audit on the latest test block (None: no selection).
     audit_by_group: pd.DataFrame | None = None
     audit_report: Path | None = None
+    # The fairness gate's findings in words (reports.audit.breach_findings): groups outside
+    # the band for which options, the current rule included.
+    fairness_findings: tuple[str, ...] = ()
 
 
 def evaluation_fingerprint(config: Config, data_fingerprint: str) -> str:
@@ -407,9 +415,11 @@ def audit_by_split(
     chosen: str,
     config: Config,
     extracted_on: dt.date,
+    references: Mapping[str, tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """The selected model's audit on every test block: by-group rows with a ``split`` column,
-    so a reviewer sees whether a disparity is steady or comes and goes."""
+    so a reviewer sees whether a disparity is steady or comes and goes (against the
+    ``references`` of the selection's audit, so the blocks compare with the same groups)."""
     ev = config.evaluation
     frames = []
     for split in splits:
@@ -427,8 +437,13 @@ def audit_by_split(
             & lists["test_as_of"].isin(pd.to_datetime(list(split.test_block)))
         ]
         ((result, _),) = audit_candidates(
-            data=data, rows=rows, labels=pd.Series(labels), lists=block, config=config
-        ).values()
+            data=data,
+            rows=rows,
+            labels=pd.Series(labels),
+            lists=block,
+            config=config,
+            references=references,
+        ).audits.values()
         frames.append(result.by_group.assign(split=split.test_as_of.isoformat()))
     return pd.concat(frames, ignore_index=True)
 
@@ -522,19 +537,18 @@ def train_flow(
         (lists["list"] == ev.selection_list)
         & lists["test_as_of"].isin(pd.to_datetime(list(splits[-1].test_block)))
     ]
-    audits = audit_candidates(
-        data=data, rows=audit_rows, labels=pd.Series(audit_y), lists=latest, config=config
+    # Every candidate's list is compared with the force's current rule's (the relative gate's
+    # baseline), against reference groups they share.
+    audited = audit_candidates(
+        data=data,
+        rows=audit_rows,
+        labels=pd.Series(audit_y),
+        lists=latest,
+        config=config,
+        rule=ev.headline_rule,
     )
-    baseline = config.fairness.gate_baseline
-    objections = {
-        name: fairness_gate(
-            result,
-            config=config.fairness,
-            baseline=audits[baseline][0] if baseline else None,
-            baseline_name=baseline or "the baseline",
-        )
-        for name, (result, _) in audits.items()
-    }
+    audits = audited.audits
+    objections = gate_decisions(audited, config=config, rule=ev.headline_rule)
     fairness = gate_with_overrides(objections, config.fairness.overrides)
 
     def combined_gate(name: str) -> GateDecision:
@@ -554,6 +568,17 @@ def train_flow(
         feature_sets={c.name: c.feature_set for c in candidates},
         config=config,
     )
+    gate = gate_summary(
+        audited,
+        options=[c.name for c in candidates],
+        config=config,
+        rule=ev.headline_rule,
+        selection=selection.table,
+        champion=selection.champion,
+    )
+    findings = breach_findings(gate, config.fairness)
+    for line in findings:
+        logger.info("Fairness: %s", line)
     eval_fingerprint = evaluation_fingerprint(config, data_fingerprint)
     tags = {"data_fingerprint": data_fingerprint, "evaluation_fingerprint": eval_fingerprint}
     log_evaluation(tracker=tracker, metrics=metrics, candidates=candidates, tags=tags)
@@ -567,6 +592,7 @@ def train_flow(
         "selection.csv": selection.table,
         "stability.csv": stability(lists.loc[lists["list"] == stability_list(ev)]),
         "audit_tradeoff.csv": tradeoff,
+        "audit_comparison.csv": comparison_table(audited),
     }
 
     def write_selection_audit(model_version: str, folder: Path) -> Path:
@@ -583,6 +609,7 @@ def train_flow(
                 result=selected_audit,
                 sources=selected_sources,
                 tradeoff=tradeoff,
+                gate=gate,
                 config=config,
                 provenance=audit_provenance(
                     config,
@@ -602,9 +629,11 @@ def train_flow(
             chosen=selection.champion,
             config=config,
             extracted_on=extracted_on,
+            references=audited.references,
         )
     # What every result carries, whether or not a model is registered.
     evaluated = {
+        "fairness_findings": tuple(findings),
         "run_dir": run_dir,
         "metrics": metrics,
         "summary": summary,
@@ -673,6 +702,7 @@ def train_flow(
         override_reason=None
         if objections[chosen.name].passed
         else config.fairness.overrides.get(chosen.name),
+        fairness_findings=findings,
     )
     card = privacy.scrub(card)  # the card is shared beyond the data home: guard it too
     with staged_dir(run_dir) as staging:
@@ -706,6 +736,7 @@ def train_flow(
                 "model_id": model_id,
                 "stage": "champion-candidate",
                 "fairness_gate": fairness[chosen.name].reason or "passed",
+                FINDINGS_TAG: findings_tag(findings),
             },
             texts={
                 "model_card.md": card,
@@ -716,6 +747,7 @@ def train_flow(
                 "headline.csv": equal_volume,
                 "headline_by_rule.csv": every_rule,
                 "audit_tradeoff.csv": tradeoff,
+                "audit_breaches.csv": gate.breaches,
                 **audit_tables(*audits[chosen.name]),
             },
             register=True,
@@ -727,6 +759,8 @@ def train_flow(
                 "candidate_spec": candidate_spec(chosen),
                 "selection_metric": selection.metric,
                 "selection_score": f"{float(scores[chosen.name]):.6f}",
+                "fairness_gate": fairness[chosen.name].reason or "passed",
+                FINDINGS_TAG: findings_tag(findings),
             },
         )
         version = logged.version

@@ -105,6 +105,7 @@ def render_model_card(
     rule_name: str,
     gate_notes: Sequence[str] = (),
     override_reason: str | None = None,
+    fairness_findings: Sequence[str] = (),
 ) -> str:
     """The model card for one published model, as markdown.
 
@@ -112,8 +113,10 @@ def render_model_card(
     (``headline``, ``summarise`` and ``Selection.table``); ``summary`` is shown for this
     model's ``candidate`` only. ``rule_name`` is the threshold rule whose flag volume the
     headline compares at. ``override_reason`` is given when the model was promoted by a manual
-    override of the selection rule. Raises ValueError if a table lacks a column or a feature
-    is a protected attribute.
+    override of the selection rule. ``fairness_findings``: the fairness gate's findings in
+    words (``reports.audit.breach_findings``): which groups are outside the band for which
+    options, the current rule included; a section of their own. Raises ValueError if a table
+    lacks a column or a feature is a protected attribute.
     """
     forbidden = sorted({f.name for f in features} & FORBIDDEN_INPUTS)
     if forbidden:
@@ -204,4 +207,5 @@ def render_model_card(
         rule_name=rule_name,
         gate_notes=[" ".join(note.split()) for note in gate_notes],
         override_reason=None if override_reason is None else override_reason.strip(),
+        fairness_findings=[" ".join(text.split()) for text in fairness_findings],
     )

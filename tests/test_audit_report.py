@@ -113,7 +113,7 @@ def test_marked_with_scope_band_rules_and_provenance(html: str) -> None:
         ("Scope", "weekly list of 2024-12-30"),
         ("Tolerance band", "ratio to the reference group within 0.8–1.25"),
         ("Intervals", "95% bootstrap intervals, 200 resamples"),
-        ("Reference: Ethnicity", "White (the largest group)"),
+        ("Reference: Ethnicity", "White (the largest group with a non-zero rate on every metric)"),
         ("Model version", f"<code>{PROVENANCE['model_version']}</code>"),
         ("Data fingerprint", f"<code>{PROVENANCE['data_fingerprint']}</code>"),
         ("Configuration", "<code>default</code>"),
@@ -173,9 +173,18 @@ def test_one_ratio_plot_and_table_per_attribute_and_metric(html: str) -> None:
         assert section.count("<table>") == len(METRICS)
         assert section.count('<span class="tag">reference</span>') == len(METRICS)
     ethnicity = _section(html, "attribute-ethnicity")
-    # Rates to three decimals, ratios to two: White's flag rate is 200 / 2000.
-    assert '<td class="num">2000</td><td class="num">2000</td><td class="num">0.100 [' in ethnicity
+    # Flag rates per 1,000, other rates per cent, ratios to two decimals: White's flag rate is
+    # 200 / 2000, Black's 250 / 1000 (2.5 times White's, 150 more per 1,000).
+    assert (
+        '<td class="num">2000</td><td class="num">2000</td><td class="num">100.0 per 1,000 ['
+        in ethnicity
+    )
     assert re.search(r'<td class="num">2\.50 \[\d\.\d\d–\d\.\d\d\]</td>', ethnicity)
+    assert re.search(
+        r'<td class="num">\+150\.0 per 1,000 \[\+\d+\.\d to \+\d+\.\d\]</td>', ethnicity
+    )
+    # Precision of White's flags: 40 / 200.
+    assert re.search(r'<td class="num">20\.0% \[\d+\.\d–\d+\.\d\]</td>', ethnicity)
 
 
 def test_small_intersection_cells_are_suppressed(html: str) -> None:
@@ -242,6 +251,7 @@ def test_same_inputs_give_byte_identical_html_whatever_the_row_order(
         overall=result.overall.iloc[::-1],
         by_group=result.by_group.sample(frac=1.0, random_state=1),
         intersections=result.intersections.sample(frac=1.0, random_state=2),
+        references=result.references,
     )
     again = render_audit_report(
         **_inputs(shuffled, sources=sources.iloc[::-1], tradeoff=tradeoff.iloc[::-1])
