@@ -74,9 +74,9 @@ def test_the_real_export_runs_end_to_end_with_an_audit(two_runs) -> None:
     assert rule["tp"] + rule["fp"] == rule["k"] > 0
     assert rule["tp_ratio"] == rule["tp_ratio_low"] == rule["tp_ratio_high"] == 1.0
     assert table.loc["scorecard", "k"] == rule["k"]  # compared at equal volume
-    # The gate compares with the rule (fairness.gate_baseline), which is never further from
-    # parity than itself: it always passes, so a champion is always selected and audited by
-    # race and gender with the configured reference groups.
+    # The gate compares with the rule (fairness.gate: relative_to_rule, the default), which is
+    # never further from parity than itself: it always passes, so a champion is always selected
+    # and audited by race and gender with the configured reference groups.
     selection = first.selection.set_index("candidate")
     assert selection.loc["rule_3_in_180d", "gate_passed"]
     assert first.champion in {"rule_3_in_180d", "scorecard"}
