@@ -313,22 +313,10 @@ def _lists(name: str, *, positives: int, negatives: int, **lists: tuple[int, int
 
 def _gate_all(frame: pd.DataFrame, config: FairnessConfig, *, rule: str = "rule") -> dict:
     """Each list's gate decision, the lists sharing one reference and compared with ``rule``."""
-    from models.fairness import choose_references, compare_with_rule
+    from tests.builders import audit_lists
 
     names = [c for c in frame.columns if c not in ("officer_id", "ethnicity", "label")]
-    references = choose_references(frame, config=config, flagged=names)
-    comparisons = compare_with_rule(
-        frame[["officer_id", "ethnicity", "label"]],
-        flagged={name: frame[name].to_numpy() for name in names},
-        rule=rule,
-        references=references,
-        config=config,
-        seed=1,
-    )
-    audits = {
-        name: audit(frame.assign(flagged=frame[name]), config=config, seed=1, references=references)
-        for name in names
-    }
+    audits, comparisons = audit_lists(frame, names, config=config, rule=rule, seed=1)
     return {
         name: fairness_gate(audits[name], config=config, comparison=comparisons[name], rule=rule)
         for name in names

@@ -148,29 +148,12 @@ def _select(force: pd.DataFrame, precision: dict[str, float], config) -> tuple:
     """Audit every list against shared references, gate it, select the most precise
     candidate the gate passes; returns the selection, the gate decisions and the findings."""
     from flows.audit import gate_with_overrides
-    from models.fairness import (
-        audit,
-        band_breaches,
-        choose_references,
-        compare_with_rule,
-        fairness_gate,
-    )
+    from models.fairness import band_breaches, fairness_gate
     from reports.audit import GateSummary, breach_findings
+    from tests.builders import audit_lists
 
     names = list(precision)
-    references = choose_references(force, config=config, flagged=names)
-    comparisons = compare_with_rule(
-        force[["officer_id", "ethnicity", "label"]],
-        flagged={name: force[name].to_numpy() for name in names},
-        rule="rule",
-        references=references,
-        config=config,
-        seed=3,
-    )
-    audits = {
-        name: audit(force.assign(flagged=force[name]), config=config, seed=3, references=references)
-        for name in names
-    }
+    audits, comparisons = audit_lists(force, names, config=config, rule="rule", seed=3)
     relative = config.gate == "relative_to_rule"
     decisions = gate_with_overrides(
         {
