@@ -147,6 +147,7 @@ __all__ = [
     "SOURCES",
     "TREND_COLUMNS",
     "UNCOMPARED",
+    "UNKNOWN",
     "WITHIN",
     "AuditResult",
     "GateDecision",
@@ -1169,7 +1170,8 @@ def compare_with_rule(
     is on its list. Lists may differ in length (a rule flags whom it flags, however few):
     rates are compared, never counts. For each gated attribute (``gated_attributes``), gate
     metric and group of at least ``min_group_size`` officers other than the reference
-    (``references``, shared by every candidate): the candidate's ratio and the rule's, and the
+    (``references``, shared by every candidate; none when the reference itself is smaller,
+    as the audit then blanks every ratio): the candidate's ratio and the rule's, and the
     *excess* = |log candidate ratio| − |log rule ratio| (0 = as far from parity as the rule)
     with its percentile interval from a paired bootstrap: each replicate resamples officers
     within groups (an officer's rows together) and measures both lists on the same officers.
@@ -1202,6 +1204,8 @@ def compare_with_rule(
             sums = _bootstrap_sums(
                 stats, groups, clusters, samples=config.bootstrap_samples, rng=rng
             )
+            if sums[reference].officers["n"] < config.min_group_size:
+                break  # a ratio to a suppressed reference would give its rates away
             rule_sums = _rule_view(sums)
             for metric, rate in metrics.items():
                 mine, theirs = _rates(sums, rate), _rates(rule_sums, rate)

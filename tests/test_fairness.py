@@ -743,3 +743,20 @@ def test_a_configured_reference_group_absent_from_the_data_is_refused_early() ->
         config=FairnessConfig(reference_groups={"ethnicity": "White", "age_band": "35–44"}),
         until=until,
     )
+
+
+def test_no_comparison_with_the_rule_against_a_suppressed_reference() -> None:
+    from tests.builders import audit_lists
+
+    config = ETHNICITY_ONLY.model_copy(update={"reference_groups": {"ethnicity": "S"}})
+    frame = pd.concat(
+        [
+            _lists("R", positives=100, negatives=900, model=(50, 100), rule=(20, 40)),
+            _lists("S", positives=2, negatives=10, model=(1, 2), rule=(1, 1)),
+        ],
+        ignore_index=True,
+    )
+    audits, comparisons = audit_lists(frame, ["model", "rule"], config=config, rule="rule", seed=1)
+    assert comparisons["model"].empty and comparisons["rule"].empty
+    # Nothing is outside the band against a suppressed reference, so nothing blocks.
+    assert fairness_gate(audits["model"], config=config, comparison=comparisons["model"]).passed
