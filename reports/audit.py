@@ -1017,13 +1017,18 @@ def _nice_top(value: float) -> float:
 
 
 def _trend_chart(
-    trend: pd.DataFrame, *, attribute: str, weeks: Sequence[str], config: FairnessConfig
+    trend: pd.DataFrame,
+    *,
+    attribute: str,
+    reference: str,
+    weeks: Sequence[str],
+    config: FairnessConfig,
 ) -> dict[str, Any]:
     """One attribute's flag rate per 1,000 by week, a line per group with enough officers
     (suppressed weeks leave a gap), reference first then in reading order."""
     table = trend.loc[trend["attribute"] == attribute]
     groups = _ordered_groups(
-        table["group"].astype(str), references=[], attribute=attribute, config=config
+        table["group"].astype(str), references=[reference], attribute=attribute, config=config
     )
     rates = table.pivot(index="group", columns="as_of", values="flag_rate").reindex(
         index=groups, columns=list(weeks)
@@ -1073,7 +1078,8 @@ def _trend_chart(
     ticks = [
         (_px(y_of(top * fraction)), f"{top * fraction:g}") for fraction in (0, 0.25, 0.5, 0.75, 1)
     ]
-    label_every = max(1, math.ceil(len(weeks) / 6))
+    # At most six dates under the axis, spaced evenly back from the latest.
+    labelled = set(range(len(weeks) - 1, -1, -max(1, math.ceil(len(weeks) / 6))))
     return {
         "chart_id": f"trend-{_slug(attribute)}",
         "title": f"Flag rate per 1,000 officers by week, by {_attribute_label(attribute).lower()}",
@@ -1091,11 +1097,7 @@ def _trend_chart(
         "bottom": _px(TREND_BOTTOM),
         "label_x": _px(TREND_RIGHT + 8),
         "ticks": ticks,
-        "weeks": [
-            (_px(x_of(i)), week)
-            for i, week in enumerate(weeks)
-            if i % label_every == 0 or i == len(weeks) - 1
-        ],
+        "weeks": [(_px(x_of(i)), week) for i, week in enumerate(weeks) if i in labelled],
         "lines": lines,
         "table": {
             "weeks": list(weeks),
@@ -1128,7 +1130,11 @@ def _rolling(rolling: RollingAudit, config: FairnessConfig) -> dict[str, Any]:
                 "counts": summary["counts"],
                 "rows": _table_rows(metric_rows["flag_rate"]),
                 "chart": _trend_chart(
-                    rolling.trend, attribute=attribute, weeks=rolling.weeks, config=config
+                    rolling.trend,
+                    attribute=attribute,
+                    reference=reference,
+                    weeks=rolling.weeks,
+                    config=config,
                 ),
             }
         )
