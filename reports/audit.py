@@ -173,8 +173,9 @@ PER_OFFICER: frozenset[str] = frozenset({"notices_per_officer"})
 
 
 def _rate_digits(scaled: float) -> int:
-    """Decimals for a scaled rate: one from 1 up, two below 1 (0.15 per 1,000, 0.93%)."""
-    return 1 if abs(scaled) >= 1 else 2
+    """Decimals for a scaled rate: one from 1 up (and for 0), two below 1 (0.15 per 1,000,
+    0.93%)."""
+    return 1 if abs(scaled) >= 1 or scaled == 0 else 2
 
 
 def rate_text(
@@ -1233,7 +1234,12 @@ def breach_findings(gate: GateSummary, config: FairnessConfig) -> list[str]:
             f"No group is outside the {band} band on {metrics} for any option, the current "
             "rule included.",
         ]
-    for kind, listed in kinds.items():
+    # The harm everyone shares first, then what the champion carries, then the rest.
+    order = ("every option", "the champion and", "the champion,", "the current rule,", "other")
+    for kind, listed in sorted(
+        kinds.items(),
+        key=lambda item: next(i for i, o in enumerate(order) if item[0].startswith(o)),
+    ):
         lines.append(f"Outside the {band} band for {kind}: {'; '.join(listed)}.")
     if any(kind.startswith(("every option", "the champion and")) for kind in kinds):
         lines.append(

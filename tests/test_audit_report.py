@@ -289,3 +289,78 @@ def test_missing_inputs_are_named(
         render_audit_report(**_inputs(result, sources=sources.drop(columns="added_by_model")))
     with pytest.raises(ValueError, match=r"tradeoff table lacks columns \['precision'\]"):
         render_audit_report(**_inputs(result, tradeoff=tradeoff.drop(columns="precision")))
+
+
+def test_breach_findings_say_who_is_outside_the_band_for_which_option() -> None:
+    from reports.audit import GateSummary, breach_findings
+
+    config = FairnessConfig(attributes=("ethnicity", "gender"))
+    rows = [
+        # (candidate, attribute, group, reference, ratio, verdict)
+        ("rule", "gender", "Female", "Male", 0.26, "outside band"),
+        ("model", "gender", "Female", "Male", 0.17, "outside band"),
+        ("other", "gender", "Female", "Male", 0.30, "outside band"),
+        ("rule", "ethnicity", "Black", "White", 1.90, "outside band"),
+        ("model", "ethnicity", "Black", "White", 1.10, "within band"),
+        ("other", "ethnicity", "Black", "White", 1.50, "inconclusive"),
+        ("rule", "ethnicity", "Mixed", "White", 1.10, "within band"),
+        ("model", "ethnicity", "Mixed", "White", 1.00, "within band"),
+        ("other", "ethnicity", "Mixed", "White", 0.40, "outside band"),
+    ]
+    breaches = pd.DataFrame(
+        [
+            {
+                "candidate": c,
+                "attribute": a,
+                "group": g,
+                "reference": r,
+                "metric": "flag_rate",
+                "ratio": x,
+                "ratio_ci_low": x * 0.9,
+                "ratio_ci_high": x * 1.1,
+                "verdict": v,
+            }
+            for c, a, g, r, x, v in rows
+        ]
+    )
+    gate = GateSummary(
+        mode="relative_to_rule",
+        rule="rule",
+        champion="model",
+        passed={"rule": True, "model": True, "other": False},
+        breaches=breaches,
+    )
+    assert breach_findings(gate, config)[1:] == [
+        "Outside the 0.8–1.25 band for every option, the current rule included: Female officers "
+        "on flag rate (rule 0.26×, model 0.17× the Male reference).",
+        "Outside the 0.8–1.25 band for the current rule, but not for the champion: Black "
+        "officers on flag rate (rule 1.90×, model 1.10× the White reference).",
+        "Outside the 0.8–1.25 band for other candidates only (other): Mixed officers on flag "
+        "rate (rule 1.10×, model 1.00×, other 0.40× the White reference).",
+        "A breach the current rule shares is harm already in today's practice, not made by the "
+        "model: it calls for review of how these officers come to be accused and flagged, "
+        "whichever list is used.",
+    ]
+    nobody = GateSummary(
+        mode="absolute",
+        rule="rule",
+        champion="model",
+        passed={"rule": True, "model": True},
+        breaches=breaches.iloc[0:0],
+    )
+    assert breach_findings(nobody, config) == [
+        "The fairness gate was absolute: any group outside the 0.8–1.25 band blocked.",
+        "No group is outside the 0.8–1.25 band on false positive rate and flag rate for any "
+        "option, the current rule included.",
+    ]
+    unrecorded = GateSummary(
+        mode="absolute",
+        rule="rule",
+        champion="model",
+        passed={"rule": True},
+        breaches=breaches.iloc[0:0],
+        not_audited=("ethnicity", "gender"),
+    )
+    assert breach_findings(unrecorded, config)[-1] == (
+        "Not audited: no officer has a recorded ethnicity, gender or age."
+    )
