@@ -1347,7 +1347,7 @@ def fairness_gate(
     notes = [f"no gate metric is outside {band}"]
     if len(shared):
         listed = "; ".join(_with_rule(row, rule, config.confidence) for _, row in shared.iterrows())
-        notes = [f"outside {band} but no further from parity than {rule}: {listed}"]
+        notes = [f"outside {band} but not clearly further from parity than {rule}: {listed}"]
     for verdict in (INSUFFICIENT, INCONCLUSIVE):
         rows = checked.loc[checked["verdict"] == verdict]
         if len(rows):

@@ -1217,7 +1217,7 @@ def breach_findings(gate: GateSummary, config: FairnessConfig) -> list[str]:
         elif champion in outside:
             kind = "the champion, though not conclusively for the current rule"
         elif rule in outside:
-            kind = "the current rule, but not for the champion"
+            kind = "the current rule, though not conclusively for the champion"
         else:
             kind = "other candidates only (" + ", ".join(sorted(outside)) + ")"
         named = [rule, *([champion] if champion not in (None, rule) else [])]
