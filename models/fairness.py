@@ -618,10 +618,15 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], *, complete: Sequence[
 # ---------------------------------------------------------------------------------------------
 def _audit_statistics(frame: pd.DataFrame, *, labelled: bool) -> pd.DataFrame:
     """Per-row 0/1 statistics whose sums give every metric (see FLAG_/LABEL_METRICS)."""
-    flagged = frame["flagged"].astype(bool).to_numpy()
-    stats = {"n": np.ones(len(frame), dtype=bool), "flagged": flagged}
-    if labelled:
-        positive = frame["label"].to_numpy(dtype="float64") == 1
+    positive = frame["label"].to_numpy(dtype="float64") == 1 if labelled else None
+    return _statistics(frame["flagged"].astype(bool).to_numpy(), positive)
+
+
+def _statistics(flagged: np.ndarray, positive: np.ndarray | None) -> pd.DataFrame:
+    """``_audit_statistics`` of one list (``flagged``) and the labels (``positive``, or None
+    when the outcome is not known)."""
+    stats = {"n": np.ones(len(flagged), dtype=bool), "flagged": flagged}
+    if positive is not None:
         stats |= {
             "tp": flagged & positive,
             "fp": flagged & ~positive,
@@ -1112,19 +1117,20 @@ def _excess(candidate: np.ndarray, rule: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(candidate) & np.isinf(rule), 0.0, excess)
 
 
-def _pair_statistics(
-    frame: pd.DataFrame, flagged: np.ndarray, rule_flagged: np.ndarray, *, labelled: bool
-) -> pd.DataFrame:
-    """Per-row 0/1 statistics of a candidate's list and the rule's, side by side (the rule's
-    columns prefixed "rule:"), so one resample measures both."""
-    candidate = _audit_statistics(frame.assign(flagged=flagged), labelled=labelled)
-    rule = _audit_statistics(frame.assign(flagged=rule_flagged), labelled=labelled)
-    own = [c for c in rule.columns if c in _CANDIDATE_STATS]
-    return pd.concat([candidate, rule[own].add_prefix("rule:")], axis=1)
+def _sums_by(codes: np.ndarray, stats: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """The sums of ``stats`` per code (``codes`` from ``pd.factorize``, ``index`` its
+    uniques): ``_per_officer`` without a groupby per list, for many lists on the same rows."""
+    return pd.DataFrame(
+        {
+            column: np.bincount(codes, weights=stats[column].to_numpy(), minlength=len(index))
+            for column in stats.columns
+        },
+        index=index,
+    ).astype("int64")
 
 
 def _rule_view(sums: Mapping[str, _Sums]) -> dict[str, _Sums]:
-    """The rule's half of ``_pair_statistics``' sums, named like a candidate's."""
+    """The rule's half of ``compare_with_rule``'s paired sums, named like a candidate's."""
     renamed = {f"rule:{name}": name for name in _CANDIDATE_STATS}
     out = {}
     for group, s in sums.items():
@@ -1195,15 +1201,24 @@ def compare_with_rule(
     tail = (1 - config.confidence) / 2
     clusters = _clusters(frame)
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in flagged}
+    positive = frame["label"].to_numpy(dtype="float64") == 1 if labelled else None
+    rule_stats = _statistics(flagged[rule], positive)
+    rule_columns = [c for c in rule_stats.columns if c in _CANDIDATE_STATS]
     for attribute in config.gated_attributes:
         groups = _known(frame[attribute]).to_numpy()
         reference = references[attribute][0]
+        # The resampling units (group, officer), coded once for every list.
+        codes, units = pd.factorize(pd.MultiIndex.from_arrays([groups, clusters]))
+        rule_sums_by_officer = _sums_by(codes, rule_stats[rule_columns], units).add_prefix("rule:")
         rng = np.random.default_rng(seed)
         for name, on_list in sorted(flagged.items()):
-            stats = _pair_statistics(frame, on_list, flagged[rule], labelled=labelled)
-            sums = _bootstrap_sums(
-                stats, groups, clusters, samples=config.bootstrap_samples, rng=rng
+            # Each list and the rule's side by side (the rule's columns prefixed "rule:"), so
+            # one resample measures both.
+            per_officer = pd.concat(
+                [_sums_by(codes, _statistics(on_list, positive), units), rule_sums_by_officer],
+                axis=1,
             )
+            sums = _bootstrap_officers(per_officer, samples=config.bootstrap_samples, rng=rng)
             if sums[reference].officers["n"] < config.min_group_size:
                 break  # a ratio to a suppressed reference would give its rates away
             rule_sums = _rule_view(sums)

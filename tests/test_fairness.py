@@ -762,3 +762,46 @@ def test_no_comparison_with_the_rule_against_a_suppressed_reference() -> None:
     assert comparisons["model"].empty and comparisons["rule"].empty
     # Nothing is outside the band against a suppressed reference, so nothing blocks.
     assert fairness_gate(audits["model"], config=config, comparison=comparisons["model"]).passed
+
+
+def test_every_gated_attribute_is_compared_with_the_rule() -> None:
+    from models.fairness import choose_references, compare_with_rule
+
+    config = FairnessConfig(attributes=("ethnicity", "gender", "age_band"), gate_attributes=None)
+    frame = pd.concat(
+        [
+            _lists("A", positives=100, negatives=900, model=(50, 100), rule=(20, 40)),
+            _lists("B", positives=100, negatives=900, model=(50, 200), rule=(20, 40)),
+        ],
+        ignore_index=True,
+    )
+    frame["gender"] = np.where(frame.index % 2 == 0, "Male", "Female")
+    frame["age_band"] = np.where(frame.index % 3 == 0, "25–34", "35–44")
+    names = ["model", "rule"]
+    references = choose_references(frame, config=config, flagged=names)
+    comparisons = compare_with_rule(
+        frame.drop(columns=names),
+        flagged={name: frame[name].to_numpy() for name in names},
+        rule="rule",
+        references=references,
+        config=config,
+        seed=1,
+    )
+    compared = comparisons["model"].groupby("attribute")["group"].unique()
+    assert {a: list(g) for a, g in compared.items()} == {
+        "age_band": ["25–34"],
+        "ethnicity": ["B"],
+        "gender": ["Male"],  # equal sizes: the reference is "Female", first by name
+    }
+    assert set(comparisons["model"]["metric"]) == {"false_positive_rate", "flag_rate"}
+    # Only ethnicity gated: the others are audited, not compared.
+    ethnicity_only = config.model_copy(update={"gate_attributes": ("ethnicity",)})
+    comparisons = compare_with_rule(
+        frame.drop(columns=names),
+        flagged={name: frame[name].to_numpy() for name in names},
+        rule="rule",
+        references=references,
+        config=ethnicity_only,
+        seed=1,
+    )
+    assert set(comparisons["model"]["attribute"]) == {"ethnicity"}
