@@ -1100,21 +1100,24 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
 _CANDIDATE_STATS = ("flagged", "tp", "fp", "fn")
 
 
-def _distance(rate: np.ndarray | float, reference: np.ndarray | float) -> np.ndarray:
-    """Distance from parity, |log(rate / reference rate)|: 0 for equal rates (0 and 0
-    included), infinite where exactly one of them is 0, NaN where a rate is undefined."""
+def _log_ratio(rate: np.ndarray | float, reference: np.ndarray | float) -> np.ndarray:
+    """log(rate / reference rate): 0 for equal rates (0 and 0 included, parity), +inf or -inf
+    where exactly one of them is 0, NaN where a rate is undefined."""
     rate, reference = np.asarray(rate, dtype="float64"), np.asarray(reference, dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
-        distance = np.abs(np.log(rate / reference))
-    return np.where(rate == reference, 0.0, distance)
+        log_ratio = np.log(rate / reference)
+    return np.where(rate == reference, 0.0, log_ratio)
 
 
-def _excess(candidate: np.ndarray, rule: np.ndarray) -> np.ndarray:
-    """How much further from parity the candidate is than the rule (log scale); two infinite
-    distances are equally far."""
+def _excess(candidate: np.ndarray, rule: np.ndarray, side: float) -> np.ndarray:
+    """How much further from parity the candidate is than the rule on the candidate's side
+    of parity (``side``: +1 where the group is flagged more than the reference, -1 less):
+    side × log ratio of the candidate, less the rule's on that side (0 if the rule leans the
+    other way or not at all). Two infinite log ratios on the same side are equally far."""
+    own, theirs = side * candidate, np.maximum(side * rule, 0.0)
     with np.errstate(invalid="ignore"):
-        excess = candidate - rule
-    return np.where(np.isinf(candidate) & np.isinf(rule), 0.0, excess)
+        excess = own - theirs
+    return np.where(np.isinf(own) & np.isinf(theirs) & (own > 0), 0.0, excess)
 
 
 def _sums_by(codes: np.ndarray, stats: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
@@ -1144,13 +1147,13 @@ def _rule_view(sums: Mapping[str, _Sums]) -> dict[str, _Sums]:
     return out
 
 
-def _distances(
+def _log_ratios(
     per_group: Mapping[str, tuple[float, float, np.ndarray]], group: str, reference: str
 ) -> tuple[float, np.ndarray]:
-    """A group's distance from parity with the reference (``_distance``) on the data and in
-    each replicate, from ``_rates``' numerators, denominators and replicates."""
-    point = _distance(_divide(*per_group[group][:2]), _divide(*per_group[reference][:2]))
-    return float(point), _distance(per_group[group][2], per_group[reference][2])
+    """A group's log ratio to the reference (``_log_ratio``) on the data and in each
+    replicate, from ``_rates``' numerators, denominators and replicates."""
+    point = _log_ratio(_divide(*per_group[group][:2]), _divide(*per_group[reference][:2]))
+    return float(point), _log_ratio(per_group[group][2], per_group[reference][2])
 
 
 def _ratio_of(
@@ -1178,18 +1181,24 @@ def compare_with_rule(
     metric and group of at least ``min_group_size`` officers other than the reference
     (``references``, shared by every candidate; none when the reference itself is smaller,
     as the audit then blanks every ratio): the candidate's ratio and the rule's, and the
-    *excess* = |log candidate ratio| − |log rule ratio| (0 = as far from parity as the rule)
-    with its percentile interval from a paired bootstrap: each replicate resamples officers
-    within groups (an officer's rows together) and measures both lists on the same officers.
+    *excess*, how much further from parity than the rule the candidate is on the side it
+    leans: for a group the candidate flags more than the reference, log(candidate ratio) −
+    max(log(rule ratio), 0); for one it flags less, the mirror image. The rule's disparity the
+    other way does not offset the candidate's: no group may be made worse off than under the
+    rule. The interval comes from a paired bootstrap: each replicate resamples officers within
+    groups (an officer's rows together) and measures both lists on the same officers.
 
     ``comparison``: FURTHER when the whole interval is above 0 (further from parity than the
     rule, beyond the uncertainty), CLOSER when it is below 0, NO_CLEAR_DIFFERENCE otherwise,
-    UNCOMPARED when the excess is undefined. Worked example: rule ratio 1.50, candidate 1.60
-    with excess interval −0.02–0.15: no clear difference; candidate 2.40, excess interval
-    0.31–0.63: further. A rule that flags nobody in either group is at parity (0 and 0); one
-    that flags a group and not the reference is infinitely far. The rule compared with itself
-    has excess 0 in every replicate, so it is never further from parity than itself. Excess
-    values are NaN where infinite (never printed as inf).
+    UNCOMPARED when the excess is undefined. Worked examples (log ratios to base e): rule 1.50,
+    candidate 1.60, excess log 1.60 − log 1.50 = 0.06 with interval −0.02 to 0.15: no clear
+    difference; candidate 2.40: excess 0.47, interval 0.31 to 0.63: further. Rule 0.58 (it
+    flags the group less), candidate 1.77: excess log 1.77 − 0 = 0.57: the candidate flags
+    the group more where the rule did not, further whatever the rule's distance the other
+    way. A rule that flags nobody in either group is at parity (0 and 0); one that flags a
+    group and not the reference is infinitely far. The rule compared with itself has excess 0
+    in every replicate on its side of parity (below 0 on the other), so it is never further
+    from parity than itself. Excess values are NaN where infinite (never printed as inf).
     """
     frame = frame.reset_index(drop=True)
     labelled = _has_labels(frame)
@@ -1227,10 +1236,11 @@ def compare_with_rule(
                 for group in sorted(sums):
                     if group == reference or sums[group].officers["n"] < config.min_group_size:
                         continue
-                    own, own_replicates = _distances(mine, group, reference)
-                    rule_point, rule_replicates = _distances(theirs, group, reference)
-                    excess = float(_excess(np.asarray(own), np.asarray(rule_point)))
-                    replicates = _excess(own_replicates, rule_replicates)
+                    own, own_replicates = _log_ratios(mine, group, reference)
+                    rule_point, rule_replicates = _log_ratios(theirs, group, reference)
+                    side = 1.0 if own >= 0 else -1.0  # the side the candidate leans
+                    excess = float(_excess(np.asarray(own), np.asarray(rule_point), side))
+                    replicates = _excess(own_replicates, rule_replicates, side)
                     defined = replicates[~np.isnan(replicates)]
                     low = high = np.nan
                     if len(defined):

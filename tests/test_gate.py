@@ -252,3 +252,17 @@ def test_a_candidate_flagging_the_rules_officers_and_more_is_further_from_parity
     lists = {"rule": EVERY_LIST_BREACHES["rule"], "more": (200, 756)}
     _, decisions, _ = _select(_force(lists), {"rule": 0.1, "more": 0.3}, config)
     assert not decisions["more"].passed and decisions["rule"].passed
+
+
+def test_a_rule_leaning_the_other_way_does_not_excuse_a_candidate() -> None:
+    # The rule flags B's officers who do not escalate half as often as A's (ratio 0.5); the
+    # candidate twice as often (2.0). Both are as far from parity, on opposite sides: the
+    # candidate makes B's officers worse off than the rule ever did, and is blocked.
+    from ewp.config import FairnessConfig
+
+    config = FairnessConfig(attributes=("ethnicity",), bootstrap_samples=400)
+    lists = {"rule": (200, 180), "opposite": (200, 720)}
+    _, decisions, findings = _select(_force(lists), {"rule": 0.1, "opposite": 0.3}, config)
+    assert not decisions["opposite"].passed and decisions["rule"].passed
+    assert "false_positive_rate ratio 2.00" in decisions["opposite"].reason
+    assert "; rule 0.50" in decisions["opposite"].reason
