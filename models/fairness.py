@@ -1286,7 +1286,7 @@ def _describe(row: Any, confidence: float) -> str:
 def _with_rule(row: Any, rule: str, confidence: float) -> str:
     """``_describe`` and the rule's ratio: "...; rule_3_in_180d 1.10"."""
     rule_ratio = row["rule_ratio"]
-    shown = "not defined" if pd.isna(rule_ratio) else f"{rule_ratio:.2f}"
+    shown = "no ratio (its reference rate is 0)" if pd.isna(rule_ratio) else f"{rule_ratio:.2f}"
     return f"{_describe(row, confidence)}; {rule} {shown}"
 
 

@@ -262,7 +262,55 @@ def test_a_rule_leaning_the_other_way_does_not_excuse_a_candidate() -> None:
 
     config = FairnessConfig(attributes=("ethnicity",), bootstrap_samples=400)
     lists = {"rule": (200, 180), "opposite": (200, 720)}
-    _, decisions, findings = _select(_force(lists), {"rule": 0.1, "opposite": 0.3}, config)
+    _, decisions, _ = _select(_force(lists), {"rule": 0.1, "opposite": 0.3}, config)
     assert not decisions["opposite"].passed and decisions["rule"].passed
     assert "false_positive_rate ratio 2.00" in decisions["opposite"].reason
     assert "; rule 0.50" in decisions["opposite"].reason
+
+
+def test_a_rule_that_flags_nobody_is_still_audited_and_passes_its_own_gate() -> None:
+    # A rule list may be short, or empty (a rule flags whom it flags, never padded): every
+    # candidate is audited, the empty rule too, and the gate still compares with it.
+    from ewp.config import Config, FairnessConfig
+    from flows.audit import audit_candidates, gate_decisions
+    from tests.builders import make_force
+
+    officers = [
+        {"officer_id": f"O{i:03d}", "joined_on": "2010-01-01", "ethnicity": "AB"[i % 2]}
+        for i in range(200)
+    ]
+    data = make_force(officers, [])
+    as_of = pd.Timestamp("2020-01-01")
+    rows = pd.DataFrame(
+        {
+            "officer_id": [o["officer_id"] for o in officers],
+            "as_of": as_of,
+            "notices_365d": 0,
+            "findings_case_to_answer_all": 0,
+            "findings_no_case_all": 0,
+        }
+    )
+    labels = pd.Series((np.arange(200) % 10 == 0).astype(float))
+    lists = pd.DataFrame(
+        {
+            "candidate": ["rule", "model"],
+            "test_as_of": as_of,
+            # The model: 20 A officers (even numbers) and 5 B officers (odd).
+            "officer_ids": [[], [f"O{i:03d}" for i in [*range(0, 40, 2), *range(1, 10, 2)]]],
+        }
+    )
+    config = Config(fairness=FairnessConfig(attributes=("ethnicity",), bootstrap_samples=200))
+    audited = audit_candidates(
+        data=data, rows=rows, labels=labels, lists=lists, config=config, rule="rule"
+    )
+    assert set(audited.audits) == {"rule", "model"}
+    rule_rates = audited.audits["rule"][0].by_group.set_index(["group", "metric"])["value"]
+    assert rule_rates.loc[("A", "flag_rate")] == 0 == rule_rates.loc[("B", "flag_rate")]
+    decisions = gate_decisions(audited, config=config, rule="rule")
+    assert decisions["rule"].passed
+    # The model flags B at a quarter of A's rate: the rule, flagging nobody, is at parity, so
+    # the model is further from parity than the rule, and blocked.
+    assert not decisions["model"].passed
+    assert "flag_rate ratio 0.25" in decisions["model"].reason
+    assert "; rule 1.00" not in decisions["model"].reason  # 0 / 0 is no ratio to print
+    assert "; rule no ratio (its reference rate is 0)" in decisions["model"].reason
