@@ -698,7 +698,13 @@ def train_flow(
         selection=selection.table,
         selection_metric=selection.metric,
         rule_name=ev.headline_rule,
-        gate_notes=[r for r in selection.table["gate_reason"] if r],
+        gate_notes=[
+            f"{name}: {reason}"
+            for name, reason in zip(
+                selection.table["candidate"], selection.table["gate_reason"], strict=True
+            )
+            if reason
+        ],
         override_reason=None
         if objections[chosen.name].passed
         else config.fairness.overrides.get(chosen.name),
