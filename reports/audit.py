@@ -1212,6 +1212,8 @@ def breach_findings(gate: GateSummary, config: FairnessConfig) -> list[str]:
         outside = set(table.loc[table["verdict"] == OUTSIDE, "candidate"])
         if outside >= candidates:
             kind = "every option, the current rule included"
+        elif rule in outside and champion == rule:
+            kind = "the current rule, which is the champion"
         elif rule in outside and champion in outside:
             kind = "the champion and the current rule"
         elif champion in outside:
@@ -1235,13 +1237,23 @@ def breach_findings(gate: GateSummary, config: FairnessConfig) -> list[str]:
             "rule included.",
         ]
     # The harm everyone shares first, then what the champion carries, then the rest.
-    order = ("every option", "the champion and", "the champion,", "the current rule,", "other")
+    order = (
+        "every option",
+        "the current rule, which",
+        "the champion and",
+        "the champion,",
+        "the current rule,",
+        "other",
+    )
     for kind, listed in sorted(
         kinds.items(),
         key=lambda item: next(i for i, o in enumerate(order) if item[0].startswith(o)),
     ):
         lines.append(f"Outside the {band} band for {kind}: {'; '.join(listed)}.")
-    if any(kind.startswith(("every option", "the champion and")) for kind in kinds):
+    if any(
+        kind.startswith(("every option", "the champion and", "the current rule, which"))
+        for kind in kinds
+    ):
         lines.append(
             "A breach the current rule shares is harm already in today's practice, not made by "
             "the model: it calls for review of how these officers come to be accused and "

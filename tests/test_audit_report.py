@@ -341,6 +341,17 @@ def test_breach_findings_say_who_is_outside_the_band_for_which_option() -> None:
         "model: it calls for review of how these officers come to be accused and flagged, "
         "whichever list is used.",
     ]
+    rule_champion = GateSummary(
+        mode="relative_to_rule",
+        rule="rule",
+        champion="rule",
+        passed={"rule": True, "model": False, "other": False},
+        breaches=breaches,
+    )
+    assert breach_findings(rule_champion, config)[2] == (
+        "Outside the 0.8–1.25 band for the current rule, which is the champion: Black officers "
+        "on flag rate (rule 1.90× the White reference)."
+    )
     nobody = GateSummary(
         mode="absolute",
         rule="rule",
