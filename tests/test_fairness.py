@@ -779,29 +779,25 @@ def test_every_gated_attribute_is_compared_with_the_rule() -> None:
     frame["age_band"] = np.where(frame.index % 3 == 0, "25–34", "35–44")
     names = ["model", "rule"]
     references = choose_references(frame, config=config, flagged=names)
-    comparisons = compare_with_rule(
-        frame.drop(columns=names),
-        flagged={name: frame[name].to_numpy() for name in names},
-        rule="rule",
-        references=references,
-        config=config,
-        seed=1,
-    )
-    compared = comparisons["model"].groupby("attribute")["group"].unique()
+
+    def compared_with_rule(config: FairnessConfig) -> pd.DataFrame:
+        return compare_with_rule(
+            frame.drop(columns=names),
+            flagged={name: frame[name].to_numpy() for name in names},
+            rule="rule",
+            references=references,
+            config=config,
+            seed=1,
+        )["model"]
+
+    comparison = compared_with_rule(config)
+    compared = comparison.groupby("attribute")["group"].unique()
     assert {a: list(g) for a, g in compared.items()} == {
         "age_band": ["25–34"],
         "ethnicity": ["B"],
         "gender": ["Male"],  # equal sizes: the reference is "Female", first by name
     }
-    assert set(comparisons["model"]["metric"]) == {"false_positive_rate", "flag_rate"}
+    assert set(comparison["metric"]) == {"false_positive_rate", "flag_rate"}
     # Only ethnicity gated: the others are audited, not compared.
     ethnicity_only = config.model_copy(update={"gate_attributes": ("ethnicity",)})
-    comparisons = compare_with_rule(
-        frame.drop(columns=names),
-        flagged={name: frame[name].to_numpy() for name in names},
-        rule="rule",
-        references=references,
-        config=ethnicity_only,
-        seed=1,
-    )
-    assert set(comparisons["model"]["attribute"]) == {"ethnicity"}
+    assert set(compared_with_rule(ethnicity_only)["attribute"]) == {"ethnicity"}
