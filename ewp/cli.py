@@ -391,6 +391,7 @@ def validate(
     """
     from ewp.io import read_raw_export, write_quarantine
     from ewp.validation import validate_export
+    from models.fairness import check_reference_groups
 
     cfg = _config(config)
     console.print(f"Config OK: {config or 'embedded default'} ({cfg.name})")
@@ -445,6 +446,11 @@ def validate(
     problem = result.unusable()
     if problem is not None:
         _fail("Contract error", problem)
+    assert result.export_date is not None  # an accepted notice has a date
+    with _reported_errors():
+        check_reference_groups(
+            result.data.officers, config=cfg.fairness, until=result.export_date.extracted_on
+        )
 
 
 @app.command()
@@ -624,21 +630,30 @@ def _by_split_table(long: pd.DataFrame, *, title: str) -> Table:
 
 
 def _fairness_table(result: TrainResult, config: Config) -> Table:
-    """The selected candidate's gate metrics by group: ratio to the reference, interval,
-    verdict (groups with "insufficient data" included, so none is hidden; a suppressed small
-    group shows its verdict and no number)."""
+    """The selected candidate's gate metrics by group: rate (per 1,000 or per cent), ratio to
+    the reference, interval, verdict (groups with "insufficient data" included, so none is
+    hidden; a suppressed small group shows its verdict and no number). Without any recorded
+    attribute the table says "not audited: no attributes"."""
+    from models.fairness import NOT_AUDITED, UNKNOWN
+    from reports.audit import rate_text
+
     fairness = config.fairness
     by_group = result.audit_by_group
     assert by_group is not None
+    title = (
+        f"Fairness of {result.champion} on the latest test block ({fairness.confidence:.0%} "
+        f"intervals; band {fairness.band[0]:g}–{fairness.band[1]:g})"
+    )
+    table = Table(title=title)
+    if set(by_group["group"]) <= {UNKNOWN}:
+        table.add_column("verdict")
+        table.add_row(NOT_AUDITED)
+        return table
     shown = by_group.loc[by_group["metric"].isin(fairness.gate_metrics)].sort_values(
         ["attribute", "metric", "group"], kind="stable"
     )
-    table = Table(
-        title=f"Fairness of {result.champion} on the latest test block ({fairness.confidence:.0%} "
-        f"intervals; band {fairness.band[0]:g}–{fairness.band[1]:g})"
-    )
-    for column in ("attribute", "group", "metric", "n", "value", "ratio", "interval", "verdict"):
-        table.add_column(column, justify="right" if column in ("n", "value", "ratio") else "left")
+    for column in ("attribute", "group", "metric", "n", "rate", "ratio", "interval", "verdict"):
+        table.add_column(column, justify="right" if column in ("n", "rate", "ratio") else "left")
     for row in shown.itertuples(index=False):
         interval = (
             f"{row.ratio_ci_low:.2f}–{row.ratio_ci_high:.2f}"
@@ -650,7 +665,7 @@ def _fairness_table(result: TrainResult, config: Config) -> Table:
             str(row.group),
             row.metric,
             "–" if pd.isna(row.n) else str(row.n),
-            "–" if pd.isna(row.value) else f"{row.value:.3f}",
+            "–" if pd.isna(row.value) else rate_text(row.metric, row.value),
             "–" if pd.isna(row.ratio) else f"{row.ratio:.2f}",
             interval,
             row.verdict,
@@ -770,6 +785,8 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
     _print_share_of_references(result, list_name=selection_list)
     if result.audit_by_group is not None:
         console.print(_fairness_table(result, config))
+        for line in result.fairness_findings:
+            console.print(f"  {line}", soft_wrap=True, highlight=False)
         console.print(f"Fairness audit: [bold]{result.audit_report}[/bold]")
     if result.evaluation_report is not None:
         console.print(f"Evaluation report: [bold]{result.evaluation_report}[/bold]")
@@ -872,10 +889,11 @@ def audit(
     cfg = _config(config)
     home = _home(cfg)
     from ewp.atomic import read_csv
+    from ewp.review import ReviewStore
     from features.history import build_features
     from flows.audit import audit_provenance
     from flows.common import export_fingerprint, prepare_export, validate
-    from flows.score import audit_weekly_list
+    from flows.score import audit_weekly_list, review_url
 
     flags_csv = run / "flags.csv"
     if not flags_csv.is_file():
@@ -887,6 +905,11 @@ def audit(
         validated = validate.fn(export_dir, cfg)
         data = validated.data
     matrix = build_features(data, [as_of], config=cfg.features)
+    store = ReviewStore(review_url(cfg, home))
+    try:
+        earlier = store.flags_frame()
+    finally:
+        store.close()
     path = audit_weekly_list(
         data=data,
         matrix=matrix,
@@ -894,6 +917,9 @@ def audit(
         config=cfg,
         run_dir=run,
         as_of=as_of,
+        earlier_lists=earlier.loc[
+            pd.to_datetime(earlier["as_of"]) < pd.Timestamp(as_of), ["as_of", "officer_id"]
+        ],
         provenance=audit_provenance(
             cfg,
             model_version=flags["model_version"].iloc[0],

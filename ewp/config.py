@@ -386,14 +386,16 @@ class ReviewConfig(_Frozen):
 
 
 class FairnessConfig(_Frozen):
-    """The fairness audit: groups, reference groups, tolerance band and small-cell rules."""
+    """The fairness audit: groups, reference groups, tolerance band, gate and small-cell rules."""
 
-    attributes: tuple[Literal["ethnicity", "gender", "age_band"], ...] = (
-        "ethnicity",
-        "gender",
-        "age_band",
-    )
-    # Reference group per attribute; missing = the largest group.
+    # At least one: a force without demographic data keeps them, and the audit, the gate and
+    # the CLI then say "not audited: no attributes".
+    attributes: Annotated[
+        tuple[Literal["ethnicity", "gender", "age_band"], ...], Field(min_length=1)
+    ] = ("ethnicity", "gender", "age_band")
+    # Reference group per attribute; missing = the largest group with a usable rate (see
+    # models/fairness.py, "Reference groups"). A configured group absent from the data is
+    # refused by `ewp validate` and at the start of every flow.
     reference_groups: dict[str, str] = Field(default_factory=dict)
     # Age bands by age on the as-of date: edges split "under 25", "25-34", ... "55 and over".
     age_band_edges: tuple[PositiveInt, ...] = (25, 35, 45, 55)
@@ -402,15 +404,36 @@ class FairnessConfig(_Frozen):
     min_group_size: PositiveInt = 20
     bootstrap_samples: PositiveInt = 1000
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
-    # Ratios the promotion gate checks (see models/evaluation.py's gate hook).
+    # The promotion gate. "relative_to_rule": a candidate is blocked where a group is outside
+    # the band and the candidate is further from parity there than evaluation.headline_rule
+    # (today's practice), beyond the interval's uncertainty; the rule passes its own gate, so
+    # there is always a champion, and breaches the rule shares are reported, not hidden.
+    # "absolute": any group outside the band blocks (possibly every candidate).
+    gate: Literal["relative_to_rule", "absolute"] = "relative_to_rule"
+    # Ratios the promotion gate checks (see models/fairness.py's fairness_gate).
     gate_metrics: tuple[str, ...] = ("false_positive_rate", "flag_rate")
-    # A candidate (e.g. the force's current threshold rule) the gate compares with: null = an
-    # absolute gate (any group outside the band blocks); a name = a group outside the band
-    # blocks only where the candidate is further from parity than this baseline.
-    gate_baseline: str | None = None
+    # Attributes the gate checks; null = every audited attribute (age included: see the
+    # README's "Age" paragraph). Every attribute is audited and reported either way.
+    gate_attributes: tuple[Literal["ethnicity", "gender", "age_band"], ...] | None = None
     # Candidate name -> written reason to let it through a failed gate; recorded in MLflow and
     # the model card. Empty: the gate's word is final.
     overrides: dict[str, Annotated[str, Field(min_length=10)]] = Field(default_factory=dict)
+    # The weekly audit also pools the published lists of the last rolling_weeks weeks (flag
+    # rates per group, officers clustered across weeks, and a trend per group), once at least
+    # rolling_min_weeks weeks of lists exist.
+    rolling_weeks: PositiveInt = 12
+    rolling_min_weeks: PositiveInt = 4
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gate_baseline_replaced(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "gate_baseline" in data:
+            raise ValueError(
+                "gate_baseline was replaced by gate: relative_to_rule (the default), which "
+                "compares every candidate with evaluation.headline_rule; remove gate_baseline "
+                "(set evaluation.headline_rule to the force's current rule)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _band_ordered(self) -> FairnessConfig:
@@ -418,6 +441,31 @@ class FairnessConfig(_Frozen):
         if not 0 < low < 1 < high:
             raise ValueError(f"band must be (low, high) with 0 < low < 1 < high, got {self.band}")
         return self
+
+    @model_validator(mode="after")
+    def _audited(self) -> FairnessConfig:
+        """Reference groups and gate attributes name audited attributes; rolling weeks fit."""
+        audited = list(self.attributes)
+        for field, names in (
+            ("reference_groups", list(self.reference_groups)),
+            ("gate_attributes", list(self.gate_attributes or ())),
+        ):
+            unknown = [name for name in names if name not in audited]
+            if unknown:
+                raise ValueError(
+                    f"{field}: {unknown} not in attributes; expected some of {audited}"
+                )
+        if self.rolling_min_weeks > self.rolling_weeks:
+            raise ValueError(
+                f"rolling_min_weeks ({self.rolling_min_weeks}) is more than rolling_weeks "
+                f"({self.rolling_weeks}); expected at most rolling_weeks"
+            )
+        return self
+
+    @property
+    def gated_attributes(self) -> tuple[str, ...]:
+        """The attributes the gate checks: ``gate_attributes``, else every audited one."""
+        return self.gate_attributes if self.gate_attributes is not None else self.attributes
 
 
 class RuntimeConfig(_Frozen):
@@ -529,17 +577,6 @@ class Config(_Frozen):
                 f"evaluation.selection_list: {chosen!r} is not a list the evaluation takes; "
                 f"expected one of {self.evaluated_lists()}, or null for the list scoring "
                 f"publishes ({self.scoring.list_name})"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _gate_baseline_is_a_candidate(self) -> Config:
-        baseline = self.fairness.gate_baseline
-        names = [c.name for c in self.evaluation.candidates]
-        if baseline is not None and baseline not in names:
-            raise ValueError(
-                f"fairness.gate_baseline {baseline!r} must name a candidate in "
-                f"evaluation.candidates; have {names}"
             )
         return self
 

@@ -13,9 +13,12 @@ answer among all decided before it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ewp.atomic import write_csv, write_text
@@ -23,9 +26,23 @@ from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.marking import mark_folder
 from ewp.provenance import fingerprint_json
+from features.history import serving_cohort
 from models.evaluation import GateDecision
-from models.fairness import AuditResult, attributes_as_of, audit, disparity_sources
-from reports.audit import audit_tables, render_audit_report
+from models.fairness import (
+    COMPARISON_COLUMNS,
+    AuditResult,
+    RollingAudit,
+    attributes_as_of,
+    audit,
+    band_breaches,
+    choose_references,
+    compare_with_rule,
+    disparity_sources,
+    fairness_gate,
+    not_audited,
+    rolling_audit,
+)
+from reports.audit import GateSummary, audit_tables, render_audit_report
 
 AUDIT_HTML = "audit.html"
 
@@ -53,10 +70,20 @@ def audit_frame(
     return pd.concat([frame, attributes.reset_index(drop=True)], axis=1)
 
 
-def run_audit(frame: pd.DataFrame, *, config: Config) -> tuple[AuditResult, pd.DataFrame]:
-    """The audit and the disparity sources of one frame (several dates pool by officer)."""
-    result = audit(frame, config=config.fairness, seed=config.seed)
-    sources = disparity_sources(frame, config=config.fairness, seed=config.seed)
+def run_audit(
+    frame: pd.DataFrame,
+    *,
+    config: Config,
+    references: Mapping[str, tuple[str, str]] | None = None,
+) -> tuple[AuditResult, pd.DataFrame]:
+    """The audit and the disparity sources of one frame (several dates pool by officer), both
+    against the same reference groups (``references``, or chosen from this frame)."""
+    if references is None:
+        references = choose_references(frame, config=config.fairness)
+    result = audit(frame, config=config.fairness, seed=config.seed, references=references)
+    sources = disparity_sources(
+        frame, config=config.fairness, seed=config.seed, references=references
+    )
     return result, sources
 
 
@@ -83,14 +110,25 @@ def write_audit(
     tradeoff: pd.DataFrame | None,
     config: Config,
     provenance: Mapping[str, str],
+    gate: GateSummary | None = None,
+    rolling: RollingAudit | None = None,
 ) -> Path:
     """Write ``audit.html`` and the audit CSVs into ``run_dir``, mark the folder
-    OFFICIAL-SENSITIVE and owner-only (``ewp.marking``); return the HTML path."""
+    OFFICIAL-SENSITIVE and owner-only (``ewp.marking``); return the HTML path. With a
+    ``gate`` (a model selection) also ``audit_breaches.csv``; with ``rolling`` (several weeks'
+    lists) ``audit_rolling_by_group.csv`` and ``audit_rolling_trend.csv``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, table in audit_tables(result, sources).items():
         write_csv(table, run_dir / name, float_format="%.6f")
     if tradeoff is not None:
         write_csv(tradeoff, run_dir / "audit_tradeoff.csv", float_format="%.6f")
+    if gate is not None:
+        write_csv(gate.breaches, run_dir / "audit_breaches.csv", float_format="%.6f")
+    if rolling is not None:
+        write_csv(
+            rolling.pooled.by_group, run_dir / "audit_rolling_by_group.csv", float_format="%.6f"
+        )
+        write_csv(rolling.trend, run_dir / "audit_rolling_trend.csv", float_format="%.6f")
     html = render_audit_report(
         title=title,
         scope=scope,
@@ -99,10 +137,26 @@ def write_audit(
         tradeoff=tradeoff,
         config=config.fairness,
         provenance=provenance,
+        gate=gate,
+        rolling=rolling,
     )
     path = write_text(run_dir / AUDIT_HTML, html)
     mark_folder(run_dir)
     return path
+
+
+@dataclass(frozen=True)
+class CandidateAudits:
+    """Every candidate's audit on the same rows, against shared reference groups.
+
+    ``audits``: candidate -> (audit, disparity sources); ``comparisons``: candidate -> its
+    comparison with the rule (``models.fairness.compare_with_rule``; empty without a rule);
+    ``references``: per attribute, the reference group and how it was chosen.
+    """
+
+    audits: dict[str, tuple[AuditResult, pd.DataFrame]]
+    comparisons: dict[str, pd.DataFrame]
+    references: dict[str, tuple[str, str]]
 
 
 def audit_candidates(
@@ -112,13 +166,18 @@ def audit_candidates(
     labels: pd.Series,
     lists: pd.DataFrame,
     config: Config,
-) -> dict[str, tuple[AuditResult, pd.DataFrame]]:
+    rule: str | None = None,
+    references: Mapping[str, tuple[str, str]] | None = None,
+) -> CandidateAudits:
     """Audit every candidate's lists on ``rows`` (test rows with features, labelled).
 
     ``lists`` has candidate, test_as_of and officer_ids for the audited list size; an officer
-    is flagged on a date if on that candidate's list that day.
+    is flagged on a date if on that candidate's list that day. Lists may be short or empty (a
+    rule flags whom it flags): every candidate in ``lists`` is audited. The reference groups
+    are shared (``references``, or chosen over every candidate's lists, see
+    ``models.fairness.choose_references``), and with a ``rule`` every candidate is compared
+    with it on the same resampled officers.
     """
-    flagged_pairs = lists.explode("officer_ids").dropna(subset=["officer_ids"])
     keys = pd.MultiIndex.from_arrays(
         [rows["officer_id"].to_numpy(), pd.to_datetime(rows["as_of"]).to_numpy()]
     )
@@ -126,14 +185,156 @@ def audit_candidates(
     # test block is millions of rows); only who is flagged changes.
     unflagged = pd.Series(False, index=rows.index)
     base = audit_frame(data, rows, flagged=unflagged, labels=labels, config=config)
-    out = {}
-    for candidate, pairs in flagged_pairs.groupby("candidate", sort=True):
+    flagged: dict[str, np.ndarray] = {}
+    for candidate in sorted(lists["candidate"].astype(str).unique()):
+        pairs = lists.loc[lists["candidate"] == candidate].explode("officer_ids")
+        pairs = pairs.dropna(subset=["officer_ids"])
         on_list = pd.MultiIndex.from_arrays(
             [pairs["officer_ids"].to_numpy(), pd.to_datetime(pairs["test_as_of"]).to_numpy()]
         )
-        frame = base.assign(flagged=keys.isin(on_list))
-        out[str(candidate)] = run_audit(frame, config=config)
-    return out
+        flagged[candidate] = keys.isin(on_list)
+    if references is None:
+        columns = {f"list:{name}": on_list for name, on_list in flagged.items()}
+        references = choose_references(
+            pd.concat([base, pd.DataFrame(columns, index=base.index)], axis=1),
+            config=config.fairness,
+            flagged=list(columns),
+        )
+    audits = {
+        name: run_audit(base.assign(flagged=on_list), config=config, references=references)
+        for name, on_list in flagged.items()
+    }
+    comparisons: dict[str, pd.DataFrame] = {}
+    if rule is not None and rule in flagged:
+        comparisons = compare_with_rule(
+            base.drop(columns="flagged"),
+            flagged=flagged,
+            rule=rule,
+            references=references,
+            config=config.fairness,
+            seed=config.seed,
+        )
+    return CandidateAudits(audits=audits, comparisons=comparisons, references=dict(references))
+
+
+def gate_decisions(
+    candidates: CandidateAudits, *, config: Config, rule: str
+) -> dict[str, GateDecision]:
+    """The fairness gate's decision on every audited candidate (``models.fairness.fairness_gate``):
+    relative to ``rule`` (``evaluation.headline_rule``) or absolute, as configured."""
+    relative = config.fairness.gate == "relative_to_rule"
+    return {
+        name: fairness_gate(
+            result,
+            config=config.fairness,
+            comparison=candidates.comparisons.get(name) if relative else None,
+            rule=rule,
+        )
+        for name, (result, _) in candidates.audits.items()
+    }
+
+
+def gate_summary(
+    candidates: CandidateAudits,
+    *,
+    options: Sequence[str],
+    config: Config,
+    rule: str,
+    selection: pd.DataFrame,
+    champion: str | None,
+) -> GateSummary:
+    """What the gate decided across the audited ``options`` (the configured candidates, not
+    reference scores such as the synthetic force's oracle), and every group outside the band
+    for any of them (the rule included), for the audit page, the model card and MLflow."""
+    passed = selection.set_index("candidate")["gate_passed"]
+    results = {
+        name: result for name, (result, _) in candidates.audits.items() if name in set(options)
+    }
+    any_audit = next(iter(results.values()), None)
+    return GateSummary(
+        mode=config.fairness.gate,
+        rule=rule,
+        champion=champion,
+        passed={name: bool(passed.get(name, False)) for name in results},
+        breaches=band_breaches(results, metrics=config.fairness.gate_metrics),
+        not_audited=not_audited(any_audit, config.fairness.attributes) if any_audit else (),
+    )
+
+
+def comparison_table(candidates: CandidateAudits) -> pd.DataFrame:
+    """Every candidate's comparison with the rule in one table (a ``candidate`` column first)."""
+    frames = [
+        table.assign(candidate=name)[["candidate", *COMPARISON_COLUMNS]]
+        for name, table in sorted(candidates.comparisons.items())
+    ]
+    if not frames:
+        return pd.DataFrame(columns=["candidate", *COMPARISON_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
+
+
+# MLflow keeps a tag's value up to a few thousand characters: the findings are cut there, the
+# whole text is in the model card and audit.html.
+FINDINGS_TAG = "fairness_findings"
+FINDINGS_TAG_CHARACTERS = 4000
+
+
+def findings_tag(findings: Sequence[str]) -> str:
+    """The gate's findings as one tag value: one line each, cut to fit MLflow's tag limit."""
+    text = "\n".join(findings)
+    if len(text) <= FINDINGS_TAG_CHARACTERS:
+        return text
+    more = " … (cut: the model card and audit.html have every line)"
+    return text[: FINDINGS_TAG_CHARACTERS - len(more)] + more
+
+
+def champion_findings(tags: Mapping[str, str]) -> list[str]:
+    """The findings recorded with a registered model (its ``fairness_findings`` tag), one per
+    line; empty for a model registered before they were recorded."""
+    return [line for line in tags.get(FINDINGS_TAG, "").split("\n") if line]
+
+
+def rolling_frame(data: ForceData, lists: pd.DataFrame, *, config: Config) -> pd.DataFrame:
+    """The rolling audit's input (``models.fairness.rolling_audit``): every officer serving on
+    each list date of ``lists`` (``as_of``, ``officer_id``: the published flags), flagged if on
+    that date's list, with the attributes as of that date. Outcomes are not known: no label."""
+    dates = sorted(set(pd.to_datetime(lists["as_of"]).dt.date))
+    cohort = serving_cohort(data, dates, config=config.features)
+    as_of = pd.to_datetime(cohort["as_of"])
+    published = pd.MultiIndex.from_arrays(
+        [lists["officer_id"].astype(str).to_numpy(), pd.to_datetime(lists["as_of"]).to_numpy()]
+    )
+    serving = pd.MultiIndex.from_arrays(
+        [cohort["officer_id"].astype(str).to_numpy(), as_of.to_numpy()]
+    )
+    frame = pd.DataFrame(
+        {
+            "officer_id": cohort["officer_id"].astype(str).to_numpy(),
+            "as_of": as_of.to_numpy(),
+            "flagged": serving.isin(published),
+            "label": np.nan,
+        }
+    )
+    attributes = attributes_as_of(
+        data.officers, frame, age_band_edges=config.fairness.age_band_edges
+    )
+    return pd.concat([frame, attributes], axis=1)
+
+
+def weekly_rolling_audit(
+    data: ForceData, lists: pd.DataFrame, *, as_of: dt.date, config: Config
+) -> RollingAudit | None:
+    """The rolling audit of the weekly lists published in the ``fairness.rolling_weeks`` weeks
+    up to ``as_of`` (``lists``: as_of, officer_id; this week's included), or None while fewer
+    than ``fairness.rolling_min_weeks`` weeks of lists exist. Worked example: 12 weeks up to
+    2024-12-30 covers lists dated 2024-10-14 to 2024-12-30."""
+    fairness = config.fairness
+    first = as_of - dt.timedelta(weeks=fairness.rolling_weeks - 1)
+    dates = pd.to_datetime(lists["as_of"]).dt.date
+    in_window = (dates >= first) & (dates <= as_of)
+    if dates.loc[in_window].nunique() < fairness.rolling_min_weeks:
+        return None
+    frame = rolling_frame(data, lists.loc[in_window], config=config)
+    return rolling_audit(frame, config=fairness, seed=config.seed)
 
 
 def gate_with_overrides(

@@ -49,6 +49,7 @@ from ewp.validation import (
     infer_last_day,
     validate_export,
 )
+from models.fairness import check_reference_groups
 
 
 def retry_if_transient(task: Task, task_run: TaskRun, state: State) -> bool:
@@ -154,7 +155,9 @@ def ingest_export(config: Config, home: Path) -> Path:
 
 @ewp_task(**IO_TASK)
 def validate(export_dir: Path, config: Config) -> ValidationResult:
-    """Validate the export against the contract (read = accepted + quarantined, checked).
+    """Validate the export against the contract (read = accepted + quarantined, checked), and
+    the config's fairness reference groups against its officers (``ConfigError`` naming the
+    field and the groups present: a run fails here, not after training every candidate).
 
     The export date is the config's ``data.extracted_on``, else the export's own
     ``export.json``, else inferred from the data (``ewp.validation.infer_last_day``); it is
@@ -185,6 +188,9 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
         raise ContractError(f"{problem}: `ewp validate` lists why each record was quarantined")
     assert result.export_date is not None  # an accepted notice has a date
     run_logger().info("Export date: %s", result.export_date.describe())
+    check_reference_groups(
+        result.data.officers, config=config.fairness, until=result.export_date.extracted_on
+    )
     return result
 
 

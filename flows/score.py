@@ -58,7 +58,15 @@ from features.explanations import (
 )
 from features.history import build_features
 from features.registry import FeatureSpec, feature_specs
-from flows.audit import AUDIT_HTML, audit_frame, audit_provenance, run_audit, write_audit
+from flows.audit import (
+    AUDIT_HTML,
+    audit_frame,
+    audit_provenance,
+    champion_findings,
+    run_audit,
+    weekly_rolling_audit,
+    write_audit,
+)
 from flows.common import (
     IO_TASK,
     ewp_flow,
@@ -189,8 +197,12 @@ def publish_list(
     rejections: Rejections | None = None,
     model_tags: Mapping[str, str] | None = None,
     stale_export: StaleExport | None = None,
+    fairness_findings: Sequence[str] = (),
 ) -> Published:
     """Score the cohort at ``as_of``, draw and explain the list, write it, record it.
+
+    ``fairness_findings``: what the fairness gate found when the model was selected
+    (``flows.audit.champion_findings``), shown in the report's methods.
 
     Writes into ``run_dir`` as given: the flows pass a staging folder (see the module
     docstring). ``rejections`` (``reports.weekly.count_rejections`` of the validation's
@@ -296,6 +308,7 @@ def publish_list(
             run_dir=run_dir,
             as_of=as_of,
             provenance=provenance,
+            earlier_lists=earlier[["as_of", "officer_id"]],
         )
         html = render_weekly_report(
             as_of=as_of.isoformat(),
@@ -305,7 +318,8 @@ def publish_list(
             changes=changes,
             suppressed=suppressed,
             provenance=provenance,
-            methods=methods(config, features=columns),
+            methods=methods(config, features=columns)
+            | {"fairness_findings": list(fairness_findings)},
             links={"Fairness audit of this list": AUDIT_HTML},
             rejections=rejections,
             meaning=score_meaning(config, model_tags),
@@ -422,9 +436,12 @@ def audit_weekly_list(
     run_dir: Path,
     as_of: dt.date,
     provenance: dict[str, str],
+    earlier_lists: pd.DataFrame | None = None,
 ) -> Path:
     """Audit a weekly list: who is flagged, by group, against the serving cohort. Outcomes are
-    not known yet, so flag rates only (and where the disparity comes from)."""
+    not known yet, so flag rates only (and where the disparity comes from). With the lists
+    published before (``earlier_lists``: as_of, officer_id), the last weeks' lists are also
+    audited together (``flows.audit.weekly_rolling_audit``)."""
     frame = audit_frame(
         data,
         matrix,
@@ -433,6 +450,8 @@ def audit_weekly_list(
         config=config,
     )
     result, sources = run_audit(frame, config=config)
+    this_week = pd.DataFrame({"as_of": as_of, "officer_id": flagged_ids.astype(str).to_numpy()})
+    lists = pd.concat([earlier_lists, this_week]) if earlier_lists is not None else this_week
     return write_audit(
         run_dir=run_dir,
         title=f"Fairness audit of the list of {as_of.isoformat()}",
@@ -443,6 +462,7 @@ def audit_weekly_list(
         tradeoff=None,
         config=config,
         provenance=provenance,
+        rolling=weekly_rolling_audit(data, lists, as_of=as_of, config=config),
     )
 
 
@@ -484,6 +504,7 @@ def score_flow(
         run_logger().info("%s", stale.warning)
     with step("Loading the champion from the model registry"):
         model, model_version, tags = load_champion(tracker_for(config, home))
+    findings = champion_findings(tags)
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
     with step(f"Scoring every serving officer; the list of {day}"), staged_dir(run_dir) as staging:
         # The run keeps its own quarantine: what was left out, and why.
@@ -501,6 +522,7 @@ def score_flow(
             rejections=count_rejections(validated.quarantine),
             model_tags=tags,
             stale_export=stale,
+            fairness_findings=findings,
         )
         manifest = run_manifest(
             config=config,

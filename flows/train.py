@@ -51,8 +51,13 @@ from features.history import feature_columns
 from features.labels import build_labels
 from features.registry import feature_specs
 from flows.audit import (
+    FINDINGS_TAG,
     audit_candidates,
     audit_provenance,
+    comparison_table,
+    findings_tag,
+    gate_decisions,
+    gate_summary,
     gate_with_overrides,
     tradeoff_table,
     write_audit,
@@ -89,11 +94,10 @@ from models.evaluation import (
     summarise,
 )
 from models.explain import model_terms
-from models.fairness import fairness_gate
 from models.metrics import k_for_fraction
 from models.sampling import negative_subsample
 from models.timechop import Split, SplitError, make_splits
-from reports.audit import audit_tables
+from reports.audit import audit_tables, breach_findings
 from reports.evaluation import EvaluationTables, render_evaluation_report
 from reports.model_card import render_model_card
 
@@ -128,6 +132,9 @@ class TrainResult:
     # Precision and recall at k per candidate, pooled over test dates, with intervals.
     precision_curve: pd.DataFrame | None = None
     evaluation_report: Path | None = None
+    # The fairness gate's findings in words (reports.audit.breach_findings): groups outside
+    # the band for which options, the current rule included.
+    fairness_findings: tuple[str, ...] = ()
 
 
 def evaluation_fingerprint(config: Config, data_fingerprint: str) -> str:
@@ -566,9 +573,11 @@ def audit_by_split(
     chosen: str,
     config: Config,
     extracted_on: dt.date,
+    references: Mapping[str, tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """The selected model's audit on every test block: by-group rows with a ``split`` column,
-    so a reviewer sees whether a disparity is steady or comes and goes."""
+    so a reviewer sees whether a disparity is steady or comes and goes (against the
+    ``references`` of the selection's audit, so the blocks compare with the same groups)."""
     selection_list = config.selection_list()
     frames = []
     for split in track(splits, f"Auditing {chosen} on each test date", len(splits)):
@@ -586,8 +595,13 @@ def audit_by_split(
             & lists["test_as_of"].isin(pd.to_datetime(list(split.test_block)))
         ]
         ((result, _),) = audit_candidates(
-            data=data, rows=rows, labels=pd.Series(labels), lists=block, config=config
-        ).values()
+            data=data,
+            rows=rows,
+            labels=pd.Series(labels),
+            lists=block,
+            config=config,
+            references=references,
+        ).audits.values()
         frames.append(result.by_group.assign(split=split.test_as_of.isoformat()))
     return pd.concat(frames, ignore_index=True)
 
@@ -697,20 +711,19 @@ def train_flow(
         (lists["list"] == selection_list)
         & lists["test_as_of"].isin(pd.to_datetime(list(splits[-1].test_block)))
     ]
+    # Every candidate's list is compared with the force's current rule's (the relative gate's
+    # baseline), against reference groups they share.
     with step(f"Auditing the fairness of {len(candidates)} candidates"):
-        audits = audit_candidates(
-            data=data, rows=audit_rows, labels=pd.Series(audit_y), lists=latest, config=config
+        audited = audit_candidates(
+            data=data,
+            rows=audit_rows,
+            labels=pd.Series(audit_y),
+            lists=latest,
+            config=config,
+            rule=ev.headline_rule,
         )
-    baseline = config.fairness.gate_baseline
-    objections = {
-        name: fairness_gate(
-            result,
-            config=config.fairness,
-            baseline=audits[baseline][0] if baseline else None,
-            baseline_name=baseline or "the baseline",
-        )
-        for name, (result, _) in audits.items()
-    }
+    audits = audited.audits
+    objections = gate_decisions(audited, config=config, rule=ev.headline_rule)
     fairness = gate_with_overrides(objections, config.fairness.overrides)
 
     def combined_gate(name: str) -> GateDecision:
@@ -734,6 +747,17 @@ def train_flow(
         feature_sets={c.name: c.feature_set for c in candidates},
         config=config,
     )
+    gate = gate_summary(
+        audited,
+        options=[c.name for c in candidates],
+        config=config,
+        rule=ev.headline_rule,
+        selection=selection.table,
+        champion=selection.champion,
+    )
+    findings = breach_findings(gate, config.fairness)
+    for line in findings:
+        logger.info("Fairness: %s", line)
     eval_fingerprint = evaluation_fingerprint(config, data_fingerprint)
     tags = {
         "data_fingerprint": data_fingerprint,
@@ -755,6 +779,7 @@ def train_flow(
         "score_distribution.csv": pooled.distribution,
         "audit_tradeoff.csv": tradeoff,
         "short_rule_lists.csv": short_rules,
+        "audit_comparison.csv": comparison_table(audited),
     }
 
     def report(model_version: str, decision: str) -> dict[str, str]:
@@ -806,6 +831,7 @@ def train_flow(
                 result=selected_audit,
                 sources=selected_sources,
                 tradeoff=tradeoff,
+                gate=gate,
                 config=config,
                 provenance=audit_provenance(
                     config,
@@ -825,9 +851,11 @@ def train_flow(
             chosen=selection.champion,
             config=config,
             extracted_on=extracted_on,
+            references=audited.references,
         )
     # What every result carries, whether or not a model is registered.
     evaluated = {
+        "fairness_findings": tuple(findings),
         "run_dir": run_dir,
         "metrics": metrics,
         "summary": summary,
@@ -927,11 +955,18 @@ def train_flow(
         selection=selection.table,
         selection_metric=selection.metric,
         rule_name=ev.headline_rule,
-        gate_notes=[r for r in selection.table["gate_reason"] if r],
+        gate_notes=[
+            f"{name}: {reason}"
+            for name, reason in zip(
+                selection.table["candidate"], selection.table["gate_reason"], strict=True
+            )
+            if reason
+        ],
         override_reason=None
         if objections[chosen.name].passed
         else config.fairness.overrides.get(chosen.name),
         terms=terms,
+        fairness_findings=findings,
     )
     card = privacy.scrub(card)  # the card is shared beyond the data home: guard it too
     with staged_dir(run_dir) as staging:
@@ -966,6 +1001,7 @@ def train_flow(
                 "model_id": model_id,
                 "stage": "champion-candidate",
                 "fairness_gate": fairness[chosen.name].reason or "passed",
+                FINDINGS_TAG: findings_tag(findings),
             },
             texts={
                 "model_card.md": card,
@@ -977,6 +1013,7 @@ def train_flow(
                 "headline_by_rule.csv": every_rule,
                 "audit_tradeoff.csv": tradeoff,
                 "features.csv": terms.table,
+                "audit_breaches.csv": gate.breaches,
                 **audit_tables(*audits[chosen.name]),
             },
             register=True,
@@ -997,6 +1034,8 @@ def train_flow(
                 "selection_metric": selection.metric,
                 "selection_score": f"{float(scores[chosen.name]):.6f}",
                 **weekly_tags,
+                "fairness_gate": fairness[chosen.name].reason or "passed",
+                FINDINGS_TAG: findings_tag(findings),
             },
         )
         version = logged.version

@@ -26,10 +26,19 @@ recall                 true positives / label-positives (1 − FNR)       label-
 
 The label metrics need outcomes; a weekly list whose outcome is not yet known (``label`` all
 NaN) gets only flag_rate and share_of_flags. Each metric's *ratio* is the group's value over
-the reference group's: the group in ``FairnessConfig.reference_groups``, else the largest group.
-Point values come from fairlearn's ``MetricFrame`` (share_of_flags, which fairlearn lacks, is
+the reference group's, and its *difference* the group's value minus the reference's. Point
+values come from fairlearn's ``MetricFrame`` (share_of_flags, which fairlearn lacks, is
 computed here); fairlearn's own bootstrap is not used because it resamples the whole table
 (group sizes vary), loops in Python over replicates and gives no ratio to a reference group.
+
+Reference groups (``choose_references``)
+    The group in ``FairnessConfig.reference_groups`` (``check_reference_groups`` refuses one
+    the data cannot have, before any work), else the largest group of at least
+    ``min_group_size`` officers whose rate is non-zero on every metric, else the largest with a
+    non-zero flag rate, else the largest. A ratio to a reference rate of 0 is not defined: it is
+    NaN (never infinite, in no table, report or console line), its verdict "insufficient data",
+    and the difference is reported instead. Candidates of one model selection share their
+    references, so their ratios compare.
 
 Two readings (Aequitas' fairness tree)
     *Punitive*: a flag can end in discipline, so an officer wrongly flagged bears a cost; look
@@ -45,12 +54,12 @@ Intervals
     ``bootstrap_samples`` replicates, ``numpy.random.default_rng(seed)``): officers are
     resampled with replacement *within each group*, so group sizes stay fixed, and a ratio's
     replicate is the group's replicate over the reference group's. An interval is NaN when the
-    metric is undefined (0/0) in any replicate. If the frame has an ``officer_id`` column, an
-    officer's rows (several dates) are resampled together, so pooling dates does not overstate
-    precision (an officer whose age band changes between the dates is one unit in each band);
-    ``n`` and ``denominator`` still count rows, the size rules below count officers. The
-    replicates are drawn as multinomial counts over officer types, which is exact and
-    vectorised (see ``_bootstrap_sums``).
+    metric is undefined (0/0) in any replicate, and a bound is NaN where it is infinite. If
+    the frame has an ``officer_id`` column, an officer's rows (several dates) are resampled
+    together, so pooling dates does not overstate precision (an officer whose age band changes
+    between the dates is one unit in each band); ``n`` and ``denominator`` still count rows,
+    the size rules below count officers. The replicates are drawn as multinomial counts over
+    officer types, which is exact and vectorised (see ``_bootstrap_sums``).
 
 Small-cell suppression
     Protected attributes leave this module only as aggregates over at least
@@ -87,16 +96,28 @@ Where the disparity comes from
     the label's disparity and to the notices' (see its docstring).
 
 Promotion gate
-    ``fairness_gate`` blocks a candidate when any gate metric of any group is "outside band";
-    "insufficient data" and suppressed groups never block but are named in the reason.
+    ``fairness_gate`` checks ``gate_metrics`` of ``gated_attributes``. With ``gate:
+    relative_to_rule`` (the default) a group "outside band" blocks a candidate only where the
+    candidate is further from parity there than the force's current rule, beyond the
+    uncertainty (``compare_with_rule``: a paired bootstrap of the difference in distance from
+    parity); the rule never blocks itself, so a champion always exists, and the breaches it
+    shares are reported (``band_breaches``). With ``gate: absolute`` any group "outside band"
+    blocks. "insufficient data" and suppressed groups never block but are named in the
+    reason; with no attribute recorded at all the reason is "not audited: no attributes".
+
+Several weeks pooled
+    ``rolling_audit`` audits the lists of several weeks together (officer-weeks, officers
+    clustered) with a flag-rate trend per group: one weekly list of 50 flags cannot say much.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,25 +129,40 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import precision_score, recall_score
 
-from ewp.config import FairnessConfig
+from ewp.config import ConfigError, FairnessConfig
 from models.evaluation import GateDecision
 
 __all__ = [
     "BY_GROUP_COLUMNS",
+    "CLOSER",
+    "COMPARISON_COLUMNS",
+    "FURTHER",
     "INCONCLUSIVE",
     "INSUFFICIENT",
     "METRICS",
+    "NOT_AUDITED",
+    "NO_CLEAR_DIFFERENCE",
     "OUTSIDE",
     "REFERENCE",
     "SOURCES",
+    "TREND_COLUMNS",
+    "UNCOMPARED",
+    "UNKNOWN",
     "WITHIN",
     "AuditResult",
     "GateDecision",
+    "RollingAudit",
     "age_band_labels",
     "attributes_as_of",
     "audit",
+    "band_breaches",
+    "check_reference_groups",
+    "choose_references",
+    "compare_with_rule",
     "disparity_sources",
     "fairness_gate",
+    "not_audited",
+    "rolling_audit",
     "suppressed_verdict",
 ]
 
@@ -150,10 +186,15 @@ BY_GROUP_COLUMNS: tuple[str, ...] = (
     "ratio",
     "ratio_ci_low",
     "ratio_ci_high",
+    "difference",
+    "difference_ci_low",
+    "difference_ci_high",
     "n",
     "denominator",
     "verdict",
 )
+RATIO_COLUMNS: tuple[str, ...] = ("ratio", "ratio_ci_low", "ratio_ci_high")
+DIFFERENCE_COLUMNS: tuple[str, ...] = ("difference", "difference_ci_low", "difference_ci_high")
 
 
 @dataclass(frozen=True)
@@ -196,11 +237,14 @@ class AuditResult:
     ``overall``: metric, value over every row (n, flagged and the rates).
     ``by_group``: one row per attribute × group × metric, columns ``BY_GROUP_COLUMNS``.
     ``intersections``: the same for ethnicity × gender cells, small cells suppressed.
+    ``references``: per attribute (and "ethnicity × gender"), how its reference group was
+    chosen, in words (see ``choose_references``).
     """
 
     overall: pd.DataFrame
     by_group: pd.DataFrame
     intersections: pd.DataFrame
+    references: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -261,9 +305,68 @@ def attributes_as_of(
     )
 
 
+def check_reference_groups(
+    officers: pd.DataFrame, *, config: FairnessConfig, until: dt.date
+) -> None:
+    """Refuse a configured reference group the data cannot have, before any work is done.
+
+    ``fairness.reference_groups``: an ethnicity or gender must be among the officers' values
+    (blank reads "Unknown"); an age band must be one of ``age_band_labels`` and some officer
+    must be of that age at some point between joining and leaving (or ``until``, e.g. today).
+    Raises ``ConfigError`` naming the config field and the groups present: without this check
+    the audit fails only after every candidate has been trained.
+    """
+    for attribute, group in sorted(config.reference_groups.items()):
+        where = f"fairness.reference_groups.{attribute}"
+        if attribute == "age_band":
+            labels = age_band_labels(config.age_band_edges)
+            present = [
+                label for label in labels if label in _bands_reached(officers, config, until)
+            ]
+            if group not in labels:
+                raise ConfigError(
+                    f"{where}: {group!r} is not an age band of fairness.age_band_edges "
+                    f"{list(config.age_band_edges)}; expected one of {labels}"
+                )
+        else:
+            values = officers[attribute] if attribute in officers else pd.Series([], dtype=str)
+            present = sorted(set(_known(values))) or [UNKNOWN]
+        if group not in present:
+            raise ConfigError(
+                f"{where}: {group!r} is not in the data; the groups present are {present}"
+            )
+
+
+def _bands_reached(officers: pd.DataFrame, config: FairnessConfig, until: dt.date) -> set[str]:
+    """The age bands some officer is in at some date of their service (joining to leaving, or
+    ``until``); officers without a birth year or joining date reach none."""
+    if "birth_year" not in officers or "joined_on" not in officers:
+        return set()
+    edges = np.asarray(config.age_band_edges)
+    labels = age_band_labels(config.age_band_edges)
+    birth = pd.to_numeric(officers["birth_year"], errors="coerce")
+    joined = pd.to_datetime(officers["joined_on"], errors="coerce").dt.year
+    last = pd.Series(float(until.year), index=officers.index)
+    if "left_on" in officers:
+        last = pd.to_datetime(officers["left_on"], errors="coerce").dt.year.fillna(until.year)
+    known = birth.notna() & joined.notna()
+    first_band = np.searchsorted(edges, (joined - birth)[known].to_numpy(), side="right")
+    last_band = np.searchsorted(edges, (last - birth)[known].to_numpy(), side="right")
+    return {
+        labels[b]
+        for low, high in zip(first_band, last_band, strict=True)
+        for b in range(low, high + 1)
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Bootstrap
 # ---------------------------------------------------------------------------------------------
+def _per_officer(stats: pd.DataFrame, groups: np.ndarray, clusters: np.ndarray) -> pd.DataFrame:
+    """The sums of ``stats`` per (group, officer): the bootstrap's resampling units."""
+    return stats.groupby([groups, clusters], sort=True).sum()
+
+
 def _bootstrap_sums(
     stats: pd.DataFrame,
     groups: np.ndarray,
@@ -282,7 +385,13 @@ def _bootstrap_sums(
     types. With one row per officer and binary statistics there are at most a handful of types
     (e.g. the four confusion-matrix cells), so the cost is samples × types, not samples × m.
     """
-    per_officer = stats.groupby([groups, clusters], sort=True).sum()
+    return _bootstrap_officers(_per_officer(stats, groups, clusters), samples=samples, rng=rng)
+
+
+def _bootstrap_officers(
+    per_officer: pd.DataFrame, *, samples: int, rng: np.random.Generator
+) -> dict[str, _Sums]:
+    """``_bootstrap_sums`` from the per-(group, officer) sums of ``_per_officer``."""
     out: dict[str, _Sums] = {}
     for group, table in per_officer.groupby(level=0, sort=True):
         counted = table.value_counts(sort=False).sort_index()
@@ -290,11 +399,17 @@ def _bootstrap_sums(
         frequency = counted.to_numpy()
         draws = rng.multinomial(len(table), frequency / len(table), size=samples)
         out[str(group)] = _Sums(
-            point=pd.Series(frequency @ types, index=stats.columns),
-            replicates=pd.DataFrame(draws @ types, columns=stats.columns),
+            point=pd.Series(frequency @ types, index=per_officer.columns),
+            replicates=pd.DataFrame(draws @ types, columns=per_officer.columns),
             officers=(table > 0).sum(axis=0),
         )
     return out
+
+
+def _finite(value: np.ndarray | float) -> float:
+    """A number, or NaN where it is infinite or undefined (a ratio to 0 is not printed)."""
+    number = float(value)
+    return number if np.isfinite(number) else np.nan
 
 
 def _divide(numerator: np.ndarray | float, denominator: np.ndarray | float) -> np.ndarray:
@@ -327,29 +442,123 @@ def _rates(sums: Mapping[str, _Sums], rate: _Rate) -> dict[str, tuple[float, flo
 
 
 def _interval(replicates: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Percentile interval of the replicates; NaN when any replicate is undefined."""
+    """Percentile interval of the replicates; NaN when any replicate is undefined, and NaN for
+    a bound that is infinite (a ratio to a reference whose rate is 0 in many replicates): no
+    table, report or console line ever shows an infinite bound."""
     if np.isnan(replicates).any():
         return np.nan, np.nan
     tail = (1 - confidence) / 2
     with np.errstate(invalid="ignore"):
         low, high = np.quantile(replicates, [tail, 1 - tail])
-    # Interpolating between two infinite replicates gives NaN; the quantile is then infinite.
-    return (np.inf if np.isnan(low) else low), (np.inf if np.isnan(high) else high)
+    # Interpolating between two infinite replicates gives NaN: that bound is infinite too.
+    return (
+        float(low) if np.isfinite(low) else np.nan,
+        float(high) if np.isfinite(high) else np.nan,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Groups, references and verdicts
 # ---------------------------------------------------------------------------------------------
-def _reference(sizes: pd.Series, configured: str | None, attribute: str) -> str:
-    """The configured reference group, else the largest (ties: first by name)."""
+REFERENCE_CONFIGURED = "configured (fairness.reference_groups)"
+REFERENCE_CELL = "the cell of the two reference groups"
+REFERENCE_USABLE = "the largest group with a non-zero rate on every metric"
+REFERENCE_FLAGGED = (
+    "the largest group with a non-zero flag rate; where its rate on a metric is 0, a ratio to "
+    "it is not defined and the difference is reported instead"
+)
+REFERENCE_LARGEST = (
+    "the largest group: no group of at least {size} officers has a non-zero flag rate, so no "
+    "ratio is defined and the differences are reported instead"
+)
+
+
+def _reference_stats(frame: pd.DataFrame, flagged: str, *, labelled: bool) -> pd.DataFrame:
+    """The counts whose being non-zero makes every metric's rate non-zero: flagged (flag rate,
+    share of flags) and, with labels, true positives (precision, recall), false positives
+    (false positive rate) and false negatives (false negative rate)."""
+    on_list = frame[flagged].astype(bool).to_numpy()
+    stats = {f"{flagged}:flagged": on_list}
+    if labelled:
+        positive = frame["label"].to_numpy(dtype="float64") == 1
+        stats |= {
+            f"{flagged}:tp": on_list & positive,
+            f"{flagged}:fp": on_list & ~positive,
+            f"{flagged}:fn": ~on_list & positive,
+        }
+    return pd.DataFrame(stats, index=frame.index).astype("int64")
+
+
+def _choose_reference(
+    frame: pd.DataFrame,
+    groups: np.ndarray,
+    *,
+    flagged: Sequence[str],
+    labelled: bool,
+    configured: str | None,
+    attribute: str,
+    min_size: int,
+) -> tuple[str, str]:
+    """One attribute's reference group and how it was chosen (see ``choose_references``)."""
+    present = sorted(set(groups))
     if configured is not None:
-        if configured not in sizes.index:
+        if configured not in present:
             raise ValueError(
                 f"reference group {configured!r} for {attribute!r} is not in the data; "
-                f"groups: {sorted(sizes.index)}"
+                f"groups: {present}"
             )
-        return configured
-    return str(sizes.sort_index().idxmax())
+        return configured, REFERENCE_CONFIGURED
+    stats = pd.concat([_reference_stats(frame, f, labelled=labelled) for f in flagged], axis=1)
+    sums = stats.groupby(groups, sort=True).sum()
+    rows = pd.Series(groups).value_counts()
+    officers = pd.Series(_clusters(frame)).groupby(groups).nunique()
+    largest_first = sorted(present, key=lambda group: (-int(rows[group]), group))
+    sizeable = [group for group in largest_first if officers[group] >= min_size]
+    flag_columns = [f"{f}:flagged" for f in flagged]
+    for group in sizeable:
+        if (sums.loc[group] > 0).all():
+            return group, REFERENCE_USABLE
+    for group in sizeable:
+        if (sums.loc[group, flag_columns] > 0).all():
+            return group, REFERENCE_FLAGGED
+    return largest_first[0], REFERENCE_LARGEST.format(size=min_size)
+
+
+def choose_references(
+    frame: pd.DataFrame, *, config: FairnessConfig, flagged: Sequence[str] = ("flagged",)
+) -> dict[str, tuple[str, str]]:
+    """The reference group of each audited attribute, and how it was chosen, in words.
+
+    The configured group (``FairnessConfig.reference_groups``; ValueError if it is not in the
+    data) or else, among the groups of at least ``min_group_size`` officers, largest first
+    (rows, ties by name):
+
+    1. the first whose rate is non-zero on every metric (flag rate; with labels also
+       precision, false positive and false negative rate, recall) on every list in
+       ``flagged`` (the columns of ``frame`` holding each audited list: the candidates of a
+       model selection share one reference, so their ratios can be compared);
+    2. else the first with a non-zero flag rate on every list: a ratio to its rate of 0 on
+       another metric is not defined, and the difference is reported instead;
+    3. else the largest group: no ratio is defined, only differences.
+
+    A rate of 0 in the reference would make every other group's ratio infinite (on a real
+    export "55 and over", the largest age band, had no flag at all). Worked example: bands
+    "55 and over" (900 officers, 0 flags), "45–54" (800, 12 flags), "under 25" (15, 3 flags):
+    "under 25" is too small, so the reference is "45–54" (rule 1 or 2).
+    """
+    labelled = _has_labels(frame)
+    return {
+        attribute: _choose_reference(
+            frame,
+            _known(frame[attribute]).to_numpy(),
+            flagged=flagged,
+            labelled=labelled,
+            configured=config.reference_groups.get(attribute),
+            attribute=attribute,
+            min_size=config.min_group_size,
+        )
+        for attribute in config.attributes
+    }
 
 
 def _verdict(
@@ -409,10 +618,15 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], *, complete: Sequence[
 # ---------------------------------------------------------------------------------------------
 def _audit_statistics(frame: pd.DataFrame, *, labelled: bool) -> pd.DataFrame:
     """Per-row 0/1 statistics whose sums give every metric (see FLAG_/LABEL_METRICS)."""
-    flagged = frame["flagged"].astype(bool).to_numpy()
-    stats = {"n": np.ones(len(frame), dtype=bool), "flagged": flagged}
-    if labelled:
-        positive = frame["label"].to_numpy(dtype="float64") == 1
+    positive = frame["label"].to_numpy(dtype="float64") == 1 if labelled else None
+    return _statistics(frame["flagged"].astype(bool).to_numpy(), positive)
+
+
+def _statistics(flagged: np.ndarray, positive: np.ndarray | None) -> pd.DataFrame:
+    """``_audit_statistics`` of one list (``flagged``) and the labels (``positive``, or None
+    when the outcome is not known)."""
+    stats = {"n": np.ones(len(flagged), dtype=bool), "flagged": flagged}
+    if positive is not None:
         stats |= {
             "tp": flagged & positive,
             "fp": flagged & ~positive,
@@ -515,13 +729,23 @@ def _attribute_audit(
         else:
             values = points[metric].to_dict()
         reference_replicates = per_group[reference][2]
+        reference_value = values[reference]
         for group, (_, denominator, replicates) in per_group.items():
-            ratio = float(_divide(values[group], values[reference]))
-            ratio_low, ratio_high = _interval(
-                _divide(replicates, reference_replicates), config.confidence
+            # A ratio to a reference rate of 0 (or undefined) is not defined: NaN, never inf;
+            # the difference is reported for it.
+            ratio, ratio_low, ratio_high = np.nan, np.nan, np.nan
+            if np.isfinite(reference_value) and reference_value > 0:
+                ratio = float(_divide(values[group], reference_value))
+                ratio_low, ratio_high = _interval(
+                    _divide(replicates, reference_replicates), config.confidence
+                )
+            difference = float(values[group] - reference_value)
+            difference_low, difference_high = _interval(
+                replicates - reference_replicates, config.confidence
             )
             if group == reference:  # 1 by definition, even where the rate is 0 in a replicate
                 ratio, ratio_low, ratio_high, verdict = 1.0, 1.0, 1.0, REFERENCE
+                difference, difference_low, difference_high = 0.0, 0.0, 0.0
             else:
                 # Officers in the group, the reference and the metric's denominator (for the
                 # share of flags the denominator is every flagged officer of the attribute).
@@ -548,6 +772,9 @@ def _attribute_audit(
                     "ratio": ratio,
                     "ratio_ci_low": ratio_low,
                     "ratio_ci_high": ratio_high,
+                    "difference": difference,
+                    "difference_ci_low": difference_low,
+                    "difference_ci_high": difference_high,
                     "n": int(sums[group].point["n"]),
                     "denominator": int(denominator),
                     "verdict": verdict,
@@ -573,19 +800,27 @@ def _suppress(table: pd.DataFrame, officers: pd.Series, *, min_size: int) -> pd.
     out = table.copy()
     out.loc[small, numbers] = pd.NA
     out.loc[small & ~is_reference, "verdict"] = suppressed_verdict(min_size)
-    if (small & is_reference).any():
-        out[["ratio", "ratio_ci_low", "ratio_ci_high"]] = np.nan
+    if (small & is_reference).any():  # value - difference would give the reference's rate
+        out[[*RATIO_COLUMNS, *DIFFERENCE_COLUMNS]] = np.nan
     return out
 
 
-def audit(frame: pd.DataFrame, *, config: FairnessConfig, seed: int) -> AuditResult:
+def audit(
+    frame: pd.DataFrame,
+    *,
+    config: FairnessConfig,
+    seed: int,
+    references: Mapping[str, tuple[str, str]] | None = None,
+) -> AuditResult:
     """Audit a flag list: per-group metrics, ratios to the reference, intervals and verdicts.
 
     ``frame`` has one row per officer (per as-of date): ``flagged`` (bool), ``label`` (0/1, or
     NaN on every row when the outcome is not known yet: then only the flag metrics), and the
     attribute columns of ``config.attributes`` (see ``attributes_as_of``; blanks are
     "Unknown"). Optional: ``officer_id`` (an officer's rows are resampled together) and
-    ``test_as_of`` (dates are pooled). Metrics, intervals and verdicts are defined in the
+    ``test_as_of`` (dates are pooled). ``references``: per attribute, the reference group and
+    how it was chosen (``choose_references``, e.g. shared by several candidates' lists); by
+    default chosen from this list alone. Metrics, intervals and verdicts are defined in the
     module docstring; the same ``seed`` gives the same intervals.
     """
     if not config.attributes:
@@ -594,14 +829,10 @@ def audit(frame: pd.DataFrame, *, config: FairnessConfig, seed: int) -> AuditRes
     frame = frame.reset_index(drop=True)
     labelled = _has_labels(frame)
     rng = np.random.default_rng(seed)
+    if references is None:
+        references = choose_references(frame, config=config)
 
     groups = {attribute: _known(frame[attribute]).to_numpy() for attribute in config.attributes}
-    references = {
-        attribute: _reference(
-            pd.Series(values).value_counts(), config.reference_groups.get(attribute), attribute
-        )
-        for attribute, values in groups.items()
-    }
     by_group = pd.concat(
         [
             _suppress(
@@ -609,7 +840,7 @@ def audit(frame: pd.DataFrame, *, config: FairnessConfig, seed: int) -> AuditRes
                     frame,
                     values,
                     attribute=attribute,
-                    reference=references[attribute],
+                    reference=references[attribute][0],
                     labelled=labelled,
                     config=config,
                     rng=rng,
@@ -620,16 +851,32 @@ def audit(frame: pd.DataFrame, *, config: FairnessConfig, seed: int) -> AuditRes
         ],
         ignore_index=True,
     )
+    bases = {attribute: references[attribute][1] for attribute in config.attributes}
 
     if all(attribute in groups for attribute in INTERSECTION):
         first, second = (pd.Series(groups[attribute]) for attribute in INTERSECTION)
         cells = (first + CELL_SEPARATOR + second).to_numpy()
-        reference = CELL_SEPARATOR.join(references[attribute] for attribute in INTERSECTION)
+        cell = CELL_SEPARATOR.join(references[attribute][0] for attribute in INTERSECTION)
+        name = CELL_SEPARATOR.join(INTERSECTION)
+        reference, basis = (
+            (cell, REFERENCE_CELL)
+            if cell in set(cells)
+            else _choose_reference(
+                frame,
+                cells,
+                flagged=("flagged",),
+                labelled=labelled,
+                configured=None,
+                attribute=name,
+                min_size=config.min_group_size,
+            )
+        )
+        bases[name] = basis
         table, officers = _attribute_audit(
             frame,
             cells,
-            attribute=CELL_SEPARATOR.join(INTERSECTION),
-            reference=_reference(pd.Series(cells).value_counts(), reference, "intersection"),
+            attribute=name,
+            reference=reference,
             labelled=labelled,
             config=config,
             rng=rng,
@@ -645,13 +892,92 @@ def audit(frame: pd.DataFrame, *, config: FairnessConfig, seed: int) -> AuditRes
     overall = pd.DataFrame(
         {"metric": overall_values.index.astype(str), "value": overall_values.to_numpy("float64")}
     )
-    return AuditResult(overall=overall, by_group=by_group, intersections=intersections)
+    return AuditResult(
+        overall=overall, by_group=by_group, intersections=intersections, references=bases
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Several weeks' lists pooled
+# ---------------------------------------------------------------------------------------------
+TREND_COLUMNS: tuple[str, ...] = ("attribute", "group", "as_of", "n", "flagged", "flag_rate")
+
+
+@dataclass(frozen=True)
+class RollingAudit:
+    """The published lists of several weeks, audited together.
+
+    ``weeks``: the list dates, oldest first. ``pooled``: ``audit`` of every week's cohort
+    stacked (flag metrics; an officer's weeks resampled together). ``trend``: per attribute,
+    group and week the officers serving (``n``), those flagged and the flag rate
+    (``TREND_COLUMNS``), blanked for a group with fewer than ``min_group_size`` officers that
+    week. ``flags``: flags over the weeks; ``officers_flagged``: distinct officers among them.
+    """
+
+    weeks: tuple[str, ...]
+    pooled: AuditResult
+    trend: pd.DataFrame
+    flags: int
+    officers_flagged: int
+
+
+def rolling_audit(frame: pd.DataFrame, *, config: FairnessConfig, seed: int) -> RollingAudit:
+    """Audit several weeks' lists at once: a flag rate disparity that one list of 50 cannot
+    show (every comparison "insufficient data") may show over 12 weeks.
+
+    ``frame``: one row per officer serving on each list date (``as_of``), with ``officer_id``,
+    ``flagged`` (on that week's list), ``label`` (NaN: outcomes are not known yet) and the
+    attributes as of that date. Pooling counts officer-weeks, but the bootstrap resamples
+    officers with all their weeks (``officer_id`` clusters), so an officer listed every week is
+    one unit of evidence, not twelve. Worked example: 3 weeks, 1,000 officers, 10 flags a week
+    of which 8 are the same officers each week: 30 flags on 14 officers; a group's pooled flag
+    rate is its flagged officer-weeks over its officer-weeks.
+    """
+    _require(frame, ["officer_id", "as_of", "flagged", "label", *config.attributes], complete=[])
+    frame = frame.reset_index(drop=True)
+    weeks = pd.to_datetime(frame["as_of"])
+    pooled = audit(frame, config=config, seed=seed)
+    trends = []
+    for attribute in config.attributes:
+        table = (
+            pd.DataFrame(
+                {
+                    "group": _known(frame[attribute]).to_numpy(),
+                    "as_of": weeks.dt.strftime("%Y-%m-%d").to_numpy(),
+                    "flagged": frame["flagged"].astype(bool).to_numpy(),
+                }
+            )
+            .groupby(["group", "as_of"], sort=True)["flagged"]
+            .agg(n="size", flagged="sum")
+            .reset_index()
+        )
+        table["flag_rate"] = table["flagged"] / table["n"]
+        small = table["n"] < config.min_group_size
+        table.loc[small, "flag_rate"] = np.nan
+        table = table.astype({"n": "Int64", "flagged": "Int64"})
+        table.loc[small, ["n", "flagged"]] = pd.NA
+        trends.append(table.assign(attribute=attribute))
+    trend = pd.concat(trends, ignore_index=True)[list(TREND_COLUMNS)]
+    flagged = frame.loc[frame["flagged"].astype(bool), "officer_id"]
+    return RollingAudit(
+        weeks=tuple(sorted(set(weeks.dt.strftime("%Y-%m-%d")))),
+        pooled=pooled,
+        trend=trend,
+        flags=len(flagged),
+        officers_flagged=flagged.nunique(),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Where the disparity comes from
 # ---------------------------------------------------------------------------------------------
-def disparity_sources(frame: pd.DataFrame, *, config: FairnessConfig, seed: int) -> pd.DataFrame:
+def disparity_sources(
+    frame: pd.DataFrame,
+    *,
+    config: FairnessConfig,
+    seed: int,
+    references: Mapping[str, tuple[str, str]] | None = None,
+) -> pd.DataFrame:
     """Where a flag-rate disparity comes from, per attribute and group, against the reference.
 
     ``frame`` has one row per officer (per as-of date) with ``notices`` (notices received, e.g.
@@ -670,7 +996,8 @@ def disparity_sources(frame: pd.DataFrame, *, config: FairnessConfig, seed: int)
     outcome it learned from, below 1 it narrows it. ``added_vs_notices`` = flag ratio / notices
     ratio: how much of the notice disparity reaches the list (1 = all of it, proportionally).
     Both intervals come from the same replicates (paired). ``reference`` marks the reference
-    group (its ratios are 1); ``n`` counts rows.
+    group (its ratios are 1; ``references`` as in ``audit``); ``n`` counts rows. A ratio to a
+    reference value of 0 is NaN, never infinite.
     """
     counts = ["notices", "decided", "case_to_answer", "flagged"]
     _require(frame, [*counts, "label", *config.attributes], complete=counts)
@@ -679,15 +1006,15 @@ def disparity_sources(frame: pd.DataFrame, *, config: FairnessConfig, seed: int)
     columns = ["notices", "decided", "case_to_answer", "flagged", *(["label"] if labelled else [])]
     stats = frame[columns].astype("float64").assign(n=1.0)
     rng = np.random.default_rng(seed)
+    if references is None:
+        references = choose_references(frame, config=config)
     tables = []
     for attribute in config.attributes:
         groups = _known(frame[attribute]).to_numpy()
         sums = _bootstrap_sums(
             stats, groups, _clusters(frame), samples=config.bootstrap_samples, rng=rng
         )
-        reference = _reference(
-            pd.Series(groups).value_counts(), config.reference_groups.get(attribute), attribute
-        )
+        reference = references[attribute][0]
         table = pd.DataFrame({"attribute": attribute, "group": list(sums)})
         table["reference"] = table["group"].eq(reference)
         table["n"] = pd.array([int(s.point["n"]) for s in sums.values()], dtype="Int64")
@@ -699,7 +1026,7 @@ def disparity_sources(frame: pd.DataFrame, *, config: FairnessConfig, seed: int)
                 unknown = np.full(config.bootstrap_samples, np.nan)
                 per_group = dict.fromkeys(sums, (np.nan, np.nan, unknown))
             values = {g: float(_divide(num, den)) for g, (num, den, _) in per_group.items()}
-            ratios = {g: float(_divide(values[g], values[reference])) for g in sums}
+            ratios = {g: _finite(_divide(values[g], values[reference])) for g in sums}
             replicates = {
                 g: _divide(r, per_group[reference][2]) for g, (_, _, r) in per_group.items()
             }
@@ -715,7 +1042,10 @@ def disparity_sources(frame: pd.DataFrame, *, config: FairnessConfig, seed: int)
             ("added_by_model", "flag_ratio", "label_ratio"),
             ("added_vs_notices", "flag_ratio", "notices_ratio"),
         ):
-            table[column] = table[numerator] / table[denominator]
+            table[column] = [
+                _finite(_divide(a, b))
+                for a, b in zip(table[numerator], table[denominator], strict=True)
+            ]
             paired = {
                 g: _divide(ratio_replicates[numerator][g], ratio_replicates[denominator][g])
                 for g in sums
@@ -752,78 +1082,297 @@ def _add_interval(
 # ---------------------------------------------------------------------------------------------
 # Promotion gate
 # ---------------------------------------------------------------------------------------------
-def _describe(row: pd.Series, confidence: float) -> str:
+FURTHER = "further from parity than the rule"
+CLOSER = "closer to parity than the rule"
+NO_CLEAR_DIFFERENCE = "no clear difference from the rule"
+UNCOMPARED = "cannot be compared with the rule"
+COMPARISON_COLUMNS: tuple[str, ...] = (
+    "attribute",
+    "group",
+    "metric",
+    "ratio",
+    "rule_ratio",
+    "excess",
+    "excess_ci_low",
+    "excess_ci_high",
+    "comparison",
+)
+_CANDIDATE_STATS = ("flagged", "tp", "fp", "fn")
+
+
+def _log_ratio(rate: np.ndarray | float, reference: np.ndarray | float) -> np.ndarray:
+    """log(rate / reference rate): 0 for equal rates (0 and 0 included, parity), +inf or -inf
+    where exactly one of them is 0, NaN where a rate is undefined."""
+    rate, reference = np.asarray(rate, dtype="float64"), np.asarray(reference, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log(rate / reference)
+    return np.where(rate == reference, 0.0, log_ratio)
+
+
+def _excess(candidate: np.ndarray, rule: np.ndarray, side: float) -> np.ndarray:
+    """How much further from parity the candidate is than the rule on the candidate's side
+    of parity (``side``: +1 where the group is flagged more than the reference, -1 less):
+    side × log ratio of the candidate, less the rule's on that side (0 if the rule leans the
+    other way or not at all). Two infinite log ratios on the same side are equally far."""
+    own, theirs = side * candidate, np.maximum(side * rule, 0.0)
+    with np.errstate(invalid="ignore"):
+        excess = own - theirs
+    return np.where(np.isinf(own) & np.isinf(theirs) & (own > 0), 0.0, excess)
+
+
+def _sums_by(codes: np.ndarray, stats: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """The sums of ``stats`` per code (``codes`` from ``pd.factorize``, ``index`` its
+    uniques): ``_per_officer`` without a groupby per list, for many lists on the same rows."""
+    return pd.DataFrame(
+        {
+            column: np.bincount(codes, weights=stats[column].to_numpy(), minlength=len(index))
+            for column in stats.columns
+        },
+        index=index,
+    ).astype("int64")
+
+
+def _rule_view(sums: Mapping[str, _Sums]) -> dict[str, _Sums]:
+    """The rule's half of ``compare_with_rule``'s paired sums, named like a candidate's."""
+    renamed = {f"rule:{name}": name for name in _CANDIDATE_STATS}
+    out = {}
+    for group, s in sums.items():
+        shared = [c for c in s.point.index if ":" not in c and c not in _CANDIDATE_STATS]
+        columns = shared + [c for c in renamed if c in s.point.index]
+        out[group] = _Sums(
+            point=s.point[columns].rename(renamed),
+            replicates=s.replicates[columns].rename(columns=renamed),
+            officers=s.officers[columns].rename(renamed),
+        )
+    return out
+
+
+def _log_ratios(
+    per_group: Mapping[str, tuple[float, float, np.ndarray]], group: str, reference: str
+) -> tuple[float, np.ndarray]:
+    """A group's log ratio to the reference (``_log_ratio``) on the data and in each
+    replicate, from ``_rates``' numerators, denominators and replicates."""
+    point = _log_ratio(_divide(*per_group[group][:2]), _divide(*per_group[reference][:2]))
+    return float(point), _log_ratio(per_group[group][2], per_group[reference][2])
+
+
+def _ratio_of(
+    per_group: Mapping[str, tuple[float, float, np.ndarray]], group: str, reference: str
+) -> float:
+    """A group's ratio to the reference on the data (NaN where not defined)."""
+    return _finite(_divide(_divide(*per_group[group][:2]), _divide(*per_group[reference][:2])))
+
+
+def compare_with_rule(
+    frame: pd.DataFrame,
+    *,
+    flagged: Mapping[str, np.ndarray],
+    rule: str,
+    references: Mapping[str, tuple[str, str]],
+    config: FairnessConfig,
+    seed: int,
+) -> dict[str, pd.DataFrame]:
+    """Per candidate, how much further from parity than the rule its lists are, with intervals.
+
+    ``frame``: the audit frame (``label``, the attributes, optionally ``officer_id``) without
+    its ``flagged`` column; ``flagged``: per candidate (``rule`` among them), whether each row
+    is on its list. Lists may differ in length (a rule flags whom it flags, however few):
+    rates are compared, never counts. For each gated attribute (``gated_attributes``), gate
+    metric and group of at least ``min_group_size`` officers other than the reference
+    (``references``, shared by every candidate; none when the reference itself is smaller,
+    as the audit then blanks every ratio): the candidate's ratio and the rule's, and the
+    *excess*, how much further from parity than the rule the candidate is on the side it
+    leans: for a group the candidate flags more than the reference, log(candidate ratio) −
+    max(log(rule ratio), 0); for one it flags less, the mirror image. The rule's disparity the
+    other way does not offset the candidate's: no group may be made worse off than under the
+    rule. The interval comes from a paired bootstrap: each replicate resamples officers within
+    groups (an officer's rows together) and measures both lists on the same officers.
+
+    ``comparison``: FURTHER when the whole interval is above 0 (further from parity than the
+    rule, beyond the uncertainty), CLOSER when it is below 0, NO_CLEAR_DIFFERENCE otherwise,
+    UNCOMPARED when the excess is undefined. Worked examples (log ratios to base e): rule 1.50,
+    candidate 1.60, excess log 1.60 − log 1.50 = 0.06 with interval −0.02 to 0.15: no clear
+    difference; candidate 2.40: excess 0.47, interval 0.31 to 0.63: further. Rule 0.58 (it
+    flags the group less), candidate 1.77: excess log 1.77 − 0 = 0.57: the candidate flags
+    the group more where the rule did not, further whatever the rule's distance the other
+    way. A rule that flags nobody in either group is at parity (0 and 0); one that flags a
+    group and not the reference is infinitely far. The rule compared with itself has excess 0
+    in every replicate on its side of parity (below 0 on the other), so it is never further
+    from parity than itself. Excess values are NaN where infinite (never printed as inf).
+    """
+    frame = frame.reset_index(drop=True)
+    labelled = _has_labels(frame)
+    metrics = {
+        name: rate
+        for name, rate in (FLAG_METRICS | (LABEL_METRICS if labelled else {})).items()
+        if name in config.gate_metrics
+    }
+    tail = (1 - config.confidence) / 2
+    clusters = _clusters(frame)
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in flagged}
+    positive = frame["label"].to_numpy(dtype="float64") == 1 if labelled else None
+    rule_stats = _statistics(flagged[rule], positive)
+    rule_columns = [c for c in rule_stats.columns if c in _CANDIDATE_STATS]
+    for attribute in config.gated_attributes:
+        groups = _known(frame[attribute]).to_numpy()
+        reference = references[attribute][0]
+        # The resampling units (group, officer), coded once for every list.
+        codes, units = pd.factorize(pd.MultiIndex.from_arrays([groups, clusters]))
+        rule_sums_by_officer = _sums_by(codes, rule_stats[rule_columns], units).add_prefix("rule:")
+        rng = np.random.default_rng(seed)
+        for name, on_list in sorted(flagged.items()):
+            # Each list and the rule's side by side (the rule's columns prefixed "rule:"), so
+            # one resample measures both.
+            per_officer = pd.concat(
+                [_sums_by(codes, _statistics(on_list, positive), units), rule_sums_by_officer],
+                axis=1,
+            )
+            sums = _bootstrap_officers(per_officer, samples=config.bootstrap_samples, rng=rng)
+            if sums[reference].officers["n"] < config.min_group_size:
+                break  # a ratio to a suppressed reference would give its rates away
+            rule_sums = _rule_view(sums)
+            for metric, rate in metrics.items():
+                mine, theirs = _rates(sums, rate), _rates(rule_sums, rate)
+                for group in sorted(sums):
+                    if group == reference or sums[group].officers["n"] < config.min_group_size:
+                        continue
+                    own, own_replicates = _log_ratios(mine, group, reference)
+                    rule_point, rule_replicates = _log_ratios(theirs, group, reference)
+                    side = 1.0 if own >= 0 else -1.0  # the side the candidate leans
+                    excess = float(_excess(np.asarray(own), np.asarray(rule_point), side))
+                    replicates = _excess(own_replicates, rule_replicates, side)
+                    defined = replicates[~np.isnan(replicates)]
+                    low = high = np.nan
+                    if len(defined):
+                        low = float(np.quantile(defined, tail, method="lower"))
+                        high = float(np.quantile(defined, 1 - tail, method="higher"))
+                    if len(defined) == 0 or np.isnan(excess):
+                        comparison = UNCOMPARED
+                    elif low > 0:
+                        comparison = FURTHER
+                    elif high < 0:
+                        comparison = CLOSER
+                    else:
+                        comparison = NO_CLEAR_DIFFERENCE
+                    out[name].append(
+                        {
+                            "attribute": attribute,
+                            "group": group,
+                            "metric": metric,
+                            "ratio": _ratio_of(mine, group, reference),
+                            "rule_ratio": _ratio_of(theirs, group, reference),
+                            "excess": _finite(excess),
+                            "excess_ci_low": _finite(low),
+                            "excess_ci_high": _finite(high),
+                            "comparison": comparison,
+                        }
+                    )
+    return {
+        name: pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS)) for name, rows in out.items()
+    }
+
+
+def _describe(row: Any, confidence: float) -> str:
     """ "ethnicity 'Black': false_positive_rate ratio 1.62 (95% CI 1.31–2.01)"."""
     interval = (
         f"{confidence:.0%} CI {row['ratio_ci_low']:.2f}–{row['ratio_ci_high']:.2f}"
-        if pd.notna(row["ratio_ci_low"])
+        if pd.notna(row["ratio_ci_low"]) and pd.notna(row["ratio_ci_high"])
         else "no interval"
     )
     where = f"{row['attribute']} {row['group']!r}"
     return f"{where}: {row['metric']} ratio {row['ratio']:.2f} ({interval})"
 
 
-def _further_from_parity(row: pd.Series, baseline_ratio: float) -> bool:
-    """Whether the whole ratio interval of ``row`` is further from parity (1, on the log scale)
-    than ``baseline_ratio``: e.g. 0.17 (CI 0.05–0.33) is not further than a baseline 0.26 (the
-    interval reaches 0.33, |log 0.33| < |log 0.26|), 3.3 (CI 2.0–5.4) is not further than 4.8."""
-    if not np.isfinite(baseline_ratio) or baseline_ratio <= 0:
-        return True
-    low, high = row["ratio_ci_low"], row["ratio_ci_high"]
-    nearest = high if high < 1 else low
-    return abs(np.log(nearest)) > abs(np.log(baseline_ratio))
+def _with_rule(row: Any, rule: str, confidence: float) -> str:
+    """``_describe`` and the rule's ratio: "...; rule_3_in_180d 1.10"."""
+    rule_ratio = row["rule_ratio"]
+    shown = "no ratio (its reference rate is 0)" if pd.isna(rule_ratio) else f"{rule_ratio:.2f}"
+    return f"{_describe(row, confidence)}; {rule} {shown}"
+
+
+def not_audited(audit: AuditResult, attributes: Sequence[str]) -> list[str]:
+    """The ``attributes`` no officer has a recorded value of ("Unknown" for everyone)."""
+    by_group = audit.by_group
+    return [
+        attribute
+        for attribute in attributes
+        if set(by_group.loc[by_group["attribute"] == attribute, "group"]) <= {UNKNOWN}
+    ]
+
+
+NOT_AUDITED = "not audited: no attributes"
 
 
 def fairness_gate(
     audit: AuditResult,
     *,
     config: FairnessConfig,
-    baseline: AuditResult | None = None,
-    baseline_name: str = "the baseline",
+    comparison: pd.DataFrame | None = None,
+    rule: str = "the rule",
 ) -> GateDecision:
-    """Block a candidate when a gate metric's ratio is "outside band" for any group.
+    """Whether a candidate may become champion, given its audit (and its comparison with the
+    force's current rule, ``compare_with_rule``), with the reason in words.
 
-    Checks ``config.gate_metrics`` in ``audit.by_group`` (not the intersections, whose cells
-    are small). The reason names each offending attribute, group, metric, ratio and interval.
-    Otherwise the candidate passes; groups with "insufficient data" or "inconclusive" verdicts,
-    suppressed groups (by name only) and gate metrics the audit could not compute (no labels)
-    are named in the reason.
+    Checks ``config.gate_metrics`` of ``config.gated_attributes`` in ``audit.by_group`` (not
+    the intersections, whose cells are small). A row counts against the candidate when its
+    verdict is "outside band" (its whole interval lies outside the band) and:
 
-    With a ``baseline`` (the audit of the force's current practice, e.g. its threshold rule, on
-    lists of the same size; ``FairnessConfig.gate_baseline``), a group outside the band blocks
-    the candidate only if the candidate is further from parity than the baseline there: its
-    whole interval lies beyond the baseline's ratio (``_further_from_parity``). The question
-    is then "does the model make a disparity worse than what it replaces?"; the tolerated
-    groups are named in the reason and the audit still reports every one of them.
+    * ``config.gate == "absolute"``: always;
+    * ``config.gate == "relative_to_rule"`` (the default): only where ``comparison`` says the
+      candidate is FURTHER from parity than ``rule`` (beyond the interval's uncertainty), or
+      cannot be compared with it. Breaches the rule shares pass and are named in the reason,
+      with the rule's ratio: the audit and the model card report them as harm already there.
+
+    A candidate with any such row is blocked; the reason names each attribute, group, metric,
+    ratio and interval. Otherwise it passes; "insufficient data" and "inconclusive" rows,
+    suppressed groups (by name only) and gate metrics not computed (no labels) are named. When
+    no gated attribute has any recorded value the reason is ``NOT_AUDITED`` ("not audited: no
+    attributes"), never "passed": nothing was checked. Raises ValueError on an unknown gate
+    metric, or a relative gate without a comparison.
     """
     unknown = sorted(set(config.gate_metrics) - set(METRICS))
     if unknown:
         raise ValueError(f"unknown gate metrics {unknown}; expected some of {list(METRICS)}")
+    relative = config.gate == "relative_to_rule"
+    if relative and comparison is None:
+        raise ValueError(
+            "fairness.gate is relative_to_rule: the comparison with the rule is needed"
+        )
+    attributes = list(config.gated_attributes)
+    missing_attributes = not_audited(audit, attributes)
+    if len(missing_attributes) == len(attributes):
+        return GateDecision(passed=True, reason=NOT_AUDITED)
     band_low, band_high = config.band
     band = f"the band {band_low:g}–{band_high:g}"
-    checked = audit.by_group.loc[audit.by_group["metric"].isin(config.gate_metrics)]
+    checked = audit.by_group.loc[
+        audit.by_group["metric"].isin(config.gate_metrics)
+        & audit.by_group["attribute"].isin(attributes)
+    ]
     outside = checked.loc[checked["verdict"] == OUTSIDE]
-    tolerated = outside.iloc[0:0]
-    if baseline is not None and len(outside):
-        ratios = baseline.by_group.set_index(["attribute", "group", "metric"])["ratio"]
-        worse = outside.apply(
-            lambda row: _further_from_parity(
-                row, float(ratios.get((row["attribute"], row["group"], row["metric"]), np.nan))
-            ),
-            axis=1,
-        )
-        outside, tolerated = outside.loc[worse], outside.loc[~worse]
+    shared = outside.iloc[0:0]
+    if relative:
+        assert comparison is not None
+        keys = ["attribute", "group", "metric"]
+        outside = outside.merge(
+            comparison[[*keys, "rule_ratio", "comparison"]], on=keys, how="left"
+        ).fillna({"comparison": UNCOMPARED})
+        worse = outside["comparison"].isin([FURTHER, UNCOMPARED]).to_numpy()
+        outside, shared = outside.loc[worse], outside.loc[~worse]
     if len(outside):
+        if relative:
+            found = "; ".join(
+                _with_rule(row, rule, config.confidence) for _, row in outside.iterrows()
+            )
+            return GateDecision(
+                passed=False,
+                reason=f"blocked, outside {band} and further from parity than {rule}: {found}",
+            )
         found = "; ".join(_describe(row, config.confidence) for _, row in outside.iterrows())
-        beyond = f" and further from parity than {baseline_name}" if baseline is not None else ""
-        return GateDecision(passed=False, reason=f"blocked, outside {band}{beyond}: {found}")
+        return GateDecision(passed=False, reason=f"blocked, outside {band}: {found}")
     notes = [f"no gate metric is outside {band}"]
-    if len(tolerated):
-        listed = "; ".join(_describe(row, config.confidence) for _, row in tolerated.iterrows())
-        notes = [
-            f"outside {band} but no further from parity than {baseline_name} "
-            f"(the ratios it was compared with are in the audit): {listed}"
-        ]
+    if len(shared):
+        listed = "; ".join(_with_rule(row, rule, config.confidence) for _, row in shared.iterrows())
+        notes = [f"outside {band} but not clearly further from parity than {rule}: {listed}"]
     for verdict in (INSUFFICIENT, INCONCLUSIVE):
         rows = checked.loc[checked["verdict"] == verdict]
         if len(rows):
@@ -833,7 +1382,36 @@ def fairness_gate(
     if len(suppressed):
         groups = dict.fromkeys(f"{r.attribute} {r.group!r}" for r in suppressed.itertuples())
         notes.append(f"{suppressed_verdict(config.min_group_size)}: {', '.join(groups)}")
+    if missing_attributes:
+        notes.append(f"not audited (no values recorded): {', '.join(missing_attributes)}")
     missing = [m for m in config.gate_metrics if m not in set(checked["metric"])]
     if missing:
         notes.append(f"not computed (no labels): {', '.join(missing)}")
     return GateDecision(passed=True, reason="passed; " + "; ".join(notes))
+
+
+def band_breaches(audits: Mapping[str, AuditResult], *, metrics: Sequence[str]) -> pd.DataFrame:
+    """Every group outside the band for any candidate, with every candidate's ratio there.
+
+    One row per candidate × attribute × group × metric (of ``metrics``, every audited
+    attribute, the gate's or not) where at least one candidate's verdict is "outside band":
+    candidate, attribute, group, reference (the attribute's reference group), metric, ratio,
+    ratio_ci_low, ratio_ci_high, verdict. It shows the harm already in today's practice (the
+    rule is one of the candidates) beside what each model would do;
+    ``reports.audit.breach_findings`` says it in words.
+    """
+    columns = ["candidate", "attribute", "group", "reference", "metric"]
+    columns += ["ratio", "ratio_ci_low", "ratio_ci_high", "verdict"]
+    frames = []
+    for name, result in sorted(audits.items()):
+        rows = result.by_group.loc[result.by_group["metric"].isin(metrics)]
+        references = rows.loc[rows["verdict"] == REFERENCE].groupby("attribute")["group"].first()
+        frames.append(
+            rows.assign(candidate=name, reference=rows["attribute"].map(references))[columns]
+        )
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    keys = ["attribute", "group", "metric"]
+    outside = table.loc[table["verdict"] == OUTSIDE, keys].drop_duplicates()
+    return table.merge(outside, on=keys)[columns].sort_values(
+        [*keys, "candidate"], ignore_index=True
+    )

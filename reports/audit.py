@@ -29,6 +29,7 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+import numpy as np
 import pandas as pd
 
 from ewp.config import FairnessConfig
@@ -42,19 +43,19 @@ from models.fairness import (
     SOURCES,
     WITHIN,
     AuditResult,
+    RollingAudit,
     age_band_labels,
     suppressed_verdict,
 )
 from reports.weekly import MARKING, PROVENANCE_LABELS
 
-__all__ = ["audit_tables", "render_audit_report"]
+__all__ = ["audit_tables", "rate_text", "render_audit_report"]
 
 TEMPLATE = "templates/audit.html.j2"
 # The provenance every audit shows; further keys follow in ``PROVENANCE_LABELS`` order, then
 # any others, sorted.
 REQUIRED_PROVENANCE: tuple[str, ...] = ("model_version", "data_fingerprint", "config_name")
 TRADEOFF_KEYS: tuple[str, ...] = ("candidate", "feature_set", "precision")
-RATE_DIGITS = 3
 RATIO_DIGITS = 2
 
 
@@ -119,6 +120,16 @@ ADDED_COLUMNS: dict[str, str] = {
     "added_vs_notices": "Added vs notices (flag ÷ notice ratio)",
 }
 
+GATE_RULES: dict[str, str] = {
+    "relative_to_rule": (
+        "a candidate model is blocked where a group is outside the band and the model is "
+        "further from parity there than the force’s current rule, beyond the uncertainty of "
+        "the estimate (both measured on the same resampled officers). A breach the rule shares "
+        "is harm already in today’s practice: it does not block, and it is reported."
+    ),
+    "absolute": "a candidate model is blocked when any group is outside the band.",
+}
+
 # The ratio plot (log scale): label column, plot area, then the ratio and verdict in words.
 PLOT_WIDTH = 860
 PLOT_LEFT = 170.0
@@ -148,13 +159,54 @@ def _missing(value: Any) -> bool:
 
 
 def _fixed(value: Any, digits: int) -> str:
-    """A number to ``digits`` decimals; missing reads "n/a", infinity "∞", -0.00 reads 0.00."""
-    if _missing(value):
+    """A number to ``digits`` decimals; missing or infinite reads "n/a" (a ratio to a rate of 0
+    is not defined, and never printed as infinity), -0.00 reads 0.00."""
+    if _missing(value) or math.isinf(float(value)):
         return "n/a"
-    number = float(value)
-    if math.isinf(number):
-        return "∞" if number > 0 else "−∞"
-    return f"{round(number, digits) + 0.0:.{digits}f}"
+    return f"{round(float(value), digits) + 0.0:.{digits}f}"
+
+
+# How each rate reads: flag rates per 1,000 officers (a weekly list flags about 1.5 in 1,000),
+# the others per cent; never as a bare fraction such as 0.0015.
+PER_THOUSAND: frozenset[str] = frozenset({"flag_rate"})
+PER_OFFICER: frozenset[str] = frozenset({"notices_per_officer"})
+
+
+def _rate_digits(scaled: float) -> int:
+    """Decimals for a scaled rate: one from 1 up (and for 0), two below 1 (0.15 per 1,000,
+    0.93%)."""
+    return 1 if abs(scaled) >= 1 or scaled == 0 else 2
+
+
+def rate_text(
+    metric: str, value: Any, low: Any = None, high: Any = None, *, signed: bool = False
+) -> str:
+    """A rate in words a reader can use, with its interval when ``low`` and ``high`` are given:
+    flag rates per 1,000 ("14.7 per 1,000 [12.1–17.5]"), notices per officer ("0.35 per
+    officer"), other rates per cent ("6.1% [5.0–7.3]"); ``signed`` for differences, in per
+    cent points for the per-cent rates ("+2.0 points"). Missing reads "n/a"."""
+    if _missing(value) or math.isinf(float(value)):
+        return "n/a"
+    scale, unit = (
+        (1000, " per 1,000")
+        if metric in PER_THOUSAND
+        else (1, " per officer")
+        if metric in PER_OFFICER
+        else (100, " points" if signed else "%")
+    )
+    digits = _rate_digits(float(value) * scale)
+
+    def number(x: Any) -> str:
+        shown = f"{round(float(x) * scale, digits) + 0.0:.{digits}f}"
+        return f"+{shown}" if signed and float(x) * scale > 0 and shown.strip("0.") else shown
+
+    text = f"{number(value)}{unit}"
+    if low is None and high is None:
+        return text
+    if _missing(low) or _missing(high) or math.isinf(float(low)) or math.isinf(float(high)):
+        return f"{text} [no interval]"
+    separator = " to " if signed else "–"
+    return f"{text} [{number(low)}{separator}{number(high)}]"
 
 
 def _interval(low: Any, high: Any, digits: int) -> str:
@@ -162,13 +214,6 @@ def _interval(low: Any, high: Any, digits: int) -> str:
     if _missing(low) or _missing(high):
         return "no interval"
     return f"{_fixed(low, digits)}–{_fixed(high, digits)}"
-
-
-def _with_interval(value: Any, low: Any, high: Any, digits: int) -> str:
-    """ "0.300 [0.225–0.363]"; "n/a" when the value itself is missing."""
-    if _missing(value):
-        return "n/a"
-    return f"{_fixed(value, digits)} [{_interval(low, high, digits)}]"
 
 
 def _ratio_parts(record: Mapping[str, Any], column: str, *, is_reference: bool) -> tuple[str, str]:
@@ -298,6 +343,12 @@ def _reason(row: Mapping[str, Any], reference: Mapping[str, Any], config: Fairne
     if row["verdict"] != INSUFFICIENT:
         return ""
     size = config.min_group_size
+    if _missing(row["ratio"]) and not _missing(row["value"]):
+        reference_value = reference.get("value")
+        if not _missing(reference_value) and float(reference_value) == 0:
+            return "the reference’s rate is 0, so there is no ratio: see the difference"
+        if _missing(reference_value) and not _missing(reference.get("n")):
+            return "the reference’s rate is not defined, so there is no ratio"
     if _missing(row["n"]) or int(row["n"]) < size:
         return f"fewer than {size} officers"
     if _missing(reference.get("n")) or int(reference["n"]) < size:
@@ -586,8 +637,20 @@ def _table_rows(rows: Sequence[_Row]) -> list[dict[str, Any]]:
             "is_reference": row.verdict == REFERENCE,
             "n": _count(row.record["n"]),
             "denominator": _count(row.record["denominator"]),
-            "value": _with_interval(
-                row.record["value"], row.record["ci_low"], row.record["ci_high"], RATE_DIGITS
+            "value": rate_text(
+                str(row.record["metric"]),
+                row.record["value"],
+                row.record["ci_low"],
+                row.record["ci_high"],
+            ),
+            "difference": ""
+            if row.verdict == REFERENCE
+            else rate_text(
+                str(row.record["metric"]),
+                row.record["difference"],
+                row.record["difference_ci_low"],
+                row.record["difference_ci_high"],
+                signed=True,
             ),
             "ratio": _ratio_cell(row.record, "ratio", is_reference=row.verdict == REFERENCE),
             "verdict": _verdict_text(row.verdict, row.reason),
@@ -695,6 +758,9 @@ def _summary(
             + ", ".join(f"{count} {verdict}" for verdict, count in counts.items())
             + "."
             if compared
+            else f"No {_attribute_label(attribute).lower()} is recorded for any officer: not "
+            "audited."
+            if reference == "Unknown"
             else f"Only the {reference} group is present: there is nothing to compare."
         ),
     }
@@ -859,7 +925,7 @@ def _sources(
                     "cells": [
                         (
                             *_ratio_parts(record, ratio, is_reference=is_reference),
-                            f"value {_fixed(record[value], RATE_DIGITS)}",
+                            f"value {rate_text(value, record[value])}",
                         )
                         for value, (ratio, _) in SOURCES.items()
                     ]
@@ -917,7 +983,323 @@ def _tradeoff(tradeoff: pd.DataFrame, config: FairnessConfig) -> dict[str, Any]:
             {
                 "candidate": str(record["candidate"]),
                 "feature_set": str(record["feature_set"]),
-                "precision": _fixed(record["precision"], RATE_DIGITS),
+                "precision": rate_text("precision", record["precision"]),
+                "cells": cells,
+            }
+        )
+    return {"headers": headers, "rows": rows}
+
+
+# The trend chart: flag rate per 1,000 by week, one line per group (Okabe-Ito colours, each
+# with its own dash pattern so colour alone never carries the group).
+TREND_WIDTH = 860
+TREND_HEIGHT = 240
+TREND_LEFT = 56.0
+TREND_RIGHT = 660.0
+TREND_TOP = 12.0
+TREND_BOTTOM = 200.0
+TREND_LINES: tuple[tuple[str, str], ...] = (
+    ("#0072B2", ""),
+    ("#D55E00", "6,3"),
+    ("#009E73", "2,2"),
+    ("#CC79A7", "8,3,2,3"),
+    ("#E69F00", "4,4"),
+    ("#56B4E9", "1,3"),
+    ("#000000", "10,4"),
+)
+
+
+def _nice_top(value: float) -> float:
+    """A round axis top at or above ``value``: 1, 2 or 5 times a power of ten."""
+    if value <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
+
+
+def _trend_chart(
+    trend: pd.DataFrame,
+    *,
+    attribute: str,
+    reference: str,
+    weeks: Sequence[str],
+    config: FairnessConfig,
+) -> dict[str, Any]:
+    """One attribute's flag rate per 1,000 by week, a line per group with enough officers
+    (suppressed weeks leave a gap), reference first then in reading order."""
+    table = trend.loc[trend["attribute"] == attribute]
+    groups = _ordered_groups(
+        table["group"].astype(str), references=[reference], attribute=attribute, config=config
+    )
+    rates = table.pivot(index="group", columns="as_of", values="flag_rate").reindex(
+        index=groups, columns=list(weeks)
+    )
+    shown = [g for g in groups if rates.loc[g].notna().any()]
+    per_thousand = rates.loc[shown].astype("float64") * 1000
+    top = _nice_top(float(np.nanmax(per_thousand.to_numpy())) if shown else 0.0)
+    step = (TREND_RIGHT - TREND_LEFT) / max(len(weeks) - 1, 1)
+
+    def x_of(index: int) -> float:
+        return TREND_LEFT + index * step
+
+    def y_of(value: float) -> float:
+        return TREND_BOTTOM - value / top * (TREND_BOTTOM - TREND_TOP)
+
+    lines = []
+    for position, group in enumerate(shown):
+        colour, dash = TREND_LINES[position % len(TREND_LINES)]
+        segments: list[list[tuple[str, str]]] = []
+        current: list[tuple[str, str]] = []
+        for index, value in enumerate(per_thousand.loc[group]):
+            if np.isnan(value):
+                if current:
+                    segments.append(current)
+                current = []
+            else:
+                current.append((_px(x_of(index)), _px(y_of(value))))
+        if current:
+            segments.append(current)
+        last = per_thousand.loc[group].last_valid_index()
+        lines.append(
+            {
+                "group": group,
+                "colour": colour,
+                "dash": dash,
+                "paths": ["M" + "L".join(f"{x},{y}" for x, y in points) for points in segments],
+                "dots": [point for points in segments for point in points],
+                "label_y": _px(y_of(float(per_thousand.loc[group, last])) + 4),
+                "title": f"{group}: "
+                + ", ".join(
+                    f"{week} {rate_text('flag_rate', rate / 1000)}"
+                    for week, rate in per_thousand.loc[group].items()
+                    if not np.isnan(rate)
+                ),
+            }
+        )
+    ticks = [
+        (_px(y_of(top * fraction)), f"{top * fraction:g}") for fraction in (0, 0.25, 0.5, 0.75, 1)
+    ]
+    # At most six dates under the axis, spaced evenly back from the latest.
+    labelled = set(range(len(weeks) - 1, -1, -max(1, math.ceil(len(weeks) / 6))))
+    return {
+        "chart_id": f"trend-{_slug(attribute)}",
+        "title": f"Flag rate per 1,000 officers by week, by {_attribute_label(attribute).lower()}",
+        "description": (
+            f"One line per {_attribute_label(attribute).lower()} group across {len(weeks)} "
+            f"weekly lists from {weeks[0]} to {weeks[-1]}; the vertical axis runs from 0 to "
+            f"{top:g} flags per 1,000 officers. Groups with fewer than {config.min_group_size} "
+            "officers in a week are left out of that week."
+        ),
+        "width": TREND_WIDTH,
+        "height": TREND_HEIGHT,
+        "left": _px(TREND_LEFT),
+        "right": _px(TREND_RIGHT),
+        "top": _px(TREND_TOP),
+        "bottom": _px(TREND_BOTTOM),
+        "label_x": _px(TREND_RIGHT + 8),
+        "ticks": ticks,
+        "weeks": [(_px(x_of(i)), week) for i, week in enumerate(weeks) if i in labelled],
+        "lines": lines,
+        "table": {
+            "weeks": list(weeks),
+            "rows": [
+                (group, [rate_text("flag_rate", rates.loc[group, week]) for week in weeks])
+                for group in groups
+            ],
+        },
+    }
+
+
+def _rolling(rolling: RollingAudit, config: FairnessConfig) -> dict[str, Any]:
+    """The pooled weeks: what was pooled, per attribute the verdicts on the pooled flag rate
+    (sentences and table) and the trend chart."""
+    by_group = rolling.pooled.by_group
+    attributes = []
+    for attribute in _attributes(by_group, config):
+        table = by_group.loc[
+            (by_group["attribute"] == attribute) & (by_group["metric"] == "flag_rate")
+        ]
+        reference = _reference_of(table, attribute=attribute)
+        metric_rows = _rows(table, attribute=attribute, config=config)
+        summary = _summary(attribute, metric_rows, reference=reference, config=config)
+        attributes.append(
+            {
+                "attribute": summary["attribute"],
+                "reference": reference,
+                "concerns": summary["concerns"],
+                "insufficient": summary["insufficient"],
+                "counts": summary["counts"],
+                "rows": _table_rows(metric_rows["flag_rate"]),
+                "chart": _trend_chart(
+                    rolling.trend,
+                    attribute=attribute,
+                    reference=reference,
+                    weeks=rolling.weeks,
+                    config=config,
+                ),
+            }
+        )
+    return {
+        "weeks": len(rolling.weeks),
+        "first": rolling.weeks[0],
+        "last": rolling.weeks[-1],
+        "flags": rolling.flags,
+        "officers_flagged": rolling.officers_flagged,
+        "attributes": attributes,
+    }
+
+
+@dataclass(frozen=True)
+class GateSummary:
+    """What the promotion gate decided across the candidates of one model selection.
+
+    ``mode``: ``FairnessConfig.gate``; ``rule``: the force's current rule (the baseline of a
+    relative gate); ``champion``: the selected candidate, or None; ``passed``: candidate ->
+    whether the gate (with any override) let it through; ``breaches``:
+    ``models.fairness.band_breaches`` over every candidate; ``not_audited``: the attributes no
+    officer has a recorded value of.
+    """
+
+    mode: str
+    rule: str
+    champion: str | None
+    passed: Mapping[str, bool]
+    breaches: pd.DataFrame
+    not_audited: Sequence[str] = ()
+
+
+def _ratio_of(table: pd.DataFrame, candidate: str | None) -> str:
+    """A candidate's ratio in one breach key's rows: "1.45×", or "n/a"."""
+    rows = table.loc[table["candidate"] == candidate, "ratio"]
+    return "n/a" if rows.empty else f"{_fixed(rows.iloc[0], RATIO_DIGITS)}×"
+
+
+def breach_findings(gate: GateSummary, config: FairnessConfig) -> list[str]:
+    """In plain words: how the gate worked, and which groups are outside the band for which
+    options, the force's current rule included (a breach the rule shares is harm already in
+    today's practice, and is said so, never hidden by the relative gate).
+
+    One sentence for the gate, then one per kind of breach, each listing the groups and
+    metrics with the rule's and the champion's ratios: outside for every option; for the
+    champion and the rule; for the champion only; for the rule only; for other candidates
+    only. "Outside" means the whole interval lies outside the band.
+    """
+    band = _band(config)
+    rule, champion = gate.rule, gate.champion
+    if gate.mode == "relative_to_rule":
+        opening = (
+            f"The fairness gate compared every candidate with the force's current rule, "
+            f"{rule}: a candidate was blocked only where a group is outside the {band} band "
+            "and the candidate is further from parity there than the rule, beyond the "
+            "uncertainty of the estimate."
+        )
+    else:
+        opening = f"The fairness gate was absolute: any group outside the {band} band blocked."
+    lines = [opening]
+    if champion is None:
+        lines.append("No candidate passed the gate: there is no champion.")
+    audited = [a for a in config.attributes if a not in set(gate.not_audited)]
+    if not audited:
+        return [*lines, "Not audited: no officer has a recorded ethnicity, gender or age."]
+    if gate.not_audited:
+        missing = _listed([_attribute_label(a).lower() for a in gate.not_audited])
+        lines.append(f"Not audited, no values recorded: {missing}.")
+    metrics = _listed([_metric_label(m) for m in config.gate_metrics])
+    candidates = set(gate.passed)
+    kinds: dict[str, list[str]] = {}
+    keys = ["attribute", "group", "metric"]
+    for (attribute, group, metric), table in gate.breaches.groupby(keys, sort=True):
+        outside = set(table.loc[table["verdict"] == OUTSIDE, "candidate"])
+        if outside >= candidates:
+            kind = "every option, the current rule included"
+        elif rule in outside and champion == rule:
+            kind = "the current rule, which is the champion"
+        elif rule in outside and champion in outside:
+            kind = "the champion and the current rule"
+        elif champion in outside:
+            kind = "the champion, though not conclusively for the current rule"
+        elif rule in outside:
+            kind = "the current rule, though not conclusively for the champion"
+        else:
+            kind = "other candidates only (" + ", ".join(sorted(outside)) + ")"
+        named = [rule, *([champion] if champion not in (None, rule) else [])]
+        if kind.startswith("other candidates"):
+            named += sorted(outside - set(named))
+        ratios = [f"{name} {_ratio_of(table, name)}" for name in named]
+        kinds.setdefault(kind, []).append(
+            f"{_who(str(attribute), str(group))} on {_metric_label(str(metric))} "
+            f"({', '.join(ratios)} the {table['reference'].iloc[0]} reference)"
+        )
+    if not kinds:
+        return [
+            *lines,
+            f"No group is outside the {band} band on {metrics} for any option, the current "
+            "rule included.",
+        ]
+    # The harm everyone shares first, then what the champion carries, then the rest.
+    order = (
+        "every option",
+        "the current rule, which",
+        "the champion and",
+        "the champion,",
+        "the current rule,",
+        "other",
+    )
+    for kind, listed in sorted(
+        kinds.items(),
+        key=lambda item: next(i for i, o in enumerate(order) if item[0].startswith(o)),
+    ):
+        lines.append(f"Outside the {band} band for {kind}: {'; '.join(listed)}.")
+    if any(
+        kind.startswith(("every option", "the champion and", "the current rule, which"))
+        for kind in kinds
+    ):
+        lines.append(
+            "A breach the current rule shares is harm already in today's practice, not made by "
+            "the model: it calls for review of how these officers come to be accused and "
+            "flagged, whichever list is used."
+        )
+    return lines
+
+
+def _gate_table(gate: GateSummary) -> dict[str, Any]:
+    """The breaches side by side: one row per group and metric outside the band for some
+    option, one column per candidate (the rule first, then the champion, then by name)."""
+    order = sorted(gate.passed, key=lambda c: (c != gate.rule, c != gate.champion, c))
+    headers = [
+        {
+            "candidate": name,
+            "role": "current rule"
+            if name == gate.rule
+            else "champion"
+            if name == gate.champion
+            else "",
+            "gate": "passed" if gate.passed[name] else "blocked",
+        }
+        for name in order
+    ]
+    rows = []
+    for (attribute, group, metric), table in gate.breaches.groupby(
+        ["attribute", "group", "metric"], sort=True
+    ):
+        by_candidate = table.set_index("candidate")
+        cells = []
+        for name in order:
+            if name not in by_candidate.index:
+                cells.append(("n/a", False))
+                continue
+            record = by_candidate.loc[name]
+            cells.append(
+                (
+                    _ratio_cell(record, "ratio", is_reference=False),
+                    record["verdict"] == OUTSIDE,
+                )
+            )
+        rows.append(
+            {
+                "group": _capitalised(_who(str(attribute), str(group))),
+                "metric": _capitalised(_metric_label(str(metric))),
+                "reference": str(table["reference"].iloc[0]),
                 "cells": cells,
             }
         )
@@ -943,9 +1325,16 @@ def _overall(overall: pd.DataFrame) -> list[tuple[str, str]]:
     values = dict(zip(overall["metric"], overall["value"], strict=True))
     pairs = [(labels[key], _count(values[key])) for key in labels if key in values]
     return pairs + [
-        (_capitalised(_metric_label(metric)), _fixed(values[metric], RATE_DIGITS))
+        (_capitalised(_metric_label(metric)), rate_text(metric, values[metric]))
         for metric in _ordered_metrics(set(values) - set(labels))
     ]
+
+
+def _basis(audit: AuditResult, attribute: str, config: FairnessConfig) -> str:
+    """How an attribute's reference group was chosen, in words (``AuditResult.references``)."""
+    if attribute in audit.references:
+        return str(audit.references[attribute])
+    return "configured" if attribute in config.reference_groups else "the largest group"
 
 
 @cache
@@ -973,6 +1362,8 @@ def render_audit_report(
     tradeoff: pd.DataFrame | None,
     config: FairnessConfig,
     provenance: Mapping[str, str],
+    gate: GateSummary | None = None,
+    rolling: RollingAudit | None = None,
 ) -> str:
     """The fairness audit as one self-contained HTML document.
 
@@ -985,6 +1376,9 @@ def render_audit_report(
       ``flag_rate_ratio:ethnicity=Black``; or None (no such section).
     * ``provenance``: ``model_version``, ``data_fingerprint`` and ``config_name``; the other
       keys of ``reports.weekly.PROVENANCE_LABELS`` follow, then any more, sorted.
+    * ``gate``: the promotion gate across candidates (a model selection), or None: the gate,
+      and every group outside the band for any option, the current rule included.
+    * ``rolling``: ``models.fairness.rolling_audit`` of the last weeks' lists, or None.
 
     Raises ValueError on a missing column or key, or an attribute without one reference group.
     """
@@ -1010,14 +1404,15 @@ def render_audit_report(
         bootstrap_samples=config.bootstrap_samples,
         min_group_size=config.min_group_size,
         references=[
-            (
-                section["attribute"],
-                section["reference"],
-                section_attribute in config.reference_groups,
-            )
-            for section_attribute, section in zip(attributes, sections, strict=True)
+            (section["attribute"], section["reference"], _basis(audit, attribute, config))
+            for attribute, section in zip(attributes, sections, strict=True)
         ],
         gate_metrics=[_metric_label(m) for m in config.gate_metrics],
+        gate_attributes=[_attribute_label(a).lower() for a in config.gated_attributes],
+        gate_mode="relative to the force’s current rule"
+        if config.gate == "relative_to_rule"
+        else "absolute",
+        gate_rule=GATE_RULES[config.gate],
         labelled=any(m not in ("flag_rate", "share_of_flags") for m in audited),
         metric_texts=[
             (_capitalised(METRIC_TEXT[m].label), METRIC_TEXT[m].meaning, METRIC_TEXT[m].reading)
@@ -1035,6 +1430,10 @@ def render_audit_report(
         source_labels=[SOURCE_LABELS.get(column, column) for column in SOURCES],
         added_labels=list(ADDED_COLUMNS.values()),
         tradeoff=None if tradeoff is None else _tradeoff(tradeoff, config),
+        gate=None
+        if gate is None
+        else {"findings": breach_findings(gate, config), **_gate_table(gate)},
+        rolling=None if rolling is None else _rolling(rolling, config),
     )
 
 

@@ -162,6 +162,7 @@ def render_model_card(
     gate_notes: Sequence[str] = (),
     override_reason: str | None = None,
     terms: ModelTerms | None = None,
+    fairness_findings: Sequence[str] = (),
 ) -> str:
     """The model card for one published model, as markdown.
 
@@ -171,9 +172,12 @@ def render_model_card(
     headline compares at. ``override_reason`` is given when the model was promoted by a manual
     override of the selection rule. ``features`` are the specs of the features the config
     builds; ``terms`` (``models.explain.model_terms``) are the ones the model itself reads, with
-    their points or importance: the card lists those (all ``features`` when None). Raises
-    ValueError if a table lacks a column, a term is not a feature of ``features`` (or an
-    interaction of two), or a feature is a protected attribute.
+    their points or importance: the card lists those (all ``features`` when None).
+    ``fairness_findings``: the fairness gate's findings in words
+    (``reports.audit.breach_findings``): which groups are outside the band for which options,
+    the current rule included; a section of their own. Raises ValueError if a table lacks a
+    column, a term is not a feature of ``features`` (or an interaction of two), or a feature is
+    a protected attribute.
     """
     forbidden = sorted({f.name for f in features} & FORBIDDEN_INPUTS)
     if forbidden:
@@ -260,4 +264,5 @@ def render_model_card(
         rule_name=_md_code(rule_name),
         gate_notes=[_md_text(note) for note in gate_notes],
         override_reason=None if override_reason is None else _md_text(override_reason),
+        fairness_findings=[_md_text(text) for text in fairness_findings],
     )

@@ -685,6 +685,8 @@ def render_weekly_report(
         challenge=[str(text) for text in methods["challenge"]],
         decisions=[str(name) for name in methods["decisions"]],
         decisions_csv=str(methods["decisions_csv"]),
+        # Optional (flows.audit.champion_findings): the gate's findings at model selection.
+        fairness_findings=[str(text) for text in methods.get("fairness_findings", ())],
         links=[(str(label), str(href)) for label, href in links.items()],
         rejections=None if rejections is None else _rejection_sentences(rejections),
         meaning=None if meaning is None else _meaning_sentences(meaning),

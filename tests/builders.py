@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -83,3 +84,29 @@ def formula_cells(path: Path) -> list[tuple[int, str]]:
             for cell in row
             if FORMULA_CELL.match(cell) and not PLAIN_NUMBER.fullmatch(cell)
         ]
+
+
+def audit_lists(
+    frame: pd.DataFrame, names: list[str], *, config: Any, rule: str, seed: int
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Every list (a boolean column of ``frame`` per name in ``names``; ``officer_id``,
+    ``ethnicity`` and ``label`` the rest) audited against shared reference groups, and compared
+    with the ``rule``'s list, as ``flows.audit.audit_candidates`` does for a model selection."""
+    from models.fairness import audit, choose_references, compare_with_rule
+
+    references = choose_references(frame, config=config, flagged=names)
+    comparisons = compare_with_rule(
+        frame[["officer_id", "ethnicity", "label"]],
+        flagged={name: frame[name].to_numpy() for name in names},
+        rule=rule,
+        references=references,
+        config=config,
+        seed=seed,
+    )
+    audits = {
+        name: audit(
+            frame.assign(flagged=frame[name]), config=config, seed=seed, references=references
+        )
+        for name in names
+    }
+    return audits, comparisons

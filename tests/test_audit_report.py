@@ -113,7 +113,7 @@ def test_marked_with_scope_band_rules_and_provenance(html: str) -> None:
         ("Scope", "weekly list of 2024-12-30"),
         ("Tolerance band", "ratio to the reference group within 0.8–1.25"),
         ("Intervals", "95% bootstrap intervals, 200 resamples"),
-        ("Reference: Ethnicity", "White (the largest group)"),
+        ("Reference: Ethnicity", "White (the largest group with a non-zero rate on every metric)"),
         ("Model version", f"<code>{PROVENANCE['model_version']}</code>"),
         ("Data fingerprint", f"<code>{PROVENANCE['data_fingerprint']}</code>"),
         ("Configuration", "<code>default</code>"),
@@ -173,9 +173,18 @@ def test_one_ratio_plot_and_table_per_attribute_and_metric(html: str) -> None:
         assert section.count("<table>") == len(METRICS)
         assert section.count('<span class="tag">reference</span>') == len(METRICS)
     ethnicity = _section(html, "attribute-ethnicity")
-    # Rates to three decimals, ratios to two: White's flag rate is 200 / 2000.
-    assert '<td class="num">2000</td><td class="num">2000</td><td class="num">0.100 [' in ethnicity
+    # Flag rates per 1,000, other rates per cent, ratios to two decimals: White's flag rate is
+    # 200 / 2000, Black's 250 / 1000 (2.5 times White's, 150 more per 1,000).
+    assert (
+        '<td class="num">2000</td><td class="num">2000</td><td class="num">100.0 per 1,000 ['
+        in ethnicity
+    )
     assert re.search(r'<td class="num">2\.50 \[\d\.\d\d–\d\.\d\d\]</td>', ethnicity)
+    assert re.search(
+        r'<td class="num">\+150\.0 per 1,000 \[\+\d+\.\d to \+\d+\.\d\]</td>', ethnicity
+    )
+    # Precision of White's flags: 40 / 200.
+    assert re.search(r'<td class="num">20\.0% \[\d+\.\d–\d+\.\d\]</td>', ethnicity)
 
 
 def test_small_intersection_cells_are_suppressed(html: str) -> None:
@@ -242,6 +251,7 @@ def test_same_inputs_give_byte_identical_html_whatever_the_row_order(
         overall=result.overall.iloc[::-1],
         by_group=result.by_group.sample(frac=1.0, random_state=1),
         intersections=result.intersections.sample(frac=1.0, random_state=2),
+        references=result.references,
     )
     again = render_audit_report(
         **_inputs(shuffled, sources=sources.iloc[::-1], tradeoff=tradeoff.iloc[::-1])
@@ -279,3 +289,89 @@ def test_missing_inputs_are_named(
         render_audit_report(**_inputs(result, sources=sources.drop(columns="added_by_model")))
     with pytest.raises(ValueError, match=r"tradeoff table lacks columns \['precision'\]"):
         render_audit_report(**_inputs(result, tradeoff=tradeoff.drop(columns="precision")))
+
+
+def test_breach_findings_say_who_is_outside_the_band_for_which_option() -> None:
+    from reports.audit import GateSummary, breach_findings
+
+    config = FairnessConfig(attributes=("ethnicity", "gender"))
+    rows = [
+        # (candidate, attribute, group, reference, ratio, verdict)
+        ("rule", "gender", "Female", "Male", 0.26, "outside band"),
+        ("model", "gender", "Female", "Male", 0.17, "outside band"),
+        ("other", "gender", "Female", "Male", 0.30, "outside band"),
+        ("rule", "ethnicity", "Black", "White", 1.90, "outside band"),
+        ("model", "ethnicity", "Black", "White", 1.10, "within band"),
+        ("other", "ethnicity", "Black", "White", 1.50, "inconclusive"),
+        ("rule", "ethnicity", "Mixed", "White", 1.10, "within band"),
+        ("model", "ethnicity", "Mixed", "White", 1.00, "within band"),
+        ("other", "ethnicity", "Mixed", "White", 0.40, "outside band"),
+    ]
+    breaches = pd.DataFrame(
+        [
+            {
+                "candidate": c,
+                "attribute": a,
+                "group": g,
+                "reference": r,
+                "metric": "flag_rate",
+                "ratio": x,
+                "ratio_ci_low": x * 0.9,
+                "ratio_ci_high": x * 1.1,
+                "verdict": v,
+            }
+            for c, a, g, r, x, v in rows
+        ]
+    )
+    gate = GateSummary(
+        mode="relative_to_rule",
+        rule="rule",
+        champion="model",
+        passed={"rule": True, "model": True, "other": False},
+        breaches=breaches,
+    )
+    assert breach_findings(gate, config)[1:] == [
+        "Outside the 0.8–1.25 band for every option, the current rule included: Female officers "
+        "on flag rate (rule 0.26×, model 0.17× the Male reference).",
+        "Outside the 0.8–1.25 band for the current rule, though not conclusively for the champion: "
+        "Black officers on flag rate (rule 1.90×, model 1.10× the White reference).",
+        "Outside the 0.8–1.25 band for other candidates only (other): Mixed officers on flag "
+        "rate (rule 1.10×, model 1.00×, other 0.40× the White reference).",
+        "A breach the current rule shares is harm already in today's practice, not made by the "
+        "model: it calls for review of how these officers come to be accused and flagged, "
+        "whichever list is used.",
+    ]
+    rule_champion = GateSummary(
+        mode="relative_to_rule",
+        rule="rule",
+        champion="rule",
+        passed={"rule": True, "model": False, "other": False},
+        breaches=breaches,
+    )
+    assert breach_findings(rule_champion, config)[2] == (
+        "Outside the 0.8–1.25 band for the current rule, which is the champion: Black officers "
+        "on flag rate (rule 1.90× the White reference)."
+    )
+    nobody = GateSummary(
+        mode="absolute",
+        rule="rule",
+        champion="model",
+        passed={"rule": True, "model": True},
+        breaches=breaches.iloc[0:0],
+    )
+    assert breach_findings(nobody, config) == [
+        "The fairness gate was absolute: any group outside the 0.8–1.25 band blocked.",
+        "No group is outside the 0.8–1.25 band on false positive rate and flag rate for any "
+        "option, the current rule included.",
+    ]
+    unrecorded = GateSummary(
+        mode="absolute",
+        rule="rule",
+        champion="model",
+        passed={"rule": True},
+        breaches=breaches.iloc[0:0],
+        not_audited=("ethnicity", "gender"),
+    )
+    assert breach_findings(unrecorded, config)[-1] == (
+        "Not audited: no officer has a recorded ethnicity, gender or age."
+    )

@@ -650,3 +650,31 @@ def test_ewp_ingest_reports_a_damaged_source_file_in_one_line(tmp_path: Path) ->
         "before the end-of-stream marker was reached); expected gzip-compressed CSV"
     ]
     assert not (tmp_path / "out").exists()
+
+
+# --- a configured reference group the data does not have ------------------------------------
+def test_a_reference_group_absent_from_the_data_fails_validate_naming_field_and_groups(
+    tmp_path: Path,
+) -> None:
+    folder = write_export(tmp_path / "export")
+    config = tmp_path / "config.yaml"
+    config.write_text("fairness:\n  reference_groups: {ethnicity: Asian}\n")
+    code, output, _ = run_validate(folder, "-c", str(config))
+    assert code == 2
+    assert (
+        "fairness.reference_groups.ethnicity: 'Asian' is not in the data; the groups present "
+        "are ['Black', 'Unknown', 'White']"
+    ) in " ".join(output.split())
+    config.write_text("fairness:\n  reference_groups: {ethnicity: White}\n")
+    assert run_validate(folder, "-c", str(config))[0] == 0
+
+
+def test_every_flow_checks_the_reference_groups_before_any_work(tmp_path: Path) -> None:
+    # The flows validate through flows.common.validate: the same check, before any training.
+    from ewp.config import ConfigError
+    from flows.common import validate
+
+    folder = write_export(tmp_path / "export")
+    config = Config(fairness={"reference_groups": {"gender": "female"}})
+    with pytest.raises(ConfigError, match=r"fairness.reference_groups.gender: 'female' is not"):
+        validate.fn(folder, config)

@@ -77,9 +77,9 @@ def test_the_real_export_runs_end_to_end_with_an_audit(two_runs) -> None:
     # One allegation per complaint and officer here: both ways of counting flag the same.
     in_allegations = table.loc["rule_3_notices_in_180d"]
     assert (in_allegations["tp"], in_allegations["fp"]) == (rule["tp"], rule["fp"])
-    # The gate compares with the rule (fairness.gate_baseline), which is never further from
-    # parity than itself: it always passes, so a champion is always selected and audited by
-    # race and gender with the configured reference groups.
+    # The gate compares with the rule (fairness.gate: relative_to_rule, the default), which is
+    # never further from parity than itself: it always passes, so a champion is always selected
+    # and audited by race and gender with the configured reference groups.
     selection = first.selection.set_index("candidate")
     assert selection.loc["rule_3_in_180d", "gate_passed"]
     assert first.champion in {"rule_3_in_180d", "scorecard"}

@@ -32,7 +32,16 @@ def test_every_shipped_config_loads(path: Path) -> None:
         ("synthetic:\n  start_year: 2020\n  end_year: 2010\n", "end_year (2010) is before"),
         ("label:\n  serious_categories: [violence]\n", "unknown categories ['violence']"),
         ("- a\n- b\n", "expected a mapping"),
-        ("fairness:\n  gate_baseline: rule_x\n", "fairness.gate_baseline 'rule_x' must name a"),
+        ("fairness:\n  gate_baseline: rule_x\n", "fairness: gate_baseline was replaced by gate"),
+        ("fairness:\n  gate: lenient\n", "fairness.gate: Input should be 'relative_to_rule' or"),
+        (
+            "fairness:\n  attributes: [ethnicity]\n  reference_groups: {gender: Male}\n",
+            "fairness: reference_groups: ['gender'] not in attributes",
+        ),
+        (
+            "fairness:\n  rolling_weeks: 3\n",
+            "fairness: rolling_min_weeks (4) is more than rolling_weeks (3)",
+        ),
     ],
 )
 def test_bad_config_names_file_and_field(tmp_path: Path, yaml_text: str, expected: str) -> None:

@@ -9,6 +9,7 @@ below can be checked by hand.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 import numpy as np
@@ -279,60 +280,128 @@ def test_small_intersection_cell_is_suppressed() -> None:
 
 
 # --- gate ----------------------------------------------------------------------------------
-def test_gate_blocks_a_clear_fpr_disparity_and_names_it() -> None:
+ABSOLUTE = ETHNICITY_ONLY.model_copy(update={"gate": "absolute"})
+
+
+def test_absolute_gate_blocks_a_clear_fpr_disparity_and_names_it() -> None:
     frame = _table(
         _group("A", tp=200, fp=360, fn=200, tn=3240), _group("B", tp=200, fp=720, fn=200, tn=2880)
     )
-    decision = fairness_gate(audit(frame, config=ETHNICITY_ONLY, seed=1), config=ETHNICITY_ONLY)
+    decision = fairness_gate(audit(frame, config=ABSOLUTE, seed=1), config=ABSOLUTE)
     assert not decision.passed
+    assert decision.reason.startswith("blocked, outside the band 0.8–1.25: ")
     assert "ethnicity 'B': false_positive_rate ratio 2.00 (95% CI " in decision.reason
     assert "ethnicity 'B': flag_rate ratio 1.64" in decision.reason
 
 
-def test_gate_with_a_baseline_blocks_only_what_is_worse_than_the_baseline() -> None:
-    # The candidate: B's false positive rate 0.2 vs A's 0.1 (ratio 2.0) and flag rate ratio
-    # 920 / 560 = 1.64, both outside the band.
-    candidate = audit(
-        _table(
-            _group("A", tp=200, fp=360, fn=200, tn=3240),
-            _group("B", tp=200, fp=720, fn=200, tn=2880),
-        ),
-        config=ETHNICITY_ONLY,
-        seed=1,
+def _lists(name: str, *, positives: int, negatives: int, **lists: tuple[int, int]) -> pd.DataFrame:
+    """Officers of one ethnicity, ``positives`` with label 1 then ``negatives`` with label 0;
+    each list (a column) flags its first tp positives and first fp negatives: lists=(tp, fp)."""
+    label = np.r_[np.ones(positives), np.zeros(negatives)]
+    frame = pd.DataFrame(
+        {
+            "officer_id": [f"{name}{i}" for i in range(positives + negatives)],
+            "ethnicity": name,
+            "label": label,
+        }
     )
-    # A rule that is worse for B: FPR 0.3 (ratio 3.0), flag rate 1280 / 560 = 2.29.
-    worse_rule = audit(
-        _table(
-            _group("A", tp=200, fp=360, fn=200, tn=3240),
-            _group("B", tp=200, fp=1080, fn=200, tn=2520),
-        ),
-        config=ETHNICITY_ONLY,
-        seed=1,
+    for column, (tp, fp) in lists.items():
+        on_list = np.r_[np.arange(positives) < tp, np.arange(negatives) < fp]
+        frame[column] = on_list
+    return frame
+
+
+def _gate_all(frame: pd.DataFrame, config: FairnessConfig, *, rule: str = "rule") -> dict:
+    """Each list's gate decision, the lists sharing one reference and compared with ``rule``."""
+    from tests.builders import audit_lists
+
+    names = [c for c in frame.columns if c not in ("officer_id", "ethnicity", "label")]
+    audits, comparisons = audit_lists(frame, names, config=config, rule=rule, seed=1)
+    return {
+        name: fairness_gate(audits[name], config=config, comparison=comparisons[name], rule=rule)
+        for name in names
+    } | {"_comparisons": comparisons, "_audits": audits}
+
+
+def test_relative_gate_blocks_only_what_is_further_from_parity_than_the_rule() -> None:
+    # A: 400 positives, 3,600 negatives; every list flags 200 TP and 360 FP there (FPR 0.1).
+    # In B (same sizes) the candidate flags 720 FP (FPR 0.2: ratio 2.0; flag rate 920 / 560 =
+    # 1.64), a worse rule 1,080 (ratio 3.0), a fair rule 360 (ratio 1.0).
+    every = {"model": (200, 360), "worse": (200, 360), "fair": (200, 360)}
+    frame = pd.concat(
+        [
+            _lists("A", positives=400, negatives=3600, **every),
+            _lists(
+                "B",
+                positives=400,
+                negatives=3600,
+                model=(200, 720),
+                worse=(200, 1080),
+                fair=(200, 360),
+            ),
+        ],
+        ignore_index=True,
     )
-    decision = fairness_gate(
-        candidate, config=ETHNICITY_ONLY, baseline=worse_rule, baseline_name="rule_x"
+    against_worse = _gate_all(frame.drop(columns="fair"), ETHNICITY_ONLY, rule="worse")
+    assert against_worse["model"].passed
+    reason = against_worse["model"].reason
+    assert reason.startswith(
+        "passed; outside the band 0.8–1.25 but not clearly further from parity than "
     )
-    assert decision.passed
-    assert "no further from parity than rule_x" in decision.reason
-    assert "ethnicity 'B': false_positive_rate ratio 2.00" in decision.reason
-    # A rule at parity: the candidate's disparity is its own, and it is blocked.
-    fair_rule = audit(
-        _table(
-            _group("A", tp=200, fp=360, fn=200, tn=3240),
-            _group("B", tp=200, fp=360, fn=200, tn=3240),
-        ),
-        config=ETHNICITY_ONLY,
-        seed=1,
+    assert "ethnicity 'B': false_positive_rate ratio 2.00 (95% CI " in reason
+    assert "; worse 3.00" in reason  # the rule's own ratio is on the record
+    assert against_worse["worse"].passed  # the rule never blocks itself
+    comparison = against_worse["_comparisons"]["model"].set_index("metric")
+    assert comparison.loc["false_positive_rate", "comparison"] == "closer to parity than the rule"
+    assert comparison.loc["false_positive_rate", "rule_ratio"] == pytest.approx(3.0)
+
+    against_fair = _gate_all(frame.drop(columns="worse"), ETHNICITY_ONLY, rule="fair")
+    assert not against_fair["model"].passed
+    assert against_fair["model"].reason.startswith(
+        "blocked, outside the band 0.8–1.25 and further from parity than fair: ethnicity 'B'"
     )
-    decision = fairness_gate(
-        candidate, config=ETHNICITY_ONLY, baseline=fair_rule, baseline_name="rule_x"
+    assert "false_positive_rate ratio 2.00 (95% CI " in against_fair["model"].reason
+    assert "; fair 1.00" in against_fair["model"].reason
+    assert against_fair["fair"].passed
+
+
+def test_comparison_with_itself_is_no_difference_in_every_replicate() -> None:
+    frame = pd.concat(
+        [
+            _lists("A", positives=40, negatives=360, rule=(4, 10)),
+            _lists("B", positives=40, negatives=360, rule=(20, 90)),
+        ],
+        ignore_index=True,
     )
-    assert not decision.passed
-    assert "further from parity than rule_x: ethnicity 'B'" in decision.reason
+    gates = _gate_all(frame, ETHNICITY_ONLY)
+    comparison = gates["_comparisons"]["rule"]
+    assert (comparison["excess"] == 0).all()
+    assert (comparison["excess_ci_low"] == 0).all() and (comparison["excess_ci_high"] == 0).all()
+    assert (comparison["comparison"] == "no clear difference from the rule").all()
+    assert gates["rule"].passed
+
+
+def test_a_rule_with_a_short_list_is_compared_by_rates() -> None:
+    # The rule flags 5 + 5 officers (a tenth of the model's 50 + 50): its flag rates are a tenth
+    # of the model's, but their ratio B / A is the same, 1.0, and so is the model's.
+    frame = pd.concat(
+        [
+            _lists("A", positives=100, negatives=900, model=(20, 30), rule=(2, 3)),
+            _lists("B", positives=100, negatives=900, model=(20, 30), rule=(2, 3)),
+        ],
+        ignore_index=True,
+    )
+    gates = _gate_all(frame, ETHNICITY_ONLY)
+    flag_rate = gates["_comparisons"]["model"].set_index("metric").loc["flag_rate"]
+    assert flag_rate["ratio"] == pytest.approx(1.0) and flag_rate["rule_ratio"] == pytest.approx(
+        1.0
+    )
+    assert gates["model"].passed and gates["rule"].passed
 
 
 def test_gate_passes_an_equal_table_and_names_insufficient_and_suppressed_groups() -> None:
     config = FairnessConfig(attributes=("ethnicity", "gender"))
+    config = config.model_copy(update={"gate": "absolute"})
     decision = fairness_gate(audit(EQUAL, config=config, seed=1), config=config)
     assert decision.passed
     assert "insufficient data" not in decision.reason and "suppressed" not in decision.reason
@@ -348,11 +417,13 @@ def test_gate_passes_an_equal_table_and_names_insufficient_and_suppressed_groups
 
 
 def test_gate_without_labels_and_with_an_unknown_metric() -> None:
-    result = audit(EQUAL.assign(label=np.nan), config=ETHNICITY_ONLY, seed=1)
-    decision = fairness_gate(result, config=ETHNICITY_ONLY)
+    result = audit(EQUAL.assign(label=np.nan), config=ABSOLUTE, seed=1)
+    decision = fairness_gate(result, config=ABSOLUTE)
     assert decision.passed
     assert "not computed (no labels): false_positive_rate" in decision.reason
-    typo = FairnessConfig(gate_metrics=("false_positive_rat",))
+    with pytest.raises(ValueError, match="the comparison with the rule is needed"):
+        fairness_gate(result, config=ETHNICITY_ONLY)
+    typo = FairnessConfig(gate_metrics=("false_positive_rat",), gate="absolute")
     with pytest.raises(ValueError, match="unknown gate metrics"):
         fairness_gate(result, config=typo)
 
@@ -535,3 +606,198 @@ def test_wide_interval_wholly_outside_the_band_is_outside_not_insufficient() -> 
     assert _verdict(ratio=2.17, low=1.60, high=2.77, officers=12, config=config) == (
         "insufficient data"
     )
+
+
+# --- reference groups ----------------------------------------------------------------------
+def _weekly(bands: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """A weekly list (no outcomes): per age band, (officers, flagged)."""
+    frames = [
+        pd.DataFrame(
+            {
+                "officer_id": [f"{band}-{i}" for i in range(size)],
+                "age_band": band,
+                "flagged": np.arange(size) < flagged,
+                "label": np.nan,
+            }
+        )
+        for band, (size, flagged) in bands.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+AGE_ONLY = FairnessConfig(attributes=("age_band",))
+RATE_NUMBERS = ["value", "ci_low", "ci_high", "ratio", "ratio_ci_low", "ratio_ci_high"]
+
+
+def test_reference_is_the_largest_sizeable_group_with_a_non_zero_rate() -> None:
+    # The real export's case: the largest band had no flag, so every ratio to it was infinite.
+    # "under 25" has flags but only 15 officers (too small); "45–54" is the next largest.
+    from models.fairness import REFERENCE_USABLE, choose_references
+
+    frame = _weekly({"55 and over": (900, 0), "45–54": (800, 12), "under 25": (15, 3)})
+    assert choose_references(frame, config=AGE_ONLY) == {"age_band": ("45–54", REFERENCE_USABLE)}
+    result = audit(frame, config=AGE_ONLY, seed=1)
+    assert result.references == {"age_band": REFERENCE_USABLE}
+    older = _rows(result.by_group, "55 and over").loc["flag_rate"]
+    assert older["ratio"] == 0 and older["difference"] == pytest.approx(-12 / 800)
+    numbers = result.by_group[[*RATE_NUMBERS, "difference", "difference_ci_low"]]
+    assert np.isfinite(numbers.to_numpy(dtype="float64")[~numbers.isna().to_numpy()]).all()
+
+
+def test_with_labels_the_reference_needs_a_non_zero_rate_on_every_metric() -> None:
+    # A is larger but none of its flags came true: its precision and recall are 0, so a ratio
+    # to A on those would be infinite. B has every rate non-zero and becomes the reference.
+    from models.fairness import REFERENCE_FLAGGED, REFERENCE_USABLE, choose_references
+
+    frame = _table(_group("A", tp=0, fp=20, fn=10, tn=470), _group("B", tp=5, fp=15, fn=5, tn=375))
+    assert choose_references(frame, config=ETHNICITY_ONLY)["ethnicity"] == ("B", REFERENCE_USABLE)
+    # If B too had no true positive, A (the largest with flags) is kept: precision and recall
+    # have no ratio (NaN, "insufficient data"), only a difference.
+    frame = _table(_group("A", tp=0, fp=20, fn=10, tn=470), _group("B", tp=0, fp=20, fn=10, tn=370))
+    assert choose_references(frame, config=ETHNICITY_ONLY)["ethnicity"] == ("A", REFERENCE_FLAGGED)
+    b = _rows(audit(frame, config=ETHNICITY_ONLY, seed=1).by_group, "B")
+    assert np.isnan(b.loc["precision", "ratio"]) and np.isnan(b.loc["precision", "ratio_ci_high"])
+    assert b.loc["precision", "verdict"] == "insufficient data"
+    assert b.loc["precision", "difference"] == 0
+    assert b.loc["flag_rate", "ratio"] == pytest.approx((20 / 400) / (20 / 500))
+
+
+def test_a_configured_reference_without_flags_gives_differences_and_never_inf(
+    tmp_path,
+) -> None:
+    from ewp.atomic import write_csv
+    from reports.audit import audit_tables, render_audit_report
+
+    config = AGE_ONLY.model_copy(update={"reference_groups": {"age_band": "55 and over"}})
+    frame = _weekly({"55 and over": (900, 0), "45–54": (800, 12), "35–44": (600, 30)})
+    result = audit(frame, config=config, seed=1)
+    middle = _rows(result.by_group, "35–44").loc["flag_rate"]
+    assert np.isnan(middle["ratio"]) and np.isnan(middle["ratio_ci_low"])
+    assert middle["verdict"] == "insufficient data"
+    assert middle["difference"] == pytest.approx(30 / 600)
+    assert 0 < middle["difference_ci_low"] < middle["difference"] < middle["difference_ci_high"]
+    for name, table in audit_tables(result, None).items():
+        text = write_csv(table, tmp_path / name, float_format="%.6f").read_text()
+        assert "inf" not in text.lower(), name
+    html = render_audit_report(
+        title="t",
+        scope="s",
+        audit=result,
+        sources=None,
+        tradeoff=None,
+        config=config,
+        provenance={"model_version": "m", "data_fingerprint": "d", "config_name": "c"},
+    )
+    assert not re.search(r"\binf\b", html) and "∞" not in html
+    assert "the reference’s rate is 0" in html
+
+
+def test_every_officer_without_attributes_is_not_audited_never_passed() -> None:
+    from models.fairness import NOT_AUDITED
+
+    config = FairnessConfig(attributes=("ethnicity", "gender"), gate="absolute")
+    blank = HAND.assign(ethnicity="", gender=None)
+    decision = fairness_gate(audit(blank, config=config, seed=1), config=config)
+    assert decision.passed and decision.reason == NOT_AUDITED == "not audited: no attributes"
+    # Gender recorded, ethnicity not: gender is audited, ethnicity named as not audited.
+    half = HAND.assign(ethnicity=None, gender=np.where(HAND.index % 2 == 0, "Female", "Male"))
+    decision = fairness_gate(audit(half, config=config, seed=1), config=config)
+    assert decision.reason.startswith("passed; ")
+    assert "not audited (no values recorded): ethnicity" in decision.reason
+
+
+def test_a_configured_reference_group_absent_from_the_data_is_refused_early() -> None:
+    from ewp.config import ConfigError
+    from models.fairness import check_reference_groups
+
+    officers = pd.DataFrame(
+        {
+            "officer_id": ["O1", "O2", "O3"],
+            "joined_on": pd.to_datetime(["2010-01-01", "2012-01-01", "2015-06-01"]),
+            "left_on": pd.to_datetime([None, "2014-01-01", None]),
+            "ethnicity": ["White", "Black", ""],
+            "gender": ["Male", "Male", "Male"],
+            "birth_year": [1980, 1985, 1990],
+        }
+    )
+    until = dt.date(2024, 1, 1)
+
+    def refused(**references: str) -> str:
+        with pytest.raises(ConfigError) as caught:
+            check_reference_groups(
+                officers, config=FairnessConfig(reference_groups=references), until=until
+            )
+        return str(caught.value)
+
+    assert refused(ethnicity="Asian") == (
+        "fairness.reference_groups.ethnicity: 'Asian' is not in the data; the groups present "
+        "are ['Black', 'Unknown', 'White']"
+    )
+    assert refused(gender="Female").startswith("fairness.reference_groups.gender: 'Female'")
+    assert "expected one of ['under 25', '25–34'" in refused(age_band="25-34")
+    # Ages served: O1 30–44, O2 27–29, O3 25–34: nobody reaches 45.
+    assert refused(age_band="45–54") == (
+        "fairness.reference_groups.age_band: '45–54' is not in the data; the groups present "
+        "are ['25–34', '35–44']"
+    )
+    check_reference_groups(
+        officers,
+        config=FairnessConfig(reference_groups={"ethnicity": "White", "age_band": "35–44"}),
+        until=until,
+    )
+
+
+def test_no_comparison_with_the_rule_against_a_suppressed_reference() -> None:
+    from tests.builders import audit_lists
+
+    config = ETHNICITY_ONLY.model_copy(update={"reference_groups": {"ethnicity": "S"}})
+    frame = pd.concat(
+        [
+            _lists("R", positives=100, negatives=900, model=(50, 100), rule=(20, 40)),
+            _lists("S", positives=2, negatives=10, model=(1, 2), rule=(1, 1)),
+        ],
+        ignore_index=True,
+    )
+    audits, comparisons = audit_lists(frame, ["model", "rule"], config=config, rule="rule", seed=1)
+    assert comparisons["model"].empty and comparisons["rule"].empty
+    # Nothing is outside the band against a suppressed reference, so nothing blocks.
+    assert fairness_gate(audits["model"], config=config, comparison=comparisons["model"]).passed
+
+
+def test_every_gated_attribute_is_compared_with_the_rule() -> None:
+    from models.fairness import choose_references, compare_with_rule
+
+    config = FairnessConfig(attributes=("ethnicity", "gender", "age_band"), gate_attributes=None)
+    frame = pd.concat(
+        [
+            _lists("A", positives=100, negatives=900, model=(50, 100), rule=(20, 40)),
+            _lists("B", positives=100, negatives=900, model=(50, 200), rule=(20, 40)),
+        ],
+        ignore_index=True,
+    )
+    frame["gender"] = np.where(frame.index % 2 == 0, "Male", "Female")
+    frame["age_band"] = np.where(frame.index % 3 == 0, "25–34", "35–44")
+    names = ["model", "rule"]
+    references = choose_references(frame, config=config, flagged=names)
+
+    def compared_with_rule(config: FairnessConfig) -> pd.DataFrame:
+        return compare_with_rule(
+            frame.drop(columns=names),
+            flagged={name: frame[name].to_numpy() for name in names},
+            rule="rule",
+            references=references,
+            config=config,
+            seed=1,
+        )["model"]
+
+    comparison = compared_with_rule(config)
+    compared = comparison.groupby("attribute")["group"].unique()
+    assert {a: list(g) for a, g in compared.items()} == {
+        "age_band": ["25–34"],
+        "ethnicity": ["B"],
+        "gender": ["Male"],  # equal sizes: the reference is "Female", first by name
+    }
+    assert set(comparison["metric"]) == {"false_positive_rate", "flag_rate"}
+    # Only ethnicity gated: the others are audited, not compared.
+    ethnicity_only = config.model_copy(update={"gate_attributes": ("ethnicity",)})
+    assert set(compared_with_rule(ethnicity_only)["attribute"]) == {"ethnicity"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from models.evaluation import GateDecision, select_champion
@@ -121,3 +122,195 @@ def test_model_card_records_the_override() -> None:
         override_reason=reason,
     )
     assert reason in card
+
+
+# --- the gate against today's practice ------------------------------------------------------
+def _force(lists: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """Two groups of 4,000 officers (400 go on to escalate); in A every list flags 200 who
+    escalate and 360 who do not (false positive rate 0.1); in B each list flags its own
+    (true positives, false positives), the false positives from the first officers who do not
+    escalate, or from the last for a negative count. One column per list."""
+    rows = []
+    for group in ("A", "B"):
+        label = np.r_[np.ones(400), np.zeros(3600)]
+        frame = pd.DataFrame(
+            {"officer_id": [f"{group}{i}" for i in range(4000)], "ethnicity": group, "label": label}
+        )
+        for column, (tp, fp) in lists.items():
+            tp, fp = (200, 360) if group == "A" else (tp, fp)
+            negatives = np.arange(3600) < fp if fp >= 0 else np.arange(3600) >= 3600 + fp
+            frame[column] = np.r_[np.arange(400) < tp, negatives]
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _select(force: pd.DataFrame, precision: dict[str, float], config) -> tuple:
+    """Audit every list against shared references, gate it, select the most precise
+    candidate the gate passes; returns the selection, the gate decisions and the findings."""
+    from flows.audit import gate_with_overrides
+    from models.fairness import band_breaches, fairness_gate
+    from reports.audit import GateSummary, breach_findings
+    from tests.builders import audit_lists
+
+    names = list(precision)
+    audits, comparisons = audit_lists(force, names, config=config, rule="rule", seed=3)
+    relative = config.gate == "relative_to_rule"
+    decisions = gate_with_overrides(
+        {
+            name: fairness_gate(
+                audits[name],
+                config=config,
+                comparison=comparisons[name] if relative else None,
+                rule="rule",
+            )
+            for name in names
+        },
+        {},
+    )
+    table = pd.DataFrame(
+        {
+            "test_as_of": "2020",
+            "candidate": names,
+            "list": "top_1pct",
+            "precision": [precision[n] for n in names],
+        }
+    )
+    selection = select_champion(
+        table, list_name="top_1pct", eligible=dict.fromkeys(names, True), gate=decisions.__getitem__
+    )
+    summary = GateSummary(
+        mode=config.gate,
+        rule="rule",
+        champion=selection.champion,
+        passed={n: decisions[n].passed for n in names},
+        breaches=band_breaches(audits, metrics=config.gate_metrics),
+    )
+    return selection, decisions, breach_findings(summary, config)
+
+
+# In B, false positive rates: the rule 0.2 (ratio 2.0 to A), "similar" 0.2 too but on other
+# officers, "better" 0.15 (1.5), "worse" 0.4 (4.0); every one is outside the 0.8–1.25 band,
+# the rule included.
+EVERY_LIST_BREACHES = {
+    "rule": (200, 720),
+    "similar": (200, -720),
+    "better": (200, 540),
+    "worse": (200, 1440),
+}
+PRECISION = {"rule": 0.10, "similar": 0.20, "better": 0.15, "worse": 0.30}
+
+
+def test_every_candidate_breaches_the_band_yet_a_champion_no_worse_than_the_rule_is_chosen() -> (
+    None
+):
+    from ewp.config import FairnessConfig
+
+    config = FairnessConfig(attributes=("ethnicity",), bootstrap_samples=400)
+    selection, decisions, findings = _select(_force(EVERY_LIST_BREACHES), PRECISION, config)
+    # "worse" is the most precise but further from parity than the rule: blocked. The most
+    # precise of the rest, "similar", is no worse than the rule and becomes champion.
+    assert selection.champion == "similar"
+    assert not decisions["worse"].passed
+    assert decisions["worse"].reason.startswith(
+        "blocked, outside the band 0.8–1.25 and further from parity than rule: ethnicity 'B': "
+    )
+    assert all(decisions[name].passed for name in ("rule", "similar", "better"))
+    # The breach the champion shares with the rule is on the record, in the gate's reason ...
+    recorded = selection.table.set_index("candidate").loc["similar", "gate_reason"]
+    assert recorded.startswith("passed; outside the band 0.8–1.25 but not clearly further from ")
+    assert "false_positive_rate ratio 2.00" in recorded and "; rule 2.00" in recorded
+    # ... and in plain words, for every option, the current rule included.
+    assert findings[0].startswith("The fairness gate compared every candidate with the force's")
+    assert (
+        "Outside the 0.8–1.25 band for every option, the current rule included: B officers on "
+        "false positive rate (rule 2.00×, similar 2.00× the A reference)"
+    ) in findings[1]
+    assert findings[-1].startswith("A breach the current rule shares is harm already")
+
+
+def test_the_absolute_gate_blocks_them_all_and_the_relative_gate_keeps_the_rule() -> None:
+    from ewp.config import FairnessConfig
+
+    absolute = FairnessConfig(attributes=("ethnicity",), bootstrap_samples=400, gate="absolute")
+    selection, _, findings = _select(_force(EVERY_LIST_BREACHES), PRECISION, absolute)
+    assert selection.champion is None
+    assert findings[1] == "No candidate passed the gate: there is no champion."
+    # Only candidates worse than the rule: the rule itself is the champion (the status quo).
+    relative = absolute.model_copy(update={"gate": "relative_to_rule"})
+    worse_only = {"rule": EVERY_LIST_BREACHES["rule"], "worse": EVERY_LIST_BREACHES["worse"]}
+    selection, decisions, _ = _select(_force(worse_only), {"rule": 0.1, "worse": 0.3}, relative)
+    assert selection.champion == "rule" and not decisions["worse"].passed
+
+
+def test_a_candidate_flagging_the_rules_officers_and_more_is_further_from_parity() -> None:
+    # Paired: "more" flags every officer the rule flags in B and 36 more who do not escalate
+    # (false positive ratio 2.1 against 2.0). Measured on the same officers that small step
+    # away from parity is certain, so the gate blocks it.
+    from ewp.config import FairnessConfig
+
+    config = FairnessConfig(attributes=("ethnicity",), bootstrap_samples=400)
+    lists = {"rule": EVERY_LIST_BREACHES["rule"], "more": (200, 756)}
+    _, decisions, _ = _select(_force(lists), {"rule": 0.1, "more": 0.3}, config)
+    assert not decisions["more"].passed and decisions["rule"].passed
+
+
+def test_a_rule_leaning_the_other_way_does_not_excuse_a_candidate() -> None:
+    # The rule flags B's officers who do not escalate half as often as A's (ratio 0.5); the
+    # candidate twice as often (2.0). Both are as far from parity, on opposite sides: the
+    # candidate makes B's officers worse off than the rule ever did, and is blocked.
+    from ewp.config import FairnessConfig
+
+    config = FairnessConfig(attributes=("ethnicity",), bootstrap_samples=400)
+    lists = {"rule": (200, 180), "opposite": (200, 720)}
+    _, decisions, _ = _select(_force(lists), {"rule": 0.1, "opposite": 0.3}, config)
+    assert not decisions["opposite"].passed and decisions["rule"].passed
+    assert "false_positive_rate ratio 2.00" in decisions["opposite"].reason
+    assert "; rule 0.50" in decisions["opposite"].reason
+
+
+def test_a_rule_that_flags_nobody_is_still_audited_and_passes_its_own_gate() -> None:
+    # A rule list may be short, or empty (a rule flags whom it flags, never padded): every
+    # candidate is audited, the empty rule too, and the gate still compares with it.
+    from ewp.config import Config, FairnessConfig
+    from flows.audit import audit_candidates, gate_decisions
+    from tests.builders import make_force
+
+    officers = [
+        {"officer_id": f"O{i:03d}", "joined_on": "2010-01-01", "ethnicity": "AB"[i % 2]}
+        for i in range(200)
+    ]
+    data = make_force(officers, [])
+    as_of = pd.Timestamp("2020-01-01")
+    rows = pd.DataFrame(
+        {
+            "officer_id": [o["officer_id"] for o in officers],
+            "as_of": as_of,
+            "notices_365d": 0,
+            "findings_case_to_answer_all": 0,
+            "findings_no_case_all": 0,
+        }
+    )
+    labels = pd.Series((np.arange(200) % 10 == 0).astype(float))
+    lists = pd.DataFrame(
+        {
+            "candidate": ["rule", "model"],
+            "test_as_of": as_of,
+            # The model: 20 A officers (even numbers) and 5 B officers (odd).
+            "officer_ids": [[], [f"O{i:03d}" for i in [*range(0, 40, 2), *range(1, 10, 2)]]],
+        }
+    )
+    config = Config(fairness=FairnessConfig(attributes=("ethnicity",), bootstrap_samples=200))
+    audited = audit_candidates(
+        data=data, rows=rows, labels=labels, lists=lists, config=config, rule="rule"
+    )
+    assert set(audited.audits) == {"rule", "model"}
+    rule_rates = audited.audits["rule"][0].by_group.set_index(["group", "metric"])["value"]
+    assert rule_rates.loc[("A", "flag_rate")] == 0 == rule_rates.loc[("B", "flag_rate")]
+    decisions = gate_decisions(audited, config=config, rule="rule")
+    assert decisions["rule"].passed
+    # The model flags B at a quarter of A's rate: the rule, flagging nobody, is at parity, so
+    # the model is further from parity than the rule, and blocked.
+    assert not decisions["model"].passed
+    assert "flag_rate ratio 0.25" in decisions["model"].reason
+    assert "; rule 1.00" not in decisions["model"].reason  # 0 / 0 is no ratio to print
+    assert "; rule no ratio (its reference rate is 0)" in decisions["model"].reason

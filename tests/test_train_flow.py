@@ -143,3 +143,34 @@ def test_evaluate_prints_the_selection_with_intervals_curve_and_report(trained) 
     path = first.run_dir / "evaluation.html"  # long paths wrap: compare without spaces
     assert f"Evaluationreport:{path}" in text.replace(" ", "")
     assert "nan" not in text.lower().split()
+
+
+def test_the_gate_compares_with_the_rule_and_its_findings_are_recorded_everywhere(
+    trained,
+) -> None:
+    from flows.train import tracker_for
+
+    home, first, _ = trained
+    selection = first.selection.set_index("candidate")
+    # The relative gate: the force's rule passes its own gate, so there is always a champion.
+    assert selection.loc["rule_3_in_180d", "gate_passed"] and first.champion is not None
+    comparison = pd.read_csv(first.run_dir / "audit_comparison.csv")
+    rule = comparison.loc[comparison["candidate"] == "rule_3_in_180d"]
+    assert len(rule) > 0 and (rule["excess"] == 0).all()
+    assert set(comparison["metric"]) == set(SMALL_TRAIN.fairness.gate_metrics)
+    assert (first.run_dir / "audit_breaches.csv").exists()
+    findings = first.fairness_findings
+    assert findings[0].startswith(
+        "The fairness gate compared every candidate with the force's current rule, rule_3_in_180d"
+    )
+    # The same words in the audit page, the model card and the promotion record.
+    html = (first.run_dir / "audit.html").read_text()
+    assert '<section id="gate">' in html
+    card = (first.run_dir / "model_card.md").read_text()
+    assert "## Groups outside the fairness band, the current rule included" in card
+    for line in findings:
+        assert f"- {line}" in card
+    champion = tracker_for(SMALL_TRAIN, home).champion()
+    assert champion is not None
+    assert champion.tags["fairness_findings"].split("\n") == list(findings)
+    assert champion.tags["fairness_gate"] == selection.loc[first.champion, "gate_reason"]

@@ -233,3 +233,46 @@ def test_a_model_registered_before_these_tags_still_scores_with_a_note() -> None
     unregistered = score_meaning(config, None)
     assert unregistered.label == label_in_words(config.label)
     assert unregistered.precision is None and "not a registered version" in unregistered.notes[0]
+
+
+def test_report_carries_the_gate_findings_and_the_audit_pools_earlier_weeks(
+    weekly, tmp_path: Path
+) -> None:
+    from features.history import build_features
+    from flows.common import prepare_export, validate
+    from flows.score import audit_weekly_list
+    from flows.train import tracker_for
+
+    home, first, _, _, _ = weekly
+    # The champion's findings (recorded when it was selected) are in the report's methods.
+    findings = tracker_for(SMALL_TRAIN, home).champion().tags["fairness_findings"].split("\n")
+    report = first.report.read_text()
+    assert "Fairness: groups outside the band, the current rule included" in report
+    assert all(line.replace("'", "&#39;") in report for line in findings)
+    # One list: no rolling section yet. With three earlier weeks' lists (here, the same
+    # officers), the audit pools the four weeks and draws their trend.
+    assert '<section id="rolling">' not in (first.run_dir / "audit.html").read_text()
+    data = validate.fn(prepare_export.fn(SMALL_TRAIN, home), SMALL_TRAIN).data
+    as_of = dt.date(2021, 12, 27)
+    flags = pd.read_csv(first.flags_csv, keep_default_na=False)
+    earlier = pd.concat(
+        [
+            flags[["officer_id"]].assign(as_of=as_of - dt.timedelta(weeks=weeks))
+            for weeks in (1, 2, 3)
+        ]
+    )
+    path = audit_weekly_list(
+        data=data,
+        matrix=build_features(data, [as_of], config=SMALL_TRAIN.features),
+        flagged_ids=flags["officer_id"],
+        config=SMALL_TRAIN,
+        run_dir=tmp_path,
+        as_of=as_of,
+        provenance={"model_version": "m", "data_fingerprint": "d", "config_name": "c"},
+        earlier_lists=earlier,
+    )
+    html = path.read_text()
+    assert '<section id="rolling">' in html
+    assert f"(4 weeks, {4 * len(flags)} flags on {len(flags)} distinct officers)" in html
+    trend = pd.read_csv(tmp_path / "audit_rolling_trend.csv")
+    assert trend["as_of"].nunique() == 4
