@@ -247,8 +247,8 @@ def weekly_list_tags(
 ) -> dict[str, str]:
     """What the weekly report says a score means, from this evaluation, as version tags.
 
-    ``label``: the label in words. At the list the scoring config publishes (``top_<k>``, if
-    ``evaluation.list_sizes`` has k and the list is drawn by top k): ``weekly_list`` (its
+    ``label``: the label in words. At the list the scoring config publishes (``top_<k>``, which
+    the evaluation always measures, when the list is drawn by top k): ``weekly_list`` (its
     name), ``weekly_list.precision`` (the champion's share of flagged officers who went on to
     the label, pooled over the test dates), ``weekly_list.flagged`` and
     ``weekly_list.test_dates``, the test period, and the headline rule's precision at the same

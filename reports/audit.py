@@ -1204,6 +1204,8 @@ def breach_findings(gate: GateSummary, config: FairnessConfig) -> list[str]:
     if gate.not_audited:
         missing = _listed([_attribute_label(a).lower() for a in gate.not_audited])
         lines.append(f"Not audited, no values recorded: {missing}.")
+    if not config.gate_metrics:
+        return [*lines, "The gate checked no metric (fairness.gate_metrics is empty)."]
     metrics = _listed([_metric_label(m) for m in config.gate_metrics])
     candidates = set(gate.passed)
     kinds: dict[str, list[str]] = {}

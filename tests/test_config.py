@@ -131,8 +131,9 @@ LABEL_KEYS = "counts, gross_misconduct, horizon_days, proven_finding, serious_ca
         (
             "evaluation:\n  selection_list: top_100\n",
             "evaluation.selection_list: 'top_100' is not a list the evaluation takes; expected "
-            "one of ['top_50', 'top_1pct', 'volume_rule_3_in_180d', 'volume_rule_3_in_365d', "
-            "'volume_peer_top_5pct'], or null for the list scoring publishes (top_50)",
+            "one of ['top_50', 'top_1pct', 'volume_rule_3_in_180d', "
+            "'volume_rule_3_notices_in_180d', 'volume_rule_3_in_365d', 'volume_peer_top_5pct'], "
+            "or null for the list scoring publishes (top_50)",
         ),
     ],
 )

@@ -91,8 +91,28 @@ def _force() -> ForceData:
             "birth_year": 1985,
         }
     )
-    empty = pd.DataFrame()
-    return ForceData(officers=officers, notices=empty, outcomes=empty)
+    # A force with no complaints: every officer is in the cohort, none has a history.
+    notices = pd.DataFrame(
+        {
+            "notice_id": pd.Series(dtype="str"),
+            "case_id": pd.Series(dtype="str"),
+            "officer_id": pd.Series(dtype="str"),
+            "received_on": pd.Series(dtype="datetime64[ns]"),
+            "incident_on": pd.Series(dtype="datetime64[ns]"),
+            "category": pd.Series(dtype="str"),
+            "source": pd.Series(dtype="str"),
+            "severity": pd.Series(dtype="str"),
+        }
+    )
+    outcomes = pd.DataFrame(
+        {
+            "notice_id": pd.Series(dtype="str"),
+            "decided_on": pd.Series(dtype="datetime64[ns]"),
+            "finding": pd.Series(dtype="str"),
+            "sanction": pd.Series(dtype="str"),
+        }
+    )
+    return ForceData(officers=officers, notices=notices, outcomes=outcomes)
 
 
 def _published() -> pd.DataFrame:

@@ -45,8 +45,9 @@ def test_weekly_list_is_dated_monday_and_fully_published(weekly) -> None:
     assert "No records were rejected." in first.report.read_text()
     # The synthetic force's dates are made up: never a stale export.
     assert first.warnings == () and 'id="stale-export"' not in first.report.read_text()
-    # SMALL_TRAIN evaluates lists of 20 but publishes 50: the report says so, and publishes.
-    assert "add 50 to evaluation.list_sizes and retrain" in first.report.read_text()
+    # SMALL_TRAIN's list sizes are (20,) but it publishes 50: the evaluation measures the
+    # published list too, so the report gives its back-tested hit rate.
+    assert "on a list of the top 50 went on to have" in first.report.read_text()
     flags = pd.read_csv(first.flags_csv, keep_default_na=False)
     # The history behind every flag, for the workspace's officer cards.
     timelines = pd.read_csv(first.run_dir / "timelines.csv")
@@ -213,7 +214,9 @@ def test_what_a_score_means_is_read_from_the_registered_version() -> None:
         in score_meaning(Config(name="x", scoring=threshold), FULL_TAGS).notes[0]
     )
     unmeasured = {"label": "x", "weekly_list": "top_50"}
-    assert "add 50 to evaluation.list_sizes" in score_meaning(Config(name="x"), unmeasured).notes[0]
+    assert "recorded no hit rate for a list of the top 50" in (
+        score_meaning(Config(name="x"), unmeasured).notes[0]
+    )
 
 
 def test_a_model_registered_before_these_tags_still_scores_with_a_note() -> None:
