@@ -623,7 +623,7 @@ def score_meaning(config: Config, tags: Mapping[str, str] | None) -> ScoreMeanin
             f"top {size}; retrain to measure it"
         )
     elif precision is None:
-        why = f"the evaluation recorded no hit rate for a list of the top {size}; retrain to measure it"
+        why = f"the evaluation recorded no hit rate for a list of the top {size}; retrain"
     if why:
         notes.append(f"No back-tested hit rate is given for this list: {why}.")
         return ScoreMeaning(label=label, list_size=size, notes=tuple(notes))

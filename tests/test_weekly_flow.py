@@ -214,8 +214,9 @@ def test_what_a_score_means_is_read_from_the_registered_version() -> None:
         in score_meaning(Config(name="x", scoring=threshold), FULL_TAGS).notes[0]
     )
     unmeasured = {"label": "x", "weekly_list": "top_50"}
-    assert "recorded no hit rate for a list of the top 50" in (
-        score_meaning(Config(name="x"), unmeasured).notes[0]
+    assert (
+        "recorded no hit rate for a list of the top 50; retrain"
+        in (score_meaning(Config(name="x"), unmeasured).notes[0])
     )
 
 
