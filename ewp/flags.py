@@ -26,18 +26,36 @@ def flag_id(*, officer_id: str, as_of: str, model_version: str) -> str:
     return f"F{digest[:12]}"
 
 
+# The columns that order the list, when the scored frame has them: the model's ranking score
+# (``decision_function``: a rule's flags first, then its own continuation) and a seeded tie key
+# (``models.evaluation.tie_break_keys``), so the published list is drawn exactly as the
+# evaluation drew the list it measured. Without them: ``score``, then officer ID.
+RANK_SCORE = "rank_score"
+TIE_KEY = "tie_key"
+
+
+def rank_officers(scored: pd.DataFrame) -> pd.DataFrame:
+    """Scored officers in list order: by ``rank_score`` (else ``score``), highest first, ties
+    by ``tie_key`` (else ``officer_id``). The row order of ``scored`` never matters."""
+    by = RANK_SCORE if RANK_SCORE in scored.columns else "score"
+    tie = TIE_KEY if TIE_KEY in scored.columns else "officer_id"
+    keys = [by, tie] if tie == "officer_id" else [by, tie, "officer_id"]
+    return scored.sort_values(keys, ascending=[False] + [True] * (len(keys) - 1), kind="stable")
+
+
 def select_flags(
     scored: pd.DataFrame, *, scoring: ScoringConfig, suppressed: Collection[str] = ()
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Draw the list from scored officers (``officer_id``, ``unit``, ``score``, ...).
+    """Draw the list from scored officers (``officer_id``, ``unit``, ``score``, optionally
+    ``rank_score`` and ``tie_key``: see ``rank_officers``).
 
     Officers in ``suppressed`` (reviewed recently, nothing new since) are not listed; the rest
-    are ranked by score (ties by officer_id), capped at ``max_per_unit`` per unit, then cut at
-    ``top_k`` or at ``threshold``. Returns (the list with ``rank`` 1..n, the suppressed
-    officers who score at least as high as the last listed officer, i.e. would have been on
-    it).
+    are taken in list order, capped at ``max_per_unit`` per unit, then cut at ``top_k`` or at
+    ``threshold`` (on ``score``, the escalation probability). Returns (the list with ``rank``
+    1..n, the suppressed officers ranked above the last listed officer, i.e. who would have
+    been on it).
     """
-    ordered = scored.sort_values(["score", "officer_id"], ascending=[False, True], kind="stable")
+    ordered = rank_officers(scored).reset_index(drop=True)
     is_suppressed = ordered["officer_id"].isin(set(suppressed))
     eligible = ordered.loc[~is_suppressed]
     if scoring.max_per_unit is not None:
@@ -46,11 +64,14 @@ def select_flags(
         listed = eligible.loc[eligible["score"] >= scoring.threshold]
     else:
         listed = eligible.head(scoring.top_k)
-    listed = listed.reset_index(drop=True)
+    last_position = listed.index.max() if len(listed) else -1
+    held_back = ordered.loc[is_suppressed & (ordered.index < last_position)]
+    if scoring.selection == "threshold":
+        held_back = ordered.loc[is_suppressed & (ordered["score"] >= scoring.threshold)]
+    listed = listed.drop(columns=[RANK_SCORE, TIE_KEY], errors="ignore").reset_index(drop=True)
     listed.insert(0, "rank", range(1, len(listed) + 1))
-    floor = listed["score"].min() if len(listed) else float("inf")
-    held_back = ordered.loc[is_suppressed & (ordered["score"] >= floor)].reset_index(drop=True)
-    return listed, held_back
+    held_back = held_back.drop(columns=[RANK_SCORE, TIE_KEY], errors="ignore")
+    return listed, held_back.reset_index(drop=True)
 
 
 def build_flag_list(

@@ -39,7 +39,7 @@ import pandas as pd
 from ewp.atomic import pause_point, staged_dir, write_csv, write_text
 from ewp.config import Config
 from ewp.contract import ForceData
-from ewp.flags import build_flag_list, select_flags
+from ewp.flags import build_flag_list, rank_officers, select_flags
 from ewp.marking import mark_folder
 from ewp.progress import step
 from ewp.provenance import fingerprint_json
@@ -80,6 +80,8 @@ from flows.common import (
     write_validation_report,
 )
 from flows.train import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, tracker_for
+from models.candidates import scores_and_probabilities
+from models.evaluation import tie_break_keys
 from models.explain import biggest_fall, deviation_contributions, model_features, top_reasons
 from reports.weekly import (
     Rejections,
@@ -225,13 +227,18 @@ def publish_list(
             "retrain it (ewp train) with this config's features"
         )
     matrix = build_features(data, [as_of], config=config.features)
+    # Ranked as the evaluation ranked the list it measured: by the model's ranking score (a
+    # rule's flags first, then its own continuation), ties by the seeded key of the date.
+    rank_score, probability = scores_and_probabilities(model, matrix[columns])
     scored = matrix[["officer_id", "unit", "as_of"]].assign(
-        score=model.predict_proba(matrix[columns])[:, 1]
+        score=probability,
+        rank_score=rank_score,
+        tie_key=tie_break_keys(matrix["officer_id"].to_numpy(), seed=config.seed, as_of=as_of),
     )
     store = ReviewStore(review_url(config, home))
     try:
         held = store.suppressed(
-            candidates=scored.sort_values(["score", "officer_id"], ascending=[False, True]),
+            candidates=rank_officers(scored),
             as_of=as_of,
             weeks=config.review.suppress_weeks,
             last_notice=last_notice_dates(data, as_of),

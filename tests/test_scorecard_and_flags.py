@@ -180,6 +180,37 @@ def test_select_flags_breaks_ties_by_officer_id_whatever_the_row_order() -> None
     assert top["rank"].tolist() == [1, 2]
 
 
+def test_select_flags_draws_the_list_the_evaluation_measured() -> None:
+    """With a ranking score and seeded tie keys, the published list is ``draw_list``'s: a
+    rule's flags first, then its continuation, ties by the key, never by officer ID."""
+    from ewp.config import ScoringConfig
+    from ewp.flags import select_flags
+    from models.evaluation import draw_list, tie_break_keys
+
+    ids = np.array([f"O{i}" for i in range(8)])
+    # A rule's probabilities take two values; its ranking score orders the rest.
+    probability = np.array([0.3, 0.3, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05])
+    rank_score = np.array([1.0, 1.0, 0.6, 0.7, 0.7, 0.7, 0.7, 0.5])
+    keys = tie_break_keys(ids, seed=3, as_of="2024-01-01")
+    scored = pd.DataFrame(
+        {"officer_id": ids, "unit": "U", "score": probability, "rank_score": rank_score}
+    ).assign(tie_key=keys)
+    listed, _ = select_flags(scored.iloc[::-1], scoring=ScoringConfig(top_k=4))
+    expected = draw_list(
+        scoring=ScoringConfig(top_k=4),
+        scores=rank_score,
+        probabilities=probability,
+        tie_keys=keys,
+        units=None,
+    )
+    assert listed["officer_id"].tolist() == ids[expected].tolist()
+    # O0 and O1 (flagged) lead; two of O3..O6 (0.7) follow, chosen by key, not by ID.
+    assert set(listed["officer_id"][:2]) == {"O0", "O1"}
+    tied = sorted(["O3", "O4", "O5", "O6"], key=lambda o: keys[int(o[1:])])
+    assert listed["officer_id"][2:].tolist() == tied[:2]
+    assert list(listed.columns) == ["rank", "officer_id", "unit", "score"]
+
+
 def test_flag_list_carries_reasons_provenance_and_review_columns() -> None:
     flagged = pd.DataFrame(
         {
