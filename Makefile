@@ -30,11 +30,11 @@ clean:
 bench-weekly: $(STAMP)
 	$(BIN)/python -m benchmarks.weekly_run
 
-# The scale benchmarks (README, "Scale"): about half an hour on 2 cores; results in .ewp/bench/.
+# The scale benchmarks (docs/scale.md): about half an hour on 2 cores; results in .ewp/bench/.
 bench: $(STAMP)
 	$(BIN)/ewp bench
 
-# How close any model can get to the synthetic oracle, on 15 seeds (README, "Model
-# development"): about a minute and a half, no training.
+# How close any model can get to the synthetic oracle, on 15 seeds (docs/model-
+# development.md): about a minute and a half, no training.
 ceiling: $(STAMP)
 	$(BIN)/python -m benchmarks.ceiling

@@ -413,7 +413,7 @@ class FairnessConfig(_Frozen):
     # Ratios the promotion gate checks (see models/fairness.py's fairness_gate).
     gate_metrics: tuple[str, ...] = ("false_positive_rate", "flag_rate")
     # Attributes the gate checks; null = every audited attribute (age included: see the
-    # README's "Age" paragraph). Every attribute is audited and reported either way.
+    # "Age" paragraph of docs/fairness.md). Every attribute is audited and reported either way.
     gate_attributes: tuple[Literal["ethnicity", "gender", "age_band"], ...] | None = None
     # Candidate name -> written reason to let it through a failed gate; recorded in MLflow and
     # the model card. Empty: the gate's word is final.

@@ -13,8 +13,8 @@ The key
     that others can read is refused, as ssh refuses a private key. Without the key a pseudonym
     cannot be turned back into an identifier, nor recomputed from a guessed one; the same key
     always gives the same pseudonym, so runs logged with one key can be compared. A new key
-    gives every officer a new pseudonym; runs logged before keep the old ones (see README,
-    "Data protection").
+    gives every officer a new pseudonym; runs logged before keep the old ones (see
+    docs/data-protection.md).
 
 Scrubbing text
     ``Pseudonymiser.scrub`` replaces every identifier it knows (``known``, e.g. a force's

@@ -10,7 +10,7 @@ its places, in the metrics and in the bootstrap alike (``models.credit``); a rul
 its own flags goes on by the rule's own feature, never with arbitrary officers
 (``models.rules``).
 
-Selection rule (documented in the README and model card): among eligible candidates, the
+Selection rule (docs/model-development.md and the model card): among eligible candidates, the
 champion has the highest mean precision at the selection list (by default the published list,
 ``Config.selection_list``) across test dates; ties are broken by the smaller worst-case regret
 (the largest gap, on any test date, to the best candidate on that date), then by name.

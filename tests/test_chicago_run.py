@@ -2,7 +2,7 @@
 ingest, features, training, evaluation and the fairness audit, twice, with the same numbers.
 
 The full run (`ewp evaluate -c configs/chicago.yaml`, five test dates, seven candidates) takes
-minutes and its figures are in the README; this test keeps the config's data, label, features
+minutes and its figures are in docs/chicago.md; this test keeps the config's data, label, features
 and fairness settings and shrinks only the grid (one test date, one year of training history,
 the headline rule in complaints and in allegations, and the scorecard), so it checks the wiring
 on the real quirks in well under a minute.

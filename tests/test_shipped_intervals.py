@@ -1,7 +1,7 @@
 """Every interval contains its point estimate on each shipped config's evaluation.
 
 Issue 15 item 8 / issue 21 item 2: on a real export ``ewp evaluate`` printed a point estimate
-outside its own 95% interval. The full runs take minutes each (README), so this runs each
+outside its own 95% interval. The full runs take minutes each (docs/chicago.md), so this runs each
 config's own candidate grid, list sizes, scoring list and bootstrap through the same pure
 evaluation code as ``ewp train`` (``evaluate_split`` and ``pool_evaluations``) on reduced data:
 a feature matrix of 600 officers on one training and two test dates, with counts drawn so that

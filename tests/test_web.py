@@ -329,8 +329,8 @@ def test_an_auditor_reads_audits_and_model_cards_but_no_officer_card(
 
 
 def test_reviewers_read_audits_and_model_cards_and_admins_do_not(client: TestClient) -> None:
-    """The README's role table: a reviewer reads each week's audit and model card (the weekly
-    report tells them to before acting on a flag); an admin reads neither."""
+    """The role table of docs/review-workspace.md: a reviewer reads each week's audit and model
+    card (the weekly report tells them to before acting on a flag); an admin reads neither."""
     login(client, "rev.a")
     for path in ("/audits", f"/weeks/{LATEST}/audit", f"/weeks/{LATEST}/model-card"):
         assert client.get(path).status_code == 200, path

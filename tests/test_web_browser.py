@@ -3,9 +3,9 @@ decision, find it in the audit trail, with no console error on the way.
 
 Playwright's Python package drives Debian's Chromium (``/usr/bin/chromium``); no browser is
 ever downloaded. The app runs under uvicorn on a free localhost port in a thread, over a small
-hand-made workspace (``tests/web_builders.py``). The test also takes the README's two
-screenshots, ``workspace-list.png`` and ``workspace-officer-card.png``: into the test's
-temporary folder, or into ``docs/screenshots`` with ``EWP_UPDATE_SCREENSHOTS=1`` (a different
+hand-made workspace (``tests/web_builders.py``). The test also takes the two screenshots of
+docs/review-workspace.md, ``workspace-list.png`` and ``workspace-officer-card.png``: into the
+test's temporary folder, or into ``docs/screenshots`` with ``EWP_UPDATE_SCREENSHOTS=1`` (a different
 Chromium or font set renders other bytes, so a plain test run never touches the checkout).
 
 Skipped, with the reason, when Playwright is not installed or Chromium cannot be launched
@@ -80,7 +80,7 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def screenshots(tmp_path: Path) -> Path:
-    """Where the screenshots go: the README's folder only when asked to update it."""
+    """Where the screenshots go: docs/screenshots only when asked to update them."""
     if os.environ.get("EWP_UPDATE_SCREENSHOTS") == "1":
         return README_SCREENSHOTS
     return tmp_path / "screenshots"
