@@ -635,9 +635,77 @@ def _id_frame(officers: pd.DataFrame, codes: np.ndarray, days: np.ndarray) -> pd
         {
             "officer_id": officers["officer_id"].array.take(codes),
             "unit": officers["unit"].array.take(codes),
-            "as_of": (days - DAY_OFFSET).astype("datetime64[D]").astype("datetime64[s]"),
+            "as_of": _as_of(days),
         }
     )
+
+
+def _as_of(days: np.ndarray) -> np.ndarray:
+    """Day numbers as the matrix's ``as_of`` values (datetime64[s])."""
+    return (days - DAY_OFFSET).astype("datetime64[D]").astype("datetime64[s]")
+
+
+@dataclass(frozen=True)
+class IndexedForce:
+    """A force's events indexed once by kind and knowledge date, so that rows of the feature
+    matrix can be built at any as-of dates, again and again, without indexing them again.
+
+    A feature at a date depends only on that date and the events known before it, so the rows
+    of a date are the same whichever other dates are built with it (``build_features`` on
+    dates ``[a, b]`` has the rows of ``[a]`` followed by those of ``[b]``).
+    """
+
+    officers: pd.DataFrame
+    config: FeatureConfig
+    history: _History
+
+    @classmethod
+    def build(cls, data: ForceData, *, config: FeatureConfig) -> IndexedForce:
+        """Index ``data``'s events for the features of ``config``."""
+        return cls(data.officers, config, _history(data, config))
+
+    def blocks(
+        self, as_of_dates: Sequence[dt.date], *, block_dates: int | None = None
+    ) -> Iterator[AsOfBlock]:
+        """The as-of dates (sorted, duplicates dropped) in blocks of ``block_dates``."""
+        return _blocks(
+            as_of_dates,
+            cohort=self.history.cohort,
+            first_notice=self.history.first_notice,
+            block_dates=block_dates,
+        )
+
+    def ids(self, blocks: Sequence[AsOfBlock], *, categorical: bool = False) -> pd.DataFrame:
+        """``officer_id``, ``unit``, ``as_of`` of the blocks' rows (no features computed);
+        ``categorical``: the identifiers as pandas categoricals (a code per row, no string)."""
+        codes = np.concatenate([b.row_officers for b in blocks])
+        days = np.concatenate([b.days[b.row_dates] for b in blocks])
+        if not categorical:
+            return _id_frame(self.officers, codes, days)
+        units = pd.factorize(self.officers["unit"], sort=True)[1]  # as ``unit_codes``
+        return pd.DataFrame(
+            {
+                "officer_id": pd.Categorical.from_codes(
+                    codes, categories=self.officers["officer_id"]
+                ),
+                "unit": pd.Categorical.from_codes(self.history.unit_codes[codes], categories=units),
+                "as_of": _as_of(days),
+            }
+        )
+
+    def matrix(self, blocks: Sequence[AsOfBlock], *, categorical_ids: bool = False) -> pd.DataFrame:
+        """The feature matrix of the blocks' rows, written once into one float32 array
+        (``categorical_ids``: identifiers as in ``ids``)."""
+        names = feature_columns(self.config)
+        sizes = [len(block.row_dates) for block in blocks]
+        values = np.empty((len(names), sum(sizes)), dtype=np.float32)  # feature-major, as pandas
+        start = 0
+        for block, size in zip(blocks, sizes, strict=True):
+            columns = dict(zip(names, values[:, start : start + size], strict=True))
+            _block_features(block, self.history, self.config, columns)
+            start += size
+        features = pd.DataFrame(values.T, columns=names, copy=False)
+        return pd.concat([self.ids(blocks, categorical=categorical_ids), features], axis=1)
 
 
 def serving_cohort(
@@ -649,38 +717,8 @@ def serving_cohort(
     with ``config.presume_left_after_years``, not presumed gone (module docstring). Sorted by
     as_of, then officer order: the rows of ``build_features``.
     """
-    history = _history(data, config)
-    blocks = list(
-        _blocks(
-            as_of_dates, cohort=history.cohort, first_notice=history.first_notice, block_dates=None
-        )
-    )
-    return _id_frame(
-        data.officers,
-        np.concatenate([b.row_officers for b in blocks]),
-        np.concatenate([b.days[b.row_dates] for b in blocks]),
-    )
-
-
-def _matrix(
-    officers: pd.DataFrame, blocks: Sequence[AsOfBlock], history: _History, config: FeatureConfig
-) -> pd.DataFrame:
-    """The feature matrix of ``blocks``, written once into one float32 array (no copies)."""
-    names = feature_columns(config)
-    sizes = [len(block.row_dates) for block in blocks]
-    values = np.empty((len(names), sum(sizes)), dtype=np.float32)  # feature-major, as pandas
-    start = 0
-    for block, size in zip(blocks, sizes, strict=True):
-        columns = dict(zip(names, values[:, start : start + size], strict=True))
-        _block_features(block, history, config, columns)
-        start += size
-    ids = _id_frame(
-        officers,
-        np.concatenate([b.row_officers for b in blocks]),
-        np.concatenate([b.days[b.row_dates] for b in blocks]),
-    )
-    features = pd.DataFrame(values.T, columns=names, copy=False)
-    return pd.concat([ids, features], axis=1)
+    force = IndexedForce.build(data, config=config)
+    return force.ids(list(force.blocks(as_of_dates)))
 
 
 def iter_feature_blocks(
@@ -692,15 +730,9 @@ def iter_feature_blocks(
 ) -> Iterator[pd.DataFrame]:
     """The feature matrix of ``build_features``, block by block of ``block_dates`` as-of
     dates (default: ``dates_per_block``), so a caller can stream it with bounded memory."""
-    history = _history(data, config)
-    blocks = _blocks(
-        as_of_dates,
-        cohort=history.cohort,
-        first_notice=history.first_notice,
-        block_dates=block_dates,
-    )
-    for block in blocks:
-        yield _matrix(data.officers, [block], history, config)
+    force = IndexedForce.build(data, config=config)
+    for block in force.blocks(as_of_dates, block_dates=block_dates):
+        yield force.matrix([block])
 
 
 def build_features(
@@ -718,14 +750,8 @@ def build_features(
     date (see the module docstring); protected attributes are never read. ``block_dates``
     changes only memory use and speed, never the result.
     """
-    history = _history(data, config)
-    blocks = _blocks(
-        as_of_dates,
-        cohort=history.cohort,
-        first_notice=history.first_notice,
-        block_dates=block_dates,
-    )
-    return _matrix(data.officers, list(blocks), history, config)
+    force = IndexedForce.build(data, config=config)
+    return force.matrix(list(force.blocks(as_of_dates, block_dates=block_dates)))
 
 
 def feature_columns(config: FeatureConfig) -> list[str]:
