@@ -30,7 +30,7 @@ import pandas as pd
 
 from ewp.config import FeatureConfig
 from ewp.contract import ForceData
-from features.history import IndexedForce
+from features.history import IndexedForce, dates_per_block
 
 ID_COLUMNS = ("officer_id", "unit", "as_of")
 
@@ -65,29 +65,21 @@ class FeatureMatrix:
         per row instead of a string, for labelling millions of rows). Asking only for
         identifiers computes no feature.
         """
-        ids_only = columns is not None and set(columns) <= set(ID_COLUMNS)
-        frames, start = [], 0
-        for block in self.force.blocks(as_of_dates, block_dates=self.block_dates):
-            size = len(block.row_dates)
-            picked = None
-            if rows is not None:
-                picked = rows[(rows >= start) & (rows < start + size)] - start
-                start += size
-                if len(picked) == 0:
-                    continue
-            if ids_only:
-                frame = self.force.ids([block], categorical=categorical_ids)
-            else:
-                frame = self.force.matrix([block], categorical_ids=categorical_ids)
-            if picked is not None:
-                frame = frame.take(picked)
-            frames.append(frame if columns is None else frame[list(columns)])
-        if not frames:  # no rows: the columns, empty
-            block = next(iter(self.force.blocks([])))
-            empty = self.force.matrix([block], categorical_ids=categorical_ids)
-            frames = [empty if columns is None else empty[list(columns)]]
-        return (
-            pd.concat(frames, ignore_index=True)
-            if len(frames) > 1
-            else frames[0].reset_index(drop=True)
+        names = list(columns) if columns is not None else None
+        # A sample of a long window is built in smaller blocks: it never holds more than a few
+        # dates' full rows at once.
+        step = self.block_dates
+        if rows is not None and step is None:
+            step = max(1, dates_per_block(len(self.force.officers)) // 4)
+        blocks = self.force.blocks(as_of_dates, block_dates=step)
+        if names is not None and set(names) <= set(ID_COLUMNS):  # no feature to compute
+            ids = self.force.ids(list(blocks), categorical=categorical_ids)
+            ids = ids if rows is None else ids.take(rows).reset_index(drop=True)
+            return ids[names]
+        frame = self.force.matrix(
+            blocks,
+            rows=rows,
+            features=None if names is None else [n for n in names if n not in ID_COLUMNS],
+            categorical_ids=categorical_ids,
         )
+        return frame if names is None else frame[names]

@@ -86,7 +86,7 @@ Per-row queries at arbitrary dates (labels) use ``EventSeries``: sorted (officer
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -678,8 +678,13 @@ class IndexedForce:
     def ids(self, blocks: Sequence[AsOfBlock], *, categorical: bool = False) -> pd.DataFrame:
         """``officer_id``, ``unit``, ``as_of`` of the blocks' rows (no features computed);
         ``categorical``: the identifiers as pandas categoricals (a code per row, no string)."""
-        codes = np.concatenate([b.row_officers for b in blocks])
-        days = np.concatenate([b.days[b.row_dates] for b in blocks])
+        return self._ids(
+            np.concatenate([np.zeros(0, dtype=np.int64), *(b.row_officers for b in blocks)]),
+            np.concatenate([np.zeros(0, dtype=np.int64), *(b.days[b.row_dates] for b in blocks)]),
+            categorical=categorical,
+        )
+
+    def _ids(self, codes: np.ndarray, days: np.ndarray, *, categorical: bool) -> pd.DataFrame:
         if not categorical:
             return _id_frame(self.officers, codes, days)
         units = pd.factorize(self.officers["unit"], sort=True)[1]  # as ``unit_codes``
@@ -693,19 +698,53 @@ class IndexedForce:
             }
         )
 
-    def matrix(self, blocks: Sequence[AsOfBlock], *, categorical_ids: bool = False) -> pd.DataFrame:
-        """The feature matrix of the blocks' rows, written once into one float32 array
-        (``categorical_ids``: identifiers as in ``ids``)."""
+    def matrix(
+        self,
+        blocks: Iterable[AsOfBlock],
+        *,
+        rows: np.ndarray | None = None,
+        features: Sequence[str] | None = None,
+        categorical_ids: bool = False,
+    ) -> pd.DataFrame:
+        """The feature matrix of the blocks' rows, written once into one float32 array.
+
+        ``rows`` (ascending positions among the blocks' rows) keeps only those rows and
+        ``features`` only those feature columns (in ``feature_columns`` order): each block is
+        computed in full and only what is kept is copied out, so the result is the only thing
+        of its size in memory. ``categorical_ids``: identifiers as in ``ids``.
+        """
         names = feature_columns(self.config)
-        sizes = [len(block.row_dates) for block in blocks]
-        values = np.empty((len(names), sum(sizes)), dtype=np.float32)  # feature-major, as pandas
-        start = 0
-        for block, size in zip(blocks, sizes, strict=True):
-            columns = dict(zip(names, values[:, start : start + size], strict=True))
-            _block_features(block, self.history, self.config, columns)
+        kept = names if features is None else [n for n in names if n in set(features)]
+        in_place = rows is None and features is None  # each block writes straight into place
+        if rows is None:
+            blocks = list(blocks)
+            total = sum(len(block.row_dates) for block in blocks)
+        else:
+            total = len(rows)
+        values = np.empty((len(kept), total), dtype=np.float32)  # feature-major, as pandas
+        keep = [names.index(n) for n in kept]
+        codes, days = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        start = done = 0
+        for block in blocks:
+            size = len(block.row_dates)
+            if rows is None:
+                picked = np.arange(size)
+            else:
+                within = rows[np.searchsorted(rows, start) : np.searchsorted(rows, start + size)]
+                picked = within - start
             start += size
-        features = pd.DataFrame(values.T, columns=names, copy=False)
-        return pd.concat([self.ids(blocks, categorical=categorical_ids), features], axis=1)
+            if len(picked) == 0:
+                continue
+            target = values[:, done : done + len(picked)]
+            out = target if in_place else np.empty((len(names), size), dtype=np.float32)
+            _block_features(block, self.history, self.config, dict(zip(names, out, strict=True)))
+            if not in_place:
+                target[:] = out[np.ix_(keep, picked)]
+            codes.append(block.row_officers[picked])
+            days.append(block.days[block.row_dates[picked]])
+            done += len(picked)
+        ids = self._ids(np.concatenate(codes), np.concatenate(days), categorical=categorical_ids)
+        return pd.concat([ids, pd.DataFrame(values.T, columns=kept, copy=False)], axis=1)
 
 
 def serving_cohort(
