@@ -1,8 +1,10 @@
 """One measured step of the benchmark suite, run in a fresh process.
 
 ``python -m benchmarks.steps '<json>'`` loads the prepared force, runs one step and prints one
-JSON line: wall and CPU seconds of the step, the process's peak resident memory (its
-``ru_maxrss``, so every step is measured alone and none inherits another's high-water mark),
+JSON line: wall and CPU seconds (user + system) of the step, and of the children it ran and
+waited for (a training run's Prefect server), the process's peak resident memory (its
+``ru_maxrss``, so every step is measured alone and none inherits another's high-water mark)
+and its largest child's,
 the memory held before the step began (the interpreter and the force's tables), and what the
 step produced. ``benchmarks.suite`` runs these and lays the results side by side.
 
@@ -43,6 +45,13 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's finished children (e.g. the temporary
+    Prefect server a training run starts and stops)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load_force(typed: Path) -> ForceData:
     """The validated force saved by the suite (typed Parquet, quick to load)."""
     tables = (pd.read_parquet(typed / f"{name}.parquet") for name in TABLES)
@@ -65,20 +74,57 @@ def ewp_blocks(data: ForceData, config: Config, dates: list[str], **_: Any) -> d
     return {"rows": rows, "blocks": blocks}
 
 
+class Stopwatch:
+    """Wall and CPU seconds summed over the stretches timed with ``with stopwatch:``."""
+
+    def __init__(self) -> None:
+        self.seconds = self.cpu_seconds = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._started, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds += time.perf_counter() - self._started
+        self.cpu_seconds += time.process_time() - self._cpu
+
+
 @step
 def ewp_parquet(data: ForceData, config: Config, dates: list[str], **_: Any) -> dict[str, Any]:
-    """ewp's matrix written to the Parquet feature cache, as ``ewp train`` does."""
-    from ewp.feature_cache import cache_features
+    """ewp's matrix written to Parquet (one row group per as-of date, as the feature cache that
+    ``ewp train`` used to keep) and read back a date at a time: what a cache would cost
+    against building the matrix again (``ewp_blocks``). Building is not in the times."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
+    from features.history import iter_feature_blocks
+
+    write, read = Stopwatch(), Stopwatch()
     with tempfile.TemporaryDirectory() as tmp:
-        cache = cache_features(
-            data,
-            _dates(dates),
-            config=config.features,
-            data_fingerprint="bench",
-            cache_dir=Path(tmp),
-        )
-        return {"file_mb": cache.path.stat().st_size / 1e6}
+        path = Path(tmp) / "matrix.parquet"
+        writer: pq.ParquetWriter | None = None
+        for block in iter_feature_blocks(data, _dates(dates), config=config.features):
+            with write:
+                table = pa.Table.from_pandas(block, preserve_index=False)
+                as_of = block["as_of"].to_numpy()
+                starts = np.flatnonzero(np.r_[True, as_of[1:] != as_of[:-1]])
+                for begin, end in zip(starts, [*starts[1:], len(as_of)], strict=True):
+                    writer = writer or pq.ParquetWriter(path, table.schema)
+                    writer.write_table(table.slice(begin, end - begin))
+        with write:
+            if writer is not None:
+                writer.close()
+        with read:
+            parquet = pq.ParquetFile(path)
+            for group in range(parquet.num_row_groups):
+                parquet.read_row_group(group).to_pandas()
+        return {
+            "file_mb": path.stat().st_size / 1e6,
+            "write_seconds": write.seconds,
+            "write_cpu_seconds": write.cpu_seconds,
+            "read_seconds": read.seconds,
+            "read_cpu_seconds": read.cpu_seconds,
+        }
 
 
 @step
@@ -184,18 +230,30 @@ def _same(other: pd.DataFrame, ewp: pd.DataFrame) -> bool:
     return True
 
 
+def stop_temporary_servers() -> None:
+    """Stop the temporary Prefect server a flow started (as ``ewp`` does when it exits) and
+    wait for it, so that its CPU time is counted among the step's children's."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    for server in list(SubprocessASGIServer._instances.values()):
+        server.stop()
+
+
 @step
 def train(config: Config, home: str, **_: Any) -> dict[str, Any]:
     """The full training run (``ewp train``): features, every candidate x test date,
-    selection, the fairness audit and the registry, Prefect's temporary server included."""
+    selection, the fairness audit, the final refit and its registration in MLflow, Prefect's
+    temporary server included (its CPU time is the step's children's)."""
     from ewp.settings import configure_environment
 
     configure_environment(Path(home))
     from flows.train import run_train
 
     result = run_train(config, Path(home))
+    stop_temporary_servers()
     return {
         "champion": result.champion,
+        "registered_version": result.version,
         "test_dates": int(result.metrics["test_as_of"].nunique()),
         "candidates": int(result.metrics["candidate"].nunique()),
     }
@@ -230,12 +288,14 @@ def main() -> None:
     data = load_force(Path(args["typed"])) if "typed" in args else None
     baseline = rss_mb()
     name = args.pop("step")
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, children = time.perf_counter(), time.process_time(), children_cpu_seconds()
     result = STEPS[name](data=data, config=config, **args)
     measured = {
         "seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu,
+        "children_cpu_seconds": children_cpu_seconds() - children,
         "peak_rss_mb": rss_mb(),
+        "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "baseline_rss_mb": baseline,
     }
     print(json.dumps({**measured, **result}, default=str))

@@ -525,7 +525,7 @@ class Config(_Frozen):
     home: Path = Path(".ewp")
     # Where this config's review store and model registry live: null = in the data home
     # itself; a name = in <home>/stores/<name>/, apart from every other config's (the demo's
-    # list and model never mix with a real one). The export and feature cache stay shared.
+    # list and model never mix with a real one). The export stays shared.
     store: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
     data: DataConfig = DataConfig()
     synthetic: SyntheticConfig = SyntheticConfig()

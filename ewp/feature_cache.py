@@ -1,77 +1,52 @@
-"""Feature matrices cached as Parquet under the data home, keyed by data, config and code.
+"""The feature matrix as a training run reads it: rows built on demand, never written to disk.
 
-Every training run starts from the feature matrix. For a national force at weekly cadence that
-is some 80 million rows: too big to hold in memory beside everything else, and a minute's work
-worth doing once. ``cache_features`` streams the matrix block by block from
-``features.history.iter_feature_blocks`` into one Parquet file with one row group per as-of
-date, at ``<home>/features/<key>.parquet``. The key is a fingerprint of the data, the feature
-config, the as-of dates and the feature code itself (``features/*.py``), so a rerun on the same
-data and config reuses the file and any change builds a new one. The file is written under a
-temporary name and renamed, so a reader never sees half of it.
+A training run reads the matrix many times over: each split its training window (only the
+identifiers first, to label and subsample them, then the kept rows) and its test block, the
+audit every test block, the final refit the latest window. For a national force at weekly
+cadence the whole matrix is some 80 million rows by 44 columns.
 
-``FeatureCache.read`` returns the rows of some as-of dates, exactly as ``build_features``
-would (same order, columns and dtypes), reading only those dates' row groups and, if asked,
-only some columns or some rows: a training split holds only what it uses.
+It used to be written once to a Parquet cache under the data home and read back. Measured
+(``ewp bench``, docs/performance.md), that cost more than it saved: writing the file took over
+four times as long as building the matrix it held, and *reading* a date's rows back (decoding
+the columns, assembling the frame) took longer than building them again from the indexed
+events. A feature at an as-of date depends only on that date and the events known before it,
+so the rows of any dates can be built alone (``features.history.IndexedForce``): the force's
+events are indexed once, and every read builds just the dates it asks for, block by block, so
+memory stays bounded and nothing is written. The index holds the force's events, a few MB.
+
+``FeatureMatrix.read`` returns the rows of some as-of dates exactly as ``build_features``
+would (same order, columns and dtypes), only some columns or some rows if asked: reading only
+identifiers computes no feature at all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-import features
 from ewp.config import FeatureConfig
 from ewp.contract import ForceData
-from ewp.progress import step
-from ewp.provenance import fingerprint_files, fingerprint_json
-from features.history import iter_feature_blocks
+from features.history import IndexedForce, dates_per_block
 
-_DATES_KEY = b"ewp.as_of_dates"
-
-
-def _code_fingerprint() -> str:
-    """A hash of the feature code: a matrix built by other code is never reused."""
-    return fingerprint_files(Path(features.__file__).parent.glob("*.py"))
-
-
-def cache_key(
-    *, data_fingerprint: str, config: FeatureConfig, as_of_dates: Sequence[dt.date]
-) -> str:
-    """The cache file's name: data, feature config, as-of dates and feature code."""
-    return fingerprint_json(
-        {
-            "data": data_fingerprint,
-            "features": config.model_dump(mode="json"),
-            "as_of_dates": sorted({d.isoformat() for d in as_of_dates}),
-            "code": _code_fingerprint(),
-        }
-    )[:16]
+ID_COLUMNS = ("officer_id", "unit", "as_of")
 
 
 @dataclass(frozen=True)
-class FeatureCache:
-    """A cached feature matrix: one Parquet row group per as-of date, in date order."""
+class FeatureMatrix:
+    """The feature matrix of a force, built on demand from its indexed events, ``block_dates``
+    as-of dates at a time (default: ``features.history.dates_per_block``)."""
 
-    path: Path
+    force: IndexedForce
+    block_dates: int | None = None
 
-    def _groups(self) -> dict[dt.date, int]:
-        """As-of date -> its row group (dates with no serving officer have none)."""
-        metadata = pq.read_metadata(self.path).metadata
-        return {dt.date.fromisoformat(d): i for i, d in enumerate(json.loads(metadata[_DATES_KEY]))}
-
-    @property
-    def as_of_dates(self) -> list[dt.date]:
-        """The as-of dates that have rows, ascending."""
-        return list(self._groups())
+    @classmethod
+    def index(cls, data: ForceData, *, config: FeatureConfig) -> FeatureMatrix:
+        """The matrix of ``data`` with the features of ``config`` (indexes the events)."""
+        return cls(IndexedForce.build(data, config=config))
 
     def read(
         self,
@@ -84,82 +59,27 @@ class FeatureCache:
         """The matrix rows at ``as_of_dates``, as ``build_features`` returns them.
 
         ``columns`` (default all) picks columns; ``rows`` (ascending positions among the rows
-        at those dates) picks rows, reading one date at a time. ``categorical_ids`` returns
-        ``officer_id`` and ``unit`` as pandas categoricals (Parquet's dictionary encoding): a
-        code per row instead of a string, for reading millions of identifiers.
+        at those dates) picks rows: the dates are built block by block and each block keeps
+        only its picked rows, so a sample of a long window never holds the whole window.
+        ``categorical_ids`` returns ``officer_id`` and ``unit`` as pandas categoricals (a code
+        per row instead of a string, for labelling millions of rows). Asking only for
+        identifiers computes no feature.
         """
-        groups = self._groups()
-        wanted = sorted(groups[d] for d in set(as_of_dates) if d in groups)
-        names = list(columns) if columns is not None else pq.read_schema(self.path).names
-        dictionary = [n for n in ("officer_id", "unit") if n in names] if categorical_ids else []
-        parquet = pq.ParquetFile(self.path, read_dictionary=dictionary)
-        tables, start = [], 0
-        for group in wanted:
-            table = parquet.read_row_group(group, columns=names)
-            if rows is not None:
-                inside = rows[(rows >= start) & (rows < start + table.num_rows)] - start
-                start += table.num_rows
-                table = table.take(inside)
-            tables.append(table)
-        if not tables:
-            tables = [parquet.schema_arrow.empty_table().select(names)]
-        table = pa.concat_tables(tables).unify_dictionaries()
-        frame = table.to_pandas(self_destruct=True)
-        if "as_of" in frame.columns:
-            frame["as_of"] = frame["as_of"].astype("datetime64[s]")
-        return frame
-
-
-def _write(path: Path, blocks: Iterable[pd.DataFrame]) -> None:
-    """Write blocks of the matrix, one row group per as-of date, atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    dates: list[str] = []
-    writer: pq.ParquetWriter | None = None
-    try:
-        for block in blocks:
-            table = pa.Table.from_pandas(block, preserve_index=False).replace_schema_metadata(None)
-            as_of = block["as_of"].to_numpy()
-            # Rows are in date order: each date is a contiguous slice of the block.
-            days, starts = np.unique(as_of, return_index=True)
-            for day, begin, end in zip(days, starts, [*starts[1:], len(as_of)], strict=True):
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table.slice(begin, end - begin))
-                dates.append(pd.Timestamp(day).date().isoformat())
-        if writer is None:  # no rows at all: an empty file with the schema
-            writer = pq.ParquetWriter(tmp, table.schema)
-        writer.add_key_value_metadata({_DATES_KEY: json.dumps(dates).encode()})
-        writer.close()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def cache_features(
-    data: ForceData,
-    as_of_dates: Sequence[dt.date],
-    *,
-    config: FeatureConfig,
-    data_fingerprint: str,
-    cache_dir: Path,
-) -> FeatureCache:
-    """The cached matrix for these data, config and dates: built and written once, reused.
-    Building it is reported as a step counted in as-of dates (``ewp.progress``)."""
-    key = cache_key(data_fingerprint=data_fingerprint, config=config, as_of_dates=as_of_dates)
-    path = cache_dir / f"{key}.parquet"
-    if not path.exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        total = len(set(as_of_dates))
-        blocks = iter_feature_blocks(data, as_of_dates, config=config)
-        with step(f"Building the feature matrix ({total} as-of dates)", total=total) as building:
-            _write(path, _counted(blocks, building.advance))
-    return FeatureCache(path)
-
-
-def _counted(
-    blocks: Iterable[pd.DataFrame], advance: Callable[[int], None]
-) -> Iterator[pd.DataFrame]:
-    """The blocks, counting each block's as-of dates once it has been consumed."""
-    for block in blocks:
-        yield block
-        advance(int(block["as_of"].nunique()))
+        names = list(columns) if columns is not None else None
+        # A sample of a long window is built in smaller blocks: it never holds more than a few
+        # dates' full rows at once.
+        step = self.block_dates
+        if rows is not None and step is None:
+            step = max(1, dates_per_block(len(self.force.officers)) // 4)
+        blocks = self.force.blocks(as_of_dates, block_dates=step)
+        if names is not None and set(names) <= set(ID_COLUMNS):  # no feature to compute
+            ids = self.force.ids(list(blocks), categorical=categorical_ids)
+            ids = ids if rows is None else ids.take(rows).reset_index(drop=True)
+            return ids[names]
+        frame = self.force.matrix(
+            blocks,
+            rows=rows,
+            features=None if names is None else [n for n in names if n not in ID_COLUMNS],
+            categorical_ids=categorical_ids,
+        )
+        return frame if names is None else frame[names]

@@ -12,7 +12,7 @@ another folder does not leave a stray ``.ewp/`` there holding officer records.
 
 A config's review store and model registry live in its *store folder*: the data home itself,
 or ``<home>/stores/<name>/`` for a config with its own ``store`` (the demo's), so that two
-configs' lists and models never mix while the export and feature cache are shared.
+configs' lists and models never mix while the export is shared.
 
 The data home is the secure data folder: it holds officer identifiers and protected attributes,
 so it is owner-only (0700), and ``configure_environment`` sets the process umask to 0077 so that

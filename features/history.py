@@ -86,7 +86,7 @@ Per-row queries at arbitrary dates (labels) use ``EventSeries``: sorted (officer
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -635,9 +635,116 @@ def _id_frame(officers: pd.DataFrame, codes: np.ndarray, days: np.ndarray) -> pd
         {
             "officer_id": officers["officer_id"].array.take(codes),
             "unit": officers["unit"].array.take(codes),
-            "as_of": (days - DAY_OFFSET).astype("datetime64[D]").astype("datetime64[s]"),
+            "as_of": _as_of(days),
         }
     )
+
+
+def _as_of(days: np.ndarray) -> np.ndarray:
+    """Day numbers as the matrix's ``as_of`` values (datetime64[s])."""
+    return (days - DAY_OFFSET).astype("datetime64[D]").astype("datetime64[s]")
+
+
+@dataclass(frozen=True)
+class IndexedForce:
+    """A force's events indexed once by kind and knowledge date, so that rows of the feature
+    matrix can be built at any as-of dates, again and again, without indexing them again.
+
+    A feature at a date depends only on that date and the events known before it, so the rows
+    of a date are the same whichever other dates are built with it (``build_features`` on
+    dates ``[a, b]`` has the rows of ``[a]`` followed by those of ``[b]``).
+    """
+
+    officers: pd.DataFrame
+    config: FeatureConfig
+    history: _History
+
+    @classmethod
+    def build(cls, data: ForceData, *, config: FeatureConfig) -> IndexedForce:
+        """Index ``data``'s events for the features of ``config``."""
+        return cls(data.officers, config, _history(data, config))
+
+    def blocks(
+        self, as_of_dates: Sequence[dt.date], *, block_dates: int | None = None
+    ) -> Iterator[AsOfBlock]:
+        """The as-of dates (sorted, duplicates dropped) in blocks of ``block_dates``."""
+        return _blocks(
+            as_of_dates,
+            cohort=self.history.cohort,
+            first_notice=self.history.first_notice,
+            block_dates=block_dates,
+        )
+
+    def ids(self, blocks: Sequence[AsOfBlock], *, categorical: bool = False) -> pd.DataFrame:
+        """``officer_id``, ``unit``, ``as_of`` of the blocks' rows (no features computed);
+        ``categorical``: the identifiers as pandas categoricals (a code per row, no string)."""
+        return self._ids(
+            np.concatenate([np.zeros(0, dtype=np.int64), *(b.row_officers for b in blocks)]),
+            np.concatenate([np.zeros(0, dtype=np.int64), *(b.days[b.row_dates] for b in blocks)]),
+            categorical=categorical,
+        )
+
+    def _ids(self, codes: np.ndarray, days: np.ndarray, *, categorical: bool) -> pd.DataFrame:
+        if not categorical:
+            return _id_frame(self.officers, codes, days)
+        units = pd.factorize(self.officers["unit"], sort=True)[1]  # as ``unit_codes``
+        return pd.DataFrame(
+            {
+                "officer_id": pd.Categorical.from_codes(
+                    codes, categories=self.officers["officer_id"]
+                ),
+                "unit": pd.Categorical.from_codes(self.history.unit_codes[codes], categories=units),
+                "as_of": _as_of(days),
+            }
+        )
+
+    def matrix(
+        self,
+        blocks: Iterable[AsOfBlock],
+        *,
+        rows: np.ndarray | None = None,
+        features: Sequence[str] | None = None,
+        categorical_ids: bool = False,
+    ) -> pd.DataFrame:
+        """The feature matrix of the blocks' rows, written once into one float32 array.
+
+        ``rows`` (ascending positions among the blocks' rows) keeps only those rows and
+        ``features`` only those feature columns (in ``feature_columns`` order): each block is
+        computed in full and only what is kept is copied out, so the result is the only thing
+        of its size in memory. ``categorical_ids``: identifiers as in ``ids``.
+        """
+        names = feature_columns(self.config)
+        kept = names if features is None else [n for n in names if n in set(features)]
+        in_place = rows is None and features is None  # each block writes straight into place
+        if rows is None:
+            blocks = list(blocks)
+            total = sum(len(block.row_dates) for block in blocks)
+        else:
+            total = len(rows)
+        values = np.empty((len(kept), total), dtype=np.float32)  # feature-major, as pandas
+        keep = [names.index(n) for n in kept]
+        codes, days = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        start = done = 0
+        for block in blocks:
+            size = len(block.row_dates)
+            if rows is None:
+                picked = np.arange(size)
+            else:
+                within = rows[np.searchsorted(rows, start) : np.searchsorted(rows, start + size)]
+                picked = within - start
+            start += size
+            if len(picked) == 0:
+                continue
+            target = values[:, done : done + len(picked)]
+            out = target if in_place else np.empty((len(names), size), dtype=np.float32)
+            _block_features(block, self.history, self.config, dict(zip(names, out, strict=True)))
+            if not in_place:
+                target[:] = out[np.ix_(keep, picked)]
+            codes.append(block.row_officers[picked])
+            days.append(block.days[block.row_dates[picked]])
+            done += len(picked)
+        ids = self._ids(np.concatenate(codes), np.concatenate(days), categorical=categorical_ids)
+        return pd.concat([ids, pd.DataFrame(values.T, columns=kept, copy=False)], axis=1)
 
 
 def serving_cohort(
@@ -649,38 +756,8 @@ def serving_cohort(
     with ``config.presume_left_after_years``, not presumed gone (module docstring). Sorted by
     as_of, then officer order: the rows of ``build_features``.
     """
-    history = _history(data, config)
-    blocks = list(
-        _blocks(
-            as_of_dates, cohort=history.cohort, first_notice=history.first_notice, block_dates=None
-        )
-    )
-    return _id_frame(
-        data.officers,
-        np.concatenate([b.row_officers for b in blocks]),
-        np.concatenate([b.days[b.row_dates] for b in blocks]),
-    )
-
-
-def _matrix(
-    officers: pd.DataFrame, blocks: Sequence[AsOfBlock], history: _History, config: FeatureConfig
-) -> pd.DataFrame:
-    """The feature matrix of ``blocks``, written once into one float32 array (no copies)."""
-    names = feature_columns(config)
-    sizes = [len(block.row_dates) for block in blocks]
-    values = np.empty((len(names), sum(sizes)), dtype=np.float32)  # feature-major, as pandas
-    start = 0
-    for block, size in zip(blocks, sizes, strict=True):
-        columns = dict(zip(names, values[:, start : start + size], strict=True))
-        _block_features(block, history, config, columns)
-        start += size
-    ids = _id_frame(
-        officers,
-        np.concatenate([b.row_officers for b in blocks]),
-        np.concatenate([b.days[b.row_dates] for b in blocks]),
-    )
-    features = pd.DataFrame(values.T, columns=names, copy=False)
-    return pd.concat([ids, features], axis=1)
+    force = IndexedForce.build(data, config=config)
+    return force.ids(list(force.blocks(as_of_dates)))
 
 
 def iter_feature_blocks(
@@ -692,15 +769,9 @@ def iter_feature_blocks(
 ) -> Iterator[pd.DataFrame]:
     """The feature matrix of ``build_features``, block by block of ``block_dates`` as-of
     dates (default: ``dates_per_block``), so a caller can stream it with bounded memory."""
-    history = _history(data, config)
-    blocks = _blocks(
-        as_of_dates,
-        cohort=history.cohort,
-        first_notice=history.first_notice,
-        block_dates=block_dates,
-    )
-    for block in blocks:
-        yield _matrix(data.officers, [block], history, config)
+    force = IndexedForce.build(data, config=config)
+    for block in force.blocks(as_of_dates, block_dates=block_dates):
+        yield force.matrix([block])
 
 
 def build_features(
@@ -718,14 +789,8 @@ def build_features(
     date (see the module docstring); protected attributes are never read. ``block_dates``
     changes only memory use and speed, never the result.
     """
-    history = _history(data, config)
-    blocks = _blocks(
-        as_of_dates,
-        cohort=history.cohort,
-        first_notice=history.first_notice,
-        block_dates=block_dates,
-    )
-    return _matrix(data.officers, list(blocks), history, config)
+    force = IndexedForce.build(data, config=config)
+    return force.matrix(list(force.blocks(as_of_dates, block_dates=block_dates)))
 
 
 def feature_columns(config: FeatureConfig) -> list[str]:

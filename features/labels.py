@@ -91,7 +91,7 @@ def _escalations(
 
 
 def officer_codes(officers: pd.DataFrame, officer_ids: pd.Series) -> np.ndarray:
-    """Each ID's row number in the officers table. Categorical IDs (as a feature cache reads
+    """Each ID's row number in the officers table. Categorical IDs (as the feature matrix reads
     them) are looked up once per category, not once per row: tens of millions of rows cost
     an array index, not a string hash each."""
     code_of = pd.Series(np.arange(len(officers), dtype="int64"), index=officers["officer_id"])

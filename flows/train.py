@@ -3,8 +3,8 @@
 Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluation``
 (fitting, metrics, the equal-volume headline, selection and promotion) and ``ewp.tracking``.
 
-1. Validate the export and build the feature matrix once for every date any split needs,
-   cached as Parquet under the data home (``ewp.feature_cache``; reused on a rerun).
+1. Validate the export and index its events once (``ewp.feature_cache``): each step then
+   builds the rows of the feature matrix at the dates it reads (cheaper than a cache on disk).
 2. For each split (test date + test block), in parallel on the configured task runner
    (threads, or a Dask cluster: ``runtime`` in the config): label the training rows with what
    was known at the test date, read only the negative subsample it trains on, fit every
@@ -38,7 +38,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from ewp.atomic import staged_dir, write_csv, write_text
 from ewp.config import FLAG_RULE_KINDS, INTERPRETABLE_KINDS, CandidateConfig, Config
 from ewp.contract import ForceData
-from ewp.feature_cache import FeatureCache, cache_features
+from ewp.feature_cache import FeatureMatrix
 from ewp.io import read_ground_truth
 from ewp.marking import mark_folder
 from ewp.progress import step, track
@@ -328,7 +328,7 @@ def labelled_rows(
 
 def read_labelled(
     data: ForceData,
-    matrix: FeatureCache,
+    matrix: FeatureMatrix,
     dates: tuple[dt.date, ...],
     *,
     config: Config,
@@ -345,7 +345,7 @@ def read_labelled(
 
 def training_sample(
     data: ForceData,
-    matrix: FeatureCache,
+    matrix: FeatureMatrix,
     dates: tuple[dt.date, ...],
     *,
     config: Config,
@@ -368,24 +368,16 @@ def training_sample(
 
 
 @ewp_task(cache_policy=NO_CACHE)
-def cache_matrix(
-    *, data: ForceData, dates: list[dt.date], config: Config, data_fingerprint: str, home: Path
-) -> FeatureCache:
-    """The feature matrix for every as-of date any split needs: built once, cached."""
-    return cache_features(
-        data,
-        dates,
-        config=config.features,
-        data_fingerprint=data_fingerprint,
-        cache_dir=home / "features",
-    )
+def index_matrix(*, data: ForceData, config: Config) -> FeatureMatrix:
+    """The feature matrix, its rows built on demand from the force's events indexed once."""
+    return FeatureMatrix.index(data, config=config.features)
 
 
 @ewp_task(cache_policy=NO_CACHE)
 def run_split(
     *,
     data: ForceData,
-    matrix: FeatureCache,
+    matrix: FeatureMatrix,
     split: Split,
     config: Config,
     candidates: tuple[CandidateConfig, ...],
@@ -443,7 +435,7 @@ def run_split(
     )
 
 
-def precision_curve_sizes(config: Config, matrix: FeatureCache, first_test: dt.date) -> tuple:
+def precision_curve_sizes(config: Config, matrix: FeatureMatrix, first_test: dt.date) -> tuple:
     """The list sizes of the precision-at-k curve (``models.evaluation.curve_sizes``), for the
     cohort at the first test date: around the published list and the configured sizes."""
     cohort = len(matrix.read([first_test], columns=["as_of"]))
@@ -540,7 +532,7 @@ def fit_final(
     candidate: CandidateConfig,
     columns: list[str],
     split: Split,
-    matrix: FeatureCache,
+    matrix: FeatureMatrix,
 ) -> tuple[object, pd.DataFrame]:
     """Refit the selected candidate on its feature ``columns`` over the final window; return
     it and a few example rows."""
@@ -567,7 +559,7 @@ AUDIT_COLUMNS = [
 def audit_by_split(
     *,
     data: ForceData,
-    matrix: FeatureCache,
+    matrix: FeatureMatrix,
     splits: list[Split],
     lists: pd.DataFrame,
     chosen: str,
@@ -651,14 +643,8 @@ def train_flow(
     candidates, champion_name = grid.candidates, grid.name
     if grid.note:
         logger.warning("%s", grid.note)
-    # The published model's window too, so one cached matrix serves the whole run.
     final = final_split(config, extracted_on) if publish else None
-    dates = sorted(
-        {d for s in [*splits, *([final] if final else [])] for d in (*s.train_as_of, *s.test_block)}
-    )
-    matrix = cache_matrix(
-        data=data, dates=dates, config=config, data_fingerprint=data_fingerprint, home=home
-    )
+    matrix = index_matrix(data=data, config=config)
     ground_truth = read_ground_truth(export_dir)
     if ground_truth is not None:
         ground_truth = ground_truth.assign(as_of=pd.to_datetime(ground_truth["as_of"]))

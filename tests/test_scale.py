@@ -1,6 +1,6 @@
 """Scale machinery: blocks of as-of dates change nothing, the naive pandas and DuckDB SQL
-formulations of the benchmark agree with ewp's matrix, the Parquet feature cache returns what
-``build_features`` returns, and the runtime config refuses bad values."""
+formulations of the benchmark agree with ewp's matrix, the feature matrix built on demand returns
+what ``build_features`` returns, and the runtime config refuses bad values."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from benchmarks.naive import naive_features
 from benchmarks.sql import duckdb_available, sql_features
 from ewp.config import Config, ConfigError, FeatureConfig, RuntimeConfig, load_config
 from ewp.contract import ForceData
-from ewp.feature_cache import FeatureCache, cache_features
+from ewp.feature_cache import FeatureMatrix
 from ewp.synthetic import generate_force
-from features.history import build_features, feature_columns
+from features.history import IndexedForce, build_features, feature_columns
 from models.candidates import HistGBYardstick, scores_and_probabilities
 from models.rules import CountRanker
 from models.timechop import as_of_dates
@@ -199,43 +199,30 @@ def test_sql_formulation_agrees(
         pd.testing.assert_frame_equal(sql_features(data, at, config=config, temp=tmp_path), ewp)
 
 
-def test_feature_cache_reads_back_the_matrix(force: ForceData, tmp_path: Path) -> None:
+def test_the_matrix_on_demand_reads_what_build_features_returns(force: ForceData) -> None:
     dates = as_of_dates(start=dt.date(2016, 1, 1), end=dt.date(2017, 12, 31), cadence="monthly")
-    cache = cache_features(force, dates, config=CONFIG, data_fingerprint="f1", cache_dir=tmp_path)
+    # Blocks of 5 dates: a read of 4 dates from the sixth on spans two blocks.
+    on_demand = FeatureMatrix(IndexedForce.build(force, config=CONFIG), block_dates=5)
     matrix = build_features(force, dates, config=CONFIG)
-    pd.testing.assert_frame_equal(cache.read(dates), matrix)
+    pd.testing.assert_frame_equal(on_demand.read(dates), matrix)
     some = dates[5:9]
     expected = matrix.loc[matrix["as_of"].isin(pd.to_datetime(some))].reset_index(drop=True)
-    pd.testing.assert_frame_equal(cache.read(some), expected)
+    pd.testing.assert_frame_equal(on_demand.read(some), expected)
+    pd.testing.assert_frame_equal(on_demand.read(list(reversed(some)) + some), expected)
     rows = np.array([0, 3, len(expected) // 2, len(expected) - 1])
     pd.testing.assert_frame_equal(
-        cache.read(some, columns=["officer_id", "notices_all"], rows=rows),
+        on_demand.read(some, columns=["officer_id", "notices_all"], rows=rows),
         expected.loc[rows, ["officer_id", "notices_all"]].reset_index(drop=True),
     )
-    assert cache.read([dt.date(2030, 1, 1)]).empty
-
-
-def test_feature_cache_is_reused_only_for_the_same_data_config_and_dates(
-    force: ForceData, tmp_path: Path
-) -> None:
-    dates = [dt.date(2017, 1, 1), dt.date(2018, 1, 1)]
-
-    def cached(**changes: object) -> FeatureCache:
-        args = {"config": CONFIG, "data_fingerprint": "f1", "cache_dir": tmp_path, **changes}
-        return cache_features(force, args.pop("dates", dates), **args)
-
-    first = cached()
-    stamp = first.path.stat().st_mtime_ns
-    assert cached().path == first.path and first.path.stat().st_mtime_ns == stamp
-    others = {
-        cached(data_fingerprint="f2").path,
-        cached(config=FeatureConfig(windows_days=(30,))).path,
-        cached(dates=[dt.date(2017, 1, 1)]).path,
-    }
-    assert first.path not in others and len(others) == 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        p.name for p in {first.path, *others}
-    )  # no temporary files left behind
+    ids = on_demand.read(some, columns=["as_of", "officer_id", "unit"], categorical_ids=True)
+    assert isinstance(ids["officer_id"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(
+        ids.astype({"officer_id": "str", "unit": "str"}),
+        expected[["as_of", "officer_id", "unit"]],
+    )
+    empty = on_demand.read([], columns=["officer_id", "notices_all"])
+    assert empty.empty and list(empty.columns) == ["officer_id", "notices_all"]
+    assert on_demand.read(some, rows=np.array([], dtype=np.int64)).columns.equals(matrix.columns)
 
 
 def test_yardstick_probabilities_from_one_pass_equal_predict_proba(force: ForceData) -> None:
