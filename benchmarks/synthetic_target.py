@@ -282,8 +282,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"Seed {seed}: running the train flow (evaluation, gate, selection)", flush=True)
         tables.append(run_seed(config, seed=seed, out=args.out, keep_runs=args.keep_runs))
     seeds = pd.concat(tables, ignore_index=True)
-    seeds["eligible"] = seeds["eligible"].astype(bool)
-    seeds["champion"] = seeds["champion"].astype(bool)
+    for decided in ("gate_passed", "eligible", "champion"):  # read back from CSV as text
+        seeds[decided] = seeds[decided].astype(str) == "True"
     from flows.train import HISTORY_CEILING, ORACLE
 
     print(
