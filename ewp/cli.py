@@ -795,8 +795,8 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
 
 def _print_share_of_references(result: TrainResult, *, list_name: str) -> None:
     """On a synthetic force: how much of the ceiling and of the oracle the champion reaches."""
-    from flows.train import HISTORY_CEILING, ORACLE
     from models.evaluation import share_of_references
+    from models.selection import HISTORY_CEILING, ORACLE
 
     if result.champion is None:
         return
@@ -1346,7 +1346,7 @@ app.add_typer(models_app, name="models")
 def _tracker(config: Path | None) -> Tracker:
     cfg = _config(config)
     home = _home(cfg)
-    from flows.train import tracker_for
+    from ewp.tracking import tracker_for
 
     return tracker_for(cfg, home)
 

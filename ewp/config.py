@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from ewp.contract import CATEGORIES, SOURCES
+from ewp.contract import CATEGORIES, SERIOUS_CATEGORIES, SOURCES
 from models.timechop import SplitError, as_of_dates, make_splits
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -146,15 +146,7 @@ class LabelConfig(_Frozen):
     """Escalation label: what counts as escalation within ``horizon_days`` of an as-of date."""
 
     horizon_days: PositiveInt = 365
-    serious_categories: tuple[str, ...] = (
-        "sexual_misconduct",
-        "discrimination",
-        "violence_use_of_force",
-        "domestic_abuse",
-        "dishonesty_fraud",
-        "corruption_abuse_of_position",
-        "improper_disclosure",
-    )
+    serious_categories: tuple[str, ...] = SERIOUS_CATEGORIES
     gross_misconduct: bool = True
     proven_finding: bool = True
     # What the horizon counts: "notices" (an escalating allegation received in it) or "cases"
@@ -181,10 +173,6 @@ class TrainingConfig(_Frozen):
 CandidateKind = Literal[
     "threshold_rule", "peer_rule", "count_ranker", "scorecard", "ebm", "hist_gradient_boosting"
 ]
-# Kinds that may become the published scorer without an explicit opt-in.
-INTERPRETABLE_KINDS: frozenset[str] = frozenset(
-    {"threshold_rule", "peer_rule", "count_ranker", "scorecard", "ebm"}
-)
 
 
 class CandidateConfig(_Frozen):

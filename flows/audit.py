@@ -337,23 +337,6 @@ def weekly_rolling_audit(
     return rolling_audit(frame, config=fairness, seed=config.seed)
 
 
-def gate_with_overrides(
-    decisions: Mapping[str, GateDecision], overrides: Mapping[str, str]
-) -> dict[str, GateDecision]:
-    """Apply written overrides: a blocked candidate with a reason in ``overrides`` passes, and
-    both the gate's objection and the override reason are kept in the decision's text."""
-    out = {}
-    for name, decision in decisions.items():
-        if not decision.passed and name in overrides:
-            out[name] = GateDecision(
-                passed=True,
-                reason=f"OVERRIDDEN: {overrides[name]} (the gate said: {decision.reason})",
-            )
-        else:
-            out[name] = decision
-    return out
-
-
 def tradeoff_table(
     *,
     audits: Mapping[str, tuple[AuditResult, pd.DataFrame]],

@@ -142,6 +142,51 @@ def _template() -> jinja2.Template:
     return environment.from_string(source)
 
 
+def _summary_table(summary: pd.DataFrame, *, candidate: str) -> str:
+    """The card's summary of ``candidate`` at each list size (``models.evaluation.summarise``)."""
+    _require(summary, ["candidate", "precision_worst", "precision_best"], name="summary")
+    own = summary.loc[summary["candidate"] == candidate]
+    three = _number(3)
+    return _table(
+        own.assign(
+            precision_range=[
+                f"{three(worst)}–{three(best)}"
+                for worst, best in zip(own["precision_worst"], own["precision_best"], strict=True)
+            ]
+        ),
+        [
+            _Column("list", "list"),
+            _Column("flagged", "k", _number(0)),
+            _Column("tp", "tp", _number(1)),
+            _Column("fp", "fp", _number(1)),
+            _Column("precision", "precision", three),
+            _Column("precision over ties", "precision_range"),
+            _Column("mean recall", "mean_recall", three),
+            _Column("average precision", "average_precision", three),
+            _Column("Brier", "brier", three),
+            _Column("test dates", "test_dates", _number(0)),
+        ],
+        name="summary",
+    )
+
+
+def _selection_table(selection: pd.DataFrame) -> str:
+    """The card's selection table (``models.evaluation.Selection.table``)."""
+    return _table(
+        selection,
+        [
+            _Column("candidate", "candidate"),
+            _Column("mean precision", "mean_precision", _number(3)),
+            _Column("worst regret", "worst_regret", _number(3)),
+            _Column("interpretable or allowed", "interpretable_or_allowed", _yes_no),
+            _Column("gate passed", "gate_passed", _yes_no),
+            _Column("gate reason", "gate_reason"),
+            _Column("eligible", "eligible", _yes_no),
+        ],
+        name="selection",
+    )
+
+
 def render_model_card(
     *,
     model_id: str,
@@ -202,43 +247,8 @@ def render_model_card(
         ],
         name="headline",
     )
-    _require(summary, ["candidate", "precision_worst", "precision_best"], name="summary")
-    own = summary.loc[summary["candidate"] == candidate]
-    three = _number(3)
-    summary_table = _table(
-        own.assign(
-            precision_range=[
-                f"{three(worst)}–{three(best)}"
-                for worst, best in zip(own["precision_worst"], own["precision_best"], strict=True)
-            ]
-        ),
-        [
-            _Column("list", "list"),
-            _Column("flagged", "k", _number(0)),
-            _Column("tp", "tp", _number(1)),
-            _Column("fp", "fp", _number(1)),
-            _Column("precision", "precision", three),
-            _Column("precision over ties", "precision_range"),
-            _Column("mean recall", "mean_recall", three),
-            _Column("average precision", "average_precision", three),
-            _Column("Brier", "brier", three),
-            _Column("test dates", "test_dates", _number(0)),
-        ],
-        name="summary",
-    )
-    selection_table = _table(
-        selection,
-        [
-            _Column("candidate", "candidate"),
-            _Column("mean precision", "mean_precision", _number(3)),
-            _Column("worst regret", "worst_regret", _number(3)),
-            _Column("interpretable or allowed", "interpretable_or_allowed", _yes_no),
-            _Column("gate passed", "gate_passed", _yes_no),
-            _Column("gate reason", "gate_reason"),
-            _Column("eligible", "eligible", _yes_no),
-        ],
-        name="selection",
-    )
+    summary_table = _summary_table(summary, candidate=candidate)
+    selection_table = _selection_table(selection)
     return _template().render(
         model_id=_md_code(model_id),
         model_title=_md_text(model_id),

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ewp.config import Config
 from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS, TABLES
 from ewp.marking import MARKING as _MARKING
 from features.explanations import CHANGES, TIMELINE_COLUMNS, officers_in_words, rate_in_words
-from features.registry import FeatureSpec
+from features.registry import FeatureSpec, feature_specs
 from reports import load_template
 
 TEMPLATE = "weekly.html.j2"
@@ -56,6 +57,23 @@ METHODS_KEYS: tuple[str, ...] = (
     "decisions_csv",
 )
 FINGERPRINT_SHORT = 12
+
+# The methods section's fixed prose.
+LIMITATIONS = (
+    "Allegations themselves are biased: Black, Asian and Mixed officers receive more "
+    "allegations than White officers. See the fairness audit before acting on a flag.",
+    "Escalation is rare, so even the best list holds more officers who will not escalate than "
+    "officers who will. A flag is a reason to look, not a finding.",
+    "Rank and unit are as recorded in the latest export, not at the time of each notice.",
+    "The officers at highest risk change from year to year; a past flag is not a label.",
+)
+CHALLENGE = (
+    "Every flag is reviewed by a person before anything happens; the model never decides.",
+    "The reasons listed with each flag are the facts the score rests on; if one is wrong, "
+    "tell the standards unit and the record will be corrected and the officer re-scored.",
+    "Officers and staff associations may ask for the model card, the feature list and the "
+    "fairness audit behind any list.",
+)
 
 # The timeline chart: one lane per category group, each with its colour (Okabe-Ito, readable
 # with colour-blindness) and its shape, so neither colour nor shape alone carries the meaning.
@@ -697,3 +715,24 @@ def render_weekly_report(
         rejected_any=rejections is not None and rejections.total > 0,
         quarantine_csv=QUARANTINE_CSV,
     )
+
+
+def weekly_methods(config: Config, *, features: Sequence[str]) -> dict[str, Any]:
+    """The report's ``methods`` (``METHODS_KEYS``) for a list drawn under ``config``: the
+    model's own ``features`` (registry order), rules compared, limitations, how to challenge,
+    review."""
+    rules = {
+        c.name: str(c.params)
+        for c in config.evaluation.candidates
+        if c.kind in {"threshold_rule", "peer_rule", "count_ranker"}
+    }
+    return {
+        "features": [s for s in feature_specs(config.features) if s.name in set(features)],
+        "rules": rules,
+        "limitations": list(LIMITATIONS),
+        "challenge": list(CHALLENGE),
+        "decisions": list(config.review.decisions),
+        "review_command": "ewp review decide {flag_id} --decision DECISION --reviewer NAME",
+        "decisions_csv": "flags.csv: fill in review_decision, reviewer, reviewed_on and "
+        "review_note, then run ewp review import flags.csv",
+    }

@@ -78,7 +78,7 @@ def demo_runs(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -
 
 def registry(home: Path, store: str | None):
     from ewp.config import MlflowConfig
-    from flows.train import tracker_for
+    from ewp.tracking import tracker_for
 
     config = Config(store=store, mlflow=MlflowConfig())
     return tracker_for(config, home)

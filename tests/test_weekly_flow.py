@@ -242,10 +242,10 @@ def test_a_model_registered_before_these_tags_still_scores_with_a_note() -> None
 def test_report_carries_the_gate_findings_and_the_audit_pools_earlier_weeks(
     weekly, tmp_path: Path
 ) -> None:
+    from ewp.tracking import tracker_for
     from features.history import build_features
     from flows.common import prepare_export, validate
     from flows.score import audit_weekly_list
-    from flows.train import tracker_for
 
     home, first, _, _, _ = weekly
     # The champion's findings (recorded when it was selected) are in the report's methods.
