@@ -553,6 +553,76 @@ def score_chart(scores: Sequence[float], *, cutoff: float, listed: int) -> _Scor
     )
 
 
+def _check_inputs(
+    *, changes: pd.DataFrame, timelines: pd.DataFrame, links: Mapping[str, str], day: dt.date
+) -> None:
+    """Refuse unknown changes or categories, a notice not yet known on ``day``, and a link
+    that leaves the report's folder (see ``render_weekly_report``)."""
+    unknown_changes = sorted(set(changes["change"]) - set(CHANGES))
+    if unknown_changes:
+        raise ValueError(f"unknown list changes {unknown_changes}; expected {list(CHANGES)}")
+    unknown_categories = sorted(set(timelines["category"]) - set(GROUP_OF_LABEL))
+    if unknown_categories:
+        raise ValueError(f"timelines hold unknown category labels {unknown_categories}")
+    too_late = timelines.loc[pd.to_datetime(timelines["received_on"]) >= pd.Timestamp(day)]
+    if not too_late.empty:
+        raise ValueError(
+            f"timelines hold notices received on or after the as-of date {day.isoformat()}: "
+            f"{sorted(too_late['notice_id'].astype(str))}"
+        )
+    external = [href for href in links.values() if not _is_local(href)]
+    if external:
+        raise ValueError(f"links must be relative paths (the report opens offline): {external}")
+
+
+def _officer_sections(
+    ordered: pd.DataFrame,
+    *,
+    reasons: pd.DataFrame,
+    timelines: pd.DataFrame,
+    change_of: Mapping[str, str],
+    review_command: str,
+    day: dt.date,
+) -> list[dict[str, Any]]:
+    """One section per flagged officer, in list order: reasons, notes, timeline and chart."""
+    sentences = reasons.sort_values(["officer_id", "rank"], kind="stable")
+    notes = sentences["note"] if "note" in sentences else pd.Series("", index=sentences.index)
+    reasons_of: dict[str, list[str]] = {}
+    notes_of: dict[str, list[str]] = {}
+    for officer, sentence, note in zip(
+        sentences["officer_id"], sentences["sentence"], notes.fillna(""), strict=True
+    ):
+        reasons_of.setdefault(str(officer), []).append(str(sentence))
+        if note and str(note) not in notes_of.get(str(officer), []):
+            notes_of.setdefault(str(officer), []).append(str(note))
+    timeline_of = _timeline_rows(timelines)
+
+    officers = []
+    for record in ordered.to_dict(orient="records"):
+        officer = str(record["officer_id"])
+        flag = str(record["flag_id"])
+        history = timeline_of.get(officer, [])
+        officers.append(
+            {
+                "rank": int(record["rank"]),
+                "officer_id": officer,
+                "unit": str(record["unit"]),
+                "score": f"{float(record['score']):.3f}",
+                "flag_id": flag,
+                "anchor": f"flag-{flag}",
+                "change": change_of[officer],
+                "reasons": reasons_of.get(officer, []),
+                "notes": notes_of.get(officer, []),
+                "timeline": history,
+                "chart": _chart(
+                    chart_id=f"chart-{flag}", officer_id=officer, rows=history, as_of=day
+                ),
+                "review_command": review_command.replace("{flag_id}", flag),
+            }
+        )
+    return officers
+
+
 def render_weekly_report(
     *,
     as_of: str,
@@ -605,63 +675,21 @@ def render_weekly_report(
     _require(suppressed, ["officer_id", "reason"], name="suppressed")
     _require_keys(provenance, list(PROVENANCE_LABELS), name="provenance")
     _require_keys(methods, METHODS_KEYS, name="methods")
-    unknown_changes = sorted(set(changes["change"]) - set(CHANGES))
-    if unknown_changes:
-        raise ValueError(f"unknown list changes {unknown_changes}; expected {list(CHANGES)}")
-    unknown_categories = sorted(set(timelines["category"]) - set(GROUP_OF_LABEL))
-    if unknown_categories:
-        raise ValueError(f"timelines hold unknown category labels {unknown_categories}")
-    too_late = timelines.loc[pd.to_datetime(timelines["received_on"]) >= pd.Timestamp(day)]
-    if not too_late.empty:
-        raise ValueError(
-            f"timelines hold notices received on or after the as-of date {as_of}: "
-            f"{sorted(too_late['notice_id'].astype(str))}"
-        )
-    external = [href for href in links.values() if not _is_local(href)]
-    if external:
-        raise ValueError(f"links must be relative paths (the report opens offline): {external}")
+    _check_inputs(changes=changes, timelines=timelines, links=links, day=day)
 
     change_of = dict(zip(changes["officer_id"], changes["change"], strict=True))
     ordered = flags.sort_values(["rank", "officer_id"], kind="stable")
     without = sorted(set(ordered["officer_id"]) - set(change_of))
     if without:
         raise ValueError(f"flagged officers without a change status: {without}")
-    sentences = reasons.sort_values(["officer_id", "rank"], kind="stable")
-    notes = sentences["note"] if "note" in sentences else pd.Series("", index=sentences.index)
-    reasons_of: dict[str, list[str]] = {}
-    notes_of: dict[str, list[str]] = {}
-    for officer, sentence, note in zip(
-        sentences["officer_id"], sentences["sentence"], notes.fillna(""), strict=True
-    ):
-        reasons_of.setdefault(str(officer), []).append(str(sentence))
-        if note and str(note) not in notes_of.get(str(officer), []):
-            notes_of.setdefault(str(officer), []).append(str(note))
-    timeline_of = _timeline_rows(timelines)
-
-    review_command = str(methods["review_command"])
-    officers = []
-    for record in ordered.to_dict(orient="records"):
-        officer = str(record["officer_id"])
-        flag = str(record["flag_id"])
-        history = timeline_of.get(officer, [])
-        officers.append(
-            {
-                "rank": int(record["rank"]),
-                "officer_id": officer,
-                "unit": str(record["unit"]),
-                "score": f"{float(record['score']):.3f}",
-                "flag_id": flag,
-                "anchor": f"flag-{flag}",
-                "change": change_of[officer],
-                "reasons": reasons_of.get(officer, []),
-                "notes": notes_of.get(officer, []),
-                "timeline": history,
-                "chart": _chart(
-                    chart_id=f"chart-{flag}", officer_id=officer, rows=history, as_of=day
-                ),
-                "review_command": review_command.replace("{flag_id}", flag),
-            }
-        )
+    officers = _officer_sections(
+        ordered,
+        reasons=reasons,
+        timelines=timelines,
+        change_of=change_of,
+        review_command=str(methods["review_command"]),
+        day=day,
+    )
 
     counts = changes["change"].value_counts()
     dropped = changes.loc[changes["change"] == "dropped off"].sort_values(
