@@ -43,8 +43,7 @@ from ewp.flags import build_flag_list, select_flags
 from ewp.marking import mark_folder
 from ewp.progress import step
 from ewp.provenance import fingerprint_json
-from ewp.review import ReviewStore, default_url
-from ewp.settings import store_folder
+from ewp.review import ReviewStore
 from ewp.tracking import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, Tracker, tracker_for
 from ewp.validation import ValidationResult
 from features.explanations import (
@@ -60,12 +59,9 @@ from features.history import build_features
 from features.registry import FeatureSpec, feature_specs
 from flows.audit import (
     AUDIT_HTML,
-    audit_frame,
     audit_provenance,
+    audit_weekly_list,
     champion_findings,
-    run_audit,
-    weekly_rolling_audit,
-    write_audit,
 )
 from flows.common import (
     IO_TASK,
@@ -75,6 +71,7 @@ from flows.common import (
     export_fingerprint,
     prepare_export,
     protect_identifiers,
+    review_url,
     run_logger,
     validate,
     write_validation_report,
@@ -123,12 +120,6 @@ class Published:
 def latest_monday(day: dt.date) -> dt.date:
     """The Monday on or before ``day`` (weekly lists are dated Mondays)."""
     return day - dt.timedelta(days=day.weekday())
-
-
-def review_url(config: Config, home: Path) -> str:
-    """The review store's URL: the config's, or the SQLite file in its store folder
-    (``ewp.settings.store_folder``)."""
-    return config.review.database_url or default_url(store_folder(home, config.store))
 
 
 def last_notice_dates(data: ForceData, as_of: dt.date) -> dict[str, dt.date]:
@@ -468,45 +459,6 @@ def why_dropped(
         specs={s.name: s for s in feature_specs(config.features)},
         model_version=model_version,
         listed=listed,
-    )
-
-
-def audit_weekly_list(
-    *,
-    data: ForceData,
-    matrix: pd.DataFrame,
-    flagged_ids: pd.Series,
-    config: Config,
-    run_dir: Path,
-    as_of: dt.date,
-    provenance: dict[str, str],
-    earlier_lists: pd.DataFrame | None = None,
-) -> Path:
-    """Audit a weekly list: who is flagged, by group, against the serving cohort. Outcomes are
-    not known yet, so flag rates only (and where the disparity comes from). With the lists
-    published before (``earlier_lists``: as_of, officer_id), the last weeks' lists are also
-    audited together (``flows.audit.weekly_rolling_audit``)."""
-    frame = audit_frame(
-        data,
-        matrix,
-        flagged=matrix["officer_id"].isin(set(flagged_ids)),
-        labels=pd.Series(float("nan"), index=matrix.index),
-        config=config,
-    )
-    result, sources = run_audit(frame, config=config)
-    this_week = pd.DataFrame({"as_of": as_of, "officer_id": flagged_ids.astype(str).to_numpy()})
-    lists = pd.concat([earlier_lists, this_week]) if earlier_lists is not None else this_week
-    return write_audit(
-        run_dir=run_dir,
-        title=f"Fairness audit of the list of {as_of.isoformat()}",
-        scope=f"weekly list of {as_of.isoformat()}: flagged officers against every serving "
-        "officer; outcomes are not known yet, so flag rates only",
-        result=result,
-        sources=sources,
-        tradeoff=None,
-        config=config,
-        provenance=provenance,
-        rolling=weekly_rolling_audit(data, lists, as_of=as_of, config=config),
     )
 
 

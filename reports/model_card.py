@@ -19,18 +19,16 @@ import html
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
-import jinja2
 import pandas as pd
 
 from ewp.contract import AUDIT_ONLY_COLUMNS
 from features.registry import FORBIDDEN_INPUTS, FeatureSpec
 from models.explain import INTERACTION_SEPARATOR, ModelTerms
+from reports import load_template
 
-TEMPLATE = "templates/model_card.md.j2"
+TEMPLATE = "model_card.md.j2"
 
 
 def _number(digits: int, *, signed: bool = False) -> Callable[[Any], str]:
@@ -127,19 +125,6 @@ def _features_table(features: Sequence[FeatureSpec], terms: ModelTerms | None) -
     if (terms.table["detail"] != "").any():
         columns.append(_Column("detail", "detail"))
     return _table(frame, columns, name="features")
-
-
-@cache
-def _template() -> jinja2.Template:
-    source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
-    environment = jinja2.Environment(
-        autoescape=False,  # markdown, not HTML
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return environment.from_string(source)
 
 
 def _summary_table(summary: pd.DataFrame, *, candidate: str) -> str:
@@ -249,7 +234,7 @@ def render_model_card(
     )
     summary_table = _summary_table(summary, candidate=candidate)
     selection_table = _selection_table(selection)
-    return _template().render(
+    return load_template(TEMPLATE, autoescape=False).render(  # markdown, not HTML
         model_id=_md_code(model_id),
         model_title=_md_text(model_id),
         candidate=_md_code(candidate),

@@ -29,6 +29,7 @@ from ewp.marking import MARKING as _MARKING
 from features.explanations import CHANGES, TIMELINE_COLUMNS, officers_in_words, rate_in_words
 from features.registry import FeatureSpec, feature_specs
 from reports import load_template
+from reports.charts import mark_path, px
 
 TEMPLATE = "weekly.html.j2"
 MARKING = _MARKING  # the report's header and footer
@@ -198,32 +199,6 @@ class StaleExport:
         )
 
 
-def _px(value: float) -> str:
-    """A coordinate with one decimal (never "-0.0"): fixed text for byte-identical output."""
-    return f"{round(value, 1) + 0.0:.1f}"
-
-
-def _polygon(points: Sequence[tuple[float, float]]) -> str:
-    """An SVG path through the points, closed."""
-    return "M" + "L".join(f"{_px(x)},{_px(y)}" for x, y in points) + "Z"
-
-
-def _shape(shape: str, x: float, y: float) -> str:
-    """An SVG path for a mark of the given shape centred on (x, y)."""
-    r = MARK_RADIUS
-    if shape == "circle":
-        arc = f"a{_px(r)},{_px(r)} 0 1,0"
-        return f"M{_px(x - r)},{_px(y)}{arc} {_px(2 * r)},0{arc} {_px(-2 * r)},0Z"
-    if shape == "square":
-        s = 0.85 * r
-        return _polygon([(x - s, y - s), (x + s, y - s), (x + s, y + s), (x - s, y + s)])
-    if shape == "triangle":
-        return _polygon([(x, y - r), (x + r, y + 0.8 * r), (x - r, y + 0.8 * r)])
-    if shape == "diamond":
-        return _polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)])
-    raise ValueError(f"unknown shape {shape!r}")
-
-
 # Standard category label -> index into ``CHART_GROUPS``.
 GROUP_OF_LABEL: dict[str, int] = {
     CATEGORY_LABELS[category]: index
@@ -285,14 +260,14 @@ def _chart(
     lanes = tuple(
         (
             label,
-            _px(CHART_TOP + (i + 0.5) * LANE_HEIGHT + 4),
-            _px(CHART_TOP + i * LANE_HEIGHT),
+            px(CHART_TOP + (i + 0.5) * LANE_HEIGHT + 4),
+            px(CHART_TOP + i * LANE_HEIGHT),
         )
         for i, (label, _, _, _) in enumerate(CHART_GROUPS)
     )
     axis_y = CHART_TOP + len(CHART_GROUPS) * LANE_HEIGHT
     ticks = tuple(
-        (_px(x_of(pd.Timestamp(year=year, month=1, day=1))), str(year))
+        (px(x_of(pd.Timestamp(year=year, month=1, day=1))), str(year))
         for year in range(start.year + 1, end.year + 1)
     )
     shown = [row for row in rows if pd.Timestamp(row["received_on"]) >= start]
@@ -314,12 +289,12 @@ def _chart(
         is_open = row["status"] == "open"
         marks.append(
             _Mark(
-                path=_shape(shape, x, y),
+                path=mark_path(shape, x, y, radius=MARK_RADIUS),
                 colour=colour,
                 is_open=is_open,
                 title=_mark_title(row),
-                pending_from=_px(x + MARK_RADIUS) if is_open else "",
-                y=_px(y),
+                pending_from=px(x + MARK_RADIUS) if is_open else "",
+                y=px(y),
             )
         )
     earlier = len(rows) - len(shown)
@@ -335,14 +310,14 @@ def _chart(
         title=f"Notices against officer {officer_id} in the {CHART_YEARS} years before {as_of}",
         description=description + ".",
         width=CHART_WIDTH,
-        height=_px(axis_y + 22),
-        plot_left=_px(CHART_PLOT_LEFT),
-        plot_right=_px(CHART_PLOT_RIGHT),
-        plot_width=_px(plot_width),
-        lane_height=_px(LANE_HEIGHT),
-        axis_y=_px(axis_y),
-        tick_end=_px(axis_y + 5),
-        tick_label_y=_px(axis_y + 17),
+        height=px(axis_y + 22),
+        plot_left=px(CHART_PLOT_LEFT),
+        plot_right=px(CHART_PLOT_RIGHT),
+        plot_width=px(plot_width),
+        lane_height=px(LANE_HEIGHT),
+        axis_y=px(axis_y),
+        tick_end=px(axis_y + 5),
+        tick_label_y=px(axis_y + 17),
         lanes=lanes,
         ticks=ticks,
         marks=tuple(marks),
@@ -352,7 +327,7 @@ def _chart(
 def _legend() -> list[dict[str, str]]:
     """One legend entry per category group: label, colour and a small icon path."""
     return [
-        {"label": label, "colour": colour, "path": _shape(shape, 8.0, 8.0)}
+        {"label": label, "colour": colour, "path": mark_path(shape, 8.0, 8.0, radius=MARK_RADIUS)}
         for label, _, colour, shape in CHART_GROUPS
     ]
 
@@ -518,13 +493,13 @@ def score_chart(scores: Sequence[float], *, cutoff: float, listed: int) -> _Scor
         x = SCORE_CHART_LEFT + index * slot + 3
         bars.append(
             _Bar(
-                x=_px(x),
-                y=_px(axis_y - height),
-                width=_px(slot - 6),
-                height=_px(height),
-                label_x=_px(x + (slot - 6) / 2),
+                x=px(x),
+                y=px(axis_y - height),
+                width=px(slot - 6),
+                height=px(height),
+                label_x=px(x + (slot - 6) / 2),
                 count=f"{int(count):,}",
-                count_y=_px(axis_y - height - 4),
+                count_y=px(axis_y - height - 4),
                 range_label=f"{_edge_text(low)}–{_edge_text(high)}",
                 colour=FLAGGED_COLOUR if low >= cutoff and listed else OTHER_COLOUR,
             )
@@ -541,13 +516,13 @@ def score_chart(scores: Sequence[float], *, cutoff: float, listed: int) -> _Scor
     )
     return _ScoreChart(
         width=int(SCORE_CHART_RIGHT + 20),
-        height=_px(axis_y + 36),
-        axis_y=_px(axis_y),
-        label_y=_px(axis_y + 16),
-        plot_left=_px(SCORE_CHART_LEFT),
-        plot_right=_px(SCORE_CHART_RIGHT),
+        height=px(axis_y + 36),
+        axis_y=px(axis_y),
+        label_y=px(axis_y + 16),
+        plot_left=px(SCORE_CHART_LEFT),
+        plot_right=px(SCORE_CHART_RIGHT),
         bars=tuple(bars),
-        cutoff_x=_px(cutoff_x),
+        cutoff_x=px(cutoff_x),
         cutoff_label=f"cut-off {cutoff:.3f}",
         description=description,
     )

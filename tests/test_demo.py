@@ -86,7 +86,7 @@ def registry(home: Path, store: str | None):
 
 def stored_flags(home: Path, store: str | None) -> pd.DataFrame:
     from ewp.review import ReviewStore
-    from flows.score import review_url
+    from flows.common import review_url
 
     review = ReviewStore(review_url(Config(store=store), home))
     try:
