@@ -331,36 +331,9 @@ def _reference_of(table: pd.DataFrame, *, attribute: str) -> str:
     return references[0]
 
 
-def _reason(row: Mapping[str, Any], reference: Mapping[str, Any], config: FairnessConfig) -> str:
-    """Why ``models.fairness`` gave a row "insufficient data" ("" for any other verdict).
-
-    Rows count officer-dates, never fewer than officers, so a count below the size rule is a
-    sufficient cause; when neither a count nor the interval explains the verdict, the distinct
-    officers (dates pooled) do. ``reference``: the reference group's row of the same metric
-    (empty if the reference is suppressed).
-    """
-    if row["verdict"] != INSUFFICIENT:
-        return ""
-    size = config.min_group_size
-    if _missing(row["ratio"]) and not _missing(row["value"]):
-        reference_value = reference.get("value")
-        if not _missing(reference_value) and float(reference_value) == 0:
-            return "the reference’s rate is 0, so there is no ratio: see the difference"
-        if _missing(reference_value) and not _missing(reference.get("n")):
-            return "the reference’s rate is not defined, so there is no ratio"
-    if _missing(row["n"]) or int(row["n"]) < size:
-        return f"fewer than {size} officers"
-    if _missing(reference.get("n")) or int(reference["n"]) < size:
-        return f"fewer than {size} officers in the reference"
-    if any(_missing(d) or int(d) < size for d in (row["denominator"], reference["denominator"])):
-        return f"fewer than {size} in the denominator"
-    low, high = row["ratio_ci_low"], row["ratio_ci_high"]
-    if _missing(low) or _missing(high) or math.isinf(high) or low <= 0:
-        return "no usable interval"
-    band_low, band_high = config.band
-    if high / low > band_high / band_low:
-        return "interval wider than the band"
-    return f"fewer than {size} distinct officers"
+def _text(value: Any) -> str:
+    """A text cell: "" when blank."""
+    return "" if _missing(value) else str(value)
 
 
 def _verdict_text(verdict: str, reason: str) -> str:
@@ -398,8 +371,8 @@ def _rows(table: pd.DataFrame, *, attribute: str, config: FairnessConfig) -> dic
     for metric in _ordered_metrics(table["metric"]):
         records = table.loc[table["metric"] == metric].to_dict(orient="records")
         records.sort(key=lambda record: order[record["group"]])
-        reference = next((r for r in records if r["verdict"] == REFERENCE), {})
-        out[metric] = [_Row(record=r, reason=_reason(r, reference, config)) for r in records]
+        # The reason is the audit's own (``models.fairness.verdict_reason``), never re-derived.
+        out[metric] = [_Row(record=r, reason=_text(r["verdict_reason"])) for r in records]
     return out
 
 

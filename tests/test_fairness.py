@@ -204,6 +204,8 @@ def test_a_small_reference_group_blanks_every_ratio() -> None:
     assert r[["ratio", "ratio_ci_low", "ratio_ci_high"]].isna().all().all()
     assert r.loc["flag_rate", "value"] == pytest.approx(0.1) and (r["n"] == 2000).all()
     assert (r["verdict"] == "insufficient data").all()
+    assert (r["verdict_reason"] == "fewer than 20 officers in the reference").all()
+    assert (s["verdict_reason"] == "").all()
 
 
 def test_small_denominator_gives_insufficient_data_for_that_metric_only() -> None:
@@ -215,6 +217,8 @@ def test_small_denominator_gives_insufficient_data_for_that_metric_only() -> Non
     assert b.loc["recall", "verdict"] == "insufficient data"
     assert b.loc["false_negative_rate", "verdict"] == "insufficient data"
     assert b.loc["false_positive_rate", "verdict"] == "within band"
+    assert b.loc["recall", "verdict_reason"] == "fewer than 20 in the denominator"
+    assert b.loc["false_positive_rate", "verdict_reason"] == ""
 
 
 EQUAL = _table(
