@@ -590,7 +590,7 @@ def score_meaning(config: Config, tags: Mapping[str, str] | None) -> ScoreMeanin
     config. The back-tested hit rate is given only when it was measured at this config's list
     size; otherwise a note says why it is missing (a model registered before ewp recorded it,
     a list drawn by threshold, a list size the evaluation did not measure), and the report
-    still publishes. ``tags`` None: a model that was never registered (e.g. the demo's).
+    still publishes. ``tags`` None: a model that was never registered (e.g. the benchmark's).
     """
     size = config.scoring.top_k if config.scoring.selection == "top_k" else None
     if tags is None:

@@ -1,24 +1,29 @@
 """The ``train`` flow: temporal evaluation of the candidate grid, selection, MLflow registry.
 
-Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluation``
-(fitting, metrics, the equal-volume headline, selection and promotion) and ``ewp.tracking``.
+Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluation`` (fitting,
+metrics, the equal-volume headline, selection and promotion), ``models.selection``
+(eligibility, the combined gate, the oracle's scores), ``features.labelled`` (labelled rows of
+the cached matrix) and ``ewp.tracking``. ``train_flow`` runs these named steps in order:
 
-1. Validate the export and build the feature matrix once for every date any split needs,
-   cached as Parquet under the data home (``ewp.feature_cache``; reused on a rerun).
-2. For each split (test date + test block), in parallel on the configured task runner
-   (threads, or a Dask cluster: ``runtime`` in the config): label the training rows with what
-   was known at the test date, read only the negative subsample it trains on, fit every
-   candidate, score every date of the block (``models.evaluation.evaluate_split``).
-3. Pool the metrics and bootstrap them over officers (``models.evaluation.pool_evaluations``);
-   compare every candidate with each rule at the rule's own flag volume; select a champion by
-   the documented rule at the list the weekly run publishes (gate hook for the fairness
-   audit).
-4. Log one MLflow run per candidate x split (metrics only), refit the selected candidate on the
-   latest fully observed window, log it with its model card, register it as
-   ``ewp-escalation`` and move the ``champion`` alias only if it beats the current champion.
-5. Write the tables and ``evaluation.html`` (``reports.evaluation``) under
-   ``<home>/runs/<config>/train-<export date>/`` (built in a staging folder and renamed into
-   place when complete, so a killed run leaves no half-written set).
+1. ``read_export``: validate the export and protect its officers' identifiers;
+   ``checked_splits``: the splits, once their labels are all known by the export date.
+2. ``evaluate_grid``: build the feature matrix once for every date any split needs, cached as
+   Parquet under the data home (``ewp.feature_cache``; reused on a rerun); for each split
+   (test date + test block), in parallel on the configured task runner (threads, or a Dask
+   cluster: ``runtime`` in the config), label the training rows with what was known at the
+   test date, read only the negative subsample it trains on, fit every candidate, score every
+   date of the block (``run_split``); pool the metrics and bootstrap them over officers.
+3. ``audit_and_select``: audit every candidate's list on the latest test block, gate it for
+   fairness (with written overrides and the caller's gate), compare every candidate with each
+   rule at the rule's own flag volume and select a champion by the documented rule at the list
+   the weekly run publishes.
+4. Log one MLflow run per candidate x split (metrics only); then ``publish_champion``: refit the
+   selected candidate on the latest fully observed window, write its model card, register it
+   as ``ewp-escalation`` and move the ``champion`` alias only if it beats the current champion
+   (``write_unregistered`` when nothing is registered).
+5. The tables and ``evaluation.html`` (``reports.evaluation``) go under
+   ``<home>/runs/<config>/train-<export date>/`` (``TrainOutputs``; built in a staging folder
+   and renamed into place when complete, so a killed run leaves no half-written set).
 """
 
 from __future__ import annotations
