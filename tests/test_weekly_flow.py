@@ -244,8 +244,8 @@ def test_report_carries_the_gate_findings_and_the_audit_pools_earlier_weeks(
 ) -> None:
     from ewp.tracking import tracker_for
     from features.history import build_features
-    from flows.common import prepare_export, validate
     from flows.audit import audit_weekly_list
+    from flows.common import prepare_export, validate
 
     home, first, _, _, _ = weekly
     # The champion's findings (recorded when it was selected) are in the report's methods.

@@ -1,9 +1,10 @@
 """What a weekly run wrote, read back for the workspace: run folder, timelines, audit, card.
 
 A week's run folder is ``<runs_dir>/weekly-<as-of>`` (``ewp score`` and ``ewp demo``) or
-``<runs_dir>/<as-of>`` (the demo of earlier versions). The model card of a week is ``model_card.md`` in its run folder if there is
-one, else the newest ``train-*/model_card.md`` of the same config written for the week's model
-(``ewp train`` writes one per registered champion; its first line names the model ID).
+``<runs_dir>/<as-of>`` (the demo of earlier versions). The model card of a week is
+``model_card.md`` in its run folder if there is one, else the newest
+``train-*/model_card.md`` of the same config written for the week's model (``ewp train``
+writes one per registered champion; its first line names the model ID).
 """
 
 from __future__ import annotations
