@@ -40,6 +40,38 @@ def _quoted(values: Sequence[str]) -> str:
     return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
 
 
+def _case_counts(config: FeatureConfig, *, decided: str) -> list[str]:
+    """The case counts' aggregates (``decided``: the condition of a decided notice)."""
+    cases: list[str] = []
+    # Cases: distinct case_id per officer, each placed by the day it became known (its first
+    # allegation against the officer); counted in a category once such an allegation is known.
+    for days in config.windows_days:
+        cases.append(
+            f"count(DISTINCT n.case_id) FILTER (WHERE n.case_known_on >= d.as_of - {days}) "
+            f"AS cases_{days}d"
+        )
+    cases.append("count(DISTINCT n.case_id) AS cases_all")
+    for days in config.group_windows_days:
+        recent_case = f"n.case_known_on >= d.as_of - {days}"
+        for group, members in config.category_groups.items():
+            cases.append(
+                f"count(DISTINCT n.case_id) FILTER (WHERE {recent_case} "
+                f"AND n.category IN ({_quoted(members)})) AS cases_{group}_{days}d"
+            )
+        for source in config.sources:
+            cases.append(
+                f"count(DISTINCT n.case_id) FILTER (WHERE {recent_case} "
+                f"AND n.source = '{source}') AS cases_source_{source}_{days}d"
+            )
+    cases += [
+        f"count(DISTINCT n.case_id) FILTER (WHERE {decided} AND n.finding = 'proven') "
+        "AS cases_proven_all",
+        f"count(DISTINCT n.case_id) FILTER (WHERE {decided} "
+        f"AND n.finding IN ({_quoted(CASE_TO_ANSWER_FINDINGS)})) AS cases_case_to_answer_all",
+    ]
+    return cases
+
+
 def feature_query(config: FeatureConfig) -> str:
     """The query over tables ``officers``, ``notices`` and ``dates`` (see ``sql_features``)."""
     counts = [
@@ -76,32 +108,7 @@ def feature_query(config: FeatureConfig) -> str:
         "AND n.received_on < d.as_of - 365) AS two_years_before",
         "max(n.received_on) AS last_notice",
     ]
-    # Cases: distinct case_id per officer, each placed by the day it became known (its first
-    # allegation against the officer); counted in a category once such an allegation is known.
-    for days in config.windows_days:
-        counts.append(
-            f"count(DISTINCT n.case_id) FILTER (WHERE n.case_known_on >= d.as_of - {days}) "
-            f"AS cases_{days}d"
-        )
-    counts.append("count(DISTINCT n.case_id) AS cases_all")
-    for days in config.group_windows_days:
-        recent_case = f"n.case_known_on >= d.as_of - {days}"
-        for group, members in config.category_groups.items():
-            counts.append(
-                f"count(DISTINCT n.case_id) FILTER (WHERE {recent_case} "
-                f"AND n.category IN ({_quoted(members)})) AS cases_{group}_{days}d"
-            )
-        for source in config.sources:
-            counts.append(
-                f"count(DISTINCT n.case_id) FILTER (WHERE {recent_case} "
-                f"AND n.source = '{source}') AS cases_source_{source}_{days}d"
-            )
-    counts += [
-        f"count(DISTINCT n.case_id) FILTER (WHERE {decided} AND n.finding = 'proven') "
-        "AS cases_proven_all",
-        f"count(DISTINCT n.case_id) FILTER (WHERE {decided} "
-        f"AND n.finding IN ({_quoted(CASE_TO_ANSWER_FINDINGS)})) AS cases_case_to_answer_all",
-    ]
+    counts += _case_counts(config, decided=decided)
     aggregates = ",\n    ".join(counts)
     counted = [c.rsplit(" AS ", 1)[1] for c in counts]
     # No event before t: counts are 0; the dates of the oldest open and last notice stay NULL.

@@ -389,9 +389,8 @@ def validate(
     holds officer records, so by default it goes under the data home, never the working
     folder); a missing column or file stops with exit code 2.
     """
-    from ewp.io import read_raw_export, write_quarantine
-    from ewp.validation import validate_export
-    from models.fairness import check_reference_groups
+    from ewp.io import write_quarantine
+    from flows.common import check_usable, read_and_validate
 
     cfg = _config(config)
     console.print(f"Config OK: {config or 'embedded default'} ({cfg.name})")
@@ -417,12 +416,7 @@ def validate(
         return
     target = quarantine or _home(cfg) / "validate" / Path(folder).resolve().name / "quarantine.csv"
     with _reported_errors():
-        result = validate_export(
-            read_raw_export(folder),
-            category_map=cfg.category_map(),
-            extracted_on=cfg.data.extracted_on,
-            today=dt.date.today(),
-        )
+        result = read_and_validate(Path(folder), cfg)
     console.print(_summary_table(result.summary))
     if result.export_date is not None:
         console.print(f"Export date: {result.export_date.describe()}", soft_wrap=True)
@@ -443,14 +437,8 @@ def validate(
     target.parent.mkdir(parents=True, exist_ok=True)
     write_quarantine(result.quarantine, target)
     console.print(f"Quarantine report: {target} ({len(result.quarantine):,} rows)")
-    problem = result.unusable()
-    if problem is not None:
-        _fail("Contract error", problem)
-    assert result.export_date is not None  # an accepted notice has a date
     with _reported_errors():
-        check_reference_groups(
-            result.data.officers, config=cfg.fairness, until=result.export_date.extracted_on
-        )
+        check_usable(result, cfg, hint="")  # the quarantine above says why
 
 
 @app.command()
@@ -795,8 +783,8 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
 
 def _print_share_of_references(result: TrainResult, *, list_name: str) -> None:
     """On a synthetic force: how much of the ceiling and of the oracle the champion reaches."""
-    from flows.train import HISTORY_CEILING, ORACLE
     from models.evaluation import share_of_references
+    from models.selection import HISTORY_CEILING, ORACLE
 
     if result.champion is None:
         return
@@ -888,45 +876,13 @@ def audit(
     """
     cfg = _config(config)
     home = _home(cfg)
-    from ewp.atomic import read_csv
-    from ewp.review import ReviewStore
-    from features.history import build_features
-    from flows.audit import audit_provenance
-    from flows.common import export_fingerprint, prepare_export, validate
-    from flows.score import audit_weekly_list, review_url
-
     flags_csv = run / "flags.csv"
     if not flags_csv.is_file():
         _fail("Not a run folder", f"{flags_csv} not found: give a weekly run folder")
-    flags = read_csv(flags_csv, dtype=str, keep_default_na=False)
-    as_of = _day(f"{flags_csv} as_of", flags["as_of"].iloc[0])
-    with _reported_errors():
-        export_dir = prepare_export.fn(cfg, home)
-        validated = validate.fn(export_dir, cfg)
-        data = validated.data
-    matrix = build_features(data, [as_of], config=cfg.features)
-    store = ReviewStore(review_url(cfg, home))
-    try:
-        earlier = store.flags_frame()
-    finally:
-        store.close()
-    path = audit_weekly_list(
-        data=data,
-        matrix=matrix,
-        flagged_ids=flags["officer_id"],
-        config=cfg,
-        run_dir=run,
-        as_of=as_of,
-        earlier_lists=earlier.loc[
-            pd.to_datetime(earlier["as_of"]) < pd.Timestamp(as_of), ["as_of", "officer_id"]
-        ],
-        provenance=audit_provenance(
-            cfg,
-            model_version=flags["model_version"].iloc[0],
-            data_fingerprint=export_fingerprint(export_dir),
-            extracted_on=validated.export_date.extracted_on.isoformat(),
-        ),
-    )
+    from flows.weekly_audit import audit_flow
+
+    with _reported_errors(), _running(verbose=False):
+        path = audit_flow(cfg, home, run)
     console.print(f"Fairness audit: [bold]{path}[/bold]")
 
 
@@ -1012,7 +968,7 @@ app.add_typer(review_app, name="review")
 def _review_store(config: Config) -> ReviewStore:
     home = _home(config)  # the data home owner-only, as for every other command
     from ewp.review import ReviewStore
-    from flows.score import review_url
+    from flows.common import review_url
 
     return ReviewStore(review_url(config, home))
 
@@ -1172,7 +1128,7 @@ def _workspace_store(config: Path | None) -> tuple[Config, Path, WorkspaceStore]
     cfg = _config(config)
     home = _home(cfg)
     from ewp.access import WorkspaceStore
-    from flows.score import review_url
+    from flows.common import review_url
 
     return cfg, home, WorkspaceStore(review_url(cfg, home))
 
@@ -1346,7 +1302,7 @@ app.add_typer(models_app, name="models")
 def _tracker(config: Path | None) -> Tracker:
     cfg = _config(config)
     home = _home(cfg)
-    from flows.train import tracker_for
+    from ewp.tracking import tracker_for
 
     return tracker_for(cfg, home)
 

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from ewp.contract import CATEGORIES, SOURCES
+from ewp.contract import CATEGORIES, SERIOUS_CATEGORIES, SOURCES
 from models.timechop import SplitError, as_of_dates, make_splits
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -146,15 +146,7 @@ class LabelConfig(_Frozen):
     """Escalation label: what counts as escalation within ``horizon_days`` of an as-of date."""
 
     horizon_days: PositiveInt = 365
-    serious_categories: tuple[str, ...] = (
-        "sexual_misconduct",
-        "discrimination",
-        "violence_use_of_force",
-        "domestic_abuse",
-        "dishonesty_fraud",
-        "corruption_abuse_of_position",
-        "improper_disclosure",
-    )
+    serious_categories: tuple[str, ...] = SERIOUS_CATEGORIES
     gross_misconduct: bool = True
     proven_finding: bool = True
     # What the horizon counts: "notices" (an escalating allegation received in it) or "cases"
@@ -181,10 +173,6 @@ class TrainingConfig(_Frozen):
 CandidateKind = Literal[
     "threshold_rule", "peer_rule", "count_ranker", "scorecard", "ebm", "hist_gradient_boosting"
 ]
-# Kinds that may become the published scorer without an explicit opt-in.
-INTERPRETABLE_KINDS: frozenset[str] = frozenset(
-    {"threshold_rule", "peer_rule", "count_ranker", "scorecard", "ebm"}
-)
 
 
 class CandidateConfig(_Frozen):
@@ -385,6 +373,18 @@ class ReviewConfig(_Frozen):
     )
 
 
+# The fairness metrics the audit computes (Aequitas definitions, ``models.fairness``): flag
+# metrics need only the list, label metrics the outcomes too. The gate may check any of them.
+FairnessMetric = Literal[
+    "flag_rate",
+    "share_of_flags",
+    "precision",
+    "false_positive_rate",
+    "false_negative_rate",
+    "recall",
+]
+
+
 class FairnessConfig(_Frozen):
     """The fairness audit: groups, reference groups, tolerance band, gate and small-cell rules."""
 
@@ -411,7 +411,7 @@ class FairnessConfig(_Frozen):
     # "absolute": any group outside the band blocks (possibly every candidate).
     gate: Literal["relative_to_rule", "absolute"] = "relative_to_rule"
     # Ratios the promotion gate checks (see models/fairness.py's fairness_gate).
-    gate_metrics: tuple[str, ...] = ("false_positive_rate", "flag_rate")
+    gate_metrics: tuple[FairnessMetric, ...] = ("false_positive_rate", "flag_rate")
     # Attributes the gate checks; null = every audited attribute (age included: see the
     # "Age" paragraph of docs/fairness.md). Every attribute is audited and reported either way.
     gate_attributes: tuple[Literal["ethnicity", "gender", "age_band"], ...] | None = None
@@ -515,9 +515,17 @@ class WebConfig(_Frozen):
     secure_cookies: bool = False
 
 
+# The version of the config format this ewp reads (docs/config-checks.md): raised when a key is
+# renamed, removed or changes meaning, so a file written for another version is refused with
+# what to change, never read the wrong way.
+CONFIG_VERSION = 1
+
+
 class Config(_Frozen):
     """A whole run configuration."""
 
+    # The config format the file is written for; a file without it is read as this version.
+    config_version: int = CONFIG_VERSION
     name: str = "default"
     seed: int = 20_261_123
     # Project data home for generated data, Prefect state, MLflow store and run outputs.
@@ -541,6 +549,17 @@ class Config(_Frozen):
     mlflow: MlflowConfig = MlflowConfig()
     web: WebConfig = WebConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+
+    @field_validator("config_version")
+    @classmethod
+    def _current_version(cls, version: int) -> int:
+        if version != CONFIG_VERSION:
+            raise ValueError(
+                f"the file is written for config version {version}, and this ewp reads version "
+                f"{CONFIG_VERSION}; see docs/config-checks.md for what changed between "
+                f"versions, update the file, then set config_version: {CONFIG_VERSION}"
+            )
+        return version
 
     @field_validator("taxonomy")
     @classmethod

@@ -85,6 +85,9 @@ CATEGORIES: tuple[str, ...] = (
     "discreditable_conduct",
     "other",
 )
+# The categories the Casey review singles out as serious: the default escalation label
+# (``label.serious_categories``) and the synthetic force's escalation ladder.
+SERIOUS_CATEGORIES: tuple[str, ...] = CATEGORIES[:7]
 CATEGORY_LABELS: dict[str, str] = {
     "sexual_misconduct": "sexual misconduct",
     "discrimination": "discrimination",

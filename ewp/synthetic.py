@@ -133,6 +133,7 @@ from ewp.contract import (
     CATEGORIES,
     FINDINGS,
     SANCTIONS,
+    SERIOUS_CATEGORIES,
     SEVERITIES,
     SOURCES,
 )
@@ -163,16 +164,6 @@ SPECIALIST_UNITS: dict[str, tuple[float, float]] = {
     "Specialist Crime": (0.025, 0.8),  # investigative, little public-order contact
 }
 BOROUGH_RATE_SIGMA = 0.12
-
-SERIOUS_CATEGORIES: tuple[str, ...] = (
-    "sexual_misconduct",
-    "discrimination",
-    "violence_use_of_force",
-    "domestic_abuse",
-    "dishonesty_fraud",
-    "corruption_abuse_of_position",
-    "improper_disclosure",
-)
 
 # ---------------------------------------------------------------------------------------------
 # Model parameters (see the module docstring)

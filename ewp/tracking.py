@@ -40,7 +40,9 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from ewp.atomic import csv_text
+from ewp.config import Config
 from ewp.pseudonym import IDENTIFIER_COLUMNS, IDENTIFIER_LIST_COLUMNS, Pseudonymiser
+from ewp.settings import default_tracking_uri, store_folder
 
 # What a logged model needs to load elsewhere; listing it saves MLflow seconds of inference.
 MODEL_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "ewp"]
@@ -60,6 +62,13 @@ VERSION_COLUMNS = [
     "is_champion",
     "promotion_reason",
 ]
+
+# Version tags the weekly report reads back (``flows.score.score_meaning``), written by the
+# train flow (``flows.train.weekly_list_tags``): the label in words and the back-tested hit
+# rate at the list size the scoring config publishes.
+LABEL_TAG = "label"
+LIST_TAG = "weekly_list"
+LIST_TAG_PREFIX = "weekly_list."
 
 
 # MLflow error codes that mean "try again later": the store was locked, busy or unreachable
@@ -382,3 +391,17 @@ class Tracker:
             page_token = page.token
             if not page_token:
                 return found
+
+
+def tracker_for(config: Config, home: Path, pseudonymiser: Pseudonymiser | None = None) -> Tracker:
+    """The MLflow tracker for a config: its URI, or the SQLite store in the config's store
+    folder (``ewp.settings.store_folder``); ``pseudonymiser`` guards what it logs (see the
+    module docstring)."""
+    folder = store_folder(home, config.store)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Tracker(
+        tracking_uri=config.mlflow.tracking_uri or default_tracking_uri(folder),
+        experiment=config.mlflow.experiment,
+        artifact_root=folder / "mlartifacts",
+        pseudonymiser=pseudonymiser,
+    )

@@ -113,7 +113,17 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
         )
         for days, part, words, family in _group_and_source_windows(config)
     ]
-    specs += [
+    specs += _history_specs(config)
+    specs += _case_specs(config)
+    forbidden = [s.name for s in specs if s.name in FORBIDDEN_INPUTS]
+    if forbidden:
+        raise ValueError(f"protected attributes cannot be model inputs: {forbidden}")
+    return tuple(specs)
+
+
+def _history_specs(config: FeatureConfig) -> list[FeatureSpec]:
+    """Severity, outcomes, open cases, trend, career and peer features, in matrix order."""
+    return [
         FeatureSpec(
             "gross_misconduct_all",
             "Notices assessed as potential gross misconduct, received before the as-of date.",
@@ -213,11 +223,6 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
             "peer",
         ),
     ]
-    specs += _case_specs(config)
-    forbidden = [s.name for s in specs if s.name in FORBIDDEN_INPUTS]
-    if forbidden:
-        raise ValueError(f"protected attributes cannot be model inputs: {forbidden}")
-    return tuple(specs)
 
 
 def _case_specs(config: FeatureConfig) -> list[FeatureSpec]:

@@ -337,23 +337,6 @@ def weekly_rolling_audit(
     return rolling_audit(frame, config=fairness, seed=config.seed)
 
 
-def gate_with_overrides(
-    decisions: Mapping[str, GateDecision], overrides: Mapping[str, str]
-) -> dict[str, GateDecision]:
-    """Apply written overrides: a blocked candidate with a reason in ``overrides`` passes, and
-    both the gate's objection and the override reason are kept in the decision's text."""
-    out = {}
-    for name, decision in decisions.items():
-        if not decision.passed and name in overrides:
-            out[name] = GateDecision(
-                passed=True,
-                reason=f"OVERRIDDEN: {overrides[name]} (the gate said: {decision.reason})",
-            )
-        else:
-            out[name] = decision
-    return out
-
-
 def tradeoff_table(
     *,
     audits: Mapping[str, tuple[AuditResult, pd.DataFrame]],
@@ -380,3 +363,42 @@ def tradeoff_table(
             row[f"{item.metric}_ratio:{item.attribute}={item.group}"] = item.ratio
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def audit_weekly_list(
+    *,
+    data: ForceData,
+    matrix: pd.DataFrame,
+    flagged_ids: pd.Series,
+    config: Config,
+    run_dir: Path,
+    as_of: dt.date,
+    provenance: dict[str, str],
+    earlier_lists: pd.DataFrame | None = None,
+) -> Path:
+    """Audit a weekly list: who is flagged, by group, against the serving cohort. Outcomes are
+    not known yet, so flag rates only (and where the disparity comes from). With the lists
+    published before (``earlier_lists``: as_of, officer_id), the last weeks' lists are also
+    audited together (``weekly_rolling_audit``)."""
+    frame = audit_frame(
+        data,
+        matrix,
+        flagged=matrix["officer_id"].isin(set(flagged_ids)),
+        labels=pd.Series(float("nan"), index=matrix.index),
+        config=config,
+    )
+    result, sources = run_audit(frame, config=config)
+    this_week = pd.DataFrame({"as_of": as_of, "officer_id": flagged_ids.astype(str).to_numpy()})
+    lists = pd.concat([earlier_lists, this_week]) if earlier_lists is not None else this_week
+    return write_audit(
+        run_dir=run_dir,
+        title=f"Fairness audit of the list of {as_of.isoformat()}",
+        scope=f"weekly list of {as_of.isoformat()}: flagged officers against every serving "
+        "officer; outcomes are not known yet, so flag rates only",
+        result=result,
+        sources=sources,
+        tradeoff=None,
+        config=config,
+        provenance=provenance,
+        rolling=weekly_rolling_audit(data, lists, as_of=as_of, config=config),
+    )

@@ -41,6 +41,8 @@ from ewp.pseudonym import (
     scrubbed_errors,
 )
 from ewp.retry import is_transient
+from ewp.review import default_url
+from ewp.settings import store_folder
 from ewp.synthetic import generate_configured_force
 from ewp.validation import (
     ContractError,
@@ -153,25 +155,46 @@ def ingest_export(config: Config, home: Path) -> Path:
     return export_dir
 
 
-@ewp_task(**IO_TASK)
-def validate(export_dir: Path, config: Config) -> ValidationResult:
-    """Validate the export against the contract (read = accepted + quarantined, checked), and
-    the config's fairness reference groups against its officers (``ConfigError`` naming the
-    field and the groups present: a run fails here, not after training every candidate).
+def read_and_validate(export_dir: Path, config: Config) -> ValidationResult:
+    """Read the export and validate it against the contract (read = accepted + quarantined,
+    checked); whether what was accepted is usable is ``check_usable``'s question.
 
     The export date is the config's ``data.extracted_on``, else the export's own
-    ``export.json``, else inferred from the data (``ewp.validation.infer_last_day``); it is
-    logged with its source, and records dated on or after it are quarantined. Raises
-    ``ContractError`` when no officer or no notice passed the checks
-    (``ValidationResult.unusable``).
+    ``export.json``, else inferred from the data (``ewp.validation.infer_last_day``); records
+    dated on or after it are quarantined.
     """
+    return validate_export(
+        read_raw_export(export_dir),
+        category_map=config.category_map(),
+        extracted_on=config.data.extracted_on,
+        today=dt.date.today(),
+    )
+
+
+# What a run's contract error adds, pointing to the command that shows why.
+SEE_VALIDATE = ": `ewp validate` lists why each record was quarantined"
+
+
+def check_usable(result: ValidationResult, config: Config, *, hint: str = SEE_VALIDATE) -> None:
+    """Raise ``ContractError`` (its message followed by ``hint``) when no officer or no notice
+    passed the checks (``ValidationResult.unusable``), and ``ConfigError`` naming the field and
+    the groups present when a configured fairness reference group is not among the export's
+    officers: a run fails here, not after training every candidate."""
+    problem = result.unusable()
+    if problem is not None:
+        raise ContractError(f"{problem}{hint}")
+    assert result.export_date is not None  # an accepted notice has a date
+    check_reference_groups(
+        result.data.officers, config=config.fairness, until=result.export_date.extracted_on
+    )
+
+
+@ewp_task(**IO_TASK)
+def validate(export_dir: Path, config: Config) -> ValidationResult:
+    """The validated export of every flow (``read_and_validate``), logged with its totals and
+    export date (and its source), once ``check_usable``."""
     with step("Reading and validating the export") as validating:
-        result = validate_export(
-            read_raw_export(export_dir),
-            category_map=config.category_map(),
-            extracted_on=config.data.extracted_on,
-            today=dt.date.today(),
-        )
+        result = read_and_validate(export_dir, config)
         totals = result.summary[["read", "accepted", "quarantined"]].sum()
         validating.detail(
             f"{totals['read']:,} rows read = {totals['accepted']:,} accepted + "
@@ -183,14 +206,10 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
         totals["accepted"],
         totals["quarantined"],
     )
-    problem = result.unusable()
-    if problem is not None:
-        raise ContractError(f"{problem}: `ewp validate` lists why each record was quarantined")
-    assert result.export_date is not None  # an accepted notice has a date
-    run_logger().info("Export date: %s", result.export_date.describe())
-    check_reference_groups(
-        result.data.officers, config=config.fairness, until=result.export_date.extracted_on
-    )
+    if result.unusable() is None:
+        assert result.export_date is not None  # an accepted notice has a date
+        run_logger().info("Export date: %s", result.export_date.describe())
+    check_usable(result, config)
     return result
 
 
@@ -233,3 +252,9 @@ def export_date(data: ForceData, configured: dt.date | None) -> dt.date:
     if last_day is None:
         raise ContractError("no notice or outcome has a date, so the export cannot be dated")
     return last_day + dt.timedelta(days=1)
+
+
+def review_url(config: Config, home: Path) -> str:
+    """The review store's URL: the config's, or the SQLite file in its store folder
+    (``ewp.settings.store_folder``)."""
+    return config.review.database_url or default_url(store_folder(home, config.store))

@@ -43,9 +43,8 @@ from ewp.flags import build_flag_list, rank_officers, select_flags
 from ewp.marking import mark_folder
 from ewp.progress import step
 from ewp.provenance import fingerprint_json
-from ewp.review import ReviewStore, default_url
-from ewp.settings import store_folder
-from ewp.tracking import Tracker
+from ewp.review import ReviewStore
+from ewp.tracking import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, Tracker, tracker_for
 from ewp.validation import ValidationResult
 from features.explanations import (
     dropped_off_reasons,
@@ -60,12 +59,9 @@ from features.history import build_features
 from features.registry import FeatureSpec, feature_specs
 from flows.audit import (
     AUDIT_HTML,
-    audit_frame,
     audit_provenance,
+    audit_weekly_list,
     champion_findings,
-    run_audit,
-    weekly_rolling_audit,
-    write_audit,
 )
 from flows.common import (
     IO_TASK,
@@ -75,11 +71,11 @@ from flows.common import (
     export_fingerprint,
     prepare_export,
     protect_identifiers,
+    review_url,
     run_logger,
     validate,
     write_validation_report,
 )
-from flows.train import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, tracker_for
 from models.candidates import scores_and_probabilities
 from models.evaluation import tie_break_keys
 from models.explain import biggest_fall, deviation_contributions, model_features, top_reasons
@@ -89,24 +85,8 @@ from reports.weekly import (
     StaleExport,
     count_rejections,
     render_weekly_report,
+    weekly_methods,
 )
-
-LIMITATIONS = (
-    "Allegations themselves are biased: Black, Asian and Mixed officers receive more "
-    "allegations than White officers. See the fairness audit before acting on a flag.",
-    "Escalation is rare, so even the best list holds more officers who will not escalate than "
-    "officers who will. A flag is a reason to look, not a finding.",
-    "Rank and unit are as recorded in the latest export, not at the time of each notice.",
-    "The officers at highest risk change from year to year; a past flag is not a label.",
-)
-CHALLENGE = (
-    "Every flag is reviewed by a person before anything happens; the model never decides.",
-    "The reasons listed with each flag are the facts the score rests on; if one is wrong, "
-    "tell the standards unit and the record will be corrected and the officer re-scored.",
-    "Officers and staff associations may ask for the model card, the feature list and the "
-    "fairness audit behind any list.",
-)
-
 
 TIMELINES_CSV = "timelines.csv"
 MANIFEST_JSON = "manifest.json"
@@ -142,32 +122,6 @@ class Published:
 def latest_monday(day: dt.date) -> dt.date:
     """The Monday on or before ``day`` (weekly lists are dated Mondays)."""
     return day - dt.timedelta(days=day.weekday())
-
-
-def review_url(config: Config, home: Path) -> str:
-    """The review store's URL: the config's, or the SQLite file in its store folder
-    (``ewp.settings.store_folder``)."""
-    return config.review.database_url or default_url(store_folder(home, config.store))
-
-
-def methods(config: Config, *, features: Sequence[str]) -> dict[str, Any]:
-    """The methods section: the model's own ``features`` (registry order), rules compared,
-    limitations, how to challenge, review."""
-    rules = {
-        c.name: str(c.params)
-        for c in config.evaluation.candidates
-        if c.kind in {"threshold_rule", "peer_rule", "count_ranker"}
-    }
-    return {
-        "features": [s for s in feature_specs(config.features) if s.name in set(features)],
-        "rules": rules,
-        "limitations": list(LIMITATIONS),
-        "challenge": list(CHALLENGE),
-        "decisions": list(config.review.decisions),
-        "review_command": "ewp review decide {flag_id} --decision DECISION --reviewer NAME",
-        "decisions_csv": "flags.csv: fill in review_decision, reviewer, reviewed_on and "
-        "review_note, then run ewp review import flags.csv",
-    }
 
 
 def last_notice_dates(data: ForceData, as_of: dt.date) -> dict[str, dt.date]:
@@ -216,61 +170,13 @@ def publish_list(
     (``ewp.atomic.pause_point``): ``list-written`` after the files, ``flags-recorded`` after
     the review store.
     """
-    specs = {s.name: s for s in feature_specs(config.features)}
-    # The champion's own features, by name: a model trained on a subset reads only those, and
-    # each reason quotes the value of the feature it names (never a column by position).
-    columns = model_features(model)
-    unknown = sorted(set(columns) - set(specs))
-    if unknown:
-        raise ValueError(
-            f"the model reads features this config does not build: {unknown}; "
-            "retrain it (ewp train) with this config's features"
-        )
-    matrix = build_features(data, [as_of], config=config.features)
-    # Ranked as the evaluation ranked the list it measured: by the model's ranking score (a
-    # rule's flags first, then its own continuation), ties by the seeded key of the date.
-    rank_score, probability = scores_and_probabilities(model, matrix[columns])
-    scored = matrix[["officer_id", "unit", "as_of"]].assign(
-        score=probability,
-        rank_score=rank_score,
-        tie_key=tie_break_keys(matrix["officer_id"].to_numpy(), seed=config.seed, as_of=as_of),
-    )
+    matrix, columns, scored = score_cohort(model, data, as_of=as_of, config=config)
     store = ReviewStore(review_url(config, home))
     try:
-        held = store.suppressed(
-            candidates=rank_officers(scored),
-            as_of=as_of,
-            weeks=config.review.suppress_weeks,
-            last_notice=last_notice_dates(data, as_of),
+        flagged, suppressed = draw_list(store, scored, data=data, as_of=as_of, config=config)
+        reasons = flag_reasons(
+            model, matrix, flagged_ids=flagged["officer_id"], columns=columns, config=config
         )
-        flagged, suppressed_listed = select_flags(
-            scored, scoring=config.scoring, suppressed=set(held["officer_id"])
-        )
-        suppressed = held.loc[held["officer_id"].isin(suppressed_listed["officer_id"])]
-        # Every feature of the flagged officers (a case count's reason also names the
-        # allegations behind it, which the model may not read); the model's own for its terms.
-        facts = matrix.set_index("officer_id").loc[flagged["officer_id"]]
-        values = facts[columns]
-        contributions = contributions_of(model, values, cohort=matrix[columns])
-        reasons = top_reasons(contributions, values, n=config.scoring.reasons_per_flag).rename(
-            columns={"row": "officer_id"}
-        )
-        reasons = peer_comparison(matrix, reasons)
-        reasons["sentence"] = [
-            reason_sentence(specs[f], v, p, _companion_value(facts, specs[f], officer))
-            for f, v, p, officer in zip(
-                reasons["feature"],
-                reasons["value"],
-                reasons["peer_share_below"],
-                reasons["officer_id"],
-                strict=True,
-            )
-        ]
-        typical = matrix[columns].mean()
-        reasons["note"] = [
-            risk_note(specs[f], v, typical=float(typical[f])) or ""
-            for f, v in zip(reasons["feature"], reasons["value"], strict=True)
-        ]
         flags = build_flag_list(
             flagged=flagged,
             reasons=reasons,
@@ -280,26 +186,18 @@ def publish_list(
         )
         earlier = store.flags_frame()
         earlier = earlier.loc[pd.to_datetime(earlier["as_of"]) < pd.Timestamp(as_of)]
-        previous = earlier.loc[earlier["as_of"] == earlier["as_of"].max()] if len(earlier) else None
-        changes = list_changes(
-            None if previous is None else previous["officer_id"].tolist(),
-            flags["officer_id"].tolist(),
+        changes = changes_since(
+            earlier,
+            flags=flags,
+            data=data,
+            config=config,
+            model=model,
+            model_version=model_version,
+            matrix=matrix,
+            scored=scored,
+            suppressed=suppressed,
+            as_of=as_of,
         )
-        if previous is not None:
-            why = why_dropped(
-                dropped=changes.loc[changes["change"] == "dropped off", "officer_id"].tolist(),
-                previous=previous,
-                data=data,
-                config=config,
-                model=model,
-                model_version=model_version,
-                matrix=matrix,
-                scored=scored,
-                suppressed=suppressed,
-                listed=len(flags),
-                as_of=as_of,
-            )
-            changes = changes.merge(why, on="officer_id", how="left").fillna({"why": ""})
         timelines = officer_timelines(data, flags["officer_id"].tolist(), as_of)
         provenance = audit_provenance(
             config,
@@ -325,7 +223,7 @@ def publish_list(
             changes=changes,
             suppressed=suppressed,
             provenance=provenance,
-            methods=methods(config, features=columns)
+            methods=weekly_methods(config, features=columns)
             | {"fairness_findings": list(fairness_findings)},
             links={"Fairness audit of this list": AUDIT_HTML},
             rejections=rejections,
@@ -333,18 +231,9 @@ def publish_list(
             scores=scored["score"].tolist(),
             stale_export=stale_export,
         )
-        run_dir.mkdir(parents=True, exist_ok=True)
-        flags_csv = write_csv(flags, run_dir / "flags.csv", float_format="%.6f")
-        write_text(
-            run_dir / "flags.json",
-            json.dumps(flags.to_dict(orient="records"), indent=2, sort_keys=True) + "\n",
+        flags_csv, report = write_list(
+            run_dir, flags=flags, reasons=reasons, timelines=timelines, html=html
         )
-        write_csv(reasons, run_dir / "reasons.csv", float_format="%.6f")
-        # The history behind each flag as data, so the review workspace (``ewp web``) can draw
-        # an officer card without reading the whole export again.
-        write_csv(timelines, run_dir / TIMELINES_CSV, date_format="%Y-%m-%d")
-        report = write_text(run_dir / "report.html", html)
-        mark_folder(run_dir)
         pause_point("list-written")
         store.publish_flags(flags, actor="ewp score")
         pause_point("flags-recorded")
@@ -364,6 +253,153 @@ def publish_list(
         new_flags=new_flags,
         warnings=() if stale_export is None else (stale_export.warning,),
     )
+
+
+def score_cohort(
+    model: Any, data: ForceData, *, as_of: dt.date, config: Config
+) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
+    """The feature matrix of the cohort serving at ``as_of``, the model's own feature columns,
+    and every officer's score (officer_id, unit, as_of, score, and the ``rank_score`` and
+    ``tie_key`` that order the list: ``ewp.flags.rank_officers``)."""
+    specs = {s.name for s in feature_specs(config.features)}
+    # The champion's own features, by name: a model trained on a subset reads only those, and
+    # each reason quotes the value of the feature it names (never a column by position).
+    columns = model_features(model)
+    unknown = sorted(set(columns) - specs)
+    if unknown:
+        raise ValueError(
+            f"the model reads features this config does not build: {unknown}; "
+            "retrain it (ewp train) with this config's features"
+        )
+    matrix = build_features(data, [as_of], config=config.features)
+    # Ranked as the evaluation ranked the list it measured: by the model's ranking score (a
+    # rule's flags first, then its own continuation), ties by the seeded key of the date.
+    rank_score, probability = scores_and_probabilities(model, matrix[columns])
+    scored = matrix[["officer_id", "unit", "as_of"]].assign(
+        score=probability,
+        rank_score=rank_score,
+        tie_key=tie_break_keys(matrix["officer_id"].to_numpy(), seed=config.seed, as_of=as_of),
+    )
+    return matrix, columns, scored
+
+
+def draw_list(
+    store: ReviewStore, scored: pd.DataFrame, *, data: ForceData, as_of: dt.date, config: Config
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The list drawn by ``config.scoring`` from the ``scored`` cohort, and the officers held
+    back from it (reviewed within ``review.suppress_weeks`` with no new notice since)."""
+    held = store.suppressed(
+        candidates=rank_officers(scored),
+        as_of=as_of,
+        weeks=config.review.suppress_weeks,
+        last_notice=last_notice_dates(data, as_of),
+    )
+    flagged, suppressed_listed = select_flags(
+        scored, scoring=config.scoring, suppressed=set(held["officer_id"])
+    )
+    return flagged, held.loc[held["officer_id"].isin(suppressed_listed["officer_id"])]
+
+
+def flag_reasons(
+    model: Any,
+    matrix: pd.DataFrame,
+    *,
+    flagged_ids: pd.Series,
+    columns: list[str],
+    config: Config,
+) -> pd.DataFrame:
+    """The reasons of each flagged officer (``models.explain.top_reasons``), with their peer
+    comparison, sentence and note (when a reassuring-sounding value raised the score)."""
+    specs = {s.name: s for s in feature_specs(config.features)}
+    # Every feature of the flagged officers (a case count's reason also names the
+    # allegations behind it, which the model may not read); the model's own for its terms.
+    facts = matrix.set_index("officer_id").loc[flagged_ids]
+    values = facts[columns]
+    contributions = contributions_of(model, values, cohort=matrix[columns])
+    reasons = top_reasons(contributions, values, n=config.scoring.reasons_per_flag).rename(
+        columns={"row": "officer_id"}
+    )
+    reasons = peer_comparison(matrix, reasons)
+    reasons["sentence"] = [
+        reason_sentence(specs[f], v, p, _companion_value(facts, specs[f], officer))
+        for f, v, p, officer in zip(
+            reasons["feature"],
+            reasons["value"],
+            reasons["peer_share_below"],
+            reasons["officer_id"],
+            strict=True,
+        )
+    ]
+    typical = matrix[columns].mean()
+    reasons["note"] = [
+        risk_note(specs[f], v, typical=float(typical[f])) or ""
+        for f, v in zip(reasons["feature"], reasons["value"], strict=True)
+    ]
+    return reasons
+
+
+def changes_since(
+    earlier: pd.DataFrame,
+    *,
+    flags: pd.DataFrame,
+    data: ForceData,
+    config: Config,
+    model: Any,
+    model_version: str,
+    matrix: pd.DataFrame,
+    scored: pd.DataFrame,
+    suppressed: pd.DataFrame,
+    as_of: dt.date,
+) -> pd.DataFrame:
+    """The changes from the latest list published before this one (``earlier``: the stored
+    flags of earlier weeks) to ``flags``, with why each officer dropped off
+    (``why_dropped``); every officer is new when there is no earlier list."""
+    previous = earlier.loc[earlier["as_of"] == earlier["as_of"].max()] if len(earlier) else None
+    changes = list_changes(
+        None if previous is None else previous["officer_id"].tolist(),
+        flags["officer_id"].tolist(),
+    )
+    if previous is None:
+        return changes
+    why = why_dropped(
+        dropped=changes.loc[changes["change"] == "dropped off", "officer_id"].tolist(),
+        previous=previous,
+        data=data,
+        config=config,
+        model=model,
+        model_version=model_version,
+        matrix=matrix,
+        scored=scored,
+        suppressed=suppressed,
+        listed=len(flags),
+        as_of=as_of,
+    )
+    return changes.merge(why, on="officer_id", how="left").fillna({"why": ""})
+
+
+def write_list(
+    run_dir: Path,
+    *,
+    flags: pd.DataFrame,
+    reasons: pd.DataFrame,
+    timelines: pd.DataFrame,
+    html: str,
+) -> tuple[Path, Path]:
+    """Write the list's files into ``run_dir``, marked OFFICIAL-SENSITIVE and owner-only;
+    return the paths of flags.csv and report.html."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    flags_csv = write_csv(flags, run_dir / "flags.csv", float_format="%.6f")
+    write_text(
+        run_dir / "flags.json",
+        json.dumps(flags.to_dict(orient="records"), indent=2, sort_keys=True) + "\n",
+    )
+    write_csv(reasons, run_dir / "reasons.csv", float_format="%.6f")
+    # The history behind each flag as data, so the review workspace (``ewp web``) can draw
+    # an officer card without reading the whole export again.
+    write_csv(timelines, run_dir / TIMELINES_CSV, date_format="%Y-%m-%d")
+    report = write_text(run_dir / "report.html", html)
+    mark_folder(run_dir)
+    return flags_csv, report
 
 
 def contributions_of(model: Any, values: pd.DataFrame, *, cohort: pd.DataFrame) -> pd.DataFrame:
@@ -431,45 +467,6 @@ def why_dropped(
         specs={s.name: s for s in feature_specs(config.features)},
         model_version=model_version,
         listed=listed,
-    )
-
-
-def audit_weekly_list(
-    *,
-    data: ForceData,
-    matrix: pd.DataFrame,
-    flagged_ids: pd.Series,
-    config: Config,
-    run_dir: Path,
-    as_of: dt.date,
-    provenance: dict[str, str],
-    earlier_lists: pd.DataFrame | None = None,
-) -> Path:
-    """Audit a weekly list: who is flagged, by group, against the serving cohort. Outcomes are
-    not known yet, so flag rates only (and where the disparity comes from). With the lists
-    published before (``earlier_lists``: as_of, officer_id), the last weeks' lists are also
-    audited together (``flows.audit.weekly_rolling_audit``)."""
-    frame = audit_frame(
-        data,
-        matrix,
-        flagged=matrix["officer_id"].isin(set(flagged_ids)),
-        labels=pd.Series(float("nan"), index=matrix.index),
-        config=config,
-    )
-    result, sources = run_audit(frame, config=config)
-    this_week = pd.DataFrame({"as_of": as_of, "officer_id": flagged_ids.astype(str).to_numpy()})
-    lists = pd.concat([earlier_lists, this_week]) if earlier_lists is not None else this_week
-    return write_audit(
-        run_dir=run_dir,
-        title=f"Fairness audit of the list of {as_of.isoformat()}",
-        scope=f"weekly list of {as_of.isoformat()}: flagged officers against every serving "
-        "officer; outcomes are not known yet, so flag rates only",
-        result=result,
-        sources=sources,
-        tradeoff=None,
-        config=config,
-        provenance=provenance,
-        rolling=weekly_rolling_audit(data, lists, as_of=as_of, config=config),
     )
 
 
@@ -601,7 +598,7 @@ def score_meaning(config: Config, tags: Mapping[str, str] | None) -> ScoreMeanin
     config. The back-tested hit rate is given only when it was measured at this config's list
     size; otherwise a note says why it is missing (a model registered before ewp recorded it,
     a list drawn by threshold, a list size the evaluation did not measure), and the report
-    still publishes. ``tags`` None: a model that was never registered (e.g. the demo's).
+    still publishes. ``tags`` None: a model that was never registered (e.g. the benchmark's).
     """
     size = config.scoring.top_k if config.scoring.selection == "top_k" else None
     if tags is None:

@@ -1,24 +1,29 @@
 """The ``train`` flow: temporal evaluation of the candidate grid, selection, MLflow registry.
 
-Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluation``
-(fitting, metrics, the equal-volume headline, selection and promotion) and ``ewp.tracking``.
+Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluation`` (fitting,
+metrics, the equal-volume headline, selection and promotion), ``models.selection``
+(eligibility, the combined gate, the oracle's scores), ``features.labelled`` (labelled rows of
+the feature matrix) and ``ewp.tracking``. ``train_flow`` runs these named steps in order:
 
-1. Validate the export and index its events once (``ewp.feature_cache``): each step then
-   builds the rows of the feature matrix at the dates it reads (cheaper than a cache on disk).
-2. For each split (test date + test block), in parallel on the configured task runner
-   (threads, or a Dask cluster: ``runtime`` in the config): label the training rows with what
-   was known at the test date, read only the negative subsample it trains on, fit every
-   candidate, score every date of the block (``models.evaluation.evaluate_split``).
-3. Pool the metrics and bootstrap them over officers (``models.evaluation.pool_evaluations``);
-   compare every candidate with each rule at the rule's own flag volume; select a champion by
-   the documented rule at the list the weekly run publishes (gate hook for the fairness
-   audit).
-4. Log one MLflow run per candidate x split (metrics only), refit the selected candidate on the
-   latest fully observed window, log it with its model card, register it as
-   ``ewp-escalation`` and move the ``champion`` alias only if it beats the current champion.
-5. Write the tables and ``evaluation.html`` (``reports.evaluation``) under
-   ``<home>/runs/<config>/train-<export date>/`` (built in a staging folder and renamed into
-   place when complete, so a killed run leaves no half-written set).
+1. ``read_export``: validate the export and protect its officers' identifiers;
+   ``checked_splits``: the splits, once their labels are all known by the export date.
+2. ``evaluate_grid``: index the force's events once (``ewp.feature_cache``: each step builds
+   the rows of the feature matrix at the dates it reads, cheaper than a cache on disk); for
+   each split (test date + test block), in parallel on the configured task runner (threads,
+   or a Dask cluster: ``runtime`` in the config), label the training rows with what was known at the
+   test date, read only the negative subsample it trains on, fit every candidate, score every
+   date of the block (``run_split``); pool the metrics and bootstrap them over officers.
+3. ``audit_and_select``: audit every candidate's list on the latest test block, gate it for
+   fairness (with written overrides and the caller's gate), compare every candidate with each
+   rule at the rule's own flag volume and select a champion by the documented rule at the list
+   the weekly run publishes.
+4. Log one MLflow run per candidate x split (metrics only); then ``publish_champion``: refit the
+   selected candidate on the latest fully observed window, write its model card, register it
+   as ``ewp-escalation`` and move the ``champion`` alias only if it beats the current champion
+   (``write_unregistered`` when nothing is registered).
+5. The tables and ``evaluation.html`` (``reports.evaluation``) go under
+   ``<home>/runs/<config>/train-<export date>/`` (``TrainOutputs``; built in a staging folder
+   and renamed into place when complete, so a killed run leaves no half-written set).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +42,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from ewp.atomic import staged_dir, write_csv, write_text
-from ewp.config import FLAG_RULE_KINDS, INTERPRETABLE_KINDS, CandidateConfig, Config
+from ewp.config import FLAG_RULE_KINDS, CandidateConfig, Config
 from ewp.contract import ForceData
 from ewp.feature_cache import FeatureMatrix
 from ewp.io import read_ground_truth
@@ -44,21 +50,28 @@ from ewp.marking import mark_folder
 from ewp.progress import step, track
 from ewp.provenance import fingerprint_json
 from ewp.pseudonym import Pseudonymiser
-from ewp.settings import default_tracking_uri, store_folder
-from ewp.tracking import ChampionInfo, Tracker
+from ewp.tracking import (
+    LABEL_TAG,
+    LIST_TAG,
+    LIST_TAG_PREFIX,
+    ChampionInfo,
+    Tracker,
+    tracker_for,
+)
+from ewp.validation import ValidationResult
 from features.explanations import label_in_words, officers_in_words
 from features.history import feature_columns
-from features.labels import build_labels
+from features.labelled import observed_labels, read_labelled
 from features.registry import feature_specs
 from flows.audit import (
     FINDINGS_TAG,
+    CandidateAudits,
     audit_candidates,
     audit_provenance,
     comparison_table,
     findings_tag,
     gate_decisions,
     gate_summary,
-    gate_with_overrides,
     tradeoff_table,
     write_audit,
 )
@@ -73,14 +86,14 @@ from flows.common import (
     run_logger,
     validate,
 )
-from models.candidates import build_candidate, candidate_identity
+from models.candidates import build_candidate, candidate_identity, is_interpretable
 from models.evaluation import (
     Gate,
     GateDecision,
+    PooledEvaluation,
     PromotionDecision,
     Selection,
     SplitEvaluation,
-    allow_all,
     by_split,
     candidate_features,
     curve_sizes,
@@ -93,19 +106,21 @@ from models.evaluation import (
     stability,
     summarise,
 )
-from models.explain import model_terms
+from models.explain import ModelTerms, model_terms
 from models.metrics import k_for_fraction
 from models.sampling import negative_subsample
+from models.selection import (
+    combined_gate,
+    eligibility,
+    gate_with_overrides,
+    oracle_references,
+)
 from models.timechop import Split, SplitError, make_splits
-from reports.audit import audit_tables, breach_findings
+from reports.audit import GateSummary, audit_tables, breach_findings
 from reports.evaluation import EvaluationTables, render_evaluation_report
 from reports.model_card import render_model_card
 
 EVALUATION_HTML = "evaluation.html"
-ORACLE = "oracle_ground_truth"
-# The oracle's rate as estimated from the history (synthetic force only): the ceiling of any
-# model that reads the history. See ewp.synthetic, "Ground truth".
-HISTORY_CEILING = "ceiling_from_history"
 CURRENT_CHAMPION = "current_champion"
 
 
@@ -235,13 +250,6 @@ def with_current_champion(
     return ChampionInGrid((*candidates, extra), sets, CURRENT_CHAMPION)
 
 
-# Version tags the weekly report reads back (``flows.score.score_meaning``): the label in words
-# and the back-tested hit rate at the list size the scoring config publishes.
-LABEL_TAG = "label"
-LIST_TAG = "weekly_list"
-LIST_TAG_PREFIX = "weekly_list."
-
-
 def weekly_list_tags(
     *, config: Config, summary: pd.DataFrame, metrics: pd.DataFrame, champion: str
 ) -> dict[str, str]:
@@ -310,39 +318,6 @@ def version_description(
     return text + " A flag is a prompt for a human review, never a finding."
 
 
-def labelled_rows(
-    data: ForceData,
-    matrix: pd.DataFrame,
-    dates: tuple[dt.date, ...],
-    *,
-    config: Config,
-    observed_until: dt.date,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Matrix rows at ``dates`` whose label is observed by ``observed_until`` (findings known
-    by then too), and those labels."""
-    rows = matrix.loc[matrix["as_of"].isin(pd.to_datetime(list(dates)))].reset_index(drop=True)
-    labels = build_labels(data, rows, label=config.label, observed_until=observed_until)
-    keep = labels.notna().to_numpy()
-    return rows.loc[keep].reset_index(drop=True), labels.to_numpy()[keep]
-
-
-def read_labelled(
-    data: ForceData,
-    matrix: FeatureMatrix,
-    dates: tuple[dt.date, ...],
-    *,
-    config: Config,
-    observed_until: dt.date,
-    columns: list[str] | None = None,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """``labelled_rows`` from the cached matrix: rows at ``dates`` whose label is observed by
-    ``observed_until``, and those labels. Only ``columns`` (default all) are read."""
-    ids = matrix.read(dates, columns=["officer_id", "as_of"], categorical_ids=True)
-    labels = build_labels(data, ids, label=config.label, observed_until=observed_until)
-    observed = np.flatnonzero(labels.notna().to_numpy())
-    return matrix.read(dates, columns=columns, rows=observed), labels.to_numpy()[observed]
-
-
 def training_sample(
     data: ForceData,
     matrix: FeatureMatrix,
@@ -354,10 +329,9 @@ def training_sample(
     """The rows a model trains on: labelled rows at ``dates`` (findings known by
     ``observed_until``), negatives subsampled (``models.sampling``); rows, labels, weights.
     Labels come from the identifiers alone, so only the kept rows' features are read."""
-    ids = matrix.read(dates, columns=["officer_id", "as_of"], categorical_ids=True)
-    labels = build_labels(data, ids, label=config.label, observed_until=observed_until)
-    observed = np.flatnonzero(labels.notna().to_numpy())
-    y = labels.to_numpy()[observed]
+    observed, y = observed_labels(
+        data, matrix, dates, label=config.label, observed_until=observed_until
+    )
     kept, weights = negative_subsample(
         y,
         rate=config.evaluation.negative_sample_rate,
@@ -393,20 +367,8 @@ def run_split(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
     )
     test, test_y = read_labelled(
-        data, matrix, split.test_block, config=config, observed_until=extracted_on
+        data, matrix, split.test_block, label=config.label, observed_until=extracted_on
     )
-    reference = None
-    if ground_truth is not None:
-        oracle = test[["officer_id", "as_of"]].merge(
-            ground_truth, on=["officer_id", "as_of"], how="left"
-        )
-        if oracle["escalation_rate"].notna().all():
-            # Expected serious notices a year -> chance of at least one (Poisson).
-            reference = {ORACLE: 1 - np.exp(-oracle["escalation_rate"].to_numpy())}
-            if "escalation_rate_given_history" in oracle:  # exports written before it lack it
-                reference[HISTORY_CEILING] = 1 - np.exp(
-                    -oracle["escalation_rate_given_history"].to_numpy()
-                )
     evaluation = evaluate_split(
         train=train,
         train_labels=train_y,
@@ -419,7 +381,7 @@ def run_split(
         sizes=config.evaluation.list_sizes,
         fractions=config.evaluation.list_fractions,
         feature_sets=feature_sets,
-        reference=reference,
+        reference=oracle_references(test, ground_truth),
         curve_sizes=curve,
         published=config.scoring,
     )
@@ -444,20 +406,6 @@ def precision_curve_sizes(config: Config, matrix: FeatureMatrix, first_test: dt.
     if scoring.selection == "top_k":
         anchors.append(scoring.top_k)
     return tuple(curve_sizes(cohort=cohort, anchors=anchors))
-
-
-def tracker_for(config: Config, home: Path, pseudonymiser: Pseudonymiser | None = None) -> Tracker:
-    """The MLflow tracker for a config: its URI, or the SQLite store in the config's store
-    folder (``ewp.settings.store_folder``); ``pseudonymiser`` guards what it logs (see
-    ``ewp.tracking``)."""
-    folder = store_folder(home, config.store)
-    folder.mkdir(parents=True, exist_ok=True)
-    return Tracker(
-        tracking_uri=config.mlflow.tracking_uri or default_tracking_uri(folder),
-        experiment=config.mlflow.experiment,
-        artifact_root=folder / "mlartifacts",
-        pseudonymiser=pseudonymiser,
-    )
 
 
 @ewp_task(**IO_TASK)
@@ -577,7 +525,7 @@ def audit_by_split(
             data,
             matrix,
             split.test_block,
-            config=config,
+            label=config.label,
             observed_until=extracted_on,
             columns=AUDIT_COLUMNS,
         )
@@ -609,47 +557,91 @@ def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame], texts: dict[str
     mark_folder(run_dir)
 
 
-@ewp_flow(name="ewp-train")
-def train_flow(
-    config: Config, home: Path, gate: Gate | None = None, publish: bool = True
-) -> TrainResult:
-    """Evaluate the candidate grid over time, select a champion and (``publish``) log it to
-    the MLflow registry, moving the champion alias if it beats the current one. ``gate``
-    (default: no objection) may veto candidates, e.g. for fairness."""
-    logger = run_logger()
+@dataclasses.dataclass(frozen=True)
+class TrainInputs:
+    """The validated export a training run reads: its folder, data snapshot and export date,
+    and the run's pseudonymiser (log lines carry pseudonyms from here on)."""
+
+    export_dir: Path
+    data_fingerprint: str
+    validated: ValidationResult
+    privacy: Pseudonymiser
+
+    @property
+    def data(self) -> ForceData:
+        """The accepted records."""
+        return self.validated.data
+
+    @property
+    def extracted_on(self) -> dt.date:
+        """The day the export was taken."""
+        return self.validated.export_date.extracted_on
+
+
+def read_export(config: Config, home: Path) -> TrainInputs:
+    """Step 1: prepare the export (a force's folder, an ingest or the synthetic force),
+    fingerprint it, validate it and protect its officers' identifiers."""
     export_dir = prepare_export(config, home)
-    data_fingerprint = export_fingerprint(export_dir)
     validated = validate(export_dir, config)
-    data = validated.data
-    privacy = protect_identifiers(data, home)
-    extracted_on = validated.export_date.extracted_on
-    ev = config.evaluation
+    return TrainInputs(
+        export_dir=export_dir,
+        data_fingerprint=export_fingerprint(export_dir),
+        validated=validated,
+        privacy=protect_identifiers(validated.data, home),
+    )
+
+
+def checked_splits(config: Config, extracted_on: dt.date) -> list[Split]:
+    """The config's splits, once their last test date's labels are all known by the export
+    date (else ``SplitError`` naming ``evaluation.test_dates``)."""
     splits = evaluation_splits(config)
     last_test = splits[-1].test_block[-1]
-    if last_test + dt.timedelta(days=config.label.horizon_days) > extracted_on:
+    labelled_until = last_test + dt.timedelta(days=config.label.horizon_days)
+    if labelled_until > extracted_on:
         raise SplitError(
             f"evaluation.test_dates: the last test as-of date {last_test} needs labels until "
-            f"{last_test + dt.timedelta(days=config.label.horizon_days)}, after the export "
-            f"date {extracted_on}; use earlier test dates or a shorter test_block_days"
+            f"{labelled_until}, after the export date {extracted_on}; use earlier test dates or "
+            "a shorter test_block_days"
         )
-    tracker = tracker_for(config, home, privacy)
-    current = current_champion(tracker)
-    grid = with_current_champion(
-        ev.candidates,
-        current,
-        features=feature_columns(config.features),
-        feature_sets=ev.feature_sets,
-    )
-    candidates, champion_name = grid.candidates, grid.name
-    if grid.note:
-        logger.warning("%s", grid.note)
+    return splits
+
+
+@dataclasses.dataclass(frozen=True)
+class GridEvaluation:
+    """Step 2's result: every candidate evaluated on every split, pooled.
+
+    ``matrix`` builds the feature rows of any date the run reads (the published model's
+    window, ``final``, included when publishing); ``curve`` the precision-at-k sizes.
+    """
+
+    splits: list[Split]
+    final: Split | None
+    matrix: FeatureMatrix
+    pooled: PooledEvaluation
+    curve: tuple[int, ...]
+    equal_volume: pd.DataFrame
+    short_rules: pd.DataFrame
+
+
+def evaluate_grid(
+    *,
+    config: Config,
+    home: Path,
+    inputs: TrainInputs,
+    splits: list[Split],
+    grid: ChampionInGrid,
+    publish: bool,
+) -> GridEvaluation:
+    """Step 2: index the force's events once, evaluate every candidate of ``grid`` on each
+    split in parallel (``run_split``), and pool the splits with bootstrap intervals."""
+    ev, data, extracted_on = config.evaluation, inputs.data, inputs.extracted_on
+    candidates = grid.candidates
     final = final_split(config, extracted_on) if publish else None
     matrix = index_matrix(data=data, config=config)
-    ground_truth = read_ground_truth(export_dir)
+    ground_truth = read_ground_truth(inputs.export_dir)
     if ground_truth is not None:
         ground_truth = ground_truth.assign(as_of=pd.to_datetime(ground_truth["as_of"]))
     curve = precision_curve_sizes(config, matrix, splits[0].test_block[0])
-    selection_list = config.selection_list()
     futures = [
         run_split.submit(
             data=data,
@@ -676,64 +668,80 @@ def train_flow(
         confidence=ev.confidence,
         seed=config.seed,
     )
-    metrics, lists, summary = pooled.metrics, pooled.lists, pooled.summary
-    equal_volume = pooled.headline(ev.headline_rule)
-    every_rule = pooled.headline_by_rule
-    short_rules = short_rule_lists(metrics, fills=rule_fills(candidates, seed=config.seed))
-    eligible = {
-        c.name: c.kind in INTERPRETABLE_KINDS or ev.allow_black_box_champion for c in candidates
-    }
-    # Fairness: audit every candidate's list on the latest test block; the gate (with any
-    # written override) vetoes a candidate whose gated ratios fall outside the band.
+    return GridEvaluation(
+        splits=splits,
+        final=final,
+        matrix=matrix,
+        pooled=pooled,
+        curve=curve,
+        equal_volume=pooled.headline(ev.headline_rule),
+        short_rules=short_rule_lists(
+            pooled.metrics, fills=rule_fills(candidates, seed=config.seed)
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ChampionSelection:
+    """Step 3's result: the fairness audit of every candidate, the gate's decisions (before
+    and after written overrides), the selection, and what the gate found, in tables and
+    words."""
+
+    audited: CandidateAudits
+    objections: dict[str, GateDecision]
+    fairness: dict[str, GateDecision]
+    selection: Selection
+    tradeoff: pd.DataFrame
+    gate: GateSummary
+    findings: list[str]
+
+
+def audit_and_select(
+    *,
+    config: Config,
+    inputs: TrainInputs,
+    evaluated: GridEvaluation,
+    candidates: tuple[CandidateConfig, ...],
+    gate: Gate | None,
+) -> ChampionSelection:
+    """Step 3: audit every candidate's list on the latest test block, gate it (with any
+    written override, and ``gate``), and select the champion by the documented rule."""
+    ev, selection_list = config.evaluation, config.selection_list()
+    latest_block = evaluated.splits[-1].test_block
+    lists = evaluated.pooled.lists
     audit_rows, audit_y = read_labelled(
-        data,
-        matrix,
-        splits[-1].test_block,
-        config=config,
-        observed_until=extracted_on,
+        inputs.data,
+        evaluated.matrix,
+        latest_block,
+        label=config.label,
+        observed_until=inputs.extracted_on,
         columns=AUDIT_COLUMNS,
     )
     latest = lists.loc[
         (lists["list"] == selection_list)
-        & lists["test_as_of"].isin(pd.to_datetime(list(splits[-1].test_block)))
+        & lists["test_as_of"].isin(pd.to_datetime(list(latest_block)))
     ]
     # Every candidate's list is compared with the force's current rule's (the relative gate's
     # baseline), against reference groups they share.
     with step(f"Auditing the fairness of {len(candidates)} candidates"):
         audited = audit_candidates(
-            data=data,
+            data=inputs.data,
             rows=audit_rows,
             labels=pd.Series(audit_y),
             lists=latest,
             config=config,
             rule=ev.headline_rule,
         )
-    audits = audited.audits
     objections = gate_decisions(audited, config=config, rule=ev.headline_rule)
     fairness = gate_with_overrides(objections, config.fairness.overrides)
-
-    def combined_gate(name: str) -> GateDecision:
-        extra = (gate or allow_all)(name)
-        fair = fairness.get(name, GateDecision(passed=True))
-        return GateDecision(
-            passed=extra.passed and fair.passed,
-            reason="; ".join(r for r in (fair.reason, extra.reason) if r),
-        )
-
-    selection: Selection = select_champion(
-        metrics,
+    selection = select_champion(
+        evaluated.pooled.metrics,
         list_name=selection_list,
-        eligible=eligible,
-        gate=combined_gate,
-        intervals=pooled.intervals,
+        eligible=eligibility(candidates, allow_black_box=ev.allow_black_box_champion),
+        gate=combined_gate(fairness, gate),
+        intervals=evaluated.pooled.intervals,
     )
-    tradeoff = tradeoff_table(
-        audits=audits,
-        selection=selection.table,
-        feature_sets={c.name: c.feature_set for c in candidates},
-        config=config,
-    )
-    gate = gate_summary(
+    summary = gate_summary(
         audited,
         options=[c.name for c in candidates],
         config=config,
@@ -741,150 +749,304 @@ def train_flow(
         selection=selection.table,
         champion=selection.champion,
     )
-    findings = breach_findings(gate, config.fairness)
-    for line in findings:
-        logger.info("Fairness: %s", line)
-    eval_fingerprint = evaluation_fingerprint(config, data_fingerprint)
-    tags = {
-        "data_fingerprint": data_fingerprint,
-        "evaluation_fingerprint": eval_fingerprint,
-        "export_date": validated.export_date.describe(),
-    }
-    log_evaluation(tracker=tracker, metrics=metrics, candidates=candidates, tags=tags)
+    return ChampionSelection(
+        audited=audited,
+        objections=objections,
+        fairness=fairness,
+        selection=selection,
+        tradeoff=tradeoff_table(
+            audits=audited.audits,
+            selection=selection.table,
+            feature_sets={c.name: c.feature_set for c in candidates},
+            config=config,
+        ),
+        gate=summary,
+        findings=breach_findings(summary, config.fairness),
+    )
 
-    run_dir = home / "runs" / config.name / f"train-{extracted_on.isoformat()}"
-    tables = {
-        "metrics.csv": metrics,
-        "summary.csv": summary,
-        "headline.csv": equal_volume,
-        "headline_by_rule.csv": every_rule,
-        "selection.csv": selection.table,
-        "stability.csv": stability(lists.loc[lists["list"] == selection_list]),
-        "precision_at_k.csv": pooled.curve(curve),
-        "calibration.csv": pooled.calibration,
-        "score_distribution.csv": pooled.distribution,
-        "audit_tradeoff.csv": tradeoff,
-        "short_rule_lists.csv": short_rules,
-        "audit_comparison.csv": comparison_table(audited),
-    }
 
-    def report(model_version: str, decision: str) -> dict[str, str]:
+@dataclasses.dataclass(frozen=True)
+class TrainOutputs:
+    """Everything the run folder and the registry are written from (steps 1 to 3)."""
+
+    config: Config
+    inputs: TrainInputs
+    evaluated: GridEvaluation
+    selected: ChampionSelection
+    candidates: tuple[CandidateConfig, ...]
+    run_dir: Path
+
+    def provenance(self, model_version: str) -> dict[str, str]:
+        """What the evaluation and audit reports name as their source."""
+        return audit_provenance(
+            self.config,
+            model_version=model_version,
+            data_fingerprint=self.inputs.data_fingerprint,
+            extracted_on=self.inputs.extracted_on.isoformat(),
+        )
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The run folder's evaluation tables, by file name."""
+        pooled, selection = self.evaluated.pooled, self.selected.selection
+        lists = pooled.lists
+        return {
+            "metrics.csv": pooled.metrics,
+            "summary.csv": pooled.summary,
+            "headline.csv": self.evaluated.equal_volume,
+            "headline_by_rule.csv": pooled.headline_by_rule,
+            "selection.csv": selection.table,
+            "stability.csv": stability(lists.loc[lists["list"] == self.config.selection_list()]),
+            "precision_at_k.csv": pooled.curve(self.evaluated.curve),
+            "calibration.csv": pooled.calibration,
+            "score_distribution.csv": pooled.distribution,
+            "audit_tradeoff.csv": self.selected.tradeoff,
+            "short_rule_lists.csv": self.evaluated.short_rules,
+            "audit_comparison.csv": comparison_table(self.selected.audited),
+        }
+
+    def report(self, model_version: str, decision: str) -> dict[str, str]:
         """evaluation.html, as a text for ``write_tables``."""
+        config, ev = self.config, self.config.evaluation
+        pooled, selection_list = self.evaluated.pooled, self.config.selection_list()
         html = render_evaluation_report(
             title=f"Evaluation of the candidate models: {config.name}",
             provenance={
-                **audit_provenance(
-                    config,
-                    model_version=model_version,
-                    data_fingerprint=data_fingerprint,
-                    extracted_on=extracted_on.isoformat(),
-                ),
+                **self.provenance(model_version),
                 "test_dates": ", ".join(d.isoformat() for d in ev.test_dates),
             },
             tables=EvaluationTables(
-                selection=selection.table,
-                summary=summary,
-                headline_by_rule=every_rule,
-                curve=pooled.curve(curve),
-                by_split=by_split(metrics, list_name=selection_list),
+                selection=self.selected.selection.table,
+                summary=pooled.summary,
+                headline_by_rule=pooled.headline_by_rule,
+                curve=pooled.curve(self.evaluated.curve),
+                by_split=by_split(pooled.metrics, list_name=selection_list),
                 calibration=pooled.calibration,
                 distribution=pooled.distribution,
-                short_rule_lists=short_rules,
-                metrics=metrics,
+                short_rule_lists=self.evaluated.short_rules,
+                metrics=pooled.metrics,
             ),
-            champion=selection.champion,
+            champion=self.selected.selection.champion,
             decision=decision,
             selection_list=selection_list,
             published_list=config.scoring.list_name,
             headline_rule=ev.headline_rule,
-            rules=[c.name for c in candidates if c.kind in FLAG_RULE_KINDS],
+            rules=[c.name for c in self.candidates if c.kind in FLAG_RULE_KINDS],
             confidence=ev.confidence,
             bootstrap_samples=ev.bootstrap_samples,
         )
         return {EVALUATION_HTML: html}
 
-    def write_selection_audit(model_version: str, folder: Path) -> Path:
+    def write_selection_audit(self, model_version: str, folder: Path) -> Path:
         """The selected candidate's audit.html and CSVs (latest test block) in ``folder`` (the
         run folder's staging); returns the report's path in ``run_dir``."""
-        selected_audit, selected_sources = audits[str(selection.champion)]
-        return (
-            run_dir
-            / write_audit(
-                run_dir=folder,
-                title=f"Fairness audit of {selection.champion}",
-                scope=f"model selection: lists at {selection_list} on the test dates "
-                f"{splits[-1].test_block[0]} to {splits[-1].test_block[-1]}",
-                result=selected_audit,
-                sources=selected_sources,
-                tradeoff=tradeoff,
-                gate=gate,
-                config=config,
-                provenance=audit_provenance(
-                    config,
-                    model_version=model_version,
-                    data_fingerprint=data_fingerprint,
-                    extracted_on=extracted_on.isoformat(),
-                ),
-            ).name
+        champion = str(self.selected.selection.champion)
+        selected_audit, selected_sources = self.selected.audited.audits[champion]
+        block = self.evaluated.splits[-1].test_block
+        written = write_audit(
+            run_dir=folder,
+            title=f"Fairness audit of {champion}",
+            scope=f"model selection: lists at {self.config.selection_list()} on the test dates "
+            f"{block[0]} to {block[-1]}",
+            result=selected_audit,
+            sources=selected_sources,
+            tradeoff=self.selected.tradeoff,
+            gate=self.selected.gate,
+            config=self.config,
+            provenance=self.provenance(model_version),
         )
+        return self.run_dir / written.name
 
-    if selection.champion is not None:
-        tables["audit_by_split.csv"] = audit_by_split(
-            data=data,
-            matrix=matrix,
-            splits=splits,
-            lists=lists,
-            chosen=selection.champion,
-            config=config,
-            extracted_on=extracted_on,
-            references=audited.references,
-        )
-    # What every result carries, whether or not a model is registered.
-    evaluated = {
-        "fairness_findings": tuple(findings),
-        "run_dir": run_dir,
-        "metrics": metrics,
-        "summary": summary,
-        "headline": equal_volume,
-        "headline_by_rule": every_rule,
-        "selection": selection.table,
-        "short_rule_lists": short_rules,
-        "precision_curve": pooled.curve(curve),
-        "evaluation_report": run_dir / EVALUATION_HTML,
-    }
-    if selection.champion is None or not publish:
-        audit_report = None
-        if selection.champion is None:
-            logger.warning("No eligible candidate: nothing registered")
-        unregistered = f"{selection.champion} (evaluated, not registered)"
-        with staged_dir(run_dir) as staging:
-            write_tables(
-                staging,
-                tables,
-                report(
-                    "none" if selection.champion is None else unregistered,
-                    "no candidate was eligible"
-                    if selection.champion is None
-                    else "evaluation only: nothing registered",
-                ),
-            )
-            if selection.champion is not None:
-                audit_report = write_selection_audit(unregistered, staging)
+    def result(self, **registered: Any) -> TrainResult:
+        """The run's ``TrainResult``; ``registered``: champion, model_id, version, promoted,
+        promotion_reason, audit_by_group, audit_report."""
+        pooled = self.evaluated.pooled
         return TrainResult(
-            **evaluated,
-            champion=selection.champion,
-            model_id=None,
-            version=None,
-            promoted=False,
-            promotion_reason="no eligible candidate"
-            if selection.champion is None
-            else "evaluation only: nothing registered",
-            audit_by_group=audits[selection.champion][0].by_group if selection.champion else None,
-            audit_report=audit_report,
+            fairness_findings=tuple(self.selected.findings),
+            run_dir=self.run_dir,
+            metrics=pooled.metrics,
+            summary=pooled.summary,
+            headline=self.evaluated.equal_volume,
+            headline_by_rule=pooled.headline_by_rule,
+            selection=self.selected.selection.table,
+            short_rule_lists=self.evaluated.short_rules,
+            precision_curve=pooled.curve(self.evaluated.curve),
+            evaluation_report=self.run_dir / EVALUATION_HTML,
+            **registered,
         )
 
-    chosen = next(c for c in candidates if c.name == selection.champion)
-    split = final
+
+def write_unregistered(outputs: TrainOutputs, tables: dict[str, pd.DataFrame]) -> TrainResult:
+    """Step 4 without registering: no eligible candidate, or an evaluation only
+    (``publish`` false). The run folder still gets every table, the report and (with a
+    selected candidate) its audit."""
+    champion = outputs.selected.selection.champion
+    audit_report = None
+    if champion is None:
+        run_logger().warning("No eligible candidate: nothing registered")
+    unregistered = f"{champion} (evaluated, not registered)"
+    reason = (
+        "no candidate was eligible" if champion is None else "evaluation only: nothing registered"
+    )
+    with staged_dir(outputs.run_dir) as staging:
+        write_tables(
+            staging,
+            tables,
+            outputs.report("none" if champion is None else unregistered, reason),
+        )
+        if champion is not None:
+            audit_report = outputs.write_selection_audit(unregistered, staging)
+    return outputs.result(
+        champion=champion,
+        model_id=None,
+        version=None,
+        promoted=False,
+        promotion_reason="no eligible candidate" if champion is None else reason,
+        audit_by_group=outputs.selected.audited.audits[champion][0].by_group if champion else None,
+        audit_report=audit_report,
+    )
+
+
+def champion_card(
+    outputs: TrainOutputs,
+    *,
+    chosen: CandidateConfig,
+    model_id: str,
+    terms: ModelTerms,
+) -> str:
+    """The model card of the selected candidate, scrubbed of officer identifiers (it is shared
+    beyond the data home)."""
+    config, selected = outputs.config, outputs.selected
+    selection, split = selected.selection, outputs.evaluated.final
+    assert split is not None  # publishing: the final window was built
+    card = render_model_card(
+        model_id=model_id,
+        candidate=chosen.name,
+        kind=chosen.kind,
+        params=chosen.params,
+        interpretable=is_interpretable(chosen.kind),
+        training_window=(split.train_as_of[0].isoformat(), split.train_as_of[-1].isoformat()),
+        data_fingerprint=outputs.inputs.data_fingerprint,
+        extracted_on=outputs.inputs.validated.export_date.describe(),
+        label_description=label_description(config),
+        features=feature_specs(config.features),
+        headline=outputs.evaluated.equal_volume,
+        summary=outputs.evaluated.pooled.summary,
+        selection=selection.table,
+        selection_metric=selection.metric,
+        rule_name=config.evaluation.headline_rule,
+        gate_notes=[
+            f"{name}: {reason}"
+            for name, reason in zip(
+                selection.table["candidate"], selection.table["gate_reason"], strict=True
+            )
+            if reason
+        ],
+        override_reason=None
+        if selected.objections[chosen.name].passed
+        else config.fairness.overrides.get(chosen.name),
+        terms=terms,
+        fairness_findings=selected.findings,
+    )
+    return outputs.inputs.privacy.scrub(card)
+
+
+def register_version(
+    outputs: TrainOutputs,
+    *,
+    tracker: Tracker,
+    chosen: CandidateConfig,
+    features: list[str],
+    model: object,
+    example: pd.DataFrame | None,
+    model_id: str,
+    card: str,
+    terms: ModelTerms,
+    tags: Mapping[str, str],
+) -> str | None:
+    """Log the selected candidate's refit to MLflow with its card and tables, and register it
+    as a version of ``ewp-escalation``; returns the version."""
+    config, selected = outputs.config, outputs.selected
+    selection, evaluated = selected.selection, outputs.evaluated
+    split = evaluated.final
+    assert split is not None  # publishing: the final window was built
+    scores = selection.table.set_index("candidate")["mean_precision"]
+    summary = evaluated.pooled.summary
+    weekly_tags = weekly_list_tags(
+        config=config, summary=summary, metrics=evaluated.pooled.metrics, champion=chosen.name
+    )
+    gate_tags = {
+        "fairness_gate": selected.fairness[chosen.name].reason or "passed",
+        FINDINGS_TAG: findings_tag(selected.findings),
+    }
+    logged = tracker.log_training_run(
+        run_name=model_id,
+        model=model,
+        example_features=example,
+        params={"candidate": chosen.name, "kind": chosen.kind, **chosen.params},
+        metrics={
+            f"selection.{selection.metric}": float(scores[chosen.name]),
+            **{
+                f"headline.{column}": float(value)
+                for column, value in evaluated.equal_volume.set_index("candidate")
+                .loc[chosen.name, ["tp", "fp", "precision", "tp_ratio", "fp_change"]]
+                .items()
+            },
+        },
+        tags={**tags, "model_id": model_id, "stage": "champion-candidate", **gate_tags},
+        texts={
+            "model_card.md": card,
+            "config.yaml": yaml.safe_dump(config.model_dump(mode="json"), sort_keys=True),
+        },
+        tables={
+            "summary.csv": summary,
+            "headline.csv": evaluated.equal_volume,
+            "headline_by_rule.csv": evaluated.pooled.headline_by_rule,
+            "audit_tradeoff.csv": selected.tradeoff,
+            "features.csv": terms.table,
+            "audit_breaches.csv": selected.gate.breaches,
+            **audit_tables(*selected.audited.audits[chosen.name]),
+        },
+        register=True,
+        version_description=version_description(
+            candidate=chosen,
+            features=features,
+            training_window=(split.train_as_of[0], split.train_as_of[-1]),
+            extracted_on=outputs.inputs.extracted_on,
+            selection=f"{selection.metric} = {float(scores[chosen.name]):.4f}",
+            weekly_tags=weekly_tags,
+        ),
+        version_tags={
+            **tags,
+            "model_id": model_id,
+            "candidate": chosen.name,
+            "kind": chosen.kind,
+            "candidate_spec": candidate_spec(chosen, features=features),
+            "selection_metric": selection.metric,
+            "selection_score": f"{float(scores[chosen.name]):.6f}",
+            **weekly_tags,
+            **gate_tags,
+        },
+    )
+    return logged.version
+
+
+def publish_champion(
+    outputs: TrainOutputs,
+    tables: dict[str, pd.DataFrame],
+    *,
+    tracker: Tracker,
+    current: ChampionInfo | None,
+    grid: ChampionInGrid,
+    tags: Mapping[str, str],
+) -> TrainResult:
+    """Step 4: refit the selected candidate on the latest window (or load it, if it already
+    is the champion), write the run folder with its model card, register the new version and
+    move the champion alias if it beats the current champion."""
+    config, selected = outputs.config, outputs.selected
+    selection = selected.selection
+    chosen = next(c for c in outputs.candidates if c.name == selection.champion)
+    split = outputs.evaluated.final
+    assert split is not None  # publishing: the final window was built
     # The chosen candidate's own features: two candidates that differ only in their feature
     # set are different models, with different IDs.
     features = candidate_features(
@@ -895,14 +1057,14 @@ def train_flow(
         features=features,
         training_window=(split.train_as_of[0].isoformat(), split.train_as_of[-1].isoformat()),
         seed=config.seed,
-        data_fingerprint=data_fingerprint,
+        data_fingerprint=outputs.inputs.data_fingerprint,
     )
     scores = selection.table.set_index("candidate")["mean_precision"]
     already_champion = current is not None and current.tags.get("model_id") == model_id
     decision = promotion_decision(
         metric=selection.metric,
         candidate_score=float(scores[chosen.name]),
-        champion_score=float(scores[champion_name]) if champion_name else None,
+        champion_score=float(scores[grid.name]) if grid.name else None,
         same_model=already_champion,
     )
     if grid.note and not already_champion:
@@ -914,130 +1076,116 @@ def train_flow(
         )
     # The model the card describes: this run's refit, or the champion itself on a rerun.
     if already_champion:
+        assert current is not None
         model, example = tracker.load_model(current.model_uri), None
     else:
         model, example = fit_final(
-            data=data,
+            data=outputs.inputs.data,
             config=config,
             candidate=chosen,
             columns=features,
             split=split,
-            matrix=matrix,
+            matrix=outputs.evaluated.matrix,
         )
     terms = model_terms(model)
-    card = render_model_card(
-        model_id=model_id,
-        candidate=chosen.name,
-        kind=chosen.kind,
-        params=chosen.params,
-        interpretable=chosen.kind in INTERPRETABLE_KINDS,
-        training_window=(split.train_as_of[0].isoformat(), split.train_as_of[-1].isoformat()),
-        data_fingerprint=data_fingerprint,
-        extracted_on=validated.export_date.describe(),
-        label_description=label_description(config),
-        features=feature_specs(config.features),
-        headline=equal_volume,
-        summary=summary,
-        selection=selection.table,
-        selection_metric=selection.metric,
-        rule_name=ev.headline_rule,
-        gate_notes=[
-            f"{name}: {reason}"
-            for name, reason in zip(
-                selection.table["candidate"], selection.table["gate_reason"], strict=True
-            )
-            if reason
-        ],
-        override_reason=None
-        if objections[chosen.name].passed
-        else config.fairness.overrides.get(chosen.name),
-        terms=terms,
-        fairness_findings=findings,
-    )
-    card = privacy.scrub(card)  # the card is shared beyond the data home: guard it too
-    with staged_dir(run_dir) as staging:
+    card = champion_card(outputs, chosen=chosen, model_id=model_id, terms=terms)
+    with staged_dir(outputs.run_dir) as staging:
         outcome = "champion alias moves" if decision.promote else "champion alias unchanged"
         write_tables(
             staging,
             tables,
-            {"model_card.md": card, **report(model_id, f"{outcome}: {decision.reason}")},
+            {"model_card.md": card, **outputs.report(model_id, f"{outcome}: {decision.reason}")},
         )
-        audit_report = write_selection_audit(model_id, staging)
+        audit_report = outputs.write_selection_audit(model_id, staging)
     version = None
     if not already_champion:  # a rerun on the same data and config registers nothing new
-        weekly_tags = weekly_list_tags(
-            config=config, summary=summary, metrics=metrics, champion=chosen.name
-        )
-        logged = tracker.log_training_run(
-            run_name=model_id,
+        version = register_version(
+            outputs,
+            tracker=tracker,
+            chosen=chosen,
+            features=features,
             model=model,
-            example_features=example,
-            params={"candidate": chosen.name, "kind": chosen.kind, **chosen.params},
-            metrics={
-                f"selection.{selection.metric}": float(scores[chosen.name]),
-                **{
-                    f"headline.{column}": float(value)
-                    for column, value in equal_volume.set_index("candidate")
-                    .loc[chosen.name, ["tp", "fp", "precision", "tp_ratio", "fp_change"]]
-                    .items()
-                },
-            },
-            tags={
-                **tags,
-                "model_id": model_id,
-                "stage": "champion-candidate",
-                "fairness_gate": fairness[chosen.name].reason or "passed",
-                FINDINGS_TAG: findings_tag(findings),
-            },
-            texts={
-                "model_card.md": card,
-                "config.yaml": yaml.safe_dump(config.model_dump(mode="json"), sort_keys=True),
-            },
-            tables={
-                "summary.csv": summary,
-                "headline.csv": equal_volume,
-                "headline_by_rule.csv": every_rule,
-                "audit_tradeoff.csv": tradeoff,
-                "features.csv": terms.table,
-                "audit_breaches.csv": gate.breaches,
-                **audit_tables(*audits[chosen.name]),
-            },
-            register=True,
-            version_description=version_description(
-                candidate=chosen,
-                features=features,
-                training_window=(split.train_as_of[0], split.train_as_of[-1]),
-                extracted_on=extracted_on,
-                selection=f"{selection.metric} = {float(scores[chosen.name]):.4f}",
-                weekly_tags=weekly_tags,
-            ),
-            version_tags={
-                **tags,
-                "model_id": model_id,
-                "candidate": chosen.name,
-                "kind": chosen.kind,
-                "candidate_spec": candidate_spec(chosen, features=features),
-                "selection_metric": selection.metric,
-                "selection_score": f"{float(scores[chosen.name]):.6f}",
-                **weekly_tags,
-                "fairness_gate": fairness[chosen.name].reason or "passed",
-                FINDINGS_TAG: findings_tag(findings),
-            },
+            example=example,
+            model_id=model_id,
+            card=card,
+            terms=terms,
+            tags=tags,
         )
-        version = logged.version
         if decision.promote and version is not None:
             tracker.set_champion(version=version, reason=decision.reason, promoted_by="ewp train")
-    logger.info("Champion decision: %s", decision.reason)
-    return TrainResult(
-        **evaluated,
+    run_logger().info("Champion decision: %s", decision.reason)
+    return outputs.result(
         champion=chosen.name,
         model_id=model_id,
         version=version,
         promoted=decision.promote,
         promotion_reason=decision.reason,
-        audit_by_group=audits[chosen.name][0].by_group,
+        audit_by_group=selected.audited.audits[chosen.name][0].by_group,
         audit_report=audit_report,
     )
+
+
+@ewp_flow(name="ewp-train")
+def train_flow(
+    config: Config, home: Path, gate: Gate | None = None, publish: bool = True
+) -> TrainResult:
+    """Evaluate the candidate grid over time, select a champion and (``publish``) log it to
+    the MLflow registry, moving the champion alias if it beats the current one. ``gate``
+    (default: no objection) may veto candidates, e.g. for fairness. The steps of the module
+    docstring, in order."""
+    logger = run_logger()
+    inputs = read_export(config, home)
+    splits = checked_splits(config, inputs.extracted_on)
+    tracker = tracker_for(config, home, inputs.privacy)
+    current = current_champion(tracker)
+    grid = with_current_champion(
+        config.evaluation.candidates,
+        current,
+        features=feature_columns(config.features),
+        feature_sets=config.evaluation.feature_sets,
+    )
+    if grid.note:
+        logger.warning("%s", grid.note)
+    evaluated = evaluate_grid(
+        config=config, home=home, inputs=inputs, splits=splits, grid=grid, publish=publish
+    )
+    selected = audit_and_select(
+        config=config, inputs=inputs, evaluated=evaluated, candidates=grid.candidates, gate=gate
+    )
+    for line in selected.findings:
+        logger.info("Fairness: %s", line)
+    tags = {
+        "data_fingerprint": inputs.data_fingerprint,
+        "evaluation_fingerprint": evaluation_fingerprint(config, inputs.data_fingerprint),
+        "export_date": inputs.validated.export_date.describe(),
+    }
+    log_evaluation(
+        tracker=tracker, metrics=evaluated.pooled.metrics, candidates=grid.candidates, tags=tags
+    )
+    outputs = TrainOutputs(
+        config=config,
+        inputs=inputs,
+        evaluated=evaluated,
+        selected=selected,
+        candidates=grid.candidates,
+        run_dir=home / "runs" / config.name / f"train-{inputs.extracted_on.isoformat()}",
+    )
+    tables = outputs.tables()
+    champion = selected.selection.champion
+    if champion is not None:
+        tables["audit_by_split.csv"] = audit_by_split(
+            data=inputs.data,
+            matrix=evaluated.matrix,
+            splits=splits,
+            lists=evaluated.pooled.lists,
+            chosen=champion,
+            config=config,
+            extracted_on=inputs.extracted_on,
+            references=selected.audited.references,
+        )
+    if champion is None or not publish:
+        return write_unregistered(outputs, tables)
+    return publish_champion(outputs, tables, tracker=tracker, current=current, grid=grid, tags=tags)
 
 
 def task_runner(config: Config) -> TaskRunner:

@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.validation import check_is_fitted
 
-from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, CandidateKind
+from ewp.config import CandidateConfig, CandidateKind
 from ewp.provenance import model_identity
 from models.inputs import (
     repeated_columns,
@@ -312,9 +312,10 @@ def candidate_identity(
 
 
 def is_interpretable(kind: str) -> bool:
-    """Whether a candidate kind may be published without an explicit opt-in."""
+    """Whether a candidate kind may be published without an explicit opt-in: its estimator
+    class's ``interpretable`` attribute, the one place this is said."""
     if kind not in get_args(CandidateKind):
         raise ValueError(
             f"unknown candidate kind {kind!r}; expected one of {get_args(CandidateKind)}"
         )
-    return kind in INTERPRETABLE_KINDS
+    return bool(CANDIDATE_CLASSES[kind].interpretable)

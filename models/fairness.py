@@ -114,10 +114,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -129,7 +130,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import precision_score, recall_score
 
-from ewp.config import ConfigError, FairnessConfig
+from ewp.config import ConfigError, FairnessConfig, FairnessMetric
 from models.evaluation import GateDecision
 
 __all__ = [
@@ -192,6 +193,8 @@ BY_GROUP_COLUMNS: tuple[str, ...] = (
     "n",
     "denominator",
     "verdict",
+    # Why a row has "insufficient data" (empty for every other verdict): see verdict_reason.
+    "verdict_reason",
 )
 RATIO_COLUMNS: tuple[str, ...] = ("ratio", "ratio_ci_low", "ratio_ci_high")
 DIFFERENCE_COLUMNS: tuple[str, ...] = ("difference", "difference_ci_low", "difference_ci_high")
@@ -219,7 +222,9 @@ LABEL_METRICS: dict[str, _Rate] = {
     "false_negative_rate": _Rate("fn", "pos"),
     "recall": _Rate("tp", "pos"),
 }
-METRICS: tuple[str, ...] = (*FLAG_METRICS, *LABEL_METRICS)
+# The names are the config's (``ewp.config.FairnessMetric``, checked when a config loads): a
+# test keeps the rates above and those names the same.
+METRICS: tuple[str, ...] = get_args(FairnessMetric)
 
 # disparity_sources: name of the value column, name of its ratio columns, and the rate.
 SOURCES: dict[str, tuple[str, _Rate]] = {
@@ -796,13 +801,69 @@ def _suppress(table: pd.DataFrame, officers: pd.Series, *, min_size: int) -> pd.
     docstring), and every ratio if the reference group is one of them."""
     small = table["group"].map(officers).lt(min_size).to_numpy()
     is_reference = (table["verdict"] == REFERENCE).to_numpy()
-    numbers = [c for c in BY_GROUP_COLUMNS if c not in ("attribute", "group", "metric", "verdict")]
+    words = ("attribute", "group", "metric", "verdict", "verdict_reason")
+    numbers = [c for c in BY_GROUP_COLUMNS if c not in words]
     out = table.copy()
     out.loc[small, numbers] = pd.NA
     out.loc[small & ~is_reference, "verdict"] = suppressed_verdict(min_size)
     if (small & is_reference).any():  # value - difference would give the reference's rate
         out[[*RATIO_COLUMNS, *DIFFERENCE_COLUMNS]] = np.nan
     return out
+
+
+def _missing(value: Any) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
+def verdict_reason(
+    row: Mapping[str, Any], reference: Mapping[str, Any], *, config: FairnessConfig
+) -> str:
+    """Why a row (after suppression) has "insufficient data", in words; "" for any other
+    verdict. ``reference``: the reference group's row of the same attribute and metric (its
+    numbers blank when the reference is suppressed).
+
+    Rows count officer-dates, never fewer than officers, so a count below the size rule is a
+    sufficient cause; when neither a count nor the interval explains the verdict, the distinct
+    officers (dates pooled) do. Worked example (size rule 20): a group of 12 officers gives
+    "fewer than 20 officers"; 500 officers with 10 label-positives give "fewer than 20 in the
+    denominator" for recall; a reference rate of 0 gives no ratio, and says so.
+    """
+    if row["verdict"] != INSUFFICIENT:
+        return ""
+    size = config.min_group_size
+    if _missing(row["ratio"]) and not _missing(row["value"]):
+        reference_value = reference.get("value")
+        if not _missing(reference_value) and float(reference_value) == 0:
+            return "the reference’s rate is 0, so there is no ratio: see the difference"
+        if _missing(reference_value) and not _missing(reference.get("n")):
+            return "the reference’s rate is not defined, so there is no ratio"
+    if _missing(row["n"]) or int(row["n"]) < size:
+        return f"fewer than {size} officers"
+    if _missing(reference.get("n")) or int(reference["n"]) < size:
+        return f"fewer than {size} officers in the reference"
+    if any(_missing(d) or int(d) < size for d in (row["denominator"], reference["denominator"])):
+        return f"fewer than {size} in the denominator"
+    low, high = row["ratio_ci_low"], row["ratio_ci_high"]
+    if _missing(low) or _missing(high) or math.isinf(high) or low <= 0:
+        return "no usable interval"
+    band_low, band_high = config.band
+    if high / low > band_high / band_low:
+        return "interval wider than the band"
+    return f"fewer than {size} distinct officers"
+
+
+def _with_reasons(table: pd.DataFrame, *, config: FairnessConfig) -> pd.DataFrame:
+    """``table`` (one attribute's rows, suppressed) with each verdict's reason filled in."""
+    records = table.to_dict("records")
+    references = {r["metric"]: r for r in records if r["verdict"] == REFERENCE}
+    reasons = [verdict_reason(r, references.get(r["metric"], {}), config=config) for r in records]
+    return table.assign(verdict_reason=reasons)
+
+
+def _final(table: pd.DataFrame, officers: pd.Series, *, config: FairnessConfig) -> pd.DataFrame:
+    """One attribute's audited rows as published: small groups suppressed, reasons given."""
+    suppressed = _suppress(table, officers, min_size=config.min_group_size)
+    return _with_reasons(suppressed, config=config)
 
 
 def audit(
@@ -835,7 +896,7 @@ def audit(
     groups = {attribute: _known(frame[attribute]).to_numpy() for attribute in config.attributes}
     by_group = pd.concat(
         [
-            _suppress(
+            _final(
                 *_attribute_audit(
                     frame,
                     values,
@@ -845,7 +906,7 @@ def audit(
                     config=config,
                     rng=rng,
                 ),
-                min_size=config.min_group_size,
+                config=config,
             )
             for attribute, values in groups.items()
         ],
@@ -881,7 +942,7 @@ def audit(
             config=config,
             rng=rng,
         )
-        intersections = _suppress(table, officers, min_size=config.min_group_size)
+        intersections = _final(table, officers, config=config)
     else:
         intersections = by_group.iloc[0:0]
 
@@ -1327,12 +1388,9 @@ def fairness_gate(
     ratio and interval. Otherwise it passes; "insufficient data" and "inconclusive" rows,
     suppressed groups (by name only) and gate metrics not computed (no labels) are named. When
     no gated attribute has any recorded value the reason is ``NOT_AUDITED`` ("not audited: no
-    attributes"), never "passed": nothing was checked. Raises ValueError on an unknown gate
-    metric, or a relative gate without a comparison.
+    attributes"), never "passed": nothing was checked. Raises ValueError on a relative gate
+    without a comparison (the config refuses an unknown gate metric when it loads).
     """
-    unknown = sorted(set(config.gate_metrics) - set(METRICS))
-    if unknown:
-        raise ValueError(f"unknown gate metrics {unknown}; expected some of {list(METRICS)}")
     relative = config.gate == "relative_to_rule"
     if relative and comparison is None:
         raise ValueError(

@@ -14,12 +14,12 @@ import jinja2
 
 
 @cache
-def load_template(name: str) -> jinja2.Template:
-    """``templates/<name>`` with autoescaping on, undefined names an error, and Jinja's
-    whitespace control (blocks trimmed, trailing newline kept)."""
+def load_template(name: str, *, autoescape: bool = True) -> jinja2.Template:
+    """``templates/<name>`` with autoescaping on (off for a markdown template), undefined
+    names an error, and Jinja's whitespace control (blocks trimmed, trailing newline kept)."""
     source = resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
     environment = jinja2.Environment(
-        autoescape=True,
+        autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

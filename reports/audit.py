@@ -24,11 +24,8 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
-import jinja2
 import numpy as np
 import pandas as pd
 
@@ -47,11 +44,13 @@ from models.fairness import (
     age_band_labels,
     suppressed_verdict,
 )
+from reports import load_template
+from reports.charts import closed_path, mark_path, px
 from reports.weekly import MARKING, PROVENANCE_LABELS
 
 __all__ = ["audit_tables", "rate_text", "render_audit_report"]
 
-TEMPLATE = "templates/audit.html.j2"
+TEMPLATE = "audit.html.j2"
 # The provenance every audit shows; further keys follow in ``PROVENANCE_LABELS`` order, then
 # any others, sorted.
 REQUIRED_PROVENANCE: tuple[str, ...] = ("model_version", "data_fingerprint", "config_name")
@@ -332,36 +331,9 @@ def _reference_of(table: pd.DataFrame, *, attribute: str) -> str:
     return references[0]
 
 
-def _reason(row: Mapping[str, Any], reference: Mapping[str, Any], config: FairnessConfig) -> str:
-    """Why ``models.fairness`` gave a row "insufficient data" ("" for any other verdict).
-
-    Rows count officer-dates, never fewer than officers, so a count below the size rule is a
-    sufficient cause; when neither a count nor the interval explains the verdict, the distinct
-    officers (dates pooled) do. ``reference``: the reference group's row of the same metric
-    (empty if the reference is suppressed).
-    """
-    if row["verdict"] != INSUFFICIENT:
-        return ""
-    size = config.min_group_size
-    if _missing(row["ratio"]) and not _missing(row["value"]):
-        reference_value = reference.get("value")
-        if not _missing(reference_value) and float(reference_value) == 0:
-            return "the reference’s rate is 0, so there is no ratio: see the difference"
-        if _missing(reference_value) and not _missing(reference.get("n")):
-            return "the reference’s rate is not defined, so there is no ratio"
-    if _missing(row["n"]) or int(row["n"]) < size:
-        return f"fewer than {size} officers"
-    if _missing(reference.get("n")) or int(reference["n"]) < size:
-        return f"fewer than {size} officers in the reference"
-    if any(_missing(d) or int(d) < size for d in (row["denominator"], reference["denominator"])):
-        return f"fewer than {size} in the denominator"
-    low, high = row["ratio_ci_low"], row["ratio_ci_high"]
-    if _missing(low) or _missing(high) or math.isinf(high) or low <= 0:
-        return "no usable interval"
-    band_low, band_high = config.band
-    if high / low > band_high / band_low:
-        return "interval wider than the band"
-    return f"fewer than {size} distinct officers"
+def _text(value: Any) -> str:
+    """A text cell: "" when blank."""
+    return "" if _missing(value) else str(value)
 
 
 def _verdict_text(verdict: str, reason: str) -> str:
@@ -399,46 +371,20 @@ def _rows(table: pd.DataFrame, *, attribute: str, config: FairnessConfig) -> dic
     for metric in _ordered_metrics(table["metric"]):
         records = table.loc[table["metric"] == metric].to_dict(orient="records")
         records.sort(key=lambda record: order[record["group"]])
-        reference = next((r for r in records if r["verdict"] == REFERENCE), {})
-        out[metric] = [_Row(record=r, reason=_reason(r, reference, config)) for r in records]
+        # The reason is the audit's own (``models.fairness.verdict_reason``), never re-derived.
+        out[metric] = [_Row(record=r, reason=_text(r["verdict_reason"])) for r in records]
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # The ratio plot
 # ---------------------------------------------------------------------------------------------
-def _px(value: float) -> str:
-    """A coordinate with one decimal (never "-0.0"): fixed text for byte-identical output."""
-    return f"{round(value, 1) + 0.0:.1f}"
-
-
-def _path(points: Sequence[tuple[float, float]]) -> str:
-    """A closed SVG path through the points."""
-    return "M" + "L".join(f"{_px(x)},{_px(y)}" for x, y in points) + "Z"
-
-
-def _mark(shape: str, x: float, y: float) -> str:
-    """An SVG path for a mark of the given shape centred on (x, y)."""
-    r = MARK_RADIUS
-    if shape == "circle":
-        arc = f"a{_px(r)},{_px(r)} 0 1,0"
-        return f"M{_px(x - r)},{_px(y)}{arc} {_px(2 * r)},0{arc} {_px(-2 * r)},0Z"
-    if shape == "square":
-        s = 0.85 * r
-        return _path([(x - s, y - s), (x + s, y - s), (x + s, y + s), (x - s, y + s)])
-    if shape == "triangle":
-        return _path([(x, y - r), (x + r, y + 0.8 * r), (x - r, y + 0.8 * r)])
-    if shape == "diamond":
-        return _path([(x, y - r), (x + r, y), (x, y + r), (x - r, y)])
-    raise ValueError(f"unknown shape {shape!r}")
-
-
 def _arrow(edge: float, y: float, direction: int) -> str:
     """An arrowhead just outside the axis end at (edge, y), pointing left (-1) or right (+1):
     a value runs off the axis there."""
     base = edge + direction * (MARK_RADIUS + 1)
     tip = base + direction * ARROW
-    return _path([(tip, y), (base, y - ARROW / 2), (base, y + ARROW / 2)])
+    return closed_path([(tip, y), (base, y - ARROW / 2), (base, y + ARROW / 2)])
 
 
 def _domain(rows: Iterable[_Row], config: FairnessConfig) -> tuple[float, float]:
@@ -519,13 +465,13 @@ def _plot_row(
     mark = ""
     if not _missing(ratio):
         x, side = place(float(ratio))
-        mark = _mark(shape, x, y)
+        mark = mark_path(shape, x, y, radius=MARK_RADIUS)
         if side:
             arrows.append(_arrow(x, y, side))
     whisker = None
     if not (is_reference or _missing(low) or _missing(high)):
         (x_low, low_side), (x_high, high_side) = place(float(low)), place(float(high))
-        whisker = (_px(x_low), _px(x_high))
+        whisker = (px(x_low), px(x_high))
         arrows += [
             _arrow(x, y, side) for x, side in ((x_low, low_side), (x_high, high_side)) if side
         ]
@@ -540,8 +486,8 @@ def _plot_row(
     label = f"{row.group} (reference)" if is_reference else row.group
     return _PlotRow(
         label=label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…",
-        label_y=_px(y + 4),
-        y=_px(y),
+        label_y=px(y + 4),
+        y=px(y),
         colour=colour,
         mark=mark,
         whisker=whisker,
@@ -574,7 +520,7 @@ def _plot(
     band_low, band_high = config.band
     axis_y = PLOT_TOP + len(rows) * ROW_HEIGHT + 4
     ticks = tuple(
-        (_px(x_of(2.0**power)), f"{2.0**power:g}")
+        (px(x_of(2.0**power)), f"{2.0**power:g}")
         for power in range(round(math.log2(low_limit)), round(math.log2(high_limit)) + 1)
     )
     muted = sum(row.muted for row in rows)
@@ -593,18 +539,18 @@ def _plot(
         ),
         description=description,
         width=PLOT_WIDTH,
-        height=_px(axis_y + 22),
-        plot_left=_px(PLOT_LEFT),
-        plot_right=_px(PLOT_RIGHT),
-        top=_px(PLOT_TOP),
-        band_x=_px(x_of(band_low)),
-        band_width=_px(x_of(band_high) - x_of(band_low)),
-        band_height=_px(axis_y - PLOT_TOP),
-        one_x=_px(x_of(1.0)),
-        axis_y=_px(axis_y),
-        tick_end=_px(axis_y + 5),
-        tick_label_y=_px(axis_y + 17),
-        text_x=_px(PLOT_RIGHT + 2 * (MARK_RADIUS + 1) + ARROW),
+        height=px(axis_y + 22),
+        plot_left=px(PLOT_LEFT),
+        plot_right=px(PLOT_RIGHT),
+        top=px(PLOT_TOP),
+        band_x=px(x_of(band_low)),
+        band_width=px(x_of(band_high) - x_of(band_low)),
+        band_height=px(axis_y - PLOT_TOP),
+        one_x=px(x_of(1.0)),
+        axis_y=px(axis_y),
+        tick_end=px(axis_y + 5),
+        tick_label_y=px(axis_y + 17),
+        text_x=px(PLOT_RIGHT + 2 * (MARK_RADIUS + 1) + ARROW),
         ticks=ticks,
         rows=tuple(
             _plot_row(row, index=i, x_of=x_of, domain=domain, confidence=config.confidence)
@@ -619,7 +565,7 @@ def _legend() -> list[dict[str, str | bool]]:
         {
             "label": verdict,
             "colour": colour,
-            "path": _mark(shape, 8.0, 8.0),
+            "path": mark_path(shape, 8.0, 8.0, radius=MARK_RADIUS),
             "hollow": verdict == INSUFFICIENT,
         }
         for verdict, (colour, shape) in VERDICT_MARKS.items()
@@ -1056,7 +1002,7 @@ def _trend_chart(
                     segments.append(current)
                 current = []
             else:
-                current.append((_px(x_of(index)), _px(y_of(value))))
+                current.append((px(x_of(index)), px(y_of(value))))
         if current:
             segments.append(current)
         last = per_thousand.loc[group].last_valid_index()
@@ -1067,7 +1013,7 @@ def _trend_chart(
                 "dash": dash,
                 "paths": ["M" + "L".join(f"{x},{y}" for x, y in points) for points in segments],
                 "dots": [point for points in segments for point in points],
-                "label_y": _px(y_of(float(per_thousand.loc[group, last])) + 4),
+                "label_y": px(y_of(float(per_thousand.loc[group, last])) + 4),
                 "title": f"{group}: "
                 + ", ".join(
                     f"{week} {rate_text('flag_rate', rate / 1000)}"
@@ -1077,7 +1023,7 @@ def _trend_chart(
             }
         )
     ticks = [
-        (_px(y_of(top * fraction)), f"{top * fraction:g}") for fraction in (0, 0.25, 0.5, 0.75, 1)
+        (px(y_of(top * fraction)), f"{top * fraction:g}") for fraction in (0, 0.25, 0.5, 0.75, 1)
     ]
     # At most six dates under the axis, spaced evenly back from the latest.
     labelled = set(range(len(weeks) - 1, -1, -max(1, math.ceil(len(weeks) / 6))))
@@ -1092,13 +1038,13 @@ def _trend_chart(
         ),
         "width": TREND_WIDTH,
         "height": TREND_HEIGHT,
-        "left": _px(TREND_LEFT),
-        "right": _px(TREND_RIGHT),
-        "top": _px(TREND_TOP),
-        "bottom": _px(TREND_BOTTOM),
-        "label_x": _px(TREND_RIGHT + 8),
+        "left": px(TREND_LEFT),
+        "right": px(TREND_RIGHT),
+        "top": px(TREND_TOP),
+        "bottom": px(TREND_BOTTOM),
+        "label_x": px(TREND_RIGHT + 8),
         "ticks": ticks,
-        "weeks": [(_px(x_of(i)), week) for i, week in enumerate(weeks) if i in labelled],
+        "weeks": [(px(x_of(i)), week) for i, week in enumerate(weeks) if i in labelled],
         "lines": lines,
         "table": {
             "weeks": list(weeks),
@@ -1339,19 +1285,6 @@ def _basis(audit: AuditResult, attribute: str, config: FairnessConfig) -> str:
     return "configured" if attribute in config.reference_groups else "the largest group"
 
 
-@cache
-def _template() -> jinja2.Template:
-    source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
-    environment = jinja2.Environment(
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return environment.from_string(source)
-
-
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
@@ -1396,7 +1329,7 @@ def render_audit_report(
     audited = _ordered_metrics(audit.by_group["metric"])
     intersections, intersection_summary = _intersections(audit.intersections, config)
     band_low, band_high = config.band
-    return _template().render(
+    return load_template(TEMPLATE).render(
         marking=MARKING,
         title=title,
         scope=scope,

@@ -80,9 +80,31 @@ class Axis:
     ticks: Sequence[tuple[float, str]] = ()
 
 
-def _px(value: float) -> str:
+def px(value: float) -> str:
     """A coordinate with one decimal (never "-0.0"): fixed text for byte-identical output."""
     return f"{round(value, 1) + 0.0:.1f}"
+
+
+def closed_path(points: Sequence[tuple[float, float]]) -> str:
+    """An SVG path through the points, closed."""
+    return "M" + "L".join(f"{px(x)},{px(y)}" for x, y in points) + "Z"
+
+
+def mark_path(shape: str, x: float, y: float, *, radius: float) -> str:
+    """An SVG path for a mark of ``shape`` (circle, square, triangle, diamond) of ``radius``
+    centred on (x, y): the reports' marks, told apart by shape as well as colour."""
+    r = radius
+    if shape == "circle":
+        arc = f"a{px(r)},{px(r)} 0 1,0"
+        return f"M{px(x - r)},{px(y)}{arc} {px(2 * r)},0{arc} {px(-2 * r)},0Z"
+    if shape == "square":
+        s = 0.85 * r
+        return closed_path([(x - s, y - s), (x + s, y - s), (x + s, y + s), (x - s, y + s)])
+    if shape == "triangle":
+        return closed_path([(x, y - r), (x + r, y + 0.8 * r), (x - r, y + 0.8 * r)])
+    if shape == "diamond":
+        return closed_path([(x, y - r), (x + r, y), (x, y + r), (x - r, y)])
+    raise ValueError(f"unknown shape {shape!r}")
 
 
 def style(index: int) -> tuple[str, str]:
@@ -171,8 +193,8 @@ def _frame(
     """The ``<svg>`` around ``body`` (markup already escaped), with its title and description."""
     cid = escape(chart_id)
     head = (
-        f'<svg class="chart" role="img" width="{width}" height="{_px(height)}" '
-        f'viewBox="0 0 {width} {_px(height)}" aria-labelledby="{cid}-title {cid}-desc">'
+        f'<svg class="chart" role="img" width="{width}" height="{px(height)}" '
+        f'viewBox="0 0 {width} {px(height)}" aria-labelledby="{cid}-title {cid}-desc">'
         f'<title id="{cid}-title">{escape(title)}</title>'
         f'<desc id="{cid}-desc">{escape(description)}</desc>'
     )
@@ -186,31 +208,31 @@ def _axes(
     out = []
     for value, text in y.ticks():
         if y.low - 1e-12 <= value <= y.high + 1e-12:
-            at = _px(y(value))
+            at = px(y(value))
             out.append(
-                f'<line x1="{_px(x.start)}" y1="{at}" x2="{_px(x.end)}" y2="{at}" '
+                f'<line x1="{px(x.start)}" y1="{at}" x2="{px(x.end)}" y2="{at}" '
                 f'stroke="{GRID}"/>'
-                f'<text x="{_px(x.start - 6)}" y="{_px(y(value) + 4)}" font-size="11" '
+                f'<text x="{px(x.start - 6)}" y="{px(y(value) + 4)}" font-size="11" '
                 f'text-anchor="end" fill="{MUTED}">{escape(text)}</text>'
             )
     for value, text in x_ticks:
         if x.inside(value) and x.low - 1e-12 <= value <= x.high * (1 + 1e-9) + 1e-12:
-            at = _px(x(value))
+            at = px(x(value))
             out.append(
-                f'<line x1="{at}" y1="{_px(plot_bottom)}" x2="{at}" y2="{_px(plot_bottom + 5)}" '
+                f'<line x1="{at}" y1="{px(plot_bottom)}" x2="{at}" y2="{px(plot_bottom + 5)}" '
                 f'stroke="{INK}"/>'
-                f'<text x="{at}" y="{_px(plot_bottom + 17)}" font-size="11" '
+                f'<text x="{at}" y="{px(plot_bottom + 17)}" font-size="11" '
                 f'text-anchor="middle" fill="{MUTED}">{escape(text)}</text>'
             )
     out.append(
-        f'<line x1="{_px(x.start)}" y1="{_px(plot_bottom)}" x2="{_px(x.end)}" '
-        f'y2="{_px(plot_bottom)}" stroke="{INK}"/>'
-        f'<line x1="{_px(x.start)}" y1="{_px(y.end)}" x2="{_px(x.start)}" '
-        f'y2="{_px(plot_bottom)}" stroke="{INK}"/>'
-        f'<text x="{_px((x.start + x.end) / 2)}" y="{_px(plot_bottom + 36)}" font-size="12" '
+        f'<line x1="{px(x.start)}" y1="{px(plot_bottom)}" x2="{px(x.end)}" '
+        f'y2="{px(plot_bottom)}" stroke="{INK}"/>'
+        f'<line x1="{px(x.start)}" y1="{px(y.end)}" x2="{px(x.start)}" '
+        f'y2="{px(plot_bottom)}" stroke="{INK}"/>'
+        f'<text x="{px((x.start + x.end) / 2)}" y="{px(plot_bottom + 36)}" font-size="12" '
         f'text-anchor="middle" fill="{INK}">{escape(x_label)}</text>'
-        f'<text x="14" y="{_px((y.start + y.end) / 2)}" font-size="12" text-anchor="middle" '
-        f'fill="{INK}" transform="rotate(-90 14 {_px((y.start + y.end) / 2)})">'
+        f'<text x="14" y="{px((y.start + y.end) / 2)}" font-size="12" text-anchor="middle" '
+        f'fill="{INK}" transform="rotate(-90 14 {px((y.start + y.end) / 2)})">'
         f"{escape(y_label)}</text>"
     )
     return out
@@ -233,10 +255,10 @@ def _legend(labels: Sequence[tuple[str, str, str, bool]], *, top: float, width: 
         shown = label if len(label) <= 34 else label[:33] + "…"
         weight = ' font-weight="700"' if emphasis else ""
         out.append(
-            f'<g><title>{escape(label)}</title><line x1="{_px(left)}" y1="{_px(y)}" '
-            f'x2="{_px(left + 22)}" y2="{_px(y)}" stroke="{colour}" '
+            f'<g><title>{escape(label)}</title><line x1="{px(left)}" y1="{px(y)}" '
+            f'x2="{px(left + 22)}" y2="{px(y)}" stroke="{colour}" '
             f'stroke-width="{3 if emphasis else 1.6}"{dash_attr}/>'
-            f'<text x="{_px(left + 28)}" y="{_px(y + 4)}" font-size="11" fill="{INK}"'
+            f'<text x="{px(left + 28)}" y="{px(y + 4)}" font-size="11" fill="{INK}"'
             f"{weight}>{escape(shown)}</text></g>"
         )
     return out
@@ -281,8 +303,8 @@ def line_chart(
     if diagonal:
         low, high = max(x.low, y.low), min(x.high, y.high)
         body.append(
-            f'<line x1="{_px(x(low))}" y1="{_px(y(low))}" x2="{_px(x(high))}" '
-            f'y2="{_px(y(high))}" stroke="{MUTED}" stroke-dasharray="1 3"/>'
+            f'<line x1="{px(x(low))}" y1="{px(y(low))}" x2="{px(x(high))}" '
+            f'y2="{px(y(high))}" stroke="{MUTED}" stroke-dasharray="1 3"/>'
         )
     shown = sorted(
         (m for m in markers if x.inside(m.x) and x.low <= m.x <= x.high), key=lambda m: m.x
@@ -297,13 +319,13 @@ def line_chart(
             left, anchor = x(marker.x) - 3 - label_width, ' text-anchor="end"'
         row = next((i for i, end in enumerate(row_ends) if left > end), len(row_ends))
         row_ends[row : row + 1] = [left + label_width]
-        at = _px(x(marker.x))
-        text_x = _px(left + label_width if anchor else left)
+        at = px(x(marker.x))
+        text_x = px(left + label_width if anchor else left)
         body.append(
             f"<g><title>{escape(marker.label)}</title>"
-            f'<line x1="{at}" y1="{_px(MARGIN_TOP)}" x2="{at}" y2="{_px(plot_bottom)}" '
+            f'<line x1="{at}" y1="{px(MARGIN_TOP)}" x2="{at}" y2="{px(plot_bottom)}" '
             f'stroke="{MUTED}" stroke-dasharray="4 3"/>'
-            f'<text x="{text_x}" y="{_px(MARGIN_TOP + 10 + 12 * row)}" font-size="10" '
+            f'<text x="{text_x}" y="{px(MARGIN_TOP + 10 + 12 * row)}" font-size="10" '
             f'fill="{MUTED}"{anchor}>{escape(marker.label)}</text></g>'
         )
     order = sorted(range(len(series)), key=lambda i: series[i].emphasis)  # emphasis on top
@@ -318,29 +340,29 @@ def line_chart(
         if band:
             outline = [(x(bx), y(hi)) for bx, _, hi in band]
             outline += [(x(bx), y(lo)) for bx, lo, _ in reversed(band)]
-            path = "M" + "L".join(f"{_px(a)},{_px(b)}" for a, b in outline) + "Z"
+            path = "M" + "L".join(f"{px(a)},{px(b)}" for a, b in outline) + "Z"
             body.append(
                 f'<path d="{path}" fill="{colour}" fill-opacity="0.14" stroke="none">'
                 f"<title>{escape(line.label)}: interval</title></path>"
             )
         drawn = [
-            (i, px, py) for i, (px, py) in enumerate(line.points) if x.inside(px) and y.inside(py)
+            (i, vx, vy) for i, (vx, vy) in enumerate(line.points) if x.inside(vx) and y.inside(vy)
         ]
         if len(drawn) > 1:
-            path = "M" + "L".join(f"{_px(x(px))},{_px(y(py))}" for _, px, py in drawn)
+            path = "M" + "L".join(f"{px(x(vx))},{px(y(vy))}" for _, vx, vy in drawn)
             dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
             body.append(
                 f'<path d="{path}" fill="none" stroke="{colour}" '
                 f'stroke-width="{3 if line.emphasis else 1.6}"{dash_attr}/>'
             )
-        for i, px, py in drawn:
+        for i, vx, vy in drawn:
             note = line.notes[i] if i < len(line.notes) else ""
             text = (
-                f"{line.label}: {x_axis.label} {value_text(px, percent=x_axis.percent)}, "
-                f"{y_axis.label} {value_text(py, percent=y_axis.percent)}"
+                f"{line.label}: {x_axis.label} {value_text(vx, percent=x_axis.percent)}, "
+                f"{y_axis.label} {value_text(vy, percent=y_axis.percent)}"
             )
             body.append(
-                f'<circle cx="{_px(x(px))}" cy="{_px(y(py))}" r="{3 if line.emphasis else 2.2}" '
+                f'<circle cx="{px(x(vx))}" cy="{px(y(vy))}" r="{3 if line.emphasis else 2.2}" '
                 f'fill="{colour}"><title>{escape(text + (" " + note if note else ""))}</title>'
                 "</circle>"
             )
@@ -411,8 +433,8 @@ def bar_chart(
             left = MARGIN_LEFT + i * slot + slot * 0.1 + j * bar_width
             top = y(max(value, 0.0))
             body.append(
-                f'<rect x="{_px(left)}" y="{_px(top)}" width="{_px(bar_width)}" '
-                f'height="{_px(plot_bottom - top)}" fill="{colour}">'
+                f'<rect x="{px(left)}" y="{px(top)}" width="{px(bar_width)}" '
+                f'height="{px(plot_bottom - top)}" fill="{colour}">'
                 f"<title>{escape(f'{series.label}, {category}: ')}"
                 f"{escape(value_text(value, percent=y_axis.percent))}</title></rect>"
             )

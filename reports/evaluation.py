@@ -473,6 +473,68 @@ def _is_decade(value: float) -> bool:
     return abs(power - round(power)) < 1e-9
 
 
+def _curves(
+    curve: pd.DataFrame,
+    *,
+    metric: str,
+    order: Sequence[str],
+    emphasised: Sequence[str],
+    champion: str | None,
+    markers: Sequence[Marker],
+    confidence: str,
+) -> dict[str, str]:
+    """The ``metric``-at-k chart of every candidate, and its small multiples."""
+    # The small charts mark only the published list: a dozen labels would hide the curves.
+    published_marks = [m for m in markers if m.label.startswith("published")]
+    return {
+        "chart": _curve_chart(
+            curve,
+            metric=metric,
+            order=order,
+            emphasised=emphasised,
+            markers=markers,
+            chart_id=f"{metric}-at-k",
+            confidence=confidence,
+        ),
+        "small": _small_multiples(
+            curve,
+            metric=metric,
+            order=order,
+            reference=champion,
+            markers=published_marks,
+            confidence=confidence,
+        ),
+    }
+
+
+def _curve_rows(curve: pd.DataFrame) -> list[dict[str, str]]:
+    """The curve's table: candidate, k, tp, precision and recall with their intervals."""
+    return [
+        {
+            "candidate": r["candidate"],
+            "k": str(int(r["k"])),
+            "tp": _count(r["tp"]),
+            "precision": _with_interval(r["precision"], r["precision_low"], r["precision_high"]),
+            "recall": _with_interval(r["recall"], r["recall_low"], r["recall_high"]),
+        }
+        for r in curve.sort_values(["candidate", "k"]).to_dict("records")
+    ]
+
+
+def _short_rule_rows(short_rule_lists: pd.DataFrame) -> list[dict[str, str]]:
+    """The rules whose lists run short, in words (``models.evaluation.short_rule_lists``)."""
+    return [
+        {
+            "rule": r["rule"],
+            "list": r["list"],
+            "short": f"{int(r['short_dates'])} of {int(r['test_dates'])}",
+            "own": f"{_count(r['rule_flags'])} of {_count(r['places'])}",
+            "filled_by": str(r["filled_by"]),
+        }
+        for r in short_rule_lists.to_dict("records")
+    ]
+
+
 def render_evaluation_report(
     *,
     title: str,
@@ -530,8 +592,6 @@ def render_evaluation_report(
         else (0.0, 0.0)
     )
     outside = [m.label for m in markers if not shown_k[0] <= m.x <= shown_k[1]]
-    # The small charts mark only the published list: a dozen labels would hide the curves.
-    published_marks = [m for m in markers if m.label.startswith("published")]
     selected = tables.selection.set_index("candidate")
     champion_row = selected.loc[champion] if champion is not None else None
     headline = tables.headline_by_rule.loc[tables.headline_by_rule["rule"] == headline_rule]
@@ -568,41 +628,20 @@ def render_evaluation_report(
             tables, selection_list=selection_list, headline_rule=headline_rule, champion=champion
         ),
         curves={
-            metric: {
-                "chart": _curve_chart(
-                    curve,
-                    metric=metric,
-                    order=order,
-                    emphasised=emphasised,
-                    markers=markers,
-                    chart_id=f"{metric}-at-k",
-                    confidence=pct,
-                ),
-                "small": _small_multiples(
-                    curve,
-                    metric=metric,
-                    order=order,
-                    reference=champion,
-                    markers=published_marks,
-                    confidence=pct,
-                ),
-            }
+            metric: _curves(
+                curve,
+                metric=metric,
+                order=order,
+                emphasised=emphasised,
+                champion=champion,
+                markers=markers,
+                confidence=pct,
+            )
             for metric in ("precision", "recall")
         },
         other_sizes=_other_sizes(curve, tables.selection, champion),
         outside_curve=outside,
-        curve_rows=[
-            {
-                "candidate": r["candidate"],
-                "k": str(int(r["k"])),
-                "tp": _count(r["tp"]),
-                "precision": _with_interval(
-                    r["precision"], r["precision_low"], r["precision_high"]
-                ),
-                "recall": _with_interval(r["recall"], r["recall_low"], r["recall_high"]),
-            }
-            for r in curve.sort_values(["candidate", "k"]).to_dict("records")
-        ],
+        curve_rows=_curve_rows(curve),
         headline_sections=_headline_sections(tables.headline_by_rule, volumes=volumes),
         split_chart=_split_chart(
             tables.by_split, order=order, emphasised=emphasised, selection_list=selection_list
@@ -612,16 +651,7 @@ def render_evaluation_report(
         ),
         distribution_charts=_distribution_charts(tables.distribution, order=order),
         volumes=[(rule, value_text(v)) for rule, v in volumes.items()],
-        short_rules=[
-            {
-                "rule": r["rule"],
-                "list": r["list"],
-                "short": f"{int(r['short_dates'])} of {int(r['test_dates'])}",
-                "own": f"{_count(r['rule_flags'])} of {_count(r['places'])}",
-                "filled_by": str(r["filled_by"]),
-            }
-            for r in tables.short_rule_lists.to_dict("records")
-        ],
+        short_rules=_short_rule_rows(tables.short_rule_lists),
     )
 
 

@@ -19,18 +19,16 @@ import html
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
-import jinja2
 import pandas as pd
 
 from ewp.contract import AUDIT_ONLY_COLUMNS
 from features.registry import FORBIDDEN_INPUTS, FeatureSpec
 from models.explain import INTERACTION_SEPARATOR, ModelTerms
+from reports import load_template
 
-TEMPLATE = "templates/model_card.md.j2"
+TEMPLATE = "model_card.md.j2"
 
 
 def _number(digits: int, *, signed: bool = False) -> Callable[[Any], str]:
@@ -129,17 +127,49 @@ def _features_table(features: Sequence[FeatureSpec], terms: ModelTerms | None) -
     return _table(frame, columns, name="features")
 
 
-@cache
-def _template() -> jinja2.Template:
-    source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
-    environment = jinja2.Environment(
-        autoescape=False,  # markdown, not HTML
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+def _summary_table(summary: pd.DataFrame, *, candidate: str) -> str:
+    """The card's summary of ``candidate`` at each list size (``models.evaluation.summarise``)."""
+    _require(summary, ["candidate", "precision_worst", "precision_best"], name="summary")
+    own = summary.loc[summary["candidate"] == candidate]
+    three = _number(3)
+    return _table(
+        own.assign(
+            precision_range=[
+                f"{three(worst)}–{three(best)}"
+                for worst, best in zip(own["precision_worst"], own["precision_best"], strict=True)
+            ]
+        ),
+        [
+            _Column("list", "list"),
+            _Column("flagged", "k", _number(0)),
+            _Column("tp", "tp", _number(1)),
+            _Column("fp", "fp", _number(1)),
+            _Column("precision", "precision", three),
+            _Column("precision over ties", "precision_range"),
+            _Column("mean recall", "mean_recall", three),
+            _Column("average precision", "average_precision", three),
+            _Column("Brier", "brier", three),
+            _Column("test dates", "test_dates", _number(0)),
+        ],
+        name="summary",
     )
-    return environment.from_string(source)
+
+
+def _selection_table(selection: pd.DataFrame) -> str:
+    """The card's selection table (``models.evaluation.Selection.table``)."""
+    return _table(
+        selection,
+        [
+            _Column("candidate", "candidate"),
+            _Column("mean precision", "mean_precision", _number(3)),
+            _Column("worst regret", "worst_regret", _number(3)),
+            _Column("interpretable or allowed", "interpretable_or_allowed", _yes_no),
+            _Column("gate passed", "gate_passed", _yes_no),
+            _Column("gate reason", "gate_reason"),
+            _Column("eligible", "eligible", _yes_no),
+        ],
+        name="selection",
+    )
 
 
 def render_model_card(
@@ -202,44 +232,9 @@ def render_model_card(
         ],
         name="headline",
     )
-    _require(summary, ["candidate", "precision_worst", "precision_best"], name="summary")
-    own = summary.loc[summary["candidate"] == candidate]
-    three = _number(3)
-    summary_table = _table(
-        own.assign(
-            precision_range=[
-                f"{three(worst)}–{three(best)}"
-                for worst, best in zip(own["precision_worst"], own["precision_best"], strict=True)
-            ]
-        ),
-        [
-            _Column("list", "list"),
-            _Column("flagged", "k", _number(0)),
-            _Column("tp", "tp", _number(1)),
-            _Column("fp", "fp", _number(1)),
-            _Column("precision", "precision", three),
-            _Column("precision over ties", "precision_range"),
-            _Column("mean recall", "mean_recall", three),
-            _Column("average precision", "average_precision", three),
-            _Column("Brier", "brier", three),
-            _Column("test dates", "test_dates", _number(0)),
-        ],
-        name="summary",
-    )
-    selection_table = _table(
-        selection,
-        [
-            _Column("candidate", "candidate"),
-            _Column("mean precision", "mean_precision", _number(3)),
-            _Column("worst regret", "worst_regret", _number(3)),
-            _Column("interpretable or allowed", "interpretable_or_allowed", _yes_no),
-            _Column("gate passed", "gate_passed", _yes_no),
-            _Column("gate reason", "gate_reason"),
-            _Column("eligible", "eligible", _yes_no),
-        ],
-        name="selection",
-    )
-    return _template().render(
+    summary_table = _summary_table(summary, candidate=candidate)
+    selection_table = _selection_table(selection)
+    return load_template(TEMPLATE, autoescape=False).render(  # markdown, not HTML
         model_id=_md_code(model_id),
         model_title=_md_text(model_id),
         candidate=_md_code(candidate),

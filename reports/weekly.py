@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ewp.config import Config
 from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS, TABLES
 from ewp.marking import MARKING as _MARKING
 from features.explanations import CHANGES, TIMELINE_COLUMNS, officers_in_words, rate_in_words
-from features.registry import FeatureSpec
+from features.registry import FeatureSpec, feature_specs
 from reports import load_template
+from reports.charts import mark_path, px
 
 TEMPLATE = "weekly.html.j2"
 MARKING = _MARKING  # the report's header and footer
@@ -56,6 +58,23 @@ METHODS_KEYS: tuple[str, ...] = (
     "decisions_csv",
 )
 FINGERPRINT_SHORT = 12
+
+# The methods section's fixed prose.
+LIMITATIONS = (
+    "Allegations themselves are biased: Black, Asian and Mixed officers receive more "
+    "allegations than White officers. See the fairness audit before acting on a flag.",
+    "Escalation is rare, so even the best list holds more officers who will not escalate than "
+    "officers who will. A flag is a reason to look, not a finding.",
+    "Rank and unit are as recorded in the latest export, not at the time of each notice.",
+    "The officers at highest risk change from year to year; a past flag is not a label.",
+)
+CHALLENGE = (
+    "Every flag is reviewed by a person before anything happens; the model never decides.",
+    "The reasons listed with each flag are the facts the score rests on; if one is wrong, "
+    "tell the standards unit and the record will be corrected and the officer re-scored.",
+    "Officers and staff associations may ask for the model card, the feature list and the "
+    "fairness audit behind any list.",
+)
 
 # The timeline chart: one lane per category group, each with its colour (Okabe-Ito, readable
 # with colour-blindness) and its shape, so neither colour nor shape alone carries the meaning.
@@ -180,32 +199,6 @@ class StaleExport:
         )
 
 
-def _px(value: float) -> str:
-    """A coordinate with one decimal (never "-0.0"): fixed text for byte-identical output."""
-    return f"{round(value, 1) + 0.0:.1f}"
-
-
-def _polygon(points: Sequence[tuple[float, float]]) -> str:
-    """An SVG path through the points, closed."""
-    return "M" + "L".join(f"{_px(x)},{_px(y)}" for x, y in points) + "Z"
-
-
-def _shape(shape: str, x: float, y: float) -> str:
-    """An SVG path for a mark of the given shape centred on (x, y)."""
-    r = MARK_RADIUS
-    if shape == "circle":
-        arc = f"a{_px(r)},{_px(r)} 0 1,0"
-        return f"M{_px(x - r)},{_px(y)}{arc} {_px(2 * r)},0{arc} {_px(-2 * r)},0Z"
-    if shape == "square":
-        s = 0.85 * r
-        return _polygon([(x - s, y - s), (x + s, y - s), (x + s, y + s), (x - s, y + s)])
-    if shape == "triangle":
-        return _polygon([(x, y - r), (x + r, y + 0.8 * r), (x - r, y + 0.8 * r)])
-    if shape == "diamond":
-        return _polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)])
-    raise ValueError(f"unknown shape {shape!r}")
-
-
 # Standard category label -> index into ``CHART_GROUPS``.
 GROUP_OF_LABEL: dict[str, int] = {
     CATEGORY_LABELS[category]: index
@@ -267,14 +260,14 @@ def _chart(
     lanes = tuple(
         (
             label,
-            _px(CHART_TOP + (i + 0.5) * LANE_HEIGHT + 4),
-            _px(CHART_TOP + i * LANE_HEIGHT),
+            px(CHART_TOP + (i + 0.5) * LANE_HEIGHT + 4),
+            px(CHART_TOP + i * LANE_HEIGHT),
         )
         for i, (label, _, _, _) in enumerate(CHART_GROUPS)
     )
     axis_y = CHART_TOP + len(CHART_GROUPS) * LANE_HEIGHT
     ticks = tuple(
-        (_px(x_of(pd.Timestamp(year=year, month=1, day=1))), str(year))
+        (px(x_of(pd.Timestamp(year=year, month=1, day=1))), str(year))
         for year in range(start.year + 1, end.year + 1)
     )
     shown = [row for row in rows if pd.Timestamp(row["received_on"]) >= start]
@@ -296,12 +289,12 @@ def _chart(
         is_open = row["status"] == "open"
         marks.append(
             _Mark(
-                path=_shape(shape, x, y),
+                path=mark_path(shape, x, y, radius=MARK_RADIUS),
                 colour=colour,
                 is_open=is_open,
                 title=_mark_title(row),
-                pending_from=_px(x + MARK_RADIUS) if is_open else "",
-                y=_px(y),
+                pending_from=px(x + MARK_RADIUS) if is_open else "",
+                y=px(y),
             )
         )
     earlier = len(rows) - len(shown)
@@ -317,14 +310,14 @@ def _chart(
         title=f"Notices against officer {officer_id} in the {CHART_YEARS} years before {as_of}",
         description=description + ".",
         width=CHART_WIDTH,
-        height=_px(axis_y + 22),
-        plot_left=_px(CHART_PLOT_LEFT),
-        plot_right=_px(CHART_PLOT_RIGHT),
-        plot_width=_px(plot_width),
-        lane_height=_px(LANE_HEIGHT),
-        axis_y=_px(axis_y),
-        tick_end=_px(axis_y + 5),
-        tick_label_y=_px(axis_y + 17),
+        height=px(axis_y + 22),
+        plot_left=px(CHART_PLOT_LEFT),
+        plot_right=px(CHART_PLOT_RIGHT),
+        plot_width=px(plot_width),
+        lane_height=px(LANE_HEIGHT),
+        axis_y=px(axis_y),
+        tick_end=px(axis_y + 5),
+        tick_label_y=px(axis_y + 17),
         lanes=lanes,
         ticks=ticks,
         marks=tuple(marks),
@@ -334,7 +327,7 @@ def _chart(
 def _legend() -> list[dict[str, str]]:
     """One legend entry per category group: label, colour and a small icon path."""
     return [
-        {"label": label, "colour": colour, "path": _shape(shape, 8.0, 8.0)}
+        {"label": label, "colour": colour, "path": mark_path(shape, 8.0, 8.0, radius=MARK_RADIUS)}
         for label, _, colour, shape in CHART_GROUPS
     ]
 
@@ -500,13 +493,13 @@ def score_chart(scores: Sequence[float], *, cutoff: float, listed: int) -> _Scor
         x = SCORE_CHART_LEFT + index * slot + 3
         bars.append(
             _Bar(
-                x=_px(x),
-                y=_px(axis_y - height),
-                width=_px(slot - 6),
-                height=_px(height),
-                label_x=_px(x + (slot - 6) / 2),
+                x=px(x),
+                y=px(axis_y - height),
+                width=px(slot - 6),
+                height=px(height),
+                label_x=px(x + (slot - 6) / 2),
                 count=f"{int(count):,}",
-                count_y=_px(axis_y - height - 4),
+                count_y=px(axis_y - height - 4),
                 range_label=f"{_edge_text(low)}–{_edge_text(high)}",
                 colour=FLAGGED_COLOUR if low >= cutoff and listed else OTHER_COLOUR,
             )
@@ -523,16 +516,86 @@ def score_chart(scores: Sequence[float], *, cutoff: float, listed: int) -> _Scor
     )
     return _ScoreChart(
         width=int(SCORE_CHART_RIGHT + 20),
-        height=_px(axis_y + 36),
-        axis_y=_px(axis_y),
-        label_y=_px(axis_y + 16),
-        plot_left=_px(SCORE_CHART_LEFT),
-        plot_right=_px(SCORE_CHART_RIGHT),
+        height=px(axis_y + 36),
+        axis_y=px(axis_y),
+        label_y=px(axis_y + 16),
+        plot_left=px(SCORE_CHART_LEFT),
+        plot_right=px(SCORE_CHART_RIGHT),
         bars=tuple(bars),
-        cutoff_x=_px(cutoff_x),
+        cutoff_x=px(cutoff_x),
         cutoff_label=f"cut-off {cutoff:.3f}",
         description=description,
     )
+
+
+def _check_inputs(
+    *, changes: pd.DataFrame, timelines: pd.DataFrame, links: Mapping[str, str], day: dt.date
+) -> None:
+    """Refuse unknown changes or categories, a notice not yet known on ``day``, and a link
+    that leaves the report's folder (see ``render_weekly_report``)."""
+    unknown_changes = sorted(set(changes["change"]) - set(CHANGES))
+    if unknown_changes:
+        raise ValueError(f"unknown list changes {unknown_changes}; expected {list(CHANGES)}")
+    unknown_categories = sorted(set(timelines["category"]) - set(GROUP_OF_LABEL))
+    if unknown_categories:
+        raise ValueError(f"timelines hold unknown category labels {unknown_categories}")
+    too_late = timelines.loc[pd.to_datetime(timelines["received_on"]) >= pd.Timestamp(day)]
+    if not too_late.empty:
+        raise ValueError(
+            f"timelines hold notices received on or after the as-of date {day.isoformat()}: "
+            f"{sorted(too_late['notice_id'].astype(str))}"
+        )
+    external = [href for href in links.values() if not _is_local(href)]
+    if external:
+        raise ValueError(f"links must be relative paths (the report opens offline): {external}")
+
+
+def _officer_sections(
+    ordered: pd.DataFrame,
+    *,
+    reasons: pd.DataFrame,
+    timelines: pd.DataFrame,
+    change_of: Mapping[str, str],
+    review_command: str,
+    day: dt.date,
+) -> list[dict[str, Any]]:
+    """One section per flagged officer, in list order: reasons, notes, timeline and chart."""
+    sentences = reasons.sort_values(["officer_id", "rank"], kind="stable")
+    notes = sentences["note"] if "note" in sentences else pd.Series("", index=sentences.index)
+    reasons_of: dict[str, list[str]] = {}
+    notes_of: dict[str, list[str]] = {}
+    for officer, sentence, note in zip(
+        sentences["officer_id"], sentences["sentence"], notes.fillna(""), strict=True
+    ):
+        reasons_of.setdefault(str(officer), []).append(str(sentence))
+        if note and str(note) not in notes_of.get(str(officer), []):
+            notes_of.setdefault(str(officer), []).append(str(note))
+    timeline_of = _timeline_rows(timelines)
+
+    officers = []
+    for record in ordered.to_dict(orient="records"):
+        officer = str(record["officer_id"])
+        flag = str(record["flag_id"])
+        history = timeline_of.get(officer, [])
+        officers.append(
+            {
+                "rank": int(record["rank"]),
+                "officer_id": officer,
+                "unit": str(record["unit"]),
+                "score": f"{float(record['score']):.3f}",
+                "flag_id": flag,
+                "anchor": f"flag-{flag}",
+                "change": change_of[officer],
+                "reasons": reasons_of.get(officer, []),
+                "notes": notes_of.get(officer, []),
+                "timeline": history,
+                "chart": _chart(
+                    chart_id=f"chart-{flag}", officer_id=officer, rows=history, as_of=day
+                ),
+                "review_command": review_command.replace("{flag_id}", flag),
+            }
+        )
+    return officers
 
 
 def render_weekly_report(
@@ -587,63 +650,21 @@ def render_weekly_report(
     _require(suppressed, ["officer_id", "reason"], name="suppressed")
     _require_keys(provenance, list(PROVENANCE_LABELS), name="provenance")
     _require_keys(methods, METHODS_KEYS, name="methods")
-    unknown_changes = sorted(set(changes["change"]) - set(CHANGES))
-    if unknown_changes:
-        raise ValueError(f"unknown list changes {unknown_changes}; expected {list(CHANGES)}")
-    unknown_categories = sorted(set(timelines["category"]) - set(GROUP_OF_LABEL))
-    if unknown_categories:
-        raise ValueError(f"timelines hold unknown category labels {unknown_categories}")
-    too_late = timelines.loc[pd.to_datetime(timelines["received_on"]) >= pd.Timestamp(day)]
-    if not too_late.empty:
-        raise ValueError(
-            f"timelines hold notices received on or after the as-of date {as_of}: "
-            f"{sorted(too_late['notice_id'].astype(str))}"
-        )
-    external = [href for href in links.values() if not _is_local(href)]
-    if external:
-        raise ValueError(f"links must be relative paths (the report opens offline): {external}")
+    _check_inputs(changes=changes, timelines=timelines, links=links, day=day)
 
     change_of = dict(zip(changes["officer_id"], changes["change"], strict=True))
     ordered = flags.sort_values(["rank", "officer_id"], kind="stable")
     without = sorted(set(ordered["officer_id"]) - set(change_of))
     if without:
         raise ValueError(f"flagged officers without a change status: {without}")
-    sentences = reasons.sort_values(["officer_id", "rank"], kind="stable")
-    notes = sentences["note"] if "note" in sentences else pd.Series("", index=sentences.index)
-    reasons_of: dict[str, list[str]] = {}
-    notes_of: dict[str, list[str]] = {}
-    for officer, sentence, note in zip(
-        sentences["officer_id"], sentences["sentence"], notes.fillna(""), strict=True
-    ):
-        reasons_of.setdefault(str(officer), []).append(str(sentence))
-        if note and str(note) not in notes_of.get(str(officer), []):
-            notes_of.setdefault(str(officer), []).append(str(note))
-    timeline_of = _timeline_rows(timelines)
-
-    review_command = str(methods["review_command"])
-    officers = []
-    for record in ordered.to_dict(orient="records"):
-        officer = str(record["officer_id"])
-        flag = str(record["flag_id"])
-        history = timeline_of.get(officer, [])
-        officers.append(
-            {
-                "rank": int(record["rank"]),
-                "officer_id": officer,
-                "unit": str(record["unit"]),
-                "score": f"{float(record['score']):.3f}",
-                "flag_id": flag,
-                "anchor": f"flag-{flag}",
-                "change": change_of[officer],
-                "reasons": reasons_of.get(officer, []),
-                "notes": notes_of.get(officer, []),
-                "timeline": history,
-                "chart": _chart(
-                    chart_id=f"chart-{flag}", officer_id=officer, rows=history, as_of=day
-                ),
-                "review_command": review_command.replace("{flag_id}", flag),
-            }
-        )
+    officers = _officer_sections(
+        ordered,
+        reasons=reasons,
+        timelines=timelines,
+        change_of=change_of,
+        review_command=str(methods["review_command"]),
+        day=day,
+    )
 
     counts = changes["change"].value_counts()
     dropped = changes.loc[changes["change"] == "dropped off"].sort_values(
@@ -697,3 +718,24 @@ def render_weekly_report(
         rejected_any=rejections is not None and rejections.total > 0,
         quarantine_csv=QUARANTINE_CSV,
     )
+
+
+def weekly_methods(config: Config, *, features: Sequence[str]) -> dict[str, Any]:
+    """The report's ``methods`` (``METHODS_KEYS``) for a list drawn under ``config``: the
+    model's own ``features`` (registry order), rules compared, limitations, how to challenge,
+    review."""
+    rules = {
+        c.name: str(c.params)
+        for c in config.evaluation.candidates
+        if c.kind in {"threshold_rule", "peer_rule", "count_ranker"}
+    }
+    return {
+        "features": [s for s in feature_specs(config.features) if s.name in set(features)],
+        "rules": rules,
+        "limitations": list(LIMITATIONS),
+        "challenge": list(CHALLENGE),
+        "decisions": list(config.review.decisions),
+        "review_command": "ewp review decide {flag_id} --decision DECISION --reviewer NAME",
+        "decisions_csv": "flags.csv: fill in review_decision, reviewer, reviewed_on and "
+        "review_note, then run ewp review import flags.csv",
+    }

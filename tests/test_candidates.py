@@ -14,7 +14,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
-from ewp.config import INTERPRETABLE_KINDS, CandidateConfig, CandidateKind, EvaluationConfig
+from ewp.config import CandidateConfig, CandidateKind, EvaluationConfig
 from models.candidates import (
     CANDIDATE_CLASSES,
     EBMScorer,
@@ -251,10 +251,19 @@ def test_identity_changes_with_every_input(field, value):
 # --- is_interpretable ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", sorted(CANDIDATE_CLASSES))
-def test_is_interpretable_agrees_with_the_config_and_the_class(kind):
-    assert is_interpretable(kind) == (kind in INTERPRETABLE_KINDS)
-    assert CANDIDATE_CLASSES[kind].interpretable == is_interpretable(kind)
+def test_only_the_black_box_yardstick_is_not_interpretable():
+    kinds = sorted(CANDIDATE_CLASSES)
+    assert [k for k in kinds if not is_interpretable(k)] == ["hist_gradient_boosting"]
+
+
+def test_eligibility_lets_a_black_box_in_only_when_the_config_allows_it():
+    from models.selection import eligibility
+
+    grid = EvaluationConfig().candidates
+    assert eligibility(grid, allow_black_box=False) == {
+        c.name: c.kind != "hist_gradient_boosting" for c in grid
+    }
+    assert set(eligibility(grid, allow_black_box=True).values()) == {True}
 
 
 def test_is_interpretable_refuses_an_unknown_kind():

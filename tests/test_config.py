@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ewp.config import Config, ConfigError, load_config
 
@@ -14,6 +15,9 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def test_default_yaml_is_the_embedded_default() -> None:
     assert load_config(CONFIGS / "default.yaml") == Config()
+    # Every top-level setting is written out, the config version included.
+    written = yaml.safe_load((CONFIGS / "default.yaml").read_text(encoding="utf-8"))
+    assert list(written) == list(Config.model_fields)
     assert load_config(None) == Config()
 
 
@@ -128,6 +132,23 @@ LABEL_KEYS = "counts, gross_misconduct, horizon_days, proven_finding, serious_ca
         ),
         ("store: ../elsewhere\n", "store: String should match pattern"),
         ("training:\n  cadence: daily\n", "training.cadence: Input should be 'monthly' or "),
+        (
+            "evaluation:\n  candidates:\n    - {name: x, kind: random_forest}\n",
+            "evaluation.candidates[0].kind: Input should be 'threshold_rule', 'peer_rule', "
+            "'count_ranker', 'scorecard', 'ebm' or 'hist_gradient_boosting' (got 'random_forest')",
+        ),
+        (
+            "fairness:\n  gate_metrics: [flag_rate, false_positive_rat]\n",
+            "fairness.gate_metrics[1]: Input should be 'flag_rate', 'share_of_flags', "
+            "'precision', 'false_positive_rate', 'false_negative_rate' or 'recall' "
+            "(got 'false_positive_rat')",
+        ),
+        (
+            "config_version: 0\n",
+            "config_version: the file is written for config version 0, and this ewp reads "
+            "version 1; see docs/config-checks.md for what changed between versions, update the "
+            "file, then set config_version: 1",
+        ),
         (
             "evaluation:\n  selection_list: top_100\n",
             "evaluation.selection_list: 'top_100' is not a list the evaluation takes; expected "

@@ -78,7 +78,7 @@ def demo_runs(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -
 
 def registry(home: Path, store: str | None):
     from ewp.config import MlflowConfig
-    from flows.train import tracker_for
+    from ewp.tracking import tracker_for
 
     config = Config(store=store, mlflow=MlflowConfig())
     return tracker_for(config, home)
@@ -86,7 +86,7 @@ def registry(home: Path, store: str | None):
 
 def stored_flags(home: Path, store: str | None) -> pd.DataFrame:
     from ewp.review import ReviewStore
-    from flows.score import review_url
+    from flows.common import review_url
 
     review = ReviewStore(review_url(Config(store=store), home))
     try:

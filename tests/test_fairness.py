@@ -204,6 +204,8 @@ def test_a_small_reference_group_blanks_every_ratio() -> None:
     assert r[["ratio", "ratio_ci_low", "ratio_ci_high"]].isna().all().all()
     assert r.loc["flag_rate", "value"] == pytest.approx(0.1) and (r["n"] == 2000).all()
     assert (r["verdict"] == "insufficient data").all()
+    assert (r["verdict_reason"] == "fewer than 20 officers in the reference").all()
+    assert (s["verdict_reason"] == "").all()
 
 
 def test_small_denominator_gives_insufficient_data_for_that_metric_only() -> None:
@@ -215,6 +217,8 @@ def test_small_denominator_gives_insufficient_data_for_that_metric_only() -> Non
     assert b.loc["recall", "verdict"] == "insufficient data"
     assert b.loc["false_negative_rate", "verdict"] == "insufficient data"
     assert b.loc["false_positive_rate", "verdict"] == "within band"
+    assert b.loc["recall", "verdict_reason"] == "fewer than 20 in the denominator"
+    assert b.loc["false_positive_rate", "verdict_reason"] == ""
 
 
 EQUAL = _table(
@@ -416,16 +420,21 @@ def test_gate_passes_an_equal_table_and_names_insufficient_and_suppressed_groups
     assert "'D':" not in decision.reason  # no number about D
 
 
-def test_gate_without_labels_and_with_an_unknown_metric() -> None:
+def test_gate_without_labels_and_without_a_comparison() -> None:
     result = audit(EQUAL.assign(label=np.nan), config=ABSOLUTE, seed=1)
     decision = fairness_gate(result, config=ABSOLUTE)
     assert decision.passed
     assert "not computed (no labels): false_positive_rate" in decision.reason
     with pytest.raises(ValueError, match="the comparison with the rule is needed"):
         fairness_gate(result, config=ETHNICITY_ONLY)
-    typo = FairnessConfig(gate_metrics=("false_positive_rat",), gate="absolute")
-    with pytest.raises(ValueError, match="unknown gate metrics"):
-        fairness_gate(result, config=typo)
+
+
+def test_every_metric_the_config_may_gate_on_has_its_rate() -> None:
+    from models.fairness import FLAG_METRICS, LABEL_METRICS
+
+    assert (*FLAG_METRICS, *LABEL_METRICS) == METRICS
+    with pytest.raises(ValueError, match="false_positive_rat"):
+        FairnessConfig(gate_metrics=("false_positive_rat",), gate="absolute")
 
 
 # --- attributes as of a date ---------------------------------------------------------------

@@ -91,8 +91,9 @@ def _hold_back_the_rule(name: str):
 
 @pytest.fixture(scope="module")
 def run(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    from ewp.tracking import tracker_for
     from flows.score import score_flow
-    from flows.train import run_train, tracker_for
+    from flows.train import run_train
 
     home = tmp_path_factory.mktemp("subset-home")
     # The gate hook holds the rule back, so the subset scorecard is the champion to score with.

@@ -29,7 +29,7 @@ def decisions() -> dict[str, GateDecision]:
 
 
 def test_gate_blocks_the_unfair_candidate() -> None:
-    from flows.audit import gate_with_overrides
+    from models.selection import gate_with_overrides
 
     gates = gate_with_overrides(decisions(), {})
     selection = select_champion(
@@ -44,7 +44,7 @@ def test_gate_blocks_the_unfair_candidate() -> None:
 
 
 def test_written_override_lets_it_through_and_keeps_both_reasons() -> None:
-    from flows.audit import gate_with_overrides
+    from models.selection import gate_with_overrides
 
     reason = "Flag-rate gap explained by unit deployment; approved by the ethics board 2025-01-06"
     gates = gate_with_overrides(decisions(), {"unfair": reason})
@@ -147,8 +147,8 @@ def _force(lists: dict[str, tuple[int, int]]) -> pd.DataFrame:
 def _select(force: pd.DataFrame, precision: dict[str, float], config) -> tuple:
     """Audit every list against shared references, gate it, select the most precise
     candidate the gate passes; returns the selection, the gate decisions and the findings."""
-    from flows.audit import gate_with_overrides
     from models.fairness import band_breaches, fairness_gate
+    from models.selection import gate_with_overrides
     from reports.audit import GateSummary, breach_findings
     from tests.builders import audit_lists
 

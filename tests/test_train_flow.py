@@ -58,7 +58,7 @@ def test_black_box_is_never_selected_and_champion_is_registered(trained) -> None
 
 
 def test_rerun_keeps_the_champion_and_registers_nothing_new(trained) -> None:
-    from flows.train import tracker_for
+    from ewp.tracking import tracker_for
 
     home, first, second = trained
     assert second.model_id == first.model_id
@@ -148,7 +148,7 @@ def test_evaluate_prints_the_selection_with_intervals_curve_and_report(trained) 
 def test_the_gate_compares_with_the_rule_and_its_findings_are_recorded_everywhere(
     trained,
 ) -> None:
-    from flows.train import tracker_for
+    from ewp.tracking import tracker_for
 
     home, first, _ = trained
     selection = first.selection.set_index("candidate")

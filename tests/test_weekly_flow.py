@@ -62,7 +62,7 @@ def test_weekly_list_is_dated_monday_and_fully_published(weekly) -> None:
 
 def test_rerun_same_week_is_identical_and_adds_no_rows(weekly) -> None:
     from ewp.review import ReviewStore
-    from flows.score import review_url
+    from flows.common import review_url
 
     home, first, first_bytes, rerun, _ = weekly
     assert rerun.new_flags == first.new_flags == first.flagged  # new to the list, both times
@@ -242,10 +242,10 @@ def test_a_model_registered_before_these_tags_still_scores_with_a_note() -> None
 def test_report_carries_the_gate_findings_and_the_audit_pools_earlier_weeks(
     weekly, tmp_path: Path
 ) -> None:
+    from ewp.tracking import tracker_for
     from features.history import build_features
+    from flows.audit import audit_weekly_list
     from flows.common import prepare_export, validate
-    from flows.score import audit_weekly_list
-    from flows.train import tracker_for
 
     home, first, _, _, _ = weekly
     # The champion's findings (recorded when it was selected) are in the report's methods.

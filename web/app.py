@@ -51,7 +51,7 @@ from urllib.parse import quote, urlencode
 import jinja2
 import markdown
 import pandas as pd
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -128,7 +128,8 @@ Anyone = Annotated[User, Depends(require(*ROLES))]
 
 
 def create_app(settings: WebSettings) -> FastAPI:
-    """The workspace over ``settings.database_url`` and ``settings.runs_dir``."""
+    """The workspace over ``settings.database_url`` and ``settings.runs_dir``: the routers of
+    each area (signing in, reviewers, weeks, admins) behind one guard."""
     store = WorkspaceStore(settings.database_url, clock=settings.clock)
     pages = _Pages(settings)
 
@@ -164,6 +165,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     )
     app.state.store = store
     app.state.settings = settings
+    app.state.pages = pages
 
     @app.middleware("http")
     async def security_headers(
@@ -181,6 +183,17 @@ def create_app(settings: WebSettings) -> FastAPI:
         same_site="strict",
         https_only=settings.secure_cookies,
     )
+    _add_error_pages(app, store=store, settings=settings, pages=pages)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def _add_error_pages(
+    app: FastAPI, *, store: WorkspaceStore, settings: WebSettings, pages: _Pages
+) -> None:
+    """Anonymous requests go to the login form; refusals are logged as denied; every error is
+    a page of the workspace."""
 
     @app.exception_handler(LoginRequired)
     async def to_login(_request: Request, exc: LoginRequired) -> Response:
@@ -211,322 +224,6 @@ def create_app(settings: WebSettings) -> FastAPI:
             for error in exc.errors()
         )
         return pages.error(request, 400, f"The request is not valid: {problems}")
-
-    def visible_flag(
-        request: Request, user: User, flag_id: str, action: str, *, log_allowed: bool = True
-    ) -> dict[str, Any]:
-        """The flag if ``user`` may see it; else 404 (as for an unknown flag), logged as
-        denied. An allowed access is logged too, unless ``log_allowed`` is false (the caller
-        logs it with its outcome)."""
-        flag = store.flag(flag_id)
-        allowed = flag is not None and user.may_see_unit(str(flag["unit"]))
-        if allowed and not log_allowed:
-            return flag
-        store.log_access(
-            username=user.username,
-            action=action,
-            target=flag_id,
-            outcome="allowed" if allowed else "denied",
-            client=_client(request),
-        )
-        if flag is None or not allowed:
-            raise HTTPException(404, f"No flag {flag_id} in your units.")
-        return flag
-
-    # -- signing in and out ----------------------------------------------------------------
-
-    @app.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request, next: str = "/") -> Response:
-        if request.state.user is not None:
-            return RedirectResponse(_safe_next(next, request.state.user), status_code=303)
-        return pages.render(request, "login.html.j2", next=_local(next))
-
-    @app.post("/login", response_class=HTMLResponse)
-    def login(
-        request: Request,
-        username: Annotated[str, Form()] = "",
-        password: Annotated[str, Form()] = "",
-        next: Annotated[str, Form()] = "/",
-    ) -> Response:
-        try:
-            user = store.check_login(
-                username=username,
-                password=password,
-                client=_client(request),
-                limits=settings.login_limits,
-            )
-        except LoginRefused as exc:
-            return pages.render(
-                request, "login.html.j2", status=429, next=_local(next), error=str(exc)
-            )
-        except AccessError as exc:
-            return pages.render(
-                request, "login.html.j2", status=401, next=_local(next), error=str(exc)
-            )
-        # A fresh session and CSRF token at login, so a session planted before it is useless.
-        request.session.clear()
-        request.session["sid"] = store.start_session(user.username, client=_client(request))
-        request.session["csrf"] = secrets.token_urlsafe(32)
-        return RedirectResponse(_safe_next(next, user), status_code=303)
-
-    @app.post("/logout")
-    def logout(request: Request, _user: Anyone) -> Response:
-        token = request.session.get("sid")
-        if isinstance(token, str):
-            store.end_session(token, client=_client(request))
-        request.session.clear()
-        return RedirectResponse("/login", status_code=303)
-
-    @app.get("/favicon.ico")
-    def favicon(_user: Anyone) -> Response:
-        # Pages declare an empty icon; this answers browsers that ask anyway (the fairness
-        # audit page is the run's own file), so they log no 404.
-        return Response(status_code=204)
-
-    @app.get("/")
-    def home(user: Anyone) -> Response:
-        return RedirectResponse(HOME_OF_ROLE[user.role], status_code=303)
-
-    # -- reviewers: the list, officer cards, decisions -------------------------------------
-
-    @app.get("/flags", response_class=HTMLResponse)
-    def flag_list(
-        request: Request,
-        user: Reviewer,
-        week: dt.date | None = None,
-        unit: str = "",
-        status: str = "all",
-    ) -> Response:
-        weeks = store.weeks(user.units)
-        if week is not None and week not in weeks:
-            raise HTTPException(404, f"No list for {week} in your units.")
-        chosen = week or (weeks[0] if weeks else None)
-        statuses = (*STATUS_FILTERS, *settings.decisions)
-        if status not in statuses:
-            raise HTTPException(400, f"Unknown status {status!r}; use one of {statuses}.")
-        flags = _visible(store.flags_frame(as_of=chosen), user) if chosen else _visible(None, user)
-        shown = _filter(flags, unit=unit, status=status)
-        return pages.render(
-            request,
-            "list.html.j2",
-            week=chosen,
-            weeks=weeks,
-            unit=unit,
-            units=sorted(user.units),
-            status_filter=status,
-            statuses=statuses,
-            total=len(flags),
-            decided=int(flags["decision"].notna().sum()),
-            rows=[_row(record) for record in shown.to_dict("records")],
-            export=f"/decisions.csv?{urlencode({'week': chosen or '', 'unit': unit})}",
-            failed_runs=run_status.failures(settings.runs_dir),
-        )
-
-    @app.get("/flags/{flag_id}", response_class=HTMLResponse)
-    def officer_card(request: Request, user: Reviewer, flag_id: str, saved: int = 0) -> Response:
-        flag = visible_flag(request, user, flag_id, "view_officer_card")
-        return pages.card(request, store, flag, saved=bool(saved))
-
-    @app.post("/flags/{flag_id}/decision", response_class=HTMLResponse)
-    def decide(
-        request: Request,
-        user: Reviewer,
-        flag_id: str,
-        decision: Annotated[str, Form()] = "",
-        note: Annotated[str, Form()] = "",
-        decided_on: Annotated[str, Form()] = "",
-        version: Annotated[str, Form()] = "0",
-    ) -> Response:
-        flag = visible_flag(request, user, flag_id, "record_decision", log_allowed=False)
-        form = {"decision": decision, "note": note, "decided_on": decided_on, "version": version}
-
-        def log(outcome: AccessOutcome) -> None:
-            store.log_access(
-                username=user.username,
-                action="record_decision",
-                target=flag_id,
-                outcome=outcome,
-                client=_client(request),
-            )
-
-        try:
-            day = dt.date.fromisoformat(decided_on) if decided_on else settings.clock().date()
-            if not version.isdigit():
-                raise ReviewError(f"version: {version!r} is not a version (a whole number)")
-            store.record_decision(
-                flag_id=flag_id,
-                decision=decision,
-                reviewer=user.username,
-                note=note,
-                decided_on=day,
-                allowed=settings.decisions,
-                expected_version=int(version),
-            )
-        except DecisionConflict as exc:
-            # Someone decided since this card was opened: show their decision; the reviewer's
-            # own stays in the form, now against the current version, to resubmit knowingly.
-            [(_, now)] = exc.conflicts
-            form["version"] = str(now.version if now is not None else 0)
-            log("conflict")
-            return pages.card(request, store, flag, conflict=now, form=form, status=409)
-        except ValueError as exc:  # ReviewError, or a date that does not parse
-            message = str(exc) if isinstance(exc, ReviewError) else f"decided_on: {exc}"
-            log("rejected")
-            return pages.card(request, store, flag, error=message, form=form, status=400)
-        log("allowed")
-        return RedirectResponse(f"/flags/{quote(flag_id)}?saved=1", status_code=303)
-
-    @app.get("/decisions.csv")
-    def export_decisions(
-        request: Request, user: Reviewer, week: dt.date | None = None, unit: str = ""
-    ) -> Response:
-        flags = _visible(store.flags_frame(as_of=week), user)
-        decided = _filter(flags, unit=unit, status="decided")
-        store.log_access(
-            username=user.username,
-            action="export_decisions",
-            target=f"{week or 'all weeks'} {unit or 'all units'}".strip(),
-            outcome="allowed",
-            client=_client(request),
-        )
-        table = decided[list(EXPORT_COLUMNS)].map(_text)
-        name = f"decisions-{week or 'all'}.csv"
-        return Response(
-            csv_text(table),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
-
-    @app.get("/trail", response_class=HTMLResponse)
-    def trail(request: Request, user: ReviewerOrAdmin) -> Response:
-        flags = store.flags_frame()
-        if user.role == "admin":
-            entries = store.trail_frame()
-        else:
-            flags = _visible(flags, user)
-            entries = store.trail_frame(list(flags["flag_id"]))
-        newest = entries.iloc[::-1].head(TRAIL_LIMIT)
-        officers = dict(zip(flags["flag_id"], flags["officer_id"], strict=True))
-        return pages.render(
-            request,
-            "trail.html.j2",
-            entries=_trail_rows(newest, officers=officers, link=user.role == "reviewer"),
-            limit=TRAIL_LIMIT,
-        )
-
-    # -- reviewers and auditors: weeks, fairness audit, model card -------------------------
-
-    @app.get("/audits", response_class=HTMLResponse)
-    def audits(request: Request, _user: ReviewerOrAuditor) -> Response:
-        flags = store.flags_frame()
-        weeks = []
-        for week in store.weeks():
-            folder = runs.run_folder(settings.runs_dir, week)
-            of_week = flags.loc[flags["as_of"] == week]
-            weeks.append(
-                {
-                    "as_of": week,
-                    "flags": len(of_week),
-                    "units": of_week["unit"].nunique(),
-                    "decided": int(of_week["decision"].notna().sum()),
-                    "has_audit": runs.audit_html(folder) is not None,
-                    "model_version": str(of_week["model_version"].iloc[0]),
-                }
-            )
-        return pages.render(request, "audits.html.j2", weeks=weeks)
-
-    @app.get("/weeks/{week}/audit", response_class=HTMLResponse)
-    def fairness_audit(week: dt.date, _user: ReviewerOrAuditor) -> Response:
-        page = runs.audit_html(runs.run_folder(settings.runs_dir, week))
-        if page is None:
-            raise HTTPException(404, f"No fairness audit was written for the list of {week}.")
-        # The audit is a self-contained report; a bar at its top leads back to the workspace.
-        bar = (
-            '<p style="margin:0;padding:0.4rem 1rem;background:#eef5fb">'
-            '<a href="/audits">Back to the workspace</a></p>'
-        )
-        head, found, tail = page.partition("<body>")
-        return HTMLResponse(head + found + bar + tail if found else page)
-
-    @app.get("/weeks/{week}/model-card", response_class=HTMLResponse)
-    def model_card(request: Request, week: dt.date, _user: ReviewerOrAuditor) -> Response:
-        flags = store.flags_frame(as_of=week)
-        if flags.empty:
-            raise HTTPException(404, f"No list was published for {week}.")
-        folder = runs.run_folder(settings.runs_dir, week)
-        model_version = str(flags["model_version"].iloc[0])
-        card = runs.model_card(settings.runs_dir, folder, model_version)
-        return pages.render(
-            request,
-            "model_card.html.j2",
-            week=week,
-            model_version=model_version,
-            data_fingerprint=str(flags["data_fingerprint"].iloc[0]),
-            card_html=card_html(card[0]) if card else None,
-            card_path=card[1].name if card else None,
-            manifest=runs.manifest(folder),
-        )
-
-    # -- admins: users, units, the access log ----------------------------------------------
-
-    @app.get("/admin/users", response_class=HTMLResponse)
-    def users_page(request: Request, _user: Admin, saved: str = "") -> Response:
-        return pages.users(request, store, saved=saved)
-
-    @app.post("/admin/users", response_class=HTMLResponse)
-    def add_user(
-        request: Request,
-        user: Admin,
-        username: Annotated[str, Form()] = "",
-        role: Annotated[str, Form()] = "",
-        password: Annotated[str, Form()] = "",
-        units: Annotated[list[str] | None, Form()] = None,
-    ) -> Response:
-        try:
-            added = store.add_user(
-                username=username,
-                role=role,
-                units=units or [],
-                password=password or None,
-                actor=user.username,
-            )
-        except AccessError as exc:
-            return pages.users(request, store, error=str(exc), status=400)
-        return RedirectResponse(f"/admin/users?saved={quote(added.username)}", status_code=303)
-
-    @app.post("/admin/users/{username}", response_class=HTMLResponse)
-    def change_user(
-        request: Request,
-        user: Admin,
-        username: str,
-        role: Annotated[str, Form()] = "",
-        active: Annotated[str, Form()] = "",
-        password: Annotated[str, Form()] = "",
-        units: Annotated[list[str] | None, Form()] = None,
-    ) -> Response:
-        try:
-            changed = store.update_user(
-                username=username,
-                actor=user.username,
-                role=role or None,
-                units=units or [],
-                active=active == "on",
-                password=password or None,
-            )
-        except AccessError as exc:
-            return pages.users(request, store, error=str(exc), status=400)
-        return RedirectResponse(f"/admin/users?saved={quote(changed.username)}", status_code=303)
-
-    @app.get("/admin/access-log", response_class=HTMLResponse)
-    def access_log(request: Request, _user: Admin) -> Response:
-        log = store.access_frame(limit=ACCESS_LOG_LIMIT)
-        entries = [
-            {**record, "at": f"{record['at']:%Y-%m-%d %H:%M:%S} UTC"}
-            for record in log.to_dict("records")
-        ]
-        return pages.render(request, "access_log.html.j2", entries=entries, limit=ACCESS_LOG_LIMIT)
-
-    return app
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -819,3 +516,449 @@ class _Pages:
             saved=saved,
             error=error,
         )
+
+
+# -- the routers of each area ------------------------------------------------------------
+# Every route reads the app's store, settings and page renderer through these dependencies
+# (``create_app`` puts them on ``app.state``); the app's guard has identified the user first.
+
+
+def _store(request: Request) -> WorkspaceStore:
+    return request.app.state.store
+
+
+def _settings(request: Request) -> WebSettings:
+    return request.app.state.settings
+
+
+def _pages(request: Request) -> _Pages:
+    return request.app.state.pages
+
+
+Store = Annotated[WorkspaceStore, Depends(_store)]
+Settings = Annotated[WebSettings, Depends(_settings)]
+Pages = Annotated[_Pages, Depends(_pages)]
+
+
+def visible_flag(
+    request: Request,
+    store: WorkspaceStore,
+    user: User,
+    flag_id: str,
+    action: str,
+    *,
+    log_allowed: bool = True,
+) -> dict[str, Any]:
+    """The flag if ``user`` may see it; else 404 (as for an unknown flag), logged as
+    denied. An allowed access is logged too, unless ``log_allowed`` is false (the caller
+    logs it with its outcome)."""
+    flag = store.flag(flag_id)
+    allowed = flag is not None and user.may_see_unit(str(flag["unit"]))
+    if allowed and not log_allowed:
+        return flag
+    store.log_access(
+        username=user.username,
+        action=action,
+        target=flag_id,
+        outcome="allowed" if allowed else "denied",
+        client=_client(request),
+    )
+    if flag is None or not allowed:
+        raise HTTPException(404, f"No flag {flag_id} in your units.")
+    return flag
+
+
+# -- signing in and out ------------------------------------------------------------------
+
+sign_in_routes = APIRouter()
+
+
+@sign_in_routes.get("/login", response_class=HTMLResponse)
+def login_form(
+    request: Request,
+    next: str = "/",
+    *,
+    pages: Pages,
+) -> Response:
+    if request.state.user is not None:
+        return RedirectResponse(_safe_next(next, request.state.user), status_code=303)
+    return pages.render(request, "login.html.j2", next=_local(next))
+
+
+@sign_in_routes.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+    *,
+    store: Store,
+    settings: Settings,
+    pages: Pages,
+) -> Response:
+    try:
+        user = store.check_login(
+            username=username,
+            password=password,
+            client=_client(request),
+            limits=settings.login_limits,
+        )
+    except LoginRefused as exc:
+        return pages.render(request, "login.html.j2", status=429, next=_local(next), error=str(exc))
+    except AccessError as exc:
+        return pages.render(request, "login.html.j2", status=401, next=_local(next), error=str(exc))
+    # A fresh session and CSRF token at login, so a session planted before it is useless.
+    request.session.clear()
+    request.session["sid"] = store.start_session(user.username, client=_client(request))
+    request.session["csrf"] = secrets.token_urlsafe(32)
+    return RedirectResponse(_safe_next(next, user), status_code=303)
+
+
+@sign_in_routes.post("/logout")
+def logout(
+    request: Request,
+    _user: Anyone,
+    store: Store,
+) -> Response:
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        store.end_session(token, client=_client(request))
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@sign_in_routes.get("/favicon.ico")
+def favicon(_user: Anyone) -> Response:
+    # Pages declare an empty icon; this answers browsers that ask anyway (the fairness
+    # audit page is the run's own file), so they log no 404.
+    return Response(status_code=204)
+
+
+@sign_in_routes.get("/")
+def home(user: Anyone) -> Response:
+    return RedirectResponse(HOME_OF_ROLE[user.role], status_code=303)
+
+
+# -- reviewers: the list, officer cards, decisions ---------------------------------------
+
+review_routes = APIRouter()
+
+
+@review_routes.get("/flags", response_class=HTMLResponse)
+def flag_list(
+    request: Request,
+    user: Reviewer,
+    week: dt.date | None = None,
+    unit: str = "",
+    status: str = "all",
+    *,
+    store: Store,
+    settings: Settings,
+    pages: Pages,
+) -> Response:
+    weeks = store.weeks(user.units)
+    if week is not None and week not in weeks:
+        raise HTTPException(404, f"No list for {week} in your units.")
+    chosen = week or (weeks[0] if weeks else None)
+    statuses = (*STATUS_FILTERS, *settings.decisions)
+    if status not in statuses:
+        raise HTTPException(400, f"Unknown status {status!r}; use one of {statuses}.")
+    flags = _visible(store.flags_frame(as_of=chosen), user) if chosen else _visible(None, user)
+    shown = _filter(flags, unit=unit, status=status)
+    return pages.render(
+        request,
+        "list.html.j2",
+        week=chosen,
+        weeks=weeks,
+        unit=unit,
+        units=sorted(user.units),
+        status_filter=status,
+        statuses=statuses,
+        total=len(flags),
+        decided=int(flags["decision"].notna().sum()),
+        rows=[_row(record) for record in shown.to_dict("records")],
+        export=f"/decisions.csv?{urlencode({'week': chosen or '', 'unit': unit})}",
+        failed_runs=run_status.failures(settings.runs_dir),
+    )
+
+
+@review_routes.get("/flags/{flag_id}", response_class=HTMLResponse)
+def officer_card(
+    request: Request,
+    user: Reviewer,
+    flag_id: str,
+    saved: int = 0,
+    *,
+    store: Store,
+    pages: Pages,
+) -> Response:
+    flag = visible_flag(request, store, user, flag_id, "view_officer_card")
+    return pages.card(request, store, flag, saved=bool(saved))
+
+
+@review_routes.post("/flags/{flag_id}/decision", response_class=HTMLResponse)
+def decide(
+    request: Request,
+    user: Reviewer,
+    flag_id: str,
+    decision: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    decided_on: Annotated[str, Form()] = "",
+    version: Annotated[str, Form()] = "0",
+    *,
+    store: Store,
+    settings: Settings,
+    pages: Pages,
+) -> Response:
+    flag = visible_flag(request, store, user, flag_id, "record_decision", log_allowed=False)
+    form = {"decision": decision, "note": note, "decided_on": decided_on, "version": version}
+
+    def log(outcome: AccessOutcome) -> None:
+        store.log_access(
+            username=user.username,
+            action="record_decision",
+            target=flag_id,
+            outcome=outcome,
+            client=_client(request),
+        )
+
+    try:
+        day = dt.date.fromisoformat(decided_on) if decided_on else settings.clock().date()
+        if not version.isdigit():
+            raise ReviewError(f"version: {version!r} is not a version (a whole number)")
+        store.record_decision(
+            flag_id=flag_id,
+            decision=decision,
+            reviewer=user.username,
+            note=note,
+            decided_on=day,
+            allowed=settings.decisions,
+            expected_version=int(version),
+        )
+    except DecisionConflict as exc:
+        # Someone decided since this card was opened: show their decision; the reviewer's
+        # own stays in the form, now against the current version, to resubmit knowingly.
+        [(_, now)] = exc.conflicts
+        form["version"] = str(now.version if now is not None else 0)
+        log("conflict")
+        return pages.card(request, store, flag, conflict=now, form=form, status=409)
+    except ValueError as exc:  # ReviewError, or a date that does not parse
+        message = str(exc) if isinstance(exc, ReviewError) else f"decided_on: {exc}"
+        log("rejected")
+        return pages.card(request, store, flag, error=message, form=form, status=400)
+    log("allowed")
+    return RedirectResponse(f"/flags/{quote(flag_id)}?saved=1", status_code=303)
+
+
+@review_routes.get("/decisions.csv")
+def export_decisions(
+    request: Request,
+    user: Reviewer,
+    week: dt.date | None = None,
+    unit: str = "",
+    *,
+    store: Store,
+) -> Response:
+    flags = _visible(store.flags_frame(as_of=week), user)
+    decided = _filter(flags, unit=unit, status="decided")
+    store.log_access(
+        username=user.username,
+        action="export_decisions",
+        target=f"{week or 'all weeks'} {unit or 'all units'}".strip(),
+        outcome="allowed",
+        client=_client(request),
+    )
+    table = decided[list(EXPORT_COLUMNS)].map(_text)
+    name = f"decisions-{week or 'all'}.csv"
+    return Response(
+        csv_text(table),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@review_routes.get("/trail", response_class=HTMLResponse)
+def trail(
+    request: Request,
+    user: ReviewerOrAdmin,
+    store: Store,
+    pages: Pages,
+) -> Response:
+    flags = store.flags_frame()
+    if user.role == "admin":
+        entries = store.trail_frame()
+    else:
+        flags = _visible(flags, user)
+        entries = store.trail_frame(list(flags["flag_id"]))
+    newest = entries.iloc[::-1].head(TRAIL_LIMIT)
+    officers = dict(zip(flags["flag_id"], flags["officer_id"], strict=True))
+    return pages.render(
+        request,
+        "trail.html.j2",
+        entries=_trail_rows(newest, officers=officers, link=user.role == "reviewer"),
+        limit=TRAIL_LIMIT,
+    )
+
+
+# -- reviewers and auditors: weeks, fairness audit, model card ---------------------------
+
+week_routes = APIRouter()
+
+
+@week_routes.get("/audits", response_class=HTMLResponse)
+def audits(
+    request: Request,
+    _user: ReviewerOrAuditor,
+    store: Store,
+    settings: Settings,
+    pages: Pages,
+) -> Response:
+    flags = store.flags_frame()
+    weeks = []
+    for week in store.weeks():
+        folder = runs.run_folder(settings.runs_dir, week)
+        of_week = flags.loc[flags["as_of"] == week]
+        weeks.append(
+            {
+                "as_of": week,
+                "flags": len(of_week),
+                "units": of_week["unit"].nunique(),
+                "decided": int(of_week["decision"].notna().sum()),
+                "has_audit": runs.audit_html(folder) is not None,
+                "model_version": str(of_week["model_version"].iloc[0]),
+            }
+        )
+    return pages.render(request, "audits.html.j2", weeks=weeks)
+
+
+@week_routes.get("/weeks/{week}/audit", response_class=HTMLResponse)
+def fairness_audit(
+    week: dt.date,
+    _user: ReviewerOrAuditor,
+    settings: Settings,
+) -> Response:
+    page = runs.audit_html(runs.run_folder(settings.runs_dir, week))
+    if page is None:
+        raise HTTPException(404, f"No fairness audit was written for the list of {week}.")
+    # The audit is a self-contained report; a bar at its top leads back to the workspace.
+    bar = (
+        '<p style="margin:0;padding:0.4rem 1rem;background:#eef5fb">'
+        '<a href="/audits">Back to the workspace</a></p>'
+    )
+    head, found, tail = page.partition("<body>")
+    return HTMLResponse(head + found + bar + tail if found else page)
+
+
+@week_routes.get("/weeks/{week}/model-card", response_class=HTMLResponse)
+def model_card(
+    request: Request,
+    week: dt.date,
+    _user: ReviewerOrAuditor,
+    store: Store,
+    settings: Settings,
+    pages: Pages,
+) -> Response:
+    flags = store.flags_frame(as_of=week)
+    if flags.empty:
+        raise HTTPException(404, f"No list was published for {week}.")
+    folder = runs.run_folder(settings.runs_dir, week)
+    model_version = str(flags["model_version"].iloc[0])
+    card = runs.model_card(settings.runs_dir, folder, model_version)
+    return pages.render(
+        request,
+        "model_card.html.j2",
+        week=week,
+        model_version=model_version,
+        data_fingerprint=str(flags["data_fingerprint"].iloc[0]),
+        card_html=card_html(card[0]) if card else None,
+        card_path=card[1].name if card else None,
+        manifest=runs.manifest(folder),
+    )
+
+
+# -- admins: users, units, the access log ------------------------------------------------
+
+admin_routes = APIRouter()
+
+
+@admin_routes.get("/admin/users", response_class=HTMLResponse)
+def users_page(
+    request: Request,
+    _user: Admin,
+    saved: str = "",
+    *,
+    store: Store,
+    pages: Pages,
+) -> Response:
+    return pages.users(request, store, saved=saved)
+
+
+@admin_routes.post("/admin/users", response_class=HTMLResponse)
+def add_user(
+    request: Request,
+    user: Admin,
+    username: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    units: Annotated[list[str] | None, Form()] = None,
+    *,
+    store: Store,
+    pages: Pages,
+) -> Response:
+    try:
+        added = store.add_user(
+            username=username,
+            role=role,
+            units=units or [],
+            password=password or None,
+            actor=user.username,
+        )
+    except AccessError as exc:
+        return pages.users(request, store, error=str(exc), status=400)
+    return RedirectResponse(f"/admin/users?saved={quote(added.username)}", status_code=303)
+
+
+@admin_routes.post("/admin/users/{username}", response_class=HTMLResponse)
+def change_user(
+    request: Request,
+    user: Admin,
+    username: str,
+    role: Annotated[str, Form()] = "",
+    active: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    units: Annotated[list[str] | None, Form()] = None,
+    *,
+    store: Store,
+    pages: Pages,
+) -> Response:
+    try:
+        changed = store.update_user(
+            username=username,
+            actor=user.username,
+            role=role or None,
+            units=units or [],
+            active=active == "on",
+            password=password or None,
+        )
+    except AccessError as exc:
+        return pages.users(request, store, error=str(exc), status=400)
+    return RedirectResponse(f"/admin/users?saved={quote(changed.username)}", status_code=303)
+
+
+@admin_routes.get("/admin/access-log", response_class=HTMLResponse)
+def access_log(
+    request: Request,
+    _user: Admin,
+    store: Store,
+    pages: Pages,
+) -> Response:
+    log = store.access_frame(limit=ACCESS_LOG_LIMIT)
+    entries = [
+        {**record, "at": f"{record['at']:%Y-%m-%d %H:%M:%S} UTC"}
+        for record in log.to_dict("records")
+    ]
+    return pages.render(request, "access_log.html.j2", entries=entries, limit=ACCESS_LOG_LIMIT)
+
+
+# Every area's router, in the order the app includes them.
+ROUTERS: tuple[APIRouter, ...] = (sign_in_routes, review_routes, week_routes, admin_routes)

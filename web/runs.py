@@ -1,9 +1,10 @@
 """What a weekly run wrote, read back for the workspace: run folder, timelines, audit, card.
 
-A week's run folder is ``<runs_dir>/weekly-<as-of>`` (``ewp score``) or ``<runs_dir>/<as-of>``
-(``ewp demo``). The model card of a week is ``model_card.md`` in its run folder if there is
-one, else the newest ``train-*/model_card.md`` of the same config written for the week's model
-(``ewp train`` writes one per registered champion; its first line names the model ID).
+A week's run folder is ``<runs_dir>/weekly-<as-of>`` (``ewp score`` and ``ewp demo``) or
+``<runs_dir>/<as-of>`` (the demo of earlier versions). The model card of a week is
+``model_card.md`` in its run folder if there is one, else the newest
+``train-*/model_card.md`` of the same config written for the week's model (``ewp train``
+writes one per registered champion; its first line names the model ID).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def audit_html(folder: Path | None) -> str | None:
 
 def model_id_of(model_version: str) -> str:
     """The model ID in a flag's ``model_version`` ("scorecard-… (v3)" from ``ewp score``,
-    the bare ID from ``ewp demo``)."""
+    the bare ID from the demo of earlier versions)."""
     return model_version.split(" (v", 1)[0].strip()
 
 
@@ -83,7 +84,7 @@ def model_card(runs_dir: Path, folder: Path | None, model_version: str) -> tuple
 
 
 def manifest(folder: Path | None) -> dict[str, object] | None:
-    """The run's ``manifest.json`` (``ewp demo`` writes one), or None."""
+    """The run's ``manifest.json`` (the score flow writes one), or None."""
     if folder is None or not (folder / MANIFEST).is_file():
         return None
     return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
