@@ -15,7 +15,8 @@ Access rules (who sees what)
       Reviewers also read each week's fairness audit and model card: the weekly report tells
       them to read the audit before acting on a flag, and both are aggregates (no officer).
     * ``auditor``: the weeks, each week's fairness audit (aggregates, small cells suppressed)
-      and model card; never an officer card (403).
+      and model card, and the oversight reports (``web.oversight``, reviewers too); never an
+      officer card (403).
     * ``admin``: accounts and unit assignments, the whole audit trail and the access log; no
       officer cards, audits or model cards (403): administering accounts needs none of them.
 
@@ -64,6 +65,7 @@ from ewp.atomic import csv_text
 from ewp.review import CurrentDecision, DecisionConflict, ReviewError
 from reports.weekly import CHART_YEARS, MARKING, chart_legend, officer_history
 from web import runs
+from web.oversight import oversight_router
 from web.settings import WebSettings
 
 SESSION_COOKIE = "ewp_workspace"
@@ -466,6 +468,8 @@ def create_app(settings: WebSettings) -> FastAPI:
             card_path=card[1].name if card else None,
             manifest=runs.manifest(folder),
         )
+
+    app.include_router(oversight_router(settings, render=pages.render, user=ReviewerOrAuditor))
 
     # -- admins: users, units, the access log ----------------------------------------------
 
