@@ -725,6 +725,11 @@ def _times(value: float) -> str:
     return f"{value:.2f}×"
 
 
+def _officers(attribute: str, group: str) -> str:
+    """ "Black officers", "Female officers", "officers aged 25–34"."""
+    return f"officers aged {group}" if attribute == "age_band" else f"{group} officers"
+
+
 def disparity_findings(table: pd.DataFrame, *, config: FairnessConfig) -> list[str]:
     """Plain sentences: for each family and group whose allegation rate is clearly above the
     reference's (verdict "outside band", above it), whether its allegations are proven less
@@ -733,6 +738,16 @@ def disparity_findings(table: pd.DataFrame, *, config: FairnessConfig) -> list[s
     confidence = f"{config.confidence:.0%}"
     sentences = []
     rates = table.loc[table["metric"] == "allegations_per_officer_year"]
+    rates = rates.sort_values(  # by family, then attribute, as the report's tables are
+        ["family", "attribute"],
+        key=lambda column: column.map(
+            {
+                **{f: i for i, f in enumerate(FAMILIES)},
+                **{a: i for i, a in enumerate(config.attributes)},
+            }
+        ),
+        kind="stable",
+    )
     proven = table.loc[table["metric"] == "proven_rate"].set_index(["family", "attribute", "group"])
     for row in rates.itertuples(index=False):
         if row.verdict != OUTSIDE:
@@ -743,10 +758,10 @@ def disparity_findings(table: pd.DataFrame, *, config: FairnessConfig) -> list[s
             & (rates["verdict"] == REFERENCE),
             "group",
         ].iloc[0]
-        who = f"{row.group} officers ({row.attribute.replace('_', ' ')})"
         head = (
-            f"{row.family.capitalize()}: {who} face {_times(row.ratio)} the allegations per "
-            f"officer-year of {reference} officers ({confidence} interval "
+            f"{row.family.capitalize()}: {_officers(row.attribute, row.group)} face "
+            f"{_times(row.ratio)} the allegations per officer-year of "
+            f"{_officers(row.attribute, reference)} ({confidence} interval "
             f"{_times(row.ratio_ci_low)}–{_times(row.ratio_ci_high)})"
         )
         if row.ratio < 1:
