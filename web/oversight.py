@@ -7,8 +7,8 @@ one, with a bar leading back to the workspace. The reports hold aggregates and p
 ``create_app`` passes the dependency that admits those roles.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: the routes' user parameter is annotated with the
+# dependency ``create_app`` passes in, which FastAPI must see as an object, not as a name.
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
