@@ -51,7 +51,7 @@ Disproportionality (``disproportionality``)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -793,6 +793,18 @@ def disparity_findings(table: pd.DataFrame, *, config: FairnessConfig) -> list[s
 # ---------------------------------------------------------------------------------------------
 # Everything together
 # ---------------------------------------------------------------------------------------------
+def _overall_by_source_and_category(
+    frame: pd.DataFrame, table_by: Callable[[pd.DataFrame, str | None], pd.DataFrame]
+) -> pd.DataFrame:
+    """``table_by`` overall, by source and by category, stacked, with a ``by`` column first."""
+    parts = [
+        table_by(frame, column).assign(by=column or "all")
+        for column in (None, "source", "category")
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    return table[["by", *[c for c in table.columns if c != "by"]]]
+
+
 @dataclass(frozen=True)
 class Oversight:
     """The oversight figures of one force as of one date (see the module docstring)."""
@@ -822,42 +834,24 @@ def oversight(
     """Every oversight figure of ``data`` as of ``as_of`` (``extracted_on``: the export date,
     see the module docstring); the same inputs and ``seed`` give the same figures."""
     frame = allegations_as_of(data, as_of=as_of, extracted_on=extracted_on)
-    durations = pd.concat(
-        [
-            durations_by(frame, None).assign(by="all"),
-            durations_by(frame, "source").assign(by="source"),
-            durations_by(frame, "category").assign(by="category"),
-        ],
-        ignore_index=True,
-    )
-    durations = durations[["by", *[c for c in durations.columns if c != "by"]]]
     curves = {
         family: kaplan_meier(part["days"], part["decided"])
         for family, sources in FAMILIES.items()
         for part in [frame.loc[frame["source"].isin(sources)]]
     }
-    findings = pd.concat(
-        [
-            finding_shares(frame, None).assign(by="all"),
-            finding_shares(frame, "source").assign(by="source"),
-            finding_shares(frame, "category").assign(by="category"),
-        ],
-        ignore_index=True,
-    )
-    findings = findings[["by", *[c for c in findings.columns if c != "by"]]]
     per_officer = pileups(frame, as_of=as_of)
     rows = officer_years(data, frame, as_of=as_of, age_band_edges=config.age_band_edges)
     disparity = disproportionality(rows, config=config, seed=seed)
     return Oversight(
         as_of=as_of,
         allegations=frame,
-        durations=durations,
+        durations=_overall_by_source_and_category(frame, durations_by),
         curves=curves,
         trend=quarterly_trend(frame, as_of=as_of),
         backlog=backlog_by_age(frame),
         pileups=per_officer,
         pileup_summary=pileup_summary(per_officer),
-        findings=findings,
+        findings=_overall_by_source_and_category(frame, finding_shares),
         repeat_outcomes=repeat_officer_outcomes(frame, data.officers, as_of=as_of),
         disparity=disparity,
         disparity_sentences=disparity_findings(disparity, config=config),

@@ -9,7 +9,7 @@ escaped by the template (``reports.load_template``); there is no script and no e
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,6 +90,14 @@ def group_label(by: str, group: str) -> str:
     if by == "source":
         return SOURCE_LABELS.get(group, group)
     return group
+
+
+def _formatted(table: pd.DataFrame, **formats: Callable[[Any], str]) -> list[dict[str, str]]:
+    """Each row of ``table`` as text: column -> its format, for the columns named."""
+    return [
+        {column: text(row[column]) for column, text in formats.items()}
+        for row in table.to_dict("records")
+    ]
 
 
 def _mean_text(row: Mapping[str, Any]) -> str:
@@ -329,30 +337,26 @@ def render_oversight_report(
         "headline": headline(result),
         "durations": _duration_rows(result.durations),
         "curve_chart": _curve_chart(result),
-        "trend": [
-            {
-                "quarter": row["quarter"],
-                "received": count(row["received"]),
-                "open": count(row["open"]),
-                "median": days(row["median_days"]),
-                "over_one_year": percent(row["over_one_year"]),
-                "over_two_years": percent(row["over_two_years"]),
-                "open_at_quarter_end": count(row["open_at_quarter_end"]),
-            }
-            for row in trend.to_dict("records")
-        ],
+        "trend": _formatted(
+            trend,
+            quarter=str,
+            received=count,
+            open=count,
+            median_days=days,
+            over_one_year=percent,
+            over_two_years=percent,
+            open_at_quarter_end=count,
+        ),
         "trend_chart": _trend_chart(trend),
-        "backlog": [
-            {
-                "age": row["age"],
-                "notices": count(row["notices"]),
-                "cases": count(row["cases"]),
-                "public": count(row["public"]),
-                "internal": count(row["internal"]),
-                "share": percent(row["share"]),
-            }
-            for row in result.backlog.to_dict("records")
-        ],
+        "backlog": _formatted(
+            result.backlog,
+            age=str,
+            notices=count,
+            cases=count,
+            public=count,
+            internal=count,
+            share=percent,
+        ),
         "backlog_chart": _backlog_chart(result.backlog),
         "pileup_summary": result.pileup_summary.to_dict("records"),
         "pileup_list": pileup_list.head(PILEUP_LIST_SHOWN).to_dict("records"),
