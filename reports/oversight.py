@@ -184,11 +184,7 @@ def _disparity_chart(table: pd.DataFrame, *, family: str, metric: str, config: F
     part = table.loc[(table["family"] == family) & (table["metric"] == metric)]
     rows = []
     for row in part.to_dict("records"):
-        note = ""
-        if row["verdict"] == REFERENCE:
-            note = "reference"
-        elif _missing(row["ratio"]):
-            note = str(row["verdict"])
+        note = str(row["verdict"])
         rows.append(
             Interval(
                 label=f"{row['attribute'].replace('_', ' ')}: {row['group']}",
@@ -246,7 +242,12 @@ def _disparity_tables(table: pd.DataFrame, config: FairnessConfig) -> list[dict[
                 "family": family,
                 "rows": rows,
                 "charts": [
-                    _disparity_chart(table, family=family, metric=metric, config=config)
+                    {
+                        "svg": _disparity_chart(table, family=family, metric=metric, config=config),
+                        "caption": f"{METRIC_LABELS[metric].capitalize()}: ratio to the "
+                        f"reference group, {config.confidence:.0%} interval; shaded: "
+                        f"{config.band[0]}–{config.band[1]}.",
+                    }
                     for metric in ("allegations_per_officer_year", "proven_rate")
                 ],
             }
