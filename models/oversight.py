@@ -733,8 +733,9 @@ def _officers(attribute: str, group: str) -> str:
 def disparity_findings(table: pd.DataFrame, *, config: FairnessConfig) -> list[str]:
     """Plain sentences: for each family and group whose allegation rate is clearly above the
     reference's (verdict "outside band", above it), whether its allegations are proven less
-    often (the whole proven-rate ratio interval below 1: a sign of allegations without merit)
-    or not. Groups with clearly fewer allegations are named too."""
+    often (the whole proven-rate ratio interval below 1: a sign of allegations without merit),
+    more often (the whole interval above 1) or about as often (the interval includes 1: no
+    clear sign either way). Groups with clearly fewer allegations are named too."""
     confidence = f"{config.confidence:.0%}"
     sentences = []
     rates = table.loc[table["metric"] == "allegations_per_officer_year"]
@@ -780,12 +781,19 @@ def disparity_findings(table: pd.DataFrame, *, config: FairnessConfig) -> list[s
                 f"{_times(stage['ratio_ci_high'])}): a sign that some of the extra allegations "
                 "are without merit."
             )
-        else:
+        elif stage["ratio_ci_low"] > 1:
             sentences.append(
-                f"{head}; their allegations are not proven less often "
+                f"{head}, and their allegations are proven more often "
                 f"({_times(stage['ratio'])}, interval {_times(stage['ratio_ci_low'])}–"
                 f"{_times(stage['ratio_ci_high'])}): the disparity in allegations does not go "
                 "with a lower proven rate."
+            )
+        else:
+            sentences.append(
+                f"{head}; their allegations are proven about as often "
+                f"({_times(stage['ratio'])}, interval {_times(stage['ratio_ci_low'])}–"
+                f"{_times(stage['ratio_ci_high'])}, which includes 1): no clear sign that the "
+                "disparity in allegations goes with a lower proven rate."
             )
     return sentences
 

@@ -349,7 +349,8 @@ def test_findings_say_where_more_allegations_go_with_a_lower_proven_rate(
     internal = [s for s in sentences if s.startswith("Internal and conduct matters: Black")]
     assert len(public) == 1 and "proven less often" in public[0]
     assert "without merit" in public[0]
-    assert len(internal) == 1 and "does not go with a lower proven rate" in internal[0]
+    assert len(internal) == 1 and "proven about as often" in internal[0]
+    assert "no clear sign that the disparity in allegations goes with a lower" in internal[0]
     assert not any("Asian" in s for s in sentences)  # suppressed
 
 
@@ -465,3 +466,41 @@ def test_synthetic_report_without_bias_finds_no_disparity_sentence_for_ethnicity
     assert np.allclose(ratios[["all sources", "public complaints"]].to_numpy(dtype=float), 1.0)
     # No internal allegation at all: a ratio to a rate of 0 is not defined (NaN, never inf).
     assert math.isnan(ratios["internal and conduct matters"])
+
+
+def test_findings_distinguish_lower_higher_and_unclear_proven_rates() -> None:
+    def row(group: str, metric: str, ratio: float, low: float, high: float, verdict: str):
+        return {"family": "public complaints", "attribute": "ethnicity", "group": group,
+                "metric": metric, "ratio": ratio, "ratio_ci_low": low, "ratio_ci_high": high,
+                "verdict": verdict}  # fmt: skip
+
+    rate, proven = "allegations_per_officer_year", "proven_rate"
+    table = pd.DataFrame(
+        [
+            row("White", rate, 1, 1, 1, "reference"),
+            row("White", proven, 1, 1, 1, "reference"),
+            row("Lower", rate, 2, 1.8, 2.2, "outside band"),
+            row("Lower", proven, 0.5, 0.4, 0.6, "outside band"),
+            row("Higher", rate, 1.7, 1.6, 1.8, "outside band"),
+            row("Higher", proven, 1.3, 1.2, 1.4, "outside band"),
+            row("Unclear", rate, 1.5, 1.3, 1.7, "outside band"),
+            row("Unclear", proven, 0.8, 0.6, 1.01, "insufficient data"),
+            row("Within", rate, 1.1, 0.9, 1.3, "within band"),
+            row("Within", proven, 0.5, 0.4, 0.6, "outside band"),
+            row("Fewer", rate, 0.5, 0.4, 0.6, "outside band"),
+            row("Fewer", proven, 1, 0.8, 1.2, "within band"),
+        ]
+    )
+    sentences = disparity_findings(table, config=FAST)
+    assert [s.split(" officers face")[0] for s in sentences] == [
+        "Public complaints: Lower",
+        "Public complaints: Higher",
+        "Public complaints: Unclear",
+        "Public complaints: Fewer",
+    ]
+    lower, higher, unclear, fewer = sentences
+    assert lower.endswith("a sign that some of the extra allegations are without merit.")
+    assert "proven more often (1.30×" in higher
+    assert higher.endswith("does not go with a lower proven rate.")
+    assert "which includes 1): no clear sign" in unclear
+    assert fewer.endswith("fewer allegations.") and "0.50×" in fewer
