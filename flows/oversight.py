@@ -25,6 +25,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from ewp.atomic import staged_dir, write_csv, write_text
 from ewp.config import Config
 from ewp.marking import mark_folder
@@ -59,7 +61,7 @@ class OversightRun:
     headline: tuple[str, ...]
 
 
-def oversight_tables(result: Oversight) -> dict[str, object]:
+def oversight_tables(result: Oversight) -> dict[str, pd.DataFrame]:
     """The report's tables by file name (aggregates only; the pile-up list is apart)."""
     return {
         "oversight_durations.csv": result.durations,

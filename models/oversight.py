@@ -59,6 +59,9 @@ import pandas as pd
 
 from ewp.config import FairnessConfig
 from ewp.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
+
+# The fairness audit's own helpers (ratios to 0, intervals, verdicts, "Unknown" groups,
+# per-officer sums), so that this report and the audit agree on every convention.
 from models.fairness import (
     INSUFFICIENT,
     OUTSIDE,

@@ -97,9 +97,7 @@ def test_as_of_an_earlier_date_counts_only_what_was_known_then(
     assert trend["quarter"].iloc[-1] == "2018Q4"
 
 
-def test_the_report_opens_in_headless_chromium_with_no_external_asset(
-    run, tmp_path: Path
-) -> None:
+def test_the_report_opens_in_headless_chromium_with_no_external_asset(run, tmp_path: Path) -> None:
     first, _, _ = run
     page = first.run_dir / "oversight.html"
     html = page.read_text(encoding="utf-8")
