@@ -887,12 +887,39 @@ def audit(
 
 
 @app.command()
+def oversight(
+    config: ConfigOption = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Report date (YYYY-MM-DD); default the export date.")
+    ] = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Report on the misconduct system itself: time to decide, pile-ups, outcomes, disparity.
+
+    Writes oversight.html and its tables (CSV) to <data home>/runs/<config>/oversight-<date>/ from
+    what was known before the date. See docs/oversight.md.
+    """
+    cfg = _config(config)
+    day = _day("--as-of", as_of)
+    home = _home(cfg)
+    verbose = _verbose(verbose)
+    from flows.oversight import oversight_flow
+
+    with _reported_errors(), _running(verbose):
+        run = oversight_flow(cfg, home, day)
+    for sentence in run.headline:
+        console.print(f"- {escape(sentence)}", soft_wrap=True, highlight=False)
+    console.print(f"Oversight report: [bold]{escape(str(run.report))}[/bold]", soft_wrap=True)
+
+
+@app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run the weekly scoring and monthly retraining schedules.
 
     Registers the deployments with a Prefect server and runs them. Weekly scoring on Mondays at
-    06:00 and retraining on the 1st of each month at 05:00 (Europe/London). Point PREFECT_API_URL at
-    a running Prefect server (prefect server start) to see them in its UI; stop with Ctrl-C.
+    06:00, retraining on the 1st of each month at 05:00 and the oversight report at 07:00
+    (Europe/London). Point PREFECT_API_URL at a running Prefect server (prefect server start) to
+    see them in its UI; stop with Ctrl-C.
     """
     cfg = _config(config)
     # The scheduled runs resolve the data home again, in this process: the same one.

@@ -21,7 +21,9 @@ NOTICE = f"""{MARKING}
 Every file in this folder is {MARKING}. The weekly list, its reasons and the officers'
 histories (flags.csv, flags.json, reasons.csv, timelines.csv, report.html) name officers; the
 quarantine report may too; the fairness audit (audit.html, audit_*.csv) describes officers by
-ethnicity, gender and age band, in aggregates with small groups suppressed.
+ethnicity, gender and age band, in aggregates with small groups suppressed; the oversight report
+(oversight.html, oversight_*.csv) does too, names officers by pseudonym only, and its
+oversight_pileups.csv gives their identifiers beside the pseudonyms.
 
 Share them only with the professional standards unit and the reviewers who need them. The
 HTML reports carry the marking on every page; the CSV and JSON files do not (a marking line

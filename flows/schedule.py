@@ -1,4 +1,5 @@
-"""Scheduled deployments: weekly scoring on Monday 06:00 (Europe/London), monthly retraining.
+"""Scheduled deployments: weekly scoring on Monday 06:00 (Europe/London), monthly retraining,
+and the monthly oversight report.
 
 ``ewp serve`` registers these with a Prefect server and runs them (``prefect.serve``). The
 served flows take a config *path* (deployment parameters must be JSON), load it and call the
@@ -24,6 +25,7 @@ from ewp.config import Config, load_config
 from ewp.run_status import record_outcome
 from ewp.settings import data_home
 from flows.common import ewp_flow
+from flows.oversight import OversightRun, oversight_flow
 from flows.score import Published, score_flow
 from flows.train import TrainResult, run_train
 
@@ -31,10 +33,12 @@ T = TypeVar("T")
 TIMEZONE = "Europe/London"
 WEEKLY_CRON = "0 6 * * 1"  # Mondays 06:00
 MONTHLY_CRON = "0 5 1 * *"  # the 1st of each month, 05:00
+OVERSIGHT_CRON = "0 7 1 * *"  # the 1st of each month, 07:00 (after retraining)
 
 
 WEEKLY_JOB = "weekly scoring"
 MONTHLY_JOB = "monthly retraining"
+OVERSIGHT_JOB = "monthly oversight report"
 
 
 def _recorded(config: Config, job: str, run: Callable[[Path], T]) -> T:
@@ -64,8 +68,15 @@ def retrain(config_path: str | None = None) -> TrainResult:
     return _recorded(config, MONTHLY_JOB, lambda home: run_train(config, home))
 
 
+@ewp_flow(name="ewp-monthly-oversight")
+def monthly_oversight(config_path: str | None = None) -> OversightRun:
+    """Write the oversight report as of the export date."""
+    config = load_config(config_path)
+    return _recorded(config, OVERSIGHT_JOB, lambda home: oversight_flow(config, home))
+
+
 def deployments(config_path: Path | None) -> list[RunnerDeployment]:
-    """The two scheduled deployments for a config."""
+    """The three scheduled deployments for a config."""
     parameters = {"config_path": str(config_path.resolve()) if config_path else None}
     return [
         weekly.to_deployment(
@@ -79,5 +90,11 @@ def deployments(config_path: Path | None) -> list[RunnerDeployment]:
             schedule=Cron(MONTHLY_CRON, timezone=TIMEZONE),
             parameters=parameters,
             description="1st of the month 05:00: evaluate candidates, register the winner.",
+        ),
+        monthly_oversight.to_deployment(
+            name="monthly-oversight",
+            schedule=Cron(OVERSIGHT_CRON, timezone=TIMEZONE),
+            parameters=parameters,
+            description="1st of the month 07:00: the oversight report of the misconduct system.",
         ),
     ]

@@ -449,3 +449,94 @@ def bar_chart(
         height=height + rows * LEGEND_ROW + 6,
         body=body,
     )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One row of an interval chart: a point estimate and its interval (NaN: not drawn, the
+    row says why in ``note``)."""
+
+    label: str
+    value: float
+    low: float
+    high: float
+    note: str = ""
+
+
+def interval_chart(
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    rows: Sequence[Interval],
+    axis: Axis,
+    reference: float | None = None,
+    band: tuple[float, float] | None = None,
+    width: int = WIDTH,
+) -> Markup:
+    """Estimates with intervals, one labelled row each (a forest plot): a dot and a whisker
+    on a shared x ``axis`` (log for ratios), a dashed line at ``reference`` (e.g. 1) and a
+    shaded ``band`` (e.g. 0.8–1.25). A row without an estimate shows its ``note`` instead."""
+    label_width = 150.0
+    row_height = 22.0
+    top = MARGIN_TOP
+    plot_bottom = top + row_height * max(len(rows), 1)
+    height = plot_bottom + MARGIN_BOTTOM
+    values = [v for r in rows for v in (r.value, r.low, r.high)]
+    values += [reference] if reference is not None else []
+    values += list(band) if band is not None else []
+    x = _Scale(axis, values, MARGIN_LEFT + label_width, width - MARGIN_RIGHT)
+    y = _Scale(Axis("", low=0.0, high=1.0, ticks=((2.0, ""),)), [], plot_bottom, top)
+    body = _axes(x, y, plot_bottom=plot_bottom, x_label=axis.label, y_label="", x_ticks=x.ticks())
+    if band is not None and all(x.inside(b) for b in band):
+        low, high = (min(max(x(b), x.start), x.end) for b in band)
+        body.append(
+            f'<rect x="{_px(low)}" y="{_px(top)}" width="{_px(high - low)}" '
+            f'height="{_px(plot_bottom - top)}" fill="{GRID}" fill-opacity="0.7">'
+            f"<title>{escape(f'band {value_text(band[0])}–{value_text(band[1])}')}</title></rect>"
+        )
+    if reference is not None and x.inside(reference):
+        at = _px(x(reference))
+        body.append(
+            f'<line x1="{at}" y1="{_px(top)}" x2="{at}" y2="{_px(plot_bottom)}" '
+            f'stroke="{MUTED}" stroke-dasharray="4 3"/>'
+        )
+    colour, _ = style(0)
+    for index, row in enumerate(rows):
+        middle = top + row_height * (index + 0.5)
+        shown = row.label if len(row.label) <= 24 else row.label[:23] + "…"
+        body.append(
+            f'<text x="{_px(MARGIN_LEFT + label_width - 8)}" y="{_px(middle + 4)}" '
+            f'font-size="11" text-anchor="end" fill="{INK}"><title>{escape(row.label)}</title>'
+            f"{escape(shown)}</text>"
+        )
+        drawn = x.inside(row.value) and x.low <= row.value <= x.high
+        if not drawn:
+            body.append(
+                f'<text x="{_px(x.start + 6)}" y="{_px(middle + 4)}" font-size="11" '
+                f'fill="{MUTED}">{escape(row.note or "not shown")}</text>'
+            )
+            continue
+        text = f"{row.label}: {value_text(row.value, percent=axis.percent)}"
+        if x.inside(row.low) and x.inside(row.high):
+            left, right = max(x(row.low), x.start), min(x(row.high), x.end)
+            body.append(
+                f'<line x1="{_px(left)}" y1="{_px(middle)}" x2="{_px(right)}" '
+                f'y2="{_px(middle)}" stroke="{colour}" stroke-width="2"/>'
+            )
+            text += (
+                f" [{value_text(row.low, percent=axis.percent)}, "
+                f"{value_text(row.high, percent=axis.percent)}]"
+            )
+        body.append(
+            f'<circle cx="{_px(x(row.value))}" cy="{_px(middle)}" r="4" fill="{colour}">'
+            f"<title>{escape(text + (' ' + row.note if row.note else ''))}</title></circle>"
+        )
+    return _frame(
+        chart_id=chart_id,
+        title=title,
+        description=description,
+        width=width,
+        height=height,
+        body=body,
+    )

@@ -100,7 +100,7 @@ def redirected_to_login(response: object) -> bool:
 def test_anonymous_requests_are_redirected_to_login_on_every_route(
     client: TestClient, workspace: Workspace
 ) -> None:
-    values = {"flag_id": A_FLAG, "week": LATEST, "username": "rev.a"}
+    values = {"flag_id": A_FLAG, "week": LATEST, "as_of": LATEST, "username": "rev.a"}
     routes = [
         r
         for router in ROUTERS

@@ -15,7 +15,8 @@ Access rules (who sees what)
       Reviewers also read each week's fairness audit and model card: the weekly report tells
       them to read the audit before acting on a flag, and both are aggregates (no officer).
     * ``auditor``: the weeks, each week's fairness audit (aggregates, small cells suppressed)
-      and model card; never an officer card (403).
+      and model card, and the oversight reports (``web.oversight``, reviewers too); never an
+      officer card (403).
     * ``admin``: accounts and unit assignments, the whole audit trail and the access log; no
       officer cards, audits or model cards (403): administering accounts needs none of them.
 
@@ -64,6 +65,7 @@ from ewp.atomic import csv_text
 from ewp.review import CurrentDecision, DecisionConflict, ReviewError
 from reports.weekly import CHART_YEARS, MARKING, chart_legend, officer_history
 from web import runs
+from web.oversight import oversight_router
 from web.settings import WebSettings
 
 SESSION_COOKIE = "ewp_workspace"
@@ -186,6 +188,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     _add_error_pages(app, store=store, settings=settings, pages=pages)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(oversight_router(settings, render=pages.render, user=ReviewerOrAuditor))
     return app
 
 
