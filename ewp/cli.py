@@ -875,6 +875,46 @@ def score(
 
 
 @app.command()
+def monitor(
+    config: ConfigOption = None,
+    backfill: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FROM",
+            help="First publish the weekly lists of every Monday from FROM (YYYY-MM-DD) to the "
+            "export's latest, with the champion, as ewp score --as-of would have.",
+        ),
+    ] = None,
+    every: Annotated[
+        int, typer.Option(min=1, help="With --backfill: a list every N weeks (default 1).")
+    ] = 1,
+    verbose: VerboseOption = False,
+) -> None:
+    """Monitor the champion in service: matured lists, drift, calibration, reviews.
+
+    Writes monitor.html, CSVs and health.json to the data home's runs/<config>/monitor-<export
+    date>/ and records the matured metrics on the champion's registered version.
+    """
+    cfg = _config(config)
+    start = _day("--backfill", backfill)
+    home = _home(cfg)
+    verbose = _verbose(verbose)
+    from ewp.tracking import NoChampionError
+    from flows.monitor import NothingToMonitor, backfill_flow, monitor_flow
+
+    try:
+        with _reported_errors({NothingToMonitor: "Nothing to monitor"}), _running(verbose):
+            if start is not None:
+                days = backfill_flow(cfg, home, start, every)
+                console.print(f"Published {len(days)} weekly lists, {days[0]} to {days[-1]}")
+            monitored = monitor_flow(cfg, home)
+    except NoChampionError:
+        _no_champion(config)
+    console.print(monitored.health.line(), soft_wrap=True, highlight=False)
+    console.print(f"Monitoring page: [bold]{monitored.report}[/bold]", soft_wrap=True)
+
+
+@app.command()
 def audit(
     run: Annotated[
         Path, typer.Argument(metavar="RUN_FOLDER", help="A weekly run folder (with flags.csv).")
@@ -1379,6 +1419,13 @@ def models_list(config: ConfigOption = None) -> None:
         console.print("No registered model yet: run ewp train.")
         return
     _print_frame(versions, title="ewp-escalation versions")
+    cfg = _config(config)
+    from flows.monitor import health_summary, read_health
+
+    health = read_health(_home(cfg) / "runs" / cfg.name)
+    line = health_summary(health, today=dt.date.today(), max_age_days=cfg.monitoring.max_age_days)
+    warn = health is not None and bool(health.breaches)
+    console.print(f"[bold yellow]Warning:[/bold yellow] {line}" if warn else line, soft_wrap=True)
 
 
 @models_app.command("promote")

@@ -503,26 +503,51 @@ def score_flow(
         # (Published.warnings), and the report carries it as a banner.
         run_logger().info("%s", stale.warning)
     with step("Loading the champion from the model registry"):
-        model, model_version, tags = load_champion(tracker_for(config, home))
-    findings = champion_findings(tags)
+        champion = load_champion(tracker_for(config, home))
+    with step(f"Scoring every serving officer; the list of {day}"):
+        return publish_week(
+            config=config,
+            home=home,
+            validated=validated,
+            data_fingerprint=data_fingerprint,
+            champion=champion,
+            day=day,
+            stale=stale,
+        )
+
+
+def publish_week(
+    *,
+    config: Config,
+    home: Path,
+    validated: ValidationResult,
+    data_fingerprint: str,
+    champion: tuple[Any, str, dict[str, str]],
+    day: dt.date,
+    stale: StaleExport | None,
+) -> Published:
+    """Publish the list of ``day`` with ``champion`` (``load_champion``'s model, version label
+    and tags) into ``<home>/runs/<config>/weekly-<day>/`` (``ewp score``; ``ewp monitor
+    --backfill`` at past dates): staged, with the run's quarantine and manifest."""
+    model, model_version, tags = champion
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
-    with step(f"Scoring every serving officer; the list of {day}"), staged_dir(run_dir) as staging:
+    with staged_dir(run_dir) as staging:
         # The run keeps its own quarantine: what was left out, and why.
         write_validation_report(validated, staging)
         published = publish_list(
-            data=data,
+            data=validated.data,
             config=config,
             home=home,
             model=model,
             model_version=model_version,
             data_fingerprint=data_fingerprint,
             as_of=day,
-            extracted_on=extracted_on,
+            extracted_on=validated.export_date.extracted_on,
             run_dir=staging,
             rejections=count_rejections(validated.quarantine),
             model_tags=tags,
             stale_export=stale,
-            fairness_findings=findings,
+            fairness_findings=champion_findings(tags),
         )
         manifest = run_manifest(
             config=config,
