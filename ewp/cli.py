@@ -972,10 +972,11 @@ def audit(
 
 @app.command()
 def serve(config: ConfigOption = None) -> None:
-    """Run the weekly scoring and monthly retraining schedules.
+    """Run the weekly scoring, monthly retraining and monthly monitoring schedules.
 
     Registers the deployments with a Prefect server and runs them. Weekly scoring on Mondays at
-    06:00 and retraining on the 1st of each month at 05:00 (Europe/London). Point PREFECT_API_URL at
+    06:00, retraining on the 1st of each month at 05:00 and monitoring on the 2nd at 05:00
+    (Europe/London). Point PREFECT_API_URL at
     a running Prefect server (prefect server start) to see them in its UI; stop with Ctrl-C.
     """
     cfg = _config(config)
@@ -1205,7 +1206,7 @@ users_app = _Typer(
 app.add_typer(users_app, name="users")
 PASSWORD_ENV = "EWP_PASSWORD"
 # The workspace's roles (ewp.access.ROLES, which is slow to import; a test ties the two).
-RoleName = StrEnum("RoleName", {name: name for name in ("reviewer", "auditor", "admin")})
+RoleName = StrEnum("RoleName", {name: name for name in ("reviewer", "auditor", "analyst", "admin")})
 
 
 def _workspace_store(config: Path | None) -> tuple[Config, Path, WorkspaceStore]:

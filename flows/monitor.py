@@ -40,6 +40,7 @@ import pandas as pd
 from ewp.atomic import staged_dir, write_csv, write_text
 from ewp.config import Config
 from ewp.contract import ForceData
+from ewp.health import HEALTH_JSON, MONITOR_PREFIX, Health
 from ewp.marking import mark_folder
 from ewp.progress import step
 from ewp.review import ReviewStore
@@ -57,7 +58,7 @@ from flows.common import (
     validate,
 )
 from flows.score import MANIFEST_JSON, latest_monday, load_champion, publish_week, review_url
-from flows.train import final_split, tracker_for
+from flows.train import TRAINING_WINDOW_TAG, final_split, tracker_for
 from models.candidates import build_candidate
 from models.explain import model_features
 from models.monitoring import (
@@ -75,65 +76,12 @@ from models.monitoring import (
 from models.timechop import as_of_dates
 from reports.monitor import render_monitor_report
 
-MONITOR_PREFIX = "monitor-"
 MONITOR_HTML = "monitor.html"
-HEALTH_JSON = "health.json"
-# Version tag written by ``ewp train``: the first and last as-of dates the model trained on.
-TRAINING_WINDOW_TAG = "training_window"
 MLFLOW_PREFIX = "monitoring."
 
 
 class NothingToMonitor(ValueError):
     """No published list in the review store."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Health:
-    """The one-line health summary of a monitoring run (``health.json``)."""
-
-    monitored_on: str  # the export's date
-    latest_week: str | None
-    matured_weeks: int
-    precision: float | None
-    rule_precision: float | None
-    breaches: tuple[str, ...]
-
-    def line(self) -> str:
-        """One sentence: breaches first, then the matured lists' precision."""
-        head = f"Monitoring (export of {self.monitored_on}): "
-        if self.breaches:
-            head += f"{len(self.breaches)} warning{'s' if len(self.breaches) > 1 else ''}: "
-            head += "; ".join(self.breaches) + ". "
-        else:
-            head += "no drift or calibration warning. "
-        if self.matured_weeks and self.precision is not None:
-            rule = "" if self.rule_precision is None else f", the rule's {self.rule_precision:.1%}"
-            head += (
-                f"Matured lists ({self.matured_weeks} weeks): {self.precision:.1%} of flags "
-                f"escalated{rule}."
-            )
-        else:
-            head += "No list has matured yet."
-        return head
-
-
-def read_health(runs_dir: Path) -> Health | None:
-    """The newest monitoring run's health under ``runs_dir`` (a config's runs), or None."""
-    found = sorted(runs_dir.glob(f"{MONITOR_PREFIX}*/{HEALTH_JSON}"))
-    if not found:
-        return None
-    data = json.loads(found[-1].read_text(encoding="utf-8"))
-    return Health(**{**data, "breaches": tuple(data["breaches"])})
-
-
-def health_summary(health: Health | None, *, today: dt.date, max_age_days: int) -> str:
-    """The line the weekly report and ``ewp models`` print: the health, or why there is none
-    (never run, or older than ``max_age_days``: said before it)."""
-    if health is None:
-        return "Monitoring: not run yet (ewp monitor); nothing is known about the lists' outcomes."
-    age = (today - dt.date.fromisoformat(health.monitored_on)).days
-    stale = f"Out of date ({age} days old): " if age > max_age_days else ""
-    return stale + health.line()
 
 
 def headline_rule(config: Config) -> Any:
@@ -300,6 +248,18 @@ def measure(matured_rows: pd.DataFrame, *, config: Config) -> MaturedLists:
     )
 
 
+def in_sample_weeks(weeks: pd.DataFrame, *, tags: Mapping[str, str], horizon_days: int) -> int:
+    """Matured lists dated before the end of the champion's training labels (its last
+    training as-of date plus the horizon): the model learned from their outcomes. Worked
+    example: trained to 2020-12-01 with a 365-day horizon, a list of 2021-11-29 is inside,
+    one of 2021-12-06 is not. 0 when the training window was not registered."""
+    recorded = tags.get(TRAINING_WINDOW_TAG)
+    if not recorded or weeks.empty:
+        return 0
+    end = dt.date.fromisoformat(recorded.split(" to ")[1]) + dt.timedelta(days=horizon_days)
+    return int((pd.to_datetime(weeks["as_of"]) < pd.Timestamp(end)).sum())
+
+
 def suppressed_counts(runs_dir: Path, weeks: list[dt.date]) -> dict[dt.date, int | None]:
     """Officers held back from each week's list, as its run's ``manifest.json`` recorded
     (None: no manifest, e.g. a list published by ``ewp demo``)."""
@@ -427,6 +387,9 @@ def monitor_flow(config: Config, home: Path) -> Monitored:
         precision=None if pooled is None else float(pooled.loc["published list", "precision"]),
         rule_precision=None if pooled is None else float(pooled.loc[rule, "precision"]),
         breaches=tuple(breaches(assessment.drift, assessment.calibration)),
+        in_sample_weeks=in_sample_weeks(
+            own.weeks, tags=tags, horizon_days=config.label.horizon_days
+        ),
     )
     run_dir = runs_dir / f"{MONITOR_PREFIX}{extracted_on.isoformat()}"
     html = render_monitor_report(

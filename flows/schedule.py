@@ -1,4 +1,5 @@
-"""Scheduled deployments: weekly scoring on Monday 06:00 (Europe/London), monthly retraining.
+"""Scheduled deployments: weekly scoring on Monday 06:00 (Europe/London), monthly retraining,
+monthly monitoring of the champion in service.
 
 ``ewp serve`` registers these with a Prefect server and runs them (``prefect.serve``). The
 served flows take a config *path* (deployment parameters must be JSON), load it and call the
@@ -24,6 +25,7 @@ from ewp.config import Config, load_config
 from ewp.run_status import record_outcome
 from ewp.settings import data_home
 from flows.common import ewp_flow
+from flows.monitor import Monitored, monitor_flow
 from flows.score import Published, score_flow
 from flows.train import TrainResult, run_train
 
@@ -31,10 +33,12 @@ T = TypeVar("T")
 TIMEZONE = "Europe/London"
 WEEKLY_CRON = "0 6 * * 1"  # Mondays 06:00
 MONTHLY_CRON = "0 5 1 * *"  # the 1st of each month, 05:00
+MONITOR_CRON = "0 5 2 * *"  # the 2nd of each month, 05:00 (after the retraining)
 
 
 WEEKLY_JOB = "weekly scoring"
 MONTHLY_JOB = "monthly retraining"
+MONITOR_JOB = "monthly monitoring"
 
 
 def _recorded(config: Config, job: str, run: Callable[[Path], T]) -> T:
@@ -64,8 +68,15 @@ def retrain(config_path: str | None = None) -> TrainResult:
     return _recorded(config, MONTHLY_JOB, lambda home: run_train(config, home))
 
 
+@ewp_flow(name="ewp-monitoring")
+def monitoring(config_path: str | None = None) -> Monitored:
+    """Measure the matured lists, drift and reviews of the champion in service."""
+    config = load_config(config_path)
+    return _recorded(config, MONITOR_JOB, lambda home: monitor_flow(config, home))
+
+
 def deployments(config_path: Path | None) -> list[RunnerDeployment]:
-    """The two scheduled deployments for a config."""
+    """The three scheduled deployments for a config."""
     parameters = {"config_path": str(config_path.resolve()) if config_path else None}
     return [
         weekly.to_deployment(
@@ -79,5 +90,11 @@ def deployments(config_path: Path | None) -> list[RunnerDeployment]:
             schedule=Cron(MONTHLY_CRON, timezone=TIMEZONE),
             parameters=parameters,
             description="1st of the month 05:00: evaluate candidates, register the winner.",
+        ),
+        monitoring.to_deployment(
+            name="monthly-monitoring",
+            schedule=Cron(MONITOR_CRON, timezone=TIMEZONE),
+            parameters=parameters,
+            description="2nd of the month 05:00: matured lists, drift and reviews (ewp monitor).",
         ),
     ]

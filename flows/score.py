@@ -40,6 +40,7 @@ from ewp.atomic import pause_point, staged_dir, write_csv, write_text
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, select_flags
+from ewp.health import Health, health_summary, read_health
 from ewp.marking import mark_folder
 from ewp.progress import step
 from ewp.provenance import fingerprint_json
@@ -198,6 +199,7 @@ def publish_list(
     model_tags: Mapping[str, str] | None = None,
     stale_export: StaleExport | None = None,
     fairness_findings: Sequence[str] = (),
+    health: Health | None = None,
 ) -> Published:
     """Score the cohort at ``as_of``, draw and explain the list, write it, record it.
 
@@ -210,7 +212,9 @@ def publish_list(
     ``quarantine.csv`` the caller writes beside it; None leaves it out. ``model_tags`` are the
     registered version's tags: the report's "What a score means" reads the label and the
     back-tested hit rate from them (``score_meaning``; None: the config's label).
-    ``stale_export`` (``check_export_age``) puts a banner on the report. Test hooks
+    ``stale_export`` (``check_export_age``) puts a banner on the report; ``health`` (the newest
+    ``ewp monitor`` run's, ``ewp.health``) a one-line summary, judged stale against ``as_of``.
+    Test hooks
     (``ewp.atomic.pause_point``): ``list-written`` after the files, ``flags-recorded`` after
     the review store.
     """
@@ -325,6 +329,8 @@ def publish_list(
             meaning=score_meaning(config, model_tags),
             scores=scored["score"].tolist(),
             stale_export=stale_export,
+            health=health_summary(health, today=as_of, max_age_days=config.monitoring.max_age_days),
+            health_warning=health is not None and bool(health.breaches),
         )
         run_dir.mkdir(parents=True, exist_ok=True)
         flags_csv = write_csv(flags, run_dir / "flags.csv", float_format="%.6f")
@@ -548,6 +554,7 @@ def publish_week(
             model_tags=tags,
             stale_export=stale,
             fairness_findings=champion_findings(tags),
+            health=read_health(home / "runs" / config.name),
         )
         manifest = run_manifest(
             config=config,

@@ -238,6 +238,9 @@ def with_current_champion(
 # Version tags the weekly report reads back (``flows.score.score_meaning``): the label in words
 # and the back-tested hit rate at the list size the scoring config publishes.
 LABEL_TAG = "label"
+# The first and last as-of dates the registered model trained on ("2019-01-01 to 2021-12-01"):
+# the window ``ewp monitor`` measures drift against.
+TRAINING_WINDOW_TAG = "training_window"
 LIST_TAG = "weekly_list"
 LIST_TAG_PREFIX = "weekly_list."
 
@@ -1033,6 +1036,7 @@ def train_flow(
                 "candidate_spec": candidate_spec(chosen, features=features),
                 "selection_metric": selection.metric,
                 "selection_score": f"{float(scores[chosen.name]):.6f}",
+                TRAINING_WINDOW_TAG: f"{split.train_as_of[0]} to {split.train_as_of[-1]}",
                 **weekly_tags,
                 "fairness_gate": fairness[chosen.name].reason or "passed",
                 FINDINGS_TAG: findings_tag(findings),

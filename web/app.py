@@ -16,6 +16,7 @@ Access rules (who sees what)
       them to read the audit before acting on a flag, and both are aggregates (no officer).
     * ``auditor``: the weeks, each week's fairness audit (aggregates, small cells suppressed)
       and model card; never an officer card (403).
+    * ``analyst`` (the data team) and ``auditor``: the monitoring pages (``web.monitor``).
     * ``admin``: accounts and unit assignments, the whole audit trail and the access log; no
       officer cards, audits or model cards (403): administering accounts needs none of them.
 
@@ -64,11 +65,17 @@ from ewp.atomic import csv_text
 from ewp.review import CurrentDecision, DecisionConflict, ReviewError
 from reports.weekly import CHART_YEARS, MARKING, chart_legend, officer_history
 from web import runs
+from web.monitor import monitor_router
 from web.settings import WebSettings
 
 SESSION_COOKIE = "ewp_workspace"
 PUBLIC_PATHS = frozenset({"/login"})
-HOME_OF_ROLE = {"reviewer": "/flags", "auditor": "/audits", "admin": "/admin/users"}
+HOME_OF_ROLE = {
+    "reviewer": "/flags",
+    "auditor": "/audits",
+    "analyst": "/monitor",
+    "admin": "/admin/users",
+}
 TRAIL_LIMIT = 500
 ACCESS_LOG_LIMIT = 500
 # No script may run at all; inline styles are the only inline content the pages use.
@@ -164,6 +171,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     )
     app.state.store = store
     app.state.settings = settings
+    app.include_router(monitor_router(settings, pages.render))  # analysts and auditors
 
     @app.middleware("http")
     async def security_headers(
