@@ -55,10 +55,12 @@ def test_backfill_publishes_lists_at_past_mondays(monitored) -> None:
 def test_monitor_measures_the_matured_lists(monitored) -> None:
     _, days, result = monitored
     run_dir = result.run_dir
-    assert run_dir.name == "monitor-2021-12-31"
+    # The export runs to 2021-12-31: it was taken on 2022-01-01.
+    assert run_dir.name == "monitor-2022-01-01"
     weeks = read_csv(run_dir / "matured_weeks.csv")
-    # A list matures once its 365 days have passed by the export date, 2021-12-31.
-    matured = [d for d in days if d + dt.timedelta(days=365) <= dt.date(2021, 12, 31)]
+    # A list matures once its 365 days have passed by the export date.
+    matured = [d for d in days if d + dt.timedelta(days=365) <= dt.date(2022, 1, 1)]
+    assert len(matured) == 4  # 2020-06-01, 2020-07-27, 2020-09-21, 2020-11-16
     assert weeks["as_of"].tolist() == [d.isoformat() for d in matured]
     assert (weeks["flagged"] == SMALL_TRAIN.scoring.top_k).all()
     assert (weeks["rule_places"] == SMALL_TRAIN.scoring.top_k).all()
@@ -74,7 +76,7 @@ def test_monitor_measures_the_matured_lists(monitored) -> None:
     health = json.loads((run_dir / "health.json").read_text())
     assert health["matured_weeks"] == len(matured)
     assert health["precision"] == pytest.approx(published["precision"])
-    # The champion trained to 2020-12-01 on this export: every matured list is inside its
+    # The champion trained to 2021-01-01 on this export: every matured list is inside its
     # training labels, and the health line says so.
     assert health["in_sample_weeks"] == len(matured)
     assert "inside the champion's training labels" in result.health.line()
@@ -116,10 +118,10 @@ def test_weekly_report_and_models_carry_the_health_line(monitored) -> None:
     home, _, result = monitored
     published = score_flow(SMALL_TRAIN, home, dt.date(2021, 12, 27))
     html = published.report.read_text()
-    assert "Monitoring (export of 2021-12-31)" in html
+    assert "Monitoring (export of 2022-01-01)" in html
     config_file = home / "small.yaml"
     config_file.write_text(json.dumps({**SMALL_TRAIN.model_dump(mode="json"), "home": str(home)}))
-    out = CliRunner().invoke(app, ["models", "list", "-c", str(config_file)])
+    out = CliRunner().invoke(app, ["--home", str(home), "models", "list", "-c", str(config_file)])
     assert out.exit_code == 0, out.output
-    assert "Monitoring (export of 2021-12-31)" in " ".join(out.output.split())
+    assert "Monitoring (export of 2022-01-01)" in " ".join(out.output.split())
     assert pd.notna(result.health.precision)

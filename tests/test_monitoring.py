@@ -14,9 +14,10 @@ import pytest
 from ewp.config import Config, MonitoringConfig
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list
+from ewp.health import Health, health_summary
 from ewp.review import ReviewStore
 from features.history import build_features
-from flows.monitor import Health, assess, build_reference, health_summary
+from flows.monitor import assess, build_reference
 from models.monitoring import (
     NOT_REVIEWED,
     PUBLISHED,
