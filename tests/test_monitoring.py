@@ -437,3 +437,19 @@ def test_health_line_says_when_monitoring_is_missing_or_old() -> None:
     assert health_summary(None, today=dt.date(2021, 9, 1), max_age_days=45).startswith(
         "Monitoring: not run yet"
     )
+
+
+def test_a_mistyped_monitoring_key_is_named_with_the_keys_allowed(tmp_path: Path) -> None:
+    from ewp.config import ConfigError, load_config
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("monitoring:\n  psi_treshold: 0.2\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"monitoring\.psi_treshold: unknown key \(expected one of: calibration_tolerance, "
+        r"category_psi_threshold",
+    ):
+        load_config(path)
+    path.write_text("monitoring:\n  new_unit_share: 1.5\n")
+    with pytest.raises(ConfigError, match=r"monitoring\.new_unit_share"):
+        load_config(path)
