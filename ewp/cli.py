@@ -1421,7 +1421,7 @@ def models_list(config: ConfigOption = None) -> None:
         return
     _print_frame(versions, title="ewp-escalation versions")
     cfg = _config(config)
-    from flows.monitor import health_summary, read_health
+    from ewp.health import health_summary, read_health
 
     health = read_health(_home(cfg) / "runs" / cfg.name)
     line = health_summary(health, today=dt.date.today(), max_age_days=cfg.monitoring.max_age_days)
