@@ -71,7 +71,7 @@ from sqlalchemy import (
 # The access tables join the review store's metadata, so the store creates them with its own.
 from ewp.review import _METADATA, FLAGS, ReviewStore, _as_utc
 
-Role = Literal["reviewer", "auditor", "admin"]
+Role = Literal["reviewer", "auditor", "analyst", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
 # An access log entry's outcome: done; refused for who asked (403, 404, CSRF); refused as
 # invalid (400); refused because the flag's decision changed since the form was opened (409).

@@ -863,6 +863,46 @@ def score(
 
 
 @app.command()
+def monitor(
+    config: ConfigOption = None,
+    backfill: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FROM",
+            help="First publish the weekly lists of every Monday from FROM (YYYY-MM-DD) to the "
+            "export's latest, with the champion, as ewp score --as-of would have.",
+        ),
+    ] = None,
+    every: Annotated[
+        int, typer.Option(min=1, help="With --backfill: a list every N weeks (default 1).")
+    ] = 1,
+    verbose: VerboseOption = False,
+) -> None:
+    """Monitor the champion in service: matured lists, drift, calibration, reviews.
+
+    Writes monitor.html, CSVs and health.json to the data home's runs/<config>/monitor-<export
+    date>/ and records the matured metrics on the champion's registered version.
+    """
+    cfg = _config(config)
+    start = _day("--backfill", backfill)
+    home = _home(cfg)
+    verbose = _verbose(verbose)
+    from ewp.tracking import NoChampionError
+    from flows.monitor import NothingToMonitor, backfill_flow, monitor_flow
+
+    try:
+        with _reported_errors({NothingToMonitor: "Nothing to monitor"}), _running(verbose):
+            if start is not None:
+                days = backfill_flow(cfg, home, start, every)
+                console.print(f"Published {len(days)} weekly lists, {days[0]} to {days[-1]}")
+            monitored = monitor_flow(cfg, home)
+    except NoChampionError:
+        _no_champion(config)
+    console.print(monitored.health.line(), soft_wrap=True, highlight=False)
+    console.print(f"Monitoring page: [bold]{monitored.report}[/bold]", soft_wrap=True)
+
+
+@app.command()
 def audit(
     run: Annotated[
         Path, typer.Argument(metavar="RUN_FOLDER", help="A weekly run folder (with flags.csv).")
@@ -914,12 +954,12 @@ def oversight(
 
 @app.command()
 def serve(config: ConfigOption = None) -> None:
-    """Run the weekly scoring and monthly retraining schedules.
+    """Run the weekly scoring, monthly retraining, oversight and monitoring schedules.
 
     Registers the deployments with a Prefect server and runs them. Weekly scoring on Mondays at
-    06:00, retraining on the 1st of each month at 05:00 and the oversight report at 07:00
-    (Europe/London). Point PREFECT_API_URL at a running Prefect server (prefect server start) to
-    see them in its UI; stop with Ctrl-C.
+    06:00, retraining on the 1st of each month at 05:00, the oversight report at 07:00 and
+    monitoring on the 2nd at 05:00 (Europe/London). Point PREFECT_API_URL at a running Prefect
+    server (prefect server start) to see them in its UI; stop with Ctrl-C.
     """
     cfg = _config(config)
     # The scheduled runs resolve the data home again, in this process: the same one.
@@ -1148,7 +1188,7 @@ users_app = _Typer(
 app.add_typer(users_app, name="users")
 PASSWORD_ENV = "EWP_PASSWORD"
 # The workspace's roles (ewp.access.ROLES, which is slow to import; a test ties the two).
-RoleName = StrEnum("RoleName", {name: name for name in ("reviewer", "auditor", "admin")})
+RoleName = StrEnum("RoleName", {name: name for name in ("reviewer", "auditor", "analyst", "admin")})
 
 
 def _workspace_store(config: Path | None) -> tuple[Config, Path, WorkspaceStore]:
@@ -1362,6 +1402,13 @@ def models_list(config: ConfigOption = None) -> None:
         console.print("No registered model yet: run ewp train.")
         return
     _print_frame(versions, title="ewp-escalation versions")
+    cfg = _config(config)
+    from ewp.health import health_summary, read_health
+
+    health = read_health(_home(cfg) / "runs" / cfg.name)
+    line = health_summary(health, today=dt.date.today(), max_age_days=cfg.monitoring.max_age_days)
+    warn = health is not None and bool(health.breaches)
+    console.print(f"[bold yellow]Warning:[/bold yellow] {line}" if warn else line, soft_wrap=True)
 
 
 @models_app.command("promote")

@@ -521,6 +521,38 @@ class WebConfig(_Frozen):
 CONFIG_VERSION = 1
 
 
+class MonitoringConfig(_Frozen):
+    """Monitoring the champion in service (``ewp monitor``, see docs/monitoring.md): what
+    counts as drift, and how the matured lists' intervals are drawn."""
+
+    # A model input or the score whose population stability index (PSI) against the training
+    # window reaches this is a breach (conventional reading: < 0.1 stable, 0.1-0.25 moderate,
+    # >= 0.25 a major shift).
+    psi_threshold: Annotated[float, Field(gt=0)] = 0.25
+    # Bins of the PSI: cut at the quantiles of the training window's values (ties merge bins).
+    psi_bins: Annotated[int, Field(ge=2)] = 10
+    # Share of a week's cohort serving in a unit never seen in the training window (a renamed
+    # or new unit) at or above which it is a breach.
+    new_unit_share: Annotated[float, Field(gt=0, le=1)] = 0.05
+    # PSI of the categories of the notices received in the last ``recent_days`` before a week
+    # against those received over the training window (a category remapped, a new recording
+    # practice) at or above which it is a breach.
+    category_psi_threshold: Annotated[float, Field(gt=0)] = 0.25
+    recent_days: PositiveInt = 91
+    # Relative change, either way, of notices received per serving officer per day (the last
+    # ``recent_days`` against the training window) at or above which it is a breach (a
+    # reporting change: 0.3 = 30% more or fewer).
+    notice_rate_change: Annotated[float, Field(gt=0)] = 0.3
+    # Relative change, either way, of the cohort size against the training window's mean.
+    cohort_change: Annotated[float, Field(gt=0)] = 0.2
+    # Matured lists whose observed escalation rate among the flagged differs from their mean
+    # predicted probability by this share of it or more (pooled over matured weeks) breach.
+    calibration_tolerance: Annotated[float, Field(gt=0)] = 0.5
+    # The weekly report's health line and ``ewp models`` read the newest monitoring run; one
+    # older than this many days is reported as out of date.
+    max_age_days: PositiveInt = 45
+
+
 class Config(_Frozen):
     """A whole run configuration."""
 
@@ -549,6 +581,7 @@ class Config(_Frozen):
     mlflow: MlflowConfig = MlflowConfig()
     web: WebConfig = WebConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @field_validator("config_version")
     @classmethod

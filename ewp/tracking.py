@@ -67,6 +67,9 @@ VERSION_COLUMNS = [
 # train flow (``flows.train.weekly_list_tags``): the label in words and the back-tested hit
 # rate at the list size the scoring config publishes.
 LABEL_TAG = "label"
+# The first and last as-of dates the registered model trained on ("2019-01-01 to 2021-12-01"):
+# the window ``ewp monitor`` measures drift against.
+TRAINING_WINDOW_TAG = "training_window"
 LIST_TAG = "weekly_list"
 LIST_TAG_PREFIX = "weekly_list."
 
@@ -292,6 +295,26 @@ class Tracker:
             self.registered_model, version, "promoted_by", self._scrub(promoted_by)
         )
         self.client.set_registered_model_alias(self.registered_model, CHAMPION_ALIAS, version)
+
+    def record_monitoring(self, *, version: str, metrics: Mapping[str, float], prefix: str) -> None:
+        """Record what the monitor observed of ``version``'s published lists (matured
+        precision, the rule's, drift breaches) as version tags ``<prefix><metric>``, so a
+        retrain's back-tested precision can be set beside the champion's observed one in the
+        registry. Values are written to six decimals; undefined ones (NaN) are not written, and
+        a tag of an earlier run that is undefined now is removed."""
+        for key, value in metrics.items():
+            tag = self._scrub(f"{prefix}{key}")
+            if math.isfinite(value):
+                self.client.set_model_version_tag(
+                    self.registered_model, version, tag, f"{value:.6f}"
+                )
+            elif tag in self.client.get_model_version(self.registered_model, version).tags:
+                self.client.delete_model_version_tag(self.registered_model, version, tag)
+
+    def monitoring_tags(self, version: str, *, prefix: str) -> dict[str, str]:
+        """The tags ``record_monitoring`` wrote on ``version``, without their prefix."""
+        tags = self.client.get_model_version(self.registered_model, version).tags
+        return {k.removeprefix(prefix): v for k, v in tags.items() if k.startswith(prefix)}
 
     def list_versions(self) -> pd.DataFrame:
         """Every registered version with its tags and whether it is the champion.

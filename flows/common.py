@@ -52,6 +52,7 @@ from ewp.validation import (
     validate_export,
 )
 from models.fairness import check_reference_groups
+from models.timechop import Split, SplitError, make_splits
 
 
 def retry_if_transient(task: Task, task_run: TaskRun, state: State) -> bool:
@@ -258,3 +259,18 @@ def review_url(config: Config, home: Path) -> str:
     """The review store's URL: the config's, or the SQLite file in its store folder
     (``ewp.settings.store_folder``)."""
     return config.review.database_url or default_url(store_folder(home, config.store))
+
+
+def final_split(config: Config, extracted_on: dt.date) -> Split:
+    """The window the published model trains on: the latest fully observed history."""
+    try:
+        (split,) = make_splits(
+            test_dates=[extracted_on],
+            label_horizon_days=config.label.horizon_days,
+            training_history_days=config.evaluation.training_history_days,
+            cadence=config.training.cadence,
+            data_start=config.training.as_of_start,
+        )
+    except SplitError as exc:
+        raise SplitError(f"cannot train the published model: {exc}") from exc
+    return split

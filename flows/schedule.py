@@ -1,5 +1,5 @@
 """Scheduled deployments: weekly scoring on Monday 06:00 (Europe/London), monthly retraining,
-and the monthly oversight report.
+the monthly oversight report and monthly monitoring of the champion in service.
 
 ``ewp serve`` registers these with a Prefect server and runs them (``prefect.serve``). The
 served flows take a config *path* (deployment parameters must be JSON), load it and call the
@@ -25,6 +25,7 @@ from ewp.config import Config, load_config
 from ewp.run_status import record_outcome
 from ewp.settings import data_home
 from flows.common import ewp_flow
+from flows.monitor import Monitored, monitor_flow
 from flows.oversight import OversightRun, oversight_flow
 from flows.score import Published, score_flow
 from flows.train import TrainResult, run_train
@@ -34,11 +35,13 @@ TIMEZONE = "Europe/London"
 WEEKLY_CRON = "0 6 * * 1"  # Mondays 06:00
 MONTHLY_CRON = "0 5 1 * *"  # the 1st of each month, 05:00
 OVERSIGHT_CRON = "0 7 1 * *"  # the 1st of each month, 07:00 (after retraining)
+MONITOR_CRON = "0 5 2 * *"  # the 2nd of each month, 05:00 (after the retraining)
 
 
 WEEKLY_JOB = "weekly scoring"
 MONTHLY_JOB = "monthly retraining"
 OVERSIGHT_JOB = "monthly oversight report"
+MONITOR_JOB = "monthly monitoring"
 
 
 def _recorded(config: Config, job: str, run: Callable[[Path], T]) -> T:
@@ -75,8 +78,15 @@ def monthly_oversight(config_path: str | None = None) -> OversightRun:
     return _recorded(config, OVERSIGHT_JOB, lambda home: oversight_flow(config, home))
 
 
+@ewp_flow(name="ewp-monitoring")
+def monitoring(config_path: str | None = None) -> Monitored:
+    """Measure the matured lists, drift and reviews of the champion in service."""
+    config = load_config(config_path)
+    return _recorded(config, MONITOR_JOB, lambda home: monitor_flow(config, home))
+
+
 def deployments(config_path: Path | None) -> list[RunnerDeployment]:
-    """The three scheduled deployments for a config."""
+    """The four scheduled deployments for a config."""
     parameters = {"config_path": str(config_path.resolve()) if config_path else None}
     return [
         weekly.to_deployment(
@@ -96,5 +106,11 @@ def deployments(config_path: Path | None) -> list[RunnerDeployment]:
             schedule=Cron(OVERSIGHT_CRON, timezone=TIMEZONE),
             parameters=parameters,
             description="1st of the month 07:00: the oversight report of the misconduct system.",
+        ),
+        monitoring.to_deployment(
+            name="monthly-monitoring",
+            schedule=Cron(MONITOR_CRON, timezone=TIMEZONE),
+            parameters=parameters,
+            description="2nd of the month 05:00: matured lists, drift and reviews (ewp monitor).",
         ),
     ]

@@ -40,6 +40,7 @@ from ewp.atomic import pause_point, staged_dir, write_csv, write_text
 from ewp.config import Config
 from ewp.contract import ForceData
 from ewp.flags import build_flag_list, rank_officers, select_flags
+from ewp.health import Health, health_summary, read_health
 from ewp.marking import mark_folder
 from ewp.progress import step
 from ewp.provenance import fingerprint_json
@@ -154,6 +155,7 @@ def publish_list(
     model_tags: Mapping[str, str] | None = None,
     stale_export: StaleExport | None = None,
     fairness_findings: Sequence[str] = (),
+    health: Health | None = None,
 ) -> Published:
     """Score the cohort at ``as_of``, draw and explain the list, write it, record it.
 
@@ -166,7 +168,9 @@ def publish_list(
     ``quarantine.csv`` the caller writes beside it; None leaves it out. ``model_tags`` are the
     registered version's tags: the report's "What a score means" reads the label and the
     back-tested hit rate from them (``score_meaning``; None: the config's label).
-    ``stale_export`` (``check_export_age``) puts a banner on the report. Test hooks
+    ``stale_export`` (``check_export_age``) puts a banner on the report; ``health`` (the newest
+    ``ewp monitor`` run's, ``ewp.health``) a one-line summary, judged stale against ``as_of``.
+    Test hooks
     (``ewp.atomic.pause_point``): ``list-written`` after the files, ``flags-recorded`` after
     the review store.
     """
@@ -230,6 +234,8 @@ def publish_list(
             meaning=score_meaning(config, model_tags),
             scores=scored["score"].tolist(),
             stale_export=stale_export,
+            health=health_summary(health, today=as_of, max_age_days=config.monitoring.max_age_days),
+            health_warning=health is not None and bool(health.breaches),
         )
         flags_csv, report = write_list(
             run_dir, flags=flags, reasons=reasons, timelines=timelines, html=html
@@ -507,26 +513,52 @@ def score_flow(
         # (Published.warnings), and the report carries it as a banner.
         run_logger().info("%s", stale.warning)
     with step("Loading the champion from the model registry"):
-        model, model_version, tags = load_champion(tracker_for(config, home))
-    findings = champion_findings(tags)
+        champion = load_champion(tracker_for(config, home))
+    with step(f"Scoring every serving officer; the list of {day}"):
+        return publish_week(
+            config=config,
+            home=home,
+            validated=validated,
+            data_fingerprint=data_fingerprint,
+            champion=champion,
+            day=day,
+            stale=stale,
+        )
+
+
+def publish_week(
+    *,
+    config: Config,
+    home: Path,
+    validated: ValidationResult,
+    data_fingerprint: str,
+    champion: tuple[Any, str, dict[str, str]],
+    day: dt.date,
+    stale: StaleExport | None,
+) -> Published:
+    """Publish the list of ``day`` with ``champion`` (``load_champion``'s model, version label
+    and tags) into ``<home>/runs/<config>/weekly-<day>/`` (``ewp score``; ``ewp monitor
+    --backfill`` at past dates): staged, with the run's quarantine and manifest."""
+    model, model_version, tags = champion
     run_dir = home / "runs" / config.name / f"weekly-{day.isoformat()}"
-    with step(f"Scoring every serving officer; the list of {day}"), staged_dir(run_dir) as staging:
+    with staged_dir(run_dir) as staging:
         # The run keeps its own quarantine: what was left out, and why.
         write_validation_report(validated, staging)
         published = publish_list(
-            data=data,
+            data=validated.data,
             config=config,
             home=home,
             model=model,
             model_version=model_version,
             data_fingerprint=data_fingerprint,
             as_of=day,
-            extracted_on=extracted_on,
+            extracted_on=validated.export_date.extracted_on,
             run_dir=staging,
             rejections=count_rejections(validated.quarantine),
             model_tags=tags,
             stale_export=stale,
-            fairness_findings=findings,
+            fairness_findings=champion_findings(tags),
+            health=read_health(home / "runs" / config.name),
         )
         manifest = run_manifest(
             config=config,

@@ -54,6 +54,7 @@ from ewp.tracking import (
     LABEL_TAG,
     LIST_TAG,
     LIST_TAG_PREFIX,
+    TRAINING_WINDOW_TAG,
     ChampionInfo,
     Tracker,
     tracker_for,
@@ -80,6 +81,7 @@ from flows.common import (
     ewp_flow,
     ewp_task,
     export_fingerprint,
+    final_split,
     prepare_export,
     protect_identifiers,
     results_in_order,
@@ -455,21 +457,6 @@ def evaluation_splits(config: Config) -> list[Split]:
         data_start=config.training.as_of_start,
         test_block_days=ev.test_block_days,
     )
-
-
-def final_split(config: Config, extracted_on: dt.date) -> Split:
-    """The window the published model trains on: the latest fully observed history."""
-    try:
-        (split,) = make_splits(
-            test_dates=[extracted_on],
-            label_horizon_days=config.label.horizon_days,
-            training_history_days=config.evaluation.training_history_days,
-            cadence=config.training.cadence,
-            data_start=config.training.as_of_start,
-        )
-    except SplitError as exc:
-        raise SplitError(f"cannot train the published model: {exc}") from exc
-    return split
 
 
 @ewp_task(cache_policy=NO_CACHE)
@@ -1023,6 +1010,7 @@ def register_version(
             "candidate_spec": candidate_spec(chosen, features=features),
             "selection_metric": selection.metric,
             "selection_score": f"{float(scores[chosen.name]):.6f}",
+            TRAINING_WINDOW_TAG: f"{split.train_as_of[0]} to {split.train_as_of[-1]}",
             **weekly_tags,
             **gate_tags,
         },

@@ -491,14 +491,14 @@ def interval_chart(
     if band is not None and all(x.inside(b) for b in band):
         low, high = (min(max(x(b), x.start), x.end) for b in band)
         body.append(
-            f'<rect x="{_px(low)}" y="{_px(top)}" width="{_px(high - low)}" '
-            f'height="{_px(plot_bottom - top)}" fill="{GRID}" fill-opacity="0.7">'
+            f'<rect x="{px(low)}" y="{px(top)}" width="{px(high - low)}" '
+            f'height="{px(plot_bottom - top)}" fill="{GRID}" fill-opacity="0.7">'
             f"<title>{escape(f'band {value_text(band[0])}–{value_text(band[1])}')}</title></rect>"
         )
     if reference is not None and x.inside(reference):
-        at = _px(x(reference))
+        at = px(x(reference))
         body.append(
-            f'<line x1="{at}" y1="{_px(top)}" x2="{at}" y2="{_px(plot_bottom)}" '
+            f'<line x1="{at}" y1="{px(top)}" x2="{at}" y2="{px(plot_bottom)}" '
             f'stroke="{MUTED}" stroke-dasharray="4 3"/>'
         )
     colour, _ = style(0)
@@ -506,14 +506,14 @@ def interval_chart(
         middle = top + row_height * (index + 0.5)
         shown = row.label if len(row.label) <= 24 else row.label[:23] + "…"
         body.append(
-            f'<text x="{_px(MARGIN_LEFT + label_width - 8)}" y="{_px(middle + 4)}" '
+            f'<text x="{px(MARGIN_LEFT + label_width - 8)}" y="{px(middle + 4)}" '
             f'font-size="11" text-anchor="end" fill="{INK}"><title>{escape(row.label)}</title>'
             f"{escape(shown)}</text>"
         )
         drawn = x.inside(row.value) and x.low <= row.value <= x.high
         if not drawn:
             body.append(
-                f'<text x="{_px(x.start + 6)}" y="{_px(middle + 4)}" font-size="11" '
+                f'<text x="{px(x.start + 6)}" y="{px(middle + 4)}" font-size="11" '
                 f'fill="{MUTED}">{escape(row.note or "not shown")}</text>'
             )
             continue
@@ -521,15 +521,15 @@ def interval_chart(
         if x.inside(row.low) and x.inside(row.high):
             left, right = max(x(row.low), x.start), min(x(row.high), x.end)
             body.append(
-                f'<line x1="{_px(left)}" y1="{_px(middle)}" x2="{_px(right)}" '
-                f'y2="{_px(middle)}" stroke="{colour}" stroke-width="2"/>'
+                f'<line x1="{px(left)}" y1="{px(middle)}" x2="{px(right)}" '
+                f'y2="{px(middle)}" stroke="{colour}" stroke-width="2"/>'
             )
             text += (
                 f" [{value_text(row.low, percent=axis.percent)}, "
                 f"{value_text(row.high, percent=axis.percent)}]"
             )
         body.append(
-            f'<circle cx="{_px(x(row.value))}" cy="{_px(middle)}" r="4" fill="{colour}">'
+            f'<circle cx="{px(x(row.value))}" cy="{px(middle)}" r="4" fill="{colour}">'
             f"<title>{escape(text + (' ' + row.note if row.note else ''))}</title></circle>"
         )
     return _frame(

@@ -613,6 +613,8 @@ def render_weekly_report(
     meaning: ScoreMeaning | None = None,
     scores: Sequence[float] | None = None,
     stale_export: StaleExport | None = None,
+    health: str | None = None,
+    health_warning: bool = False,
 ) -> str:
     """The weekly report as one self-contained HTML document.
 
@@ -637,6 +639,8 @@ def render_weekly_report(
       cut-off (the lowest listed score) marked; None or no flags: no chart.
     * ``stale_export``: the export was older than the configured maximum; a banner says so at
       the top of the report.
+    * ``health``: the monitor's one-line summary (``ewp.health.health_summary``), shown at the
+      top, as a warning when ``health_warning``; None: not shown.
 
     Raises ValueError on a missing column or key, a flagged officer without a change status,
     an unknown change or category, a notice received on or after ``as_of`` (not yet known
@@ -712,6 +716,8 @@ def render_weekly_report(
         rejections=None if rejections is None else _rejection_sentences(rejections),
         meaning=None if meaning is None else _meaning_sentences(meaning),
         stale_banner=None if stale_export is None else stale_export.banner,
+        health=health,
+        health_warning=health_warning,
         score_chart=None
         if scores is None or ordered.empty
         else score_chart(scores, cutoff=float(ordered["score"].min()), listed=len(ordered)),

@@ -147,11 +147,13 @@ def test_reviewed_officer_is_suppressed_next_week(weekly) -> None:
 def test_schedules_are_monday_six_and_monthly_in_london(tmp_path: Path) -> None:
     from flows.schedule import deployments
 
-    weekly_d, monthly_d, oversight_d = deployments(None)
+    weekly_d, monthly_d, oversight_d, monitor_d = deployments(None)
     assert weekly_d.name == "weekly-scoring" and monthly_d.name == "monthly-retraining"
     assert oversight_d.name == "monthly-oversight"
     assert oversight_d.schedules[0].schedule.cron == "0 7 1 * *"
     assert oversight_d.schedules[0].schedule.timezone == "Europe/London"
+    assert monitor_d.name == "monthly-monitoring"
+    assert monitor_d.schedules[0].schedule.cron == "0 5 2 * *"
     (weekly_schedule,) = weekly_d.schedules
     assert weekly_schedule.schedule.cron == "0 6 * * 1"
     assert weekly_schedule.schedule.timezone == "Europe/London"

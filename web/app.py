@@ -17,6 +17,8 @@ Access rules (who sees what)
     * ``auditor``: the weeks, each week's fairness audit (aggregates, small cells suppressed)
       and model card, and the oversight reports (``web.oversight``, reviewers too); never an
       officer card (403).
+      and model card; never an officer card (403).
+    * ``analyst`` (the data team) and ``auditor``: the monitoring pages (``web.monitor``).
     * ``admin``: accounts and unit assignments, the whole audit trail and the access log; no
       officer cards, audits or model cards (403): administering accounts needs none of them.
 
@@ -65,12 +67,18 @@ from ewp.atomic import csv_text
 from ewp.review import CurrentDecision, DecisionConflict, ReviewError
 from reports.weekly import CHART_YEARS, MARKING, chart_legend, officer_history
 from web import runs
+from web.monitor import monitor_router
 from web.oversight import oversight_router
 from web.settings import WebSettings
 
 SESSION_COOKIE = "ewp_workspace"
 PUBLIC_PATHS = frozenset({"/login"})
-HOME_OF_ROLE = {"reviewer": "/flags", "auditor": "/audits", "admin": "/admin/users"}
+HOME_OF_ROLE = {
+    "reviewer": "/flags",
+    "auditor": "/audits",
+    "analyst": "/monitor",
+    "admin": "/admin/users",
+}
 TRAIL_LIMIT = 500
 ACCESS_LOG_LIMIT = 500
 # No script may run at all; inline styles are the only inline content the pages use.
@@ -168,6 +176,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     app.state.store = store
     app.state.settings = settings
     app.state.pages = pages
+    app.include_router(monitor_router(settings, pages.render))  # analysts and auditors
 
     @app.middleware("http")
     async def security_headers(
