@@ -422,6 +422,7 @@ def validate(
             category_map=cfg.category_map(),
             extracted_on=cfg.data.extracted_on,
             today=dt.date.today(),
+            activity_kinds=cfg.activity_kinds(),
         )
     console.print(_summary_table(result.summary))
     if result.export_date is not None:

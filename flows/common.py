@@ -171,6 +171,7 @@ def validate(export_dir: Path, config: Config) -> ValidationResult:
             category_map=config.category_map(),
             extracted_on=config.data.extracted_on,
             today=dt.date.today(),
+            activity_kinds=config.activity_kinds(),
         )
         totals = result.summary[["read", "accepted", "quarantined"]].sum()
         validating.detail(
