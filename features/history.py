@@ -541,12 +541,6 @@ def _activity(
             "kinds from the config"
         )
     activity = data.activity
-    for flag in wanted.flags:
-        if activity[flag].isna().all():
-            raise ContractError(
-                f"features.activity.flags names {flag!r}, but no activity record has it filled "
-                "in: remove it from the config"
-            )
     codes = code_of.reindex(activity["officer_id"]).to_numpy()
     known = day_numbers(activity["known_on"])
     events: dict[str, Events] = {}
