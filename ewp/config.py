@@ -63,6 +63,8 @@ class SyntheticConfig(_Frozen):
     reporting_bias: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"Black": 0.81, "Asian": 0.55, "Mixed": 0.41}
     )
+    # Also write the optional streams (postings, use-of-force reports; ewp/synthetic_streams.py).
+    streams: bool = False
 
     @model_validator(mode="after")
     def _years_ordered(self) -> SyntheticConfig:

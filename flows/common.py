@@ -42,6 +42,7 @@ from ewp.pseudonym import (
 )
 from ewp.retry import is_transient
 from ewp.synthetic import generate_configured_force
+from ewp.synthetic_streams import generate_streams
 from ewp.validation import (
     ContractError,
     ExportDate,
@@ -96,7 +97,9 @@ def results_in_order(futures: list[PrefectFuture], *, description: str) -> list[
 
 def synthetic_folder(config: Config, home: Path) -> Path:
     """Where the synthetic force for these parameters lives: one folder per parameter set."""
-    params = {**config.synthetic.model_dump(), "seed": config.seed}
+    # Without streams the folder keeps the name it had before streams existed.
+    exclude = set() if config.synthetic.streams else {"streams"}
+    params = {**config.synthetic.model_dump(exclude=exclude), "seed": config.seed}
     return home / "synthetic" / fingerprint_json(params)[:12]
 
 
@@ -123,8 +126,14 @@ def prepare_export(config: Config, home: Path) -> Path:
     with step(f"Generating the synthetic force ({config.synthetic.officers:,} officers, once)"):
         force = generate_configured_force(config.synthetic, seed=config.seed)
         staging = folder / "export.partial"
+        streams = generate_streams(force, seed=config.seed) if config.synthetic.streams else None
         write_export(
-            officers=force.officers, notices=force.notices, outcomes=force.outcomes, out_dir=staging
+            officers=force.officers,
+            notices=force.notices,
+            outcomes=force.outcomes,
+            out_dir=staging,
+            postings=None if streams is None else streams.postings,
+            activity=None if streams is None else streams.activity,
         )
         write_ground_truth(force.ground_truth, staging)
     staging.replace(export_dir)
