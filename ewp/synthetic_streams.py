@@ -35,9 +35,9 @@ Use-of-force reports (kind ``use_of_force``)
     deviation of the log rate from assignment is about 0.7 (more with the specialist units),
     from risk about 0.3 × the spread of log risk. ``stream_figures`` measures both.
     Each report is known 0–13 days after the day it happened (uniform), at the latest on the
-    officer's last day; reports known on or after the export date are not in the export. ``severity`` is the force level 0–6 with
-    probabilities ``SEVERITY_SHARES``; ``weapon`` is yes at severity 5 or 6; ``injury`` is yes
-    with probability 0.12 (0.25 at severity 5 or 6).
+    officer's last day; reports known on or after the export date are not in the export.
+    ``severity`` is the force level 0–6 with probabilities ``SEVERITY_SHARES``; ``weapon`` is
+    yes at severity 5 or 6; ``injury`` is yes with probability 0.12 (0.25 at severity 5 or 6).
 
 Nothing here was tuned against a model's result; the parameters are stated once, above.
 """
