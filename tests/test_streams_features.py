@@ -9,6 +9,7 @@ import pytest
 
 from ewp.config import ActivityFeatureConfig, FeatureConfig
 from ewp.validation import ContractError
+from features.explanations import reason_sentence, risk_note
 from features.history import build_features, feature_columns
 from features.registry import feature_specs, render_reason
 from tests.builders import make_force
@@ -179,6 +180,17 @@ def test_activity_reasons_in_plain_language() -> None:
         "1 use-of-force report at severity 4 or above"
     )
     assert render_reason(specs["commendation_all"], 2) == "2 commendation records in total"
+    # In the weekly report a count carries its comparison with the unit (as of the date).
+    assert reason_sentence(specs["use_of_force_365d"], 14, peer_share_below=0.93) == (
+        "14 use-of-force reports in the last 12 months, more than 93% of officers in the same unit"
+    )
+    since = specs["days_since_last_use_of_force"]
+    assert reason_sentence(since, 400, peer_share_below=0.9) == (
+        "last use-of-force report 400 days ago"
+    )
+    assert risk_note(since, 400, typical=200).startswith("A long time since the last such")
+    assert risk_note(since, 20, typical=200) is None
+    assert risk_note(specs["use_of_force_365d"], 0, typical=2).startswith("Having fewer")
 
 
 def test_absent_streams_have_no_features_and_asking_for_them_is_an_error() -> None:
