@@ -335,9 +335,9 @@ def generate(
     Ground truth (latent risk per officer and month) goes to ground_truth/latent_risk.parquet
     under the export folder; it is not part of the contract and no model reads it.
     """
-    from ewp.io import write_export, write_ground_truth
+    from ewp.io import write_ground_truth
     from ewp.synthetic import calibration_report, generate_force
-    from ewp.synthetic_streams import generate_streams, stream_figures
+    from ewp.synthetic_streams import generate_streams, stream_figures, write_force
 
     bias = {} if no_bias else dict(Config().synthetic.reporting_bias)
     started = time.perf_counter()
@@ -350,14 +350,7 @@ def generate(
             reporting_bias=bias,
         )
         drawn = generate_streams(force, seed=seed) if streams else None
-        paths = write_export(
-            officers=force.officers,
-            notices=force.notices,
-            outcomes=force.outcomes,
-            out_dir=out,
-            postings=None if drawn is None else drawn.postings,
-            activity=None if drawn is None else drawn.activity,
-        )
+        paths = write_force(force, out, streams=drawn)
         truth = write_ground_truth(force.ground_truth, out)
     console.print(
         f"Wrote {len(force.officers):,} officers, {len(force.notices):,} notices, "

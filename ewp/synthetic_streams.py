@@ -45,10 +45,12 @@ Nothing here was tuned against a model's result; the parameters are stated once,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ewp.io import write_export
 from ewp.synthetic import SyntheticForce
 
 STREAMS_SEED_SALT = 20_260_420
@@ -97,6 +99,20 @@ def generate_streams(force: SyntheticForce, *, seed: int) -> SyntheticStreams:
     postings = _postings(rng, officers, units, force.extracted_on)
     activity = _use_of_force(rng, force, postings, assignment)
     return SyntheticStreams(postings=postings, activity=activity, assignment=assignment)
+
+
+def write_force(
+    force: SyntheticForce, out_dir: Path, *, streams: SyntheticStreams | None
+) -> dict[str, Path]:
+    """Write the force's contract tables, and its streams if given, with ``write_export``."""
+    return write_export(
+        officers=force.officers,
+        notices=force.notices,
+        outcomes=force.outcomes,
+        out_dir=out_dir,
+        postings=None if streams is None else streams.postings,
+        activity=None if streams is None else streams.activity,
+    )
 
 
 def _postings(

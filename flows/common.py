@@ -30,7 +30,7 @@ from ewp.adapters import ingest, resolve_mapping
 from ewp.atomic import write_csv
 from ewp.config import Config
 from ewp.contract import ForceData
-from ewp.io import read_raw_export, write_export, write_ground_truth, write_quarantine
+from ewp.io import read_raw_export, write_ground_truth, write_quarantine
 from ewp.progress import step
 from ewp.provenance import fingerprint_files, fingerprint_json
 from ewp.pseudonym import (
@@ -42,7 +42,7 @@ from ewp.pseudonym import (
 )
 from ewp.retry import is_transient
 from ewp.synthetic import generate_configured_force
-from ewp.synthetic_streams import generate_streams
+from ewp.synthetic_streams import generate_streams, write_force
 from ewp.validation import (
     ContractError,
     ExportDate,
@@ -127,14 +127,7 @@ def prepare_export(config: Config, home: Path) -> Path:
         force = generate_configured_force(config.synthetic, seed=config.seed)
         staging = folder / "export.partial"
         streams = generate_streams(force, seed=config.seed) if config.synthetic.streams else None
-        write_export(
-            officers=force.officers,
-            notices=force.notices,
-            outcomes=force.outcomes,
-            out_dir=staging,
-            postings=None if streams is None else streams.postings,
-            activity=None if streams is None else streams.activity,
-        )
+        write_force(force, staging, streams=streams)
         write_ground_truth(force.ground_truth, staging)
     staging.replace(export_dir)
     return export_dir

@@ -1196,19 +1196,25 @@ def _officers(
     table = _Table(OFFICERS, source, np.arange(len(source.frame)), source.frame)
     _repeated_keys(table, key)
     _derive_table(table, columns, date_format=spec.date_format, keys=keys, mapping=path)
-    if "left_on" in columns and "joined_on" in columns:
-        left, joined = columns["left_on"], columns["joined_on"]
-        table.add(
-            f"{left.label} before {joined.label}",
-            (table.columns["left_on"] < table.columns["joined_on"]).to_numpy(),
-            left.column or "left_on",
-            f"field {left.label}: "
-            + table.text("left_on")
-            + f" is before {joined.label} "
-            + table.text("joined_on"),
-            value=table.text("left_on"),
-        )
+    _not_before(table, columns, later="left_on", earlier="joined_on")
     return table
+
+
+def _not_before(table: _Table, columns: dict[str, Derive], *, later: str, earlier: str) -> None:
+    """Quarantine rows whose date ``later`` is before their date ``earlier`` (both derived)."""
+    if later not in columns or earlier not in columns:
+        return
+    late, early = columns[later], columns[earlier]
+    table.add(
+        f"{late.label} before {early.label}",
+        (table.columns[later] < table.columns[earlier]).to_numpy(),
+        late.column or later,
+        f"field {late.label}: "
+        + table.text(later)
+        + f" is before {early.label} "
+        + table.text(earlier),
+        value=table.text(later),
+    )
 
 
 def _notices(
@@ -1423,18 +1429,8 @@ def _stream(
     _derive_table(table, {"officer_id": columns["officer_id"]}, **derive)
     at = _officer_checks(table, officers, columns["officer_id"])
     _derive_table(table, {n: d for n, d in columns.items() if n != "officer_id"}, **derive)
-    if stream.TABLE == POSTINGS and "end_on" in columns:
-        end, start = columns["end_on"], columns["start_on"]
-        table.add(
-            f"{end.label} before {start.label}",
-            (table.columns["end_on"] < table.columns["start_on"]).to_numpy(),
-            end.column or "end_on",
-            f"field {end.label}: "
-            + table.text("end_on")
-            + f" is before {start.label} "
-            + table.text("start_on"),
-            value=table.text("end_on"),
-        )
+    if stream.TABLE == POSTINGS:
+        _not_before(table, columns, later="end_on", earlier="start_on")
     if isinstance(stream, ActivitySpec) and stream.within_service:
         _within_service(table, officers, at, spec, column_name="known_on", columns=columns)
     return table
