@@ -62,6 +62,8 @@ def features_at(
         quiet_since = t - pd.Timedelta(days=365 * config.presume_left_after_years)
         serving &= officers["left_on"].notna() | (last >= quiet_since)
     cohort = officers.loc[serving, ["officer_id", "unit", "joined_on"]]
+    if config.units_from_postings:
+        cohort = cohort.assign(unit=unit_as_of(data, cohort, t))
     ids = cohort["officer_id"]
 
     def count(events: pd.DataFrame) -> np.ndarray:
@@ -141,12 +143,70 @@ def features_at(
     )
     f["open_cases"] = cases(still_open)
 
+    if config.activity.kinds:
+        f.update(activity_features(data, cohort, t, config=config))
+
     names = [spec.name for spec in feature_specs(config)]
     frame = pd.DataFrame({name: np.asarray(f[name], dtype="float32") for name in names})
     frame.insert(0, "as_of", t)
     frame.insert(0, "unit", cohort["unit"].to_numpy())
     frame.insert(0, "officer_id", ids.to_numpy())
     return frame
+
+
+def unit_as_of(data: ForceData, cohort: pd.DataFrame, t: pd.Timestamp) -> np.ndarray:
+    """Each cohort officer's unit at ``t``: of the postings covering the day before ``t``, the
+    one started last (the later row on a tie); the roster's unit where none covers it."""
+    postings = data.postings
+    assert postings is not None, "units_from_postings needs a postings table"
+    day_before = t - pd.Timedelta(days=1)
+    covering = postings.loc[
+        (postings["start_on"] <= day_before)
+        & (postings["end_on"].isna() | (postings["end_on"] >= day_before))
+    ]
+    latest = covering.reset_index(drop=True).reset_index()
+    latest = latest.sort_values(["start_on", "index"]).groupby("officer_id").last()
+    unit = cohort["officer_id"].map(latest["unit"])
+    return unit.fillna(cohort["unit"]).to_numpy()
+
+
+def activity_features(
+    data: ForceData, cohort: pd.DataFrame, t: pd.Timestamp, *, config: FeatureConfig
+) -> dict[str, np.ndarray]:
+    """Each declared activity kind's features for the cohort at ``t`` (by ``known_on``)."""
+    assert data.activity is not None, "activity kinds need an activity table"
+    ids = cohort["officer_id"]
+    activity = data.activity.loc[data.activity["known_on"] < t]
+
+    def count(events: pd.DataFrame) -> np.ndarray:
+        return events.groupby("officer_id").size().reindex(ids, fill_value=0).to_numpy()
+
+    f: dict[str, np.ndarray] = {}
+    for kind in config.activity.kinds:
+        known = activity.loc[activity["kind"] == kind]
+        for days in config.windows_days:
+            f[f"{kind}_{days}d"] = count(
+                known.loc[known["known_on"] >= t - pd.Timedelta(days=days)]
+            )
+        f[f"{kind}_all"] = count(known)
+        last = known.groupby("officer_id")["known_on"].max().reindex(ids)
+        f[f"days_since_last_{kind}"] = (
+            (t - last).dt.days.fillna(config.max_days_since).clip(upper=config.max_days_since)
+        ).to_numpy()
+        if config.activity.severe_at is not None:
+            f[f"{kind}_severe_all"] = count(
+                known.loc[known["severity"].fillna(-1) >= config.activity.severe_at]
+            )
+        for flag in config.activity.flags:
+            f[f"{kind}_{flag}_all"] = count(known.loc[known[flag].fillna(False).astype(bool)])
+        last_year = count(known.loc[known["known_on"] >= t - pd.Timedelta(days=365)])
+        by_unit = pd.DataFrame({"unit": cohort["unit"].to_numpy(), "n": last_year}).groupby("unit")[
+            "n"
+        ]
+        size = by_unit.transform("size").to_numpy()
+        fewer = by_unit.rank(method="min").to_numpy() - 1
+        f[f"{kind}_unit_share_below_365d"] = np.where(size > 1, fewer / np.maximum(size - 1, 1), 0)
+    return f
 
 
 def iter_naive(

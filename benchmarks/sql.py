@@ -137,6 +137,8 @@ def feature_query(config: FeatureConfig) -> str:
         presumed_serving = (
             f"left_on IS NOT NULL OR greatest(joined_on, last_notice) >= as_of - {quiet}"
         )
+    streams = _stream_parts(config)
+    derived.update(streams["derived"])
     columns = ",\n  ".join(
         f"CAST({derived.get(spec.name, spec.name)} AS FLOAT) AS {spec.name}"
         for spec in feature_specs(config)
@@ -158,29 +160,116 @@ events AS (
   FROM flagged n JOIN dates d ON n.received_on < d.as_of
   GROUP BY n.officer_id, d.as_of
 ),
-cohort AS (
-  SELECT o.officer_id, o.unit, o.joined_on, o.left_on, o.officer_order, d.as_of
+{streams["ctes"]}cohort AS (
+  SELECT o.officer_id, {streams["unit"]} AS unit, o.joined_on, o.left_on, o.officer_order,
+    d.as_of
   FROM officers o JOIN dates d
     ON coalesce(o.joined_on < d.as_of, true) AND NOT coalesce(o.left_on < d.as_of, false)
+  {streams["cohort_join"]}
 ),
 imputed AS (
   SELECT c.officer_id, c.unit, c.joined_on, c.left_on, c.officer_order, c.as_of,
-      {imputed}
+      {imputed}{streams["imputed"]}
   FROM cohort c LEFT JOIN events e ON e.officer_id = c.officer_id AND e.as_of = c.as_of
+  {streams["imputed_join"]}
 )
 SELECT officer_id, unit, CAST(as_of AS TIMESTAMP_S) AS as_of, officer_order,
   {columns}
 FROM imputed
 WHERE {presumed_serving}
 WINDOW unit_day AS (PARTITION BY as_of, unit),
-  unit_day_ranked AS (PARTITION BY as_of, unit ORDER BY last_year)
+  unit_day_ranked AS (PARTITION BY as_of, unit ORDER BY last_year){streams["windows"]}
 """
+
+
+def _stream_parts(config: FeatureConfig) -> dict[str, str | dict[str, str]]:
+    """The query's parts for the optional streams (empty without them): the unit as of each
+    date from ``postings`` (the covering posting started last, the later row on a tie; else the
+    roster's), and each activity kind's filtered counts over ``activity`` by ``known_on``."""
+    parts: dict[str, str | dict[str, str]] = {
+        "ctes": "",
+        "unit": "o.unit",
+        "cohort_join": "",
+        "imputed": "",
+        "imputed_join": "",
+        "windows": "",
+        "derived": {},
+    }
+    if config.units_from_postings:
+        parts["ctes"] = """posted AS (
+  SELECT p.officer_id, d.as_of,
+    arg_max(p.unit, (p.start_on - DATE '1970-01-01') * 100000000 + p.posting_order) AS unit
+  FROM postings p JOIN dates d
+    ON p.start_on <= d.as_of - 1 AND (p.end_on IS NULL OR p.end_on >= d.as_of - 1)
+  GROUP BY p.officer_id, d.as_of
+),
+"""
+        parts["unit"] = "coalesce(p.unit, o.unit)"
+        parts["cohort_join"] = (
+            "LEFT JOIN posted p ON p.officer_id = o.officer_id AND p.as_of = d.as_of"
+        )
+    kinds = config.activity.kinds
+    if not kinds:
+        return parts
+    counts: list[str] = []
+    derived: dict[str, str] = {}
+    windows = []
+    cap = config.max_days_since
+    for kind in kinds:
+        of_kind = f"a.kind = '{kind}'"
+        counts += [
+            f"count(*) FILTER (WHERE {of_kind} AND a.known_on >= d.as_of - {days}) "
+            f"AS {kind}_{days}d"
+            for days in config.windows_days
+        ]
+        counts.append(f"count(*) FILTER (WHERE {of_kind}) AS {kind}_all")
+        if config.activity.severe_at is not None:
+            counts.append(
+                f"count(*) FILTER (WHERE {of_kind} AND a.severity >= {config.activity.severe_at})"
+                f" AS {kind}_severe_all"
+            )
+        counts += [
+            f"count(*) FILTER (WHERE {of_kind} AND a.{flag}) AS {kind}_{flag}_all"
+            for flag in config.activity.flags
+        ]
+        counts.append(
+            f"count(*) FILTER (WHERE {of_kind} AND a.known_on >= d.as_of - 365) AS {kind}_last_year"
+        )
+        counts.append(f"max(a.known_on) FILTER (WHERE {of_kind}) AS last_{kind}")
+        derived[f"days_since_last_{kind}"] = f"least(coalesce(as_of - last_{kind}, {cap}), {cap})"
+        derived[f"{kind}_unit_share_below_365d"] = (
+            "CASE WHEN count(*) OVER unit_day > 1 THEN "
+            f"(rank() OVER unit_day_{kind} - 1) / (count(*) OVER unit_day - 1) ELSE 0 END"
+        )
+        windows.append(f"unit_day_{kind} AS (PARTITION BY as_of, unit ORDER BY {kind}_last_year)")
+    aggregates = ",\n    ".join(counts)
+    parts["ctes"] = f"""{parts["ctes"]}activity_events AS (
+  SELECT a.officer_id, d.as_of,
+    {aggregates}
+  FROM activity a JOIN dates d ON a.known_on < d.as_of
+  GROUP BY a.officer_id, d.as_of
+),
+"""
+    names = [c.rsplit(" AS ", 1)[1] for c in counts]
+    parts["imputed"] = "".join(
+        f",\n      a.{name}"
+        if name.startswith("last_")
+        else f",\n      coalesce(a.{name}, 0) AS {name}"
+        for name in names
+    )
+    parts["imputed_join"] = (
+        "LEFT JOIN activity_events a ON a.officer_id = c.officer_id AND a.as_of = c.as_of"
+    )
+    parts["windows"] = "".join(f",\n  {window}" for window in windows)
+    parts["derived"] = derived
+    return parts
 
 
 def _connect(
     data: ForceData, as_of_dates: Sequence[dt.date], *, memory_limit: str, temp: Path
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB database with tables ``officers``, ``notices`` and ``dates``."""
+    """An in-memory DuckDB database with tables ``officers``, ``notices`` and ``dates`` (and
+    ``postings`` and ``activity`` when the data has them)."""
     import duckdb
 
     con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
@@ -202,9 +291,15 @@ def _connect(
         ]
     ].assign(sanction_level=notices["sanction"].map(SANCTION_LEVEL).fillna(0).astype("int64"))
     dates = pd.DataFrame({"as_of": pd.to_datetime(sorted(set(as_of_dates)))})
-    for name, frame in (("officers", officers), ("notices", notices), ("dates", dates)):
+    tables = [("officers", officers), ("notices", notices), ("dates", dates)]
+    if data.postings is not None:
+        tables.append(("postings", data.postings.assign(posting_order=range(len(data.postings)))))
+    if data.activity is not None:
+        tables.append(("activity", data.activity))
+    for name, frame in tables:
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        for column in ("joined_on", "left_on", "received_on", "decided_on", "as_of"):
+        dated = ("joined_on", "left_on", "received_on", "decided_on", "as_of", "start_on", "end_on")
+        for column in (*dated, "known_on"):
             if column in table.column_names:
                 index = table.column_names.index(column)
                 table = table.set_column(index, column, table[column].cast(pa.date32()))

@@ -323,15 +323,21 @@ def generate(
     report: Annotated[
         bool, typer.Option("--report", help="Print generated figures beside the targets.")
     ] = False,
+    streams: Annotated[
+        bool,
+        typer.Option("--streams", help="Also write postings and use-of-force reports."),
+    ] = False,
 ) -> None:
     """Write a synthetic force's export, calibrated to the Met.
 
-    The export holds the three contract tables: officers, notices and outcomes.
+    The export holds the three contract tables: officers, notices and outcomes (and, with
+    --streams, the optional postings and activity streams: docs/streams.md).
     Ground truth (latent risk per officer and month) goes to ground_truth/latent_risk.parquet
     under the export folder; it is not part of the contract and no model reads it.
     """
-    from ewp.io import write_export, write_ground_truth
+    from ewp.io import write_ground_truth
     from ewp.synthetic import calibration_report, generate_force
+    from ewp.synthetic_streams import generate_streams, stream_figures, write_force
 
     bias = {} if no_bias else dict(Config().synthetic.reporting_bias)
     started = time.perf_counter()
@@ -343,9 +349,8 @@ def generate(
             seed=seed,
             reporting_bias=bias,
         )
-        paths = write_export(
-            officers=force.officers, notices=force.notices, outcomes=force.outcomes, out_dir=out
-        )
+        drawn = generate_streams(force, seed=seed) if streams else None
+        paths = write_force(force, out, streams=drawn)
         truth = write_ground_truth(force.ground_truth, out)
     console.print(
         f"Wrote {len(force.officers):,} officers, {len(force.notices):,} notices, "
@@ -354,6 +359,8 @@ def generate(
     for table, path in paths.items():
         console.print(f"  {table}: {path}")
     console.print(f"  ground truth (never a model input): {truth}")
+    if report and drawn is not None:
+        console.print(stream_figures(force, drawn).to_string(index=False), highlight=False)
     if report:
         calibration = calibration_report(force)
         table = Table(title="Calibration against ../shared/domain.md")

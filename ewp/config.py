@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from ewp.contract import CATEGORIES, SERIOUS_CATEGORIES, SOURCES
+from ewp.contract import ACTIVITY_KINDS, CATEGORIES, SERIOUS_CATEGORIES, SOURCES
 from models.timechop import SplitError, as_of_dates, make_splits
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -63,6 +63,8 @@ class SyntheticConfig(_Frozen):
     reporting_bias: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"Black": 0.81, "Asian": 0.55, "Mixed": 0.41}
     )
+    # Also write the optional streams (postings, use-of-force reports; ewp/synthetic_streams.py).
+    streams: bool = False
 
     @model_validator(mode="after")
     def _years_ordered(self) -> SyntheticConfig:
@@ -97,6 +99,18 @@ class DataConfig(_Frozen):
         return self
 
 
+class ActivityFeatureConfig(_Frozen):
+    """Features from the optional activity stream (docs/streams.md): none unless ``kinds``
+    names some. Each declared kind gets counts in ``features.windows_days``, all-time, days
+    since the last and a peer share; ``severe_at`` adds a count of events with a severity at
+    or above it, ``flags`` a count of events with each flag set. A config asking for a stream
+    the export does not have stops the run (``ContractError``)."""
+
+    kinds: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], ...] = ()
+    severe_at: Annotated[int, Field(ge=0, le=99)] | None = None
+    flags: tuple[Literal["injury", "weapon"], ...] = ()
+
+
 class FeatureConfig(_Frozen):
     """Which history features to build (see features/registry.py for their meaning)."""
 
@@ -123,6 +137,10 @@ class FeatureConfig(_Frozen):
     # gone once nothing is known of them (joining, a notice received) for this many years before
     # the as-of date. null: an officer with no left_on is serving until the export ends.
     presume_left_after_years: PositiveInt | None = None
+    # Optional streams (docs/streams.md). units_from_postings: the peer features (and so the
+    # peer rule) and each row's unit use the unit as of the date from the postings table.
+    units_from_postings: bool = False
+    activity: ActivityFeatureConfig = ActivityFeatureConfig()
 
     @field_validator("category_groups")
     @classmethod
@@ -684,6 +702,10 @@ class Config(_Frozen):
     def category_map(self) -> dict[str, str]:
         """Raw category label -> standard category, standard names included."""
         return {**{c: c for c in CATEGORIES}, **self.taxonomy}
+
+    def activity_kinds(self) -> tuple[str, ...]:
+        """The activity kinds an export may carry: ``use_of_force`` and the declared ones."""
+        return tuple(dict.fromkeys((*ACTIVITY_KINDS, *self.features.activity.kinds)))
 
 
 class _TextDateLoader(yaml.SafeLoader):

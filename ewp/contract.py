@@ -1,7 +1,7 @@
-"""The ewp input contract: the three tables a force exports, and their vocabularies.
+"""The ewp input contract: the tables a force exports, and their vocabularies.
 
-A force sends three tables (CSV, CSV.gz or Parquet), documented for people in
-``docs/data-contract.md``:
+A force sends three tables (CSV, CSV.gz or Parquet), and may send two optional *streams*,
+documented for people in ``docs/data-contract.md``:
 
 * ``officers``: one row per officer ever employed in the export period.
 * ``notices``: one row per allegation against one officer (a misconduct notice). Its
@@ -32,6 +32,10 @@ OFFICERS = "officers"
 NOTICES = "notices"
 OUTCOMES = "outcomes"
 TABLES: tuple[str, ...] = (OFFICERS, NOTICES, OUTCOMES)
+POSTINGS = "postings"
+ACTIVITY = "activity"
+# Optional tables: read and validated when the export has them.
+STREAMS: tuple[str, ...] = (POSTINGS, ACTIVITY)
 
 # Columns per table: (required, optional). Optional columns may be absent from the file.
 OFFICER_COLUMNS_REQUIRED = ("officer_id", "joined_on", "rank", "unit")
@@ -47,16 +51,27 @@ NOTICE_COLUMNS_REQUIRED = (
 NOTICE_COLUMNS_OPTIONAL = ("incident_on", "severity")
 OUTCOME_COLUMNS_REQUIRED = ("notice_id", "decided_on", "finding")
 OUTCOME_COLUMNS_OPTIONAL = ("sanction",)
+POSTING_COLUMNS_REQUIRED = ("officer_id", "unit", "start_on")
+POSTING_COLUMNS_OPTIONAL = ("end_on",)
+ACTIVITY_COLUMNS_REQUIRED = ("event_id", "officer_id", "known_on", "kind")
+ACTIVITY_COLUMNS_OPTIONAL = ("severity", "injury", "weapon")
+# The activity kind every force may send; others are declared in features.activity.kinds.
+ACTIVITY_KINDS: tuple[str, ...] = ("use_of_force",)
+ACTIVITY_FLAGS: tuple[str, ...] = ("injury", "weapon")
 
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     OFFICERS: (OFFICER_COLUMNS_REQUIRED, OFFICER_COLUMNS_OPTIONAL),
     NOTICES: (NOTICE_COLUMNS_REQUIRED, NOTICE_COLUMNS_OPTIONAL),
     OUTCOMES: (OUTCOME_COLUMNS_REQUIRED, OUTCOME_COLUMNS_OPTIONAL),
+    POSTINGS: (POSTING_COLUMNS_REQUIRED, POSTING_COLUMNS_OPTIONAL),
+    ACTIVITY: (ACTIVITY_COLUMNS_REQUIRED, ACTIVITY_COLUMNS_OPTIONAL),
 }
 DATE_COLUMNS: dict[str, tuple[str, ...]] = {
     OFFICERS: ("joined_on", "left_on"),
     NOTICES: ("received_on", "incident_on"),
     OUTCOMES: ("decided_on",),
+    POSTINGS: ("start_on", "end_on"),
+    ACTIVITY: ("known_on",),
 }
 # Required date columns whose value may be blank: the date is *unknown*. Nothing is invented
 # for it: an officer with an unknown joined_on is serving since before the records (no tenure
@@ -66,6 +81,8 @@ UNKNOWN_DATES: dict[str, tuple[str, ...]] = {
     OFFICERS: ("joined_on",),
     NOTICES: (),
     OUTCOMES: ("decided_on",),
+    POSTINGS: (),
+    ACTIVITY: (),
 }
 
 # Never model inputs: used only by the fairness audit, taken as of each date.
@@ -133,11 +150,15 @@ class ForceData:
     Dates are ``datetime64`` (``NaT`` where blank); categories are already mapped to the
     standard taxonomy (the raw label is kept in ``category_raw``); ``birth_year`` is a nullable
     integer. Rows that failed a check are not here: they are in the quarantine report.
+    ``postings`` and ``activity`` are None when the export has no such table (the stream is
+    absent); activity's ``severity`` is a nullable integer and its flags nullable booleans.
     """
 
     officers: pd.DataFrame
     notices: pd.DataFrame
     outcomes: pd.DataFrame
+    postings: pd.DataFrame | None = None
+    activity: pd.DataFrame | None = None
 
     def notices_with_outcomes(self) -> pd.DataFrame:
         """Notices left-joined to their outcome (``decided_on``/``finding``/``sanction``)."""

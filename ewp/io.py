@@ -2,15 +2,17 @@
 
 File I/O only: what the rows mean and whether they are valid is ``ewp.validation``'s job.
 
-* ``read_raw_export`` reads the three tables (``officers``, ``notices``, ``outcomes``), each from
+* ``read_raw_export`` reads the three tables (``officers``, ``notices``, ``outcomes``), and the
+  optional streams (``postings``, ``activity``) when the export has them, each from
   ``<table>.csv``, ``<table>.csv.gz`` or ``<table>.parquet``, with **every column as text** and
   blank cells as ``""``: nothing is coerced, guessed or lost before validation sees it. CSV must
   be UTF-8 (a byte-order mark, as Excel writes, is fine); any other encoding is refused with
   the line, field and byte at fault rather than guessed (``read_csv_text``, also used by the
   adapters). Parquet columns are converted to text (dates as ``YYYY-MM-DD``, whole-number
   floats such as ``1980.0`` as ``1980``).
-* ``write_export`` writes three typed tables back in the contract's layout, deterministically
-  (same frames in, same bytes out) and atomically (a reader never sees a half-written file).
+* ``write_export`` writes the typed tables (and any streams) back in the contract's layout,
+  deterministically (same frames in, same bytes out) and atomically (a reader never sees a
+  half-written file).
 * ``write_quarantine`` writes the quarantine report as CSV, likewise.
 
 Every CSV is written through ``ewp.atomic.write_csv``, so a cell a spreadsheet would run as a
@@ -38,7 +40,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ewp.atomic import atomic_path, spreadsheet_restored, write_csv
-from ewp.contract import COLUMNS, NOTICES, OFFICERS, OUTCOMES, TABLES
+from ewp.contract import (
+    ACTIVITY,
+    COLUMNS,
+    NOTICES,
+    OFFICERS,
+    OUTCOMES,
+    POSTINGS,
+    STREAMS,
+    TABLES,
+)
 from ewp.validation import ContractError
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
@@ -79,7 +90,8 @@ def find_table_file(data_dir: Path, table: str) -> Path:
 
 
 def read_raw_export(data_dir: Path) -> RawExport:
-    """Read the three tables of the export in ``data_dir`` as text.
+    """Read the three tables of the export in ``data_dir`` as text, and the optional streams
+    (``postings``, ``activity``) it has: a stream without a file is absent from the result.
 
     A CSV cell written spreadsheet-safe (``'=…``, see ``ewp.atomic``) is read as the value it
     stands for (``=…``). An ``export.json`` beside the tables gives the day the export was
@@ -89,7 +101,12 @@ def read_raw_export(data_dir: Path) -> RawExport:
     """
     tables: dict[str, pd.DataFrame] = {}
     files: dict[str, str] = {}
-    for table in TABLES:
+    present = [
+        table
+        for table in STREAMS
+        if any((Path(data_dir) / f"{table}{suffix}").is_file() for suffix in SUFFIXES)
+    ]
+    for table in (*TABLES, *present):
         path = find_table_file(Path(data_dir), table)
         if path.name.endswith(".parquet"):
             tables[table] = _read_parquet(path)
@@ -128,8 +145,11 @@ def write_export(
     outcomes: pd.DataFrame,
     out_dir: Path,
     fmt: Literal["csv", "parquet"] = "csv",
+    postings: pd.DataFrame | None = None,
+    activity: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
-    """Write the three tables to ``out_dir/<table>.<fmt>``; return the path of each.
+    """Write the three tables, and the streams given, to ``out_dir/<table>.<fmt>``; return the
+    path of each.
 
     Columns: the contract's columns present in the frame, in contract order, then any other
     columns as given. A validated notices table's ``category_raw`` (the force's own label) is
@@ -139,14 +159,22 @@ def write_export(
 
     Each file is written under a temporary name and renamed into place. Files of the same
     table in another format (say ``officers.csv.gz`` when writing CSV) are then removed, so the
-    directory holds one export that ``read_raw_export`` can read.
+    directory holds one export that ``read_raw_export`` can read; so are the files of a stream
+    not given (None), which the export then does not have.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    for table, frame in ((OFFICERS, officers), (NOTICES, notices), (OUTCOMES, outcomes)):
+    given = ((OFFICERS, officers), (NOTICES, notices), (OUTCOMES, outcomes))
+    for table, frame in ((POSTINGS, postings), (ACTIVITY, activity)):
+        if frame is None:
+            for suffix in SUFFIXES:
+                (out_dir / f"{table}{suffix}").unlink(missing_ok=True)
+        else:
+            given += ((table, frame),)
+    for table, frame in given:
         export = _contract_layout(table, frame)
         path = out_dir / f"{table}.{fmt}"
         if fmt == "csv":

@@ -56,15 +56,19 @@ import pyarrow
 import pyarrow.compute as pc
 
 from ewp.contract import (
+    ACTIVITY,
+    ACTIVITY_KINDS,
     COLUMNS,
     DATE_COLUMNS,
     FINDINGS,
     NOTICES,
     OFFICERS,
     OUTCOMES,
+    POSTINGS,
     SANCTIONS,
     SEVERITIES,
     SOURCES,
+    STREAMS,
     TABLES,
     UNKNOWN_DATES,
     ForceData,
@@ -94,7 +98,13 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 
 # The column identifying a record of each table, reported as the quarantine's record_id.
-RECORD_ID: dict[str, str] = {OFFICERS: "officer_id", NOTICES: "notice_id", OUTCOMES: "notice_id"}
+RECORD_ID: dict[str, str] = {
+    OFFICERS: "officer_id",
+    NOTICES: "notice_id",
+    OUTCOMES: "notice_id",
+    POSTINGS: "officer_id",
+    ACTIVITY: "event_id",
+}
 VOCABULARIES: dict[str, tuple[str, ...]] = {
     "source": SOURCES,
     "severity": SEVERITIES,
@@ -102,6 +112,17 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "sanction": SANCTIONS,
 }
 BIRTH_YEAR_RANGE: tuple[int, int] = (1900, 2030)
+# An activity event's yes/no flags (``injury``, ``weapon``), after normalising; blank = unknown.
+FLAG_VALUES: dict[str, bool] = {
+    "yes": True,
+    "y": True,
+    "true": True,
+    "1": True,
+    "no": False,
+    "n": False,
+    "false": False,
+    "0": False,
+}
 # The dtype of every date column in ``ForceData`` (pandas' own default for parsed text).
 DATE_DTYPE = "datetime64[us]"
 
@@ -119,6 +140,13 @@ MESSAGES: dict[str, str] = {
         f"{BIRTH_YEAR_RANGE[0]} to {BIRTH_YEAR_RANGE[1]}, or blank)"
     ),
     "left_before_joined": '"{value}" is before joined_on "{joined_on}"',
+    "ended_before_started": '"{value}" is before start_on "{start_on}"',
+    "kind": (
+        '"{value}" is not a declared activity kind (expected one of: {choices}; a force '
+        "declares its own kinds in features.activity.kinds)"
+    ),
+    "level": '"{value}" is not a severity level (expected a whole number from 0 to 99, or blank)',
+    "flag": '"{value}" is not a yes/no value (expected yes, no, true, false, 1, 0, or blank)',
     "duplicate_id": '"{value}" is a duplicate of line {first_line} (the first occurrence is kept)',
     "second_outcome": (
         'notice "{value}" already has an outcome on line {first_line} '
@@ -161,6 +189,7 @@ _DATE_PATTERN = (
     r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 )
 _YEAR_PATTERN = r"\d{4}(?:\.0+)?"
+_LEVEL_PATTERN = r"\d{1,2}(?:\.0+)?"
 
 
 class ContractError(ValueError):
@@ -234,6 +263,7 @@ def validate_export(
     category_map: Mapping[str, str],
     extracted_on: date | None = None,
     today: date | None = None,
+    activity_kinds: tuple[str, ...] = ACTIVITY_KINDS,
 ) -> ValidationResult:
     """Check every record of ``raw`` against the contract; keep the good ones, quarantine the rest.
 
@@ -245,12 +275,20 @@ def validate_export(
     such as 2091 is set aside outright, and the last day is inferred from the rest. A notice
     received or a decision made on or after the export date is quarantined.
 
+    The optional streams (``postings``, ``activity``) are checked when ``raw`` has them:
+    records naming an unknown or quarantined officer, a posting ending before it starts or
+    starting on or after the export date, an activity event with a repeated ``event_id``, a
+    kind not in ``activity_kinds`` (``Config.activity_kinds()``), known before the officer
+    joined, after they left or on or after the export date are quarantined. The export date is
+    inferred from notices and outcomes only.
+
     Raises ``ContractError`` if a table or a required column is missing, and
     ``AccountingError`` if the counts do not add up.
     """
-    tables = {name: _prepare(raw, name) for name in TABLES}
+    names = (*TABLES, *(name for name in STREAMS if name in raw.tables))
+    tables = {name: _prepare(raw, name) for name in names}
     for table in tables.values():
-        _check_cells(table, category_map)
+        _check_cells(table, category_map, activity_kinds)
     officers, notices, outcomes = (tables[name] for name in TABLES)
     export_date = _given_export_date(extracted_on, raw.extracted_on) or _inferred_export_date(
         notices, outcomes, today
@@ -267,11 +305,16 @@ def validate_export(
     notice_at = _check_reference(outcomes, "notice_id", parent=notices, kind="notice")
     _check_decided_after_received(outcomes, notices, notice_at)
     _check_export_date(outcomes, "decided_on", export_date, today)
+    if POSTINGS in tables:
+        _check_postings(tables[POSTINGS], officers, export_date, today)
+    if ACTIVITY in tables:
+        _check_activity(tables[ACTIVITY], officers, export_date, today)
 
     data = ForceData(
         officers=_typed(officers, category_map),
         notices=_typed(notices, category_map),
         outcomes=_typed(outcomes, category_map),
+        **{name: _typed(tables[name], category_map) for name in STREAMS if name in tables},
     )
     quarantine = pd.concat([_quarantine(table) for table in tables.values()], ignore_index=True)
     summary = _summary(raw, tables, data, quarantine)
@@ -515,7 +558,9 @@ def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
 # --- per-cell checks (pandera) ---------------------------------------------------------------
 
 
-def _schema(name: str, category_map: Mapping[str, str]) -> pa.DataFrameSchema:
+def _schema(
+    name: str, category_map: Mapping[str, str], activity_kinds: tuple[str, ...]
+) -> pa.DataFrameSchema:
     """The pandera schema of one all-text table; each check's name is a key of ``MESSAGES``."""
     required, optional = COLUMNS[name]
     columns: dict[str, pa.Column] = {}
@@ -525,7 +570,9 @@ def _schema(name: str, category_map: Mapping[str, str]) -> pa.DataFrameSchema:
             checks.append(pa.Check(lambda s: s.ne(""), name="required"))
         if column in DATE_COLUMNS[name]:
             checks.append(pa.Check(lambda s: s.eq("") | _parse_dates(s).notna(), name="date"))
-        if column in VOCABULARIES:
+        if name == ACTIVITY:
+            checks += _activity_checks(column, activity_kinds)
+        elif column in VOCABULARIES:
             checks.append(_vocabulary_check(VOCABULARIES[column]))
         if name == NOTICES and column == "category":
             checks.append(
@@ -545,7 +592,25 @@ def _schema(name: str, category_map: Mapping[str, str]) -> pa.DataFrameSchema:
                 name="left_before_joined",
             )
         )
+    if name == POSTINGS:
+        wide.append(
+            pa.Check(
+                lambda df: ~(_parse_dates(df["end_on"]) < _parse_dates(df["start_on"])),
+                name="ended_before_started",
+            )
+        )
     return pa.DataFrameSchema(columns, checks=wide)
+
+
+def _activity_checks(column: str, kinds: tuple[str, ...]) -> list[pa.Check]:
+    """The activity table's own cell checks: declared kinds, severity levels, yes/no flags."""
+    if column == "kind":
+        return [pa.Check(lambda s: s.eq("") | _normalise(s).isin(kinds), name="kind")]
+    if column == "severity":
+        return [pa.Check(lambda s: s.eq("") | s.str.fullmatch(_LEVEL_PATTERN), name="level")]
+    if column in ("injury", "weapon"):
+        return [pa.Check(lambda s: s.eq("") | _normalise(s).isin(FLAG_VALUES), name="flag")]
+    return []
 
 
 def _value_required(table: str, column: str) -> bool:
@@ -558,10 +623,12 @@ def _vocabulary_check(vocabulary: tuple[str, ...]) -> pa.Check:
     return pa.Check(lambda s: s.eq("") | _normalise(s).isin(vocabulary), name="vocabulary")
 
 
-def _check_cells(table: _Table, category_map: Mapping[str, str]) -> None:
+def _check_cells(
+    table: _Table, category_map: Mapping[str, str], activity_kinds: tuple[str, ...]
+) -> None:
     """Run the table's pandera schema (lazily, so every bad cell is found); record problems."""
     try:
-        _schema(table.name, category_map).validate(table.text, lazy=True)
+        _schema(table.name, category_map, activity_kinds).validate(table.text, lazy=True)
     except pa.errors.SchemaErrors as exc:
         failures = exc.failure_cases
     else:
@@ -577,15 +644,14 @@ def _check_cells(table: _Table, category_map: Mapping[str, str]) -> None:
             column,
             check,
             field=column,
-            choices=", ".join(VOCABULARIES.get(column, ())),
+            choices=", ".join(activity_kinds if check == "kind" else VOCABULARIES.get(column, ())),
         )
     if wide.any():
-        table.add(
-            table.text.index.isin(failures.loc[wide, "index"]),
-            "left_on",
-            "left_before_joined",
-            joined_on=table.text["joined_on"],
-        )
+        rows = table.text.index.isin(failures.loc[wide, "index"])
+        if table.name == POSTINGS:
+            table.add(rows, "end_on", "ended_before_started", start_on=table.text["start_on"])
+        else:
+            table.add(rows, "left_on", "left_before_joined", joined_on=table.text["joined_on"])
 
 
 # --- cross-record checks ---------------------------------------------------------------------
@@ -624,30 +690,56 @@ def _check_reference(child: _Table, column: str, *, parent: _Table, kind: str) -
     return at
 
 
-def _check_received_in_service(notices: _Table, officers: _Table, at: np.ndarray) -> None:
-    """Quarantine notices received before their officer joined or after they left. A date
-    that is blank (unknown) on either side is not compared.
+def _check_received_in_service(
+    notices: _Table, officers: _Table, at: np.ndarray, *, column: str = "received_on"
+) -> None:
+    """Quarantine notices (or activity events: ``column`` ``known_on``) received before their
+    officer joined or after they left. A date that is blank (unknown) on either side is not
+    compared.
 
     ``at``: each notice's officer among the officers' first occurrences (``_check_reference``).
     """
-    received = notices.dates("received_on").to_numpy()
+    received = notices.dates(column).to_numpy()
     line = _pick(officers.lines[officers.first], at, missing=0)
-    for column, message, outside in (
+    for officer_column, message, outside in (
         ("joined_on", "received_before_joined", np.less),
         ("left_on", "received_after_left", np.greater),
     ):
         officer_day = _pick(
-            officers.dates(column).to_numpy()[officers.first], at, missing=np.datetime64("NaT")
+            officers.dates(officer_column).to_numpy()[officers.first],
+            at,
+            missing=np.datetime64("NaT"),
         )
         wrong = outside(received, officer_day)  # False wherever either date is NaT
         notices.add(
             wrong,
-            "received_on",
+            column,
             message,
-            **{column: _day_text(officer_day, wrong)},
+            **{officer_column: _day_text(officer_day, wrong)},
             file=officers.file,
             line=line,
         )
+
+
+def _check_postings(
+    postings: _Table, officers: _Table, export_date: ExportDate | None, today: date | None
+) -> None:
+    """Quarantine postings of an unknown or quarantined officer, or starting on or after the
+    export date (not yet known). An end date after the export date is kept: a posting a
+    force records as ending later is still running at the export."""
+    _check_reference(postings, "officer_id", parent=officers, kind="officer")
+    _check_export_date(postings, "start_on", export_date, today)
+
+
+def _check_activity(
+    activity: _Table, officers: _Table, export_date: ExportDate | None, today: date | None
+) -> None:
+    """Quarantine repeated event ids, events of an unknown or quarantined officer, and events
+    known outside the officer's service or on or after the export date."""
+    _check_duplicates(activity, "duplicate_id")
+    officer_at = _check_reference(activity, "officer_id", parent=officers, kind="officer")
+    _check_export_date(activity, "known_on", export_date, today)
+    _check_received_in_service(activity, officers, officer_at, column="known_on")
 
 
 def _check_incident_before_received(notices: _Table) -> None:
@@ -756,6 +848,12 @@ def _typed(table: _Table, category_map: Mapping[str, str]) -> pd.DataFrame:
             out[column] = table.dates(column)[accepted].reset_index(drop=True)
         elif column == "birth_year":
             out[column] = _parse_years(value)
+        elif table.name == ACTIVITY and column == "severity":
+            out[column] = pd.to_numeric(value.where(value.ne("")), errors="raise").astype("Int64")
+        elif table.name == ACTIVITY and column in ("injury", "weapon"):
+            out[column] = _normalise(value).map(FLAG_VALUES).astype("boolean")
+        elif table.name == ACTIVITY and column == "kind":
+            out[column] = _normalise(value)
         elif column == "category":
             out[column] = _map_categories(value, category_map).astype(str)
             out["category_raw"] = value

@@ -45,7 +45,7 @@ CHANGES: tuple[str, ...] = ("new", "continuing", "dropped off")
 # The peer comparison is added only for counts of recorded events (the sentence starts with the
 # count, e.g. "4 notices received ..."), where "more than X% of officers" reads naturally.
 COUNT_FAMILIES: frozenset[str] = frozenset(
-    {"volume", "category", "source", "severity", "outcomes", "pending", "cases"}
+    {"volume", "category", "source", "severity", "outcomes", "pending", "cases", "activity"}
 )
 # Below this share the comparison says nothing a reviewer needs ("more than 20% of officers").
 MIN_INFORMATIVE_SHARE = 0.5
@@ -244,6 +244,9 @@ _UNPROVEN = (
 )
 _FALLING_RATE = f"A falling notice rate counted towards the score here. {_NOT_A_FINDING}"
 _LONG_GAP = f"A long time since the last notice counted towards the score here. {_NOT_A_FINDING}"
+_LONG_ACTIVITY_GAP = (
+    f"A long time since the last such report counted towards the score here. {_NOT_A_FINDING}"
+)
 _FEWER = (
     f"Having fewer of these than the average officer counted towards the score here. "
     f"{_NOT_A_FINDING}"
@@ -268,6 +271,8 @@ def risk_note(spec: FeatureSpec, value: float, *, typical: float) -> str | None:
         return _FALLING_RATE
     if spec.name == "days_since_last_notice" and value > typical:
         return _LONG_GAP
+    if spec.family == "activity" and spec.name.startswith("days_since_last_"):
+        return _LONG_ACTIVITY_GAP if value > typical else None
     if spec.family in HIGHER_SOUNDS_WORSE and value < typical:
         return _FEWER
     return None

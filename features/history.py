@@ -55,6 +55,30 @@ C3    e, violence   2020-07-01   no: received on t, not yet known
 So ``cases_180d`` = 1 and ``cases_violence_180d`` = 1, while ``notices_180d`` = 3 (b, c, d).
 As of 2020-06-30, C2 is known but d is not: ``cases_violence_180d`` = 0 there.
 
+Optional streams
+----------------
+With ``FeatureConfig.units_from_postings``, an officer's unit as of ``t`` is the unit of the
+posting covering the day before ``t`` (``start_on <= t - 1 <= end_on``, a blank end still
+running): a posting is known from its start, so one starting on ``t`` is not yet known. Where
+postings overlap, the one started last wins (on the same start day, the later row); where none
+covers the day, the officers table's ``unit`` is the fallback. The peer features and each row's
+``unit`` use it. Worked example, roster unit R:
+
+=================================================  ===========  ============================
+postings                                           as-of        unit
+=================================================  ===========  ============================
+U1 2019-01-01..2020-06-30, U2 from 2020-07-01      2020-07-01   U1 (U2 starts on t: unknown)
+(a move on the as-of date)                         2020-07-02   U2
+U1 from 2015-01-01, U3 2019-03-01..2019-05-31      2019-04-01   U3 (started last)
+(overlapping)                                      2019-07-01   U1 (U3 has ended)
+U1 ..2019-12-31, U2 from 2020-03-01 (a gap)        2020-01-01   U1 (covers 2019-12-31)
+                                                   2020-02-01   R (no posting: the roster)
+=================================================  ===========  ============================
+
+Each activity kind declared in ``FeatureConfig.activity`` is counted like notices, by its
+``known_on`` day: windows, all time, days since the last, severity and flag counts, and the
+share of unit colleagues (as above) with fewer in the last 12 months.
+
 How it is computed
 ------------------
 The as-of dates are taken in blocks of consecutive dates, small enough that a block's dense
@@ -94,6 +118,7 @@ import pandas as pd
 
 from ewp.config import FeatureConfig
 from ewp.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
+from ewp.validation import ContractError
 from features.registry import feature_specs
 
 # Day numbers are days since 1970-01-01, shifted by DAY_OFFSET so they are never negative.
@@ -161,6 +186,42 @@ class Events:
         """Keep the events in ``mask`` (default all) that have a date (not ``NEVER``)."""
         keep = days != NEVER if mask is None else mask & (days != NEVER)
         return cls(codes[keep], days[keep])
+
+
+@dataclass(frozen=True)
+class Postings:
+    """Postings as sorted (officer, start day) keys, with each posting's last day (``NEVER``
+    while running) and unit code, for the unit of many (officer, day) pairs at once."""
+
+    keys: np.ndarray
+    ends: np.ndarray
+    units: np.ndarray
+
+    @classmethod
+    def build(
+        cls, codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, units: np.ndarray
+    ) -> Postings:
+        """Index postings; a stable sort keeps file order among those starting the same day."""
+        keys = codes.astype("int64") * STRIDE + starts
+        order = np.argsort(keys, kind="stable")
+        return cls(keys[order], ends[order], units[order])
+
+    def unit_on(self, codes: np.ndarray, days: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        """Per row, the unit of the latest-starting posting covering ``days`` (start <= day <=
+        end), else ``fallback``. Steps back one posting at a time for the rows whose latest
+        posting does not cover the day: a handful of steps for any real officer."""
+        unit = fallback.copy()
+        position = np.searchsorted(self.keys, codes * STRIDE + days, side="right") - 1
+        pending = np.flatnonzero(position >= 0)
+        while len(pending):
+            at = position[pending]
+            same = (at >= 0) & (self.keys[np.maximum(at, 0)] // STRIDE == codes[pending])
+            pending, at = pending[same], at[same]
+            covers = self.ends[at] >= days[pending]
+            unit[pending[covers]] = self.units[at[covers]]
+            pending = pending[~covers]
+            position[pending] -= 1
+        return unit
 
 
 @dataclass(frozen=True)
@@ -430,6 +491,18 @@ class _History:
     decisions: Events  # every dated decision, by decision day
     sanction_levels: np.ndarray  # per event of ``decisions``
     cases: _Cases
+    unit_names: np.ndarray  # unit code -> unit name
+    postings: Postings | None = None  # with ``units_from_postings``
+    activity: dict[str, Events] | None = None  # "<kind>", "<kind>:severe", "<kind>:<flag>"
+
+    def row_units(self, block: AsOfBlock) -> np.ndarray:
+        """The unit code of each row of ``block``: as of its date with postings (module
+        docstring, "Optional streams"), else the officers table's."""
+        roster = self.unit_codes[block.row_officers]
+        if self.postings is None:
+            return roster
+        day_before = block.days[block.row_dates] - 1
+        return self.postings.unit_on(block.row_officers, day_before, roster)
 
 
 def _cohort(officers: pd.DataFrame, notices: Events, config: FeatureConfig) -> Cohort:
@@ -451,6 +524,55 @@ def _cohort(officers: pd.DataFrame, notices: Events, config: FeatureConfig) -> C
         presume_left_days=None
         if config.presume_left_after_years is None
         else 365 * config.presume_left_after_years,
+    )
+
+
+def _activity(
+    data: ForceData, config: FeatureConfig, code_of: pd.Series
+) -> dict[str, Events] | None:
+    """The declared activity kinds' events by ``known_on`` (None when none is declared)."""
+    wanted = config.activity
+    if not wanted.kinds:
+        return None
+    if data.activity is None:
+        raise ContractError(
+            f"features.activity.kinds is {list(wanted.kinds)}, but the export has no activity "
+            "table (activity.csv, activity.csv.gz or activity.parquet): add it, or remove the "
+            "kinds from the config"
+        )
+    activity = data.activity
+    codes = code_of.reindex(activity["officer_id"]).to_numpy()
+    known = day_numbers(activity["known_on"])
+    events: dict[str, Events] = {}
+    for kind in wanted.kinds:
+        of_kind = (activity["kind"] == kind).to_numpy()
+        events[kind] = Events.build(codes, known, of_kind)
+        if wanted.severe_at is not None:
+            severe = (activity["severity"] >= wanted.severe_at).fillna(False).to_numpy(bool)
+            events[f"{kind}:severe"] = Events.build(codes, known, of_kind & severe)
+        for flag in wanted.flags:
+            flagged = activity[flag].fillna(False).to_numpy(dtype=bool)
+            events[f"{kind}:{flag}"] = Events.build(codes, known, of_kind & flagged)
+    return events
+
+
+def _postings(
+    data: ForceData, config: FeatureConfig, code_of: pd.Series, unit_code_of: pd.Series
+) -> Postings | None:
+    """The postings index (None unless ``units_from_postings``)."""
+    if not config.units_from_postings:
+        return None
+    if data.postings is None:
+        raise ContractError(
+            "features.units_from_postings is true, but the export has no postings table "
+            "(postings.csv, postings.csv.gz or postings.parquet): add it, or set it to false"
+        )
+    postings = data.postings
+    return Postings.build(
+        code_of.reindex(postings["officer_id"]).to_numpy(),
+        day_numbers(postings["start_on"]),
+        day_numbers(postings["end_on"]),
+        unit_code_of.reindex(postings["unit"]).to_numpy(),
     )
 
 
@@ -487,17 +609,28 @@ def _history(data: ForceData, config: FeatureConfig) -> _History:
     all_notices = Events.build(codes, received)
     first_notice = np.full(len(officers), NEVER, dtype=np.int64)
     np.minimum.at(first_notice, all_notices.codes, all_notices.days)
+    activity = _activity(data, config, code_of)
+    for events in (activity or {}).values():  # a grid column for every officer with events
+        np.minimum.at(first_notice, events.codes, events.days)
+    units = officers["unit"]
+    if config.units_from_postings and data.postings is not None:
+        units = pd.concat([units, data.postings["unit"]], ignore_index=True)
+    unit_codes, unit_names = pd.factorize(units, sort=True)
+    unit_code_of = pd.Series(np.arange(len(unit_names), dtype="int64"), index=unit_names)
     return _History(
         cohort=_cohort(officers, all_notices, config),
         joined_known=officers["joined_on"].notna().to_numpy(),
         first_notice=first_notice,
-        unit_codes=pd.factorize(officers["unit"], sort=True)[0].astype("int64"),
+        unit_codes=unit_codes[: len(officers)].astype("int64"),
         notices=all_notices,
         notice_decided=decided[received != NEVER],
         counted=counted,
         decisions=Events.build(codes, decided),
         sanction_levels=sanction_level[decided != NEVER],
         cases=_cases(codes, notices, received=received, decided=decided, config=config),
+        unit_names=np.asarray(unit_names, dtype=object),
+        postings=_postings(data, config, code_of, unit_code_of),
+        activity=activity,
     )
 
 
@@ -559,14 +692,14 @@ def _block_features(
     unknown = ~history.joined_known[block.row_officers]
     tenure[unknown] = np.nan
     out["probationer"][unknown] = np.nan
+    units = history.row_units(block)
     share, ratio = _peer_context(
-        dates=block.row_dates,
-        units=history.unit_codes[block.row_officers],
-        rows=block.grid_rows,
-        recent=recent[block.serving],
+        dates=block.row_dates, units=units, rows=block.grid_rows, recent=recent[block.serving]
     )
     block.write_rows(out["unit_share_below_365d"], share)
     block.write_rows(out["unit_ratio_365d"], ratio)
+    if history.activity is not None:
+        _activity_features(block, history.activity, units, config, out)
 
     for days in config.windows_days:
         block.write(out[f"cases_{days}d"], block.count_cases_between(cases.all, days=days))
@@ -581,6 +714,38 @@ def _block_features(
     for kind in ("proven", "case_to_answer"):
         found = cases.counted[kind]
         block.write(out[f"cases_{kind}_all"], block.count_before(Events(found.codes, found.known)))
+
+
+def _activity_features(
+    block: AsOfBlock,
+    activity: dict[str, Events],
+    units: np.ndarray,
+    config: FeatureConfig,
+    out: dict[str, np.ndarray],
+) -> None:
+    """Write each declared activity kind's features (``features.registry``, "activity")."""
+    for kind in config.activity.kinds:
+        events = activity[kind]
+        before = block.count_before(events)
+        for days in config.windows_days:
+            block.write(out[f"{kind}_{days}d"], before - block.count_before(events, lag=days))
+        block.write(out[f"{kind}_all"], before)
+        last_day = block.max_before(events, events.days, none=-1)
+        since = np.where(last_day < 0, config.max_days_since, block.t - last_day)
+        block.write(
+            out[f"days_since_last_{kind}"],
+            np.minimum(since, config.max_days_since),
+            default=config.max_days_since,
+        )
+        if config.activity.severe_at is not None:
+            block.write(out[f"{kind}_severe_all"], block.count_before(activity[f"{kind}:severe"]))
+        for flag in config.activity.flags:
+            block.write(out[f"{kind}_{flag}_all"], block.count_before(activity[f"{kind}:{flag}"]))
+        recent = before - block.count_before(events, lag=365)
+        share, _ = _peer_context(
+            dates=block.row_dates, units=units, rows=block.grid_rows, recent=recent[block.serving]
+        )
+        block.write_rows(out[f"{kind}_unit_share_below_365d"], share)
 
 
 def _peer_context(
@@ -629,12 +794,15 @@ def _blocks(
         yield AsOfBlock.build(days[start : start + step], cohort=cohort, first_notice=first_notice)
 
 
-def _id_frame(officers: pd.DataFrame, codes: np.ndarray, days: np.ndarray) -> pd.DataFrame:
-    """``officer_id``, ``unit``, ``as_of`` of rows given as officer codes and day numbers."""
+def _id_frame(
+    officers: pd.DataFrame, codes: np.ndarray, days: np.ndarray, units: np.ndarray | None
+) -> pd.DataFrame:
+    """``officer_id``, ``unit``, ``as_of`` of rows given as officer codes and day numbers;
+    ``units``: each row's unit name as of its date (None: the officers table's)."""
     return pd.DataFrame(
         {
             "officer_id": officers["officer_id"].array.take(codes),
-            "unit": officers["unit"].array.take(codes),
+            "unit": officers["unit"].array.take(codes) if units is None else units,
             "as_of": _as_of(days),
         }
     )
@@ -678,22 +846,28 @@ class IndexedForce:
     def ids(self, blocks: Sequence[AsOfBlock], *, categorical: bool = False) -> pd.DataFrame:
         """``officer_id``, ``unit``, ``as_of`` of the blocks' rows (no features computed);
         ``categorical``: the identifiers as pandas categoricals (a code per row, no string)."""
+        empty = np.zeros(0, dtype=np.int64)
         return self._ids(
-            np.concatenate([np.zeros(0, dtype=np.int64), *(b.row_officers for b in blocks)]),
-            np.concatenate([np.zeros(0, dtype=np.int64), *(b.days[b.row_dates] for b in blocks)]),
+            np.concatenate([empty, *(b.row_officers for b in blocks)]),
+            np.concatenate([empty, *(b.days[b.row_dates] for b in blocks)]),
+            np.concatenate([empty, *(self.history.row_units(b) for b in blocks)]),
             categorical=categorical,
         )
 
-    def _ids(self, codes: np.ndarray, days: np.ndarray, *, categorical: bool) -> pd.DataFrame:
+    def _ids(
+        self, codes: np.ndarray, days: np.ndarray, unit_codes: np.ndarray, *, categorical: bool
+    ) -> pd.DataFrame:
+        """Identifier rows; ``unit_codes``: each row's unit as of its date (``row_units``)."""
         if not categorical:
-            return _id_frame(self.officers, codes, days)
-        units = pd.factorize(self.officers["unit"], sort=True)[1]  # as ``unit_codes``
+            with_postings = self.history.postings is not None
+            units = self.history.unit_names[unit_codes] if with_postings else None
+            return _id_frame(self.officers, codes, days, units)
         return pd.DataFrame(
             {
                 "officer_id": pd.Categorical.from_codes(
                     codes, categories=self.officers["officer_id"]
                 ),
-                "unit": pd.Categorical.from_codes(self.history.unit_codes[codes], categories=units),
+                "unit": pd.Categorical.from_codes(unit_codes, categories=self.history.unit_names),
                 "as_of": _as_of(days),
             }
         )
@@ -724,6 +898,7 @@ class IndexedForce:
         values = np.empty((len(kept), total), dtype=np.float32)  # feature-major, as pandas
         keep = [names.index(n) for n in kept]
         codes, days = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        units = [np.zeros(0, dtype=np.int64)]
         start = done = 0
         for block in blocks:
             size = len(block.row_dates)
@@ -742,8 +917,14 @@ class IndexedForce:
                 target[:] = out[np.ix_(keep, picked)]
             codes.append(block.row_officers[picked])
             days.append(block.days[block.row_dates[picked]])
+            units.append(self.history.row_units(block)[picked])
             done += len(picked)
-        ids = self._ids(np.concatenate(codes), np.concatenate(days), categorical=categorical_ids)
+        ids = self._ids(
+            np.concatenate(codes),
+            np.concatenate(days),
+            np.concatenate(units),
+            categorical=categorical_ids,
+        )
         return pd.concat([ids, pd.DataFrame(values.T, columns=kept, copy=False)], axis=1)
 
 

@@ -115,6 +115,7 @@ def feature_specs(config: FeatureConfig) -> tuple[FeatureSpec, ...]:
     ]
     specs += _history_specs(config)
     specs += _case_specs(config)
+    specs += _activity_specs(config)
     forbidden = [s.name for s in specs if s.name in FORBIDDEN_INPUTS]
     if forbidden:
         raise ValueError(f"protected attributes cannot be model inputs: {forbidden}")
@@ -278,6 +279,81 @@ def _case_specs(config: FeatureConfig) -> list[FeatureSpec]:
     return specs
 
 
+# How a reason names one event of an activity kind; other kinds read "<kind> record".
+ACTIVITY_NOUNS: dict[str, str] = {"use_of_force": "use-of-force report"}
+FLAG_WORDS: dict[str, str] = {"injury": "recording an injury", "weapon": "recording a weapon"}
+
+
+def activity_noun(kind: str) -> str:
+    """One event of ``kind`` in words: "use-of-force report", "commendation record"."""
+    return ACTIVITY_NOUNS.get(kind, f"{kind.replace('_', ' ')} record")
+
+
+def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
+    """Per declared activity kind (``config.activity.kinds``, family "activity"): counts in
+    the windows and in total, days since the last, severity and flag counts, and the share of
+    unit colleagues with fewer in the last 12 months. None when no kind is declared."""
+    specs: list[FeatureSpec] = []
+    activity = config.activity
+    for kind in activity.kinds:
+        noun = activity_noun(kind)
+        specs += [
+            FeatureSpec(
+                f"{kind}_{days}d",
+                f"{noun.capitalize()}s known in the {window_phrase(days)} before the as-of date.",
+                f"{{value}} {noun}{{s}} in the last {window_phrase(days)}",
+                "activity",
+            )
+            for days in config.windows_days
+        ]
+        specs.append(
+            FeatureSpec(
+                f"{kind}_all",
+                f"All {noun}s known before the as-of date.",
+                f"{{value}} {noun}{{s}} in total",
+                "activity",
+            )
+        )
+        specs.append(
+            FeatureSpec(
+                f"days_since_last_{kind}",
+                f"Days since the last {noun} became known (capped at {config.max_days_since}; "
+                "the cap also means none).",
+                f"last {noun} {{value}} day{{s}} ago",
+                "activity",
+            )
+        )
+        if activity.severe_at is not None:
+            specs.append(
+                FeatureSpec(
+                    f"{kind}_severe_all",
+                    f"{noun.capitalize()}s at severity {activity.severe_at} or above, known "
+                    "before the as-of date.",
+                    f"{{value}} {noun}{{s}} at severity {activity.severe_at} or above",
+                    "activity",
+                )
+            )
+        specs += [
+            FeatureSpec(
+                f"{kind}_{flag}_all",
+                f"{noun.capitalize()}s {FLAG_WORDS[flag]}, known before the as-of date.",
+                f"{{value}} {noun}{{s}} {FLAG_WORDS[flag]}",
+                "activity",
+            )
+            for flag in activity.flags
+        ]
+        specs.append(
+            FeatureSpec(
+                f"{kind}_unit_share_below_365d",
+                f"Share of serving officers in the same unit with fewer {noun}s in the last 12 "
+                "months (0 to 1).",
+                f"more {noun}s in the last 12 months than {{value}} of officers in the same unit",
+                "activity",
+            )
+        )
+    return specs
+
+
 def twin_of(name: str) -> str | None:
     """The feature a case feature equals wherever every case carries one allegation per
     officer: its allegation count (``cases_365d`` -> ``notices_365d``, ``cases_proven_all`` ->
@@ -294,7 +370,7 @@ def twin_of(name: str) -> str | None:
 
 def format_value(name: str, value: float) -> str:
     """Format a feature value for a sentence: shares as percentages, others as whole numbers."""
-    if name == "unit_share_below_365d":
+    if name.endswith("unit_share_below_365d"):
         return f"{value:.0%}"
     if name in {"acceleration", "unit_ratio_365d"}:
         return f"{value:.1f}"

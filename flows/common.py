@@ -30,7 +30,7 @@ from ewp.adapters import ingest, resolve_mapping
 from ewp.atomic import write_csv
 from ewp.config import Config
 from ewp.contract import ForceData
-from ewp.io import read_raw_export, write_export, write_ground_truth, write_quarantine
+from ewp.io import read_raw_export, write_ground_truth, write_quarantine
 from ewp.progress import step
 from ewp.provenance import fingerprint_files, fingerprint_json
 from ewp.pseudonym import (
@@ -44,6 +44,7 @@ from ewp.retry import is_transient
 from ewp.review import default_url
 from ewp.settings import store_folder
 from ewp.synthetic import generate_configured_force
+from ewp.synthetic_streams import generate_streams, write_force
 from ewp.validation import (
     ContractError,
     ExportDate,
@@ -99,7 +100,9 @@ def results_in_order(futures: list[PrefectFuture], *, description: str) -> list[
 
 def synthetic_folder(config: Config, home: Path) -> Path:
     """Where the synthetic force for these parameters lives: one folder per parameter set."""
-    params = {**config.synthetic.model_dump(), "seed": config.seed}
+    # Without streams the folder keeps the name it had before streams existed.
+    exclude = set() if config.synthetic.streams else {"streams"}
+    params = {**config.synthetic.model_dump(exclude=exclude), "seed": config.seed}
     return home / "synthetic" / fingerprint_json(params)[:12]
 
 
@@ -126,9 +129,8 @@ def prepare_export(config: Config, home: Path) -> Path:
     with step(f"Generating the synthetic force ({config.synthetic.officers:,} officers, once)"):
         force = generate_configured_force(config.synthetic, seed=config.seed)
         staging = folder / "export.partial"
-        write_export(
-            officers=force.officers, notices=force.notices, outcomes=force.outcomes, out_dir=staging
-        )
+        streams = generate_streams(force, seed=config.seed) if config.synthetic.streams else None
+        write_force(force, staging, streams=streams)
         write_ground_truth(force.ground_truth, staging)
     staging.replace(export_dir)
     return export_dir
@@ -169,6 +171,7 @@ def read_and_validate(export_dir: Path, config: Config) -> ValidationResult:
         category_map=config.category_map(),
         extracted_on=config.data.extracted_on,
         today=dt.date.today(),
+        activity_kinds=config.activity_kinds(),
     )
 
 

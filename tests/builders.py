@@ -18,13 +18,21 @@ def _dates(values: list[str | None]) -> pd.Series:
 
 
 def make_force(
-    officers: list[dict], notices: list[dict], outcomes: list[dict] | None = None
+    officers: list[dict],
+    notices: list[dict],
+    outcomes: list[dict] | None = None,
+    *,
+    postings: list[dict] | None = None,
+    activity: list[dict] | None = None,
 ) -> ForceData:
     """Build a ForceData from lists of dicts with ISO date strings; missing columns get defaults.
 
     Officers need ``officer_id`` and ``joined_on``; notices need ``notice_id``, ``officer_id``,
     ``received_on`` (category defaults to ``neglect_of_duty``, source to ``public``); outcomes
-    need ``notice_id``, ``decided_on`` and ``finding``.
+    need ``notice_id``, ``decided_on`` and ``finding``. The optional streams (None: absent):
+    postings need ``officer_id``, ``unit``, ``start_on`` (``end_on`` defaults to blank);
+    activity needs ``officer_id`` and ``known_on`` (``event_id`` defaults to the row number,
+    ``kind`` to ``use_of_force``; ``severity``, ``injury``, ``weapon`` to blank).
     """
     off = pd.DataFrame(officers)
     off = pd.DataFrame(
@@ -67,7 +75,37 @@ def make_force(
             "sanction": oc.get("sanction", pd.Series(["none"] * len(oc))).astype(str),
         }
     )
-    return ForceData(officers=off, notices=notice_frame, outcomes=outcome_frame)
+    return ForceData(
+        officers=off,
+        notices=notice_frame,
+        outcomes=outcome_frame,
+        postings=None if postings is None else _postings(postings),
+        activity=None if activity is None else _activity(activity),
+    )
+
+
+def _postings(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["officer_id", "unit", "start_on", "end_on"])
+    return frame.assign(
+        officer_id=frame["officer_id"].astype(str),
+        unit=frame["unit"].astype(str),
+        start_on=_dates(list(frame["start_on"])),
+        end_on=_dates(list(frame["end_on"])),
+    )
+
+
+def _activity(rows: list[dict]) -> pd.DataFrame:
+    columns = ["event_id", "officer_id", "known_on", "kind", "severity", "injury", "weapon"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.assign(
+        event_id=[f"E{i}" if pd.isna(e) else str(e) for i, e in enumerate(frame["event_id"])],
+        officer_id=frame["officer_id"].astype(str),
+        known_on=_dates(list(frame["known_on"])),
+        kind=frame["kind"].astype(object).fillna("use_of_force").astype(str),
+        severity=frame["severity"].astype("Int64"),
+        injury=frame["injury"].astype("boolean"),
+        weapon=frame["weapon"].astype("boolean"),
+    )
 
 
 # Cells a spreadsheet would run as formulas (see ewp.atomic): text starting with = + - @ tab CR.

@@ -92,3 +92,34 @@ cr_id
 9000109
 """,
 }
+
+# The optional streams, one row per quirk (``tests/test_streams_adapter.py``):
+# unit_history: 200001 moves from unit 7 to 44 (still assigned: the roster's end date
+# 2018-06-01); 200004 is a quarantined officer; 200002's second row ends before it starts.
+# trr: 200001 files two reports in event 51 (the second is a repeat), one with a firearm; a
+# report without a UID; 200002 reports after resigning; 200003 with a blank force level.
+STREAM_FILES = ("unit_history", "trr")
+TRR_HEADER = (
+    "trr_id,UID,trr_date,trr_time,submitted_date,known_date,event_id,officer_injured,"
+    "officer_on_duty,officer_in_uniform,officer_rank,officer_unit,max_force_level,force_top,"
+    "firearm_discharged,taser_used,n_shots,n_weapon_discharges,subject_injured,"
+    "subject_alleged_injury,subject_armed,uid_in_shared_officers\n"
+)
+STREAM_TEXTS: dict[str, str] = {
+    "unit_history": """\
+UID,unit,unit_start_date,unit_end_date
+200001,7,2000-01-03,2009-12-31
+200001,44.0,2010-01-01,2018-06-01
+200004,5,2001-01-01,2018-06-01
+200002,44,1995-06-01,2010-12-31
+200002,12,2011-01-05,2010-12-31
+""",
+    "trr": TRR_HEADER
+    + """\
+90001,200001,2012-02-01,10:00,2012-02-03,2012-02-03,51,0,1,1,PO,44,6,firearm,1,0,2,2,1,1,1,1
+90002,200001,2012-02-01,10:00,2012-02-01,2012-02-01,51,0,1,1,PO,44,3,physical,0,0,0,0,0,0,0,1
+90003,,2012-03-01,10:00,2012-03-01,2012-03-01,52,0,1,1,AIDE,44,3,physical,0,0,0,0,0,0,0,0
+90004,200002,2011-02-01,10:00,2011-02-01,2011-02-01,53,0,1,1,SGT,44,4,taser,0,1,0,1,0,0,0,1
+90005,200003,2013-05-01,10:00,2013-05-01,2013-05-01,54,1,1,1,PO,12,,other,0,0,0,0,0,1,0,1
+""",
+}

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ewp.config import FeatureConfig
+from ewp.config import ActivityFeatureConfig, FeatureConfig
 from ewp.contract import CATEGORIES, FINDINGS, SANCTIONS, SOURCES, ForceData
 from features.history import build_features, feature_columns, serving_cohort
 from features.registry import FORBIDDEN_INPUTS, feature_specs, render_reason
@@ -18,6 +18,12 @@ from tests.builders import make_force
 
 CONFIG = FeatureConfig(windows_days=(90, 180, 365, 1095), group_windows_days=(365,))
 PRESUMED = FeatureConfig(group_windows_days=(180,), presume_left_after_years=1)
+STREAMS = FeatureConfig(
+    units_from_postings=True,
+    activity=ActivityFeatureConfig(
+        kinds=("use_of_force", "commendation"), severe_at=3, flags=("injury", "weapon")
+    ),
+)
 AS_OF = dt.date(2020, 7, 1)
 
 
@@ -185,8 +191,11 @@ def force_and_future(draw: st.DrawFn) -> tuple[tuple, tuple, dt.date]:
     Notices fall into a few shared cases (several allegations per case, several officers per
     case); some joining and decision dates are unknown. The copy adds new notices received on
     or after t (some to existing cases), decides still-open cases on or after t (with any
-    finding), and changes the decision date/finding of cases decided on or after t. Returns
-    plain records; the test builds the frames (pandas has no place inside a strategy).
+    finding), and changes the decision date/finding of cases decided on or after t. The
+    optional streams too: postings (overlapping, with gaps) and activity events; the copy adds
+    postings starting on or after t, ends running postings on or after t - 1 (the last day known
+    at t), and adds activity events known on or after t. Returns plain records; the test builds
+    the frames (pandas has no place inside a strategy).
     """
     n_officers = draw(st.integers(1, 4))
     officers = [
@@ -260,18 +269,86 @@ def force_and_future(draw: st.DrawFn) -> tuple[tuple, tuple, dt.date]:
                 "severity": "gross_misconduct",
             }
         )
-    return (officers, notices, outcomes), (officers, future_notices, future_outcomes), t
+    streams, future_streams = _streams_and_future(draw, n_officers, t)
+    return (
+        (officers, notices, outcomes, streams),
+        (officers, future_notices, future_outcomes, future_streams),
+        t,
+    )
+
+
+def _streams_and_future(draw: st.DrawFn, n_officers: int, t: dt.date) -> tuple[dict, dict]:
+    """Postings and activity known before ``t``, and a copy with more known on or after it."""
+    days = st.integers(0, 6 * 365)
+    officer = st.integers(0, n_officers - 1).map(lambda i: f"O{i}")
+    postings = []
+    for _ in range(draw(st.integers(0, 6))):
+        start = BASE + dt.timedelta(days=draw(days))
+        if start >= t:
+            continue
+        length = draw(st.one_of(st.none(), st.integers(0, 900)))
+        end = None if length is None else str(start + dt.timedelta(days=length))
+        postings.append(
+            {
+                "officer_id": draw(officer),
+                "unit": draw(st.sampled_from(["U1", "U2", "U3"])),
+                "start_on": str(start),
+                "end_on": end,
+            }
+        )
+    kinds = st.sampled_from(["use_of_force", "use_of_force", "commendation"])
+
+    def event(known: dt.date, i: int) -> dict:
+        return {
+            "event_id": f"E{i}",
+            "officer_id": draw(officer),
+            "known_on": str(known),
+            "kind": draw(kinds),
+            "severity": draw(st.one_of(st.none(), st.integers(0, 6))),
+            "injury": draw(st.one_of(st.none(), st.booleans())),
+            "weapon": draw(st.one_of(st.none(), st.booleans())),
+        }
+
+    activity = [
+        event(BASE + dt.timedelta(days=draw(st.integers(0, (t - BASE).days - 1))), i)
+        for i in range(draw(st.integers(0, 10)))
+    ]
+    future_postings = [
+        {**p, "end_on": str(t - dt.timedelta(days=1) + dt.timedelta(days=draw(days)))}
+        if p["end_on"] is None and draw(st.booleans())
+        else dict(p)
+        for p in postings
+    ]
+    for _ in range(draw(st.integers(0, 3))):
+        future_postings.append(
+            {
+                "officer_id": draw(officer),
+                "unit": draw(st.sampled_from(["U1", "U2", "U4"])),
+                "start_on": str(t + dt.timedelta(days=draw(st.integers(0, 400)))),
+                "end_on": None,
+            }
+        )
+    future_activity = activity + [
+        event(t + dt.timedelta(days=draw(st.integers(0, 400))), len(activity) + k)
+        for k in range(draw(st.integers(0, 4)))
+    ]
+    return (
+        {"postings": postings, "activity": activity},
+        {"postings": future_postings, "activity": future_activity},
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(force_and_future())
 def test_events_on_or_after_as_of_change_no_feature(case: tuple[tuple, tuple, dt.date]) -> None:
-    past_records, future_records, t = case
-    past, with_future = make_force(*past_records), make_force(*future_records)
+    (*past_records, past_streams), (*future_records, future_streams), t = case
+    past = make_force(*past_records, **past_streams)
+    with_future = make_force(*future_records, **future_streams)
     # Features at t and at an earlier date: both must ignore everything known on/after t,
-    # the cohort included (an officer quiet for a year is presumed gone with PRESUMED).
+    # the cohort included (an officer quiet for a year is presumed gone with PRESUMED), the
+    # unit as of the date and the activity counts too (STREAMS).
     dates = [t - dt.timedelta(days=100), t]
-    for config in (CONFIG, PRESUMED):
+    for config in (CONFIG, PRESUMED, STREAMS):
         before = build_features(past, dates, config=config)
         after = build_features(with_future, dates, config=config)
         pd.testing.assert_frame_equal(before, after)

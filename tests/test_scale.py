@@ -13,7 +13,14 @@ import pytest
 
 from benchmarks.naive import naive_features
 from benchmarks.sql import duckdb_available, sql_features
-from ewp.config import Config, ConfigError, FeatureConfig, RuntimeConfig, load_config
+from ewp.config import (
+    ActivityFeatureConfig,
+    Config,
+    ConfigError,
+    FeatureConfig,
+    RuntimeConfig,
+    load_config,
+)
 from ewp.contract import ForceData
 from ewp.feature_cache import FeatureMatrix
 from ewp.synthetic import generate_force
@@ -26,6 +33,13 @@ from tests.builders import make_force
 CONFIG = FeatureConfig()
 # Officers with no left_on are presumed gone after 3 years with neither joining nor a notice.
 PRESUMED = FeatureConfig(presume_left_after_years=3)
+# Both optional streams: units as of each date, two activity kinds with severity and flags.
+STREAMS = FeatureConfig(
+    units_from_postings=True,
+    activity=ActivityFeatureConfig(
+        kinds=("use_of_force", "commendation"), severe_at=4, flags=("injury", "weapon")
+    ),
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +49,47 @@ def force() -> ForceData:
         officers=1500, start_year=2014, end_year=2020, seed=7, reporting_bias={"Black": 0.81}
     )
     return ForceData(generated.officers, generated.notices, generated.outcomes)
+
+
+@pytest.fixture(scope="module")
+def stream_force(force: ForceData) -> ForceData:
+    """The synthetic force with random streams: 1-4 postings per officer, overlapping or with
+    gaps, some still running and some starting the same day (in units of the roster and new
+    ones), and activity events of two kinds with blank severities and flags."""
+    rng = np.random.default_rng(5)
+    officers = force.officers
+    per_officer = rng.integers(1, 5, len(officers))
+    owner = np.repeat(officers["officer_id"].to_numpy(), per_officer)
+    start = pd.Timestamp("2012-01-01") + pd.to_timedelta(rng.integers(0, 9 * 365, len(owner)), "D")
+    length = pd.to_timedelta(rng.integers(0, 1500, len(owner)), "D")
+    units = np.concatenate([officers["unit"].unique(), ["Posted A", "Posted B"]])
+    postings = pd.DataFrame(
+        {
+            "officer_id": owner,
+            "unit": rng.choice(units, len(owner)),
+            "start_on": start.astype("datetime64[us]"),
+            "end_on": pd.Series(start + length).where(rng.random(len(owner)) < 0.7),
+        }
+    ).astype({"end_on": "datetime64[us]"})
+    postings.loc[postings.index[::50], "start_on"] = pd.Timestamp("2016-03-01")
+    n = 20_000
+    activity = pd.DataFrame(
+        {
+            "event_id": [f"A{i}" for i in range(n)],
+            "officer_id": rng.choice(officers["officer_id"].to_numpy(), n),
+            "known_on": (
+                pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 8 * 365, n), "D")
+            ).astype("datetime64[us]"),
+            "kind": rng.choice(["use_of_force", "use_of_force", "commendation"], n),
+            "severity": pd.array(rng.integers(0, 7, n), dtype="Int64"),
+            "injury": pd.array(rng.random(n) < 0.2, dtype="boolean"),
+            "weapon": pd.array(rng.random(n) < 0.1, dtype="boolean"),
+        }
+    )
+    activity.loc[activity.index[::7], ["severity", "injury"]] = pd.NA
+    return ForceData(
+        force.officers, force.notices, force.outcomes, postings=postings, activity=activity
+    )
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +235,33 @@ def test_naive_reference_agrees_on_cases_and_unknown_dates(case_force: ForceData
         assert ewp["tenure_days"].isna().sum() > 100
         pd.testing.assert_frame_equal(naive_features(case_force, dates[::8], config=config), ewp)
     assert rows[3] < rows[None]  # officers quiet for 3 years are presumed gone
+
+
+def test_naive_reference_agrees_on_the_optional_streams(stream_force: ForceData) -> None:
+    dates = as_of_dates(start=dt.date(2015, 6, 1), end=dt.date(2020, 12, 31), cadence="monthly")
+    ewp = build_features(stream_force, dates[::8], config=STREAMS)
+    # The comparison matters: units move, activity counts and shares vary.
+    roster = build_features(stream_force, dates[::8], config=CONFIG)
+    assert (ewp["unit"] != roster["unit"]).sum() > 1000
+    assert (ewp["use_of_force_365d"] > 0).sum() > 1000
+    assert (ewp["use_of_force_unit_share_below_365d"] > 0).sum() > 1000
+    assert (ewp["commendation_weapon_all"] > 0).sum() > 100
+    pd.testing.assert_frame_equal(naive_features(stream_force, dates[::8], config=STREAMS), ewp)
+    pd.testing.assert_frame_equal(
+        build_features(stream_force, dates[::8], config=STREAMS, block_dates=1), ewp
+    )
+
+
+@pytest.mark.skipif(
+    not duckdb_available(), reason="duckdb not installed: pip install -e '.[bench]'"
+)
+def test_sql_formulation_agrees_on_the_optional_streams(
+    stream_force: ForceData, tmp_path: Path
+) -> None:
+    dates = as_of_dates(start=dt.date(2015, 6, 1), end=dt.date(2020, 12, 31), cadence="monthly")
+    ewp = build_features(stream_force, dates[::6], config=STREAMS)
+    sql = sql_features(stream_force, dates[::6], config=STREAMS, temp=tmp_path)
+    pd.testing.assert_frame_equal(sql, ewp)
 
 
 @pytest.mark.skipif(

@@ -28,7 +28,9 @@ OFFICERS = 600
 SHARES = ("unit_share_below_365d",)
 
 
-def matrix(days: list[str], *, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+def matrix(
+    days: list[str], *, seed: int, features: FeatureConfig | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Feature rows of the same officers on ``days``: small whole-number counts (ties
     everywhere), shares in [0, 1], units; labels more likely with more recent notices."""
     rng = np.random.default_rng(seed)
@@ -37,9 +39,9 @@ def matrix(days: list[str], *, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
         frame = pd.DataFrame(
             {
                 name: rng.random(OFFICERS).round(1)
-                if name in SHARES
+                if name.endswith(SHARES)
                 else rng.poisson(1.2, OFFICERS).astype(float)
-                for name in feature_columns(FeatureConfig())
+                for name in feature_columns(features or FeatureConfig())
             }
         )
         frame.insert(0, "as_of", pd.Timestamp(day))
@@ -60,8 +62,8 @@ def contains(low: float, point: float, high: float) -> bool:
 def test_every_interval_contains_its_point_estimate(path: Path) -> None:
     config = load_config(path)
     ev = config.evaluation
-    train, train_y = matrix(["2018-01-01"], seed=1)
-    test, test_y = matrix(["2019-01-01", "2019-02-01"], seed=2)
+    train, train_y = matrix(["2018-01-01"], seed=1, features=config.features)
+    test, test_y = matrix(["2019-01-01", "2019-02-01"], seed=2, features=config.features)
     sizes = curve_sizes(cohort=OFFICERS, anchors=[*ev.list_sizes, config.scoring.top_k])
     evaluation = evaluate_split(
         train=train,

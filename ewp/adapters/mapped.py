@@ -60,6 +60,7 @@ from pydantic import (
 
 from ewp.config import Config, ConfigError
 from ewp.contract import (
+    ACTIVITY,
     CATEGORIES,
     COLUMNS,
     DATE_COLUMNS,
@@ -67,9 +68,11 @@ from ewp.contract import (
     NOTICES,
     OFFICERS,
     OUTCOMES,
+    POSTINGS,
     SANCTIONS,
     SEVERITIES,
     SOURCES,
+    STREAMS,
     TABLES,
     UNKNOWN_DATES,
 )
@@ -127,7 +130,8 @@ class SourceFile(_Frozen):
     no header line and these are its columns, in order. ``keep``: only rows whose value in each
     named column is one of those listed are read; the others are a deliberate exclusion (e.g.
     ``{linked: ["1"]}``: officers the export could not link), counted as *filtered*, never
-    quarantined.
+    quarantined. ``optional``: the file of an optional stream (postings, activity) that a
+    force's export may lack; without it, the stream is not written (the export has none).
     """
 
     path: str
@@ -135,6 +139,7 @@ class SourceFile(_Frozen):
     archive: str | None = None
     columns: tuple[str, ...] | None = Field(None, min_length=1)
     keep: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    optional: bool = False
 
     @field_validator("keep", mode="before")
     @classmethod
@@ -361,7 +366,7 @@ class _TableSpec(_Frozen):
                     f"{name}: if_blank is for a date that may be unknown "
                     f"({', '.join(UNKNOWN_DATES[OFFICERS])}); outcomes use blank_decided_on"
                 )
-            if name not in _TARGETS:
+            if name not in _TARGETS or cls.TABLE in STREAMS:  # streams: checked by validation
                 continue
             targets = [
                 *spec.values.values(),
@@ -424,6 +429,23 @@ class OutcomesSpec(_TableSpec):
         return self
 
 
+class PostingsSpec(_TableSpec):
+    """The optional postings stream: one row of ``file`` per posting of an officer to a unit."""
+
+    TABLE: ClassVar[str] = POSTINGS
+    file: str
+
+
+class ActivitySpec(_TableSpec):
+    """The optional activity stream: one row of ``file`` per event (a repeated file key is
+    quarantined, the first row kept). With ``within_service``, an event known before the
+    officer joined or after they left is quarantined."""
+
+    TABLE: ClassVar[str] = ACTIVITY
+    file: str
+    within_service: bool = True
+
+
 class Mapping(_Frozen):
     """A force's export described for the adapter (see ``docs/adapters.md``)."""
 
@@ -434,6 +456,8 @@ class Mapping(_Frozen):
     officers: OfficersSpec
     notices: NoticesSpec
     outcomes: OutcomesSpec
+    postings: PostingsSpec | None = None
+    activity: ActivitySpec | None = None
 
     @model_validator(mode="after")
     def _case_is_plain(self) -> Mapping:
@@ -456,17 +480,24 @@ class Mapping(_Frozen):
             "officers.file": self.officers.file,
             "notices.file": self.notices.file,
             **{f"notices.joins.{i}.file": j.file for i, j in enumerate(self.notices.joins)},
+            **{f"{stream.TABLE}.file": stream.file for stream in self.streams()},
         }
-        for table in (self.officers, self.notices, self.outcomes):
+        for table in (self.officers, self.notices, self.outcomes, *self.streams()):
             for name, spec in table.columns.items():
                 if spec.member_of is not None:
                     named[f"{table.TABLE}.columns.{name}.member_of"] = spec.member_of
         for where, file in named.items():
             if file not in self.files:
                 raise ValueError(f"{where}: {file!r} is not in files ({sorted(self.files)})")
+            if self.files[file].optional and where.split(".")[0] not in STREAMS:
+                raise ValueError(f"{where}: {file!r} is optional; only a stream's file may be")
             if where.endswith("member_of") and len(self.files[file].key) != 1:
                 raise ValueError(f"{where}: {file!r} must have a one-column key")
         return self
+
+    def streams(self) -> tuple[PostingsSpec | ActivitySpec, ...]:
+        """The optional streams the mapping derives (postings, activity)."""
+        return tuple(spec for spec in (self.postings, self.activity) if spec is not None)
 
 
 def load_mapping(path: Path | str) -> Mapping:
@@ -525,7 +556,9 @@ def ingest(*, source_dir: Path, out_dir: Path, mapping: Path) -> IngestResult:
     path = Path(mapping)
     spec = load_mapping(path)
     sources = {
-        name: _read_source(Path(source_dir), name, file, path) for name, file in spec.files.items()
+        name: _read_source(Path(source_dir), name, file, path)
+        for name, file in spec.files.items()
+        if not (file.optional and _missing(Path(source_dir), file))
     }
     summary: list[tuple[str, str, int, str]] = []
     for name, source in sources.items():
@@ -542,8 +575,13 @@ def ingest(*, source_dir: Path, out_dir: Path, mapping: Path) -> IngestResult:
     officers = _officers(spec, sources, path=path, keys=keys)
     notices = _notices(spec, sources, officers, path=path, keys=keys, summary=summary)
     outcomes, open_cases, open_rows = _outcomes(spec, notices, path=path, keys=keys)
+    streams = tuple(
+        _stream(stream, spec, sources, officers, path=path, keys=keys)
+        for stream in spec.streams()
+        if stream.file in sources
+    )
 
-    tables = (officers, notices, outcomes)
+    tables = (officers, notices, outcomes, *streams)
     frames = {table.name: _output(table) for table in tables}
     for table in tables:
         summary += _table_summary(table, accepted=~table.rejected())
@@ -558,9 +596,17 @@ def ingest(*, source_dir: Path, out_dir: Path, mapping: Path) -> IngestResult:
     out_dir = Path(out_dir)
     paths = write_export(**frames, out_dir=out_dir, fmt="csv")
     summary += [
-        ("write", f"{paths[name].name} rows", len(frames[name]), "written") for name in TABLES
+        ("write", f"{paths[name].name} rows", len(frames[name]), "written")
+        for name in (*TABLES, *(stream.name for stream in streams))
     ]
-    checked = validate_export(read_raw_export(out_dir), category_map=Config().category_map())
+    kinds = tuple(frames[ACTIVITY]["kind"].unique()) if ACTIVITY in frames else ()
+    checked = validate_export(
+        read_raw_export(out_dir),
+        category_map=Config().category_map(),
+        activity_kinds=Config.model_validate(
+            {"features": {"activity": {"kinds": sorted(kinds)}}}
+        ).activity_kinds(),
+    )
     summary += [
         ("validate", f"{row.file} rows quarantined by validate_export", row.quarantined, "checked")
         for row in checked.summary.itertuples(index=False)
@@ -592,7 +638,7 @@ def _output(table: _Table) -> pd.DataFrame:
 
 
 def _check_accounting(
-    tables: tuple[_Table, _Table, _Table],
+    tables: tuple[_Table, ...],
     frames: dict[str, pd.DataFrame],
     quarantine: pd.DataFrame,
     summary: pd.DataFrame,
@@ -601,17 +647,18 @@ def _check_accounting(
 ) -> None:
     """Every source row is written, quarantined or filtered once, and the summary adds up.
 
-    Officers and notices: rows read = rows written + rows quarantined + rows filtered (left out
-    by the file's ``keep``). Outcomes: notices written = outcomes written + outcomes quarantined
-    + open cases. Each table's quarantine items in the summary add up to its rows in the
-    quarantine report. ``AccountingError`` if not.
+    Officers, notices and the streams: rows read = rows written + rows quarantined + rows
+    filtered (left out by the file's ``keep``). Outcomes: notices written = outcomes written +
+    outcomes quarantined + open cases. Each table's quarantine items in the summary add up to
+    its rows in the quarantine report. ``AccountingError`` if not.
     """
-    officers, notices, _ = tables
+    officers, notices, _, *streams = tables
     quarantined = quarantine["table"].value_counts()
     expected = {
         OFFICERS: (officers.source.read, officers.source.filtered),
         NOTICES: (notices.source.read, notices.source.filtered),
         OUTCOMES: (len(frames[NOTICES]) - open_cases, 0),
+        **{stream.name: (stream.source.read, stream.source.filtered) for stream in streams},
     }
     for name, (total, filtered) in expected.items():
         got = len(frames[name]) + int(quarantined.get(name, 0)) + filtered
@@ -671,6 +718,11 @@ def _read_source(source_dir: Path, name: str, spec: SourceFile, mapping: Path) -
     )
 
 
+def _missing(source_dir: Path, spec: SourceFile) -> bool:
+    """Whether the file (or its archive) is absent from the source folder."""
+    return not (source_dir / (spec.archive or spec.path)).is_file()
+
+
 def _source_text(source_dir: Path, name: str, spec: SourceFile) -> pd.DataFrame:
     """The file's cells as text: a file in the folder, or a member of a zip archive there."""
     if spec.archive is None:
@@ -707,7 +759,7 @@ def _need_columns(
 def _member_keys(spec: Mapping, sources: dict[str, _Source], mapping: Path) -> dict[str, pd.Index]:
     """The key values of each file named by a ``member_of``."""
     keys: dict[str, pd.Index] = {}
-    for table in (spec.officers, spec.notices, spec.outcomes):
+    for table in (spec.officers, spec.notices, spec.outcomes, *spec.streams()):
         for name, derive in table.columns.items():
             if derive.member_of is None:
                 continue
@@ -1144,19 +1196,25 @@ def _officers(
     table = _Table(OFFICERS, source, np.arange(len(source.frame)), source.frame)
     _repeated_keys(table, key)
     _derive_table(table, columns, date_format=spec.date_format, keys=keys, mapping=path)
-    if "left_on" in columns and "joined_on" in columns:
-        left, joined = columns["left_on"], columns["joined_on"]
-        table.add(
-            f"{left.label} before {joined.label}",
-            (table.columns["left_on"] < table.columns["joined_on"]).to_numpy(),
-            left.column or "left_on",
-            f"field {left.label}: "
-            + table.text("left_on")
-            + f" is before {joined.label} "
-            + table.text("joined_on"),
-            value=table.text("left_on"),
-        )
+    _not_before(table, columns, later="left_on", earlier="joined_on")
     return table
+
+
+def _not_before(table: _Table, columns: dict[str, Derive], *, later: str, earlier: str) -> None:
+    """Quarantine rows whose date ``later`` is before their date ``earlier`` (both derived)."""
+    if later not in columns or earlier not in columns:
+        return
+    late, early = columns[later], columns[earlier]
+    table.add(
+        f"{late.label} before {early.label}",
+        (table.columns[later] < table.columns[earlier]).to_numpy(),
+        late.column or later,
+        f"field {late.label}: "
+        + table.text(later)
+        + f" is before {early.label} "
+        + table.text(earlier),
+        value=table.text(later),
+    )
 
 
 def _notices(
@@ -1308,10 +1366,19 @@ def _one_row_per_key(
     return kept
 
 
-def _within_service(table: _Table, officers: _Table, at: np.ndarray, spec: Mapping) -> None:
-    """Quarantine notices received before the officer joined or after they left."""
-    received = table.columns["received_on"].to_numpy()
-    received_spec = spec.notices.columns["received_on"]
+def _within_service(
+    table: _Table,
+    officers: _Table,
+    at: np.ndarray,
+    spec: Mapping,
+    *,
+    column_name: str = "received_on",
+    columns: dict[str, Derive] | None = None,
+) -> None:
+    """Quarantine notices received (or events known: ``column_name``, derived as ``columns``
+    say) before the officer joined or after they left."""
+    received = table.columns[column_name].to_numpy()
+    received_spec = (columns or spec.notices.columns)[column_name]
     for column, word in (("joined_on", "before"), ("left_on", "after")):
         if column not in spec.officers.columns:  # not derived: unknown, nothing to check
             continue
@@ -1322,13 +1389,51 @@ def _within_service(table: _Table, officers: _Table, at: np.ndarray, spec: Mappi
         table.add(
             f"{received_spec.label} {word} the officer's {label}",
             outside,
-            received_spec.column or "received_on",
+            received_spec.column or column_name,
             f"field {received_spec.label}: "
-            + table.text("received_on")
+            + table.text(column_name)
             + f" is {word} the officer's {label} "
             + date_text,
-            value=table.text("received_on"),
+            value=table.text(column_name),
         )
+
+
+def _stream(
+    stream: PostingsSpec | ActivitySpec,
+    spec: Mapping,
+    sources: dict[str, _Source],
+    officers: _Table,
+    *,
+    path: Path,
+    keys: dict[str, pd.Index],
+) -> _Table:
+    """One posting or activity event per row of the stream's file. Quarantined, in this order:
+    a repeated key (activity), an officer not in (or quarantined from) the officers table, a
+    blank required value or bad date, a posting ending before it starts, an event known
+    outside the officer's service (activity with ``within_service``)."""
+    columns = stream.columns
+    source = sources[stream.file]
+    key = spec.files[stream.file].key
+    where = stream.TABLE
+    _need_columns(
+        source.frame.columns,
+        (*key, *_columns_read(columns)),
+        file=source.file,
+        where=where,
+        mapping=path,
+    )
+    table = _Table(stream.TABLE, source, np.arange(len(source.frame)), source.frame)
+    if stream.TABLE == ACTIVITY:
+        _repeated_keys(table, key)
+    derive = {"date_format": spec.date_format, "keys": keys, "mapping": path}
+    _derive_table(table, {"officer_id": columns["officer_id"]}, **derive)
+    at = _officer_checks(table, officers, columns["officer_id"])
+    _derive_table(table, {n: d for n, d in columns.items() if n != "officer_id"}, **derive)
+    if stream.TABLE == POSTINGS:
+        _not_before(table, columns, later="end_on", earlier="start_on")
+    if isinstance(stream, ActivitySpec) and stream.within_service:
+        _within_service(table, officers, at, spec, column_name="known_on", columns=columns)
+    return table
 
 
 def _outcomes(
