@@ -244,6 +244,13 @@ def render_monitor_report(
         drift_latest=_drift_rows(assessment.drift),
         breach_weeks=_breach_weeks(assessment.drift),
         drift_chart=_drift_chart(assessment.drift, threshold=psi_threshold),
+        **_review_context(reviews),
+    )
+
+
+def _review_context(reviews: Any) -> dict[str, Any]:
+    """The template's "what reviewers did" section, from ``Assessment.reviews``."""
+    return dict(
         decisions=[
             {
                 "decision": str(r["decision"]).replace("_", " "),

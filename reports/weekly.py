@@ -678,7 +678,6 @@ def render_weekly_report(
     held = suppressed.sort_values("officer_id", kind="stable")
     extra = sorted(set(provenance) - set(PROVENANCE_LABELS))
     labels = {**PROVENANCE_LABELS, **{key: key.replace("_", " ").capitalize() for key in extra}}
-    features: Sequence[FeatureSpec] = methods["features"]
     return load_template(TEMPLATE).render(
         marking=MARKING,
         as_of=day.isoformat(),
@@ -704,14 +703,7 @@ def render_weekly_report(
             for o, w in zip(dropped["officer_id"], why, strict=True)
         ],
         provenance=[(labels[key], str(provenance[key])) for key in labels],
-        features=[(spec.name, spec.description) for spec in features],
-        rules=[(str(name), str(text)) for name, text in methods["rules"].items()],
-        limitations=[str(text) for text in methods["limitations"]],
-        challenge=[str(text) for text in methods["challenge"]],
-        decisions=[str(name) for name in methods["decisions"]],
-        decisions_csv=str(methods["decisions_csv"]),
-        # Optional (flows.audit.champion_findings): the gate's findings at model selection.
-        fairness_findings=[str(text) for text in methods.get("fairness_findings", ())],
+        **_methods_context(methods),
         links=[(str(label), str(href)) for label, href in links.items()],
         rejections=None if rejections is None else _rejection_sentences(rejections),
         meaning=None if meaning is None else _meaning_sentences(meaning),
@@ -724,6 +716,21 @@ def render_weekly_report(
         rejected_any=rejections is not None and rejections.total > 0,
         quarantine_csv=QUARANTINE_CSV,
     )
+
+
+def _methods_context(methods: Mapping[str, Any]) -> dict[str, Any]:
+    """The template's methods section from ``methods`` (``METHODS_KEYS``), as plain text."""
+    features: Sequence[FeatureSpec] = methods["features"]
+    return {
+        "features": [(spec.name, spec.description) for spec in features],
+        "rules": [(str(name), str(text)) for name, text in methods["rules"].items()],
+        "limitations": [str(text) for text in methods["limitations"]],
+        "challenge": [str(text) for text in methods["challenge"]],
+        "decisions": [str(name) for name in methods["decisions"]],
+        "decisions_csv": str(methods["decisions_csv"]),
+        # Optional (flows.audit.champion_findings): the gate's findings at model selection.
+        "fairness_findings": [str(text) for text in methods.get("fairness_findings", ())],
+    }
 
 
 def weekly_methods(config: Config, *, features: Sequence[str]) -> dict[str, Any]:

@@ -13,8 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("ewp", "features", "models", "flows", "reports", "web", "benchmarks", "tests")
 MAX_FUNCTION_LINES = 120
 # The scheduler's flows run the train and score flows on a timetable: composing flows is
-# its whole job.
-COMPOSES_FLOWS = frozenset({"flows.schedule"})
+# its whole job. The monitor's backfill publishes past weeks' lists through the score flow's
+# own step (``flows.score.publish_week``), so a backfilled list is exactly the list
+# ``ewp score --as-of`` would have published: composing, not copying.
+COMPOSES_FLOWS = frozenset({"flows.schedule", "flows.monitor"})
 
 
 def _modules() -> dict[str, ast.Module]:
