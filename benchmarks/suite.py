@@ -7,7 +7,7 @@ the export's last ten years, the suite measures building the feature matrix five
 * **ewp**, block by block of as-of dates (``features.history.iter_feature_blocks``);
 * **Parquet**, the same written to a Parquet file a date per row group (the feature cache
   ``ewp train`` used to keep) and read back a date at a time: the cost of a cache against
-  building again, which is what ``ewp train`` does now (``ewp.feature_cache``);
+  building again, which is what ``ewp train`` does now (``features.matrix``);
 * the **naive reference**, a pandas filter per as-of date (``benchmarks.naive``); where it would
   take longer than ``naive_budget`` seconds it runs on an evenly spaced subset of the dates and
   its time is scaled up by the number of dates, and the table says so;

@@ -16,8 +16,8 @@ import pandas as pd
 
 from ewp.config import LabelConfig
 from ewp.contract import ForceData
-from ewp.feature_cache import FeatureMatrix
 from features.labels import build_labels
+from features.matrix import FeatureMatrix
 
 
 def observed_labels(

@@ -7,7 +7,7 @@ the feature matrix) and ``ewp.tracking``. ``train_flow`` runs these named steps 
 
 1. ``read_export``: validate the export and protect its officers' identifiers;
    ``checked_splits``: the splits, once their labels are all known by the export date.
-2. ``evaluate_grid``: index the force's events once (``ewp.feature_cache``: each step builds
+2. ``evaluate_grid``: index the force's events once (``features.matrix``: each step builds
    the rows of the feature matrix at the dates it reads, cheaper than a cache on disk); for
    each split (test date + test block), in parallel on the configured task runner (threads,
    or a Dask cluster: ``runtime`` in the config), label the training rows with what was known at the
@@ -44,7 +44,6 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from ewp.atomic import staged_dir, write_csv, write_text
 from ewp.config import FLAG_RULE_KINDS, CandidateConfig, Config
 from ewp.contract import ForceData
-from ewp.feature_cache import FeatureMatrix
 from ewp.io import read_ground_truth
 from ewp.marking import mark_folder
 from ewp.progress import step, track
@@ -63,6 +62,7 @@ from ewp.validation import ValidationResult
 from features.explanations import label_in_words, officers_in_words
 from features.history import feature_columns
 from features.labelled import observed_labels, read_labelled
+from features.matrix import FeatureMatrix
 from features.registry import feature_specs
 from flows.audit import (
     FINDINGS_TAG,

@@ -22,9 +22,9 @@ from ewp.config import (
     load_config,
 )
 from ewp.contract import ForceData
-from ewp.feature_cache import FeatureMatrix
 from ewp.synthetic import generate_force
 from features.history import IndexedForce, build_features, feature_columns
+from features.matrix import FeatureMatrix
 from models.candidates import HistGBYardstick, scores_and_probabilities
 from models.rules import CountRanker
 from models.timechop import as_of_dates
