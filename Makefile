@@ -28,7 +28,7 @@ clean:
 	rm -rf .ewp .pytest_cache .ruff_cache .hypothesis
 
 bench-weekly: $(STAMP)
-	$(BIN)/python -m benchmarks.weekly_run
+	$(BIN)/python -m ewp.benchmarks.weekly_run
 
 # The scale benchmarks (docs/scale.md): about half an hour on 2 cores; results in .ewp/bench/.
 bench: $(STAMP)
@@ -37,10 +37,10 @@ bench: $(STAMP)
 # How close any model can get to the synthetic oracle, on 15 seeds (docs/model-
 # development.md): about a minute and a half, no training.
 ceiling: $(STAMP)
-	$(BIN)/python -m benchmarks.ceiling
+	$(BIN)/python -m ewp.benchmarks.ceiling
 
 # The synthetic target (docs/synthetic-target.md): the champion `ewp train` selects against the
 # history ceiling, the train flow run on 3 seeds (about 7 CPU-minutes each); all 15 seeds of
 # `make ceiling` with ARGS="--seeds 20261123 $$(seq 1 14) --resume".
 synthetic-target: $(STAMP)
-	$(BIN)/python -m benchmarks.synthetic_target $(ARGS)
+	$(BIN)/python -m ewp.benchmarks.synthetic_target $(ARGS)

@@ -1,6 +1,6 @@
 """How close to the oracle can any model get on the synthetic force? The history ceiling.
 
-The generator writes two risks per officer and month (``ewp.synthetic``, "Ground truth"):
+The generator writes two risks per officer and month (``ewp.data.synthetic``, "Ground truth"):
 
 * ``escalation_rate``, from the officer's true latent propensity: the **oracle**;
 * ``escalation_rate_given_history``, the posterior mean of that rate given the history known
@@ -13,8 +13,8 @@ monthly as-of date of the config's test blocks, scores both rankings and the hea
 precision of the top 1% and true / false positives at the rule's own flag volume. It answers
 whether a target stated against the oracle is reachable at all, seed by seed::
 
-    python -m benchmarks.ceiling                # the default seed and seeds 1-14
-    python -m benchmarks.ceiling --seeds 20261123
+    python -m ewp.benchmarks.ceiling                # the default seed and seeds 1-14
+    python -m ewp.benchmarks.ceiling --seeds 20261123
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ewp.config import Config, load_config
-from ewp.contract import ForceData
-from ewp.synthetic import generate_configured_force
-from features.history import EventSeries, day_numbers
-from features.labels import build_labels, officer_codes
-from flows.train import evaluation_splits
-from models.metrics import at_k, k_for_fraction
+from ewp.core.config import Config, load_config
+from ewp.core.contract import ForceData
+from ewp.data.synthetic import generate_configured_force
+from ewp.features.history import EventSeries, day_numbers
+from ewp.features.labels import build_labels, officer_codes
+from ewp.flows.train import evaluation_splits
+from ewp.models.metrics import at_k, k_for_fraction
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 RULE_WINDOW_DAYS, RULE_THRESHOLD = 180, 3  # the headline rule, "3+ notices in 180 days"

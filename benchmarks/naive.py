@@ -3,7 +3,7 @@
 This is how the features are usually first written: for each as-of date ``t``, keep the
 serving officers, filter the events known before ``t`` (a notice from ``received_on``, a finding
 or sanction from ``decided_on``), and count per officer with ``groupby``. It is written
-independently of ``features.history`` and as plainly as possible, to be obviously right: the
+independently of ``ewp.features.history`` and as plainly as possible, to be obviously right: the
 benchmark suite checks that ewp's matrix equals it, then times both. Its cost grows with
 (as-of dates x events), so at national scale the suite runs it on a subset of dates.
 """
@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ewp.config import FeatureConfig
-from ewp.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
-from features.registry import feature_specs
+from ewp.core.config import FeatureConfig
+from ewp.core.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
+from ewp.features.registry import feature_specs
 
 
 def notice_table(data: ForceData) -> pd.DataFrame:

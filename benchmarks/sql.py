@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
-from ewp.config import FeatureConfig
-from ewp.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
-from features.registry import feature_specs
+from ewp.core.config import FeatureConfig
+from ewp.core.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
+from ewp.features.registry import feature_specs
 
 if TYPE_CHECKING:
     import duckdb

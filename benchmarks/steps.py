@@ -1,12 +1,12 @@
 """One measured step of the benchmark suite, run in a fresh process.
 
-``python -m benchmarks.steps '<json>'`` loads the prepared force, runs one step and prints one
+``python -m ewp.benchmarks.steps '<json>'`` loads the prepared force, runs one step and prints one
 JSON line: wall and CPU seconds (user + system) of the step, and of the children it ran and
 waited for (a training run's Prefect server), the process's peak resident memory (its
 ``ru_maxrss``, so every step is measured alone and none inherits another's high-water mark)
 and its largest child's,
 the memory held before the step began (the interpreter and the force's tables), and what the
-step produced. ``benchmarks.suite`` runs these and lays the results side by side.
+step produced. ``ewp.benchmarks.suite`` runs these and lays the results side by side.
 
 Every feature step produces each row of the matrix once and hands it on in pieces (ewp's
 blocks of as-of dates, the naive reference's dates, DuckDB's Arrow batches), so that none of
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ewp.config import Config
-from ewp.contract import TABLES, ForceData
+from ewp.core.config import Config
+from ewp.core.contract import TABLES, ForceData
 
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {}
 
@@ -64,8 +64,9 @@ def _dates(values: list[str]) -> list[dt.date]:
 
 @step
 def ewp_blocks(data: ForceData, config: Config, dates: list[str], **_: Any) -> dict[str, Any]:
-    """ewp's matrix, block by block of as-of dates (``features.history.iter_feature_blocks``)."""
-    from features.history import iter_feature_blocks
+    """ewp's matrix, block by block of as-of dates
+    (``ewp.features.history.iter_feature_blocks``)."""
+    from ewp.features.history import iter_feature_blocks
 
     rows = blocks = 0
     for block in iter_feature_blocks(data, _dates(dates), config=config.features):
@@ -97,7 +98,7 @@ def ewp_parquet(data: ForceData, config: Config, dates: list[str], **_: Any) -> 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from features.history import iter_feature_blocks
+    from ewp.features.history import iter_feature_blocks
 
     write, read = Stopwatch(), Stopwatch()
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,8 +130,8 @@ def ewp_parquet(data: ForceData, config: Config, dates: list[str], **_: Any) -> 
 
 @step
 def naive(data: ForceData, config: Config, dates: list[str], **_: Any) -> dict[str, Any]:
-    """The naive reference: a pandas filter per as-of date (``benchmarks.naive``)."""
-    from benchmarks.naive import iter_naive
+    """The naive reference: a pandas filter per as-of date (``ewp.benchmarks.naive``)."""
+    from ewp.benchmarks.naive import iter_naive
 
     return {"rows": sum(len(f) for f in iter_naive(data, _dates(dates), config=config.features))}
 
@@ -139,8 +140,8 @@ def naive(data: ForceData, config: Config, dates: list[str], **_: Any) -> dict[s
 def sql(
     data: ForceData, config: Config, dates: list[str], memory_limit: str, **_: Any
 ) -> dict[str, Any]:
-    """The DuckDB formulation (``benchmarks.sql``), streamed in Arrow batches."""
-    from benchmarks.sql import iter_sql
+    """The DuckDB formulation (``ewp.benchmarks.sql``), streamed in Arrow batches."""
+    from ewp.benchmarks.sql import iter_sql
 
     with tempfile.TemporaryDirectory() as tmp:
         batches = iter_sql(
@@ -157,7 +158,7 @@ def sql(
 def lower_bound(data: ForceData, config: Config, dates: list[str], **_: Any) -> dict[str, Any]:
     """Allocate the matrix and write every cell once: the same rows, columns and dtypes as
     ewp's, in the same blocks of dates, with the rows already known (not timed)."""
-    from features.history import dates_per_block, feature_columns
+    from ewp.features.history import dates_per_block, feature_columns
 
     officers = data.officers
     step_dates = dates_per_block(len(officers))
@@ -203,9 +204,9 @@ def check(
     data: ForceData, config: Config, dates: list[str], with_sql: bool, **_: Any
 ) -> dict[str, Any]:
     """Do ewp, the naive reference and DuckDB give the same matrix on these dates?"""
-    from benchmarks.naive import naive_features
-    from benchmarks.sql import sql_features
-    from features.history import build_features
+    from ewp.benchmarks.naive import naive_features
+    from ewp.benchmarks.sql import sql_features
+    from ewp.features.history import build_features
 
     at = _dates(dates)
     ewp = build_features(data, at, config=config.features)
@@ -244,10 +245,10 @@ def train(config: Config, home: str, **_: Any) -> dict[str, Any]:
     """The full training run (``ewp train``): features, every candidate x test date,
     selection, the fairness audit, the final refit and its registration in MLflow, Prefect's
     temporary server included (its CPU time is the step's children's)."""
-    from ewp.settings import configure_environment
+    from ewp.core.settings import configure_environment
 
     configure_environment(Path(home))
-    from flows.train import run_train
+    from ewp.flows.train import run_train
 
     result = run_train(config, Path(home))
     stop_temporary_servers()
@@ -261,11 +262,11 @@ def train(config: Config, home: str, **_: Any) -> dict[str, Any]:
 
 @step
 def score(data: ForceData, config: Config, export: str, home: str, **_: Any) -> dict[str, Any]:
-    """A weekly scoring run (``benchmarks.weekly_run``): read and validate the export, score
+    """A weekly scoring run (``ewp.benchmarks.weekly_run``): read and validate the export, score
     every serving officer, explain, render and write the list; the model is fitted first,
     untimed."""
-    from benchmarks.weekly_run import benchmark_model, weekly_timings
-    from flows.common import export_date
+    from ewp.benchmarks.weekly_run import benchmark_model, weekly_timings
+    from ewp.flows.common import export_date
 
     extracted_on = export_date(data, None)
     model = benchmark_model(data, config, year=extracted_on.year - 2, observed_until=extracted_on)

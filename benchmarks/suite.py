@@ -4,17 +4,17 @@ For the synthetic force at **Met scale** (45,000 officers serving, 2013–2024) 
 scale** (150,000, all 43 forces of England and Wales), at monthly and weekly as-of dates over
 the export's last ten years, the suite measures building the feature matrix five ways:
 
-* **ewp**, block by block of as-of dates (``features.history.iter_feature_blocks``);
+* **ewp**, block by block of as-of dates (``ewp.features.history.iter_feature_blocks``);
 * **Parquet**, the same written to a Parquet file a date per row group (the feature cache
   ``ewp train`` used to keep) and read back a date at a time: the cost of a cache against
-  building again, which is what ``ewp train`` does now (``features.matrix``);
-* the **naive reference**, a pandas filter per as-of date (``benchmarks.naive``); where it would
+  building again, which is what ``ewp train`` does now (``ewp.features.matrix``);
+* the **naive reference**, a pandas filter per as-of date (``ewp.benchmarks.naive``); where it would
   take longer than ``naive_budget`` seconds it runs on an evenly spaced subset of the dates and
   its time is scaled up by the number of dates, and the table says so;
-* the **DuckDB** formulation, triage-style filtered aggregates (``benchmarks.sql``), 2 threads;
+* the **DuckDB** formulation, triage-style filtered aggregates (``ewp.benchmarks.sql``), 2 threads;
 * the **lower bound**: allocating the same matrix and writing every cell once.
 
-Each step runs in a fresh process (``benchmarks.steps``), so its peak memory (``ru_maxrss``) is
+Each step runs in a fresh process (``ewp.benchmarks.steps``), so its peak memory (``ru_maxrss``) is
 its own. Every formulation produces each row once and passes it on in pieces, so none holds a
 national matrix at once; the memory held before a step starts (Python and the force's tables)
 is reported beside its peak. Before timing anything the suite checks, on the subset of dates,
@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ewp.config import Config, DataConfig, EvaluationConfig, SyntheticConfig, TrainingConfig
-from models.timechop import Cadence, as_of_dates
+from ewp.core.config import Config, DataConfig, EvaluationConfig, SyntheticConfig, TrainingConfig
+from ewp.core.timechop import Cadence, as_of_dates
 
 
 @dataclass(frozen=True)
@@ -108,9 +108,9 @@ def prepare_force(scale: Scale, *, home: Path, seed: int, log: Callable[[str], N
     folder = home / f"force-{scale.officers}-{scale.start_year}-{scale.end_year}-{seed}"
     if (folder / "typed" / "outcomes.parquet").exists():
         return folder
-    from ewp.io import read_raw_export, write_export
-    from ewp.synthetic import generate_force
-    from ewp.validation import validate_export
+    from ewp.data.io import read_raw_export, write_export
+    from ewp.data.synthetic import generate_force
+    from ewp.data.validation import validate_export
 
     log(f"Generating the {scale.describe()} synthetic force…")
     force = generate_force(
@@ -142,7 +142,7 @@ def prepare_force(scale: Scale, *, home: Path, seed: int, log: Callable[[str], N
 
 
 def run_step(name: str, *, config: Config, **args: Any) -> dict[str, Any]:
-    """Run one step of ``benchmarks.steps`` in a fresh Python process; its JSON result, with
+    """Run one step of ``ewp.benchmarks.steps`` in a fresh Python process; its JSON result, with
     the machine's 1-minute load average before and after it (``load``): on a shared machine
     wall times grow with the load, CPU times much less."""
     payload = json.dumps(
@@ -150,7 +150,7 @@ def run_step(name: str, *, config: Config, **args: Any) -> dict[str, Any]:
     )
     load = os.getloadavg()[0]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.steps", payload],
+        [sys.executable, "-m", "ewp.benchmarks.steps", payload],
         capture_output=True,
         text=True,
         check=False,
@@ -396,7 +396,7 @@ def run_suite(
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the benchmarks, print them as they finish, and return (and save) the results."""
-    from benchmarks.sql import duckdb_available
+    from ewp.benchmarks.sql import duckdb_available
 
     if with_sql and not duckdb_available():
         echo("duckdb is not installed (pip install -e '.[bench]'): skipping the SQL formulation")

@@ -1,13 +1,13 @@
 """The synthetic target: does the champion reach 0.85 of the history ceiling's precision?
 
-The history ceiling (``benchmarks.ceiling``, ``ewp.synthetic`` "Ground truth") ranks officers by
-the best estimate of their latent risk that the observable history allows, computed with
-knowledge no model has. The target (issue 16, item 5): on the default force, the champion that
-``ewp train`` selects reaches at least 0.85 of the ceiling's precision at the published list
+The history ceiling (``ewp.benchmarks.ceiling``, ``ewp.data.synthetic`` "Ground truth") ranks
+officers by the best estimate of their latent risk that the observable history allows, computed with
+knowledge no model has. The target (issue 16, item 5): on the default force, the champion that ``ewp
+train`` selects reaches at least 0.85 of the ceiling's precision at the published list
 (``scoring.top_k``, 50 a month) and at the top 1%, pooled over seeds, with the fairness gate in
 force.
 
-One pipeline: for each seed this runs the train flow itself (``flows.train.run_train`` with
+One pipeline: for each seed this runs the train flow itself (``ewp.flows.train.run_train`` with
 ``publish=False``, exactly ``ewp evaluate``: the same evaluation, fairness gate and selection
 as ``ewp train``, nothing registered) on the config with only its ``seed`` changed, in a fresh
 data home, so the force is generated from that seed too. The ceiling is scored by the same
@@ -28,8 +28,8 @@ the default is 3 seeds; ``--seeds`` takes any list (the 15 of ``make ceiling``:
 and ``--resume`` reuses those already there (same config assumed: delete the folder after a
 code or config change)::
 
-    python -m benchmarks.synthetic_target                   # seeds 20261123, 1, 2
-    python -m benchmarks.synthetic_target --seeds 20261123 $(seq 1 14) --resume
+    python -m ewp.benchmarks.synthetic_target                   # seeds 20261123, 1, 2
+    python -m ewp.benchmarks.synthetic_target --seeds 20261123 $(seq 1 14) --resume
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ewp.atomic import read_csv, write_csv
-from ewp.config import Config, fraction_list_name, load_config
-from ewp.settings import configure_environment
+from ewp.core.atomic import read_csv, write_csv
+from ewp.core.config import Config, fraction_list_name, load_config
+from ewp.core.settings import configure_environment
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 DEFAULT_OUT = Path(".ewp") / "bench" / "synthetic-target"
@@ -204,7 +204,7 @@ def run_seed(config: Config, *, seed: int, out: Path, keep_runs: bool) -> pd.Dat
     """Run the train flow (evaluation, gate, selection; nothing registered) on ``config``
     with ``seed`` in a fresh data home; the seed's table (``seed_table``), also written
     under ``out``. The data home is removed afterwards unless ``keep_runs``."""
-    from flows.train import run_train
+    from ewp.flows.train import run_train
 
     where = seed_run(out, seed)
     shutil.rmtree(where.home, ignore_errors=True)
@@ -284,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seeds = pd.concat(tables, ignore_index=True)
     for decided in ("gate_passed", "eligible", "champion"):  # read back from CSV as text
         seeds[decided] = seeds[decided].astype(str) == "True"
-    from flows.train import HISTORY_CEILING, ORACLE
+    from ewp.flows.train import HISTORY_CEILING, ORACLE
 
     print(
         report(

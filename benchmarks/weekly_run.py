@@ -1,6 +1,6 @@
 """Benchmark: how long a weekly run takes on the Met-sized synthetic force with k = 50.
 
-Run with ``make bench-weekly`` (or ``.venv/bin/python -m benchmarks.weekly_run``). It times
+Run with ``make bench-weekly`` (or ``.venv/bin/python -m ewp.benchmarks.weekly_run``). It times
 the steps of a weekly run without Prefect's start-up (a served deployment pays that once, not
 per run): reading and validating the export, building features at one as-of date, scoring,
 drawing and explaining the list, rendering and writing the report. Target (issue 4): under
@@ -16,15 +16,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from ewp.config import Config
-from ewp.contract import ForceData
-from ewp.io import read_raw_export, write_export
-from ewp.synthetic import generate_force
-from ewp.validation import validate_export
-from features.history import build_features, feature_columns
-from features.labels import build_labels
-from flows.score import latest_monday, publish_list
-from models.scorecard import ScorecardClassifier
+from ewp.core.config import Config
+from ewp.core.contract import ForceData
+from ewp.data.io import read_raw_export, write_export
+from ewp.data.synthetic import generate_force
+from ewp.data.validation import validate_export
+from ewp.features.history import build_features, feature_columns
+from ewp.features.labels import build_labels
+from ewp.flows.score import latest_monday, publish_list
+from ewp.models.scorecard import ScorecardClassifier
 
 
 def benchmark_model(

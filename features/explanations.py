@@ -1,13 +1,13 @@
 """What a reviewer reads beside a flag: peer context, reason sentences, history, list changes.
 
 All pure: tables in, tables or text out. The time convention is the one of
-``features.history``: at an as-of date ``t`` only what was known strictly before ``t`` may be
+``ewp.features.history``: at an as-of date ``t`` only what was known strictly before ``t`` may be
 shown, so a notice received on ``t`` is left out and an outcome decided on ``t`` still reads
 "open".
 
 * ``peer_comparison``: for each reason, the share of the officer's unit peers on that date
   with a strictly lower value of the feature.
-* ``reason_sentence``: the registry's sentence (``features.registry.render_reason``) plus that
+* ``reason_sentence``: the registry's sentence (``ewp.features.registry.render_reason``) plus that
   peer comparison when it says something.
 * ``officer_timelines``: the notices behind each flag, as of the flag's date.
 * ``list_changes``: who is new on the list, who stays and who dropped off since the last one;
@@ -25,9 +25,9 @@ from collections.abc import Collection, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ewp.config import LabelConfig
-from ewp.contract import CATEGORY_LABELS, ForceData
-from features.registry import FeatureSpec, render_reason, window_phrase
+from ewp.core.config import LabelConfig
+from ewp.core.contract import CATEGORY_LABELS, ForceData
+from ewp.features.registry import FeatureSpec, render_reason, window_phrase
 
 TIMELINE_COLUMNS: tuple[str, ...] = (
     "officer_id",
@@ -54,10 +54,10 @@ MIN_INFORMATIVE_SHARE = 0.5
 def peer_comparison(matrix: pd.DataFrame, reasons: pd.DataFrame) -> pd.DataFrame:
     """Each reason with how the officer compares with the unit's other serving officers.
 
-    ``matrix`` is a feature matrix (``features.history.build_features``: ``officer_id``,
+    ``matrix`` is a feature matrix (``ewp.features.history.build_features``: ``officer_id``,
     ``unit``, ``as_of`` and feature columns), whose rows are the officers serving on each
     date. ``reasons`` has ``officer_id``, ``feature`` and ``value`` (e.g. the output of
-    ``models.explain.top_reasons`` with ``row`` renamed to ``officer_id``), and an ``as_of``
+    ``ewp.models.explain.top_reasons`` with ``row`` renamed to ``officer_id``), and an ``as_of``
     column when the matrix holds more than one date.
 
     Returns ``reasons`` (same rows, same order, fresh index) with two more columns:
@@ -122,7 +122,7 @@ def reason_sentence(
 ) -> str:
     """A reason in words, with the unit comparison when it is informative.
 
-    The sentence is ``features.registry.render_reason``'s (``companion``: the officer's value of
+    The sentence is ``ewp.features.registry.render_reason``'s (``companion``: the officer's value of
     ``spec.companion``, the allegations behind a case count). The comparison is appended for
     counts (families in ``COUNT_FAMILIES`` whose sentence starts with the value) when the
     share is known and at least ``MIN_INFORMATIVE_SHARE``; the percentage is rounded down, so

@@ -36,7 +36,7 @@ against one officer, and may name several officers; each (officer, case) pair co
 that officer. The case becomes known, for that officer, with its first allegation against them,
 and the ``cases_*`` windows place it by that day, whatever is added to it later. A case counts
 in a category (or source) once any of its allegations in that category is known; its finding is
-the one that establishes most (``ewp.contract.FINDINGS`` order) among those decided before
+the one that establishes most (``ewp.core.contract.FINDINGS`` order) among those decided before
 ``t``, so it counts as proven from the day its first allegation is decided proven, and it is
 open while any of its known allegations is undecided.
 
@@ -116,10 +116,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ewp.config import FeatureConfig
-from ewp.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
-from ewp.validation import ContractError
-from features.registry import feature_specs
+from ewp.core.config import FeatureConfig
+from ewp.core.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
+from ewp.core.errors import ContractError
+from ewp.features.registry import feature_specs
 
 # Day numbers are days since 1970-01-01, shifted by DAY_OFFSET so they are never negative.
 DAY_OFFSET = 1 << 19  # ~1435 years either side of 1970
@@ -577,7 +577,7 @@ def _postings(
 
 
 def _history(data: ForceData, config: FeatureConfig) -> _History:
-    """Index the force's events by kind and knowledge date (see ``features.registry``)."""
+    """Index the force's events by kind and knowledge date (see ``ewp.features.registry``)."""
     officers = data.officers
     code_of = pd.Series(np.arange(len(officers), dtype="int64"), index=officers["officer_id"])
     notices = data.notices_with_outcomes()
@@ -723,7 +723,7 @@ def _activity_features(
     config: FeatureConfig,
     out: dict[str, np.ndarray],
 ) -> None:
-    """Write each declared activity kind's features (``features.registry``, "activity")."""
+    """Write each declared activity kind's features (``ewp.features.registry``, "activity")."""
     for kind in config.activity.kinds:
         events = activity[kind]
         before = block.count_before(events)
@@ -965,7 +965,7 @@ def build_features(
     """The feature matrix: one row per serving officer per as-of date.
 
     Returns ``officer_id``, ``unit``, ``as_of`` and then one float32 column per feature in
-    ``features.registry.feature_specs(config)`` order, sorted by as-of date (duplicates
+    ``ewp.features.registry.feature_specs(config)`` order, sorted by as-of date (duplicates
     dropped), then by the officers table's order. Uses only events known before each as-of
     date (see the module docstring); protected attributes are never read. ``block_dates``
     changes only memory use and speed, never the result.

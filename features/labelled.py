@@ -1,7 +1,7 @@
 """Labelled rows of the feature matrix: the rows whose label is observed, and the labels.
 
 A row (officer, as-of date) is labelled once its whole label window is known by
-``observed_until`` (``features.labels.build_labels``; findings count once decided by then).
+``observed_until`` (``ewp.features.labels.build_labels``; findings count once decided by then).
 Labels come from the identifiers alone, so only the rows kept are read in full: a training
 window of many dates reads its identifiers first, then only the rows it keeps.
 """
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ewp.config import LabelConfig
-from ewp.contract import ForceData
-from features.labels import build_labels
-from features.matrix import FeatureMatrix
+from ewp.core.config import LabelConfig
+from ewp.core.contract import ForceData
+from ewp.features.labels import build_labels
+from ewp.features.matrix import FeatureMatrix
 
 
 def observed_labels(

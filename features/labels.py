@@ -20,7 +20,7 @@ but not with 2021-01-01. The as-of date 2020-07-01 has a horizon ending 2021-07-
 export was taken, so its label is unknown (NaN) and it is not used for training.
 
 Counting cases (``LabelConfig.counts = "cases"``): an escalation is a *case* (one officer's part
-in one ``case_id``, see ``features.history``) that became known in the horizon, i.e. whose first
+in one ``case_id``, see ``ewp.features.history``) that became known in the horizon, i.e. whose first
 allegation against the officer was received in ``[t, t + h)``, and that escalates through an
 allegation received before ``t + h`` (serious or gross, or eventually proven as above). An
 allegation added in the horizon to a case known before ``t`` is no escalation then: the case
@@ -45,9 +45,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from ewp.config import LabelConfig
-from ewp.contract import ForceData
-from features.history import EventSeries, day_numbers
+from ewp.core.config import LabelConfig
+from ewp.core.contract import ForceData
+from ewp.features.history import EventSeries, day_numbers
 
 
 def escalation_events(

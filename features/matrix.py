@@ -10,7 +10,7 @@ It used to be written once to a Parquet cache under the data home and read back.
 four times as long as building the matrix it held, and *reading* a date's rows back (decoding
 the columns, assembling the frame) took longer than building them again from the indexed
 events. A feature at an as-of date depends only on that date and the events known before it,
-so the rows of any dates can be built alone (``features.history.IndexedForce``): the force's
+so the rows of any dates can be built alone (``ewp.features.history.IndexedForce``): the force's
 events are indexed once, and every read builds just the dates it asks for, block by block, so
 memory stays bounded and nothing is written. The index holds the force's events, a few MB.
 
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ewp.config import FeatureConfig
-from ewp.contract import ForceData
-from features.history import IndexedForce, dates_per_block
+from ewp.core.config import FeatureConfig
+from ewp.core.contract import ForceData
+from ewp.features.history import IndexedForce, dates_per_block
 
 ID_COLUMNS = ("officer_id", "unit", "as_of")
 
@@ -38,7 +38,7 @@ ID_COLUMNS = ("officer_id", "unit", "as_of")
 @dataclass(frozen=True)
 class FeatureMatrix:
     """The feature matrix of a force, built on demand from its indexed events, ``block_dates``
-    as-of dates at a time (default: ``features.history.dates_per_block``)."""
+    as-of dates at a time (default: ``ewp.features.history.dates_per_block``)."""
 
     force: IndexedForce
     block_dates: int | None = None

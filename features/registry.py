@@ -1,12 +1,12 @@
 """One registry of every model feature: its name, what it means, and how to say it in a sentence.
 
-The feature builder (``features.history``) produces columns in registry order, the model card
+The feature builder (``ewp.features.history``) produces columns in registry order, the model card
 and the methods section list the descriptions, and the weekly report turns a (feature, value)
 pair into a plain-language reason with ``render_reason``. Adding a feature means adding it here
-and in ``features.history``; a test checks that the two agree.
+and in ``ewp.features.history``; a test checks that the two agree.
 
 Counts come in two units: *notices* (allegations, one per officer) and *cases* (complaints or
-conduct matters, ``case_id``; see ``features.history``, "Cases"). A case count names its
+conduct matters, ``case_id``; see ``ewp.features.history``, "Cases"). A case count names its
 allegation count as its ``companion``, so a reason reads "3 complaints (7 allegations) received
 in the last 12 months" where the two differ, and "3 complaints received ..." where they do not.
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ewp.config import FeatureConfig
-from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS
+from ewp.core.config import FeatureConfig
+from ewp.core.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS
 
 FORBIDDEN_INPUTS: frozenset[str] = frozenset({*AUDIT_ONLY_COLUMNS, "age", "race", "sex"})
 
@@ -358,7 +358,7 @@ def twin_of(name: str) -> str | None:
     """The feature a case feature equals wherever every case carries one allegation per
     officer: its allegation count (``cases_365d`` -> ``notices_365d``, ``cases_proven_all`` ->
     ``findings_proven_all``; ``open_notices`` -> ``open_cases``). None for the others. A model
-    leaves a feature out when it equals its twin (``models.inputs.repeated_columns``)."""
+    leaves a feature out when it equals its twin (``ewp.models.inputs.repeated_columns``)."""
     if name == "open_notices":
         return "open_cases"
     if name in ("cases_proven_all", "cases_case_to_answer_all"):

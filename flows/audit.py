@@ -1,6 +1,6 @@
 """The fairness audit, wired: for a weekly list and for every candidate in training.
 
-Pure pieces: ``models.fairness`` (metrics, intervals, verdicts, gate) and ``reports.audit``
+Pure pieces: ``ewp.models.fairness`` (metrics, intervals, verdicts, gate) and ``ewp.reports.audit``
 (rendering). This module builds the audit's input frame from feature rows and writes the
 outputs; ``ewp audit RUN`` re-runs the audit of a published weekly list.
 
@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ewp.atomic import write_csv, write_text
-from ewp.config import Config
-from ewp.contract import ForceData
-from ewp.marking import mark_folder
-from ewp.provenance import fingerprint_json
-from features.history import serving_cohort
-from models.evaluation import GateDecision
-from models.fairness import (
+from ewp.core.atomic import write_csv, write_text
+from ewp.core.config import Config
+from ewp.core.contract import ForceData
+from ewp.core.marking import mark_folder
+from ewp.core.provenance import fingerprint_json
+from ewp.features.history import serving_cohort
+from ewp.models.evaluation import GateDecision
+from ewp.models.fairness import (
     COMPARISON_COLUMNS,
     AuditResult,
     RollingAudit,
@@ -42,7 +42,7 @@ from models.fairness import (
     not_audited,
     rolling_audit,
 )
-from reports.audit import GateSummary, audit_tables, render_audit_report
+from ewp.reports.audit import GateSummary, audit_tables, render_audit_report
 
 AUDIT_HTML = "audit.html"
 
@@ -114,7 +114,7 @@ def write_audit(
     rolling: RollingAudit | None = None,
 ) -> Path:
     """Write ``audit.html`` and the audit CSVs into ``run_dir``, mark the folder
-    OFFICIAL-SENSITIVE and owner-only (``ewp.marking``); return the HTML path. With a
+    OFFICIAL-SENSITIVE and owner-only (``ewp.core.marking``); return the HTML path. With a
     ``gate`` (a model selection) also ``audit_breaches.csv``; with ``rolling`` (several weeks'
     lists) ``audit_rolling_by_group.csv`` and ``audit_rolling_trend.csv``."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,7 @@ class CandidateAudits:
     """Every candidate's audit on the same rows, against shared reference groups.
 
     ``audits``: candidate -> (audit, disparity sources); ``comparisons``: candidate -> its
-    comparison with the rule (``models.fairness.compare_with_rule``; empty without a rule);
+    comparison with the rule (``ewp.models.fairness.compare_with_rule``; empty without a rule);
     ``references``: per attribute, the reference group and how it was chosen.
     """
 
@@ -175,7 +175,7 @@ def audit_candidates(
     is flagged on a date if on that candidate's list that day. Lists may be short or empty (a
     rule flags whom it flags): every candidate in ``lists`` is audited. The reference groups
     are shared (``references``, or chosen over every candidate's lists, see
-    ``models.fairness.choose_references``), and with a ``rule`` every candidate is compared
+    ``ewp.models.fairness.choose_references``), and with a ``rule`` every candidate is compared
     with it on the same resampled officers.
     """
     keys = pd.MultiIndex.from_arrays(
@@ -220,8 +220,9 @@ def audit_candidates(
 def gate_decisions(
     candidates: CandidateAudits, *, config: Config, rule: str
 ) -> dict[str, GateDecision]:
-    """The fairness gate's decision on every audited candidate (``models.fairness.fairness_gate``):
-    relative to ``rule`` (``evaluation.headline_rule``) or absolute, as configured."""
+    """The fairness gate's decision on every audited candidate
+    (``ewp.models.fairness.fairness_gate``): relative to ``rule`` (``evaluation.headline_rule``) or
+    absolute, as configured."""
     relative = config.fairness.gate == "relative_to_rule"
     return {
         name: fairness_gate(
@@ -294,7 +295,7 @@ def champion_findings(tags: Mapping[str, str]) -> list[str]:
 
 
 def rolling_frame(data: ForceData, lists: pd.DataFrame, *, config: Config) -> pd.DataFrame:
-    """The rolling audit's input (``models.fairness.rolling_audit``): every officer serving on
+    """The rolling audit's input (``ewp.models.fairness.rolling_audit``): every officer serving on
     each list date of ``lists`` (``as_of``, ``officer_id``: the published flags), flagged if on
     that date's list, with the attributes as of that date. Outcomes are not known: no label."""
     dates = sorted(set(pd.to_datetime(lists["as_of"]).dt.date))

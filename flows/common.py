@@ -2,11 +2,11 @@
 
 Each task wraps pure functions from ``ewp``. Retries sit on the tasks that do I/O (files, the
 review database, the MLflow store), with ``IO_TASK``: up to two retries, taken only when the
-failure is transient (``ewp.retry.is_transient``); bad input and logic errors fail at once.
+failure is transient (``ewp.stores.retry.is_transient``); bad input and logic errors fail at once.
 Pure computations (features, fits, evaluation) are never retried.
 
 Every flow and task is declared with ``ewp_flow`` / ``ewp_task``: Prefect's decorators over
-``ewp.pseudonym.scrubbed_errors``, so the exception text Prefect stores with a failed run
+``ewp.stores.pseudonym.scrubbed_errors``, so the exception text Prefect stores with a failed run
 names no officer.
 """
 
@@ -26,38 +26,33 @@ from prefect.exceptions import MissingContextError
 from prefect.futures import PrefectFuture, as_completed
 from prefect.states import State
 
-from ewp.adapters import ingest, resolve_mapping
-from ewp.atomic import write_csv
-from ewp.config import Config
-from ewp.contract import ForceData
-from ewp.io import read_raw_export, write_ground_truth, write_quarantine
-from ewp.progress import step
-from ewp.provenance import fingerprint_files, fingerprint_json
-from ewp.pseudonym import (
+from ewp.core.atomic import write_csv
+from ewp.core.config import Config
+from ewp.core.contract import ForceData
+from ewp.core.errors import ContractError
+from ewp.core.progress import step
+from ewp.core.provenance import fingerprint_files, fingerprint_json
+from ewp.core.settings import store_folder
+from ewp.core.timechop import Split, SplitError, make_splits
+from ewp.data.adapters import ingest, resolve_mapping
+from ewp.data.io import read_raw_export, write_ground_truth, write_quarantine
+from ewp.data.synthetic import generate_configured_force
+from ewp.data.synthetic_streams import generate_streams, write_force
+from ewp.data.validation import ExportDate, ValidationResult, infer_last_day, validate_export
+from ewp.models.fairness import check_reference_groups
+from ewp.stores.pseudonym import (
     Pseudonymiser,
     default_key_file,
     load_key,
     scrub_logs,
     scrubbed_errors,
 )
-from ewp.retry import is_transient
-from ewp.review import default_url
-from ewp.settings import store_folder
-from ewp.synthetic import generate_configured_force
-from ewp.synthetic_streams import generate_streams, write_force
-from ewp.validation import (
-    ContractError,
-    ExportDate,
-    ValidationResult,
-    infer_last_day,
-    validate_export,
-)
-from models.fairness import check_reference_groups
-from models.timechop import Split, SplitError, make_splits
+from ewp.stores.retry import is_transient
+from ewp.stores.review import default_url
 
 
 def retry_if_transient(task: Task, task_run: TaskRun, state: State) -> bool:
-    """Prefect retry condition: retry only a transient I/O failure (``ewp.retry``)."""
+    """Prefect retry condition: retry only a transient I/O failure (``ewp.stores.retry``)."""
     return isinstance(state.data, BaseException) and is_transient(state.data)
 
 
@@ -91,7 +86,7 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter:
 
 def results_in_order(futures: list[PrefectFuture], *, description: str) -> list[Any]:
     """The futures' results in the order they were submitted, reporting the wait as a step
-    that counts each future as it finishes (``ewp.progress``)."""
+    that counts each future as it finishes (``ewp.core.progress``)."""
     with step(description, total=len(futures)) as waiting:
         for _ in as_completed(futures):
             waiting.advance()
@@ -163,7 +158,7 @@ def read_and_validate(export_dir: Path, config: Config) -> ValidationResult:
     checked); whether what was accepted is usable is ``check_usable``'s question.
 
     The export date is the config's ``data.extracted_on``, else the export's own
-    ``export.json``, else inferred from the data (``ewp.validation.infer_last_day``); records
+    ``export.json``, else inferred from the data (``ewp.data.validation.infer_last_day``); records
     dated on or after it are quarantined.
     """
     return validate_export(
@@ -247,7 +242,7 @@ def protect_identifiers(data: ForceData, home: Path) -> Pseudonymiser:
 
 def export_date(data: ForceData, configured: dt.date | None) -> dt.date:
     """The date validated ``data`` was taken: ``configured``, or the day after its last day as
-    ``ewp.validation.infer_last_day`` infers it (one mistyped date cannot move it). The flows
+    ``ewp.data.validation.infer_last_day`` infers it (one mistyped date cannot move it). The flows
     take it from ``validate``'s result instead, which also knows an export.json's date."""
     if configured is not None:
         return configured
@@ -260,7 +255,7 @@ def export_date(data: ForceData, configured: dt.date | None) -> dt.date:
 
 def review_url(config: Config, home: Path) -> str:
     """The review store's URL: the config's, or the SQLite file in its store folder
-    (``ewp.settings.store_folder``)."""
+    (``ewp.core.settings.store_folder``)."""
     return config.review.database_url or default_url(store_folder(home, config.store))
 
 

@@ -1,11 +1,11 @@
 """The ``monitor`` flow: did the published lists come true, is the champion drifting, and what
 did reviewers do with the flags? (``ewp monitor``; ``ewp serve`` runs it monthly.)
 
-Wiring only; the computations are in ``models.monitoring``, the page in ``reports.monitor``.
+Wiring only; the computations are in ``ewp.models.monitoring``, the page in ``ewp.reports.monitor``.
 
 * Every weekly list in the review store is taken as it was published (officers, stored
   scores, model version). A list dated ``t`` has matured when its label horizon has passed in
-  the current export; its flags' outcomes are the training label (``features.labels``): only
+  the current export; its flags' outcomes are the training label (``ewp.features.labels``): only
   notices received on or after ``t`` count.
 * What was known at ``t`` is recomputed from events known before ``t`` only (``known_then``):
   the serving cohort's features, the champion's score, the headline rule's ranking (the rule's
@@ -37,18 +37,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ewp.atomic import staged_dir, write_csv, write_text
-from ewp.config import Config
-from ewp.contract import ForceData
-from ewp.health import HEALTH_JSON, MONITOR_PREFIX, Health
-from ewp.marking import mark_folder
-from ewp.progress import step
-from ewp.review import ReviewStore
-from ewp.settings import store_folder
-from ewp.tracking import TRAINING_WINDOW_TAG, tracker_for
-from features.history import build_features
-from features.labels import build_labels
-from flows.common import (
+from ewp.core.atomic import staged_dir, write_csv, write_text
+from ewp.core.config import Config
+from ewp.core.contract import ForceData
+from ewp.core.marking import mark_folder
+from ewp.core.progress import step
+from ewp.core.settings import store_folder
+from ewp.core.timechop import as_of_dates
+from ewp.features.history import build_features
+from ewp.features.labels import build_labels
+from ewp.flows.common import (
     IO_TASK,
     ewp_flow,
     ewp_task,
@@ -60,10 +58,10 @@ from flows.common import (
     run_logger,
     validate,
 )
-from flows.score import MANIFEST_JSON, latest_monday, load_champion, publish_week
-from models.candidates import build_candidate
-from models.explain import model_features
-from models.monitoring import (
+from ewp.flows.score import MANIFEST_JSON, latest_monday, load_champion, publish_week
+from ewp.models.candidates import build_candidate
+from ewp.models.explain import model_features
+from ewp.models.monitoring import (
     Assessment,
     DriftReference,
     MaturedLists,
@@ -75,8 +73,10 @@ from models.monitoring import (
     matured_precision,
     review_summary,
 )
-from models.timechop import as_of_dates
-from reports.monitor import render_monitor_report
+from ewp.reports.monitor import render_monitor_report
+from ewp.stores.health import HEALTH_JSON, MONITOR_PREFIX, Health
+from ewp.stores.review import ReviewStore
+from ewp.stores.tracking import TRAINING_WINDOW_TAG, tracker_for
 
 MONITOR_HTML = "monitor.html"
 MLFLOW_PREFIX = "monitoring."
@@ -135,7 +135,7 @@ def reference_window(
 def build_reference(
     data: ForceData, *, model: Any, config: Config, dates: tuple[dt.date, ...]
 ) -> DriftReference:
-    """The drift reference of the training window ``dates`` (``models.monitoring``)."""
+    """The drift reference of the training window ``dates`` (``ewp.models.monitoring``)."""
     columns = model_features(model)
     matrix = build_features(data, list(dates), config=config.features)
     days = config.monitoring.recent_days
@@ -230,7 +230,7 @@ def assess(
 
 
 def matured_only(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows of matured lists, typed for ``models.monitoring.matured_precision`` (``score``
+    """The rows of matured lists, typed for ``ewp.models.monitoring.matured_precision`` (``score``
     is the flag's stored score)."""
     return rows.loc[rows["label"].notna()].assign(
         label=lambda r: r["label"].astype("int64"),
@@ -240,7 +240,7 @@ def matured_only(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def measure(matured_rows: pd.DataFrame, *, config: Config) -> MaturedLists:
-    """``models.monitoring.matured_precision`` with the config's rule and bootstrap."""
+    """``ewp.models.monitoring.matured_precision`` with the config's rule and bootstrap."""
     return matured_precision(
         matured_rows,
         rule=config.evaluation.headline_rule,
@@ -435,7 +435,7 @@ def champion_lists(
 
 @ewp_task(**IO_TASK)
 def record_on_champion(tracker: Any, *, version: str, metrics: Mapping[str, float]) -> None:
-    """The matured metrics on the champion's registered version (``ewp.tracking``)."""
+    """The matured metrics on the champion's registered version (``ewp.stores.tracking``)."""
     tracker.record_monitoring(version=version, metrics=dict(metrics), prefix=MLFLOW_PREFIX)
 
 
@@ -467,7 +467,7 @@ def backfill_flow(
 ) -> list[dt.date]:
     """Publish the weekly lists of every ``every_weeks``-th Monday from ``start`` to the
     export's latest Monday with the registry's champion, as ``ewp score --as-of`` would have
-    (the same ``flows.score.publish_week``; a week already published is rerun, adding
+    (the same ``ewp.flows.score.publish_week``; a week already published is rerun, adding
     nothing). Returns the list dates."""
     export_dir = prepare_export(config, home)
     data_fingerprint = export_fingerprint(export_dir)

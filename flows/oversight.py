@@ -1,10 +1,10 @@
 """The ``oversight`` flow: the monthly oversight report of the misconduct system itself.
 
-Wiring only (figures: ``models.oversight``; rendering: ``reports.oversight``). The export is
+Wiring only (figures: ``ewp.models.oversight``; rendering: ``ewp.reports.oversight``). The export is
 prepared and validated as for the weekly list, the figures computed as of ``as_of`` (default:
 the export date, so every record of the export counts), and the run folder
 ``<home>/runs/<config>/oversight-<as-of>/`` written in a staging folder and renamed into place
-(``ewp.atomic.staged_dir``):
+(``ewp.core.atomic.staged_dir``):
 
 * ``oversight.html``: the report, self-contained, marked, officers named by pseudonym only;
 * ``oversight_durations.csv``, ``oversight_trend.csv``, ``oversight_backlog.csv``,
@@ -14,8 +14,8 @@ the export date, so every record of the export counts), and the run folder
   pseudonym, for the standards unit (the folder is in the data home);
 * the run's ``quarantine.csv``, ``validation_summary.csv`` and ``manifest.json``.
 
-The folder is OFFICIAL-SENSITIVE and owner-only (``ewp.marking``). ``ewp serve`` runs the flow
-on the 1st of each month (``flows.schedule``).
+The folder is OFFICIAL-SENSITIVE and owner-only (``ewp.core.marking``). ``ewp serve`` runs the flow
+on the 1st of each month (``ewp.flows.schedule``).
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ewp.atomic import staged_dir, write_csv, write_text
-from ewp.config import Config
-from ewp.marking import mark_folder
-from ewp.progress import step
-from ewp.provenance import fingerprint_json
-from ewp.pseudonym import Pseudonymiser
-from flows.common import (
+from ewp.core.atomic import staged_dir, write_csv, write_text
+from ewp.core.config import Config
+from ewp.core.marking import mark_folder
+from ewp.core.progress import step
+from ewp.core.provenance import fingerprint_json
+from ewp.flows.common import (
     IO_TASK,
     ewp_flow,
     ewp_task,
@@ -45,8 +44,9 @@ from flows.common import (
     validate,
     write_validation_report,
 )
-from models.oversight import Oversight, oversight, pileup_list
-from reports.oversight import headline, render_oversight_report
+from ewp.models.oversight import Oversight, oversight, pileup_list
+from ewp.reports.oversight import headline, render_oversight_report
+from ewp.stores.pseudonym import Pseudonymiser
 
 OVERSIGHT_HTML = "oversight.html"
 PILEUPS_CSV = "oversight_pileups.csv"

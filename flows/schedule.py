@@ -5,10 +5,10 @@ the monthly oversight report and monthly monitoring of the champion in service.
 served flows take a config *path* (deployment parameters must be JSON), load it and call the
 ``score`` and ``train`` flows as subflows, so each run shows in the Prefect UI with its steps.
 
-Each run's outcome is recorded under the data home (``ewp.run_status``): a failed run shows on
-the review workspace's list page, where the unit sees it, until the next run of the job
-succeeds. (A config that cannot be loaded has no data home to record in; Prefect's UI and the
-``ewp serve`` terminal show that failure.)
+Each run's outcome is recorded under the data home (``ewp.stores.run_status``): a failed run shows
+on the review workspace's list page, where the unit sees it, until the next run of the job succeeds.
+(A config that cannot be loaded has no data home to record in; Prefect's UI and the ``ewp serve``
+terminal show that failure.)
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from typing import TypeVar
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
-from ewp.config import Config, load_config
-from ewp.run_status import record_outcome
-from ewp.settings import data_home
-from flows.common import ewp_flow
-from flows.monitor import Monitored, monitor_flow
-from flows.oversight import OversightRun, oversight_flow
-from flows.score import Published, score_flow
-from flows.train import TrainResult, run_train
+from ewp.core.config import Config, load_config
+from ewp.core.settings import data_home
+from ewp.flows.common import ewp_flow
+from ewp.flows.monitor import Monitored, monitor_flow
+from ewp.flows.oversight import OversightRun, oversight_flow
+from ewp.flows.score import Published, score_flow
+from ewp.flows.train import TrainResult, run_train
+from ewp.stores.run_status import record_outcome
 
 T = TypeVar("T")
 TIMEZONE = "Europe/London"

@@ -20,7 +20,7 @@ Wiring only (``ewp demo`` runs this flow too, after the train flow, on the demo 
   rejected.
 
 The run folder is built in a hidden staging folder and renamed into place only once every file
-is written and the flags are in the review store (``ewp.atomic.staged_dir``): a run killed
+is written and the flags are in the review store (``ewp.core.atomic.staged_dir``): a run killed
 part-way leaves no half-written report, and the next run for the week completes it. Recording
 flags is an upsert, so a rerun adds no rows.
 """
@@ -36,18 +36,14 @@ from typing import Any
 
 import pandas as pd
 
-from ewp.atomic import pause_point, staged_dir, write_csv, write_text
-from ewp.config import Config
-from ewp.contract import ForceData
-from ewp.flags import build_flag_list, rank_officers, select_flags
-from ewp.health import Health, health_summary, read_health
-from ewp.marking import mark_folder
-from ewp.progress import step
-from ewp.provenance import fingerprint_json
-from ewp.review import ReviewStore
-from ewp.tracking import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, Tracker, tracker_for
-from ewp.validation import ValidationResult
-from features.explanations import (
+from ewp.core.atomic import pause_point, staged_dir, write_csv, write_text
+from ewp.core.config import Config
+from ewp.core.contract import ForceData
+from ewp.core.marking import mark_folder
+from ewp.core.progress import step
+from ewp.core.provenance import fingerprint_json
+from ewp.data.validation import ValidationResult
+from ewp.features.explanations import (
     dropped_off_reasons,
     label_in_words,
     list_changes,
@@ -56,15 +52,10 @@ from features.explanations import (
     reason_sentence,
     risk_note,
 )
-from features.history import build_features
-from features.registry import FeatureSpec, feature_specs
-from flows.audit import (
-    AUDIT_HTML,
-    audit_provenance,
-    audit_weekly_list,
-    champion_findings,
-)
-from flows.common import (
+from ewp.features.history import build_features
+from ewp.features.registry import FeatureSpec, feature_specs
+from ewp.flows.audit import AUDIT_HTML, audit_provenance, audit_weekly_list, champion_findings
+from ewp.flows.common import (
     IO_TASK,
     ewp_flow,
     ewp_task,
@@ -77,10 +68,11 @@ from flows.common import (
     validate,
     write_validation_report,
 )
-from models.candidates import scores_and_probabilities
-from models.evaluation import tie_break_keys
-from models.explain import biggest_fall, deviation_contributions, model_features, top_reasons
-from reports.weekly import (
+from ewp.models.candidates import scores_and_probabilities
+from ewp.models.evaluation import tie_break_keys
+from ewp.models.explain import biggest_fall, deviation_contributions, model_features, top_reasons
+from ewp.models.flags import build_flag_list, rank_officers, select_flags
+from ewp.reports.weekly import (
     Rejections,
     ScoreMeaning,
     StaleExport,
@@ -88,6 +80,9 @@ from reports.weekly import (
     render_weekly_report,
     weekly_methods,
 )
+from ewp.stores.health import Health, health_summary, read_health
+from ewp.stores.review import ReviewStore
+from ewp.stores.tracking import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, Tracker, tracker_for
 
 TIMELINES_CSV = "timelines.csv"
 MANIFEST_JSON = "manifest.json"
@@ -160,19 +155,18 @@ def publish_list(
     """Score the cohort at ``as_of``, draw and explain the list, write it, record it.
 
     ``fairness_findings``: what the fairness gate found when the model was selected
-    (``flows.audit.champion_findings``), shown in the report's methods.
+    (``ewp.flows.audit.champion_findings``), shown in the report's methods.
 
     Writes into ``run_dir`` as given: the flows pass a staging folder (see the module
-    docstring). ``rejections`` (``reports.weekly.count_rejections`` of the validation's
+    docstring). ``rejections`` (``ewp.reports.weekly.count_rejections`` of the validation's
     quarantine) puts the count of rejected records in the report, pointing to the
     ``quarantine.csv`` the caller writes beside it; None leaves it out. ``model_tags`` are the
     registered version's tags: the report's "What a score means" reads the label and the
     back-tested hit rate from them (``score_meaning``; None: the config's label).
     ``stale_export`` (``check_export_age``) puts a banner on the report; ``health`` (the newest
-    ``ewp monitor`` run's, ``ewp.health``) a one-line summary, judged stale against ``as_of``.
-    Test hooks
-    (``ewp.atomic.pause_point``): ``list-written`` after the files, ``flags-recorded`` after
-    the review store.
+    ``ewp monitor`` run's, ``ewp.stores.health``) a one-line summary, judged stale against
+    ``as_of``. Test hooks (``ewp.core.atomic.pause_point``): ``list-written`` after the files,
+    ``flags-recorded`` after the review store.
     """
     matrix, columns, scored = score_cohort(model, data, as_of=as_of, config=config)
     store = ReviewStore(review_url(config, home))
@@ -266,7 +260,7 @@ def score_cohort(
 ) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     """The feature matrix of the cohort serving at ``as_of``, the model's own feature columns,
     and every officer's score (officer_id, unit, as_of, score, and the ``rank_score`` and
-    ``tie_key`` that order the list: ``ewp.flags.rank_officers``)."""
+    ``tie_key`` that order the list: ``ewp.models.flags.rank_officers``)."""
     specs = {s.name for s in feature_specs(config.features)}
     # The champion's own features, by name: a model trained on a subset reads only those, and
     # each reason quotes the value of the feature it names (never a column by position).
@@ -314,7 +308,7 @@ def flag_reasons(
     columns: list[str],
     config: Config,
 ) -> pd.DataFrame:
-    """The reasons of each flagged officer (``models.explain.top_reasons``), with their peer
+    """The reasons of each flagged officer (``ewp.models.explain.top_reasons``), with their peer
     comparison, sentence and note (when a reassuring-sounding value raised the score)."""
     specs = {s.name: s for s in feature_specs(config.features)}
     # Every feature of the flagged officers (a case count's reason also names the
@@ -431,7 +425,7 @@ def why_dropped(
     as_of: dt.date,
 ) -> pd.DataFrame:
     """Why each officer of the ``previous`` list (stored flags) is not on this one
-    (``features.explanations.dropped_off_reasons``): ``officer_id``, ``why``.
+    (``ewp.features.explanations.dropped_off_reasons``): ``officer_id``, ``why``.
 
     For an officer still serving and not suppressed, the feature whose contribution fell most
     between the previous list's date and ``as_of`` is found with this week's model, from the
@@ -624,7 +618,8 @@ def _tag_number(tags: Mapping[str, str], key: str) -> float | None:
 
 
 def score_meaning(config: Config, tags: Mapping[str, str] | None) -> ScoreMeaning:
-    """What a score means, from the registered version's tags (``flows.train.weekly_list_tags``).
+    """What a score means, from the registered version's tags
+    (``ewp.flows.train.weekly_list_tags``).
 
     The label comes from the tags (what the model was trained to predict), else from the
     config. The back-tested hit rate is given only when it was measured at this config's list

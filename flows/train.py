@@ -1,13 +1,13 @@
 """The ``train`` flow: temporal evaluation of the candidate grid, selection, MLflow registry.
 
-Wiring only; the logic lives in ``models.timechop`` (splits), ``models.evaluation`` (fitting,
-metrics, the equal-volume headline, selection and promotion), ``models.selection``
-(eligibility, the combined gate, the oracle's scores), ``features.labelled`` (labelled rows of
-the feature matrix) and ``ewp.tracking``. ``train_flow`` runs these named steps in order:
+Wiring only; the logic lives in ``ewp.core.timechop`` (splits), ``ewp.models.evaluation`` (fitting,
+metrics, the equal-volume headline, selection and promotion), ``ewp.models.selection``
+(eligibility, the combined gate, the oracle's scores), ``ewp.features.labelled`` (labelled rows of
+the feature matrix) and ``ewp.stores.tracking``. ``train_flow`` runs these named steps in order:
 
 1. ``read_export``: validate the export and protect its officers' identifiers;
    ``checked_splits``: the splits, once their labels are all known by the export date.
-2. ``evaluate_grid``: index the force's events once (``features.matrix``: each step builds
+2. ``evaluate_grid``: index the force's events once (``ewp.features.matrix``: each step builds
    the rows of the feature matrix at the dates it reads, cheaper than a cache on disk); for
    each split (test date + test block), in parallel on the configured task runner (threads,
    or a Dask cluster: ``runtime`` in the config), label the training rows with what was known at the
@@ -21,7 +21,7 @@ the feature matrix) and ``ewp.tracking``. ``train_flow`` runs these named steps 
    selected candidate on the latest fully observed window, write its model card, register it
    as ``ewp-escalation`` and move the ``champion`` alias only if it beats the current champion
    (``write_unregistered`` when nothing is registered).
-5. The tables and ``evaluation.html`` (``reports.evaluation``) go under
+5. The tables and ``evaluation.html`` (``ewp.reports.evaluation``) go under
    ``<home>/runs/<config>/train-<export date>/`` (``TrainOutputs``; built in a staging folder
    and renamed into place when complete, so a killed run leaves no half-written set).
 """
@@ -41,30 +41,21 @@ import yaml
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from ewp.atomic import staged_dir, write_csv, write_text
-from ewp.config import FLAG_RULE_KINDS, CandidateConfig, Config
-from ewp.contract import ForceData
-from ewp.io import read_ground_truth
-from ewp.marking import mark_folder
-from ewp.progress import step, track
-from ewp.provenance import fingerprint_json
-from ewp.pseudonym import Pseudonymiser
-from ewp.tracking import (
-    LABEL_TAG,
-    LIST_TAG,
-    LIST_TAG_PREFIX,
-    TRAINING_WINDOW_TAG,
-    ChampionInfo,
-    Tracker,
-    tracker_for,
-)
-from ewp.validation import ValidationResult
-from features.explanations import label_in_words, officers_in_words
-from features.history import feature_columns
-from features.labelled import observed_labels, read_labelled
-from features.matrix import FeatureMatrix
-from features.registry import feature_specs
-from flows.audit import (
+from ewp.core.atomic import staged_dir, write_csv, write_text
+from ewp.core.config import FLAG_RULE_KINDS, CandidateConfig, Config
+from ewp.core.contract import ForceData
+from ewp.core.marking import mark_folder
+from ewp.core.progress import step, track
+from ewp.core.provenance import fingerprint_json
+from ewp.core.timechop import Split, SplitError, make_splits
+from ewp.data.io import read_ground_truth
+from ewp.data.validation import ValidationResult
+from ewp.features.explanations import label_in_words, officers_in_words
+from ewp.features.history import feature_columns
+from ewp.features.labelled import observed_labels, read_labelled
+from ewp.features.matrix import FeatureMatrix
+from ewp.features.registry import feature_specs
+from ewp.flows.audit import (
     FINDINGS_TAG,
     CandidateAudits,
     audit_candidates,
@@ -76,7 +67,7 @@ from flows.audit import (
     tradeoff_table,
     write_audit,
 )
-from flows.common import (
+from ewp.flows.common import (
     IO_TASK,
     ewp_flow,
     ewp_task,
@@ -88,8 +79,8 @@ from flows.common import (
     run_logger,
     validate,
 )
-from models.candidates import build_candidate, candidate_identity, is_interpretable
-from models.evaluation import (
+from ewp.models.candidates import build_candidate, candidate_identity, is_interpretable
+from ewp.models.evaluation import (
     Gate,
     GateDecision,
     PooledEvaluation,
@@ -108,19 +99,23 @@ from models.evaluation import (
     stability,
     summarise,
 )
-from models.explain import ModelTerms, model_terms
-from models.metrics import k_for_fraction
-from models.sampling import negative_subsample
-from models.selection import (
-    combined_gate,
-    eligibility,
-    gate_with_overrides,
-    oracle_references,
+from ewp.models.explain import ModelTerms, model_terms
+from ewp.models.metrics import k_for_fraction
+from ewp.models.sampling import negative_subsample
+from ewp.models.selection import combined_gate, eligibility, gate_with_overrides, oracle_references
+from ewp.reports.audit import GateSummary, audit_tables, breach_findings
+from ewp.reports.evaluation import EvaluationTables, render_evaluation_report
+from ewp.reports.model_card import render_model_card
+from ewp.stores.pseudonym import Pseudonymiser
+from ewp.stores.tracking import (
+    LABEL_TAG,
+    LIST_TAG,
+    LIST_TAG_PREFIX,
+    TRAINING_WINDOW_TAG,
+    ChampionInfo,
+    Tracker,
+    tracker_for,
 )
-from models.timechop import Split, SplitError, make_splits
-from reports.audit import GateSummary, audit_tables, breach_findings
-from reports.evaluation import EvaluationTables, render_evaluation_report
-from reports.model_card import render_model_card
 
 EVALUATION_HTML = "evaluation.html"
 CURRENT_CHAMPION = "current_champion"
@@ -149,7 +144,7 @@ class TrainResult:
     # Precision and recall at k per candidate, pooled over test dates, with intervals.
     precision_curve: pd.DataFrame | None = None
     evaluation_report: Path | None = None
-    # The fairness gate's findings in words (reports.audit.breach_findings): groups outside
+    # The fairness gate's findings in words (ewp.reports.audit.breach_findings): groups outside
     # the band for which options, the current rule included.
     fairness_findings: tuple[str, ...] = ()
 
@@ -329,7 +324,7 @@ def training_sample(
     observed_until: dt.date,
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The rows a model trains on: labelled rows at ``dates`` (findings known by
-    ``observed_until``), negatives subsampled (``models.sampling``); rows, labels, weights.
+    ``observed_until``), negatives subsampled (``ewp.models.sampling``); rows, labels, weights.
     Labels come from the identifiers alone, so only the kept rows' features are read."""
     observed, y = observed_labels(
         data, matrix, dates, label=config.label, observed_until=observed_until
@@ -400,7 +395,7 @@ def run_split(
 
 
 def precision_curve_sizes(config: Config, matrix: FeatureMatrix, first_test: dt.date) -> tuple:
-    """The list sizes of the precision-at-k curve (``models.evaluation.curve_sizes``), for the
+    """The list sizes of the precision-at-k curve (``ewp.models.evaluation.curve_sizes``), for the
     cohort at the first test date: around the published list and the configured sizes."""
     cohort = len(matrix.read([first_test], columns=["as_of"]))
     ev, scoring = config.evaluation, config.scoring
@@ -481,7 +476,7 @@ def fit_final(
     return model, train[columns].head(5)
 
 
-# What the fairness audit reads of the matrix (see flows.audit.audit_frame).
+# What the fairness audit reads of the matrix (see ewp.flows.audit.audit_frame).
 AUDIT_COLUMNS = [
     "officer_id",
     "as_of",
@@ -535,7 +530,7 @@ def audit_by_split(
 
 def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame], texts: dict[str, str]) -> None:
     """Write the evaluation tables and texts into the run folder, marked OFFICIAL-SENSITIVE
-    and owner-only (``ewp.marking``)."""
+    and owner-only (``ewp.core.marking``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         write_csv(table, run_dir / name, float_format="%.6f")

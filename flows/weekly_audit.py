@@ -1,7 +1,7 @@
 """The ``audit`` flow: the fairness audit of a published weekly list, run again.
 
 ``ewp audit RUN_FOLDER`` runs it, e.g. after a change to the ``fairness`` config. The score
-flow audits every list it publishes (``flows.audit.audit_weekly_list``); this flow does the
+flow audits every list it publishes (``ewp.flows.audit.audit_weekly_list``); this flow does the
 same for a list already published: it reads the list's flags from the run folder, validates
 the export again, builds the features at the list's date, and writes ``audit.html`` and the
 audit CSVs into the run folder (with the rolling audit over the lists published before it).
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ewp.atomic import read_csv
-from ewp.config import Config
-from ewp.review import ReviewStore
-from features.history import build_features
-from flows.audit import audit_provenance, audit_weekly_list
-from flows.common import ewp_flow, export_fingerprint, prepare_export, review_url, validate
+from ewp.core.atomic import read_csv
+from ewp.core.config import Config
+from ewp.features.history import build_features
+from ewp.flows.audit import audit_provenance, audit_weekly_list
+from ewp.flows.common import ewp_flow, export_fingerprint, prepare_export, review_url, validate
+from ewp.stores.review import ReviewStore
 
 
 @ewp_flow(name="ewp-audit")

@@ -3,8 +3,8 @@
 Every candidate in ``EvaluationConfig.candidates`` is built here from its ``kind`` and
 ``params``; the evaluation then trains and scores each one the same way.
 
-- Rule baselines (``threshold_rule``, ``peer_rule``, ``count_ranker``) live in ``models.rules``.
-- ``scorecard`` is the logistic scorecard of ``models.scorecard``.
+- Rule baselines (``threshold_rule``, ``peer_rule``, ``count_ranker``) live in ``ewp.models.rules``.
+- ``scorecard`` is the logistic scorecard of ``ewp.models.scorecard``.
 - ``ebm`` is ``EBMScorer``, an Explainable Boosting Machine: a sum of one learned curve per
   feature, so each score splits exactly into per-feature log-odds terms (``contributions``).
 - ``hist_gradient_boosting`` is ``HistGBYardstick``, a black box trained only to show how much
@@ -12,7 +12,7 @@ Every candidate in ``EvaluationConfig.candidates`` is built here from its ``kind
   is never published unless the config opts in.
 
 Every ``fit`` takes optional ``sample_weight`` (e.g. the inverse-probability weights of
-``models.sampling.negative_subsample``), passed through to the library estimator's own ``fit``;
+``ewp.models.sampling.negative_subsample``), passed through to the library estimator's own ``fit``;
 weights of all ones give the same model as none.
 
 ``candidate_identity`` gives each trained candidate a deterministic ID (class, parameters,
@@ -33,23 +33,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.validation import check_is_fitted
 
-from ewp.config import CandidateConfig, CandidateKind
-from ewp.provenance import model_identity
-from models.inputs import (
-    repeated_columns,
-    validate_features,
-    validate_labels,
-    validate_weights,
-)
-from models.rules import CountRanker, PeerOutlierRule, ThresholdRule
-from models.scorecard import ScorecardClassifier
+from ewp.core.config import CandidateConfig, CandidateKind
+from ewp.core.provenance import model_identity
+from ewp.models.inputs import repeated_columns, validate_features, validate_labels, validate_weights
+from ewp.models.rules import CountRanker, PeerOutlierRule, ThresholdRule
+from ewp.models.scorecard import ScorecardClassifier
 
 
 class _WrappedClassifier(ClassifierMixin, BaseEstimator):
     """A library classifier behind ewp's interface: fitted on a named, numeric feature frame.
 
     A case count equal to its allegation count in every training row
-    (``models.inputs.repeated_columns``) is left out of the library model's fit (``repeated_``).
+    (``ewp.models.inputs.repeated_columns``) is left out of the library model's fit (``repeated_``).
     Subclasses define ``__init__`` (their parameters) and ``_new_model`` (the unfitted library
     estimator). Scoring frames must hold the fitted columns; they are reordered to match.
     """
@@ -283,6 +278,16 @@ def build_candidate(candidate: CandidateConfig, *, seed: int) -> BaseEstimator:
     return estimator_class(**params)
 
 
+def _identity_class_path(estimator_class: type) -> str:
+    """The estimator's class path as model identities spell it: without the ``ewp.`` prefix.
+
+    ewp's own packages are installed under ``ewp.`` (``ewp.models.scorecard``); the prefix is
+    dropped here so that a model keeps the ID it had before that move, and its flags theirs.
+    """
+    module = estimator_class.__module__.removeprefix("ewp.")
+    return f"{module}.{estimator_class.__qualname__}"
+
+
 def candidate_identity(
     *,
     candidate: CandidateConfig,
@@ -302,7 +307,7 @@ def candidate_identity(
     estimator = build_candidate(candidate, seed=seed)
     estimator_class = type(estimator)
     return model_identity(
-        estimator_class=f"{estimator_class.__module__}.{estimator_class.__qualname__}",
+        estimator_class=_identity_class_path(estimator_class),
         params=estimator.get_params(deep=False),
         features=features,
         training_window=training_window,

@@ -5,7 +5,7 @@ officers with no history) lists the officers above the tie and ``places`` of the
 tied officers. Rather than let row order or officer IDs choose (IDs in a real export follow file
 order, not chance), every tied officer holds ``places / n_tied`` of a place: the chance of being
 listed under random tie-breaking. A list's true positives are then the sum of its officers'
-shares times their labels, which is exactly the expected value ``models.metrics.at_k`` reports,
+shares times their labels, which is exactly the expected value ``ewp.models.metrics.at_k`` reports,
 so point estimates and bootstrap replicates are taken on the same lists.
 
 ``ListCredit`` stores this compactly for every candidate, list and test date. In each ranking,
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from models.metrics import cut_at_k
+from ewp.models.metrics import cut_at_k
 
 # Replicates drawn at once: weights for this many replicates x every officer are in memory.
 REPLICATE_CHUNK = 64

@@ -6,9 +6,9 @@ cohort at the test date. Metrics are taken at *list sizes*: fixed sizes (top 50)
 for the headline comparison, the flag volume of each threshold rule on that date
 ("volume_rule_3_in_180d" = as many officers as "3+ notices in 180 days" flags). A model earns
 its place by beating the rule at the rule's own volume. Officers tied at a list's cut-off share
-its places, in the metrics and in the bootstrap alike (``models.credit``); a rule's list past
+its places, in the metrics and in the bootstrap alike (``ewp.models.credit``); a rule's list past
 its own flags goes on by the rule's own feature, never with arbitrary officers
-(``models.rules``).
+(``ewp.models.rules``).
 
 Selection rule (docs/model-development.md and the model card): among eligible candidates, the
 champion has the highest mean precision at the selection list (by default the published list,
@@ -27,15 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ewp.config import (
+from ewp.core.config import (
     CandidateConfig,
     ScoringConfig,
     fraction_list_name,
     size_list_name,
     volume_list_name,
 )
-from models.candidates import build_candidate, scores_and_probabilities
-from models.credit import (
+from ewp.models.candidates import build_candidate, scores_and_probabilities
+from ewp.models.credit import (
     CreditBuilder,
     ListCredit,
     ListReplicates,
@@ -45,7 +45,7 @@ from models.credit import (
     pool_credit,
     ratio,
 )
-from models.metrics import at_k, average_precision, brier, k_for_fraction, list_overlap
+from ewp.models.metrics import at_k, average_precision, brier, k_for_fraction, list_overlap
 
 AT_K_FIELDS = ("tp", "fp", "precision", "recall", "tp_worst", "tp_best", "n_tied_at_cutoff")
 
@@ -131,7 +131,7 @@ def draw_list(
     tie_keys: np.ndarray,
     units: np.ndarray | None,
 ) -> np.ndarray:
-    """Positions of the list ``scoring`` draws, as ``ewp.flags.select_flags`` draws the
+    """Positions of the list ``scoring`` draws, as ``ewp.models.flags.select_flags`` draws the
     published one: officers in order of score (ties by ``tie_keys``), at most
     ``max_per_unit`` per unit, then the first ``top_k`` or every officer whose escalation
     probability is at least ``threshold``. ``units`` is needed only with a cap."""
@@ -375,7 +375,7 @@ def headline(metrics: pd.DataFrame, *, rule: str) -> pd.DataFrame:
 def headline_intervals(replicates: ListReplicates, *, rule: str, confidence: float) -> pd.DataFrame:
     """Bootstrap intervals for ``headline``'s tp_ratio and fp_change, paired over officers.
 
-    ``replicates`` (``models.credit.bootstrap_lists``) holds every candidate's list at
+    ``replicates`` (``ewp.models.credit.bootstrap_lists``) holds every candidate's list at
     ``volume_<rule>`` pooled over test dates, officers tied at a cut-off holding a share of a
     place, exactly as in the point estimate. Every candidate is measured on the same replicate,
     so the ratio's interval reflects the paired comparison.
@@ -414,12 +414,12 @@ class SplitEvaluation:
 
     ``metrics``: test_as_of, candidate, list, k, tp, fp, precision, ... (see ``list_metrics``;
     officers tied at a cut-off hold a share of a place). ``credit``: the same lists as shares
-    of a place per officer (``models.credit``), for bootstrap intervals that match ``metrics``.
+    of a place per officer (``ewp.models.credit``), for bootstrap intervals that match ``metrics``.
     ``lists``: candidate, test_as_of, list, officer_ids, labels, rule_flags: each candidate's
     list at every list size as officer IDs in list order (ties at the cut-off broken by a
     seeded random key, ``tie_break_keys``), the listed officers' labels, and for a flag rule
     how many of them it flags itself (``officer_ids[:rule_flags]``; the rest continue by the
-    rule's own feature, ``models.rules``; <NA> for a model), for stability and the fairness
+    rule's own feature, ``ewp.models.rules``; <NA> for a model), for stability and the fairness
     audit. ``metrics`` has the same ``rule_flags`` (NaN for a model).
     ``calibration``: candidate, decile, n, predicted, observed (``calibration_sums`` summed
     over the block's dates). ``distribution``: candidate and ``score_histogram``'s columns,
@@ -474,7 +474,7 @@ def evaluate_split(
     ``train``/``test`` are feature-matrix rows (``officer_id``, ``as_of`` and ``features``;
     ``unit`` too if ``published`` caps flags per unit); the test rows may span several as-of
     dates (a test block). The training rows are usually a negative subsample
-    (``models.sampling.negative_subsample``, the same rows for every candidate) and
+    (``ewp.models.sampling.negative_subsample``, the same rows for every candidate) and
     ``train_weights`` its inverse-probability weights. A candidate whose ``feature_set`` is
     not "all" sees only that subset of ``feature_sets``. Every threshold or peer rule also
     defines a list size: its own flag volume on each date. ``reference`` adds fixed scores
@@ -603,7 +603,7 @@ class _DayResults:
         }
         listed.update(drawn)
         # A rule's own flags on each list (the rest continue by its own feature, see
-        # models.rules); NaN for a model, whose whole list is its own ranking.
+        # ewp.models.rules); NaN for a model, whose whole list is its own ranking.
         rule_flags = {
             list_name: None if flagged is None else int(flagged[top].sum())
             for list_name, top in listed.items()
@@ -683,7 +683,7 @@ class PooledEvaluation:
 
     ``metrics`` and ``lists``: every split's, concatenated. ``summary``: ``summarise``.
     ``headline_by_rule``: ``headline`` at each rule's volume with its intervals, and a ``rule``
-    column. ``intervals``: ``models.credit.list_intervals`` of every list (precision and recall
+    column. ``intervals``: ``ewp.models.credit.list_intervals`` of every list (precision and recall
     pooled over test dates, with intervals), the extra curve sizes included. ``calibration``:
     candidate, decile, n, mean_predicted, observed_rate. ``distribution``: candidate, bin,
     lower, upper, negatives, positives (officer-dates by bin of escalation probability).
@@ -724,7 +724,7 @@ def pool_evaluations(
 ) -> PooledEvaluation:
     """Pool the splits and compare every candidate with each of ``rules`` at its volume.
 
-    Officers are resampled once for every table (``models.credit.bootstrap_lists``), so each
+    Officers are resampled once for every table (``ewp.models.credit.bootstrap_lists``), so each
     interval comes from the same lists as its point estimate and intervals of different tables
     are paired.
     """

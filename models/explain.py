@@ -1,6 +1,6 @@
 """Explanations as data: the top contributing features behind each score, as a tidy table.
 
-Rendering those rows as sentences is a separate step (``features.registry.render_reason``),
+Rendering those rows as sentences is a separate step (``ewp.features.registry.render_reason``),
 so the same table feeds the CSV, the HTML report and any audit of the reasons.
 
 Values are always matched to contributions **by feature name**, never by position: a model
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.inputs import repeated_columns
+from ewp.models.inputs import repeated_columns
 
 # An Explainable Boosting Machine names a pairwise interaction term "a & b" (interpret-core).
 INTERACTION_SEPARATOR = " & "
@@ -103,7 +103,7 @@ def deviation_contributions(values: pd.DataFrame, cohort: pd.DataFrame) -> pd.Da
     Each feature's standardised distance from the cohort's mean, ``(x - mean) / sd``: how
     unusual the officer is on it. Not a share of the score, so reports call these "what stands
     out", but as data it has the same shape as a model's contributions. A case count equal
-    to its allegation count across the cohort (``models.inputs.repeated_columns``) gets 0.
+    to its allegation count across the cohort (``ewp.models.inputs.repeated_columns``) gets 0.
     """
     mean = cohort[values.columns].mean()
     sd = cohort[values.columns].std(ddof=0).replace(0, 1.0)

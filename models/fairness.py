@@ -130,8 +130,8 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import precision_score, recall_score
 
-from ewp.config import ConfigError, FairnessConfig, FairnessMetric
-from models.evaluation import GateDecision
+from ewp.core.config import ConfigError, FairnessConfig, FairnessMetric
+from ewp.models.evaluation import GateDecision
 
 __all__ = [
     "BY_GROUP_COLUMNS",
@@ -222,7 +222,7 @@ LABEL_METRICS: dict[str, _Rate] = {
     "false_negative_rate": _Rate("fn", "pos"),
     "recall": _Rate("tp", "pos"),
 }
-# The names are the config's (``ewp.config.FairnessMetric``, checked when a config loads): a
+# The names are the config's (``ewp.core.config.FairnessMetric``, checked when a config loads): a
 # test keeps the rates above and those names the same.
 METRICS: tuple[str, ...] = get_args(FairnessMetric)
 
@@ -1456,7 +1456,7 @@ def band_breaches(audits: Mapping[str, AuditResult], *, metrics: Sequence[str]) 
     candidate, attribute, group, reference (the attribute's reference group), metric, ratio,
     ratio_ci_low, ratio_ci_high, verdict. It shows the harm already in today's practice (the
     rule is one of the candidates) beside what each model would do;
-    ``reports.audit.breach_findings`` says it in words.
+    ``ewp.reports.audit.breach_findings`` says it in words.
     """
     columns = ["candidate", "attribute", "group", "reference", "metric"]
     columns += ["ratio", "ratio_ci_low", "ratio_ci_high", "verdict"]

@@ -1,9 +1,9 @@
 """The checks every ewp estimator applies to its inputs.
 
 Features must be a pandas DataFrame of numeric columns (the column names tie each value to its
-meaning), none of them a protected attribute from ``features.registry.FORBIDDEN_INPUTS``;
+meaning), none of them a protected attribute from ``ewp.features.registry.FORBIDDEN_INPUTS``;
 labels must be 0 (no escalation) or 1 (escalation), one per feature row; optional sample
-weights (e.g. the inverse-probability weights of ``models.sampling.negative_subsample``) must be
+weights (e.g. the inverse-probability weights of ``ewp.models.sampling.negative_subsample``) must be
 finite, non-negative numbers, one per feature row, not all zero.
 
 ``repeated_columns`` finds the case counts that merely repeat their allegation counts: where
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.registry import FORBIDDEN_INPUTS, twin_of
+from ewp.features.registry import FORBIDDEN_INPUTS, twin_of
 
 
 def validate_features(X: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +79,7 @@ def validate_weights(
 
 def repeated_columns(X: pd.DataFrame) -> np.ndarray:
     """Per column of a feature frame: True when it is a case count equal, in every row, to the
-    allegation count it is the twin of (``features.registry.twin_of``), which is in the frame
+    allegation count it is the twin of (``ewp.features.registry.twin_of``), which is in the frame
     too. Only such twins are left out: any other column, even a constant one, stays, so a
     model fitted on a frame with repeated twins is the model fitted without them."""
     repeated = np.zeros(X.shape[1], dtype=bool)

@@ -1,14 +1,14 @@
 """Monitoring the champion in service: matured lists, drift, calibration, what reviewers did.
 
-Pure computations over frames the monitor flow (``flows.monitor``) assembles; no I/O.
+Pure computations over frames the monitor flow (``ewp.flows.monitor``) assembles; no I/O.
 
 Matured lists
     A weekly list dated ``t`` has *matured* once its label horizon ``[t, t + h)`` has passed in
-    the current export. Its officers' labels (``features.labels.build_labels``, the training
+    the current export. Its officers' labels (``ewp.features.labels.build_labels``, the training
     label) count only notices received on or after ``t``. ``matured_precision`` compares the
     published list with the officers the headline rule would have flagged that week, at the
     same list volume, each officer tied at the rule's cut-off holding a share of a place
-    (``models.credit``), pooled over weeks with a bootstrap over officers (paired: both lists
+    (``ewp.models.credit``), pooled over weeks with a bootstrap over officers (paired: both lists
     are measured on the same replicate).
 
 Drift
@@ -42,8 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ewp.config import MonitoringConfig
-from models.credit import (
+from ewp.core.config import MonitoringConfig
+from ewp.models.credit import (
     CreditBuilder,
     ListCredit,
     bootstrap_lists,
@@ -53,7 +53,7 @@ from models.credit import (
     ratio,
     weighted_totals,
 )
-from models.metrics import reliability_table
+from ewp.models.metrics import reliability_table
 
 PSI_FLOOR = 1e-4
 PUBLISHED = "published list"
@@ -279,7 +279,7 @@ class MaturedLists:
     ``rule_places`` and ``rule_escalated`` (the headline rule at the same volume; a tie at its
     cut-off gives fractions), ``precision``, ``rule_precision``, ``cohort``, ``escalated``
     (escalations in the cohort), ``mean_predicted`` (mean stored score of the flags).
-    ``pooled``: ``models.credit.list_intervals`` of both lists pooled over weeks, ``candidate``
+    ``pooled``: ``ewp.models.credit.list_intervals`` of both lists pooled over weeks, ``candidate``
     being ``PUBLISHED`` or the rule's name. ``difference``: published minus rule precision,
     with its paired interval (``difference``, ``difference_low``, ``difference_high``).
     """
@@ -389,7 +389,7 @@ def list_calibration(weeks: pd.DataFrame, *, tolerance: float) -> dict[str, floa
 
 def cohort_calibration(labels: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
     """The champion's scores on the matured weeks' whole cohorts against what happened, by
-    decile of score (``models.metrics.reliability_table``); empty with no rows."""
+    decile of score (``ewp.models.metrics.reliability_table``); empty with no rows."""
     if len(labels) == 0:
         return pd.DataFrame(
             columns=["bin", "lower", "upper", "n", "mean_predicted", "observed_rate"]
@@ -420,7 +420,7 @@ def review_summary(
     suppressed: Mapping[dt.date, int | None],
     outcomes: pd.DataFrame,
 ) -> ReviewSummary:
-    """Describe the decisions on ``flags`` (``ewp.review.ReviewStore.flags_frame``).
+    """Describe the decisions on ``flags`` (``ewp.stores.review.ReviewStore.flags_frame``).
 
     ``suppressed``: officers held back from each week's list (None: not recorded);
     ``outcomes``: the matured flags, ``flag_id`` and ``label``. Days to decision are
@@ -467,7 +467,7 @@ def review_summary(
 
 @dataclass(frozen=True)
 class Assessment:
-    """What the monitor found (``flows.monitor.assess``).
+    """What the monitor found (``ewp.flows.monitor.assess``).
 
     ``rows``: one per serving officer and list date: what was known then (as_of, officer_id,
     unit, ``score`` by the champion, ``rule_score``), the flag (``flag_id``, ``stored_score``,

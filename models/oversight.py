@@ -41,7 +41,7 @@ Disproportionality (``disproportionality``)
     officer-year of service and, among decided allegations, the shares found a case to answer,
     proven and sanctioned, each as a ratio to the reference group with a bootstrap interval,
     for every source, public complaints, and internal and conduct-matter allegations
-    separately. The conventions are the fairness audit's (``models.fairness``): its bootstrap
+    separately. The conventions are the fairness audit's (``ewp.models.fairness``): its bootstrap
     (officers resampled within each group), intervals, verdicts, reference groups
     (``fairness.reference_groups``, else the largest group) and small-cell suppression
     (``fairness.min_group_size``). ``disparity_findings`` says plainly where more allegations
@@ -57,12 +57,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ewp.config import FairnessConfig
-from ewp.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
+from ewp.core.config import FairnessConfig
+from ewp.core.contract import CASE_TO_ANSWER_FINDINGS, SANCTION_LEVEL, ForceData
 
 # The fairness audit's own helpers (ratios to 0, intervals, verdicts, "Unknown" groups,
 # per-officer sums), so that this report and the audit agree on every convention.
-from models.fairness import (
+from ewp.models.fairness import (
     INSUFFICIENT,
     OUTSIDE,
     REFERENCE,
@@ -539,7 +539,7 @@ def officer_years(
 ) -> pd.DataFrame:
     """One row per officer and calendar year of service between the first notice and
     ``as_of``: ``years`` served that year, the officer's attributes that year
-    (``models.fairness.attributes_as_of``: age from the year), and per source family
+    (``ewp.models.fairness.attributes_as_of``: age from the year), and per source family
     (``FAMILIES``) the allegations received that year and, of them, how many are decided,
     found a case to answer, proven and sanctioned as of ``as_of``. A notice dated outside the
     officer's recorded service still counts, in a row with no service. Worked example: an
@@ -611,7 +611,7 @@ def _reference_group(groups: np.ndarray, officers: pd.Series, configured: str | 
 
 
 def _replicates(per_officer: pd.DataFrame, *, samples: int, rng: np.random.Generator) -> dict:
-    """The fairness audit's stratified bootstrap (``models.fairness._bootstrap_sums``: each
+    """The fairness audit's stratified bootstrap (``ewp.models.fairness._bootstrap_sums``: each
     group's officers drawn with replacement, group sizes fixed), drawn directly over officers,
     ``BOOTSTRAP_CHUNK`` replicates at a time: officer-years make nearly every officer a
     distinct type, so grouping them into types as the audit does saves nothing. Returns group ->

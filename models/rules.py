@@ -20,11 +20,11 @@ notices), with a score in (0, 1). Each rule says what it does in plain language 
 ``describe()``, and how its list continues with ``describe_fill()``.
 
 Every ``fit`` takes optional ``sample_weight`` (e.g. the inverse-probability weights of
-``models.sampling.negative_subsample``): the flag rules' rates and the count ranker's isotonic
+``ewp.models.sampling.negative_subsample``): the flag rules' rates and the count ranker's isotonic
 calibration are then weighted, so a weighted subsample estimates the full data's rates. Weights
 never change a rule's flags or ranking, only ``predict_proba``.
 
-Inputs are checked by ``models.inputs``, as in every ewp estimator.
+Inputs are checked by ``ewp.models.inputs``, as in every ewp estimator.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
-from ewp.config import FeatureConfig
-from features.registry import FeatureSpec, feature_specs, format_value
-from models.inputs import validate_features, validate_labels, validate_weights
+from ewp.core.config import FeatureConfig
+from ewp.features.registry import FeatureSpec, feature_specs, format_value
+from ewp.models.inputs import validate_features, validate_labels, validate_weights
 
 # Feature frames store shares as float32 (19/20 becomes 0.94999999), so comparisons of a share
 # with a cut-off such as 1 - 0.05 allow this much slack.

@@ -7,14 +7,14 @@ serving officer. Contributions plus ``intercept_`` sum to the model's log-odds, 
 on a flag add up to its score exactly.
 
 ``fit`` takes optional ``sample_weight`` (e.g. the inverse-probability weights of
-``models.sampling.negative_subsample``). The weights enter the logistic loss and also the
+``ewp.models.sampling.negative_subsample``). The weights enter the logistic loss and also the
 standardisation: ``mean_`` and ``scale_`` are then the weighted mean and weighted (population)
 standard deviation, so on a weighted negative subsample they estimate the full data's average
 officer and spread, and ``intercept_`` and the contributions keep their meaning.
 
 A missing value (NaN: e.g. the tenure of an officer whose joining date is unknown) stands for the
 average officer's: it contributes nothing, and so is never a reason. A case count equal to its
-allegation count in every training row (``models.inputs.repeated_columns``: an export with one
+allegation count in every training row (``ewp.models.inputs.repeated_columns``: an export with one
 allegation per case and officer) is left out of the fit, with coefficient 0, so the model is
 the one fitted without it.
 """
@@ -27,12 +27,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from models.inputs import (
-    repeated_columns,
-    validate_features,
-    validate_labels,
-    validate_weights,
-)
+from ewp.models.inputs import repeated_columns, validate_features, validate_labels, validate_weights
 
 
 class ScorecardClassifier(ClassifierMixin, BaseEstimator):

@@ -1,8 +1,8 @@
 """Who may become champion: eligibility, the combined gate, written overrides, and the
 reference scores of the synthetic force's oracle.
 
-Pure pieces of the train flow's selection step (``models.evaluation.select_champion`` applies
-them): a candidate is eligible when its kind is interpretable (``models.candidates``) or the
+Pure pieces of the train flow's selection step (``ewp.models.evaluation.select_champion`` applies
+them): a candidate is eligible when its kind is interpretable (``ewp.models.candidates``) or the
 config allows a black box, and it passes the gate, which combines the fairness gate (with any
 written override) and a caller's own gate.
 """
@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ewp.config import CandidateConfig
-from models.candidates import is_interpretable
-from models.evaluation import Gate, GateDecision, allow_all
+from ewp.core.config import CandidateConfig
+from ewp.models.candidates import is_interpretable
+from ewp.models.evaluation import Gate, GateDecision, allow_all
 
 # Reference scores of the synthetic force (not candidates; never selected): the oracle's true
 # rate, and that rate as estimated from the history, the ceiling of any model that reads the
-# history. See ewp.synthetic, "Ground truth".
+# history. See ewp.data.synthetic, "Ground truth".
 ORACLE = "oracle_ground_truth"
 HISTORY_CEILING = "ceiling_from_history"
 

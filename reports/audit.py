@@ -1,6 +1,6 @@
 """The fairness audit report: does the list fall unfairly on one group of officers?
 
-``render_audit_report`` turns a ``models.fairness.AuditResult`` (and, optionally, the
+``render_audit_report`` turns a ``ewp.models.fairness.AuditResult`` (and, optionally, the
 ``disparity_sources`` table and a precision-vs-disparity table of candidates) into one
 self-contained HTML document for the reviewers of a flag list or of a model selection. It is
 pure, like the weekly report: tables in, HTML out, the same bytes for the same inputs (no clock,
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ewp.config import FairnessConfig
-from models.fairness import (
+from ewp.core.config import FairnessConfig
+from ewp.models.fairness import (
     BY_GROUP_COLUMNS,
     INCONCLUSIVE,
     INSUFFICIENT,
@@ -44,9 +44,9 @@ from models.fairness import (
     age_band_labels,
     suppressed_verdict,
 )
-from reports import load_template
-from reports.charts import closed_path, mark_path, px
-from reports.weekly import MARKING, PROVENANCE_LABELS
+from ewp.reports import load_template
+from ewp.reports.charts import closed_path, mark_path, px
+from ewp.reports.weekly import MARKING, PROVENANCE_LABELS
 
 __all__ = ["audit_tables", "rate_text", "render_audit_report"]
 
@@ -285,7 +285,7 @@ def _require(frame: pd.DataFrame, keys: Iterable[str], *, name: str) -> None:
 
 
 def _source_columns() -> list[str]:
-    """The columns of ``models.fairness.disparity_sources`` this report reads."""
+    """The columns of ``ewp.models.fairness.disparity_sources`` this report reads."""
     ratios = [ratio for ratio, _ in SOURCES.values()] + list(ADDED_COLUMNS)
     bounds = [f"{column}_ci_{side}" for column in ratios for side in ("low", "high")]
     return ["attribute", "group", "reference", "n", *SOURCES, *ratios, *bounds]
@@ -371,7 +371,7 @@ def _rows(table: pd.DataFrame, *, attribute: str, config: FairnessConfig) -> dic
     for metric in _ordered_metrics(table["metric"]):
         records = table.loc[table["metric"] == metric].to_dict(orient="records")
         records.sort(key=lambda record: order[record["group"]])
-        # The reason is the audit's own (``models.fairness.verdict_reason``), never re-derived.
+        # The reason is the audit's own (``ewp.models.fairness.verdict_reason``), never re-derived.
         out[metric] = [_Row(record=r, reason=_text(r["verdict_reason"])) for r in records]
     return out
 
@@ -1102,7 +1102,7 @@ class GateSummary:
     ``mode``: ``FairnessConfig.gate``; ``rule``: the force's current rule (the baseline of a
     relative gate); ``champion``: the selected candidate, or None; ``passed``: candidate ->
     whether the gate (with any override) let it through; ``breaches``:
-    ``models.fairness.band_breaches`` over every candidate; ``not_audited``: the attributes no
+    ``ewp.models.fairness.band_breaches`` over every candidate; ``not_audited``: the attributes no
     officer has a recorded value of.
     """
 
@@ -1304,16 +1304,16 @@ def render_audit_report(
 
     * ``title`` and ``scope``: what is audited, e.g. "weekly list of 2024-12-30" or "model
       selection: test dates 2019–2023 pooled".
-    * ``audit``: ``models.fairness.audit``; ``config``: the ``FairnessConfig`` it ran with.
-    * ``sources``: ``models.fairness.disparity_sources``, or None (no such section).
+    * ``audit``: ``ewp.models.fairness.audit``; ``config``: the ``FairnessConfig`` it ran with.
+    * ``sources``: ``ewp.models.fairness.disparity_sources``, or None (no such section).
     * ``tradeoff``: one row per candidate with ``candidate``, ``feature_set``, ``precision``
       (mean at the selection list) and any ratio columns, named e.g.
       ``flag_rate_ratio:ethnicity=Black``; or None (no such section).
     * ``provenance``: ``model_version``, ``data_fingerprint`` and ``config_name``; the other
-      keys of ``reports.weekly.PROVENANCE_LABELS`` follow, then any more, sorted.
+      keys of ``ewp.reports.weekly.PROVENANCE_LABELS`` follow, then any more, sorted.
     * ``gate``: the promotion gate across candidates (a model selection), or None: the gate,
       and every group outside the band for any option, the current rule included.
-    * ``rolling``: ``models.fairness.rolling_audit`` of the last weeks' lists, or None.
+    * ``rolling``: ``ewp.models.fairness.rolling_audit`` of the last weeks' lists, or None.
 
     Raises ValueError on a missing column or key, or an attribute without one reference group.
     """

@@ -7,7 +7,7 @@ choice would change at other list sizes), the comparison with each rule at the r
 volume, precision per test block, calibration (predicted against observed by score decile),
 score distributions, the rules' volumes and how ties and short rule lists were handled.
 
-Charts are inline SVG from ``reports.charts``; CSS is inline; there is no JavaScript and no
+Charts are inline SVG from ``ewp.reports.charts``; CSS is inline; there is no JavaScript and no
 external reference, so it opens offline and prints. Every piece of text goes through Jinja's
 autoescaping (the charts escape their own). The page is marked OFFICIAL-SENSITIVE in its header
 and footer, like the other reports. Numbers that are undefined (a ratio to a rule that found
@@ -24,9 +24,9 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
-from reports import load_template
-from reports.charts import Axis, Bars, Marker, Series, bar_chart, line_chart, value_text
-from reports.weekly import MARKING, PROVENANCE_LABELS
+from ewp.reports import load_template
+from ewp.reports.charts import Axis, Bars, Marker, Series, bar_chart, line_chart, value_text
+from ewp.reports.weekly import MARKING, PROVENANCE_LABELS
 
 TEMPLATE = "evaluation.html.j2"
 SELECTION_COLUMNS = (
@@ -55,7 +55,7 @@ SMALL_WIDTH, SMALL_HEIGHT = 340, 210
 
 @dataclass(frozen=True)
 class EvaluationTables:
-    """The run's tables the report reads (``models.evaluation`` names in brackets).
+    """The run's tables the report reads (``ewp.models.evaluation`` names in brackets).
 
     ``selection``: ``Selection.table`` with pooled_precision, precision_low, precision_high.
     ``summary``: ``summarise``. ``headline_by_rule``: ``PooledEvaluation.headline_by_rule``.
@@ -522,7 +522,7 @@ def _curve_rows(curve: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _short_rule_rows(short_rule_lists: pd.DataFrame) -> list[dict[str, str]]:
-    """The rules whose lists run short, in words (``models.evaluation.short_rule_lists``)."""
+    """The rules whose lists run short, in words (``ewp.models.evaluation.short_rule_lists``)."""
     return [
         {
             "rule": r["rule"],
@@ -552,7 +552,7 @@ def render_evaluation_report(
     """The evaluation as one self-contained HTML document.
 
     * ``provenance``: e.g. config_name, data_fingerprint, extracted_on, model_version
-      (``reports.weekly.PROVENANCE_LABELS`` order, then any others, sorted).
+      (``ewp.reports.weekly.PROVENANCE_LABELS`` order, then any others, sorted).
     * ``tables``: ``EvaluationTables``. ``champion``: the selected candidate or None;
       ``decision``: what became of it, in words (registered, promoted, evaluation only).
     * ``selection_list``: the list selected on; ``published_list``: the list scoring draws

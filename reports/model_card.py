@@ -23,10 +23,10 @@ from typing import Any
 
 import pandas as pd
 
-from ewp.contract import AUDIT_ONLY_COLUMNS
-from features.registry import FORBIDDEN_INPUTS, FeatureSpec
-from models.explain import INTERACTION_SEPARATOR, ModelTerms
-from reports import load_template
+from ewp.core.contract import AUDIT_ONLY_COLUMNS
+from ewp.features.registry import FORBIDDEN_INPUTS, FeatureSpec
+from ewp.models.explain import INTERACTION_SEPARATOR, ModelTerms
+from ewp.reports import load_template
 
 TEMPLATE = "model_card.md.j2"
 
@@ -128,7 +128,8 @@ def _features_table(features: Sequence[FeatureSpec], terms: ModelTerms | None) -
 
 
 def _summary_table(summary: pd.DataFrame, *, candidate: str) -> str:
-    """The card's summary of ``candidate`` at each list size (``models.evaluation.summarise``)."""
+    """The card's summary of ``candidate`` at each list size
+    (``ewp.models.evaluation.summarise``)."""
     _require(summary, ["candidate", "precision_worst", "precision_best"], name="summary")
     own = summary.loc[summary["candidate"] == candidate]
     three = _number(3)
@@ -156,7 +157,7 @@ def _summary_table(summary: pd.DataFrame, *, candidate: str) -> str:
 
 
 def _selection_table(selection: pd.DataFrame) -> str:
-    """The card's selection table (``models.evaluation.Selection.table``)."""
+    """The card's selection table (``ewp.models.evaluation.Selection.table``)."""
     return _table(
         selection,
         [
@@ -196,15 +197,15 @@ def render_model_card(
 ) -> str:
     """The model card for one published model, as markdown.
 
-    ``headline``, ``summary`` and ``selection`` are the tables of ``models.evaluation``
+    ``headline``, ``summary`` and ``selection`` are the tables of ``ewp.models.evaluation``
     (``headline``, ``summarise`` and ``Selection.table``); ``summary`` is shown for this
     model's ``candidate`` only. ``rule_name`` is the threshold rule whose flag volume the
     headline compares at. ``override_reason`` is given when the model was promoted by a manual
     override of the selection rule. ``features`` are the specs of the features the config
-    builds; ``terms`` (``models.explain.model_terms``) are the ones the model itself reads, with
+    builds; ``terms`` (``ewp.models.explain.model_terms``) are the ones the model itself reads, with
     their points or importance: the card lists those (all ``features`` when None).
     ``fairness_findings``: the fairness gate's findings in words
-    (``reports.audit.breach_findings``): which groups are outside the band for which options,
+    (``ewp.reports.audit.breach_findings``): which groups are outside the band for which options,
     the current rule included; a section of their own. Raises ValueError if a table lacks a
     column, a term is not a feature of ``features`` (or an interaction of two), or a feature is
     a protected attribute.

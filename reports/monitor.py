@@ -1,7 +1,7 @@
 """The monitoring page: ``monitor.html``, what ``ewp monitor`` writes for the data team.
 
-``render_monitor_report`` is pure: the monitor's ``models.monitoring.Assessment`` in, one
-self-contained HTML document out (inline CSS and SVG charts from ``reports.charts``, no script,
+``render_monitor_report`` is pure: the monitor's ``ewp.models.monitoring.Assessment`` in, one
+self-contained HTML document out (inline CSS and SVG charts from ``ewp.reports.charts``, no script,
 no external reference), marked OFFICIAL-SENSITIVE in its header and footer. Every piece of
 text goes through Jinja's autoescaping. The page holds aggregates only: no officer is named.
 """
@@ -15,11 +15,11 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
-from models.monitoring import PUBLISHED, Assessment
-from reports import load_template
-from reports.charts import Axis, Series, line_chart
-from reports.evaluation import _count, _number, _provenance, _with_interval
-from reports.weekly import MARKING
+from ewp.models.monitoring import PUBLISHED, Assessment
+from ewp.reports import load_template
+from ewp.reports.charts import Axis, Series, line_chart
+from ewp.reports.evaluation import _count, _number, _provenance, _with_interval
+from ewp.reports.weekly import MARKING
 
 TEMPLATE = "monitor.html.j2"
 MEASURE_NAMES = {

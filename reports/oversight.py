@@ -1,8 +1,8 @@
-"""The oversight report: ``models.oversight``'s figures as one self-contained HTML page.
+"""The oversight report: ``ewp.models.oversight``'s figures as one self-contained HTML page.
 
 Pure: the figures (with officer identifiers already replaced by pseudonyms: the report is for
 leadership, an ethics committee or an inspectorate, and may leave the data home) in, HTML out.
-Charts are inline SVG from ``reports.charts``; every value from the data or the config is
+Charts are inline SVG from ``ewp.reports.charts``; every value from the data or the config is
 escaped by the template (``reports.load_template``); there is no script and no external asset.
 """
 
@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from ewp.config import FairnessConfig
-from ewp.contract import CATEGORY_LABELS
-from ewp.marking import MARKING
-from models.fairness import OUTSIDE, REFERENCE
-from models.oversight import (
+from ewp.core.config import FairnessConfig
+from ewp.core.contract import CATEGORY_LABELS
+from ewp.core.marking import MARKING
+from ewp.models.fairness import OUTSIDE, REFERENCE
+from ewp.models.oversight import (
     BACKLOG_BANDS,
     FAMILIES,
     PILEUP_LIST_MIN,
@@ -29,8 +29,8 @@ from models.oversight import (
     Oversight,
     still_open_after,
 )
-from reports import load_template
-from reports.charts import (
+from ewp.reports import load_template
+from ewp.reports.charts import (
     Axis,
     Bars,
     Interval,
@@ -327,7 +327,7 @@ def render_oversight_report(
     provenance: Mapping[str, str],
     files: Sequence[str] = (),
 ) -> str:
-    """The report as HTML. ``pileup_list``: ``models.oversight.pileup_list`` with
+    """The report as HTML. ``pileup_list``: ``ewp.models.oversight.pileup_list`` with
     ``officer_id`` already pseudonymised; ``provenance``: what the figures came from (config,
     data fingerprint, export date); ``files``: the CSV tables written beside the report."""
     trend = result.trend

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ewp.config import Config
-from ewp.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS, TABLES
-from ewp.marking import MARKING as _MARKING
-from features.explanations import CHANGES, TIMELINE_COLUMNS, officers_in_words, rate_in_words
-from features.registry import FeatureSpec, feature_specs
-from reports import load_template
-from reports.charts import mark_path, px
+from ewp.core.config import Config
+from ewp.core.contract import AUDIT_ONLY_COLUMNS, CATEGORY_LABELS, TABLES
+from ewp.core.marking import MARKING as _MARKING
+from ewp.features.explanations import CHANGES, TIMELINE_COLUMNS, officers_in_words, rate_in_words
+from ewp.features.registry import FeatureSpec, feature_specs
+from ewp.reports import load_template
+from ewp.reports.charts import mark_path, px
 
 TEMPLATE = "weekly.html.j2"
 MARKING = _MARKING  # the report's header and footer
@@ -116,7 +116,7 @@ class Rejections:
 
     ``by_table``: (table, records rejected) for each table with any, in the contract's table
     order (officers, notices, outcomes); ``audit_only_officers``:
-    officer records rejected only because of an audit-only field (``ewp.contract``'s
+    officer records rejected only because of an audit-only field (``ewp.core.contract``'s
     ``AUDIT_ONLY_COLUMNS``, e.g. a birth year that is not a year), so officers who may be
     serving are missing from the list and from its fairness audit.
     """
@@ -131,7 +131,7 @@ class Rejections:
 
 
 def count_rejections(quarantine: pd.DataFrame) -> Rejections:
-    """``Rejections`` from a quarantine report (``ewp.validation``: ``table``, ``reason``)."""
+    """``Rejections`` from a quarantine report (``ewp.data.validation``: ``table``, ``reason``)."""
     _require(quarantine, ["table", "reason"], name="quarantine")
     counts = quarantine["table"].astype(str).value_counts()
     order = [*(t for t in TABLES if t in counts.index), *sorted(set(counts.index) - set(TABLES))]
@@ -371,7 +371,7 @@ def officer_history(
     """One officer's history as an officer card shows it: the timeline table rows (dates and
     days as text) and the timeline chart, exactly as the weekly report draws them.
 
-    ``timelines`` has ``features.explanations.TIMELINE_COLUMNS`` (e.g. ``timelines.csv`` of a
+    ``timelines`` has ``ewp.features.explanations.TIMELINE_COLUMNS`` (e.g. ``timelines.csv`` of a
     run read back); rows of other officers are ignored.
     """
     _require(timelines, list(TIMELINE_COLUMNS), name="timelines")
@@ -390,7 +390,7 @@ def chart_legend() -> list[dict[str, str]]:
 class ScoreMeaning:
     """What a score means, for the report's "What a score means" section.
 
-    ``label``: what the model predicts, in words (``features.explanations.label_in_words``).
+    ``label``: what the model predicts, in words (``ewp.features.explanations.label_in_words``).
     ``list_size``: the officers on a full list (``scoring.top_k``). ``precision``: the share
     of officers on such a list who went on to the label in back-testing, pooled over
     ``test_dates`` test dates in ``test_period``; ``rule_precision`` the same for the force's
@@ -618,15 +618,15 @@ def render_weekly_report(
 ) -> str:
     """The weekly report as one self-contained HTML document.
 
-    * ``flags``: the flag list (``ewp.flags.build_flag_list``): ``flag_id``, ``rank``,
+    * ``flags``: the flag list (``ewp.models.flags.build_flag_list``): ``flag_id``, ``rank``,
       ``officer_id``, ``unit``, ``score``.
     * ``reasons``: ``officer_id``, ``rank``, ``sentence`` (``reason_sentence`` text), and
-      optionally ``note`` (``features.explanations.risk_note``: why a reason that sounds
+      optionally ``note`` (``ewp.features.explanations.risk_note``: why a reason that sounds
       reassuring counts, shown under the officer's reasons).
-    * ``timelines``: ``features.explanations.officer_timelines``.
-    * ``changes``: ``features.explanations.list_changes``; every flagged officer needs a row.
+    * ``timelines``: ``ewp.features.explanations.officer_timelines``.
+    * ``changes``: ``ewp.features.explanations.list_changes``; every flagged officer needs a row.
       An optional ``why`` column says why an officer dropped off
-      (``features.explanations.dropped_off_reasons``).
+      (``ewp.features.explanations.dropped_off_reasons``).
     * ``suppressed``: ``officer_id``, ``reason``.
     * ``provenance``: the keys of ``PROVENANCE_LABELS``; more keys follow them, sorted.
     * ``methods``: the ``METHODS_KEYS`` (see there).
@@ -639,8 +639,8 @@ def render_weekly_report(
       cut-off (the lowest listed score) marked; None or no flags: no chart.
     * ``stale_export``: the export was older than the configured maximum; a banner says so at
       the top of the report.
-    * ``health``: the monitor's one-line summary (``ewp.health.health_summary``), shown at the
-      top, as a warning when ``health_warning``; None: not shown.
+    * ``health``: the monitor's one-line summary (``ewp.stores.health.health_summary``), shown at
+      the top, as a warning when ``health_warning``; None: not shown.
 
     Raises ValueError on a missing column or key, a flagged officer without a change status,
     an unknown change or category, a notice received on or after ``as_of`` (not yet known
@@ -728,7 +728,7 @@ def _methods_context(methods: Mapping[str, Any]) -> dict[str, Any]:
         "challenge": [str(text) for text in methods["challenge"]],
         "decisions": [str(name) for name in methods["decisions"]],
         "decisions_csv": str(methods["decisions_csv"]),
-        # Optional (flows.audit.champion_findings): the gate's findings at model selection.
+        # Optional (ewp.flows.audit.champion_findings): the gate's findings at model selection.
         "fairness_findings": [str(text) for text in methods.get("fairness_findings", ())],
     }
 

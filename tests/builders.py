@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ewp.contract import ForceData
+from ewp.core.contract import ForceData
 
 
 def _dates(values: list[str | None]) -> pd.Series:
@@ -108,7 +108,8 @@ def _activity(rows: list[dict]) -> pd.DataFrame:
     )
 
 
-# Cells a spreadsheet would run as formulas (see ewp.atomic): text starting with = + - @ tab CR.
+# Cells a spreadsheet would run as formulas (see ewp.core.atomic): text starting with = + - @ tab
+# CR.
 FORMULA_CELL = re.compile(r"[=+\-@\t\r]")
 PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
@@ -129,8 +130,8 @@ def audit_lists(
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Every list (a boolean column of ``frame`` per name in ``names``; ``officer_id``,
     ``ethnicity`` and ``label`` the rest) audited against shared reference groups, and compared
-    with the ``rule``'s list, as ``flows.audit.audit_candidates`` does for a model selection."""
-    from models.fairness import audit, choose_references, compare_with_rule
+    with the ``rule``'s list, as ``ewp.flows.audit.audit_candidates`` does for a model selection."""
+    from ewp.models.fairness import audit, choose_references, compare_with_rule
 
     references = choose_references(frame, config=config, flagged=names)
     comparisons = compare_with_rule(

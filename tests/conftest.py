@@ -20,8 +20,14 @@ from typing import Any
 
 import pytest
 
-from ewp.config import CandidateConfig, Config, EvaluationConfig, SyntheticConfig, TrainingConfig
-from ewp.settings import configure_environment
+from ewp.core.config import (
+    CandidateConfig,
+    Config,
+    EvaluationConfig,
+    SyntheticConfig,
+    TrainingConfig,
+)
+from ewp.core.settings import configure_environment
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="ewp-test-home-"))
 configure_environment(_SESSION_HOME)
@@ -85,7 +91,7 @@ class Trained:
 @pytest.fixture(scope="session")
 def small_trained(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """Train (and retrain) on the small force once per session; weekly tests score with it."""
-    from flows.train import run_train
+    from ewp.flows.train import run_train
 
     home = tmp_path_factory.mktemp("trained-home")
     return Trained(

@@ -1,9 +1,10 @@
-"""Feature values recomputed from an officer's own records, independently of ``features.history``.
+"""Feature values recomputed from an officer's own records, independently of
+``ewp.features.history``.
 
 Each feature is written here the slow, obvious way: filter the officer's rows of the notices and
 outcomes tables with plain date comparisons and count, following the definitions in
-``features.registry`` and the time convention of ``features.history`` (at as-of date ``t`` only
-what was known strictly before ``t``: a notice from its receipt, a finding from its decision).
+``ewp.features.registry`` and the time convention of ``ewp.features.history`` (at as-of date ``t``
+only what was known strictly before ``t``: a notice from its receipt, a finding from its decision).
 Tests use it to check that the value a published reason quotes is the officer's own.
 
 A feature this module does not know raises ``KeyError`` naming it: a new feature needs its
@@ -17,8 +18,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from ewp.config import FeatureConfig
-from ewp.contract import ForceData
+from ewp.core.config import FeatureConfig
+from ewp.core.contract import ForceData
 
 # Written out, not imported, so that the oracle does not share a mistake with the code it checks.
 CASE_TO_ANSWER = {"case_to_answer_not_proven", "proven"}

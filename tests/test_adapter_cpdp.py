@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.adapters import IngestResult, MappingError, ingest, load_mapping, mapping_path
-from ewp.config import Config
-from ewp.io import read_raw_export
-from ewp.validation import validate_export
+from ewp.core.config import Config
+from ewp.data.adapters import IngestResult, MappingError, ingest, load_mapping, mapping_path
+from ewp.data.io import read_raw_export
+from ewp.data.validation import validate_export
 from tests.cpdp_quirks import FILES, TEXTS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,12 +23,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ewp.adapters import IngestResult, MappingError, ingest, mapping_path, resolve_mapping
-from ewp.cli import app
-from ewp.config import Config, FeatureConfig
-from ewp.io import read_raw_export
-from ewp.validation import ContractError, validate_export
-from features.history import build_features
+from ewp.cli.commands import app
+from ewp.core.config import Config, FeatureConfig
+from ewp.core.errors import ContractError
+from ewp.data.adapters import IngestResult, MappingError, ingest, mapping_path, resolve_mapping
+from ewp.data.io import read_raw_export
+from ewp.data.validation import validate_export
+from ewp.features.history import build_features
 
 ROSTER = """\
 N001,PC,North,F,White,OFFICER

@@ -1,6 +1,6 @@
 """Atomic, idempotent runs: a killed run leaves no half-written output, and a rerun completes.
 
-* ``ewp.atomic`` on its own: a failed write leaves the old file; a failed or killed run folder
+* ``ewp.core.atomic`` on its own: a failed write leaves the old file; a failed or killed run folder
   leaves the old folder, and its staging folder is cleared by the next run.
 * A real ``ewp score`` in a subprocess (against the session's Prefect test server), paused at a
   known step with ``EWP_TEST_PAUSE_AFTER`` and killed there with SIGKILL: no weekly folder
@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ewp.atomic import PAUSE_ENV, atomic_path, staged_dir, write_text
+from ewp.core.atomic import PAUSE_ENV, atomic_path, staged_dir, write_text
 from tests.conftest import SMALL_TRAIN
 
 WEEK = "weekly-2021-12-27"  # the small force's export ends 2021-12-31
 
 
-# --- ewp.atomic ------------------------------------------------------------------------------
+# --- ewp.core.atomic ------------------------------------------------------------------------------
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
@@ -86,9 +86,9 @@ def scoring(small_trained, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A config scoring the trained small force, and an uninterrupted run's files."""
     from prefect.settings import PREFECT_API_URL
 
-    from ewp.config import load_config
-    from flows.common import synthetic_folder
-    from flows.score import score_flow
+    from ewp.core.config import load_config
+    from ewp.flows.common import synthetic_folder
+    from ewp.flows.score import score_flow
 
     root = tmp_path_factory.mktemp("atomic")
     config = root / "atomic.yaml"
@@ -154,7 +154,7 @@ def wait_for_pause(proc: subprocess.Popen, log: Path, step: str) -> None:
 
 
 def stored(home: Path) -> tuple[int, list[str]]:
-    from ewp.review import ReviewStore, default_url
+    from ewp.stores.review import ReviewStore, default_url
 
     store = ReviewStore(default_url(home))
     try:
@@ -164,7 +164,7 @@ def stored(home: Path) -> tuple[int, list[str]]:
 
 
 def test_a_killed_run_leaves_no_report_and_the_rerun_completes_identically(scoring) -> None:
-    from flows.score import score_flow
+    from ewp.flows.score import score_flow
 
     home = scoring["root"] / "home"
     runs = home / "runs" / "atomic"
@@ -215,7 +215,7 @@ def alive(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the watchdog reads /proc")
 def test_a_killed_run_takes_its_temporary_prefect_server_with_it(scoring) -> None:
     """``ewp score`` without PREFECT_API_URL starts Prefect's temporary server; killed with
-    SIGKILL (no atexit hook runs), it leaves no server behind (ewp.prefect_server)."""
+    SIGKILL (no atexit hook runs), it leaves no server behind (ewp.cli.prefect_server)."""
     home = scoring["root"] / "own-server"
     proc, log = start(scoring, home, pause="list-written", own_server=True)
     servers: list[int] = []

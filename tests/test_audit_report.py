@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import FairnessConfig
-from models.fairness import BY_GROUP_COLUMNS, METRICS, AuditResult, audit, disparity_sources
-from reports.audit import audit_tables, render_audit_report
-from reports.weekly import MARKING
+from ewp.core.config import FairnessConfig
+from ewp.models.fairness import BY_GROUP_COLUMNS, METRICS, AuditResult, audit, disparity_sources
+from ewp.reports.audit import audit_tables, render_audit_report
+from ewp.reports.weekly import MARKING
 
 CONFIG = FairnessConfig(attributes=("ethnicity", "gender"), bootstrap_samples=200)
 SMALL = "<b>Mixed</b>"  # a small group whose name must be escaped
@@ -292,7 +292,7 @@ def test_missing_inputs_are_named(
 
 
 def test_breach_findings_say_who_is_outside_the_band_for_which_option() -> None:
-    from reports.audit import GateSummary, breach_findings
+    from ewp.reports.audit import GateSummary, breach_findings
 
     config = FairnessConfig(attributes=("ethnicity", "gender"))
     rows = [

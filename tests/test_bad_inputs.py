@@ -25,11 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from ewp.adapters import MappingError, ingest
-from ewp.cli import app
-from ewp.config import Config
-from ewp.io import read_raw_export
-from ewp.validation import AccountingError, ContractError, validate_export
+from ewp.cli.commands import app
+from ewp.core.config import Config
+from ewp.core.errors import ContractError
+from ewp.data.adapters import MappingError, ingest
+from ewp.data.io import read_raw_export
+from ewp.data.validation import AccountingError, validate_export
 from tests.cpdp_quirks import FILES as CPDP_FILES
 from tests.cpdp_quirks import TEXTS as CPDP_TEXTS
 
@@ -604,7 +605,7 @@ def test_fuzzed_raw_exports_through_the_adapter(mutations: list[tuple]) -> None:
 
 
 def test_a_lost_record_stops_validation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import ewp.validation as validation
+    import ewp.data.validation as validation
 
     typed = validation._typed
     monkeypatch.setattr(validation, "_typed", lambda table, cmap: typed(table, cmap).iloc[:-1])
@@ -620,7 +621,7 @@ def test_a_lost_record_stops_validation(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_a_lost_record_stops_the_adapter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import ewp.adapters.mapped as mapped
+    import ewp.data.adapters.mapped as mapped
 
     output = mapped._output
     monkeypatch.setattr(mapped, "_output", lambda table: output(table).iloc[1:])
@@ -670,9 +671,9 @@ def test_a_reference_group_absent_from_the_data_fails_validate_naming_field_and_
 
 
 def test_every_flow_checks_the_reference_groups_before_any_work(tmp_path: Path) -> None:
-    # The flows validate through flows.common.validate: the same check, before any training.
-    from ewp.config import ConfigError
-    from flows.common import validate
+    # The flows validate through ewp.flows.common.validate: the same check, before any training.
+    from ewp.core.config import ConfigError
+    from ewp.flows.common import validate
 
     folder = write_export(tmp_path / "export")
     config = Config(fairness={"reference_groups": {"gender": "female"}})

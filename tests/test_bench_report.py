@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.suite import print_targets, training_line
+from ewp.benchmarks.suite import print_targets, training_line
 
 
 def _trained(version: str | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.weekly import MARKING, render_weekly_report
+from ewp.reports.weekly import MARKING, render_weekly_report
 from tests.test_weekly_report import sample_inputs
 
 TIMEOUT_SECONDS = 30

@@ -1,4 +1,4 @@
-"""Tests for models.candidates: EBM and yardstick behaviour, the factory and model identities.
+"""Tests for ewp.models.candidates: EBM and yardstick behaviour, the factory and model identities.
 
 The models train on a small synthetic signal (2,000 officers drawn with a fixed seed) in which
 escalation depends on recent notices, so each test runs in well under a second.
@@ -14,8 +14,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
-from ewp.config import CandidateConfig, CandidateKind, EvaluationConfig
-from models.candidates import (
+from ewp.core.config import CandidateConfig, CandidateKind, EvaluationConfig
+from ewp.models.candidates import (
     CANDIDATE_CLASSES,
     EBMScorer,
     HistGBYardstick,
@@ -257,7 +257,7 @@ def test_only_the_black_box_yardstick_is_not_interpretable():
 
 
 def test_eligibility_lets_a_black_box_in_only_when_the_config_allows_it():
-    from models.selection import eligibility
+    from ewp.models.selection import eligibility
 
     grid = EvaluationConfig().candidates
     assert eligibility(grid, allow_black_box=False) == {

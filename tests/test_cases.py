@@ -20,17 +20,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import CandidateConfig, FeatureConfig, LabelConfig, load_config
-from features.explanations import reason_sentence
-from features.history import build_features
-from features.labels import build_labels
-from features.registry import feature_specs, render_reason, twin_of
-from flows.score import _companion_value
-from models.candidates import build_candidate
-from models.explain import deviation_contributions
-from models.inputs import repeated_columns
-from models.rules import ThresholdRule
-from models.scorecard import ScorecardClassifier
+from ewp.core.config import CandidateConfig, FeatureConfig, LabelConfig, load_config
+from ewp.features.explanations import reason_sentence
+from ewp.features.history import build_features
+from ewp.features.labels import build_labels
+from ewp.features.registry import feature_specs, render_reason, twin_of
+from ewp.flows.score import _companion_value
+from ewp.models.candidates import build_candidate
+from ewp.models.explain import deviation_contributions
+from ewp.models.inputs import repeated_columns
+from ewp.models.rules import ThresholdRule
+from ewp.models.scorecard import ScorecardClassifier
 from tests.builders import make_force
 
 AS_OF = dt.date(2020, 7, 1)

@@ -1,4 +1,5 @@
-"""Tests of ``benchmarks.ceiling``: the oracle, the history ceiling and the rule on test dates."""
+"""Tests of ``ewp.benchmarks.ceiling``: the oracle, the history ceiling and the rule on test
+dates."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from benchmarks.ceiling import evaluate_seed, evaluation_as_of_dates, summarise
-from ewp.config import load_config
-from ewp.synthetic import generate_configured_force
+from ewp.benchmarks.ceiling import evaluate_seed, evaluation_as_of_dates, summarise
+from ewp.core.config import load_config
+from ewp.data.synthetic import generate_configured_force
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from ewp.config import CandidateConfig
-from ewp.tracking import ChampionInfo
-from flows.train import CURRENT_CHAMPION, candidate_spec, with_current_champion
-from models.evaluation import candidate_features
+from ewp.core.config import CandidateConfig
+from ewp.flows.train import CURRENT_CHAMPION, candidate_spec, with_current_champion
+from ewp.models.evaluation import candidate_features
+from ewp.stores.tracking import ChampionInfo
 
 FEATURES = ["notices_365d", "notices_all", "findings_case_to_answer_all", "tenure_days"]
 SETS = {"decided": ("findings_case_to_answer_all", "tenure_days")}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.config import CandidateConfig, Config, load_config
+from ewp.core.config import CandidateConfig, Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "chicago-cpdp-2000-2016"
@@ -55,7 +55,7 @@ def small_chicago() -> Config:
 def two_runs(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory):
     if not (REAL / "accused.csv.gz").is_file():
         pytest.skip(f"the real CPDP data is not at {REAL} (../shared is absent)")
-    from flows.train import run_train
+    from ewp.flows.train import run_train
 
     config = small_chicago()
     # One data home: the rerun reuses the ingested export (test_adapter_cpdp checks that a

@@ -16,14 +16,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from ewp.config import Config
+from ewp.core.config import Config
 from tests.conftest import SMALL_TRAIN
 from tests.web_builders import EARLIER, LATEST, fid, flag_frame
 
 
 def ewp(*args: object, width: int = 200, env: dict[str, str] | None = None) -> Result:
     """``ewp ARGS`` in this process, on a terminal ``width`` columns wide."""
-    from ewp.cli import app
+    from ewp.cli.commands import app
 
     return CliRunner().invoke(
         app,
@@ -37,7 +37,7 @@ def ewp(*args: object, width: int = 200, env: dict[str, str] | None = None) -> R
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A data home holding a review store with two weeks of flags (units Borough 01 and 02),
     published on 10 January 2025; ``ewp`` runs on it through ``$EWP_HOME``."""
-    from ewp.review import ReviewStore, default_url
+    from ewp.stores.review import ReviewStore, default_url
 
     home = tmp_path / "home"
     monkeypatch.setenv("EWP_HOME", str(home))
@@ -73,7 +73,7 @@ def test_show_completion_prints_a_shell_script_offline() -> None:
 def _every_command() -> list[list[str]]:
     import typer
 
-    from ewp.cli import app
+    from ewp.cli.commands import app
 
     def walk(command, path: list[str]) -> list[list[str]]:
         found = [path]
@@ -133,7 +133,7 @@ def test_home_option_names_the_data_home_and_an_existing_one_is_used(
 def test_a_data_home_may_be_created_when_named_or_inside_the_checkout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ewp import settings
+    from ewp.core import settings
 
     monkeypatch.delenv("EWP_HOME")
     monkeypatch.chdir(tmp_path)
@@ -223,8 +223,8 @@ def test_a_value_outside_the_choices_is_refused_before_any_work(
 
 
 def test_the_role_choices_are_the_workspaces_roles() -> None:
-    from ewp.access import ROLES
-    from ewp.cli import RoleName
+    from ewp.cli.commands import RoleName
+    from ewp.stores.access import ROLES
 
     assert tuple(role.value for role in RoleName) == ROLES
 
@@ -242,7 +242,7 @@ def test_a_decision_must_be_one_of_the_configs(tmp_path: Path) -> None:
 
 
 def test_decisions_complete_from_the_config(tmp_path: Path) -> None:
-    from ewp.cli import _complete_decision
+    from ewp.cli.commands import _complete_decision
 
     custom = tmp_path / "custom.yaml"
     custom.write_text("review:\n  decisions: [words_of_advice, no_action]\n")
@@ -259,7 +259,7 @@ def test_decisions_complete_from_the_config(tmp_path: Path) -> None:
 
 
 def _current_decision(home: Path, flag: str) -> pd.Series:
-    from ewp.review import ReviewStore, default_url
+    from ewp.stores.review import ReviewStore, default_url
 
     store = ReviewStore(default_url(home))
     try:
@@ -272,7 +272,7 @@ def _current_decision(home: Path, flag: str) -> pd.Series:
 def test_decide_records_by_defaulting_to_the_user_at_the_keyboard(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ewp.cli.getpass.getuser", lambda: "pc.jones")
+    monkeypatch.setattr("ewp.cli.commands.getpass.getuser", lambda: "pc.jones")
     flag = fid("OFF000101")
     result = ewp("review", "decide", flag, "--decision", "no_action", "--on", "2025-01-14")
     assert result.output == f"Recorded no_action on {flag} by pc.jones (version 1)\n"
@@ -288,7 +288,7 @@ def test_decide_records_by_defaulting_to_the_user_at_the_keyboard(
 
 
 def test_import_records_by_as_the_trails_actor(home: Path, tmp_path: Path) -> None:
-    from ewp.review import ReviewStore, default_url
+    from ewp.stores.review import ReviewStore, default_url
 
     decisions = tmp_path / "decisions.csv"
     decisions.write_text(
@@ -322,7 +322,7 @@ def _version_tags(home: Path) -> dict[str, str]:
 def test_promote_records_who_promoted(
     registry_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ewp.cli.getpass.getuser", lambda: "data.lead")
+    monkeypatch.setattr("ewp.cli.commands.getpass.getuser", lambda: "data.lead")
     config = tmp_path / "small.yaml"
     result = ewp("models", "promote", "1", "--reason", "reviewed by the board", "-c", config)
     assert result.exit_code == 0, result.output
@@ -367,8 +367,8 @@ def test_users_add_checks_role_and_units_before_asking_for_a_password(home: Path
 def test_users_add_accepts_a_unit_of_the_published_lists(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ewp.access import WorkspaceStore
-    from ewp.review import default_url
+    from ewp.stores.access import WorkspaceStore
+    from ewp.stores.review import default_url
 
     monkeypatch.setenv("EWP_PASSWORD", "correct horse battery")
     account = ("rev.c", "--role", "reviewer", "--unit", "Borough 02")
@@ -398,7 +398,7 @@ def test_users_add_says_when_units_cannot_be_checked_yet(
 
 
 def test_trail_filters_by_flag_and_date_and_writes_csv(home: Path, tmp_path: Path) -> None:
-    from ewp.review import ReviewStore, default_url
+    from ewp.stores.review import ReviewStore, default_url
 
     flag = fid("OFF000102")
     store = ReviewStore(default_url(home), clock=lambda: dt.datetime(2025, 1, 20, tzinfo=dt.UTC))

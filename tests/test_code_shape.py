@@ -14,9 +14,9 @@ PACKAGES = ("ewp", "features", "models", "flows", "reports", "web", "benchmarks"
 MAX_FUNCTION_LINES = 120
 # The scheduler's flows run the train and score flows on a timetable: composing flows is
 # its whole job. The monitor's backfill publishes past weeks' lists through the score flow's
-# own step (``flows.score.publish_week``), so a backfilled list is exactly the list
+# own step (``ewp.flows.score.publish_week``), so a backfilled list is exactly the list
 # ``ewp score --as-of`` would have published: composing, not copying.
-COMPOSES_FLOWS = frozenset({"flows.schedule", "flows.monitor"})
+COMPOSES_FLOWS = frozenset({"ewp.flows.schedule", "ewp.flows.monitor"})
 
 
 def _modules() -> dict[str, ast.Module]:
@@ -24,7 +24,9 @@ def _modules() -> dict[str, ast.Module]:
     modules = {}
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
-            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            # The top-level folders install under the ewp namespace (pyproject's package-dir).
+            name = ".".join(parts if package in {"ewp", "tests"} else ("ewp", *parts))
             modules[name] = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     return modules
 
@@ -66,7 +68,9 @@ def _imported(tree: ast.Module) -> set[str]:
 def flow_imports(modules: dict[str, ast.Module]) -> list[str]:
     """``a imports b`` for every module of ``flows`` declaring a flow that imports another."""
     flows = {
-        name for name, tree in modules.items() if name.startswith("flows.") and _defines_flow(tree)
+        name
+        for name, tree in modules.items()
+        if name.startswith("ewp.flows.") and _defines_flow(tree)
     }
     return [
         f"{name} imports {other}"
@@ -82,19 +86,21 @@ def test_no_function_is_over_the_limit():
 
 def test_no_flow_imports_another_flow():
     modules = _modules()
-    assert {"flows.train", "flows.score"} <= {n for n, t in modules.items() if _defines_flow(t)}
+    assert {"ewp.flows.train", "ewp.flows.score"} <= {
+        n for n, t in modules.items() if _defines_flow(t)
+    }
     assert flow_imports(modules) == []
 
 
 def test_the_checks_name_what_they_catch():
     source = ast.parse(
         "from prefect import flow\n"
-        "from flows.other import thing\n"
+        "from ewp.flows.other import thing\n"
         "@flow\n"
         "def long():\n" + "    x = 1\n" * 4
     )
     other = ast.parse("@ewp_flow(name='o')\ndef thing():\n    pass\n")
-    modules = {"flows.one": source, "flows.other": other}
-    assert long_functions(modules, limit=4) == ["flows.one.long (5 lines)"]
+    modules = {"ewp.flows.one": source, "ewp.flows.other": other}
+    assert long_functions(modules, limit=4) == ["ewp.flows.one.long (5 lines)"]
     assert long_functions(modules, limit=5) == []
-    assert flow_imports(modules) == ["flows.one imports flows.other"]
+    assert flow_imports(modules) == ["ewp.flows.one imports ewp.flows.other"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ewp.config import Config, ConfigError, load_config
+from ewp.core.config import Config, ConfigError, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -205,7 +205,7 @@ def test_every_command_validates_its_config_before_any_work(
 ) -> None:
     from typer.testing import CliRunner
 
-    from ewp.cli import app
+    from ewp.cli.commands import app
 
     path = tmp_path / "bad.yaml"
     path.write_text("label:\n  horizon_day: 365\n")
@@ -236,7 +236,7 @@ def test_every_command_validates_its_config_before_any_work(
 def test_a_bad_date_option_is_named(tmp_path: Path, command: list[str], expected: str) -> None:
     from typer.testing import CliRunner
 
-    from ewp.cli import app
+    from ewp.cli.commands import app
 
     home = tmp_path / "home"
     result = CliRunner().invoke(app, command, env={"EWP_HOME": str(home)})
@@ -258,7 +258,7 @@ def test_a_yaml_syntax_error_is_one_line_naming_file_and_line(
 ) -> None:
     from typer.testing import CliRunner
 
-    from ewp.cli import app
+    from ewp.cli.commands import app
 
     path = tmp_path / "broken.yaml"
     path.write_text(yaml_text)

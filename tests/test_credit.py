@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.credit import (
+from ewp.models.credit import (
     CreditBuilder,
     bootstrap_lists,
     list_intervals,
     pool_credit,
     weighted_totals,
 )
-from models.evaluation import headline_intervals
-from models.metrics import at_k
+from ewp.models.evaluation import headline_intervals
+from ewp.models.metrics import at_k
 
 
 def test_the_docstring_example_shares_the_tie_and_weights_officers() -> None:

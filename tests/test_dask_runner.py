@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.config import RuntimeConfig
+from ewp.core.config import RuntimeConfig
 from tests.conftest import SMALL_TRAIN
 
 needs_dask = pytest.mark.skipif(
@@ -22,7 +22,7 @@ def test_config_picks_the_task_runner() -> None:
     from prefect.task_runners import ThreadPoolTaskRunner
     from prefect_dask import DaskTaskRunner
 
-    from flows.train import task_runner
+    from ewp.flows.train import task_runner
 
     assert isinstance(task_runner(SMALL_TRAIN), ThreadPoolTaskRunner)
     local = task_runner(
@@ -44,7 +44,7 @@ def test_config_picks_the_task_runner() -> None:
 def test_train_flow_on_a_local_dask_cluster_matches_the_thread_pool(
     small_trained, tmp_path: Path
 ) -> None:
-    from flows.train import run_train
+    from ewp.flows.train import run_train
 
     on_dask = SMALL_TRAIN.model_copy(update={"runtime": RuntimeConfig(task_runner="dask")})
     result = run_train(on_dask, tmp_path / "dask-home", publish=False)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from ewp.config import DEMO_CONFIG, Config, load_config
+from ewp.core.config import DEMO_CONFIG, Config, load_config
 
 # A small force and a one-date grid: the demo's shape (configs/demo.yaml) at a test's size.
 SMALL_DEMO = {
@@ -47,7 +47,7 @@ OUTPUTS = ("flags.csv", "flags.json", "reasons.csv", "timelines.csv", "report.ht
 
 
 def ewp(*args: object) -> Result:
-    from ewp.cli import app
+    from ewp.cli.commands import app
 
     return CliRunner().invoke(app, [str(a) for a in args], terminal_width=200)
 
@@ -77,16 +77,16 @@ def demo_runs(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def registry(home: Path, store: str | None):
-    from ewp.config import MlflowConfig
-    from ewp.tracking import tracker_for
+    from ewp.core.config import MlflowConfig
+    from ewp.stores.tracking import tracker_for
 
     config = Config(store=store, mlflow=MlflowConfig())
     return tracker_for(config, home)
 
 
 def stored_flags(home: Path, store: str | None) -> pd.DataFrame:
-    from ewp.review import ReviewStore
-    from flows.common import review_url
+    from ewp.flows.common import review_url
+    from ewp.stores.review import ReviewStore
 
     review = ReviewStore(review_url(Config(store=store), home))
     try:

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import CandidateConfig, ScoringConfig
-from models.credit import CreditBuilder, bootstrap_lists
-from models.evaluation import (
+from ewp.core.config import CandidateConfig, ScoringConfig
+from ewp.models.credit import CreditBuilder, bootstrap_lists
+from ewp.models.evaluation import (
     GateDecision,
     ListSize,
     draw_list,
@@ -144,7 +144,7 @@ def test_stability_overlap_with_previous_list() -> None:
 
 
 def test_promotion_needs_a_different_and_strictly_better_model() -> None:
-    from models.evaluation import promotion_decision
+    from ewp.models.evaluation import promotion_decision
 
     first = promotion_decision(
         metric="top_1pct.precision", candidate_score=0.1, champion_score=None, same_model=False
@@ -165,7 +165,7 @@ def test_promotion_needs_a_different_and_strictly_better_model() -> None:
 
 
 def test_summary_pools_precision_over_dates_instead_of_averaging() -> None:
-    from models.evaluation import summarise
+    from ewp.models.evaluation import summarise
 
     m = pd.DataFrame(
         {
@@ -190,7 +190,7 @@ def test_summary_pools_precision_over_dates_instead_of_averaging() -> None:
 
 
 def test_by_split_pools_each_block_and_all() -> None:
-    from models.evaluation import by_split
+    from ewp.models.evaluation import by_split
 
     m = metrics_frame(
         [
@@ -497,7 +497,7 @@ def test_the_published_list_is_evaluated_as_scoring_draws_it() -> None:
 
 
 def test_calibration_deciles_share_ties_and_histograms_bin_probabilities() -> None:
-    from models.evaluation import calibration_sums, score_histogram
+    from ewp.models.evaluation import calibration_sums, score_histogram
 
     # Average ranks 1, 2.5, 2.5, 4 of 4: deciles 1 + floor(10 (rank - 0.5) / 4) = 2, 6, 6, 9.
     table = calibration_sums(

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import CandidateConfig, ScoringConfig
-from models.evaluation import (
+from ewp.core.config import CandidateConfig, ScoringConfig
+from ewp.models.evaluation import (
     by_split,
     evaluate_split,
     pool_evaluations,
@@ -20,9 +20,9 @@ from models.evaluation import (
     select_champion,
     short_rule_lists,
 )
-from reports.charts import Axis, Marker, Series, line_chart
-from reports.evaluation import EvaluationTables, render_evaluation_report
-from reports.weekly import MARKING
+from ewp.reports.charts import Axis, Marker, Series, line_chart
+from ewp.reports.evaluation import EvaluationTables, render_evaluation_report
+from ewp.reports.weekly import MARKING
 from tests.test_browser import _console_problems, _headless
 
 HOSTILE = '<script>alert("x")</script>'
@@ -81,7 +81,7 @@ def evaluated(name: str = HOSTILE) -> dict[str, object]:
         pooled.metrics,
         list_name="top_10",
         eligible={c.name: True for c in CANDIDATES},
-        gate=lambda c: __import__("models.evaluation").evaluation.GateDecision(
+        gate=lambda c: __import__("ewp.models.evaluation").models.evaluation.GateDecision(
             passed=c != "scorecard", reason=HOSTILE_REASON if c == "scorecard" else ""
         ),
         intervals=pooled.intervals,

@@ -10,17 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import FeatureConfig
-from ewp.contract import ForceData
-from features.explanations import (
+from ewp.core.config import FeatureConfig
+from ewp.core.contract import ForceData
+from ewp.features.explanations import (
     TIMELINE_COLUMNS,
     list_changes,
     officer_timelines,
     peer_comparison,
     reason_sentence,
 )
-from features.history import build_features
-from features.registry import FeatureSpec, feature_specs
+from ewp.features.history import build_features
+from ewp.features.registry import FeatureSpec, feature_specs
 from tests.builders import make_force
 
 AS_OF = dt.date(2021, 1, 1)
@@ -264,8 +264,8 @@ def test_list_changes() -> None:
 
 
 def test_the_label_in_words_follows_the_config() -> None:
-    from ewp.config import LabelConfig
-    from features.explanations import label_in_words
+    from ewp.core.config import LabelConfig
+    from ewp.features.explanations import label_in_words
 
     assert label_in_words(LabelConfig()) == (
         "a notice for a serious matter (sexual misconduct, discrimination, violence / use of "
@@ -297,13 +297,13 @@ def test_the_label_in_words_follows_the_config() -> None:
     ],
 )
 def test_rates_in_words(rate: float, words: str) -> None:
-    from features.explanations import rate_in_words
+    from ewp.features.explanations import rate_in_words
 
     assert rate_in_words(rate) == words
 
 
 def test_reasons_that_sound_reassuring_carry_a_note() -> None:
-    from features.explanations import risk_note
+    from ewp.features.explanations import risk_note
 
     unproven = risk_note(SPECS["findings_no_case_all"], 7, typical=0.3)
     assert unproven is not None and "not findings" in unproven and "unproven" in unproven
@@ -323,7 +323,7 @@ def test_reasons_that_sound_reassuring_carry_a_note() -> None:
 
 
 def test_why_each_officer_dropped_off() -> None:
-    from features.explanations import dropped_off_reasons
+    from ewp.features.explanations import dropped_off_reasons
 
     officers = pd.DataFrame(
         {

@@ -16,21 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import FairnessConfig, FeatureConfig, LabelConfig
-from ewp.contract import ForceData
-from ewp.synthetic import generate_force
-from features.history import build_features, feature_columns
-from features.labels import build_labels
-from models.evaluation import top_order
-from models.fairness import (
-    METRICS,
-    attributes_as_of,
-    audit,
-    disparity_sources,
-    fairness_gate,
-)
-from models.metrics import k_for_fraction
-from models.rules import CountRanker
+from ewp.core.config import FairnessConfig, FeatureConfig, LabelConfig
+from ewp.core.contract import ForceData
+from ewp.data.synthetic import generate_force
+from ewp.features.history import build_features, feature_columns
+from ewp.features.labels import build_labels
+from ewp.models.evaluation import top_order
+from ewp.models.fairness import METRICS, attributes_as_of, audit, disparity_sources, fairness_gate
+from ewp.models.metrics import k_for_fraction
+from ewp.models.rules import CountRanker
 
 ETHNICITY_ONLY = FairnessConfig(attributes=("ethnicity",))
 
@@ -430,7 +424,7 @@ def test_gate_without_labels_and_without_a_comparison() -> None:
 
 
 def test_every_metric_the_config_may_gate_on_has_its_rate() -> None:
-    from models.fairness import FLAG_METRICS, LABEL_METRICS
+    from ewp.models.fairness import FLAG_METRICS, LABEL_METRICS
 
     assert (*FLAG_METRICS, *LABEL_METRICS) == METRICS
     with pytest.raises(ValueError, match="false_positive_rat"):
@@ -600,7 +594,7 @@ def test_disparity_sources_raises_no_false_alarm_without_bias() -> None:
 
 
 def test_wide_interval_wholly_outside_the_band_is_outside_not_insufficient() -> None:
-    from models.fairness import _verdict
+    from ewp.models.fairness import _verdict
 
     config = FairnessConfig()
     # Black officers' FPR ratio on a biased 20,000-officer force: 2.17 [1.60, 2.77]. The
@@ -641,7 +635,7 @@ RATE_NUMBERS = ["value", "ci_low", "ci_high", "ratio", "ratio_ci_low", "ratio_ci
 def test_reference_is_the_largest_sizeable_group_with_a_non_zero_rate() -> None:
     # The real export's case: the largest band had no flag, so every ratio to it was infinite.
     # "under 25" has flags but only 15 officers (too small); "45–54" is the next largest.
-    from models.fairness import REFERENCE_USABLE, choose_references
+    from ewp.models.fairness import REFERENCE_USABLE, choose_references
 
     frame = _weekly({"55 and over": (900, 0), "45–54": (800, 12), "under 25": (15, 3)})
     assert choose_references(frame, config=AGE_ONLY) == {"age_band": ("45–54", REFERENCE_USABLE)}
@@ -656,7 +650,7 @@ def test_reference_is_the_largest_sizeable_group_with_a_non_zero_rate() -> None:
 def test_with_labels_the_reference_needs_a_non_zero_rate_on_every_metric() -> None:
     # A is larger but none of its flags came true: its precision and recall are 0, so a ratio
     # to A on those would be infinite. B has every rate non-zero and becomes the reference.
-    from models.fairness import REFERENCE_FLAGGED, REFERENCE_USABLE, choose_references
+    from ewp.models.fairness import REFERENCE_FLAGGED, REFERENCE_USABLE, choose_references
 
     frame = _table(_group("A", tp=0, fp=20, fn=10, tn=470), _group("B", tp=5, fp=15, fn=5, tn=375))
     assert choose_references(frame, config=ETHNICITY_ONLY)["ethnicity"] == ("B", REFERENCE_USABLE)
@@ -674,8 +668,8 @@ def test_with_labels_the_reference_needs_a_non_zero_rate_on_every_metric() -> No
 def test_a_configured_reference_without_flags_gives_differences_and_never_inf(
     tmp_path,
 ) -> None:
-    from ewp.atomic import write_csv
-    from reports.audit import audit_tables, render_audit_report
+    from ewp.core.atomic import write_csv
+    from ewp.reports.audit import audit_tables, render_audit_report
 
     config = AGE_ONLY.model_copy(update={"reference_groups": {"age_band": "55 and over"}})
     frame = _weekly({"55 and over": (900, 0), "45–54": (800, 12), "35–44": (600, 30)})
@@ -702,7 +696,7 @@ def test_a_configured_reference_without_flags_gives_differences_and_never_inf(
 
 
 def test_every_officer_without_attributes_is_not_audited_never_passed() -> None:
-    from models.fairness import NOT_AUDITED
+    from ewp.models.fairness import NOT_AUDITED
 
     config = FairnessConfig(attributes=("ethnicity", "gender"), gate="absolute")
     blank = HAND.assign(ethnicity="", gender=None)
@@ -716,8 +710,8 @@ def test_every_officer_without_attributes_is_not_audited_never_passed() -> None:
 
 
 def test_a_configured_reference_group_absent_from_the_data_is_refused_early() -> None:
-    from ewp.config import ConfigError
-    from models.fairness import check_reference_groups
+    from ewp.core.config import ConfigError
+    from ewp.models.fairness import check_reference_groups
 
     officers = pd.DataFrame(
         {
@@ -774,7 +768,7 @@ def test_no_comparison_with_the_rule_against_a_suppressed_reference() -> None:
 
 
 def test_every_gated_attribute_is_compared_with_the_rule() -> None:
-    from models.fairness import choose_references, compare_with_rule
+    from ewp.models.fairness import choose_references, compare_with_rule
 
     config = FairnessConfig(attributes=("ethnicity", "gender", "age_band"), gate_attributes=None)
     frame = pd.concat(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.config import (
+from ewp.core.config import (
     CandidateConfig,
     Config,
     EvaluationConfig,
@@ -26,7 +26,7 @@ from ewp.config import (
     SyntheticConfig,
     TrainingConfig,
 )
-from features.registry import feature_specs, render_reason
+from ewp.features.registry import feature_specs, render_reason
 from tests.history_oracle import recompute
 
 # A rule that fires on a small force (one that flags nobody is another issue's case).
@@ -82,7 +82,7 @@ class Run:
 
 
 def _hold_back_the_rule(name: str):
-    from models.evaluation import GateDecision
+    from ewp.models.evaluation import GateDecision
 
     if name == RULE.name:
         return GateDecision(passed=False, reason="held back by the test: the subset model serves")
@@ -91,9 +91,9 @@ def _hold_back_the_rule(name: str):
 
 @pytest.fixture(scope="module")
 def run(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    from ewp.tracking import tracker_for
-    from flows.score import score_flow
-    from flows.train import run_train
+    from ewp.flows.score import score_flow
+    from ewp.flows.train import run_train
+    from ewp.stores.tracking import tracker_for
 
     home = tmp_path_factory.mktemp("subset-home")
     # The gate hook holds the rule back, so the subset scorecard is the champion to score with.
@@ -120,7 +120,7 @@ def run(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 
 def _force(home: Path):
-    from flows.common import prepare_export, validate
+    from ewp.flows.common import prepare_export, validate
 
     return validate.fn(prepare_export.fn(CONFIG, home), CONFIG).data
 
@@ -139,7 +139,7 @@ def test_the_champion_is_registered_with_its_feature_list(run: Run) -> None:
 
 
 def test_a_retrain_without_the_candidate_re_evaluates_the_champion_as_itself(run: Run) -> None:
-    from flows.train import CURRENT_CHAMPION
+    from ewp.flows.train import CURRENT_CHAMPION
 
     first = run.first.selection.set_index("candidate")["mean_precision"]
     again = run.retrain.selection.set_index("candidate")["mean_precision"]
@@ -171,7 +171,7 @@ def test_the_report_in_a_browser_shows_each_officers_own_values(run: Run, tmp_pa
 
 
 def test_the_report_says_what_a_score_means_from_the_registered_evaluation(run: Run) -> None:
-    from features.explanations import label_in_words, rate_in_words
+    from ewp.features.explanations import label_in_words, rate_in_words
 
     summary = run.first.summary.set_index(["candidate", "list"])
     own = summary.loc[("scorecard_case_to_answer", "top_20"), "precision"]

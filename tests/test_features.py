@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ewp.config import ActivityFeatureConfig, FeatureConfig
-from ewp.contract import CATEGORIES, FINDINGS, SANCTIONS, SOURCES, ForceData
-from features.history import build_features, feature_columns, serving_cohort
-from features.registry import FORBIDDEN_INPUTS, feature_specs, render_reason
+from ewp.core.config import ActivityFeatureConfig, FeatureConfig
+from ewp.core.contract import CATEGORIES, FINDINGS, SANCTIONS, SOURCES, ForceData
+from ewp.features.history import build_features, feature_columns, serving_cohort
+from ewp.features.registry import FORBIDDEN_INPUTS, feature_specs, render_reason
 from tests.builders import make_force
 
 CONFIG = FeatureConfig(windows_days=(90, 180, 365, 1095), group_windows_days=(365,))

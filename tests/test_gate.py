@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.evaluation import GateDecision, select_champion
+from ewp.models.evaluation import GateDecision, select_champion
 
 
 def metrics() -> pd.DataFrame:
@@ -29,7 +29,7 @@ def decisions() -> dict[str, GateDecision]:
 
 
 def test_gate_blocks_the_unfair_candidate() -> None:
-    from models.selection import gate_with_overrides
+    from ewp.models.selection import gate_with_overrides
 
     gates = gate_with_overrides(decisions(), {})
     selection = select_champion(
@@ -44,7 +44,7 @@ def test_gate_blocks_the_unfair_candidate() -> None:
 
 
 def test_written_override_lets_it_through_and_keeps_both_reasons() -> None:
-    from models.selection import gate_with_overrides
+    from ewp.models.selection import gate_with_overrides
 
     reason = "Flag-rate gap explained by unit deployment; approved by the ethics board 2025-01-06"
     gates = gate_with_overrides(decisions(), {"unfair": reason})
@@ -61,9 +61,9 @@ def test_written_override_lets_it_through_and_keeps_both_reasons() -> None:
 
 
 def test_model_card_records_the_override() -> None:
-    from ewp.config import FeatureConfig
-    from features.registry import feature_specs
-    from reports.model_card import render_model_card
+    from ewp.core.config import FeatureConfig
+    from ewp.features.registry import feature_specs
+    from ewp.reports.model_card import render_model_card
 
     table = pd.DataFrame(
         {
@@ -147,9 +147,9 @@ def _force(lists: dict[str, tuple[int, int]]) -> pd.DataFrame:
 def _select(force: pd.DataFrame, precision: dict[str, float], config) -> tuple:
     """Audit every list against shared references, gate it, select the most precise
     candidate the gate passes; returns the selection, the gate decisions and the findings."""
-    from models.fairness import band_breaches, fairness_gate
-    from models.selection import gate_with_overrides
-    from reports.audit import GateSummary, breach_findings
+    from ewp.models.fairness import band_breaches, fairness_gate
+    from ewp.models.selection import gate_with_overrides
+    from ewp.reports.audit import GateSummary, breach_findings
     from tests.builders import audit_lists
 
     names = list(precision)
@@ -203,7 +203,7 @@ PRECISION = {"rule": 0.10, "similar": 0.20, "better": 0.15, "worse": 0.30}
 def test_every_candidate_breaches_the_band_yet_a_champion_no_worse_than_the_rule_is_chosen() -> (
     None
 ):
-    from ewp.config import FairnessConfig
+    from ewp.core.config import FairnessConfig
 
     config = FairnessConfig(attributes=("ethnicity",), bootstrap_samples=400)
     selection, decisions, findings = _select(_force(EVERY_LIST_BREACHES), PRECISION, config)
@@ -229,7 +229,7 @@ def test_every_candidate_breaches_the_band_yet_a_champion_no_worse_than_the_rule
 
 
 def test_the_absolute_gate_blocks_them_all_and_the_relative_gate_keeps_the_rule() -> None:
-    from ewp.config import FairnessConfig
+    from ewp.core.config import FairnessConfig
 
     absolute = FairnessConfig(attributes=("ethnicity",), bootstrap_samples=400, gate="absolute")
     selection, _, findings = _select(_force(EVERY_LIST_BREACHES), PRECISION, absolute)
@@ -246,7 +246,7 @@ def test_a_candidate_flagging_the_rules_officers_and_more_is_further_from_parity
     # Paired: "more" flags every officer the rule flags in B and 36 more who do not escalate
     # (false positive ratio 2.1 against 2.0). Measured on the same officers that small step
     # away from parity is certain, so the gate blocks it.
-    from ewp.config import FairnessConfig
+    from ewp.core.config import FairnessConfig
 
     config = FairnessConfig(attributes=("ethnicity",), bootstrap_samples=400)
     lists = {"rule": EVERY_LIST_BREACHES["rule"], "more": (200, 756)}
@@ -258,7 +258,7 @@ def test_a_rule_leaning_the_other_way_does_not_excuse_a_candidate() -> None:
     # The rule flags B's officers who do not escalate half as often as A's (ratio 0.5); the
     # candidate twice as often (2.0). Both are as far from parity, on opposite sides: the
     # candidate makes B's officers worse off than the rule ever did, and is blocked.
-    from ewp.config import FairnessConfig
+    from ewp.core.config import FairnessConfig
 
     config = FairnessConfig(attributes=("ethnicity",), bootstrap_samples=400)
     lists = {"rule": (200, 180), "opposite": (200, 720)}
@@ -271,8 +271,8 @@ def test_a_rule_leaning_the_other_way_does_not_excuse_a_candidate() -> None:
 def test_a_rule_that_flags_nobody_is_still_audited_and_passes_its_own_gate() -> None:
     # A rule list may be short, or empty (a rule flags whom it flags, never padded): every
     # candidate is audited, the empty rule too, and the gate still compares with it.
-    from ewp.config import Config, FairnessConfig
-    from flows.audit import audit_candidates, gate_decisions
+    from ewp.core.config import Config, FairnessConfig
+    from ewp.flows.audit import audit_candidates, gate_decisions
     from tests.builders import make_force
 
     officers = [

@@ -32,15 +32,15 @@ import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from ewp.access import WorkspaceStore
-from ewp.atomic import read_csv
-from ewp.cli import app
-from ewp.config import ReviewConfig, load_config
-from ewp.io import write_export
-from ewp.synthetic import generate_force
+from ewp.cli.commands import app
+from ewp.core.atomic import read_csv
+from ewp.core.config import ReviewConfig, load_config
+from ewp.data.io import write_export
+from ewp.data.synthetic import generate_force
+from ewp.stores.access import WorkspaceStore
+from ewp.web import create_app
+from ewp.web.settings import WebSettings
 from tests.builders import formula_cells
-from web import create_app
-from web.settings import WebSettings
 
 HOSTILE_OFFICER = '=HYPERLINK("http://x","click")'
 HOSTILE_UNIT = "=cmd|' /C calc'!A0"
@@ -153,8 +153,8 @@ def hostile(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> 
     """Validate, train and score the hostile export once; later tests read what they left."""
     from prefect.settings import PREFECT_API_URL
 
-    from flows.score import score_flow
-    from flows.train import run_train
+    from ewp.flows.score import score_flow
+    from ewp.flows.train import run_train
 
     root = tmp_path_factory.mktemp("hostile")
     export = root / "export"
@@ -348,7 +348,7 @@ def test_an_export_whose_officers_are_all_invalid_stops_validate_and_score(
 
 
 def test_one_officer_and_one_notice_validate_and_score(hostile: dict) -> None:
-    from flows.score import score_flow
+    from ewp.flows.score import score_flow
 
     export = hostile["root"] / "thin"
     thin = pd.DataFrame(

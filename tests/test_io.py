@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.atomic import read_csv, spreadsheet_safe, spreadsheet_value, write_csv
-from ewp.io import find_table_file, read_raw_export, write_export, write_quarantine
-from ewp.validation import ContractError, ValidationResult, validate_export
+from ewp.core.atomic import read_csv, spreadsheet_safe, spreadsheet_value, write_csv
+from ewp.core.errors import ContractError
+from ewp.data.io import find_table_file, read_raw_export, write_export, write_quarantine
+from ewp.data.validation import ValidationResult, validate_export
 from tests.builders import formula_cells
 from tests.test_validation import CATEGORY_MAP, FILES, clean_tables, validate
 

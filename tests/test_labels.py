@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from ewp.config import LabelConfig
-from features.labels import build_labels
+from ewp.core.config import LabelConfig
+from ewp.features.labels import build_labels
 from tests.builders import make_force
 
 LABEL = LabelConfig(horizon_days=365)

@@ -1,4 +1,4 @@
-"""Tests for models.metrics on hand-worked examples, plus order-invariance properties."""
+"""Tests for ewp.models.metrics on hand-worked examples, plus order-invariance properties."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.metrics import (
+from ewp.models.metrics import (
     AtK,
     ListOverlap,
     at_k,

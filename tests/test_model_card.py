@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ewp.config import FeatureConfig
-from features.registry import FeatureSpec, feature_specs
-from reports.model_card import render_model_card
+from ewp.core.config import FeatureConfig
+from ewp.features.registry import FeatureSpec, feature_specs
+from ewp.reports.model_card import render_model_card
 
 OFFICER = "OFF034293"  # an officer-like string hidden in columns the card must not show
 
@@ -206,7 +206,7 @@ def test_values_from_the_data_and_config_render_as_text_not_html() -> None:
 
 
 def test_the_card_lists_the_models_own_features_with_their_points() -> None:
-    from models.explain import ModelTerms
+    from ewp.models.explain import ModelTerms
 
     terms = ModelTerms(
         table=pd.DataFrame(

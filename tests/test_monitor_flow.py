@@ -11,8 +11,8 @@ import stat
 import pandas as pd
 import pytest
 
-from ewp.atomic import read_csv
-from ewp.review import ReviewStore
+from ewp.core.atomic import read_csv
+from ewp.stores.review import ReviewStore
 from tests.builders import formula_cells
 from tests.conftest import SMALL_TRAIN
 
@@ -21,7 +21,7 @@ from tests.conftest import SMALL_TRAIN
 def monitored(small_trained, tmp_path_factory: pytest.TempPathFactory):
     """A copy of the trained home (its own review store), lists backfilled every 8 weeks from
     2020-06-01, then monitored."""
-    from flows.monitor import backfill_flow, monitor_flow
+    from ewp.flows.monitor import backfill_flow, monitor_flow
 
     home = tmp_path_factory.mktemp("monitor") / "home"
     shutil.copytree(small_trained.home, home)
@@ -97,8 +97,8 @@ def test_monitor_outputs_are_marked_owner_only_and_safe(monitored) -> None:
 
 
 def test_champion_version_carries_the_observed_precision(monitored, small_trained) -> None:
-    from flows.monitor import MLFLOW_PREFIX
-    from flows.train import tracker_for
+    from ewp.flows.monitor import MLFLOW_PREFIX
+    from ewp.flows.train import tracker_for
 
     home, _, result = monitored
     tracker = tracker_for(SMALL_TRAIN, home)
@@ -112,8 +112,8 @@ def test_champion_version_carries_the_observed_precision(monitored, small_traine
 def test_weekly_report_and_models_carry_the_health_line(monitored) -> None:
     from typer.testing import CliRunner
 
-    from ewp.cli import app
-    from flows.score import score_flow
+    from ewp.cli.commands import app
+    from ewp.flows.score import score_flow
 
     home, _, result = monitored
     published = score_flow(SMALL_TRAIN, home, dt.date(2021, 12, 27))

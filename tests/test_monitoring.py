@@ -11,14 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import Config, MonitoringConfig
-from ewp.contract import ForceData
-from ewp.flags import build_flag_list
-from ewp.health import Health, health_summary
-from ewp.review import ReviewStore
-from features.history import build_features
-from flows.monitor import assess, build_reference
-from models.monitoring import (
+from ewp.core.config import Config, MonitoringConfig
+from ewp.core.contract import ForceData
+from ewp.features.history import build_features
+from ewp.flows.monitor import assess, build_reference
+from ewp.models.flags import build_flag_list
+from ewp.models.monitoring import (
     NOT_REVIEWED,
     PUBLISHED,
     Distribution,
@@ -26,7 +24,9 @@ from models.monitoring import (
     matured_precision,
     population_stability,
 )
-from models.rules import CountRanker
+from ewp.models.rules import CountRanker
+from ewp.stores.health import Health, health_summary
+from ewp.stores.review import ReviewStore
 from tests.builders import make_force
 
 DECISIONS = ("no_action", "supervisor_conversation", "referral_to_professional_standards")
@@ -440,7 +440,7 @@ def test_health_line_says_when_monitoring_is_missing_or_old() -> None:
 
 
 def test_a_mistyped_monitoring_key_is_named_with_the_keys_allowed(tmp_path: Path) -> None:
-    from ewp.config import ConfigError, load_config
+    from ewp.core.config import ConfigError, load_config
 
     path = tmp_path / "bad.yaml"
     path.write_text("monitoring:\n  psi_treshold: 0.2\n")

@@ -1,5 +1,5 @@
-"""The oversight figures (models.oversight) on small forces worked out by hand, and the report
-(reports.oversight): censoring, as-of knowledge, pile-ups, outcomes, disproportionality with
+"""The oversight figures (ewp.models.oversight) on small forces worked out by hand, and the report
+(ewp.reports.oversight): censoring, as-of knowledge, pile-ups, outcomes, disproportionality with
 suppression, escaping and no external asset."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import FairnessConfig
-from ewp.contract import ForceData
-from models.oversight import (
+from ewp.core.config import FairnessConfig
+from ewp.core.contract import ForceData
+from ewp.models.oversight import (
     DECIDED,
     OPEN,
     UNDATED,
@@ -33,7 +33,7 @@ from models.oversight import (
     quarterly_trend,
     repeat_officer_outcomes,
 )
-from reports.oversight import render_oversight_report
+from ewp.reports.oversight import render_oversight_report
 from tests.builders import make_force
 
 FAST = FairnessConfig(bootstrap_samples=200, reference_groups={"ethnicity": "White"})

@@ -1,5 +1,5 @@
 """The oversight report on the synthetic force recovers what the generator was calibrated to
-(``ewp.synthetic.CALIBRATION_TARGETS``, from ``shared/domain.md``).
+(``ewp.data.synthetic.CALIBRATION_TARGETS``, from ``shared/domain.md``).
 
 Force: 8,000 officers, 2013–2024, the Met reporting bias, seed 11 (the smallest of the sizes
 tried whose Black, Asian and Mixed disparity ratios are all within tolerance: at 3,000 officers
@@ -16,16 +16,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ewp.config import FairnessConfig
-from ewp.contract import ForceData
-from ewp.synthetic import (
+from ewp.core.config import FairnessConfig
+from ewp.core.contract import ForceData
+from ewp.data.synthetic import (
     CALIBRATION_TARGETS,
     RELATIVE_TOLERANCE,
     SyntheticForce,
     calibration_report,
     generate_force,
 )
-from models.oversight import Oversight, oversight
+from ewp.models.oversight import Oversight, oversight
 
 BIAS = {"Black": 0.81, "Asian": 0.55, "Mixed": 0.41}
 

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from ewp.atomic import read_csv
-from ewp.config import Config, FairnessConfig, SyntheticConfig
-from ewp.marking import NOTICE_FILE
+from ewp.core.atomic import read_csv
+from ewp.core.config import Config, FairnessConfig, SyntheticConfig
+from ewp.core.marking import NOTICE_FILE
 from tests.builders import formula_cells
 from tests.test_browser import _console_problems, _headless
 from tests.web_builders import PASSWORD, Clock, build_workspace, copy_workspace
@@ -33,7 +33,7 @@ DAY = "2021-12-30"  # the day after the small force's last record
 
 @pytest.fixture(scope="module")
 def run(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory):
-    from flows.oversight import oversight_flow
+    from ewp.flows.oversight import oversight_flow
 
     home = tmp_path_factory.mktemp("oversight-home")
     first = oversight_flow(SMALL, home)
@@ -89,7 +89,7 @@ def test_no_raw_officer_id_outside_the_pileup_csv_and_reruns_are_identical(run) 
 def test_as_of_an_earlier_date_counts_only_what_was_known_then(
     prefect_harness: None, tmp_path: Path
 ) -> None:
-    from flows.oversight import oversight_flow
+    from ewp.flows.oversight import oversight_flow
 
     earlier = oversight_flow(SMALL, tmp_path, dt.date(2019, 1, 1))
     assert earlier.run_dir.name == "oversight-2019-01-01"
@@ -116,7 +116,7 @@ def test_the_report_opens_in_headless_chromium_with_no_external_asset(run, tmp_p
 # --- the workspace ------------------------------------------------------------------------------
 @pytest.fixture()
 def client(run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from web import create_app
+    from ewp.web import create_app
 
     first, _, _ = run
     workspace = copy_workspace(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.weekly import MARKING, render_weekly_report
+from ewp.reports.weekly import MARKING, render_weekly_report
 from tests.test_browser import _headless
 from tests.test_weekly_report import OFFICERS, sample_inputs
 

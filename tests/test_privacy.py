@@ -23,8 +23,9 @@ import pandas as pd
 import pytest
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from ewp.marking import MARKING, NOTICE_FILE, mark_folder
-from ewp.pseudonym import (
+from ewp.core.marking import MARKING, NOTICE_FILE, mark_folder
+from ewp.core.settings import configure_environment
+from ewp.stores.pseudonym import (
     KEY_ENV,
     KEY_FILE_ENV,
     LogScrubber,
@@ -35,7 +36,6 @@ from ewp.pseudonym import (
     load_key,
     scrubbed_errors,
 )
-from ewp.settings import configure_environment
 from tests.conftest import SMALL_TRAIN
 
 KEY = bytes(range(32))
@@ -168,10 +168,10 @@ def test_log_scrubber_rewrites_messages_and_tracebacks_before_any_handler() -> N
 @pytest.fixture
 def scrubbing(monkeypatch: pytest.MonkeyPatch) -> Pseudonymiser:
     """A scrubber that knows OFF000042, installed for this test only."""
-    import ewp.pseudonym
+    import ewp.stores.pseudonym
 
     p = Pseudonymiser(KEY, ["OFF000042"])
-    monkeypatch.setattr(ewp.pseudonym, "_SCRUBBER", LogScrubber(p))
+    monkeypatch.setattr(ewp.stores.pseudonym, "_SCRUBBER", LogScrubber(p))
     return p
 
 
@@ -214,11 +214,11 @@ def test_every_flow_and_task_scrubs_what_it_raises() -> None:
     wrapper_code = scrubbed_errors(lambda: None).__code__
     found = []
     for module_name in ("common", "schedule", "score", "train"):
-        module = importlib.import_module(f"flows.{module_name}")
+        module = importlib.import_module(f"ewp.flows.{module_name}")
         for name, value in vars(module).items():
             if isinstance(value, Flow | Task) and value.fn.__module__ == module.__name__:
                 found.append(name)
-                assert value.fn.__code__ is wrapper_code, f"flows.{module_name}.{name}"
+                assert value.fn.__code__ is wrapper_code, f"ewp.flows.{module_name}.{name}"
     assert len(found) >= 14  # the scan does see them (14 since the demo runs the train flow)
 
 
@@ -259,7 +259,7 @@ def test_a_failed_prefect_run_stores_no_raw_identifier(
 
 
 def test_tracker_pseudonymises_identifier_tables_and_scrubs_what_it_logs(tmp_path: Path) -> None:
-    from ewp.tracking import Tracker
+    from ewp.stores.tracking import Tracker
 
     p = Pseudonymiser(KEY, ["OFF000007"])
     tracker = Tracker(
@@ -325,7 +325,7 @@ def test_data_home_is_owner_only_and_new_files_are_too(tmp_path: Path) -> None:
 def test_every_ewp_command_writes_owner_only_files(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from ewp.cli import app
+    from ewp.cli.commands import app
 
     previous = os.umask(0o022)  # a typical login umask: group- and world-readable files
     try:
@@ -398,7 +398,7 @@ def weekly_home(small_trained, tmp_path_factory: pytest.TempPathFactory) -> Path
     tests' review store), scored once, with the run's log records captured."""
     from prefect.logging.handlers import APILogHandler
 
-    from flows.score import score_flow
+    from ewp.flows.score import score_flow
 
     home = tmp_path_factory.mktemp("privacy") / "home"
     shutil.copytree(small_trained.home, home)

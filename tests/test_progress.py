@@ -1,5 +1,5 @@
-"""Long steps are reported as events the CLI draws (``ewp.progress``, ``ewp.terminal``), and the
-libraries' own output stays off the user's console unless ``-v`` asks for it."""
+"""Long steps are reported as events the CLI draws (``ewp.core.progress``, ``ewp.cli.terminal``),
+and the libraries' own output stays off the user's console unless ``-v`` asks for it."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 import yaml
 from rich.console import Console
 
-from ewp.progress import EVENT_ATTRIBUTE, LOGGER, ProgressEvent, step, track
-from ewp.terminal import ProgressDisplay, session
+from ewp.cli.terminal import ProgressDisplay, session
+from ewp.core.progress import EVENT_ATTRIBUTE, LOGGER, ProgressEvent, step, track
 
 
 class _Events(logging.Handler):
@@ -151,7 +151,7 @@ def test_a_real_score_without_a_champion_prints_one_line_and_no_traceback(
     champion printed Prefect's traceback before its message."""
     from prefect.settings import PREFECT_API_URL
 
-    from flows.common import synthetic_folder
+    from ewp.flows.common import synthetic_folder
     from tests.conftest import SMALL_TRAIN
 
     config = tmp_path / "no-champion.yaml"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.config import (
+from ewp.core.config import (
     CATEGORIES,
     CandidateConfig,
     Config,
@@ -25,12 +25,12 @@ from ewp.config import (
     FeatureConfig,
     ScoringConfig,
 )
-from ewp.contract import FINDINGS, SANCTIONS, ForceData
-from features.history import build_features, feature_columns
-from features.labels import build_labels
-from features.registry import feature_specs, render_reason
-from models.candidates import build_candidate
-from models.evaluation import candidate_features
+from ewp.core.contract import FINDINGS, SANCTIONS, ForceData
+from ewp.features.history import build_features, feature_columns
+from ewp.features.labels import build_labels
+from ewp.features.registry import feature_specs, render_reason
+from ewp.models.candidates import build_candidate
+from ewp.models.evaluation import candidate_features
 from tests.builders import make_force
 from tests.history_oracle import recompute, recompute_all
 
@@ -124,7 +124,7 @@ def _fitted(force: ForceData, kind: str, feature_set: str):
 def test_every_published_reason_quotes_the_officers_own_value(
     force: ForceData, kind: str, feature_set: str, tmp_path: Path
 ) -> None:
-    from flows.score import publish_list
+    from ewp.flows.score import publish_list
 
     model = _fitted(force, kind, feature_set)
     publish_list.fn(

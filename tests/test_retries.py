@@ -9,8 +9,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ewp.retry import is_transient
-from ewp.validation import ContractError
+from ewp.core.errors import ContractError
+from ewp.stores.retry import is_transient
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_only_transient_io_errors_are_transient(error: BaseException, transient:
 
 
 def test_io_tasks_retry_transient_errors_and_compute_tasks_never_retry() -> None:
-    from flows import common, score, train
+    from ewp.flows import common, score, train
 
     io_tasks = [
         common.prepare_export,
@@ -64,7 +64,7 @@ def test_a_transient_write_failure_is_retried(
 ) -> None:
     from prefect import flow
 
-    from flows import common
+    from ewp.flows import common
 
     attempts: list[Path] = []
     write_quarantine = common.write_quarantine
@@ -95,7 +95,7 @@ def test_a_logic_error_is_not_retried(
 ) -> None:
     from prefect import flow
 
-    from flows import common
+    from ewp.flows import common
 
     attempts: list[Path] = []
 
@@ -129,7 +129,7 @@ class _Registry:
         return "model"
 
     def champion(self):
-        from ewp.tracking import ChampionInfo
+        from ewp.stores.tracking import ChampionInfo
 
         return ChampionInfo(
             version="3", run_id="r1", model_uri="models:/m-1", tags={"model_id": "sc-1"}
@@ -141,8 +141,8 @@ def test_a_busy_mlflow_store_is_retried_and_a_missing_champion_is_not(
 ) -> None:
     from prefect import flow
 
-    from ewp.tracking import NoChampionError
-    from flows.score import load_champion
+    from ewp.flows.score import load_champion
+    from ewp.stores.tracking import NoChampionError
 
     task = load_champion.with_options(retry_delay_seconds=0)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.atomic import csv_text
-from ewp.config import ReviewConfig
-from ewp.flags import REVIEW_COLUMNS, flag_id
-from ewp.review import DecisionConflict, ReviewError, ReviewStore, default_url
+from ewp.core.atomic import csv_text
+from ewp.core.config import ReviewConfig
+from ewp.models.flags import REVIEW_COLUMNS, flag_id
+from ewp.stores.review import DecisionConflict, ReviewError, ReviewStore, default_url
 
 ALLOWED = ReviewConfig().decisions
 NOW = datetime(2025, 3, 3, 9, 30, tzinfo=UTC)
@@ -482,7 +482,7 @@ def test_suppression_rule_worked_by_hand(tmp_path: Path) -> None:
 def test_ewp_review_decide_replaces_a_decision_only_against_its_version(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from ewp.cli import app
+    from ewp.cli.commands import app
 
     home = tmp_path / "home"
     store = ReviewStore(default_url(home))

@@ -27,9 +27,9 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from ewp.access import LOGIN_ATTEMPTS, AccessError, LoginLimits, LoginRefused, WorkspaceStore
-from ewp.config import ReviewConfig
-from ewp.review import DecisionConflict, ReviewStore
+from ewp.core.config import ReviewConfig
+from ewp.stores.access import LOGIN_ATTEMPTS, AccessError, LoginLimits, LoginRefused, WorkspaceStore
+from ewp.stores.review import DecisionConflict, ReviewStore
 from tests.test_review import fid, flag_list
 
 ALLOWED = ReviewConfig().decisions

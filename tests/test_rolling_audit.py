@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import Config, FairnessConfig
-from ewp.contract import ForceData
-from models.fairness import TREND_COLUMNS, rolling_audit
+from ewp.core.config import Config, FairnessConfig
+from ewp.core.contract import ForceData
+from ewp.models.fairness import TREND_COLUMNS, rolling_audit
 
 MONDAYS = [
     dt.date(2024, 12, 9),
@@ -122,7 +122,7 @@ def _published() -> pd.DataFrame:
 
 
 def test_the_window_covers_the_configured_weeks_and_needs_enough_of_them() -> None:
-    from flows.audit import weekly_rolling_audit
+    from ewp.flows.audit import weekly_rolling_audit
 
     config = Config(
         fairness=ETHNICITY.model_copy(update={"rolling_weeks": 3, "rolling_min_weeks": 3})
@@ -137,7 +137,7 @@ def test_the_window_covers_the_configured_weeks_and_needs_enough_of_them() -> No
 
 
 def test_the_weekly_audit_shows_the_pooled_weeks_with_rates_per_1000_and_a_trend() -> None:
-    from reports.audit import render_audit_report
+    from ewp.reports.audit import render_audit_report
 
     result = rolling_audit(_weeks(), config=ETHNICITY, seed=1)
     html = render_audit_report(

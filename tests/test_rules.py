@@ -1,4 +1,4 @@
-"""Tests for models.rules on hand-built frames: exact flags, boundaries, tie-breaks, rates."""
+"""Tests for ewp.models.rules on hand-built frames: exact flags, boundaries, tie-breaks, rates."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from models.rules import CountRanker, PeerOutlierRule, ThresholdRule
+from ewp.models.rules import CountRanker, PeerOutlierRule, ThresholdRule
 
 # --- ThresholdRule ------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Tests for models.sampling (negative subsampling) and models.inputs.validate_weights."""
+"""Tests for ewp.models.sampling (negative subsampling) and ewp.models.inputs.validate_weights."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import models.sampling
-from models.inputs import validate_weights
-from models.sampling import negative_subsample
+import ewp.models.sampling
+from ewp.models.inputs import validate_weights
+from ewp.models.sampling import negative_subsample
 
 TINY = np.array([0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
 
@@ -34,7 +34,7 @@ def test_tiny_example_keeps_both_positives_and_the_drawn_negatives():
 
 
 def test_module_docstring_example_runs():
-    result = doctest.testmod(models.sampling, raise_on_error=False)
+    result = doctest.testmod(ewp.models.sampling, raise_on_error=False)
     assert result.attempted >= 4 and result.failed == 0
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.naive import naive_features
-from benchmarks.sql import duckdb_available, sql_features
-from ewp.config import (
+from ewp.benchmarks.naive import naive_features
+from ewp.benchmarks.sql import duckdb_available, sql_features
+from ewp.core.config import (
     ActivityFeatureConfig,
     Config,
     ConfigError,
@@ -21,13 +21,13 @@ from ewp.config import (
     RuntimeConfig,
     load_config,
 )
-from ewp.contract import ForceData
-from ewp.synthetic import generate_force
-from features.history import IndexedForce, build_features, feature_columns
-from features.matrix import FeatureMatrix
-from models.candidates import HistGBYardstick, scores_and_probabilities
-from models.rules import CountRanker
-from models.timechop import as_of_dates
+from ewp.core.contract import ForceData
+from ewp.core.timechop import as_of_dates
+from ewp.data.synthetic import generate_force
+from ewp.features.history import IndexedForce, build_features, feature_columns
+from ewp.features.matrix import FeatureMatrix
+from ewp.models.candidates import HistGBYardstick, scores_and_probabilities
+from ewp.models.rules import CountRanker
 from tests.builders import make_force
 
 CONFIG = FeatureConfig()

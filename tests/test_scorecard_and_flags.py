@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from ewp.flags import REVIEW_COLUMNS, build_flag_list, flag_id
-from models.explain import top_reasons
-from models.sampling import negative_subsample
-from models.scorecard import ScorecardClassifier
+from ewp.models.explain import top_reasons
+from ewp.models.flags import REVIEW_COLUMNS, build_flag_list, flag_id
+from ewp.models.sampling import negative_subsample
+from ewp.models.scorecard import ScorecardClassifier
 
 
 def planted(n: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -157,7 +157,7 @@ def test_top_reasons_skip_interaction_terms_and_refuse_unknown_terms() -> None:
 
 
 def test_model_features_are_the_fitted_names() -> None:
-    from models.explain import model_features
+    from ewp.models.explain import model_features
 
     X = pd.DataFrame({"notices_365d": [0.0, 1, 2, 3], "open_cases": [1.0, 0, 1, 0]})
     model = ScorecardClassifier().fit(X[["open_cases", "notices_365d"]], np.array([0, 0, 1, 1]))
@@ -167,8 +167,8 @@ def test_model_features_are_the_fitted_names() -> None:
 
 
 def test_select_flags_breaks_ties_by_officer_id_whatever_the_row_order() -> None:
-    from ewp.config import ScoringConfig
-    from ewp.flags import select_flags
+    from ewp.core.config import ScoringConfig
+    from ewp.models.flags import select_flags
 
     scored = pd.DataFrame(
         {"officer_id": ["C", "A", "B", "D"], "unit": "U", "score": [0.5, 0.9, 0.5, 0.1]}
@@ -183,9 +183,9 @@ def test_select_flags_breaks_ties_by_officer_id_whatever_the_row_order() -> None
 def test_select_flags_draws_the_list_the_evaluation_measured() -> None:
     """With a ranking score and seeded tie keys, the published list is ``draw_list``'s: a
     rule's flags first, then its continuation, ties by the key, never by officer ID."""
-    from ewp.config import ScoringConfig
-    from ewp.flags import select_flags
-    from models.evaluation import draw_list, tie_break_keys
+    from ewp.core.config import ScoringConfig
+    from ewp.models.evaluation import draw_list, tie_break_keys
+    from ewp.models.flags import select_flags
 
     ids = np.array([f"O{i}" for i in range(8)])
     # A rule's probabilities take two values; its ranking score orders the rest.
@@ -252,8 +252,8 @@ def test_flag_list_carries_reasons_provenance_and_review_columns() -> None:
 
 
 def test_select_flags_caps_units_suppresses_and_cuts() -> None:
-    from ewp.config import ScoringConfig
-    from ewp.flags import select_flags
+    from ewp.core.config import ScoringConfig
+    from ewp.models.flags import select_flags
 
     scored = pd.DataFrame(
         {
@@ -275,7 +275,7 @@ def test_select_flags_caps_units_suppresses_and_cuts() -> None:
 
 
 def test_biggest_fall_names_the_term_that_lost_most() -> None:
-    from models.explain import biggest_fall
+    from ewp.models.explain import biggest_fall
 
     before = pd.DataFrame(
         {"a": [1.0, 0.5, 0.2], "a & b": [5.0, 0.0, 0.0], "b": [0.4, 0.5, 0.2]},
@@ -294,9 +294,9 @@ def test_biggest_fall_names_the_term_that_lost_most() -> None:
 
 
 def test_model_terms_weigh_what_each_kind_reads() -> None:
-    from models.candidates import EBMScorer, HistGBYardstick
-    from models.explain import model_terms
-    from models.rules import CountRanker, ThresholdRule
+    from ewp.models.candidates import EBMScorer, HistGBYardstick
+    from ewp.models.explain import model_terms
+    from ewp.models.rules import CountRanker, ThresholdRule
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(

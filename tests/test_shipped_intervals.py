@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import FeatureConfig, load_config
-from features.history import feature_columns
-from models.evaluation import curve_sizes, evaluate_split, pool_evaluations
+from ewp.core.config import FeatureConfig, load_config
+from ewp.features.history import feature_columns
+from ewp.models.evaluation import curve_sizes, evaluate_split, pool_evaluations
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 OFFICERS = 600

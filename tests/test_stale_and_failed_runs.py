@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ewp.config import Config, DataConfig, ScoringConfig
-from ewp.run_status import STATUS_FILE, failures, record_outcome
-from reports.weekly import StaleExport, render_weekly_report
+from ewp.core.config import Config, DataConfig, ScoringConfig
+from ewp.reports.weekly import StaleExport, render_weekly_report
+from ewp.stores.run_status import STATUS_FILE, failures, record_outcome
+from ewp.web import create_app
 from tests.test_weekly_report import sample_inputs
 from tests.web_builders import Clock, build_workspace
-from web import create_app
 
 TAKEN = dt.date(2021, 12, 31)
 REAL = Config(name="force", data=DataConfig(dir=Path("/srv/export")))
 
 
 def test_an_export_older_than_the_limit_on_the_day_of_the_run_is_stale() -> None:
-    from flows.score import check_export_age
+    from ewp.flows.score import check_export_age
 
     # Taken 2021-12-31, limit 35 days: 2022-02-04 is 35 days on, 2022-02-05 is 36.
     assert check_export_age(REAL, extracted_on=TAKEN, today=dt.date(2022, 2, 4)) is None
@@ -60,7 +60,7 @@ def test_outcomes_are_recorded_and_only_the_latest_failure_of_a_job_shows(tmp_pa
 def test_a_failed_scheduled_run_is_recorded_and_re_raised(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.schedule import WEEKLY_JOB, _recorded
+    from ewp.flows.schedule import WEEKLY_JOB, _recorded
 
     monkeypatch.setenv("EWP_HOME", str(tmp_path))  # as `ewp serve` sets it for its runs
     config = Config(name="force")

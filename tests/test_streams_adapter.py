@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ewp.adapters import IngestResult, MappingError, ingest, load_mapping
+from ewp.data.adapters import IngestResult, MappingError, ingest, load_mapping
 from tests.cpdp_quirks import STREAM_FILES, STREAM_TEXTS
 from tests.test_adapter_cpdp import MAPPING, counts, gzip_fixture, validated_quarantine, written
 

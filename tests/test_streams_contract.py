@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.config import Config
-from ewp.io import RawExport, read_raw_export, write_export
-from ewp.validation import ContractError, ValidationResult, validate_export
+from ewp.core.config import Config
+from ewp.core.errors import ContractError
+from ewp.data.io import RawExport, read_raw_export, write_export
+from ewp.data.validation import ValidationResult, validate_export
 from tests.test_validation import FILES, clean_tables
 
 CATEGORY_MAP = Config(taxonomy={"Rudeness": "discreditable_conduct"}).category_map()

@@ -7,11 +7,11 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from ewp.config import ActivityFeatureConfig, FeatureConfig
-from ewp.validation import ContractError
-from features.explanations import reason_sentence, risk_note
-from features.history import build_features, feature_columns
-from features.registry import feature_specs, render_reason
+from ewp.core.config import ActivityFeatureConfig, FeatureConfig
+from ewp.core.errors import ContractError
+from ewp.features.explanations import reason_sentence, risk_note
+from ewp.features.history import build_features, feature_columns
+from ewp.features.registry import feature_specs, render_reason
 from tests.builders import make_force
 
 POSTINGS = FeatureConfig(units_from_postings=True)
@@ -38,7 +38,7 @@ def units_by_date(config: FeatureConfig, force, dates: list[str]) -> dict[tuple[
 
 
 def test_unit_as_of_each_date_move_overlap_and_gap() -> None:
-    # The worked example of features.history ("Optional streams"); every roster unit is R.
+    # The worked example of ewp.features.history ("Optional streams"); every roster unit is R.
     force = make_force(
         officers=[
             {"officer_id": "mover", "joined_on": "2010-01-01", "unit": "R"},

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from ewp import contract, synthetic
-from ewp.synthetic import (
+from ewp.core import contract
+from ewp.data import synthetic
+from ewp.data.synthetic import (
     CALIBRATION_TARGETS,
     ETHNICITY_SHARES,
     GENDER_SHARES,

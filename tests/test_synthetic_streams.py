@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ewp.config import Config
-from ewp.io import read_raw_export, write_export
-from ewp.synthetic import SyntheticForce, generate_force
-from ewp.synthetic_streams import SyntheticStreams, generate_streams, stream_figures
-from ewp.validation import validate_export
-from flows.common import synthetic_folder
+from ewp.core.config import Config
+from ewp.data.io import read_raw_export, write_export
+from ewp.data.synthetic import SyntheticForce, generate_force
+from ewp.data.synthetic_streams import SyntheticStreams, generate_streams, stream_figures
+from ewp.data.validation import validate_export
+from ewp.flows.common import synthetic_folder
 
 
 @pytest.fixture(scope="module")

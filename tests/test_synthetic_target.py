@@ -1,17 +1,12 @@
-"""Tests of ``benchmarks.synthetic_target``: the champion's share of the history ceiling."""
+"""Tests of ``ewp.benchmarks.synthetic_target``: the champion's share of the history ceiling."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from benchmarks.synthetic_target import (
-    BEST_IN_HINDSIGHT,
-    ratio_table,
-    seed_table,
-    target_lists,
-)
-from ewp.config import load_config
+from ewp.benchmarks.synthetic_target import BEST_IN_HINDSIGHT, ratio_table, seed_table, target_lists
+from ewp.core.config import load_config
 
 
 def seeds_table() -> pd.DataFrame:

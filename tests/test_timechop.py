@@ -1,4 +1,4 @@
-"""Tests for models.timechop: exact as-of date lists, leak-free splits, clear errors."""
+"""Tests for ewp.core.timechop: exact as-of date lists, leak-free splits, clear errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.timechop import Split, SplitError, as_of_dates, make_splits
+from ewp.core.timechop import Split, SplitError, as_of_dates, make_splits
 
 MONDAY = 0
 

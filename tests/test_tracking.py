@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from ewp.tracking import (
+from ewp.models.scorecard import ScorecardClassifier
+from ewp.stores.tracking import (
     CHAMPION_ALIAS,
     REGISTERED_MODEL,
     VERSION_COLUMNS,
@@ -25,7 +26,6 @@ from ewp.tracking import (
     NoChampionError,
     Tracker,
 )
-from models.scorecard import ScorecardClassifier
 
 
 def _features(seed: int, rows: int = 300) -> tuple[pd.DataFrame, pd.Series]:

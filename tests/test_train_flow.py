@@ -58,7 +58,7 @@ def test_black_box_is_never_selected_and_champion_is_registered(trained) -> None
 
 
 def test_rerun_keeps_the_champion_and_registers_nothing_new(trained) -> None:
-    from ewp.tracking import tracker_for
+    from ewp.stores.tracking import tracker_for
 
     home, first, second = trained
     assert second.model_id == first.model_id
@@ -81,7 +81,7 @@ def test_selected_model_is_audited_on_every_test_block(trained) -> None:
 
 
 def test_evaluate_prints_the_champions_share_of_the_ceiling_and_the_oracle(trained) -> None:
-    from ewp import cli
+    from ewp.cli import commands as cli
 
     _, first, _ = trained
     precision = first.selection.set_index("candidate")["mean_precision"]
@@ -129,7 +129,7 @@ def test_selection_is_at_the_published_list_with_a_curve_around_it(trained) -> N
 
 
 def test_evaluate_prints_the_selection_with_intervals_curve_and_report(trained) -> None:
-    from ewp import cli
+    from ewp.cli import commands as cli
 
     _, first, _ = trained
     with cli.console.capture() as captured:
@@ -148,7 +148,7 @@ def test_evaluate_prints_the_selection_with_intervals_curve_and_report(trained) 
 def test_the_gate_compares_with_the_rule_and_its_findings_are_recorded_everywhere(
     trained,
 ) -> None:
-    from ewp.tracking import tracker_for
+    from ewp.stores.tracking import tracker_for
 
     home, first, _ = trained
     selection = first.selection.set_index("candidate")

@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.config import Config
-from ewp.io import RawExport, read_export_manifest
-from ewp.validation import (
+from ewp.core.config import Config
+from ewp.core.errors import ContractError
+from ewp.data.io import RawExport, read_export_manifest
+from ewp.data.validation import (
     QUARANTINE_COLUMNS,
     SUMMARY_COLUMNS,
-    ContractError,
     ExportDate,
     ValidationResult,
     infer_last_day,

@@ -21,10 +21,13 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from ewp.access import LoginLimits, WorkspaceStore
-from ewp.cli import app as cli
-from features.explanations import officer_timelines
-from reports.weekly import officer_history
+from ewp.cli.commands import app as cli
+from ewp.features.explanations import officer_timelines
+from ewp.reports.weekly import officer_history
+from ewp.stores.access import LoginLimits, WorkspaceStore
+from ewp.web import create_app
+from ewp.web.app import ROUTERS
+from ewp.web.runs import read_timelines
 from tests.builders import make_force
 from tests.web_builders import (
     EARLIER,
@@ -38,9 +41,6 @@ from tests.web_builders import (
     fid,
     flag_frame,
 )
-from web import create_app
-from web.app import ROUTERS
-from web.runs import read_timelines
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 A_FLAG = fid("OFF000101")  # Borough 01, rank 1 this week

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from ewp.access import WorkspaceStore
+from ewp.stores.access import WorkspaceStore
+from ewp.web import create_app
 from tests.web_builders import NOW, PASSWORD, Clock, build_workspace, fid
-from web import create_app
 
 README_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 860}

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ewp.access import WorkspaceStore
+from ewp.stores.access import WorkspaceStore
+from ewp.web import create_app
 from tests.test_web import login, redirected_to_login
 from tests.web_builders import NOW, PASSWORD, Clock, Workspace, build_workspace
-from web import create_app
 
 PAGE = (
     "<!DOCTYPE html><html><head><title>OFFICIAL-SENSITIVE</title></head><body>"

@@ -15,7 +15,7 @@ from tests.conftest import SMALL_TRAIN
 
 @pytest.fixture(scope="module")
 def weekly(small_trained, tmp_path_factory: pytest.TempPathFactory):
-    from flows.score import score_flow
+    from ewp.flows.score import score_flow
 
     home = small_trained.home
     first = score_flow(SMALL_TRAIN, home)
@@ -61,8 +61,8 @@ def test_weekly_list_is_dated_monday_and_fully_published(weekly) -> None:
 
 
 def test_rerun_same_week_is_identical_and_adds_no_rows(weekly) -> None:
-    from ewp.review import ReviewStore
-    from flows.common import review_url
+    from ewp.flows.common import review_url
+    from ewp.stores.review import ReviewStore
 
     home, first, first_bytes, rerun, _ = weekly
     assert rerun.new_flags == first.new_flags == first.flagged  # new to the list, both times
@@ -77,8 +77,8 @@ def test_rerun_same_week_is_identical_and_adds_no_rows(weekly) -> None:
 def test_reviewed_officer_is_suppressed_next_week(weekly) -> None:
     from typer.testing import CliRunner
 
-    from ewp.cli import app
-    from flows.score import score_flow
+    from ewp.cli.commands import app
+    from ewp.flows.score import score_flow
 
     home, first, _, _, config_file = weekly
     flags = pd.read_csv(first.flags_csv, keep_default_na=False)
@@ -145,7 +145,7 @@ def test_reviewed_officer_is_suppressed_next_week(weekly) -> None:
 
 
 def test_schedules_are_monday_six_and_monthly_in_london(tmp_path: Path) -> None:
-    from flows.schedule import deployments
+    from ewp.flows.schedule import deployments
 
     weekly_d, monthly_d, oversight_d, monitor_d = deployments(None)
     assert weekly_d.name == "weekly-scoring" and monthly_d.name == "monthly-retraining"
@@ -163,7 +163,7 @@ def test_schedules_are_monday_six_and_monthly_in_london(tmp_path: Path) -> None:
 def test_weekly_list_has_a_fairness_audit_and_ewp_audit_reruns_it(weekly) -> None:
     from typer.testing import CliRunner
 
-    from ewp.cli import app
+    from ewp.cli.commands import app
 
     home, first, _, _, config_file = weekly
     audit_html = first.run_dir / "audit.html"
@@ -196,8 +196,8 @@ FULL_TAGS = {
 
 
 def test_what_a_score_means_is_read_from_the_registered_version() -> None:
-    from ewp.config import Config, ScoringConfig
-    from flows.score import score_meaning
+    from ewp.core.config import Config, ScoringConfig
+    from ewp.flows.score import score_meaning
 
     meaning = score_meaning(Config(name="x"), FULL_TAGS)
     assert (meaning.label, meaning.list_size, meaning.precision) == (
@@ -226,9 +226,9 @@ def test_what_a_score_means_is_read_from_the_registered_version() -> None:
 
 
 def test_a_model_registered_before_these_tags_still_scores_with_a_note() -> None:
-    from ewp.config import Config
-    from features.explanations import label_in_words
-    from flows.score import score_meaning
+    from ewp.core.config import Config
+    from ewp.features.explanations import label_in_words
+    from ewp.flows.score import score_meaning
 
     config = Config(name="x")
     meaning = score_meaning(config, {"model_id": "scorecard-1"})
@@ -247,10 +247,10 @@ def test_a_model_registered_before_these_tags_still_scores_with_a_note() -> None
 def test_report_carries_the_gate_findings_and_the_audit_pools_earlier_weeks(
     weekly, tmp_path: Path
 ) -> None:
-    from ewp.tracking import tracker_for
-    from features.history import build_features
-    from flows.audit import audit_weekly_list
-    from flows.common import prepare_export, validate
+    from ewp.features.history import build_features
+    from ewp.flows.audit import audit_weekly_list
+    from ewp.flows.common import prepare_export, validate
+    from ewp.stores.tracking import tracker_for
 
     home, first, _, _, _ = weekly
     # The champion's findings (recorded when it was selected) are in the report's methods.

@@ -10,11 +10,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ewp.config import FeatureConfig, ReviewConfig
-from ewp.flags import flag_id
-from features.explanations import TIMELINE_COLUMNS
-from features.registry import feature_specs
-from reports.weekly import MARKING, render_weekly_report
+from ewp.core.config import FeatureConfig, ReviewConfig
+from ewp.features.explanations import TIMELINE_COLUMNS
+from ewp.features.registry import feature_specs
+from ewp.models.flags import flag_id
+from ewp.reports.weekly import MARKING, render_weekly_report
 
 AS_OF = "2026-11-23"
 MODEL = "scorecard-3f9a1c2b4d5e"
@@ -351,7 +351,7 @@ def test_same_inputs_give_byte_identical_html_whatever_the_row_order(html: str) 
 
 
 def test_rejected_records_are_counted_by_table_and_audit_only_officers_named() -> None:
-    from reports.weekly import count_rejections
+    from ewp.reports.weekly import count_rejections
 
     quarantine = pd.DataFrame(
         {
@@ -381,7 +381,7 @@ def test_rejected_records_are_counted_by_table_and_audit_only_officers_named() -
 
 
 def test_no_rejections_say_so_and_none_given_says_nothing() -> None:
-    from reports.weekly import count_rejections
+    from ewp.reports.weekly import count_rejections
 
     empty = count_rejections(pd.DataFrame({"table": [], "reason": []}))
     assert empty.total == 0 and empty.audit_only_officers == 0
@@ -391,7 +391,7 @@ def test_no_rejections_say_so_and_none_given_says_nothing() -> None:
 
 
 def test_the_score_chart_counts_each_bin_and_places_the_cut_off() -> None:
-    from reports.weekly import FLAGGED_COLOUR, OTHER_COLOUR, score_chart
+    from ewp.reports.weekly import FLAGGED_COLOUR, OTHER_COLOUR, score_chart
 
     chart = score_chart([0.001, 0.003, 0.004, 0.3], cutoff=0.3, listed=1)
     assert [bar.count for bar in chart.bars] == ["1", "2", "0", "0", "0", "0", "0", "1", "0"]
@@ -411,7 +411,7 @@ def test_the_score_chart_counts_each_bin_and_places_the_cut_off() -> None:
 
 
 def test_what_a_score_means_states_the_label_the_hit_rate_and_the_chart() -> None:
-    from reports.weekly import ScoreMeaning
+    from ewp.reports.weekly import ScoreMeaning
 
     meaning = ScoreMeaning(
         label="a notice for a serious matter (sexual misconduct), within 12 months",
@@ -438,7 +438,7 @@ def test_what_a_score_means_states_the_label_the_hit_rate_and_the_chart() -> Non
 
 
 def test_a_missing_hit_rate_is_said_and_the_report_still_renders() -> None:
-    from reports.weekly import ScoreMeaning
+    from ewp.reports.weekly import ScoreMeaning
 
     meaning = ScoreMeaning(
         label="an allegation proven, within 12 months",
@@ -477,7 +477,7 @@ def test_dropped_officers_are_listed_with_why() -> None:
 
 
 def test_score_bars_are_on_a_log_scale_so_a_few_officers_still_show() -> None:
-    from reports.weekly import SCORE_CHART_HEIGHT, score_chart
+    from ewp.reports.weekly import SCORE_CHART_HEIGHT, score_chart
 
     chart = score_chart([0.015] * 26_851 + [0.6] * 6, cutoff=0.6, listed=6)
     tallest, top = chart.bars[3], chart.bars[8]  # 0.01-0.02 and 0.5-1

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.config import DataConfig, ReviewConfig
+from ewp.core.config import DataConfig, ReviewConfig
 from tests.conftest import SMALL_TRAIN
 
 
@@ -33,7 +33,7 @@ def _rewrite(path: Path, row: int, column: str, value: str) -> str:
 
 @pytest.fixture(scope="module")
 def faulty(small_trained, tmp_path_factory: pytest.TempPathFactory):
-    from flows.score import score_flow
+    from ewp.flows.score import score_flow
 
     root = tmp_path_factory.mktemp("faulty")
     (source,) = (small_trained.home / "synthetic").glob("*/export")

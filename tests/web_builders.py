@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ewp.access import WorkspaceStore
-from ewp.config import ReviewConfig
-from ewp.flags import flag_id
-from features.explanations import TIMELINE_COLUMNS
-from web.settings import WebSettings
+from ewp.core.config import ReviewConfig
+from ewp.features.explanations import TIMELINE_COLUMNS
+from ewp.models.flags import flag_id
+from ewp.stores.access import WorkspaceStore
+from ewp.web.settings import WebSettings
 
 NOW = dt.datetime(2025, 1, 15, 9, 0, tzinfo=dt.UTC)
 LATEST = "2025-01-13"

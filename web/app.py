@@ -15,15 +15,15 @@ Access rules (who sees what)
       Reviewers also read each week's fairness audit and model card: the weekly report tells
       them to read the audit before acting on a flag, and both are aggregates (no officer).
     * ``auditor``: the weeks, each week's fairness audit (aggregates, small cells suppressed)
-      and model card, and the oversight reports (``web.oversight``, reviewers too); never an
+      and model card, and the oversight reports (``ewp.web.oversight``, reviewers too); never an
       officer card (403).
       and model card; never an officer card (403).
-    * ``analyst`` (the data team) and ``auditor``: the monitoring pages (``web.monitor``).
+    * ``analyst`` (the data team) and ``auditor``: the monitoring pages (``ewp.web.monitor``).
     * ``admin``: accounts and unit assignments, the whole audit trail and the access log; no
       officer cards, audits or model cards (403): administering accounts needs none of them.
 
 Sessions, CSRF, logins
-    A login starts a server-side session (``ewp.access``); the signed session cookie
+    A login starts a server-side session (``ewp.stores.access``); the signed session cookie
     (Starlette's ``SessionMiddleware``, ``SameSite=Strict``, ``HttpOnly``) carries the session
     token and a per-session CSRF token. Every POST must carry that CSRF token in its form, or
     is refused with 403 before anything else happens. Sessions end after ``session_idle``
@@ -61,15 +61,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from ewp import run_status
-from ewp.access import ROLES, AccessError, AccessOutcome, LoginRefused, User, WorkspaceStore
-from ewp.atomic import csv_text
-from ewp.review import CurrentDecision, DecisionConflict, ReviewError
-from reports.weekly import CHART_YEARS, MARKING, chart_legend, officer_history
-from web import runs
-from web.monitor import monitor_router
-from web.oversight import oversight_router
-from web.settings import WebSettings
+from ewp.core.atomic import csv_text
+from ewp.reports.weekly import CHART_YEARS, MARKING, chart_legend, officer_history
+from ewp.stores import run_status
+from ewp.stores.access import ROLES, AccessError, AccessOutcome, LoginRefused, User, WorkspaceStore
+from ewp.stores.review import CurrentDecision, DecisionConflict, ReviewError
+from ewp.web import runs
+from ewp.web.monitor import monitor_router
+from ewp.web.oversight import oversight_router
+from ewp.web.settings import WebSettings
 
 SESSION_COOKIE = "ewp_workspace"
 PUBLIC_PATHS = frozenset({"/login"})
@@ -241,7 +241,7 @@ def _add_error_pages(
 # -- rendering -----------------------------------------------------------------------------
 
 # Markdown constructs a model card never uses; off, so a card file can render no tag or link
-# of its own (``reports.model_card`` escapes every value too).
+# of its own (``ewp.reports.model_card`` escapes every value too).
 _CARD_OFF = {
     "preprocessors": ("html_block",),
     "inlinePatterns": (
@@ -414,7 +414,7 @@ class _Pages:
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
         self.env = jinja2.Environment(
-            loader=jinja2.PackageLoader("web", "templates"),
+            loader=jinja2.PackageLoader("ewp.web", "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,

@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ewp.access import User
-from ewp.health import MONITOR_PREFIX, read_health
-from web.settings import WebSettings
+from ewp.stores.access import User
+from ewp.stores.health import MONITOR_PREFIX, read_health
+from ewp.web.settings import WebSettings
 
-MONITOR_HTML = "monitor.html"  # written by flows.monitor.monitor_flow
+MONITOR_HTML = "monitor.html"  # written by ewp.flows.monitor.monitor_flow
 MONITOR_ROLES = ("analyst", "auditor")
 
 

@@ -1,6 +1,6 @@
 """The workspace's oversight pages: the monthly oversight reports (``ewp oversight``).
 
-A router of its own, included by ``web.app.create_app``: ``/oversight`` lists the reports in
+A router of its own, included by ``ewp.web.app.create_app``: ``/oversight`` lists the reports in
 the config's run folders (``oversight-<as-of>/oversight.html``), ``/oversight/<as-of>`` shows
 one, with a bar leading back to the workspace. The reports hold aggregates and pseudonyms only
 (no officer identifier), so reviewers and auditors read them, as they read the fairness audits;
@@ -17,10 +17,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from web.settings import WebSettings
+from ewp.web.settings import WebSettings
 
 FOLDER_PREFIX = "oversight-"
-REPORT = "oversight.html"  # written by flows.oversight
+REPORT = "oversight.html"  # written by ewp.flows.oversight
 BACK_BAR = (
     '<p style="margin:0;padding:0.4rem 1rem;background:#eef5fb">'
     '<a href="/oversight">Back to the workspace</a></p>'

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ewp.atomic import read_csv
-from features.explanations import TIMELINE_COLUMNS
+from ewp.core.atomic import read_csv
+from ewp.features.explanations import TIMELINE_COLUMNS
 
-TIMELINES_CSV = "timelines.csv"  # written by flows.score.publish_list
-AUDIT_HTML = "audit.html"  # written by flows.audit.write_audit
+TIMELINES_CSV = "timelines.csv"  # written by ewp.flows.score.publish_list
+AUDIT_HTML = "audit.html"  # written by ewp.flows.audit.write_audit
 MODEL_CARD = "model_card.md"
 MANIFEST = "manifest.json"
 
@@ -33,7 +33,7 @@ def run_folder(runs_dir: Path, as_of: dt.date) -> Path | None:
 
 
 def read_timelines(folder: Path | None) -> pd.DataFrame | None:
-    """The run's ``timelines.csv`` typed as ``features.explanations.officer_timelines`` gives
+    """The run's ``timelines.csv`` typed as ``ewp.features.explanations.officer_timelines`` gives
     it, or None when the run has none (written before the workspace existed)."""
     if folder is None or not (folder / TIMELINES_CSV).is_file():
         return None

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ewp.access import LoginLimits
-from ewp.config import Config
-from ewp.review import default_url
-from ewp.settings import store_folder
+from ewp.core.config import Config
+from ewp.core.settings import store_folder
+from ewp.stores.access import LoginLimits
+from ewp.stores.review import default_url
 
 SECRET_ENV = "EWP_WEB_SECRET"
 SECRET_FILE = "web-secret"

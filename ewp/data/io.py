@@ -1,6 +1,6 @@
 """Reading a force's export as raw text, and writing exports and quarantine reports.
 
-File I/O only: what the rows mean and whether they are valid is ``ewp.validation``'s job.
+File I/O only: what the rows mean and whether they are valid is ``ewp.data.validation``'s job.
 
 * ``read_raw_export`` reads the three tables (``officers``, ``notices``, ``outcomes``), and the
   optional streams (``postings``, ``activity``) when the export has them, each from
@@ -15,7 +15,7 @@ File I/O only: what the rows mean and whether they are valid is ``ewp.validation
   half-written file).
 * ``write_quarantine`` writes the quarantine report as CSV, likewise.
 
-Every CSV is written through ``ewp.atomic.write_csv``, so a cell a spreadsheet would run as a
+Every CSV is written through ``ewp.core.atomic.write_csv``, so a cell a spreadsheet would run as a
 formula is written with a leading ``'``; ``read_raw_export`` removes it again from CSV tables,
 so an export ewp wrote (``ewp ingest``, the synthetic force) reads back exactly.
 """
@@ -39,8 +39,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ewp.atomic import atomic_path, spreadsheet_restored, write_csv
-from ewp.contract import (
+from ewp.core.atomic import atomic_path, spreadsheet_restored, write_csv
+from ewp.core.contract import (
     ACTIVITY,
     COLUMNS,
     NOTICES,
@@ -50,7 +50,7 @@ from ewp.contract import (
     STREAMS,
     TABLES,
 )
-from ewp.validation import ContractError
+from ewp.core.errors import ContractError
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
 
@@ -93,7 +93,7 @@ def read_raw_export(data_dir: Path) -> RawExport:
     """Read the three tables of the export in ``data_dir`` as text, and the optional streams
     (``postings``, ``activity``) it has: a stream without a file is absent from the result.
 
-    A CSV cell written spreadsheet-safe (``'=…``, see ``ewp.atomic``) is read as the value it
+    A CSV cell written spreadsheet-safe (``'=…``, see ``ewp.core.atomic``) is read as the value it
     stands for (``=…``). An ``export.json`` beside the tables gives the day the export was
     taken (``{"extracted_on": "YYYY-MM-DD"}``). Raises ``ContractError`` naming the file when a
     table is missing, ambiguous or unreadable (not UTF-8, not CSV, a damaged gzip or Parquet
@@ -209,7 +209,8 @@ def read_ground_truth(export_dir: Path) -> pd.DataFrame | None:
 
 
 def write_quarantine(quarantine: pd.DataFrame, path: Path) -> Path:
-    """Write the quarantine report (see ``ewp.validation``) to ``path`` as CSV; return ``path``.
+    """Write the quarantine report (see ``ewp.data.validation``) to ``path`` as CSV; return
+    ``path``.
 
     Deterministic and atomic like ``write_export``; the parent directory is created if needed.
     """

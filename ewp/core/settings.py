@@ -41,7 +41,7 @@ def data_home(configured: Path, *, override: Path | None = None) -> Path:
 def project_folder() -> Path | None:
     """The ewp checkout this ewp runs from (an editable install, as ``make install`` makes),
     or None for an installed package."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     is_checkout = (root / "pyproject.toml").is_file() and (root / "configs").is_dir()
     return root if is_checkout else None
 

@@ -15,7 +15,7 @@ decided so far: a case is proven once any of its allegations is. Dates in ``UNKN
 be blank, meaning unknown, and are never invented.
 
 This module holds only names and vocabularies, so that validation, the synthetic generator,
-the feature code and the adapters all agree on them. Validation lives in ``ewp.validation``.
+the feature code and the adapters all agree on them. Validation lives in ``ewp.data.validation``.
 
 Protected attributes (``ethnicity``, ``gender``, ``birth_year``) are part of the officers table
 for the fairness audit only; ``AUDIT_ONLY_COLUMNS`` names them so the feature code can refuse

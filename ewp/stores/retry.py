@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import exc as sa_exc
 
-from ewp.tracking import is_transient_mlflow_error
+from ewp.stores.tracking import is_transient_mlflow_error
 
 # OSErrors that waiting does not cure: a wrong path or permission is a setup error.
 PERMANENT_OS_ERRORS: tuple[type[OSError], ...] = (

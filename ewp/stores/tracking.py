@@ -9,7 +9,7 @@ Registry: every published candidate becomes a version of ``REGISTERED_MODEL``; t
 serves flags carries the ``CHAMPION_ALIAS`` alias, and each promotion records its reason and who
 made it as version tags.
 
-Officer identifiers never reach MLflow (see ``ewp.pseudonym``): params, metrics and tags are
+Officer identifiers never reach MLflow (see ``ewp.stores.pseudonym``): params, metrics and tags are
 about the model and the data snapshot, artifacts are the model, its feature list, scorecard,
 config, model card and aggregate tables. As a boundary guard, every text, param, tag, metric
 name and table passing through a ``Tracker`` built with a ``Pseudonymiser`` is scrubbed of the
@@ -39,10 +39,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from ewp.atomic import csv_text
-from ewp.config import Config
-from ewp.pseudonym import IDENTIFIER_COLUMNS, IDENTIFIER_LIST_COLUMNS, Pseudonymiser
-from ewp.settings import default_tracking_uri, store_folder
+from ewp.core.atomic import csv_text
+from ewp.core.config import Config
+from ewp.core.settings import default_tracking_uri, store_folder
+from ewp.stores.pseudonym import IDENTIFIER_COLUMNS, IDENTIFIER_LIST_COLUMNS, Pseudonymiser
 
 # What a logged model needs to load elsewhere; listing it saves MLflow seconds of inference.
 MODEL_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "ewp"]
@@ -63,8 +63,8 @@ VERSION_COLUMNS = [
     "promotion_reason",
 ]
 
-# Version tags the weekly report reads back (``flows.score.score_meaning``), written by the
-# train flow (``flows.train.weekly_list_tags``): the label in words and the back-tested hit
+# Version tags the weekly report reads back (``ewp.flows.score.score_meaning``), written by the
+# train flow (``ewp.flows.train.weekly_list_tags``): the label in words and the back-tested hit
 # rate at the list size the scoring config publishes.
 LABEL_TAG = "label"
 # The first and last as-of dates the registered model trained on ("2019-01-01 to 2021-12-01"):
@@ -376,7 +376,7 @@ class Tracker:
         if identifiers and self.pseudonymiser is None:
             raise ValueError(
                 f"{name}: column(s) {', '.join(identifiers)} hold officer identifiers; a Tracker "
-                "logs them only with a pseudonymiser (see ewp.pseudonym)"
+                "logs them only with a pseudonymiser (see ewp.stores.pseudonym)"
             )
         if self.pseudonymiser is not None:
             table = self.pseudonymiser.frame(table)
@@ -418,7 +418,7 @@ class Tracker:
 
 def tracker_for(config: Config, home: Path, pseudonymiser: Pseudonymiser | None = None) -> Tracker:
     """The MLflow tracker for a config: its URI, or the SQLite store in the config's store
-    folder (``ewp.settings.store_folder``); ``pseudonymiser`` guards what it logs (see the
+    folder (``ewp.core.settings.store_folder``); ``pseudonymiser`` guards what it logs (see the
     module docstring)."""
     folder = store_folder(home, config.store)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Validate a raw export against the input contract, quarantining the records that fail.
 
-``validate_export`` takes the all-text tables of a ``RawExport`` (see ``ewp.io``) and returns
+``validate_export`` takes the all-text tables of a ``RawExport`` (see ``ewp.data.io``) and returns
 a ``ValidationResult``: the typed records that passed every check (``ForceData``), one
 quarantine row per rejected record, and a per-table summary whose counts add up
 (``read == accepted + quarantined``). The counts are taken independently (records read, typed
@@ -25,7 +25,7 @@ Two kinds of problem:
 **The export date** (``ExportDate``): the day the export was taken; a knowledge date on or
 after it cannot have been known then, so its record is quarantined. It is, in this order: the
 one given (``data.extracted_on`` in the config), the one written with the export
-(``extracted_on`` in ``export.json`` beside the tables, read by ``ewp.io``), or inferred from
+(``extracted_on`` in ``export.json`` beside the tables, read by ``ewp.data.io``), or inferred from
 the data by a rule one mistyped date cannot move (``infer_last_day``): the day after the
 latest knowledge date, once a few dates standing far beyond the rest are set aside. The result
 says which, and why.
@@ -55,7 +55,7 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
-from ewp.contract import (
+from ewp.core.contract import (
     ACTIVITY,
     ACTIVITY_KINDS,
     COLUMNS,
@@ -73,9 +73,10 @@ from ewp.contract import (
     UNKNOWN_DATES,
     ForceData,
 )
+from ewp.core.errors import ContractError
 
 if TYPE_CHECKING:
-    from ewp.io import RawExport
+    from ewp.data.io import RawExport
 
 QUARANTINE_COLUMNS: tuple[str, ...] = (
     "table",
@@ -190,13 +191,6 @@ _DATE_PATTERN = (
 )
 _YEAR_PATTERN = r"\d{4}(?:\.0+)?"
 _LEVEL_PATTERN = r"\d{1,2}(?:\.0+)?"
-
-
-class ContractError(ValueError):
-    """An export that cannot be validated at all (a table or a required column is missing).
-
-    The message names the file and the field.
-    """
 
 
 class AccountingError(RuntimeError):
@@ -615,7 +609,7 @@ def _activity_checks(column: str, kinds: tuple[str, ...]) -> list[pa.Check]:
 
 def _value_required(table: str, column: str) -> bool:
     """A required column's value must be filled in, except a date that may be unknown
-    (``ewp.contract.UNKNOWN_DATES``: blank = unknown, and checks comparing it are skipped)."""
+    (``ewp.core.contract.UNKNOWN_DATES``: blank = unknown, and checks comparing it are skipped)."""
     return column in COLUMNS[table][0] and column not in UNKNOWN_DATES[table]
 
 

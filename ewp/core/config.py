@@ -21,12 +21,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from ewp.contract import ACTIVITY_KINDS, CATEGORIES, SERIOUS_CATEGORIES, SOURCES
-from models.timechop import SplitError, as_of_dates, make_splits
+from ewp.core.contract import ACTIVITY_KINDS, CATEGORIES, SERIOUS_CATEGORIES, SOURCES
+from ewp.core.timechop import SplitError, as_of_dates, make_splits
 
 PositiveInt = Annotated[int, Field(gt=0)]
 # The configs shipped with ewp (default, demo, Chicago, mappings/).
-SHIPPED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DEMO_CONFIG = SHIPPED_CONFIGS / "demo.yaml"
 
 # Kinds whose candidates flag officers: each gives a list size, its own flag volume.
@@ -63,7 +63,8 @@ class SyntheticConfig(_Frozen):
     reporting_bias: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"Black": 0.81, "Asian": 0.55, "Mixed": 0.41}
     )
-    # Also write the optional streams (postings, use-of-force reports; ewp/synthetic_streams.py).
+    # Also write the optional streams (postings, use-of-force reports;
+    # ewp/data/synthetic_streams.py).
     streams: bool = False
 
     @model_validator(mode="after")
@@ -391,7 +392,7 @@ class ReviewConfig(_Frozen):
     )
 
 
-# The fairness metrics the audit computes (Aequitas definitions, ``models.fairness``): flag
+# The fairness metrics the audit computes (Aequitas definitions, ``ewp.models.fairness``): flag
 # metrics need only the list, label metrics the outcomes too. The gate may check any of them.
 FairnessMetric = Literal[
     "flag_rate",

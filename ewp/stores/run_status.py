@@ -2,7 +2,7 @@
 
 ``ewp serve`` runs the weekly scoring and the monthly retraining unattended. A run that fails
 must not go unnoticed until someone opens Prefect's UI: the scheduled flows
-(``flows.schedule``) record each outcome in ``<home>/runs/<config>/scheduled-runs.json``, and
+(``ewp.flows.schedule``) record each outcome in ``<home>/runs/<config>/scheduled-runs.json``, and
 the workspace's list page (``ewp web``) shows a failure of the latest run.
 
 The file maps a scheduled job ("weekly scoring", "monthly retraining") to its latest outcome:
@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ewp.atomic import write_text
+from ewp.core.atomic import write_text
 
 STATUS_FILE = "scheduled-runs.json"
 MAX_ERROR_CHARS = 300

@@ -1,10 +1,10 @@
 """Progress of long steps, reported as log records that a front end may draw.
 
 A flow (or an adapter) wraps a long piece of work in ``step``; the step emits records on the
-``ewp.progress`` logger, each carrying a ``ProgressEvent`` in its ``ewp_progress`` attribute:
+``ewp.core.progress`` logger, each carrying a ``ProgressEvent`` in its ``ewp_progress`` attribute:
 one when it starts (with its total, if the work is countable), one per ``advance``, and one
 when it ends (with an optional detail, e.g. the rows validated). Nothing here draws anything:
-``ewp.terminal`` renders the events as a progress display with an ETA for the CLI, and anywhere
+``ewp.cli.terminal`` renders the events as a progress display with an ETA for the CLI, and anywhere
 else they are ordinary log lines, so no flow imports rich.
 
 Worked example: ``with step("Evaluating 2 test dates", total=2) as evaluating: ...`` followed by
@@ -25,7 +25,7 @@ from typing import TypeVar
 
 _T = TypeVar("_T")
 
-LOGGER = "ewp.progress"
+LOGGER = "ewp.core.progress"
 EVENT_ATTRIBUTE = "ewp_progress"
 
 _step_ids = itertools.count(1)

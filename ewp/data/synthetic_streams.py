@@ -50,8 +50,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ewp.io import write_export
-from ewp.synthetic import SyntheticForce
+from ewp.data.io import write_export
+from ewp.data.synthetic import SyntheticForce
 
 STREAMS_SEED_SALT = 20_260_420
 YEARS_PER_MOVE = 5.0
@@ -74,7 +74,7 @@ _DAY = np.timedelta64(1, "D")
 
 @dataclass(frozen=True)
 class SyntheticStreams:
-    """The two contract streams (``ewp.contract``): ``postings`` and ``activity``, and each
+    """The two contract streams (``ewp.core.contract``): ``postings`` and ``activity``, and each
     unit's ``assignment`` multiplier (for ``stream_figures``; no model reads it)."""
 
     postings: pd.DataFrame

@@ -1,7 +1,7 @@
 """A synthetic police force: officers, misconduct notices and outcomes, with a known truth.
 
 ``generate_force`` simulates one force month by month and returns the three contract tables
-(``ewp.contract``) plus a ground-truth table that no model may read. ``calibration_report``
+(``ewp.core.contract``) plus a ground-truth table that no model may read. ``calibration_report``
 compares the result with the Met figures in ``shared/domain.md``. Everything is vectorised over
 officers with numpy; the only Python loop is over months. One ``np.random.default_rng(seed)``
 drives every draw, so the same arguments give identical tables.
@@ -127,8 +127,8 @@ import pandas as pd
 import pyarrow as pa
 from scipy.special import ndtr
 
-from ewp.config import SyntheticConfig
-from ewp.contract import (
+from ewp.core.config import SyntheticConfig
+from ewp.core.contract import (
     CASE_TO_ANSWER_FINDINGS,
     CATEGORIES,
     FINDINGS,
@@ -614,7 +614,7 @@ def generate_force(
 
 
 def generate_configured_force(synthetic: SyntheticConfig, *, seed: int) -> SyntheticForce:
-    """``generate_force`` with a config's ``synthetic`` section (``ewp.config``)."""
+    """``generate_force`` with a config's ``synthetic`` section (``ewp.core.config``)."""
     return generate_force(
         officers=synthetic.officers,
         start_year=synthetic.start_year,

@@ -12,7 +12,7 @@ from collections.abc import Collection
 
 import pandas as pd
 
-from ewp.config import ScoringConfig
+from ewp.core.config import ScoringConfig
 
 REVIEW_COLUMNS: tuple[str, ...] = ("review_decision", "reviewer", "reviewed_on", "review_note")
 # The version of the decision a row of flags.csv is filled in against: 0, undecided when the
@@ -28,7 +28,7 @@ def flag_id(*, officer_id: str, as_of: str, model_version: str) -> str:
 
 # The columns that order the list, when the scored frame has them: the model's ranking score
 # (``decision_function``: a rule's flags first, then its own continuation) and a seeded tie key
-# (``models.evaluation.tie_break_keys``), so the published list is drawn exactly as the
+# (``ewp.models.evaluation.tie_break_keys``), so the published list is drawn exactly as the
 # evaluation drew the list it measured. Without them: ``score``, then officer ID.
 RANK_SCORE = "rank_score"
 TIE_KEY = "tie_key"
@@ -86,7 +86,7 @@ def build_flag_list(
 
     ``flagged`` has ``rank``, ``officer_id``, ``unit``, ``as_of``, ``score``; ``reasons`` has
     ``officer_id``, ``rank`` and ``sentence`` (the reason in words), e.g. from
-    ``models.explain.top_reasons`` with sentences added.
+    ``ewp.models.explain.top_reasons`` with sentences added.
     """
     out = flagged[["rank", "officer_id", "unit", "as_of", "score"]].copy()
     out["as_of"] = pd.to_datetime(out["as_of"]).dt.strftime("%Y-%m-%d")

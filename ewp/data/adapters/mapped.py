@@ -2,9 +2,10 @@
 
 A force's case system rarely exports the three contract tables as such. This adapter reads the
 force's files (CSV or gzip CSV, every cell as text), derives each contract column as its
-mapping says, and writes ``officers``, ``notices`` and ``outcomes`` with ``ewp.io.write_export``.
-All knowledge of one force lives in its mapping file (``configs/mappings/<force>.yaml``);
-``docs/adapters.md`` explains the mapping format and the Chicago mapping.
+mapping says, and writes ``officers``, ``notices`` and ``outcomes`` with
+``ewp.data.io.write_export``. All knowledge of one force lives in its mapping file
+(``configs/mappings/<force>.yaml``); ``docs/adapters.md`` explains the mapping format and the
+Chicago mapping.
 
 The mapping names
 
@@ -27,7 +28,7 @@ repeated key, an unknown or quarantined officer, a missing join key, an accusati
 officer's service, a decision before the complaint). The **summary** counts every step: rows
 read, join rows removed, each quarantine reason (counting each row once, under its first
 reason), each value filled into a blank or mapped to blank, open cases, rows written, and what
-``ewp.validation.validate_export`` says about the written export (expected: nothing to
+``ewp.data.validation.validate_export`` says about the written export (expected: nothing to
 quarantine). Rows read always equal rows written plus quarantined (checked on every run:
 ``AccountingError`` otherwise).
 
@@ -58,8 +59,8 @@ from pydantic import (
     model_validator,
 )
 
-from ewp.config import Config, ConfigError
-from ewp.contract import (
+from ewp.core.config import Config, ConfigError
+from ewp.core.contract import (
     ACTIVITY,
     CATEGORIES,
     COLUMNS,
@@ -76,14 +77,9 @@ from ewp.contract import (
     TABLES,
     UNKNOWN_DATES,
 )
-from ewp.io import read_csv_text, read_raw_export, write_export, write_quarantine
-from ewp.validation import (
-    BIRTH_YEAR_RANGE,
-    RECORD_ID,
-    AccountingError,
-    ContractError,
-    validate_export,
-)
+from ewp.core.errors import ContractError
+from ewp.data.io import read_csv_text, read_raw_export, write_export, write_quarantine
+from ewp.data.validation import BIRTH_YEAR_RANGE, RECORD_ID, AccountingError, validate_export
 
 SUMMARY_COLUMNS: tuple[str, ...] = ("step", "item", "count", "action")
 QUARANTINE_COLUMNS: tuple[str, ...] = (
@@ -546,7 +542,7 @@ def ingest(*, source_dir: Path, out_dir: Path, mapping: Path) -> IngestResult:
     """Read the force's files in ``source_dir`` as ``mapping`` says; write the contract export.
 
     Writes ``officers.csv``, ``notices.csv`` and ``outcomes.csv`` to ``out_dir`` (with
-    ``ewp.io.write_export``), and the summary and quarantine reports to ``out_dir/ingest/``.
+    ``ewp.data.io.write_export``), and the summary and quarantine reports to ``out_dir/ingest/``.
     The same files and mapping always give the same bytes.
 
     Raises ``MappingError`` (naming the mapping file and field) for a bad mapping, a column the

@@ -104,7 +104,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ewp.atomic import spreadsheet_value
+from ewp.core.atomic import spreadsheet_value
 
 _METADATA = MetaData()
 _T = TypeVar("_T")
@@ -292,7 +292,8 @@ class ReviewStore:
     # -- writing ---------------------------------------------------------------------------
 
     def publish_flags(self, flags: pd.DataFrame, *, actor: str) -> int:
-        """Store a flag list (``ewp.flags.build_flag_list``'s layout, or flags.csv read back).
+        """Store a flag list (``ewp.models.flags.build_flag_list``'s layout, or flags.csv read
+        back).
 
         Upserts by ``flag_id``: new flags are inserted, flags whose values changed are updated,
         identical ones are left alone; each insert or update appends one trail entry. Returns
@@ -377,7 +378,7 @@ class ReviewStore:
         filled in against; blank or absent: the flag must be undecided); flags.csv's
         ``review_decision``, ``review_note``, ``reviewed_on`` and ``review_version`` are
         accepted in their place, other columns are ignored. Cells are read as ewp writes them
-        (``ewp.atomic.spreadsheet_value``). Rows with a blank decision are skipped (the trail
+        (``ewp.core.atomic.spreadsheet_value``). Rows with a blank decision are skipped (the trail
         entry counts them). Every row is validated first; ``ReviewError`` lists each problem
         with file, line and field, and nothing is applied; if the only problems are decisions
         changed since the file was filled in, it is a ``DecisionConflict`` naming each one.

@@ -1,7 +1,7 @@
 """How ewp's commands talk to the terminal: long steps drawn as a progress display with an
 ETA, and Prefect's and MLflow's own output kept out of the way unless asked for (``-v``).
 
-The flows report their steps as log records (``ewp.progress``); ``session`` draws them with
+The flows report their steps as log records (``ewp.core.progress``); ``session`` draws them with
 rich while a command runs. By default (quiet) the console shows only ewp's own lines: Prefect's
 per-run INFO lines, its "Starting temporary server" banner, its copy of a failure's traceback
 (the CLI reports an error itself, in one line), MLflow's INFO lines and its pickle warning, and
@@ -30,7 +30,7 @@ from rich.progress import (
 from rich.spinner import Spinner
 from rich.text import Text
 
-from ewp.progress import EVENT_ATTRIBUTE, LOGGER, ProgressEvent
+from ewp.core.progress import EVENT_ATTRIBUTE, LOGGER, ProgressEvent
 
 # Set before Prefect and MLflow are imported (they read them then); values already set win.
 QUIET_ENVIRONMENT = {
@@ -106,7 +106,7 @@ class _EtaColumn(ProgressColumn):
 
 
 class ProgressDisplay(logging.Handler):
-    """Draws ``ewp.progress`` events: live on a terminal, else one line per finished step."""
+    """Draws ``ewp.core.progress`` events: live on a terminal, else one line per finished step."""
 
     def __init__(self, console: Console, *, live: bool) -> None:
         super().__init__()

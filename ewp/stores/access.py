@@ -1,6 +1,6 @@
 """Who may use the review workspace (``ewp web``), and a log of what they did.
 
-``WorkspaceStore`` is the review store (``ewp.review.ReviewStore``: flags, decisions, audit
+``WorkspaceStore`` is the review store (``ewp.stores.review.ReviewStore``: flags, decisions, audit
 trail) plus the tables below, kept in the same database and the same SQLAlchemy metadata, so
 SQLite and PostgreSQL both work and one URL (``review.database_url``) configures everything.
 
@@ -69,7 +69,7 @@ from sqlalchemy import (
 )
 
 # The access tables join the review store's metadata, so the store creates them with its own.
-from ewp.review import _METADATA, FLAGS, ReviewStore, _as_utc
+from ewp.stores.review import _METADATA, FLAGS, ReviewStore, _as_utc
 
 Role = Literal["reviewer", "auditor", "analyst", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)

@@ -9,10 +9,10 @@ impossible setting ends with one line naming the file (and line and field where 
 and exit code 2, never a Python traceback.
 
 Global options (before the command): ``--home DIR`` chooses the data home (a new one is created
-only where it is named, see ``ewp.settings.chosen_data_home``), ``-v`` shows Prefect's and
+only where it is named, see ``ewp.core.settings.chosen_data_home``), ``-v`` shows Prefect's and
 MLflow's own log lines (commands that run flows take ``-v`` after their name too), ``--version``
 and shell completion (``--install-completion``, ``--show-completion``). Long steps are drawn
-as a progress display with an ETA (``ewp.terminal``). Every command that records who did
+as a progress display with an ETA (``ewp.cli.terminal``). Every command that records who did
 something takes ``--by NAME`` (default: the user name on this computer).
 """
 
@@ -42,19 +42,19 @@ from rich.measure import Measurement
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand
 
-from benchmarks.suite import SCALES
-from ewp.config import DEMO_CONFIG, Config, ConfigError, load_config
-from ewp.prefect_server import tie_temporary_server
-from ewp.settings import DataHomeError, chosen_data_home, configure_environment
-from ewp.terminal import quiet_environment, session
-from models.timechop import Cadence
+from ewp.benchmarks.suite import SCALES
+from ewp.cli.prefect_server import tie_temporary_server
+from ewp.cli.terminal import quiet_environment, session
+from ewp.core.config import DEMO_CONFIG, Config, ConfigError, load_config
+from ewp.core.settings import DataHomeError, chosen_data_home, configure_environment
+from ewp.core.timechop import Cadence
 
 if TYPE_CHECKING:  # imported lazily at run time: Prefect and MLflow are slow to import
-    from ewp.access import WorkspaceStore
-    from ewp.review import ReviewStore
-    from ewp.tracking import Tracker
-    from flows.score import Published
-    from flows.train import TrainResult
+    from ewp.flows.score import Published
+    from ewp.flows.train import TrainResult
+    from ewp.stores.access import WorkspaceStore
+    from ewp.stores.review import ReviewStore
+    from ewp.stores.tracking import Tracker
 
 
 class _PlainUsage(TyperCommand):
@@ -215,7 +215,7 @@ def _verbose(flag: bool) -> bool:
 @contextmanager
 def _running(verbose: bool) -> Iterator[None]:
     """While flows run: their steps drawn as progress, library noise kept off the console
-    (``ewp.terminal.session``), the first step awaited as Prefect starts."""
+    (``ewp.cli.terminal.session``), the first step awaited as Prefect starts."""
     waiting = None if os.environ.get("PREFECT_API_URL") else "Starting Prefect (a local server)"
     with session(console, verbose=verbose, waiting=waiting):
         tie_temporary_server()  # it dies with this command, even on SIGKILL
@@ -254,8 +254,9 @@ def _day(option: str, value: str | None) -> dt.date | None:
 
 def _expected_errors() -> dict[type[Exception], str]:
     """Errors that mean bad input, config or state, and how each is introduced to the user."""
-    from ewp.validation import AccountingError, ContractError
-    from models.timechop import SplitError
+    from ewp.core.errors import ContractError
+    from ewp.core.timechop import SplitError
+    from ewp.data.validation import AccountingError
 
     return {
         ContractError: "Contract error",
@@ -335,9 +336,9 @@ def generate(
     Ground truth (latent risk per officer and month) goes to ground_truth/latent_risk.parquet
     under the export folder; it is not part of the contract and no model reads it.
     """
-    from ewp.io import write_ground_truth
-    from ewp.synthetic import calibration_report, generate_force
-    from ewp.synthetic_streams import generate_streams, stream_figures, write_force
+    from ewp.data.io import write_ground_truth
+    from ewp.data.synthetic import calibration_report, generate_force
+    from ewp.data.synthetic_streams import generate_streams, stream_figures, write_force
 
     bias = {} if no_bias else dict(Config().synthetic.reporting_bias)
     started = time.perf_counter()
@@ -396,14 +397,14 @@ def validate(
     holds officer records, so by default it goes under the data home, never the working
     folder); a missing column or file stops with exit code 2.
     """
-    from ewp.io import write_quarantine
-    from flows.common import check_usable, read_and_validate
+    from ewp.data.io import write_quarantine
+    from ewp.flows.common import check_usable, read_and_validate
 
     cfg = _config(config)
     console.print(f"Config OK: {config or 'embedded default'} ({cfg.name})")
     folder = data_dir or cfg.data.dir
     if folder is None and cfg.data.ingest is not None:
-        from ewp.adapters import MappingError, load_mapping, resolve_mapping
+        from ewp.data.adapters import MappingError, load_mapping, resolve_mapping
 
         spec = cfg.data.ingest
         try:
@@ -464,8 +465,8 @@ def ingest(
     Every quirk is handled visibly: counted in the summary (ingest/summary.csv) and, where a
     row cannot be used, kept in the quarantine report (ingest/quarantine.csv).
     """
-    from ewp.adapters import MappingError, resolve_mapping
-    from ewp.adapters import ingest as run_ingest
+    from ewp.data.adapters import MappingError, resolve_mapping
+    from ewp.data.adapters import ingest as run_ingest
 
     try:
         mapping = resolve_mapping(source)
@@ -500,9 +501,9 @@ def demo(
     verbose = _verbose(verbose)
     started = time.perf_counter()
     console.print(f"ewp demo: config {path}, data home {home}", soft_wrap=True, highlight=False)
-    from ewp.tracking import NoChampionError
-    from flows.score import score_flow
-    from flows.train import run_train
+    from ewp.flows.score import score_flow
+    from ewp.flows.train import run_train
+    from ewp.stores.tracking import NoChampionError
 
     try:
         with _reported_errors(), _running(verbose):
@@ -629,8 +630,8 @@ def _fairness_table(result: TrainResult, config: Config) -> Table:
     the reference, interval, verdict (groups with "insufficient data" included, so none is
     hidden; a suppressed small group shows its verdict and no number). Without any recorded
     attribute the table says "not audited: no attributes"."""
-    from models.fairness import NOT_AUDITED, UNKNOWN
-    from reports.audit import rate_text
+    from ewp.models.fairness import NOT_AUDITED, UNKNOWN
+    from ewp.reports.audit import rate_text
 
     fairness = config.fairness
     by_group = result.audit_by_group
@@ -756,7 +757,7 @@ def _print_selection(result: TrainResult, config: Config) -> None:
 
 
 def _print_evaluation(result: TrainResult, config: Config) -> None:
-    from models.evaluation import by_split
+    from ewp.models.evaluation import by_split
 
     selection_list = config.selection_list()
     for rule, table in result.headline_by_rule.groupby("rule", sort=False):
@@ -790,8 +791,8 @@ def _print_evaluation(result: TrainResult, config: Config) -> None:
 
 def _print_share_of_references(result: TrainResult, *, list_name: str) -> None:
     """On a synthetic force: how much of the ceiling and of the oracle the champion reaches."""
-    from models.evaluation import share_of_references
-    from models.selection import HISTORY_CEILING, ORACLE
+    from ewp.models.evaluation import share_of_references
+    from ewp.models.selection import HISTORY_CEILING, ORACLE
 
     if result.champion is None:
         return
@@ -811,7 +812,7 @@ def _run_training(config: Path | None, *, register: bool, verbose: bool) -> None
     verbose = _verbose(verbose)
     started = time.perf_counter()
     console.print(f"Data home: {home}", soft_wrap=True, highlight=False)
-    from flows.train import run_train
+    from ewp.flows.train import run_train
 
     with _reported_errors(), _running(verbose):
         result = run_train(cfg, home, publish=register)
@@ -858,8 +859,8 @@ def score(
     day = _day("--as-of", as_of)
     home = _home(cfg)
     verbose = _verbose(verbose)
-    from ewp.tracking import NoChampionError
-    from flows.score import score_flow
+    from ewp.flows.score import score_flow
+    from ewp.stores.tracking import NoChampionError
 
     try:
         with _reported_errors(), _running(verbose):
@@ -894,8 +895,8 @@ def monitor(
     start = _day("--backfill", backfill)
     home = _home(cfg)
     verbose = _verbose(verbose)
-    from ewp.tracking import NoChampionError
-    from flows.monitor import NothingToMonitor, backfill_flow, monitor_flow
+    from ewp.flows.monitor import NothingToMonitor, backfill_flow, monitor_flow
+    from ewp.stores.tracking import NoChampionError
 
     try:
         with _reported_errors({NothingToMonitor: "Nothing to monitor"}), _running(verbose):
@@ -926,7 +927,7 @@ def audit(
     flags_csv = run / "flags.csv"
     if not flags_csv.is_file():
         _fail("Not a run folder", f"{flags_csv} not found: give a weekly run folder")
-    from flows.weekly_audit import audit_flow
+    from ewp.flows.weekly_audit import audit_flow
 
     with _reported_errors(), _running(verbose=False):
         path = audit_flow(cfg, home, run)
@@ -950,7 +951,7 @@ def oversight(
     day = _day("--as-of", as_of)
     home = _home(cfg)
     verbose = _verbose(verbose)
-    from flows.oversight import oversight_flow
+    from ewp.flows.oversight import oversight_flow
 
     with _reported_errors(), _running(verbose):
         run = oversight_flow(cfg, home, day)
@@ -974,7 +975,7 @@ def serve(config: ConfigOption = None) -> None:
     tie_temporary_server()  # it dies with this command, even on SIGKILL
     from prefect import serve as prefect_serve
 
-    from flows.schedule import deployments
+    from ewp.flows.schedule import deployments
 
     prefect_serve(*deployments(config))
 
@@ -1017,7 +1018,7 @@ def bench(
     checked against the naive reference first. Forces are generated once under
     <data home>/bench/; results go to <data home>/bench/results.json. See benchmarks/suite.py.
     """
-    from benchmarks.suite import run_suite
+    from ewp.benchmarks.suite import run_suite
 
     run_suite(
         home=_home(Config()),
@@ -1041,8 +1042,8 @@ app.add_typer(review_app, name="review")
 
 def _review_store(config: Config) -> ReviewStore:
     home = _home(config)  # the data home owner-only, as for every other command
-    from ewp.review import ReviewStore
-    from flows.common import review_url
+    from ewp.flows.common import review_url
+    from ewp.stores.review import ReviewStore
 
     return ReviewStore(review_url(config, home))
 
@@ -1103,7 +1104,7 @@ def review_decide(
     cfg = _config(config)
     _check_decision(decision, cfg)
     by = _who(by, reviewer)
-    from ewp.review import ReviewError
+    from ewp.stores.review import ReviewError
 
     store = _review_store(cfg)
     try:
@@ -1137,7 +1138,7 @@ def review_import(
 
     The same file twice is refused.
     """
-    from ewp.review import ReviewError
+    from ewp.stores.review import ReviewError
 
     cfg = _config(config)
     store = _review_store(cfg)
@@ -1164,7 +1165,7 @@ def review_trail(
     config: ConfigOption = None,
 ) -> None:
     """Show the audit trail: who changed what, and when."""
-    from ewp.atomic import write_csv
+    from ewp.core.atomic import write_csv
 
     start = _day("--since", since)
     store = _review_store(_config(config))
@@ -1194,15 +1195,15 @@ users_app = _Typer(
 )
 app.add_typer(users_app, name="users")
 PASSWORD_ENV = "EWP_PASSWORD"
-# The workspace's roles (ewp.access.ROLES, which is slow to import; a test ties the two).
+# The workspace's roles (ewp.stores.access.ROLES, which is slow to import; a test ties the two).
 RoleName = StrEnum("RoleName", {name: name for name in ("reviewer", "auditor", "analyst", "admin")})
 
 
 def _workspace_store(config: Path | None) -> tuple[Config, Path, WorkspaceStore]:
     cfg = _config(config)
     home = _home(cfg)
-    from ewp.access import WorkspaceStore
-    from flows.common import review_url
+    from ewp.flows.common import review_url
+    from ewp.stores.access import WorkspaceStore
 
     return cfg, home, WorkspaceStore(review_url(cfg, home))
 
@@ -1224,8 +1225,8 @@ def _new_password(password_file: Path | None) -> str:
 def _known_units(config: Config, home: Path, store: ReviewStore) -> set[str]:
     """The units ewp knows of: in the published lists of the review store, and in the export
     (``data.dir``, or the synthetic force once generated). Empty when there is neither yet."""
-    from ewp.io import read_raw_export
-    from flows.common import synthetic_folder
+    from ewp.data.io import read_raw_export
+    from ewp.flows.common import synthetic_folder
 
     units = set(store.flags_frame()["unit"])
     export = config.data.dir
@@ -1268,7 +1269,7 @@ def users_add(
     The password is hashed with argon2id, never stored. Role and units are checked before the
     password is asked for: a unit must be one of the export's or the published lists'.
     """
-    from ewp.access import AccessError, check_role
+    from ewp.stores.access import AccessError, check_role
 
     cfg, home, store = _workspace_store(config)
     try:
@@ -1306,7 +1307,7 @@ def users_set_password(
     config: ConfigOption = None,
 ) -> None:
     """Set a new password for an account (ends its open sessions)."""
-    from ewp.access import AccessError
+    from ewp.stores.access import AccessError
 
     _, _, store = _workspace_store(config)
     try:
@@ -1358,7 +1359,7 @@ def web(
     """
     import uvicorn
 
-    from web import create_app, web_settings
+    from ewp.web import create_app, web_settings
 
     cfg = _config(config)
     home = _home(cfg)
@@ -1376,7 +1377,7 @@ app.add_typer(models_app, name="models")
 def _tracker(config: Path | None) -> Tracker:
     cfg = _config(config)
     home = _home(cfg)
-    from ewp.tracking import tracker_for
+    from ewp.stores.tracking import tracker_for
 
     return tracker_for(cfg, home)
 
@@ -1410,7 +1411,7 @@ def models_list(config: ConfigOption = None) -> None:
         return
     _print_frame(versions, title="ewp-escalation versions")
     cfg = _config(config)
-    from ewp.health import health_summary, read_health
+    from ewp.stores.health import health_summary, read_health
 
     health = read_health(_home(cfg) / "runs" / cfg.name)
     line = health_summary(health, today=dt.date.today(), max_age_days=cfg.monitoring.max_age_days)

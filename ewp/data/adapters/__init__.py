@@ -1,7 +1,7 @@
 """Adapters: a force's own export into the ewp contract tables.
 
 ``ingest`` reads the force's files as a YAML mapping describes them and writes the three
-contract tables (see ``ewp.adapters.mapped`` and ``docs/adapters.md``). Mappings shipped with
+contract tables (see ``ewp.data.adapters.mapped`` and ``docs/adapters.md``). Mappings shipped with
 ewp live in ``configs/mappings/``; ``mapping_path`` finds one by its source name (``cpdp``),
 ``resolve_mapping`` takes a name or a mapping file, as the CLI and configs do.
 """
@@ -10,15 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ewp.adapters.mapped import (
-    IngestResult,
-    Mapping,
-    MappingError,
-    ingest,
-    load_mapping,
-)
+from ewp.data.adapters.mapped import IngestResult, Mapping, MappingError, ingest, load_mapping
 
-MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "configs" / "mappings"
+MAPPINGS_DIR = Path(__file__).resolve().parents[3] / "configs" / "mappings"
 
 
 def resolve_mapping(source: str) -> Path:

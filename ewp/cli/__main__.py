@@ -1,0 +1,5 @@
+"""``python -m ewp.cli``: the same as the ``ewp`` command."""
+
+from ewp.cli import app
+
+app()
