@@ -266,3 +266,29 @@ def test_evaluation_run_drops_non_finite_metrics(registry: Registry) -> None:
     assert run.info.status == "FINISHED"
     assert run.info.experiment_id == registry.logged[0].experiment_id
     assert tracker.client.list_artifacts(run_id) == []
+
+
+def test_a_model_saved_under_the_old_module_names_asks_for_a_retrain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model pickled before the ``ewp`` namespace layout refers to ``models.…``: loading it
+    says to retrain, naming the module; any other missing module is not mistaken for it."""
+    import mlflow.sklearn
+
+    from ewp.stores.tracking import OutdatedModelError
+
+    def missing(name: str):
+        def load(_uri: str) -> None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+        return load
+
+    tracker = _tracker(tmp_path)
+    monkeypatch.setattr(mlflow.sklearn, "load_model", missing("models.scorecard"))
+    with pytest.raises(OutdatedModelError, match=r"'models.scorecard'.*ewp train") as caught:
+        tracker.load_model("models:/x/1")
+    assert isinstance(caught.value, NoChampionError)  # the CLI's "run ewp train" path
+    monkeypatch.setattr(mlflow.sklearn, "load_model", missing("interpret"))
+    with pytest.raises(ModuleNotFoundError) as other:
+        tracker.load_model("models:/x/1")
+    assert not isinstance(other.value, OutdatedModelError)

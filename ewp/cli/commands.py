@@ -511,8 +511,8 @@ def demo(
             if trained.model_id is None:
                 _fail("No champion", _registration(trained))
             published = score_flow(cfg, home)
-    except NoChampionError:
-        _no_champion(path)
+    except NoChampionError as error:
+        _no_champion(path, error)
     console.print(_demo_table(trained, cfg))
     console.print(_registration(trained), soft_wrap=True, highlight=False)
     _print_published(published)
@@ -549,9 +549,16 @@ def _demo_table(result: TrainResult, config: Config) -> Table:
     return _frame_table(frame, title="The candidates on the demo's test dates")
 
 
-def _no_champion(config: Path | None) -> NoReturn:
+def _no_champion(config: Path | None, error: Exception | None = None) -> NoReturn:
     """Stop with one line: nothing to score with yet, and the command that fixes it."""
     flag = f" -c {config}" if config is not None else ""
+    from ewp.stores.tracking import OutdatedModelError
+
+    if isinstance(error, OutdatedModelError):
+        _fail(
+            "The champion cannot be loaded",
+            str(error).replace("`ewp train`", f"`{_program()} train{flag}`"),
+        )
     _fail(
         "No champion yet",
         f"run `{_program()} train{flag}` first: it evaluates the candidates and makes the best "
@@ -865,8 +872,8 @@ def score(
     try:
         with _reported_errors(), _running(verbose):
             published = score_flow(cfg, home, day)
-    except NoChampionError:
-        _no_champion(config)
+    except NoChampionError as error:
+        _no_champion(config, error)
     _print_published(published)
 
 
@@ -904,8 +911,8 @@ def monitor(
                 days = backfill_flow(cfg, home, start, every)
                 console.print(f"Published {len(days)} weekly lists, {days[0]} to {days[-1]}")
             monitored = monitor_flow(cfg, home)
-    except NoChampionError:
-        _no_champion(config)
+    except NoChampionError as error:
+        _no_champion(config, error)
     console.print(monitored.health.line(), soft_wrap=True, highlight=False)
     console.print(f"Monitoring page: [bold]{monitored.report}[/bold]", soft_wrap=True)
 

@@ -115,6 +115,16 @@ class NoChampionError(LookupError):
     """The registered model has no champion yet (or does not exist)."""
 
 
+class OutdatedModelError(NoChampionError):
+    """The champion was saved by an ewp whose modules had other names and cannot be loaded:
+    before the ``ewp`` namespace layout, a model's classes were pickled as ``models.…``, which
+    an installed ewp no longer provides. Retraining (``ewp train``) registers a loadable one."""
+
+
+# Top-level module names of the layout before the ``ewp`` namespace (docs/upgrading.md).
+PRE_NAMESPACE_MODULES = frozenset({"models", "features", "flows", "reports", "web", "benchmarks"})
+
+
 def finite_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
     """The metrics whose values are finite numbers; NaN and infinities are dropped.
 
@@ -354,7 +364,16 @@ class Tracker:
     def load_model(self, model_uri: str) -> Any:
         """Load a logged scikit-learn model back."""
         mlflow.set_tracking_uri(self.tracking_uri)
-        return mlflow.sklearn.load_model(model_uri)
+        try:
+            return mlflow.sklearn.load_model(model_uri)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in PRE_NAMESPACE_MODULES:
+                raise
+            raise OutdatedModelError(
+                f"the model at {model_uri} was saved by an earlier ewp (it refers to the module "
+                f"{exc.name!r}, now under ewp.{exc.name}): retrain with `ewp train`, which "
+                "registers a model this ewp can load"
+            ) from exc
 
     # -- the boundary: nothing below reaches MLflow unscrubbed ------------------------------
 
