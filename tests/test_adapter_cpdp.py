@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def counts(result: IngestResult) -> dict[tuple[str, str], int]:
 
 def written(result: IngestResult, table: str) -> str:
     return result.paths[table].read_text(encoding="utf-8")
+
+
+def _digest(text: str) -> str:
+    """SHA-256 of a written table's text (expected real-data outputs are kept as digests)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def validated_quarantine(out_dir: Path) -> pd.DataFrame:
@@ -409,64 +415,20 @@ def test_real_slice_gives_the_expected_rows(real_dir: Path, tmp_path: Path) -> N
         frame.to_csv(source / f"{name}.csv.gz", index=False)
     result = ingest(source_dir=source, out_dir=tmp_path / "out", mapping=MAPPING)
 
-    assert written(result, "notices") == (
-        "notice_id,case_id,officer_id,received_on,category,source,incident_on\n"
-        "259013-104455,259013,104455,2000-01-01,violence_use_of_force,public,2000-01-01\n"
-        "259013-105460,259013,105460,2000-01-01,violence_use_of_force,public,2000-01-01\n"
-        "259013-116784,259013,116784,2000-01-01,violence_use_of_force,public,2000-01-01\n"
-        "259013-105225,259013,105225,2000-01-01,violence_use_of_force,public,2000-01-01\n"
-        "259072-106803,259072,106803,2000-01-04,violence_use_of_force,public,2000-01-01\n"
-        "259072-108362,259072,108362,2000-01-04,violence_use_of_force,public,2000-01-01\n"
-        "259181-126664,259181,126664,2000-01-09,neglect_of_duty,public,2000-01-08\n"
-        "259191-122022,259191,122022,2000-01-10,discreditable_conduct,internal,2000-01-08\n"
-        "259462-101896,259462,101896,2000-01-21,domestic_abuse,internal,2000-01-19\n"
-        "259462-117416,259462,117416,2000-01-21,domestic_abuse,internal,2000-01-19\n"
-        "259552-105480,259552,105480,2000-01-24,violence_use_of_force,public,2000-01-14\n"
-        "259552-127147,259552,127147,2000-01-24,violence_use_of_force,public,2000-01-14\n"
-        "259641-117206,259641,117206,2000-01-27,neglect_of_duty,public,2000-01-13\n"
-        "262330-125736,262330,125736,2000-05-16,dishonesty_fraud,public,2000-05-13\n"
-        "265443-104872,265443,104872,2000-09-06,discreditable_conduct,public,2000-09-05\n"
-        "267449-100896,267449,100896,2000-11-25,violence_use_of_force,public,2000-11-25\n"
-        "267449-111167,267449,111167,2000-11-25,other,public,2000-11-25\n"
-        "267449-102573,267449,102573,2000-11-25,other,public,2000-11-25\n"
-        "267449-132340,267449,132340,2000-11-25,other,public,2000-11-25\n"
-        "267449-106713,267449,106713,2000-11-25,other,public,2000-11-25\n"
-        "303556-105888,303556,105888,2005-02-05,other,public,2005-02-04\n"
-        "310668-118888,310668,118888,2006-01-16,other,public,2006-01-15\n"
-        "311124-112729,311124,112729,2006-02-09,sexual_misconduct,internal,2006-02-09\n"
-        "311124-116988,311124,116988,2006-02-09,sexual_misconduct,internal,2006-02-09\n"
-        "311124-113095,311124,113095,2006-02-09,sexual_misconduct,internal,2006-02-09\n"
-        "1071034-104674,1071034,104674,2014-08-17,neglect_of_duty,public,2014-08-17\n"
-    )
-    assert written(result, "outcomes") == (
-        "notice_id,decided_on,finding,sanction\n"
-        "259013-104455,2001-02-01,case_to_answer_not_proven,none\n"
-        "259013-105460,2001-02-01,case_to_answer_not_proven,none\n"
-        "259013-116784,2001-02-01,case_to_answer_not_proven,none\n"
-        "259013-105225,2001-02-01,no_case_to_answer,none\n"
-        "259072-106803,2001-07-20,proven,written_warning\n"
-        "259072-108362,2001-07-20,proven,written_warning\n"
-        "259181-126664,2001-04-12,proven,management_advice\n"
-        "259191-122022,2000-04-03,withdrawn,dismissal\n"
-        "259462-101896,2001-11-14,proven,final_written_warning\n"
-        "259462-117416,2001-11-14,proven,final_written_warning\n"
-        "259641-117206,2000-05-31,case_to_answer_not_proven,none\n"
-        "262330-125736,2003-08-13,proven,dismissal\n"
-        "265443-104872,2002-04-25,proven,\n"
-        "310668-118888,2007-01-12,withdrawn,\n"
-        "311124-112729,2009-02-17,proven,written_warning\n"
-        "311124-116988,2009-02-17,proven,written_warning\n"
-        "311124-113095,2009-02-17,proven,final_written_warning\n"
-        "1071034-104674,2014-11-04,no_case_to_answer,none\n"
-    )
+    # The expected contract rows were worked out by hand from the slice (the cases above) and
+    # are held as digests: the test stays exact, and no record of the real export is tracked in
+    # the repository (it is read from ../shared only). `written(result, table)` shows the rows.
+    assert _digest(written(result, "notices")) == (
+        "94f0ced20bdfaba34d6c344235b09fd63fab8da5d4678e42ce4fa350c03a83a9"
+    )  # 26 notices
+    assert _digest(written(result, "outcomes")) == (
+        "57ac18d75f7971b3c4960e746131608ed739c72b765dd27f9a03bbb911c86029"
+    )  # 18 outcomes
     officers = pd.read_csv(result.paths["officers"], dtype=str, keep_default_na=False)
     picked = officers[officers["officer_id"].isin(["100896", "104674", "112006", "122022"])]
-    assert picked.to_csv(index=False, lineterminator="\n") == (
-        "officer_id,joined_on,rank,unit,left_on,ethnicity,gender,birth_year\n"
-        "100896,1994-08-01,POLICE OFFICER,25,2006-02-01,Native American,Male,1969\n"
-        "104674,2012-10-31,POLICE OFFICER,3,,Hispanic,Female,1983\n"
-        "112006,2004-09-27,POLICE OFFICER,8,,Black,Male,1962\n"
-        "122022,1999-08-02,POLICE OFFICER,44,2000-02-29,Black,Male,1975\n"
+    # Four officers of the cases above: joining and leaving dates, rank, unit, attributes.
+    assert _digest(picked.to_csv(index=False, lineterminator="\n")) == (
+        "937971085fa365490ef296106439834880154e26bf52cfe0247c3c517f5a7567"
     )
     assert len(officers) == len(sliced["officers"]) - 1  # 122129 left before joining
     assert list(result.quarantine[["table", "record_id", "field"]].itertuples(index=False)) == [
