@@ -381,6 +381,7 @@ def run_split(
         reference=oracle_references(test, ground_truth),
         curve_sizes=curve,
         published=config.scoring,
+        kept_lists=(config.selection_list(),),
     )
     run_logger().info(
         "Split %s: %d training rows, %d test rows over %d dates",

@@ -21,7 +21,7 @@ the fairness audit fills.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +47,7 @@ from ewp.models.credit import (
 )
 from ewp.models.metrics import at_k, average_precision, brier, k_for_fraction, list_overlap
 
+LIST_COLUMNS = ["candidate", "test_as_of", "list", "officer_ids", "labels", "rule_flags"]
 AT_K_FIELDS = ("tp", "fp", "precision", "recall", "tp_worst", "tp_best", "n_tied_at_cutoff")
 
 
@@ -468,6 +469,7 @@ def evaluate_split(
     reference: Mapping[str, np.ndarray] | None = None,
     curve_sizes: Sequence[int] = (),
     published: ScoringConfig | None = None,
+    kept_lists: Collection[str] | None = None,
 ) -> SplitEvaluation:
     """Fit each candidate on the split's training rows and evaluate it on each test date.
 
@@ -481,7 +483,11 @@ def evaluate_split(
     aligned with ``test`` (e.g. the synthetic force's ground-truth oracle) as extra rows, not
     candidates. ``published``: the scoring config, whose list (``published.list_name``) is
     evaluated too, drawn as ``draw_list`` draws it. ``curve_sizes``: further list sizes
-    (``top_<k>``) kept in ``credit`` only, for a precision-at-k curve.
+    (``top_<k>``) kept in ``credit`` only, for a precision-at-k curve. ``kept_lists``: the
+    list names whose officers ``lists`` keeps (None: every list). The flows keep only the
+    selection list, the one stability and the fairness audit read: at national scale every
+    candidate's list at a peer rule's volume (5% of the force) on every weekly date would
+    otherwise hold tens of millions of officer IDs.
     """
     train_y = np.asarray(train_labels).astype("int64")
     models = {}
@@ -497,7 +503,7 @@ def evaluate_split(
 
     # Scored one test date at a time: a national test block is millions of rows, a date is
     # one cohort, and every candidate scores each row on its own.
-    day = _DayResults(CreditBuilder(test["officer_id"].to_numpy()))
+    day = _DayResults(CreditBuilder(test["officer_id"].to_numpy()), kept_lists=kept_lists)
     as_of = pd.to_datetime(test["as_of"]).to_numpy()
     for date in np.unique(as_of):
         on_day = np.flatnonzero(as_of == date)
@@ -550,8 +556,9 @@ def evaluate_split(
 class _DayResults:
     """Collects ``evaluate_split``'s results, one test date and candidate at a time."""
 
-    def __init__(self, credit: CreditBuilder) -> None:
+    def __init__(self, credit: CreditBuilder, *, kept_lists: Collection[str] | None) -> None:
         self.credit = credit
+        self.kept_lists = kept_lists
         self.frames: list[pd.DataFrame] = []
         self.lists: list[dict[str, object]] = []
         # Per candidate, summed over dates: calibration and histogram counts.
@@ -595,15 +602,17 @@ class _DayResults:
             ranked=ranked,
             drawn=drawn,
         )
+        # A list's officers are drawn where they are kept, or to count a rule's own flags on
+        # it (the rest continue by the rule's own feature, see ewp.models.rules); a model's
+        # whole list is its own ranking, so its rule_flags are NaN.
         listed = {
             size.name: top_order(
                 self.officer_ids, scores, size.k, ranked=ranked, tie_keys=self.tie_keys
             )
             for size in self.sizes
+            if flagged is not None or self._kept(size.name)
         }
         listed.update(drawn)
-        # A rule's own flags on each list (the rest continue by its own feature, see
-        # ewp.models.rules); NaN for a model, whose whole list is its own ranking.
         rule_flags = {
             list_name: None if flagged is None else int(flagged[top].sum())
             for list_name, top in listed.items()
@@ -637,18 +646,22 @@ class _DayResults:
                 "rule_flags": rule_flags[list_name],
             }
             for list_name, top in listed.items()
+            if self._kept(list_name)
         ]
         calibration = _calibration_counts(scores, probabilities, self.labels)
         histogram = _histogram_counts(probabilities, self.labels)
         self.calibration[name] = self.calibration.get(name, 0) + calibration
         self.distribution[name] = self.distribution.get(name, 0) + histogram
 
+    def _kept(self, list_name: str) -> bool:
+        return self.kept_lists is None or list_name in self.kept_lists
+
     def result(self) -> SplitEvaluation:
         """Everything collected, with calibration and distributions summed over dates."""
         metrics = pd.concat(self.frames, ignore_index=True)
         leading = ["test_as_of", "candidate", "list"]
         metrics = metrics[leading + [c for c in metrics.columns if c not in leading]]
-        lists = pd.DataFrame(self.lists)
+        lists = pd.DataFrame(self.lists, columns=LIST_COLUMNS)
         lists["rule_flags"] = lists["rule_flags"].astype("Int64")
         return SplitEvaluation(
             metrics=metrics,

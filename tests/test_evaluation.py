@@ -455,6 +455,28 @@ def test_a_short_rule_list_is_filled_by_its_own_feature_and_says_so() -> None:
     ]
 
 
+def test_kept_lists_keeps_only_the_named_lists_and_changes_no_metric() -> None:
+    """The flows keep officers only for the selection list; every metric, rule flag count
+    included, is the same as when every list is kept, and the kept list is identical."""
+    test = thin_frame(
+        [0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 2.0, 1.0, 3.0],
+        [0.0, 1.0, 0.0, 2.0, 0.0, 2.0, 0.0, 2.0, 1.0, 3.0],
+        "2022-01-01",
+    )
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 1, 0, 1])
+    candidates = [*rule_candidates(), THIN_CANDIDATES[2]]
+    every = evaluated_on_itself(test, labels, candidates, sizes=(3,))
+    kept = evaluated_on_itself(test, labels, candidates, sizes=(3,), kept_lists=("top_3",))
+    pd.testing.assert_frame_equal(every.metrics, kept.metrics)
+    assert set(every.lists["list"]) == {"top_3", "volume_rule_a", "volume_rule_b"}
+    assert kept.lists["list"].tolist() == ["top_3"] * 3
+    pd.testing.assert_frame_equal(
+        kept.lists.reset_index(drop=True),
+        every.lists.loc[every.lists["list"] == "top_3"].reset_index(drop=True),
+    )
+    assert evaluated_on_itself(test, labels, candidates, kept_lists=()).lists.empty
+
+
 def test_draw_list_caps_per_unit_and_cuts_at_k_or_at_a_threshold() -> None:
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.5])
     probabilities = np.array([0.40, 0.30, 0.25, 0.20, 0.10, 0.10])
