@@ -51,9 +51,11 @@ def audit_frame(
     data: ForceData, rows: pd.DataFrame, *, flagged: pd.Series, labels: pd.Series, config: Config
 ) -> pd.DataFrame:
     """The audit's input for feature-matrix ``rows`` (officer_id, as_of and features)."""
+    # officer_id as a categorical: the audit groups by officer once per candidate and
+    # attribute, and a category code is coded once (``ewp.models.fairness._clusters``).
     frame = pd.DataFrame(
         {
-            "officer_id": rows["officer_id"].to_numpy(),
+            "officer_id": pd.Categorical(rows["officer_id"].astype(str).to_numpy()),
             "as_of": pd.to_datetime(rows["as_of"]).to_numpy(),
             "flagged": flagged.to_numpy(dtype=bool),
             "label": labels.to_numpy(dtype="float64"),
