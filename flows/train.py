@@ -52,7 +52,7 @@ from ewp.data.io import read_ground_truth
 from ewp.data.validation import ValidationResult
 from ewp.features.explanations import label_in_words, officers_in_words
 from ewp.features.history import feature_columns
-from ewp.features.labelled import observed_labels, read_labelled
+from ewp.features.labelled import LabelledDates, observed_labels, read_labelled
 from ewp.features.matrix import FeatureMatrix
 from ewp.features.registry import feature_specs
 from ewp.flows.audit import (
@@ -363,22 +363,24 @@ def run_split(
     train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
     )
-    test, test_y = read_labelled(
+    # The test block as identifiers, each date's features built as it is scored.
+    test = LabelledDates.read(
         data, matrix, split.test_block, label=config.label, observed_until=extracted_on
     )
     evaluation = evaluate_split(
         train=train,
         train_labels=train_y,
         train_weights=weights,
-        test=test,
-        test_labels=test_y,
+        test=test.ids,
+        test_labels=test.labels,
+        test_rows=test.rows,
         features=feature_columns(config.features),
         candidates=candidates,
         seed=config.seed,
         sizes=config.evaluation.list_sizes,
         fractions=config.evaluation.list_fractions,
         feature_sets=feature_sets,
-        reference=oracle_references(test, ground_truth),
+        reference=oracle_references(test.ids, ground_truth),
         curve_sizes=curve,
         published=config.scoring,
         kept_lists=(config.selection_list(),),
@@ -387,7 +389,7 @@ def run_split(
         "Split %s: %d training rows, %d test rows over %d dates",
         split.test_as_of,
         len(train),
-        len(test),
+        len(test.ids),
         len(split.test_block),
     )
     return dataclasses.replace(

@@ -470,6 +470,7 @@ def evaluate_split(
     curve_sizes: Sequence[int] = (),
     published: ScoringConfig | None = None,
     kept_lists: Collection[str] | None = None,
+    test_rows: Callable[[np.ndarray], pd.DataFrame] | None = None,
 ) -> SplitEvaluation:
     """Fit each candidate on the split's training rows and evaluate it on each test date.
 
@@ -487,7 +488,10 @@ def evaluate_split(
     list names whose officers ``lists`` keeps (None: every list). The flows keep only the
     selection list, the one stability and the fairness audit read: at national scale every
     candidate's list at a peer rule's volume (5% of the force) on every weekly date would
-    otherwise hold tens of millions of officer IDs.
+    otherwise hold tens of millions of officer IDs. ``test_rows``: the feature rows of one
+    test date, given its positions in ``test`` (default ``test.iloc``); with it ``test`` need
+    hold only identifiers (``ewp.features.labelled.LabelledDates``), so a block's features are
+    built and held one date at a time.
     """
     train_y = np.asarray(train_labels).astype("int64")
     models = {}
@@ -507,7 +511,7 @@ def evaluate_split(
     as_of = pd.to_datetime(test["as_of"]).to_numpy()
     for date in np.unique(as_of):
         on_day = np.flatnonzero(as_of == date)
-        rows = test.iloc[on_day]
+        rows = test.iloc[on_day] if test_rows is None else test_rows(on_day)
         scores: dict[str, np.ndarray] = {}
         probabilities: dict[str, np.ndarray] = {}
         flagged: dict[str, np.ndarray] = {}

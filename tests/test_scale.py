@@ -18,6 +18,7 @@ from ewp.core.config import (
     Config,
     ConfigError,
     FeatureConfig,
+    LabelConfig,
     RuntimeConfig,
     load_config,
 )
@@ -25,6 +26,7 @@ from ewp.core.contract import ForceData
 from ewp.core.timechop import as_of_dates
 from ewp.data.synthetic import generate_force
 from ewp.features.history import IndexedForce, build_features, feature_columns
+from ewp.features.labelled import LabelledDates, read_labelled
 from ewp.features.matrix import FeatureMatrix
 from ewp.models.candidates import HistGBYardstick, scores_and_probabilities
 from ewp.models.rules import CountRanker
@@ -305,6 +307,28 @@ def test_the_matrix_on_demand_reads_what_build_features_returns(force: ForceData
     empty = on_demand.read([], columns=["officer_id", "notices_all"])
     assert empty.empty and list(empty.columns) == ["officer_id", "notices_all"]
     assert on_demand.read(some, rows=np.array([], dtype=np.int64)).columns.equals(matrix.columns)
+
+
+def test_labelled_dates_build_each_date_as_the_whole_block_reads_it(force: ForceData) -> None:
+    """A test block held as identifiers (``LabelledDates``) gives, date by date, exactly the
+    rows and labels of reading the whole block (``read_labelled``), for a whole date or some
+    of its officers. The horizons of the last two dates end after ``observed_until``, so
+    those dates have no labelled row and are left out."""
+    dates = as_of_dates(start=dt.date(2018, 1, 1), end=dt.date(2019, 3, 31), cadence="monthly")
+    matrix = FeatureMatrix(IndexedForce.build(force, config=CONFIG), block_dates=4)
+    label, until = LabelConfig(), dt.date(2020, 1, 1)
+    whole, labels = read_labelled(force, matrix, dates, label=label, observed_until=until)
+    held = LabelledDates.read(force, matrix, dates, label=label, observed_until=until)
+    np.testing.assert_array_equal(held.labels, labels)
+    pd.testing.assert_frame_equal(held.ids, whole[["officer_id", "unit", "as_of"]])
+    as_of = held.ids["as_of"].to_numpy()
+    assert len(np.unique(as_of)) == len(dates) - 2
+    for date in np.unique(as_of):
+        on_day = np.flatnonzero(as_of == date)
+        for positions in (on_day, on_day[1::3]):
+            pd.testing.assert_frame_equal(
+                held.rows(positions), whole.iloc[positions].reset_index(drop=True)
+            )
 
 
 def test_yardstick_probabilities_from_one_pass_equal_predict_proba(force: ForceData) -> None:
