@@ -46,6 +46,7 @@ import pandas as pd
 from ewp.core.atomic import read_csv, write_csv
 from ewp.core.config import Config, fraction_list_name, load_config
 from ewp.core.settings import configure_environment
+from ewp.models.selection import HISTORY_CEILING, ORACLE
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 DEFAULT_OUT = Path(".ewp") / "bench" / "synthetic-target"
@@ -284,8 +285,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     seeds = pd.concat(tables, ignore_index=True)
     for decided in ("gate_passed", "eligible", "champion"):  # read back from CSV as text
         seeds[decided] = seeds[decided].astype(str) == "True"
-    from ewp.flows.train import HISTORY_CEILING, ORACLE
-
     print(
         report(
             seeds,
