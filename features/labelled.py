@@ -9,7 +9,7 @@ window of many dates reads its identifiers first, then only the rows it keeps.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +17,28 @@ import pandas as pd
 
 from ewp.core.config import LabelConfig
 from ewp.core.contract import ForceData
-from ewp.features.labels import build_labels
+from ewp.features.labels import Escalations
 from ewp.features.matrix import ID_COLUMNS, FeatureMatrix
+
+
+def observed_label_blocks(
+    data: ForceData,
+    matrix: FeatureMatrix,
+    dates: Sequence[dt.date],
+    *,
+    label: LabelConfig,
+    observed_until: dt.date,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``observed_labels`` a block of dates at a time (``FeatureMatrix.id_blocks``): per block,
+    the positions among all rows at ``dates`` of the rows whose label is observed, and those
+    labels. A national training window (23 million rows) is never labelled in one piece."""
+    escalations = Escalations.build(data, label=label, findings_known_by=observed_until)
+    start = 0
+    for ids in matrix.id_blocks(dates, categorical_ids=True):
+        labels = escalations.labels(ids, observed_until=observed_until).to_numpy()
+        observed = np.flatnonzero(~np.isnan(labels))
+        yield start + observed, labels[observed]
+        start += len(ids)
 
 
 def observed_labels(
@@ -31,10 +51,13 @@ def observed_labels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The positions (in ``matrix.read(dates)`` order) of the rows at ``dates`` whose label is
     observed by ``observed_until``, and those labels."""
-    ids = matrix.read(dates, columns=["officer_id", "as_of"], categorical_ids=True)
-    labels = build_labels(data, ids, label=label, observed_until=observed_until)
-    observed = np.flatnonzero(labels.notna().to_numpy())
-    return observed, labels.to_numpy()[observed]
+    blocks = list(
+        observed_label_blocks(data, matrix, dates, label=label, observed_until=observed_until)
+    )
+    return (
+        np.concatenate([positions for positions, _ in blocks]),
+        np.concatenate([labels for _, labels in blocks]),
+    )
 
 
 def read_labelled(

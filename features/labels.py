@@ -41,6 +41,7 @@ Counting notices, K1's and K2's force allegations both escalate (received in the
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,54 @@ def officer_codes(officers: pd.DataFrame, officer_ids: pd.Series) -> np.ndarray:
     return code_of.reindex(officer_ids).to_numpy()
 
 
+@dataclass(frozen=True)
+class Escalations:
+    """A force's escalations indexed for labelling rows: built once, then any number of rows
+    (a long window a block of dates at a time) are labelled by binary search.
+
+    An escalation known on ``known`` that escalated by ``escalated`` counts for the as-of
+    dates t with t <= known and escalated < t + h, i.e. t in [escalated - h + 1, known]:
+    ``starts`` holds the first such day per escalation, ``ends`` the last, and a row's count is
+    the starts on or before t less the ends before t.
+    """
+
+    officers: pd.DataFrame
+    starts: EventSeries
+    ends: EventSeries
+    horizon_days: int
+
+    @classmethod
+    def build(
+        cls, data: ForceData, *, label: LabelConfig, findings_known_by: dt.date
+    ) -> Escalations:
+        """The escalations of ``data`` under ``label``, findings counted once known by
+        ``findings_known_by``."""
+        codes, known, escalated = _escalations(
+            data, label=label, findings_known_by=findings_known_by
+        )
+        first = escalated - label.horizon_days + 1
+        possible = first <= known
+        return cls(
+            officers=data.officers,
+            starts=EventSeries.build(codes[possible], first[possible]),
+            ends=EventSeries.build(codes[possible], known[possible]),
+            horizon_days=label.horizon_days,
+        )
+
+    def labels(self, rows: pd.DataFrame, *, observed_until: dt.date) -> pd.Series:
+        """Label per row of ``rows`` (``officer_id``, ``as_of``): 1.0, 0.0, or NaN where the
+        horizon reaches past ``observed_until`` (see ``build_labels``)."""
+        row_codes = officer_codes(self.officers, rows["officer_id"])
+        t = day_numbers(rows["as_of"])
+        count = self.starts.count_before(row_codes, t + 1) - self.ends.count_before(row_codes, t)
+        observed = t + self.horizon_days <= day_numbers([observed_until])[0]
+        return pd.Series(
+            np.where(observed, (count > 0).astype("float64"), np.nan),
+            index=rows.index,
+            name="label",
+        )
+
+
 def build_labels(
     data: ForceData,
     rows: pd.DataFrame,
@@ -117,20 +166,5 @@ def build_labels(
     """
     if findings_known_by is None:
         findings_known_by = observed_until
-    codes, known, escalated = _escalations(data, label=label, findings_known_by=findings_known_by)
-    # An escalation known on ``known`` that escalated by ``escalated`` counts for the as-of
-    # dates t with t <= known and escalated < t + h: t in [escalated - h + 1, known].
-    first = escalated - label.horizon_days + 1
-    possible = first <= known
-    starts = EventSeries.build(codes[possible], first[possible])
-    ends = EventSeries.build(codes[possible], known[possible])
-    row_codes = officer_codes(data.officers, rows["officer_id"])
-    t = day_numbers(rows["as_of"])
-    count = starts.count_before(row_codes, t + 1) - ends.count_before(row_codes, t)
-    horizon_end = t + label.horizon_days
-    observed = horizon_end <= day_numbers([observed_until])[0]
-    return pd.Series(
-        np.where(observed, (count > 0).astype("float64"), np.nan),
-        index=rows.index,
-        name="label",
-    )
+    escalations = Escalations.build(data, label=label, findings_known_by=findings_known_by)
+    return escalations.labels(rows, observed_until=observed_until)

@@ -22,7 +22,7 @@ identifiers computes no feature at all.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,3 +83,12 @@ class FeatureMatrix:
             categorical_ids=categorical_ids,
         )
         return frame if names is None else frame[names]
+
+    def id_blocks(
+        self, as_of_dates: Sequence[dt.date], *, categorical_ids: bool = False
+    ) -> Iterator[pd.DataFrame]:
+        """The identifier rows of ``read(as_of_dates, columns=ID_COLUMNS)``, a block of dates at
+        a time and in the same order (at least one frame, empty when there are no dates): a
+        long window is labelled without holding all its rows' identifiers at once."""
+        for block in self.force.blocks(as_of_dates, block_dates=self.block_dates):
+            yield self.force.ids([block], categorical=categorical_ids)[list(ID_COLUMNS)]

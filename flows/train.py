@@ -52,7 +52,7 @@ from ewp.data.io import read_ground_truth
 from ewp.data.validation import ValidationResult
 from ewp.features.explanations import label_in_words, officers_in_words
 from ewp.features.history import feature_columns
-from ewp.features.labelled import LabelledDates, observed_labels, read_labelled
+from ewp.features.labelled import LabelledDates, observed_label_blocks, read_labelled
 from ewp.features.matrix import FeatureMatrix
 from ewp.features.registry import feature_specs
 from ewp.flows.audit import (
@@ -101,7 +101,7 @@ from ewp.models.evaluation import (
 )
 from ewp.models.explain import ModelTerms, model_terms
 from ewp.models.metrics import k_for_fraction
-from ewp.models.sampling import negative_subsample
+from ewp.models.sampling import NegativeSubsampler
 from ewp.models.selection import combined_gate, eligibility, gate_with_overrides, oracle_references
 from ewp.reports.audit import GateSummary, audit_tables, breach_findings
 from ewp.reports.evaluation import EvaluationTables, render_evaluation_report
@@ -325,17 +325,23 @@ def training_sample(
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The rows a model trains on: labelled rows at ``dates`` (findings known by
     ``observed_until``), negatives subsampled (``ewp.models.sampling``); rows, labels, weights.
-    Labels come from the identifiers alone, so only the kept rows' features are read."""
-    observed, y = observed_labels(
+    Labels come from the identifiers alone, a block of dates at a time, each block subsampled
+    as it is labelled (one stream of draws: the same rows as subsampling the whole window), so
+    only the kept rows' features are read and the window is never held whole."""
+    ev = config.evaluation
+    sampler = NegativeSubsampler(
+        rate=ev.negative_sample_rate, positive_rate=ev.positive_sample_rate, seed=config.seed
+    )
+    kept_rows, kept_labels, kept_weights = [], [], []
+    for observed, y in observed_label_blocks(
         data, matrix, dates, label=config.label, observed_until=observed_until
-    )
-    kept, weights = negative_subsample(
-        y,
-        rate=config.evaluation.negative_sample_rate,
-        positive_rate=config.evaluation.positive_sample_rate,
-        seed=config.seed,
-    )
-    return matrix.read(dates, rows=observed[kept]), y[kept], weights
+    ):
+        kept, weights = sampler.draw(y)
+        kept_rows.append(observed[kept])
+        kept_labels.append(y[kept])
+        kept_weights.append(weights)
+    rows = np.concatenate(kept_rows)
+    return matrix.read(dates, rows=rows), np.concatenate(kept_labels), np.concatenate(kept_weights)
 
 
 @ewp_task(cache_policy=NO_CACHE)

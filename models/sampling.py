@@ -65,17 +65,39 @@ def negative_subsample(
         Positions (int64, ascending, so in the original order) of the kept rows, and their
         weights (float64): ``1 / positive_rate`` for positives, ``1 / rate`` for negatives.
     """
-    for name, value in (("rate", rate), ("positive_rate", positive_rate)):
-        if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value <= 1:
-            raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
-    labels = np.asarray(y)
-    if labels.ndim != 1:
-        raise ValueError(f"expected labels in one dimension, got shape {labels.shape}")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError("labels must be 0 (no escalation) or 1 (escalation)")
-    if rate == 1 and positive_rate == 1:
-        return np.arange(len(labels), dtype="int64"), np.ones(len(labels), dtype="float64")
-    draws = np.random.default_rng(seed).random(len(labels))
-    keep = np.where(labels == 1, float(positive_rate), float(rate))
-    rows = np.flatnonzero(draws < keep).astype("int64")  # a draw is below 1 always
-    return rows, 1.0 / keep[rows]
+    return NegativeSubsampler(rate=rate, positive_rate=positive_rate, seed=seed).draw(y)
+
+
+class NegativeSubsampler:
+    """``negative_subsample`` of labels that arrive in blocks (a long training window labelled
+    a block of dates at a time): each ``draw`` continues the one stream of uniform draws, so
+    the blocks' kept rows are exactly those of ``negative_subsample`` on the blocks joined.
+
+    Worked example: ``draw(y[:4])`` then ``draw(y[4:])`` on the ten labels of the module's
+    example (``rate=0.25, seed=4``) keep rows [1, 3] of the first block and [1, 3] of the
+    second, i.e. rows 1, 3, 5 and 7 of the whole, with the same weights.
+    """
+
+    def __init__(self, *, rate: float, seed: int, positive_rate: float = 1.0) -> None:
+        for name, value in (("rate", rate), ("positive_rate", positive_rate)):
+            if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value <= 1:
+                raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+        self.rate = float(rate)
+        self.positive_rate = float(positive_rate)
+        # With nothing to subsample nothing is drawn (and no generator made).
+        every_row = self.rate == 1 and self.positive_rate == 1
+        self._rng = None if every_row else np.random.default_rng(seed)
+
+    def draw(self, y: np.ndarray | pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """The kept positions within ``y`` (the next block of labels) and their weights."""
+        labels = np.asarray(y)
+        if labels.ndim != 1:
+            raise ValueError(f"expected labels in one dimension, got shape {labels.shape}")
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError("labels must be 0 (no escalation) or 1 (escalation)")
+        if self._rng is None:
+            return np.arange(len(labels), dtype="int64"), np.ones(len(labels), dtype="float64")
+        draws = self._rng.random(len(labels))
+        keep = np.where(labels == 1, self.positive_rate, self.rate)
+        rows = np.flatnonzero(draws < keep).astype("int64")  # a draw is below 1 always
+        return rows, 1.0 / keep[rows]

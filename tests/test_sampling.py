@@ -10,7 +10,7 @@ import pytest
 
 import ewp.models.sampling
 from ewp.models.inputs import validate_weights
-from ewp.models.sampling import negative_subsample
+from ewp.models.sampling import NegativeSubsampler, negative_subsample
 
 TINY = np.array([0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
 
@@ -83,6 +83,28 @@ def test_rate_one_keeps_every_row_with_weight_one_without_drawing(monkeypatch):
     rows, weights = negative_subsample(TINY, rate=1, seed=0)
     assert rows.tolist() == list(range(len(TINY)))
     assert weights.tolist() == [1.0] * len(TINY)
+
+
+def test_blocks_drawn_one_after_another_keep_the_rows_of_the_whole():
+    # The module's example in two blocks: rows 1 and 3 of the first four, then rows 1 and 3 of
+    # the last six (rows 5 and 7 of the whole), with the same weights as one draw.
+    sampler = NegativeSubsampler(rate=0.25, seed=4)
+    first_rows, first_weights = sampler.draw(TINY[:4])
+    second_rows, second_weights = sampler.draw(TINY[4:])
+    assert first_rows.tolist() == [1, 3] and second_rows.tolist() == [1, 3]
+    assert first_weights.tolist() == [1.0, 4.0] and second_weights.tolist() == [1.0, 4.0]
+    # On a larger set, in uneven blocks (an empty one included), with positives subsampled.
+    y = np.random.default_rng(0).binomial(1, 0.1, size=5_000)
+    whole_rows, whole_weights = negative_subsample(y, rate=0.3, positive_rate=0.6, seed=9)
+    sampler = NegativeSubsampler(rate=0.3, positive_rate=0.6, seed=9)
+    rows, weights, start = [], [], 0
+    for end in (1_234, 1_234, 4_000, 5_000):
+        kept, kept_weights = sampler.draw(y[start:end])
+        rows.append(start + kept)
+        weights.append(kept_weights)
+        start = end
+    np.testing.assert_array_equal(np.concatenate(rows), whole_rows)
+    np.testing.assert_array_equal(np.concatenate(weights), whole_weights)
 
 
 @pytest.mark.parametrize("rate", [0, -0.1, 1.5, float("nan"), True, "0.5", None])

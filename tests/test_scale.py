@@ -26,7 +26,8 @@ from ewp.core.contract import ForceData
 from ewp.core.timechop import as_of_dates
 from ewp.data.synthetic import generate_force
 from ewp.features.history import IndexedForce, build_features, feature_columns
-from ewp.features.labelled import LabelledDates, read_labelled
+from ewp.features.labelled import LabelledDates, observed_label_blocks, read_labelled
+from ewp.features.labels import build_labels
 from ewp.features.matrix import FeatureMatrix
 from ewp.models.candidates import HistGBYardstick, scores_and_probabilities
 from ewp.models.rules import CountRanker
@@ -329,6 +330,32 @@ def test_labelled_dates_build_each_date_as_the_whole_block_reads_it(force: Force
             pd.testing.assert_frame_equal(
                 held.rows(positions), whole.iloc[positions].reset_index(drop=True)
             )
+
+
+def test_labels_a_block_of_dates_at_a_time_are_the_labels_of_the_whole_window(
+    force: ForceData,
+) -> None:
+    """A training window labelled a block of dates at a time (``observed_label_blocks``, as
+    ``training_sample`` does) gives the positions and labels of labelling it whole with
+    ``build_labels``: 15 monthly dates in blocks of 4 (the last block 3 dates), the last two
+    dates' horizons ending after ``observed_until`` (no labelled row there)."""
+    dates = as_of_dates(start=dt.date(2018, 1, 1), end=dt.date(2019, 3, 31), cadence="monthly")
+    matrix = FeatureMatrix(IndexedForce.build(force, config=CONFIG), block_dates=4)
+    label, until = LabelConfig(), dt.date(2020, 1, 1)
+    whole = build_labels(
+        force,
+        matrix.read(dates, columns=["officer_id", "as_of"]),
+        label=label,
+        observed_until=until,
+    ).to_numpy()
+    blocks = list(observed_label_blocks(force, matrix, dates, label=label, observed_until=until))
+    assert len(blocks) == 4
+    positions = np.concatenate([observed for observed, _ in blocks])
+    np.testing.assert_array_equal(positions, np.flatnonzero(~np.isnan(whole)))
+    np.testing.assert_array_equal(np.concatenate([y for _, y in blocks]), whole[positions])
+    # The last block (January to March 2019) is labelled on January only.
+    assert len(blocks[-1][0]) == len(matrix.read([dates[12]], columns=["as_of"]))
+    assert whole[positions].sum() > 0
 
 
 def test_yardstick_probabilities_from_one_pass_equal_predict_proba(force: ForceData) -> None:
