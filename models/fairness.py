@@ -61,6 +61,14 @@ Intervals
     the size rules below count officers. The replicates are drawn as multinomial counts over
     officer types, which is exact and vectorised (see ``_bootstrap_sums``).
 
+Collapsed rows
+    Every metric, interval and reference choice is a sum over rows per officer and group, so
+    an officer's rows that share every attribute, the label and every audited list's flag can
+    be merged into one row that counts them (``collapse_rows``; its ``rows`` column): the
+    results are the same, to the bit, and a year of weekly dates for a national force (8
+    million officer-dates) shrinks to about one row per officer. Without a ``rows`` column a
+    row counts once.
+
 Small-cell suppression
     Protected attributes leave this module only as aggregates over at least
     ``min_group_size`` officers. A group (or an ethnicity × gender cell, or a row of
@@ -159,6 +167,7 @@ __all__ = [
     "band_breaches",
     "check_reference_groups",
     "choose_references",
+    "collapse_rows",
     "compare_with_rule",
     "disparity_sources",
     "fairness_gate",
@@ -168,6 +177,7 @@ __all__ = [
 ]
 
 UNKNOWN = "Unknown"
+ROWS = "rows"  # optional frame column: how many officer-date rows a row stands for
 INTERSECTION: tuple[str, str] = ("ethnicity", "gender")
 CELL_SEPARATOR = " × "
 
@@ -491,7 +501,7 @@ def _reference_stats(frame: pd.DataFrame, flagged: str, *, labelled: bool) -> pd
             f"{flagged}:fp": on_list & ~positive,
             f"{flagged}:fn": ~on_list & positive,
         }
-    return pd.DataFrame(stats, index=frame.index).astype("int64")
+    return pd.DataFrame(stats, index=frame.index).astype("int64").mul(_row_counts(frame), axis=0)
 
 
 def _choose_reference(
@@ -515,7 +525,7 @@ def _choose_reference(
         return configured, REFERENCE_CONFIGURED
     stats = pd.concat([_reference_stats(frame, f, labelled=labelled) for f in flagged], axis=1)
     sums = stats.groupby(groups, sort=True).sum()
-    rows = pd.Series(groups).value_counts()
+    rows = pd.Series(_row_counts(frame)).groupby(groups).sum()
     officers = pd.Series(_clusters(frame)).groupby(groups).nunique()
     largest_first = sorted(present, key=lambda group: (-int(rows[group]), group))
     sizeable = [group for group in largest_first if officers[group] >= min_size]
@@ -600,6 +610,59 @@ def _clusters(frame: pd.DataFrame) -> np.ndarray:
     return pd.factorize(ids.astype(str).to_numpy())[0]
 
 
+def _row_counts(frame: pd.DataFrame) -> np.ndarray:
+    """How many officer-date rows each row of ``frame`` stands for (``ROWS``; 1 without it)."""
+    if ROWS in frame.columns:
+        return frame[ROWS].to_numpy(dtype="int64")
+    return np.ones(len(frame), dtype="int64")
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """A column's values to compare rows by: a categorical's codes (no string hashed)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy()
+    return values.to_numpy()
+
+
+def collapse_rows(
+    frame: pd.DataFrame,
+    *,
+    keys: Sequence[str],
+    sums: Sequence[str],
+    flagged: Mapping[str, np.ndarray],
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """``frame`` with the rows equal on every ``keys`` column and every list of ``flagged``
+    merged (module docstring, "Collapsed rows"): the first row's ``keys``, the ``sums`` columns
+    summed and ``rows`` counting the rows merged; and each list's flags on the merged rows.
+
+    Keys should be ``officer_id`` (the resampling unit), the audited attributes and ``label``;
+    ``sums`` counts such as ``notices``; other columns (``as_of``) are dropped. Missing values
+    are keys like any other. Worked example: an officer on 52 weekly dates, in band "35-44"
+    for 20 of them and "45-54" for 32, label 0 throughout, flagged by list A on one date of the
+    second band: three rows, (35-44, A no, rows 20), (45-54, A no, rows 31), (45-54, A yes,
+    rows 1), each with its dates' notices summed.
+    """
+    columns = [_codes(frame[key]) for key in keys] + [
+        np.asarray(on_list) for on_list in flagged.values()
+    ]
+    # One integer per distinct combination, folding one column in at a time (never above the
+    # number of rows times one column's distinct values).
+    combined = np.zeros(len(frame), dtype="int64")
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        combined = pd.factorize(combined * len(uniques) + codes)[0]
+    # pd.factorize numbers combinations in order of first appearance.
+    _, first = np.unique(combined, return_index=True)
+    weights = _row_counts(frame)
+    merged = frame[list(keys)].iloc[first].reset_index(drop=True)
+    for column in sums:
+        merged[column] = np.bincount(
+            combined, weights=frame[column].to_numpy(dtype="float64"), minlength=len(first)
+        )
+    merged[ROWS] = np.bincount(combined, weights=weights, minlength=len(first)).astype("int64")
+    return merged, {name: np.asarray(on_list)[first] for name, on_list in flagged.items()}
+
+
 def _has_labels(frame: pd.DataFrame) -> bool:
     """True if every row has a 0/1 label, False if none has; mixed or other values raise."""
     label = frame["label"]
@@ -631,12 +694,12 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], *, complete: Sequence[
 def _audit_statistics(frame: pd.DataFrame, *, labelled: bool) -> pd.DataFrame:
     """Per-row 0/1 statistics whose sums give every metric (see FLAG_/LABEL_METRICS)."""
     positive = frame["label"].to_numpy(dtype="float64") == 1 if labelled else None
-    return _statistics(frame["flagged"].astype(bool).to_numpy(), positive)
+    return _statistics(frame["flagged"].astype(bool).to_numpy(), positive, _row_counts(frame))
 
 
-def _statistics(flagged: np.ndarray, positive: np.ndarray | None) -> pd.DataFrame:
+def _statistics(flagged: np.ndarray, positive: np.ndarray | None, rows: np.ndarray) -> pd.DataFrame:
     """``_audit_statistics`` of one list (``flagged``) and the labels (``positive``, or None
-    when the outcome is not known)."""
+    when the outcome is not known), each row counted ``rows`` times."""
     stats = {"n": np.ones(len(flagged), dtype=bool), "flagged": flagged}
     if positive is not None:
         stats |= {
@@ -646,7 +709,7 @@ def _statistics(flagged: np.ndarray, positive: np.ndarray | None) -> pd.DataFram
             "pos": positive,
             "neg": ~positive,
         }
-    return pd.DataFrame(stats).astype("int64")
+    return pd.DataFrame(stats).astype("int64").mul(rows, axis=0)
 
 
 def _rows(y_true: np.ndarray, y_pred: np.ndarray, *, sample_weight: np.ndarray) -> float:
@@ -685,10 +748,12 @@ def _metric_frame(frame: pd.DataFrame, groups: np.ndarray, *, labelled: bool) ->
     # Without labels the label is a placeholder: n and the flag metrics never read it.
     label = frame["label"].to_numpy(dtype="float64").astype("int64") if labelled else flagged
     cells = (
-        pd.DataFrame({"group": groups, "flagged": flagged, "label": label})
-        .value_counts(sort=False)
-        .reset_index(name="rows")
-        .sort_values(["group", "flagged", "label"], ignore_index=True)
+        pd.DataFrame(
+            {"group": groups, "flagged": flagged, "label": label, "rows": _row_counts(frame)}
+        )
+        .groupby(["group", "flagged", "label"], sort=True)["rows"]
+        .sum()
+        .reset_index()
     )
     weights = cells["rows"].to_numpy(dtype="float64")
     return MetricFrame(
@@ -1072,7 +1137,12 @@ def disparity_sources(
     frame = frame.reset_index(drop=True)
     labelled = _has_labels(frame)
     columns = ["notices", "decided", "case_to_answer", "flagged", *(["label"] if labelled else [])]
-    stats = frame[columns].astype("float64").assign(n=1.0)
+    # Counts (notices...) are summed over merged rows already; flags and labels are per row.
+    rows = _row_counts(frame).astype("float64")
+    stats = frame[columns].astype("float64")
+    for per_row in {"flagged", "label"} & set(columns):
+        stats[per_row] *= rows
+    stats = stats.assign(n=rows)
     rng = np.random.default_rng(seed)
     if references is None:
         references = choose_references(frame, config=config)
@@ -1279,7 +1349,8 @@ def compare_with_rule(
     clusters = _clusters(frame)
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in flagged}
     positive = frame["label"].to_numpy(dtype="float64") == 1 if labelled else None
-    rule_stats = _statistics(flagged[rule], positive)
+    rows = _row_counts(frame)
+    rule_stats = _statistics(flagged[rule], positive, rows)
     rule_columns = [c for c in rule_stats.columns if c in _CANDIDATE_STATS]
     for attribute in config.gated_attributes:
         groups = _known(frame[attribute]).to_numpy()
@@ -1292,7 +1363,10 @@ def compare_with_rule(
             # Each list and the rule's side by side (the rule's columns prefixed "rule:"), so
             # one resample measures both.
             per_officer = pd.concat(
-                [_sums_by(codes, _statistics(on_list, positive), units), rule_sums_by_officer],
+                [
+                    _sums_by(codes, _statistics(on_list, positive, rows), units),
+                    rule_sums_by_officer,
+                ],
                 axis=1,
             )
             sums = _bootstrap_officers(per_officer, samples=config.bootstrap_samples, rng=rng)

@@ -22,7 +22,14 @@ from ewp.data.synthetic import generate_force
 from ewp.features.history import build_features, feature_columns
 from ewp.features.labels import build_labels
 from ewp.models.evaluation import top_order
-from ewp.models.fairness import METRICS, attributes_as_of, audit, disparity_sources, fairness_gate
+from ewp.models.fairness import (
+    METRICS,
+    attributes_as_of,
+    audit,
+    collapse_rows,
+    disparity_sources,
+    fairness_gate,
+)
 from ewp.models.metrics import k_for_fraction
 from ewp.models.rules import CountRanker
 
@@ -804,3 +811,137 @@ def test_every_gated_attribute_is_compared_with_the_rule() -> None:
     # Only ethnicity gated: the others are audited, not compared.
     ethnicity_only = config.model_copy(update={"gate_attributes": ("ethnicity",)})
     assert set(compared_with_rule(ethnicity_only)["attribute"]) == {"ethnicity"}
+
+
+# --- collapsed rows ---------------------------------------------------------------------------
+def test_collapse_rows_merges_an_officers_equal_rows_as_in_the_worked_example() -> None:
+    # One officer on 52 weekly dates: "35-44" for 20, "45-54" for 32, label 0 throughout, on
+    # list A on the 40th date only; one notice on each date (so a merged row's notices = rows).
+    frame = pd.DataFrame(
+        {
+            "officer_id": pd.Categorical(["o1"] * 52),
+            "as_of": pd.date_range("2020-01-06", periods=52, freq="7D"),
+            "age_band": ["35-44"] * 20 + ["45-54"] * 32,
+            "label": 0.0,
+            "notices": 1.0,
+        }
+    )
+    merged, flags = collapse_rows(
+        frame,
+        keys=["officer_id", "age_band", "label"],
+        sums=["notices"],
+        flagged={"A": np.arange(52) == 39},
+    )
+    assert merged.columns.tolist() == ["officer_id", "age_band", "label", "notices", "rows"]
+    assert merged["age_band"].tolist() == ["35-44", "45-54", "45-54"]
+    assert merged["rows"].tolist() == [20, 31, 1]
+    assert merged["notices"].tolist() == [20.0, 31.0, 1.0]
+    assert flags["A"].tolist() == [False, False, True]
+
+
+def _officer_dates(officers: int = 400, dates: int = 26, seed: int = 5) -> pd.DataFrame:
+    """Officers on many dates: ethnicity and gender fixed, age band changing for some,
+    labels and three lists' flags varying by date, notice counts 0-3 (unknown ethnicity
+    for some)."""
+    rng = np.random.default_rng(seed)
+    officer = np.repeat(np.arange(officers), dates)
+    ethnicity = rng.choice(
+        ["White", "Black", "Asian", None], size=officers, p=[0.6, 0.2, 0.15, 0.05]
+    )
+    gender = rng.choice(["Male", "Female"], size=officers, p=[0.7, 0.3])
+    band_change = rng.integers(0, 2 * dates, size=officers)  # beyond the dates: no change
+    date = np.tile(np.arange(dates), officers)
+    young = rng.choice(["25-34", "35-44"], size=officers)
+    frame = pd.DataFrame(
+        {
+            "officer_id": pd.Categorical([f"o{i}" for i in officer]),
+            "as_of": pd.Timestamp("2021-01-04") + pd.to_timedelta(7 * date, unit="D"),
+            "ethnicity": ethnicity[officer],
+            "gender": gender[officer],
+            "age_band": np.where(date < band_change[officer], young[officer], "45-54"),
+            "label": (rng.random(len(officer)) < 0.15).astype("float64"),
+            "notices": rng.integers(0, 4, size=len(officer)).astype("float64"),
+            "decided": rng.integers(0, 3, size=len(officer)).astype("float64"),
+            "case_to_answer": rng.integers(0, 2, size=len(officer)).astype("float64"),
+        }
+    )
+    return frame
+
+
+def test_audits_of_collapsed_rows_equal_the_audits_of_every_row() -> None:
+    """``audit``, ``disparity_sources``, ``compare_with_rule`` and ``choose_references`` give
+    the same tables, to the bit, on an officer-date frame and on its collapsed rows."""
+    from ewp.models.fairness import FURTHER, choose_references, compare_with_rule
+
+    frame = _officer_dates()
+    rng = np.random.default_rng(11)
+    # Lists leaning on Black officers by different amounts; the rule flags least.
+    lean = frame["ethnicity"].eq("Black").to_numpy()
+    flagged = {
+        name: rng.random(len(frame)) < np.where(lean, high, 0.05)
+        for name, high in (("model", 0.2), ("other", 0.1), ("rule", 0.06))
+    }
+    config = FairnessConfig(bootstrap_samples=200, min_group_size=10)
+    keys = ["officer_id", *config.attributes, "label"]
+    sums = ["notices", "decided", "case_to_answer"]
+    merged, merged_flags = collapse_rows(frame, keys=keys, sums=sums, flagged=flagged)
+    assert len(merged) < len(frame) / 3 and merged["rows"].sum() == len(frame)
+
+    def with_lists(rows: pd.DataFrame, lists: dict) -> pd.DataFrame:
+        return rows.assign(**{f"list:{name}": on_list for name, on_list in lists.items()})
+
+    columns = [f"list:{name}" for name in flagged]
+    references = choose_references(with_lists(frame, flagged), config=config, flagged=columns)
+    assert (
+        choose_references(with_lists(merged, merged_flags), config=config, flagged=columns)
+        == references
+    )
+    for name in flagged:
+        whole = audit(frame.assign(flagged=flagged[name]), config=config, seed=3)
+        collapsed = audit(merged.assign(flagged=merged_flags[name]), config=config, seed=3)
+        for table in ("overall", "by_group", "intersections"):
+            pd.testing.assert_frame_equal(getattr(collapsed, table), getattr(whole, table))
+        assert collapsed.references == whole.references
+        pd.testing.assert_frame_equal(
+            disparity_sources(merged.assign(flagged=merged_flags[name]), config=config, seed=3),
+            disparity_sources(frame.assign(flagged=flagged[name]), config=config, seed=3),
+        )
+    compared = {
+        rows_name: compare_with_rule(
+            rows, flagged=lists, rule="rule", references=references, config=config, seed=3
+        )
+        for rows_name, rows, lists in (("whole", frame, flagged), ("merged", merged, merged_flags))
+    }
+    for name in flagged:
+        pd.testing.assert_frame_equal(compared["merged"][name], compared["whole"][name])
+    assert (compared["whole"]["model"]["comparison"] == FURTHER).any()
+
+
+def test_the_reference_is_the_largest_group_in_rows_not_in_merged_rows() -> None:
+    # "A": 20 officers on 10 equal dates (200 rows, 20 merged rows); "B": 50 officers on 2
+    # dates (100 rows, 50 merged). Every rate is non-zero in both, so the largest by rows, A,
+    # is the reference whichever frame is given.
+    from ewp.models.fairness import choose_references
+
+    officers = [f"a{i}" for i in range(20) for _ in range(10)] + [
+        f"b{i}" for i in range(50) for _ in range(2)
+    ]
+    frame = pd.DataFrame(
+        {
+            "officer_id": pd.Categorical(officers),
+            "ethnicity": ["A"] * 200 + ["B"] * 100,
+            "label": [float(officers[i][1:] in ("0", "1", "2")) for i in range(300)],
+        }
+    )
+    flagged = {"list": np.array([o[1:] in ("0", "3") for o in officers])}
+    merged, merged_flags = collapse_rows(
+        frame, keys=["officer_id", "ethnicity", "label"], sums=[], flagged=flagged
+    )
+    assert len(merged) == 70
+    for rows, lists in ((frame, flagged), (merged, merged_flags)):
+        references = choose_references(
+            rows.assign(**{"list:list": lists["list"]}),
+            config=ETHNICITY_ONLY,
+            flagged=["list:list"],
+        )
+        assert references["ethnicity"][0] == "A"
