@@ -54,11 +54,9 @@ def audit_frame(
     data: ForceData, rows: pd.DataFrame, *, flagged: pd.Series, labels: pd.Series, config: Config
 ) -> pd.DataFrame:
     """The audit's input for feature-matrix ``rows`` (officer_id, as_of and features)."""
-    # officer_id as a categorical: the audit groups by officer once per candidate and
-    # attribute, and a category code is coded once (``ewp.models.fairness._clusters``).
     frame = pd.DataFrame(
         {
-            "officer_id": pd.Categorical(rows["officer_id"].astype(str).to_numpy()),
+            "officer_id": officer_categories(rows["officer_id"]),
             "as_of": pd.to_datetime(rows["as_of"]).to_numpy(),
             "flagged": flagged.to_numpy(dtype=bool),
             "label": labels.to_numpy(dtype="float64"),
@@ -73,6 +71,16 @@ def audit_frame(
         data.officers, frame, age_band_edges=config.fairness.age_band_edges
     )
     return pd.concat([frame, attributes.reset_index(drop=True)], axis=1)
+
+
+def officer_categories(officer_ids: pd.Series) -> pd.Categorical:
+    """Officer IDs as text in a categorical (categories sorted): the audit groups by officer
+    once per candidate and attribute, and a category code is coded once
+    (``ewp.models.fairness._clusters``). Each distinct ID is converted to text once, not each
+    of a national block's millions of officer-dates."""
+    codes, distinct = pd.factorize(officer_ids, use_na_sentinel=False)
+    as_text = pd.Categorical(np.asarray(distinct).astype(str))
+    return pd.Categorical.from_codes(as_text.codes[codes], dtype=as_text.dtype)
 
 
 def run_audit(
@@ -183,21 +191,22 @@ def audit_candidates(
     ``ewp.models.fairness.choose_references``), and with a ``rule`` every candidate is compared
     with it on the same resampled officers.
     """
-    keys = pd.MultiIndex.from_arrays(
-        [rows["officer_id"].to_numpy(), pd.to_datetime(rows["as_of"]).to_numpy()]
-    )
     # The rows and their attributes are the same for every candidate: built once (a national
     # test block is millions of rows); only who is flagged changes.
     unflagged = pd.Series(False, index=rows.index)
     base = audit_frame(data, rows, flagged=unflagged, labels=labels, config=config)
+    # Each row as one integer, officer code by date code, so a list is matched by integers.
+    officers = base["officer_id"].cat
+    date_codes, dates = pd.factorize(_nanoseconds(base["as_of"]))
+    keys = officers.codes.to_numpy().astype("int64") * len(dates) + date_codes
     flagged: dict[str, np.ndarray] = {}
     for candidate in sorted(lists["candidate"].astype(str).unique()):
         pairs = lists.loc[lists["candidate"] == candidate].explode("officer_ids")
         pairs = pairs.dropna(subset=["officer_ids"])
-        on_list = pd.MultiIndex.from_arrays(
-            [pairs["officer_ids"].to_numpy(), pd.to_datetime(pairs["test_as_of"]).to_numpy()]
-        )
-        flagged[candidate] = keys.isin(on_list)
+        officer = officers.categories.get_indexer(pairs["officer_ids"].astype(str).to_numpy())
+        date = pd.Index(dates).get_indexer(_nanoseconds(pairs["test_as_of"]))
+        found = (officer >= 0) & (date >= 0)
+        flagged[candidate] = np.isin(keys, officer[found] * len(dates) + date[found])
     # Every candidate is audited on the same rows: merged once per officer, attributes, label
     # and flags (``collapse_rows``, the same results), a national block shrinks 8 million
     # officer-dates to about one row per officer.
@@ -229,6 +238,11 @@ def audit_candidates(
             seed=config.seed,
         )
     return CandidateAudits(audits=audits, comparisons=comparisons, references=dict(references))
+
+
+def _nanoseconds(dates: pd.Series) -> np.ndarray:
+    """Dates as datetime64[ns], so dates of different resolutions compare equal."""
+    return pd.to_datetime(dates).to_numpy().astype("datetime64[ns]")
 
 
 def gate_decisions(
