@@ -68,11 +68,13 @@ class ListCredit:
 class CreditBuilder:
     """Collects the blocks and shares of one test block's lists (see ``ListCredit``)."""
 
-    def __init__(self, officer_ids: np.ndarray) -> None:
+    def __init__(self, officer_ids: np.ndarray | pd.Series) -> None:
         """``officer_ids``: one per test row; rows are later referred to by position."""
-        # A hash table, not a sort of strings: a national test block is millions of rows.
-        codes, officers = pd.factorize(np.asarray(officer_ids).astype(str), sort=True)
-        self._officers, self._codes = np.asarray(officers), codes
+        # A hash table, not a sort of strings: a national test block is millions of rows of
+        # about 150,000 officers, each converted to text and sorted once.
+        codes, distinct = pd.factorize(officer_ids, use_na_sentinel=False)
+        text, text_codes = np.unique(np.asarray(distinct).astype(str), return_inverse=True)
+        self._officers, self._codes = text.astype(object), text_codes[codes]
         self._blocks: list[np.ndarray] = []
         self._rows: list[np.ndarray] = []
         self._labels: list[np.ndarray] = []
@@ -240,31 +242,33 @@ class _Totals:
         share_column = pd.MultiIndex.from_frame(self.columns[COLUMNS]).get_indexer(
             pd.MultiIndex.from_frame(shares[COLUMNS])
         )
-        self.block_share = sparse.csr_matrix(
+        block_share = sparse.csr_matrix(
             (shares["share"].to_numpy(dtype=float), (shares["block"].to_numpy(), share_column)),
             shape=(n_blocks, len(self.columns)),
         ).T.tocsr()
         where = (credit.member_block, credit.member_officer)
-        self.members = sparse.csr_matrix(
+        members = sparse.csr_matrix(
             (np.ones(credit.member_block.size), where), shape=(n_blocks, n_officers)
         )
         positive = credit.member_label == 1  # only positives add to TP: store only them
-        self.member_tp = sparse.csr_matrix(
+        member_tp = sparse.csr_matrix(
             (
                 np.ones(int(positive.sum())),
                 (credit.member_block[positive], credit.member_officer[positive]),
             ),
             shape=(n_blocks, n_officers),
         )
+        # (lists x blocks) @ (blocks x officers), once: each officer's places on each list,
+        # summed over dates. An officer on a list on every weekly date, or a tie of thousands
+        # cut on every date, is one entry per list, where blocks hold one per date.
+        self.places = (block_share @ members).tocsr()
+        self.tp = (block_share @ member_tp).tocsr()
         self.positives = np.bincount(credit.positive_officer, minlength=n_officers).astype(float)
 
     def __call__(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Places and TP (draws x lists) and positives (draws) for officer ``weights``
         (officers x draws)."""
-        # (lists x blocks) @ (blocks x officers) @ (officers x draws), blocks first: a tie of
-        # thousands of officers is summed once, then shared among the lists that cut it.
-        places = (self.block_share @ (self.members @ weights)).T
-        tp = (self.block_share @ (self.member_tp @ weights)).T
+        places, tp = (self.places @ weights).T, (self.tp @ weights).T
         return np.asarray(places), np.asarray(tp), self.positives @ weights
 
 
