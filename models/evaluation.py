@@ -82,17 +82,18 @@ def list_metrics(
     scores: np.ndarray,
     probabilities: np.ndarray,
     sizes: Sequence[ListSize],
-    ranked: np.ndarray | None = None,
+    order: np.ndarray | None = None,
     drawn: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """One row per list size: k, TP/FP (expected under random tie-breaking), precision,
     recall, worst and best case over ties; plus the ranking-wide average precision and Brier.
     ``drawn`` adds lists drawn otherwise (name -> listed positions, e.g. capped per unit),
-    whose worst, expected and best case coincide. ``ranked``: ``np.sort(scores)``, if the
-    caller has it."""
-    ranked = np.sort(scores) if ranked is None else ranked
+    whose worst, expected and best case coincide. ``order``: ``np.argsort(scores)``, if the
+    caller has it (one sort for every metric of the ranking)."""
+    order = np.argsort(scores) if order is None else order
+    ranked = np.asarray(scores)[order]
     rows = []
-    ap = average_precision(y_true, scores) if y_true.any() else float("nan")
+    ap = average_precision(y_true, scores, order=order) if y_true.any() else float("nan")
     score_brier = brier(y_true, probabilities)
     for size in sizes:
         result = at_k(y_true, scores, size.k, ranked=ranked)
@@ -153,11 +154,17 @@ CALIBRATION_BINS = 10
 
 
 def _calibration_counts(
-    scores: np.ndarray, probabilities: np.ndarray, labels: np.ndarray
+    scores: np.ndarray,
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    *,
+    order: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per decile of score (rows 0..9): officers, sum of probabilities, sum of labels."""
+    """Per decile of score (rows 0..9): officers, sum of probabilities, sum of labels.
+    ``order``: ``np.argsort(scores)`` if the caller has it."""
     n = len(scores)
-    order = np.argsort(scores)  # the order within a run of equal scores does not matter
+    # The order within a run of equal scores does not matter.
+    order = np.argsort(scores) if order is None else order
     ranked = np.asarray(scores)[order]
     # Runs of equal scores in rank order: positions start..end-1 hold ranks start+1..end.
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]]) if n else np.zeros(0, int)
@@ -507,7 +514,7 @@ def evaluate_split(
 
     # Scored one test date at a time: a national test block is millions of rows, a date is
     # one cohort, and every candidate scores each row on its own.
-    day = _DayResults(CreditBuilder(test["officer_id"].to_numpy()), kept_lists=kept_lists)
+    day = _DayResults(CreditBuilder(test["officer_id"]), kept_lists=kept_lists)
     as_of = pd.to_datetime(test["as_of"]).to_numpy()
     for date in np.unique(as_of):
         on_day = np.flatnonzero(as_of == date)
@@ -597,13 +604,14 @@ class _DayResults:
         drawn: Mapping[str, np.ndarray],
     ) -> None:
         """One candidate's ranking on the current date: its lists, metrics and calibration."""
-        ranked = np.sort(scores)  # once for every list size
+        order = np.argsort(scores)  # once for every list size and metric
+        ranked = scores[order]
         frame = list_metrics(
             y_true=self.labels,
             scores=scores,
             probabilities=probabilities,
             sizes=self.sizes,
-            ranked=ranked,
+            order=order,
             drawn=drawn,
         )
         # A list's officers are drawn where they are kept, or to count a rule's own flags on
@@ -652,7 +660,7 @@ class _DayResults:
             for list_name, top in listed.items()
             if self._kept(list_name)
         ]
-        calibration = _calibration_counts(scores, probabilities, self.labels)
+        calibration = _calibration_counts(scores, probabilities, self.labels, order=order)
         histogram = _histogram_counts(probabilities, self.labels)
         self.calibration[name] = self.calibration.get(name, 0) + calibration
         self.distribution[name] = self.distribution.get(name, 0) + histogram

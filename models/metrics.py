@@ -22,7 +22,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score
 
 Vector = np.ndarray | pd.Series | list[float]
 
@@ -178,17 +177,34 @@ def k_for_fraction(n: int, fraction: float) -> int:
     return math.ceil(n * Fraction(str(fraction)))
 
 
-def average_precision(y_true: Vector, scores: Vector) -> float:
+def average_precision(y_true: Vector, scores: Vector, *, order: np.ndarray | None = None) -> float:
     """Average precision of the ranking by ``scores`` (area under the precision-recall steps).
 
-    Computed by ``sklearn.metrics.average_precision_score``, which treats tied scores as one
-    threshold, so the result does not depend on row order. Returns NaN when there are no
-    positives (average precision is undefined then).
+    The same number as ``sklearn.metrics.average_precision_score``, to the bit (a test
+    compares them): tied scores are one threshold, so the result does not depend on row order.
+    Computed here from counts per distinct score so that one sort of a ranking serves every
+    metric of it: ``order`` is ``np.argsort(scores)`` if the caller has it (ties in any order).
+    Returns NaN when there are no positives (average precision is undefined then).
+
+    Worked example: scores (0.9, 0.5, 0.5, 0.1), labels (1, 0, 1, 0). Thresholds from the top:
+    0.9 lists 1 officer, 1 positive (precision 1, recall 1/2); 0.5 lists 3, 2 positives
+    (precision 2/3, recall 1). AP = 1/2 x 1 + 1/2 x 2/3 = 5/6.
     """
     y, s = _labels_and_values(y_true, scores, values_name="scores")
     if not y.any():
         return math.nan
-    return float(average_precision_score(y, s))
+    order = np.argsort(s) if order is None else np.asarray(order)
+    ranked = s[order]
+    # Runs of equal scores in ascending order, then counted from the highest score down.
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    listed = np.cumsum(np.diff(np.r_[starts, s.size])[::-1]).astype("float64")
+    tps = np.cumsum(np.add.reduceat(y[order], starts)[::-1]).astype("float64")
+    # As sklearn's precision_recall_curve: fps, precision and recall at each threshold,
+    # reversed, closed by the point (recall 0, precision 1), then the step integral.
+    fps = listed - tps
+    precision = np.r_[(tps / (tps + fps))[::-1], 1.0]
+    recall = np.r_[(tps / tps[-1])[::-1], 0.0]
+    return float(max(0.0, -np.sum(np.diff(recall) * precision[:-1])))
 
 
 def brier(y_true: Vector, probs: Vector) -> float:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import average_precision_score
 
 from ewp.models.metrics import (
     AtK,
@@ -252,6 +253,28 @@ def test_average_precision_treats_ties_as_one_threshold():
     # Thresholds: 0.9 -> precision 1, recall 1/2; 0.5 -> precision 2/3, recall 1.
     # AP = 1/2 * 1 + 1/2 * 2/3 = 5/6.
     assert average_precision(np.array([1, 0, 1, 0]), scores) == pytest.approx(5 / 6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1), st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.7, 0.9, 1.0])),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_average_precision_is_sklearns_to_the_bit(rows):
+    # Scores from a handful of values: ties at every threshold, as rules and counts give.
+    y = np.array([label for label, _ in rows])
+    scores = np.array([score for _, score in rows])
+    if not y.any():
+        assert math.isnan(average_precision(y, scores))
+        return
+    expected = float(average_precision_score(y, scores))
+    assert average_precision(y, scores) == expected
+    # Any order within ties serves: a stable and a reversed-stable argsort give the same.
+    order = np.argsort(-scores, kind="stable")[::-1]
+    assert average_precision(y, scores, order=order) == expected
 
 
 def test_average_precision_without_positives_is_nan():
