@@ -194,9 +194,6 @@ class HistGBYardstick(_WrappedClassifier):
     """
 
     interpretable = False
-    # predict_proba is the logistic function of decision_function (binary log-loss), so an
-    # evaluation can take both from one pass over the trees (``scores_and_probabilities``).
-    probability_is_expit_of_score = True
 
     def __init__(
         self,
@@ -216,6 +213,11 @@ class HistGBYardstick(_WrappedClassifier):
         self.early_stopping = early_stopping
         self.random_state = random_state
 
+    def probability_from_score(self, scores: np.ndarray) -> np.ndarray:
+        """``predict_proba(X)[:, 1]`` from ``decision_function(X)``: its logistic function
+        (binary log-loss), so an evaluation takes both from one pass over the trees."""
+        return expit(scores)
+
     def _new_model(self, feature_names: list[str]) -> HistGradientBoostingClassifier:
         return HistGradientBoostingClassifier(
             max_iter=self.max_iter,
@@ -233,13 +235,13 @@ def scores_and_probabilities(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's ranking score (``decision_function``) and escalation probability.
 
-    A model whose probability is the logistic function of its score says so with
-    ``probability_is_expit_of_score``; its trees are then walked once, not twice (scoring a
-    national test block with the boosting yardstick is otherwise its slowest step).
+    A model whose probability is a function of its score has ``probability_from_score``; its
+    rows are then read once, not twice (scoring a national test block with the boosting
+    yardstick is otherwise its slowest step).
     """
     scores = model.decision_function(X)
-    if getattr(model, "probability_is_expit_of_score", False):
-        return scores, expit(scores)
+    if hasattr(model, "probability_from_score"):
+        return scores, model.probability_from_score(scores)
     return scores, model.predict_proba(X)[:, 1]
 
 

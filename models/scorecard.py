@@ -120,9 +120,13 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         standardised = self._standardised(X)
         return self.intercept_ + standardised @ self.coef_
 
+    def probability_from_score(self, scores: np.ndarray) -> np.ndarray:
+        """The escalation probability of a log-odds ``decision_function`` score."""
+        return 1.0 / (1.0 + np.exp(-scores))
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities of [no escalation, escalation] per row."""
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        p = self.probability_from_score(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

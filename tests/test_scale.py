@@ -31,6 +31,7 @@ from ewp.features.labels import build_labels
 from ewp.features.matrix import FeatureMatrix
 from ewp.models.candidates import HistGBYardstick, scores_and_probabilities
 from ewp.models.rules import CountRanker
+from ewp.models.scorecard import ScorecardClassifier
 from tests.builders import make_force
 
 CONFIG = FeatureConfig()
@@ -358,7 +359,7 @@ def test_labels_a_block_of_dates_at_a_time_are_the_labels_of_the_whole_window(
     assert whole[positions].sum() > 0
 
 
-def test_yardstick_probabilities_from_one_pass_equal_predict_proba(force: ForceData) -> None:
+def test_probabilities_from_one_pass_equal_predict_proba(force: ForceData) -> None:
     dates = [dt.date(2017, 1, 1), dt.date(2018, 1, 1)]
     matrix = build_features(force, dates, config=CONFIG)
     x = matrix[feature_columns(CONFIG)]
@@ -367,6 +368,10 @@ def test_yardstick_probabilities_from_one_pass_equal_predict_proba(force: ForceD
     scores, probabilities = scores_and_probabilities(yardstick, x)
     np.testing.assert_array_equal(scores, yardstick.decision_function(x))
     np.testing.assert_array_equal(probabilities, yardstick.predict_proba(x)[:, 1])
+    scorecard = ScorecardClassifier().fit(x, y)
+    scores, probabilities = scores_and_probabilities(scorecard, x)
+    np.testing.assert_array_equal(scores, scorecard.decision_function(x))
+    np.testing.assert_array_equal(probabilities, scorecard.predict_proba(x)[:, 1])
     ranker = CountRanker(feature="notices_365d").fit(x, y)  # its probability is isotonic
     _, ranked = scores_and_probabilities(ranker, x)
     np.testing.assert_array_equal(ranked, ranker.predict_proba(x)[:, 1])
