@@ -177,6 +177,8 @@ __all__ = [
 ]
 
 UNKNOWN = "Unknown"
+# Bootstrap replicates drawn at once per group (``_bootstrap_officers``).
+BOOTSTRAP_CHUNK = 100
 ROWS = "rows"  # optional frame column: how many officer-date rows a row stands for
 INTERSECTION: tuple[str, str] = ("ethnicity", "gender")
 CELL_SEPARATOR = " × "
@@ -399,7 +401,7 @@ def _bootstrap_sums(
     officers with the same vector are interchangeable. Drawing a group's m officers with
     replacement and counting how often each distinct vector ("type", with frequency f) is drawn
     gives Multinomial(m, f / m) counts: exactly the distribution of a bootstrap of i.i.d.
-    officers, drawn in one vectorised call per group. A replicate's sums are then counts @
+    officers, drawn in a few vectorised calls per group. A replicate's sums are then counts @
     types. With one row per officer and binary statistics there are at most a handful of types
     (e.g. the four confusion-matrix cells), so the cost is samples × types, not samples × m.
     """
@@ -415,13 +417,28 @@ def _bootstrap_officers(
         counted = table.value_counts(sort=False).sort_index()
         types = counted.index.to_frame(index=False).to_numpy(dtype="float64")
         frequency = counted.to_numpy()
-        draws = rng.multinomial(len(table), frequency / len(table), size=samples)
+        # Drawn a chunk of replicates at a time (the same stream as drawing all at once): with
+        # counts of notices among the statistics nearly every officer is a type of their own,
+        # and all the draws at once would be samples x officers numbers.
+        replicates = np.vstack(
+            [np.zeros((0, types.shape[1]))]
+            + [
+                rng.multinomial(len(table), frequency / len(table), size=size) @ types
+                for size in _chunks(samples, BOOTSTRAP_CHUNK)
+            ]
+        )
         out[str(group)] = _Sums(
             point=pd.Series(frequency @ types, index=per_officer.columns),
-            replicates=pd.DataFrame(draws @ types, columns=per_officer.columns),
+            replicates=pd.DataFrame(replicates, columns=per_officer.columns),
             officers=(table > 0).sum(axis=0),
         )
     return out
+
+
+def _chunks(total: int, size: int) -> list[int]:
+    """``total`` split into chunks of ``size`` and a last smaller one: (250, 100) -> 100, 100,
+    50."""
+    return [min(size, total - start) for start in range(0, total, size)]
 
 
 def _finite(value: np.ndarray | float) -> float:
@@ -620,13 +637,6 @@ def _row_counts(frame: pd.DataFrame) -> np.ndarray:
     return np.ones(len(frame), dtype="int64")
 
 
-def _codes(values: pd.Series) -> np.ndarray:
-    """A column's values to compare rows by: a categorical's codes (no string hashed)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy()
-    return values.to_numpy()
-
-
 def collapse_rows(
     frame: pd.DataFrame,
     *,
@@ -645,18 +655,16 @@ def collapse_rows(
     second band: three rows, (35-44, A no, rows 20), (45-54, A no, rows 31), (45-54, A yes,
     rows 1), each with its dates' notices summed.
     """
-    columns = [_codes(frame[key]) for key in keys] + [
-        np.asarray(on_list) for on_list in flagged.values()
-    ]
-    # One integer per distinct combination: the columns' codes as digits of a mixed-radix
-    # number, renumbered only when the next digit could overflow 64 bits.
+    # Each column's values as codes (a categorical's or a text column's without converting
+    # its strings to Python objects), and each list's flags as 0/1.
+    digits = [
+        (codes, max(len(uniques), 1))
+        for codes, uniques in (pd.factorize(frame[key], use_na_sentinel=False) for key in keys)
+    ] + [(np.asarray(on_list, dtype=bool).astype("int64"), 2) for on_list in flagged.values()]
+    # One integer per distinct combination: the codes as digits of a mixed-radix number,
+    # renumbered only when the next digit could overflow 64 bits.
     combined, radix = np.zeros(len(frame), dtype="int64"), 1
-    for column in columns:
-        if column.dtype == bool:
-            codes, n_values = column.astype("int64"), 2
-        else:
-            codes, uniques = pd.factorize(column, use_na_sentinel=False)
-            n_values = max(len(uniques), 1)
+    for codes, n_values in digits:
         if radix * n_values >= 2**62:
             combined = pd.factorize(combined)[0]
             radix = int(combined.max(initial=0)) + 1
