@@ -8,11 +8,13 @@ listed under random tie-breaking. A list's true positives are then the sum of it
 shares times their labels, which is exactly the expected value ``ewp.models.metrics.at_k`` reports,
 so point estimates and bootstrap replicates are taken on the same lists.
 
-``ListCredit`` stores this compactly for every candidate, list and test date. In each ranking,
-the officers at or above the deepest cut-off are split into *blocks* at every cut-off: a run of
+``CreditBuilder`` collects one test block's lists a date at a time. In each ranking, the
+officers at or above the deepest cut-off are split into *blocks* at every cut-off: a run of
 officers that every list includes wholly or not at all, or one tie group that some list cuts.
 Each list gives each block a share (1, ``places / n_tied`` or nothing), so a tie of thousands
-of officers at a score of 0 is stored once however many lists cut it.
+of officers at a score of 0 is stored once however many lists cut it. ``build`` then sums, per
+list and officer, the shares over the dates (``ListCredit``): an officer listed on every weekly
+date, or a tie cut on every date, is one entry per list, and test blocks pool by adding them.
 
 ``bootstrap_lists`` resamples officers (an officer appears on many dates, so dates are not
 independent): each officer is drawn Poisson(1) times, the same draw for every candidate and
@@ -46,23 +48,20 @@ COLUMNS = ["candidate", "list"]
 
 @dataclass(frozen=True)
 class ListCredit:
-    """Every candidate's lists on every test date, as blocks of officers and shares of a place.
+    """Every candidate's lists on some test dates, as each officer's places on each list.
 
-    ``officers``: officer IDs (sorted, unique); the ``*_officer`` arrays index into it.
-    ``member_block``, ``member_officer``, ``member_label``: one entry per officer and date in a
-    block. ``shares``: block, candidate, list, share (of a place, per member of the block).
+    ``officers``: officer IDs (sorted, unique), the officer axis of every array.
     ``columns``: candidate, list, every list evaluated, including one empty on every date.
-    ``positive_officer``: one entry per labelled-positive officer-date (recall's denominator).
+    ``places``: lists x officers (sparse), an officer's shares of a place on the list, summed
+    over the dates; ``tp``: the same over the dates the officer's label is 1.
+    ``positives``: per officer, the labelled-positive officer-dates (recall's denominator).
     """
 
     officers: np.ndarray
-    member_block: np.ndarray
-    member_officer: np.ndarray
-    member_label: np.ndarray
-    shares: pd.DataFrame
     columns: pd.DataFrame
-    positive_officer: np.ndarray
-    n_blocks: int
+    places: sparse.csr_matrix
+    tp: sparse.csr_matrix
+    positives: np.ndarray
 
 
 class CreditBuilder:
@@ -78,8 +77,8 @@ class CreditBuilder:
         self._blocks: list[np.ndarray] = []
         self._rows: list[np.ndarray] = []
         self._labels: list[np.ndarray] = []
-        self._shares: list[tuple[int, str, str, float]] = []
-        self._columns: dict[tuple[str, str], None] = {}
+        self._shares: list[tuple[int, int, float]] = []  # block, column, share
+        self._columns: dict[tuple[str, str], int] = {}
         self._positives: list[np.ndarray] = []
         self._n_blocks = 0
 
@@ -104,8 +103,7 @@ class CreditBuilder:
         """
         ranked = np.sort(scores) if ranked is None else ranked
         cuts = {name: cut_at_k(ranked, k) for name, k in sizes.items()}
-        for name in cuts:
-            self._columns[(candidate, name)] = None
+        columns = {name: self._column(candidate, name) for name in cuts}
         listed = [cut for cut in cuts.values() if cut.k]
         if not listed:
             return
@@ -126,20 +124,24 @@ class CreditBuilder:
             if not cut.k:
                 continue
             full = int(np.searchsorted(bounds, cut.n_above))  # blocks wholly above the tie
-            self._shares += [(first + b, candidate, name, 1.0) for b in range(full)]
+            self._shares += [(first + b, columns[name], 1.0) for b in range(full)]
             if cut.places:
-                self._shares.append((first + full, candidate, name, cut.share))
+                self._shares.append((first + full, columns[name], cut.share))
 
     def add_listed(
         self, *, candidate: str, list_name: str, rows: np.ndarray, labels: np.ndarray
     ) -> None:
         """A list drawn without shared ties (e.g. capped per unit): each listed row, once."""
-        self._columns[(candidate, list_name)] = None
+        column = self._column(candidate, list_name)
         if len(rows) == 0:
             return
         self._add_members(np.full(len(rows), self._n_blocks), rows, labels)
-        self._shares.append((self._n_blocks, candidate, list_name, 1.0))
+        self._shares.append((self._n_blocks, column, 1.0))
         self._n_blocks += 1
+
+    def _column(self, candidate: str, list_name: str) -> int:
+        """The list's position among the columns, added at its first appearance."""
+        return self._columns.setdefault((candidate, list_name), len(self._columns))
 
     def _add_members(self, blocks: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> None:
         self._blocks.append(np.asarray(blocks, dtype=np.int64))
@@ -147,17 +149,31 @@ class CreditBuilder:
         self._labels.append(np.asarray(labels, dtype=np.int8))
 
     def build(self) -> ListCredit:
-        """The collected credit, officers referred to by their index in ``officers``."""
-        rows = _concat(self._rows, np.int64)
+        """Each officer's places on each list, summed over the dates collected."""
+        n_officers, n_columns = self._officers.size, len(self._columns)
+        shares = np.array(self._shares, dtype=float).reshape(-1, 3)  # block, column, share
+        block_share = sparse.csr_matrix(
+            (shares[:, 2], (shares[:, 1].astype(np.int64), shares[:, 0].astype(np.int64))),
+            shape=(n_columns, self._n_blocks),
+        )
+        member_block = _concat(self._blocks, np.int64)
+        member_officer = self._codes[_concat(self._rows, np.int64)]
+        positive = _concat(self._labels, np.int8) == 1  # only positives add to TP
+        members = sparse.csr_matrix(
+            (np.ones(member_block.size), (member_block, member_officer)),
+            shape=(self._n_blocks, n_officers),
+        )
+        member_tp = sparse.csr_matrix(
+            (np.ones(int(positive.sum())), (member_block[positive], member_officer[positive])),
+            shape=(self._n_blocks, n_officers),
+        )
+        positives = self._codes[_concat(self._positives, np.int64)]
         return ListCredit(
             officers=self._officers,
-            member_block=_concat(self._blocks, np.int64),
-            member_officer=self._codes[rows],
-            member_label=_concat(self._labels, np.int8),
-            shares=pd.DataFrame(self._shares, columns=["block", *COLUMNS, "share"]),
             columns=pd.DataFrame(list(self._columns), columns=COLUMNS),
-            positive_officer=self._codes[_concat(self._positives, np.int64)],
-            n_blocks=self._n_blocks,
+            places=(block_share @ members).tocsr(),
+            tp=(block_share @ member_tp).tocsr(),
+            positives=np.bincount(positives, minlength=n_officers).astype(float),
         )
 
 
@@ -166,20 +182,14 @@ def _concat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
 
 
 def pool_credit(credits: Iterable[ListCredit]) -> ListCredit:
-    """Several test blocks' credit as one (blocks renumbered, officers merged by ID)."""
+    """Several test blocks' credit as one: officers merged by ID, lists by candidate and
+    name (in order of first appearance), places and TP added."""
     credits = list(credits)
     officers = (
-        np.unique(np.concatenate([c.officers for c in credits])) if credits else np.zeros(0, str)
+        np.unique(np.concatenate([c.officers for c in credits]))
+        if credits
+        else np.zeros(0, dtype=object)
     )
-    index = pd.Index(officers)
-    blocks, members, shares, positives, offset = [], [], [], [], 0
-    for credit in credits:
-        recode = index.get_indexer(credit.officers)
-        blocks.append(credit.member_block + offset)
-        members.append(recode[credit.member_officer])
-        positives.append(recode[credit.positive_officer])
-        shares.append(credit.shares.assign(block=credit.shares["block"] + offset))
-        offset += credit.n_blocks
     columns = (
         pd.concat([c.columns for c in credits], ignore_index=True).drop_duplicates(
             ignore_index=True
@@ -187,18 +197,25 @@ def pool_credit(credits: Iterable[ListCredit]) -> ListCredit:
         if credits
         else pd.DataFrame(columns=COLUMNS)
     )
-    return ListCredit(
-        officers=officers,
-        member_block=_concat(blocks, np.int64),
-        member_officer=_concat(members, np.int64),
-        member_label=_concat([c.member_label for c in credits], np.int8),
-        shares=pd.concat(shares, ignore_index=True)
-        if shares
-        else pd.DataFrame(columns=["block", *COLUMNS, "share"]),
-        columns=columns,
-        positive_officer=_concat(positives, np.int64),
-        n_blocks=offset,
-    )
+    officer_index, column_index = pd.Index(officers), pd.MultiIndex.from_frame(columns)
+    shape = (len(columns), officers.size)
+    places, tp = sparse.csr_matrix(shape), sparse.csr_matrix(shape)
+    positives = np.zeros(officers.size)
+    for credit in credits:
+        to_officer = officer_index.get_indexer(credit.officers)
+        to_column = column_index.get_indexer(pd.MultiIndex.from_frame(credit.columns))
+        places = places + _recoded(credit.places, to_column, to_officer, shape)
+        tp = tp + _recoded(credit.tp, to_column, to_officer, shape)
+        positives[to_officer] += credit.positives
+    return ListCredit(officers=officers, columns=columns, places=places, tp=tp, positives=positives)
+
+
+def _recoded(
+    matrix: sparse.csr_matrix, rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]
+) -> sparse.csr_matrix:
+    """``matrix`` with row ``i`` moved to ``rows[i]`` and column ``j`` to ``columns[j]``."""
+    coo = matrix.tocoo()
+    return sparse.csr_matrix((coo.data, (rows[coo.row], columns[coo.col])), shape=shape)
 
 
 @dataclass(frozen=True)
@@ -232,44 +249,11 @@ class ListReplicates:
         return names, self.places[:, chosen], self.tp[:, chosen]
 
 
-class _Totals:
-    """The sparse matrices that turn officer weights into each list's places and TP."""
-
-    def __init__(self, credit: ListCredit) -> None:
-        n_officers, n_blocks = credit.officers.size, credit.n_blocks
-        self.columns = credit.columns.reset_index(drop=True)
-        shares = credit.shares
-        share_column = pd.MultiIndex.from_frame(self.columns[COLUMNS]).get_indexer(
-            pd.MultiIndex.from_frame(shares[COLUMNS])
-        )
-        block_share = sparse.csr_matrix(
-            (shares["share"].to_numpy(dtype=float), (shares["block"].to_numpy(), share_column)),
-            shape=(n_blocks, len(self.columns)),
-        ).T.tocsr()
-        where = (credit.member_block, credit.member_officer)
-        members = sparse.csr_matrix(
-            (np.ones(credit.member_block.size), where), shape=(n_blocks, n_officers)
-        )
-        positive = credit.member_label == 1  # only positives add to TP: store only them
-        member_tp = sparse.csr_matrix(
-            (
-                np.ones(int(positive.sum())),
-                (credit.member_block[positive], credit.member_officer[positive]),
-            ),
-            shape=(n_blocks, n_officers),
-        )
-        # (lists x blocks) @ (blocks x officers), once: each officer's places on each list,
-        # summed over dates. An officer on a list on every weekly date, or a tie of thousands
-        # cut on every date, is one entry per list, where blocks hold one per date.
-        self.places = (block_share @ members).tocsr()
-        self.tp = (block_share @ member_tp).tocsr()
-        self.positives = np.bincount(credit.positive_officer, minlength=n_officers).astype(float)
-
-    def __call__(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Places and TP (draws x lists) and positives (draws) for officer ``weights``
-        (officers x draws)."""
-        places, tp = (self.places @ weights).T, (self.tp @ weights).T
-        return np.asarray(places), np.asarray(tp), self.positives @ weights
+def _totals(credit: ListCredit, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Places and TP (draws x lists) and positives (draws) for officer ``weights``
+    (officers x draws)."""
+    places, tp = (credit.places @ weights).T, (credit.tp @ weights).T
+    return np.asarray(places), np.asarray(tp), credit.positives @ weights
 
 
 def weighted_totals(
@@ -278,7 +262,7 @@ def weighted_totals(
     """Each list's places and true positives (draws x ``credit.columns``) and the labelled
     positives (draws) when officer ``i`` counts ``weights[:, i]`` times (``credit.officers``
     order). All-ones weights give the point estimate."""
-    return _Totals(credit)(np.atleast_2d(np.asarray(weights, dtype=float)).T)
+    return _totals(credit, np.atleast_2d(np.asarray(weights, dtype=float)).T)
 
 
 def bootstrap_lists(credit: ListCredit, *, samples: int, seed: int) -> ListReplicates:
@@ -287,14 +271,13 @@ def bootstrap_lists(credit: ListCredit, *, samples: int, seed: int) -> ListRepli
     Officers are drawn in the order of their IDs, so a seed gives the same replicates for the
     same officers and lists whatever order the rows came in.
     """
-    totals = _Totals(credit)
     rng = np.random.default_rng(seed)
     n_officers = credit.officers.size
     places, tp, positives = [], [], []
     weights = np.ones((n_officers, 1))
     remaining = samples
     while True:
-        chunk = totals(weights)
+        chunk = _totals(credit, weights)
         places.append(chunk[0])
         tp.append(chunk[1])
         positives.append(chunk[2])
@@ -307,7 +290,7 @@ def bootstrap_lists(credit: ListCredit, *, samples: int, seed: int) -> ListRepli
         weights = np.searchsorted(POISSON_ONE_CDF, uniform, side="right").astype(float)
         remaining -= draws
     return ListReplicates(
-        columns=totals.columns,
+        columns=credit.columns.reset_index(drop=True),
         places=np.vstack(places),
         tp=np.vstack(tp),
         positives=np.concatenate(positives),

@@ -39,9 +39,9 @@ def test_the_docstring_example_shares_the_tie_and_weights_officers() -> None:
     assert places.tolist() == [[2.5]] and tp.tolist() == [[2.0]] and positives.tolist() == [2.0]
 
 
-def test_a_tie_cut_by_several_lists_is_one_block() -> None:
+def test_a_tie_cut_by_several_lists_shares_its_places_among_its_officers() -> None:
     # Ten officers tied at 0 below one flagged officer: top 3 and top 6 both cut the tie.
-    builder = CreditBuilder(np.array([f"o{i}" for i in range(11)]))
+    builder = CreditBuilder(np.array([f"o{i:02d}" for i in range(11)]))
     scores = np.array([1.0] + [0.0] * 10)
     labels = np.array([0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
     builder.add_ranking(
@@ -52,12 +52,17 @@ def test_a_tie_cut_by_several_lists_is_one_block() -> None:
         sizes={"top_3": 3, "top_6": 6, "top_1": 1, "top_0": 0},
     )
     credit = builder.build()
-    assert credit.n_blocks == 2  # [the flagged officer], [the tie of ten]
-    shares = credit.shares.set_index(["list", "block"])["share"]
-    assert shares[("top_3", 1)] == pytest.approx(0.2) and shares[("top_6", 1)] == pytest.approx(0.5)
-    assert ("top_1", 1) not in shares.index
-    # An empty list is still a column (so a table can say it is empty), with no shares.
-    assert "top_0" in credit.columns["list"].tolist()
+    column = {name: i for i, name in enumerate(credit.columns["list"])}
+    places = credit.places.toarray()
+    # Each tied officer holds 2/10 of a place on the top 3 and 5/10 on the top 6; the top 1
+    # is the flagged officer alone; the top 0 is empty.
+    assert places[column["top_3"]] == pytest.approx([1.0] + [0.2] * 10)
+    assert places[column["top_6"]] == pytest.approx([1.0] + [0.5] * 10)
+    assert places[column["top_1"]].tolist() == [1.0] + [0.0] * 10
+    # An empty list is still a column (so a table can say it is empty), with no places.
+    assert places[column["top_0"]].tolist() == [0.0] * 11
+    # TP: the places of the two positives (o01, o02).
+    assert credit.tp.toarray()[column["top_6"]] == pytest.approx([0.0, 0.5, 0.5] + [0.0] * 8)
     places, tp, _ = weighted_totals(credit, np.ones(11))
     by_list = dict(zip(credit.columns["list"], zip(places[0], tp[0], strict=True), strict=True))
     assert by_list["top_3"] == pytest.approx((3.0, 2 * 0.2))
@@ -84,6 +89,9 @@ def test_pooling_merges_officers_across_test_blocks() -> None:
     )
     pooled = pool_credit([first.build(), second.build()])
     assert pooled.officers.tolist() == ["A", "B", "C"]
+    # B heads both blocks' lists: 2 places, both true positives; A and C none.
+    assert pooled.places.toarray().tolist() == [[0.0, 2.0, 0.0]]
+    assert pooled.tp.toarray().tolist() == [[0.0, 2.0, 0.0]]
     # B is listed on both blocks' dates: weight B three times, TP is 6.
     _, tp, _ = weighted_totals(pooled, np.array([1.0, 3.0, 1.0]))
     assert tp.tolist() == [[6.0]]
