@@ -60,23 +60,6 @@ def observed_labels(
     )
 
 
-def read_labelled(
-    data: ForceData,
-    matrix: FeatureMatrix,
-    dates: Sequence[dt.date],
-    *,
-    label: LabelConfig,
-    observed_until: dt.date,
-    columns: list[str] | None = None,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Rows at ``dates`` whose label is observed by ``observed_until``, and those labels. Only
-    ``columns`` (default all) are read."""
-    observed, labels = observed_labels(
-        data, matrix, dates, label=label, observed_until=observed_until
-    )
-    return matrix.read(dates, columns=columns, rows=observed), labels
-
-
 @dataclass(frozen=True)
 class LabelledDates:
     """The labelled rows at some dates held as identifiers, each date's features built when
@@ -85,7 +68,7 @@ class LabelledDates:
 
     ``ids``: officer_id, unit and as_of of the labelled rows, in ``matrix.read`` order;
     ``labels`` their labels; ``observed`` their positions among all rows at the dates;
-    ``starts``: each date's first position among all rows.
+    ``starts``: each date's first position among all rows; ``dates``: the dates read.
 
     Worked example: dates d1 and d2 with three serving officers each (positions 0-2 and 3-5),
     labels observed at positions 0, 2, 3 and 4. ``ids`` has four rows; its rows 2 and 3 are at
@@ -98,6 +81,7 @@ class LabelledDates:
     labels: np.ndarray
     observed: np.ndarray
     starts: dict[dt.date, int]
+    dates: tuple[dt.date, ...]
 
     @classmethod
     def read(
@@ -123,7 +107,13 @@ class LabelledDates:
             labels=labels,
             observed=observed,
             starts={pd.Timestamp(every[i]).date(): int(i) for i in firsts},
+            dates=tuple(dates),
         )
+
+    def columns(self, names: list[str]) -> pd.DataFrame:
+        """Columns ``names`` of every labelled row, in ``ids`` order (the rows are not
+        labelled again)."""
+        return self.matrix.read(list(self.dates), columns=names, rows=self.observed)
 
     def rows(self, positions: np.ndarray) -> pd.DataFrame:
         """Every column of the labelled rows at ``positions`` (ascending positions in ``ids``,

@@ -172,24 +172,35 @@ class CandidateAudits:
     references: dict[str, tuple[str, str]]
 
 
-def audit_candidates(
-    *,
-    data: ForceData,
-    rows: pd.DataFrame,
-    labels: pd.Series,
-    lists: pd.DataFrame,
-    config: Config,
-    rule: str | None = None,
-    references: Mapping[str, tuple[str, str]] | None = None,
-) -> CandidateAudits:
-    """Audit every candidate's lists on ``rows`` (test rows with features, labelled).
+@dataclass(frozen=True)
+class AuditRows:
+    """A test block's audit input with every candidate's list, merged (``collapse_rows``).
+
+    ``frame``: officer_id, the audited attributes, label, the counts of ``AUDIT_COUNTS`` and
+    ``rows``, one row per officer, attributes, label and flags of every list; ``flagged``:
+    per candidate, which of those rows its list flags. Built once per test block where the
+    block's rows are at hand (a national block is 8 million officer-dates), audited later
+    for any of its candidates: a partition finer than one candidate needs gives that
+    candidate's audit to the bit (each officer's sums are the same).
+    """
+
+    frame: pd.DataFrame
+    flagged: dict[str, np.ndarray]
+
+    def only(self, candidates: Sequence[str]) -> AuditRows:
+        """The same rows with the lists of ``candidates`` only."""
+        return AuditRows(self.frame, {name: self.flagged[name] for name in candidates})
+
+
+def audit_rows(
+    *, data: ForceData, rows: pd.DataFrame, labels: pd.Series, lists: pd.DataFrame, config: Config
+) -> AuditRows:
+    """The audit input of test rows (officer_id, as_of and ``AUDIT_COLUMNS``, labelled) and
+    every candidate's list on them.
 
     ``lists`` has candidate, test_as_of and officer_ids for the audited list size; an officer
     is flagged on a date if on that candidate's list that day. Lists may be short or empty (a
-    rule flags whom it flags): every candidate in ``lists`` is audited. The reference groups
-    are shared (``references``, or chosen over every candidate's lists, see
-    ``ewp.models.fairness.choose_references``), and with a ``rule`` every candidate is compared
-    with it on the same resampled officers.
+    rule flags whom it flags): every candidate in ``lists`` is kept.
     """
     # The rows and their attributes are the same for every candidate: built once (a national
     # test block is millions of rows); only who is flagged changes.
@@ -210,12 +221,27 @@ def audit_candidates(
     # Every candidate is audited on the same rows: merged once per officer, attributes, label
     # and flags (``collapse_rows``, the same results), a national block shrinks 8 million
     # officer-dates to about one row per officer.
-    base, flagged = collapse_rows(
+    frame, flagged = collapse_rows(
         base.drop(columns="flagged"),
         keys=["officer_id", *config.fairness.attributes, "label"],
         sums=AUDIT_COUNTS,
         flagged=flagged,
     )
+    return AuditRows(frame, flagged)
+
+
+def audit_candidates(
+    rows: AuditRows,
+    *,
+    config: Config,
+    rule: str | None = None,
+    references: Mapping[str, tuple[str, str]] | None = None,
+) -> CandidateAudits:
+    """Audit every candidate of ``rows``. The reference groups are shared (``references``, or
+    chosen over every candidate's lists, see ``ewp.models.fairness.choose_references``), and
+    with a ``rule`` every candidate is compared with it on the same resampled officers.
+    """
+    base, flagged = rows.frame, rows.flagged
     if references is None:
         columns = {f"list:{name}": on_list for name, on_list in flagged.items()}
         references = choose_references(

@@ -52,14 +52,16 @@ from ewp.data.io import read_ground_truth
 from ewp.data.validation import ValidationResult
 from ewp.features.explanations import label_in_words, officers_in_words
 from ewp.features.history import feature_columns
-from ewp.features.labelled import LabelledDates, observed_label_blocks, read_labelled
+from ewp.features.labelled import LabelledDates, observed_label_blocks
 from ewp.features.matrix import FeatureMatrix
 from ewp.features.registry import feature_specs
 from ewp.flows.audit import (
     FINDINGS_TAG,
+    AuditRows,
     CandidateAudits,
     audit_candidates,
     audit_provenance,
+    audit_rows,
     comparison_table,
     findings_tag,
     gate_decisions,
@@ -315,6 +317,14 @@ def version_description(
     return text + " A flag is a prompt for a human review, never a finding."
 
 
+@dataclasses.dataclass(frozen=True)
+class SplitResult:
+    """One split's evaluation and its test block's audit input (``run_split``)."""
+
+    evaluation: SplitEvaluation
+    audit: AuditRows
+
+
 def training_sample(
     data: ForceData,
     matrix: FeatureMatrix,
@@ -362,10 +372,11 @@ def run_split(
     extracted_on: dt.date,
     ground_truth: pd.DataFrame | None,
     curve: tuple[int, ...] = (),
-) -> SplitEvaluation:
+) -> SplitResult:
     """Train every candidate for one split and evaluate it on the split's test block, at the
     configured list sizes, the published list (``config.scoring``) and the ``curve`` sizes;
-    ``feature_sets`` are the named subsets the candidates may use."""
+    ``feature_sets`` are the named subsets the candidates may use. The block's audit input,
+    every candidate's selection list on it, is built here too, while its rows are at hand."""
     train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
     )
@@ -398,8 +409,17 @@ def run_split(
         len(test.ids),
         len(split.test_block),
     )
-    return dataclasses.replace(
-        evaluation, metrics=evaluation.metrics.assign(split=split.test_as_of.isoformat())
+    return SplitResult(
+        evaluation=dataclasses.replace(
+            evaluation, metrics=evaluation.metrics.assign(split=split.test_as_of.isoformat())
+        ),
+        audit=audit_rows(
+            data=data,
+            rows=test.columns(AUDIT_COLUMNS),
+            labels=pd.Series(test.labels),
+            lists=evaluation.lists.loc[evaluation.lists["list"] == config.selection_list()],
+            config=config,
+        ),
     )
 
 
@@ -497,41 +517,21 @@ AUDIT_COLUMNS = [
 
 def audit_by_split(
     *,
-    data: ForceData,
-    matrix: FeatureMatrix,
     splits: list[Split],
-    lists: pd.DataFrame,
+    audits: Sequence[AuditRows],
     chosen: str,
     config: Config,
-    extracted_on: dt.date,
     references: Mapping[str, tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
-    """The selected model's audit on every test block: by-group rows with a ``split`` column,
-    so a reviewer sees whether a disparity is steady or comes and goes (against the
-    ``references`` of the selection's audit, so the blocks compare with the same groups)."""
-    selection_list = config.selection_list()
+    """The selected model's audit on every test block (``audits``, one per split): by-group
+    rows with a ``split`` column, so a reviewer sees whether a disparity is steady or comes
+    and goes (against the ``references`` of the selection's audit, so the blocks compare with
+    the same groups)."""
     frames = []
-    for split in track(splits, f"Auditing {chosen} on each test date", len(splits)):
-        rows, labels = read_labelled(
-            data,
-            matrix,
-            split.test_block,
-            label=config.label,
-            observed_until=extracted_on,
-            columns=AUDIT_COLUMNS,
-        )
-        block = lists.loc[
-            (lists["candidate"] == chosen)
-            & (lists["list"] == selection_list)
-            & lists["test_as_of"].isin(pd.to_datetime(list(split.test_block)))
-        ]
+    pairs = list(zip(splits, audits, strict=True))
+    for split, rows in track(pairs, f"Auditing {chosen} on each test date", len(pairs)):
         ((result, _),) = audit_candidates(
-            data=data,
-            rows=rows,
-            labels=pd.Series(labels),
-            lists=block,
-            config=config,
-            references=references,
+            rows.only([chosen]), config=config, references=references
         ).audits.values()
         frames.append(result.by_group.assign(split=split.test_as_of.isoformat()))
     return pd.concat(frames, ignore_index=True)
@@ -602,13 +602,15 @@ class GridEvaluation:
     """Step 2's result: every candidate evaluated on every split, pooled.
 
     ``matrix`` builds the feature rows of any date the run reads (the published model's
-    window, ``final``, included when publishing); ``curve`` the precision-at-k sizes.
+    window, ``final``, included when publishing); ``curve`` the precision-at-k sizes;
+    ``audits`` each split's audit input, in the order of ``splits``.
     """
 
     splits: list[Split]
     final: Split | None
     matrix: FeatureMatrix
     pooled: PooledEvaluation
+    audits: list[AuditRows]
     curve: tuple[int, ...]
     equal_volume: pd.DataFrame
     short_rules: pd.DataFrame
@@ -647,13 +649,13 @@ def evaluate_grid(
         )
         for split in splits
     ]
-    evaluations = results_in_order(
+    results = results_in_order(
         futures,
         description=f"Evaluating {len(candidates)} candidates at "
         f"{len(splits)} test date{'s' if len(splits) > 1 else ''}",
     )
     pooled = pool_evaluations(
-        evaluations,
+        [result.evaluation for result in results],
         rules=[c.name for c in candidates if c.kind == "threshold_rule"],
         samples=ev.bootstrap_samples,
         confidence=ev.confidence,
@@ -664,6 +666,7 @@ def evaluate_grid(
         final=final,
         matrix=matrix,
         pooled=pooled,
+        audits=[result.audit for result in results],
         curve=curve,
         equal_volume=pooled.headline(ev.headline_rule),
         short_rules=short_rule_lists(
@@ -698,31 +701,10 @@ def audit_and_select(
     """Step 3: audit every candidate's list on the latest test block, gate it (with any
     written override, and ``gate``), and select the champion by the documented rule."""
     ev, selection_list = config.evaluation, config.selection_list()
-    latest_block = evaluated.splits[-1].test_block
-    lists = evaluated.pooled.lists
-    audit_rows, audit_y = read_labelled(
-        inputs.data,
-        evaluated.matrix,
-        latest_block,
-        label=config.label,
-        observed_until=inputs.extracted_on,
-        columns=AUDIT_COLUMNS,
-    )
-    latest = lists.loc[
-        (lists["list"] == selection_list)
-        & lists["test_as_of"].isin(pd.to_datetime(list(latest_block)))
-    ]
-    # Every candidate's list is compared with the force's current rule's (the relative gate's
-    # baseline), against reference groups they share.
+    # Every candidate's list on the latest test block is compared with the force's current
+    # rule's (the relative gate's baseline), against reference groups they share.
     with step(f"Auditing the fairness of {len(candidates)} candidates"):
-        audited = audit_candidates(
-            data=inputs.data,
-            rows=audit_rows,
-            labels=pd.Series(audit_y),
-            lists=latest,
-            config=config,
-            rule=ev.headline_rule,
-        )
+        audited = audit_candidates(evaluated.audits[-1], config=config, rule=ev.headline_rule)
     objections = gate_decisions(audited, config=config, rule=ev.headline_rule)
     fairness = gate_with_overrides(objections, config.fairness.overrides)
     selection = select_champion(
@@ -1166,13 +1148,10 @@ def train_flow(
     champion = selected.selection.champion
     if champion is not None:
         tables["audit_by_split.csv"] = audit_by_split(
-            data=inputs.data,
-            matrix=evaluated.matrix,
             splits=splits,
-            lists=evaluated.pooled.lists,
+            audits=evaluated.audits,
             chosen=champion,
             config=config,
-            extracted_on=inputs.extracted_on,
             references=selected.audited.references,
         )
     if champion is None or not publish:

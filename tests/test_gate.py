@@ -272,7 +272,7 @@ def test_a_rule_that_flags_nobody_is_still_audited_and_passes_its_own_gate() -> 
     # A rule list may be short, or empty (a rule flags whom it flags, never padded): every
     # candidate is audited, the empty rule too, and the gate still compares with it.
     from ewp.core.config import Config, FairnessConfig
-    from ewp.flows.audit import audit_candidates, gate_decisions
+    from ewp.flows.audit import audit_candidates, audit_rows, gate_decisions
     from tests.builders import make_force
 
     officers = [
@@ -300,9 +300,8 @@ def test_a_rule_that_flags_nobody_is_still_audited_and_passes_its_own_gate() -> 
         }
     )
     config = Config(fairness=FairnessConfig(attributes=("ethnicity",), bootstrap_samples=200))
-    audited = audit_candidates(
-        data=data, rows=rows, labels=labels, lists=lists, config=config, rule="rule"
-    )
+    block = audit_rows(data=data, rows=rows, labels=labels, lists=lists, config=config)
+    audited = audit_candidates(block, config=config, rule="rule")
     assert set(audited.audits) == {"rule", "model"}
     rule_rates = audited.audits["rule"][0].by_group.set_index(["group", "metric"])["value"]
     assert rule_rates.loc[("A", "flag_rate")] == 0 == rule_rates.loc[("B", "flag_rate")]
@@ -314,3 +313,69 @@ def test_a_rule_that_flags_nobody_is_still_audited_and_passes_its_own_gate() -> 
     assert "flag_rate ratio 0.25" in decisions["model"].reason
     assert "; rule 1.00" not in decisions["model"].reason  # 0 / 0 is no ratio to print
     assert "; rule no ratio (its reference rate is 0)" in decisions["model"].reason
+
+
+def test_a_candidate_audited_among_every_list_equals_its_audit_alone() -> None:
+    # A test block's audit input is merged once with every candidate's list (audit_rows), and
+    # the selected model is later audited on it alone (audit_by_split): merging by more lists
+    # splits an officer's rows finer, which must change none of the candidate's numbers.
+    from ewp.core.config import Config, FairnessConfig
+    from ewp.flows.audit import audit_candidates, audit_rows
+    from tests.builders import make_force
+
+    officers = [
+        {
+            "officer_id": f"O{i:03d}",
+            "joined_on": "2010-01-01",
+            "ethnicity": "AB"[i % 2],
+            "gender": "FM"[i % 3 == 0],
+        }
+        for i in range(120)
+    ]
+    data = make_force(officers, [])
+    dates = [pd.Timestamp("2020-01-01"), pd.Timestamp("2020-02-01")]
+    rows = pd.DataFrame(
+        {
+            "officer_id": [o["officer_id"] for o in officers] * 2,
+            "as_of": np.repeat(dates, 120),
+            "notices_365d": np.arange(240) % 4,
+            "findings_case_to_answer_all": np.arange(240) % 2,
+            "findings_no_case_all": np.arange(240) % 3,
+        }
+    )
+    labels = pd.Series((np.arange(240) % 7 == 0).astype(float))
+    # The two lists overlap and differ from date to date, so the merged rows differ.
+    lists = pd.DataFrame(
+        {
+            "candidate": ["model", "model", "other", "other"],
+            "test_as_of": dates * 2,
+            "officer_ids": [
+                [f"O{i:03d}" for i in range(0, 30)],
+                [f"O{i:03d}" for i in range(10, 40)],
+                [f"O{i:03d}" for i in range(0, 120, 4)],
+                [f"O{i:03d}" for i in range(1, 120, 5)],
+            ],
+        }
+    )
+    config = Config(
+        fairness=FairnessConfig(
+            attributes=("ethnicity", "gender"), bootstrap_samples=200, min_group_size=5
+        )
+    )
+    shared = audit_rows(data=data, rows=rows, labels=labels, lists=lists, config=config)
+    alone = audit_rows(
+        data=data,
+        rows=rows,
+        labels=labels,
+        lists=lists.loc[lists["candidate"] == "model"],
+        config=config,
+    )
+    assert len(shared.frame) > len(alone.frame)  # merged finer
+    references = {"ethnicity": ("A", "given"), "gender": ("M", "given")}
+    (among,) = audit_candidates(
+        shared.only(["model"]), config=config, references=references
+    ).audits.values()
+    (own,) = audit_candidates(alone, config=config, references=references).audits.values()
+    pd.testing.assert_frame_equal(among[0].by_group, own[0].by_group)
+    pd.testing.assert_frame_equal(among[1], own[1])
+    assert among[0].by_group["value"].notna().any()

@@ -26,7 +26,7 @@ from ewp.core.contract import ForceData
 from ewp.core.timechop import as_of_dates
 from ewp.data.synthetic import generate_force
 from ewp.features.history import IndexedForce, build_features, feature_columns
-from ewp.features.labelled import LabelledDates, observed_label_blocks, read_labelled
+from ewp.features.labelled import LabelledDates, observed_label_blocks, observed_labels
 from ewp.features.labels import build_labels
 from ewp.features.matrix import FeatureMatrix
 from ewp.models.candidates import HistGBYardstick, scores_and_probabilities
@@ -313,16 +313,19 @@ def test_the_matrix_on_demand_reads_what_build_features_returns(force: ForceData
 
 def test_labelled_dates_build_each_date_as_the_whole_block_reads_it(force: ForceData) -> None:
     """A test block held as identifiers (``LabelledDates``) gives, date by date, exactly the
-    rows and labels of reading the whole block (``read_labelled``), for a whole date or some
-    of its officers. The horizons of the last two dates end after ``observed_until``, so
-    those dates have no labelled row and are left out."""
+    rows and labels of labelling and reading the whole block, for a whole date or some of its
+    officers, and any of its columns for the whole block. The horizons of the last two dates
+    end after ``observed_until``, so those dates have no labelled row and are left out."""
     dates = as_of_dates(start=dt.date(2018, 1, 1), end=dt.date(2019, 3, 31), cadence="monthly")
     matrix = FeatureMatrix(IndexedForce.build(force, config=CONFIG), block_dates=4)
     label, until = LabelConfig(), dt.date(2020, 1, 1)
-    whole, labels = read_labelled(force, matrix, dates, label=label, observed_until=until)
+    observed, labels = observed_labels(force, matrix, dates, label=label, observed_until=until)
+    whole = matrix.read(dates, rows=observed)
     held = LabelledDates.read(force, matrix, dates, label=label, observed_until=until)
     np.testing.assert_array_equal(held.labels, labels)
     pd.testing.assert_frame_equal(held.ids, whole[["officer_id", "unit", "as_of"]])
+    columns = ["officer_id", "as_of", "notices_365d"]
+    pd.testing.assert_frame_equal(held.columns(columns), whole[columns])
     as_of = held.ids["as_of"].to_numpy()
     assert len(np.unique(as_of)) == len(dates) - 2
     for date in np.unique(as_of):
