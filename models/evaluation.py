@@ -82,18 +82,17 @@ def list_metrics(
     scores: np.ndarray,
     probabilities: np.ndarray,
     sizes: Sequence[ListSize],
-    order: np.ndarray | None = None,
+    ranked: np.ndarray | None = None,
     drawn: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """One row per list size: k, TP/FP (expected under random tie-breaking), precision,
     recall, worst and best case over ties; plus the ranking-wide average precision and Brier.
     ``drawn`` adds lists drawn otherwise (name -> listed positions, e.g. capped per unit),
-    whose worst, expected and best case coincide. ``order``: ``np.argsort(scores)``, if the
+    whose worst, expected and best case coincide. ``ranked``: ``np.sort(scores)``, if the
     caller has it (one sort for every metric of the ranking)."""
-    order = np.argsort(scores) if order is None else order
-    ranked = np.asarray(scores)[order]
+    ranked = np.sort(scores) if ranked is None else ranked
     rows = []
-    ap = average_precision(y_true, scores, order=order) if y_true.any() else float("nan")
+    ap = average_precision(y_true, scores, ranked=ranked) if y_true.any() else float("nan")
     score_brier = brier(y_true, probabilities)
     for size in sizes:
         result = at_k(y_true, scores, size.k, ranked=ranked)
@@ -158,14 +157,13 @@ def _calibration_counts(
     probabilities: np.ndarray,
     labels: np.ndarray,
     *,
-    order: np.ndarray | None = None,
+    ranked: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per decile of score (rows 0..9): officers, sum of probabilities, sum of labels.
-    ``order``: ``np.argsort(scores)`` if the caller has it."""
+    ``ranked``: ``np.sort(scores)`` if the caller has it."""
+    scores = np.asarray(scores)
     n = len(scores)
-    # The order within a run of equal scores does not matter.
-    order = np.argsort(scores) if order is None else order
-    ranked = np.asarray(scores)[order]
+    ranked = np.sort(scores) if ranked is None else ranked
     # Runs of equal scores in rank order: positions start..end-1 hold ranks start+1..end.
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]]) if n else np.zeros(0, int)
     ends = np.r_[starts[1:], n]
@@ -173,14 +171,16 @@ def _calibration_counts(
     in_run = np.minimum(
         (CALIBRATION_BINS * (average_rank - 0.5) / max(n, 1)).astype(int), CALIBRATION_BINS - 1
     )
-    decile = np.repeat(in_run, ends - starts)  # in rank order
+    # Deciles rise with the score: each row's is that of the last decile starting at or below
+    # its score (at most ten thresholds to search, not every distinct score).
+    first = np.flatnonzero(np.r_[True, in_run[1:] != in_run[:-1]]) if n else np.zeros(0, int)
+    threshold = ranked[starts[first]]
+    decile = in_run[first][np.searchsorted(threshold, scores, side="right") - 1]
     return np.column_stack(
         [
             np.bincount(decile, minlength=CALIBRATION_BINS),
-            np.bincount(
-                decile, weights=np.asarray(probabilities)[order], minlength=CALIBRATION_BINS
-            ),
-            np.bincount(decile, weights=np.asarray(labels)[order], minlength=CALIBRATION_BINS),
+            np.bincount(decile, weights=np.asarray(probabilities), minlength=CALIBRATION_BINS),
+            np.bincount(decile, weights=np.asarray(labels), minlength=CALIBRATION_BINS),
         ]
     )
 
@@ -604,14 +604,13 @@ class _DayResults:
         drawn: Mapping[str, np.ndarray],
     ) -> None:
         """One candidate's ranking on the current date: its lists, metrics and calibration."""
-        order = np.argsort(scores)  # once for every list size and metric
-        ranked = scores[order]
+        ranked = np.sort(scores)  # once for every list size and metric
         frame = list_metrics(
             y_true=self.labels,
             scores=scores,
             probabilities=probabilities,
             sizes=self.sizes,
-            order=order,
+            ranked=ranked,
             drawn=drawn,
         )
         # A list's officers are drawn where they are kept, or to count a rule's own flags on
@@ -660,7 +659,7 @@ class _DayResults:
             for list_name, top in listed.items()
             if self._kept(list_name)
         ]
-        calibration = _calibration_counts(scores, probabilities, self.labels, order=order)
+        calibration = _calibration_counts(scores, probabilities, self.labels, ranked=ranked)
         histogram = _histogram_counts(probabilities, self.labels)
         self.calibration[name] = self.calibration.get(name, 0) + calibration
         self.distribution[name] = self.distribution.get(name, 0) + histogram

@@ -656,11 +656,15 @@ def collapse_rows(
     rows 1), each with its dates' notices summed.
     """
     # Each column's values as codes (a categorical's or a text column's without converting
-    # its strings to Python objects), and each list's flags as 0/1.
-    digits = [
-        (codes, max(len(uniques), 1))
-        for codes, uniques in (pd.factorize(frame[key], use_na_sentinel=False) for key in keys)
-    ] + [(np.asarray(on_list, dtype=bool).astype("int64"), 2) for on_list in flagged.values()]
+    # its strings to Python objects), and each list's flags as 0/1: one column at a time, as
+    # a national block's codes are 64 MB a column.
+    digits = itertools.chain(
+        (
+            (codes, max(len(uniques), 1))
+            for codes, uniques in (pd.factorize(frame[key], use_na_sentinel=False) for key in keys)
+        ),
+        ((np.asarray(on_list, dtype=bool).astype("int64"), 2) for on_list in flagged.values()),
+    )
     # One integer per distinct combination: the codes as digits of a mixed-radix number,
     # renumbered only when the next digit could overflow 64 bits.
     combined, radix = np.zeros(len(frame), dtype="int64"), 1

@@ -177,14 +177,14 @@ def k_for_fraction(n: int, fraction: float) -> int:
     return math.ceil(n * Fraction(str(fraction)))
 
 
-def average_precision(y_true: Vector, scores: Vector, *, order: np.ndarray | None = None) -> float:
+def average_precision(y_true: Vector, scores: Vector, *, ranked: np.ndarray | None = None) -> float:
     """Average precision of the ranking by ``scores`` (area under the precision-recall steps).
 
     The same number as ``sklearn.metrics.average_precision_score``, to the bit (a test
     compares them): tied scores are one threshold, so the result does not depend on row order.
     Computed here from counts per distinct score so that one sort of a ranking serves every
-    metric of it: ``order`` is ``np.argsort(scores)`` if the caller has it (ties in any order).
-    Returns NaN when there are no positives (average precision is undefined then).
+    metric of it: ``ranked`` is ``np.sort(scores)`` if the caller has it. Returns NaN when
+    there are no positives (average precision is undefined then).
 
     Worked example: scores (0.9, 0.5, 0.5, 0.1), labels (1, 0, 1, 0). Thresholds from the top:
     0.9 lists 1 officer, 1 positive (precision 1, recall 1/2); 0.5 lists 3, 2 positives
@@ -193,12 +193,15 @@ def average_precision(y_true: Vector, scores: Vector, *, order: np.ndarray | Non
     y, s = _labels_and_values(y_true, scores, values_name="scores")
     if not y.any():
         return math.nan
-    order = np.argsort(s) if order is None else np.asarray(order)
-    ranked = s[order]
-    # Runs of equal scores in ascending order, then counted from the highest score down.
+    ranked = np.sort(s) if ranked is None else np.asarray(ranked, dtype="float64")
+    # The distinct scores, ascending, and the officers and positives at each; then counted
+    # from the highest score down (positives are few: each is placed by a binary search).
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    listed = np.cumsum(np.diff(np.r_[starts, s.size])[::-1]).astype("float64")
-    tps = np.cumsum(np.add.reduceat(y[order], starts)[::-1]).astype("float64")
+    levels = ranked[starts]
+    at_level = np.diff(np.r_[starts, s.size])
+    positives_at = np.bincount(np.searchsorted(levels, s[y == 1]), minlength=levels.size)
+    listed = np.cumsum(at_level[::-1]).astype("float64")
+    tps = np.cumsum(positives_at[::-1]).astype("float64")
     # As sklearn's precision_recall_curve: fps, precision and recall at each threshold,
     # reversed, closed by the point (recall 0, precision 1), then the step integral.
     fps = listed - tps

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ewp.core.config import CandidateConfig, ScoringConfig
 from ewp.models.credit import CreditBuilder, bootstrap_lists
@@ -516,6 +518,30 @@ def test_the_published_list_is_evaluated_as_scoring_draws_it() -> None:
     # Uncapped, the published list is a list size like any other.
     plain = evaluated_on_itself(test, labels, ranker, sizes=(2,), published=ScoringConfig(top_k=2))
     assert plain.metrics["list"].tolist() == ["top_2"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.0, 0.1, 0.2, 0.5, 0.9]), min_size=1, max_size=40),
+    st.integers(0, 2**16),
+)
+def test_calibration_deciles_are_those_of_average_ranks(values: list[float], seed: int) -> None:
+    # The decile of each officer, 1 + floor(10 (average rank - 0.5) / n), from scipy's
+    # average ranks: ties (few distinct scores) share their decile.
+    from scipy.stats import rankdata
+
+    from ewp.models.evaluation import calibration_sums
+
+    scores = np.array(values)
+    rng = np.random.default_rng(seed)
+    probabilities, labels = rng.random(scores.size), rng.integers(0, 2, scores.size)
+    decile = np.minimum((10 * (rankdata(scores) - 0.5) / scores.size).astype(int), 9) + 1
+    table = calibration_sums(scores, probabilities, labels).set_index("decile")
+    expected = pd.DataFrame({"decile": decile, "p": probabilities, "y": labels}).groupby("decile")
+    np.testing.assert_array_equal(table["n"].to_numpy(), np.bincount(decile, minlength=11)[1:])
+    shown = table.loc[table["n"] > 0]
+    np.testing.assert_allclose(shown["predicted"], expected["p"].sum())
+    np.testing.assert_array_equal(shown["observed"], expected["y"].sum())
 
 
 def test_calibration_deciles_share_ties_and_histograms_bin_probabilities() -> None:
