@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from ewp.core.atomic import write_csv, write_text
 from ewp.core.config import Config
@@ -190,6 +191,21 @@ class AuditRows:
     def only(self, candidates: Sequence[str]) -> AuditRows:
         """The same rows with the lists of ``candidates`` only."""
         return AuditRows(self.frame, {name: self.flagged[name] for name in candidates})
+
+    @staticmethod
+    def concat(parts: Sequence[AuditRows]) -> AuditRows:
+        """The parts of a test block's dates (each with every candidate's list) as one. An
+        officer's rows from different parts stay separate rows: the audit sums an officer's
+        rows, so the numbers are those of the block merged whole."""
+        if len(parts) == 1:
+            return parts[0]
+        frame = pd.concat([part.frame for part in parts], ignore_index=True)
+        frame["officer_id"] = union_categoricals(
+            [part.frame["officer_id"] for part in parts], sort_categories=True
+        )
+        names = parts[0].flagged
+        flagged = {name: np.concatenate([part.flagged[name] for part in parts]) for name in names}
+        return AuditRows(frame, flagged)
 
 
 def audit_rows(

@@ -10,9 +10,10 @@ the feature matrix) and ``ewp.stores.tracking``. ``train_flow`` runs these named
 2. ``evaluate_grid``: index the force's events once (``ewp.features.matrix``: each step builds
    the rows of the feature matrix at the dates it reads, cheaper than a cache on disk); for
    each split (test date + test block), in parallel on the configured task runner (threads,
-   or a Dask cluster: ``runtime`` in the config), label the training rows with what was known at the
-   test date, read only the negative subsample it trains on, fit every candidate, score every
-   date of the block (``run_split``); pool the metrics and bootstrap them over officers.
+   or a Dask cluster: ``runtime`` in the config), label the training rows with what was known
+   at the test date, read only the negative subsample it trains on, fit every candidate
+   (``fit_split``), score every date of the block, in as many parts as there are workers
+   (``score_split``); pool the metrics and bootstrap them over officers.
 3. ``audit_and_select``: audit every candidate's list on the latest test block, gate it for
    fairness (with written overrides and the caller's gate), compare every candidate with each
    rule at the rule's own flag volume and select a champion by the documented rule at the list
@@ -83,6 +84,7 @@ from ewp.flows.common import (
 )
 from ewp.models.candidates import build_candidate, candidate_identity, is_interpretable
 from ewp.models.evaluation import (
+    FittedCandidate,
     Gate,
     GateDecision,
     PooledEvaluation,
@@ -92,7 +94,8 @@ from ewp.models.evaluation import (
     by_split,
     candidate_features,
     curve_sizes,
-    evaluate_split,
+    evaluate_fitted,
+    fit_candidates,
     pool_evaluations,
     promotion_decision,
     rule_fills,
@@ -319,7 +322,7 @@ def version_description(
 
 @dataclasses.dataclass(frozen=True)
 class SplitResult:
-    """One split's evaluation and its test block's audit input (``run_split``)."""
+    """The evaluation and audit input of a split's test dates (``score_split``)."""
 
     evaluation: SplitEvaluation
     audit: AuditRows
@@ -361,7 +364,7 @@ def index_matrix(*, data: ForceData, config: Config) -> FeatureMatrix:
 
 
 @ewp_task(cache_policy=NO_CACHE)
-def run_split(
+def fit_split(
     *,
     data: ForceData,
     matrix: FeatureMatrix,
@@ -369,45 +372,62 @@ def run_split(
     config: Config,
     candidates: tuple[CandidateConfig, ...],
     feature_sets: Mapping[str, Sequence[str]],
+) -> dict[str, FittedCandidate]:
+    """Train every candidate for one split (``feature_sets``: the named subsets the candidates
+    may use)."""
+    train, train_y, weights = training_sample(
+        data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
+    )
+    run_logger().info("Split %s: %d training rows", split.test_as_of, len(train))
+    return fit_candidates(
+        train=train,
+        train_labels=train_y,
+        train_weights=weights,
+        features=feature_columns(config.features),
+        candidates=candidates,
+        seed=config.seed,
+        feature_sets=feature_sets,
+    )
+
+
+@ewp_task(cache_policy=NO_CACHE)
+def score_split(
+    *,
+    data: ForceData,
+    matrix: FeatureMatrix,
+    split: Split,
+    dates: tuple[dt.date, ...],
+    fitted: dict[str, FittedCandidate],
+    config: Config,
     extracted_on: dt.date,
     ground_truth: pd.DataFrame | None,
     curve: tuple[int, ...] = (),
 ) -> SplitResult:
-    """Train every candidate for one split and evaluate it on the split's test block, at the
-    configured list sizes, the published list (``config.scoring``) and the ``curve`` sizes;
-    ``feature_sets`` are the named subsets the candidates may use. The block's audit input,
-    every candidate's selection list on it, is built here too, while its rows are at hand."""
-    train, train_y, weights = training_sample(
-        data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
-    )
-    # The test block as identifiers, each date's features built as it is scored.
-    test = LabelledDates.read(
-        data, matrix, split.test_block, label=config.label, observed_until=extracted_on
-    )
-    evaluation = evaluate_split(
-        train=train,
-        train_labels=train_y,
-        train_weights=weights,
+    """Evaluate a split's ``fitted`` candidates on ``dates`` of its test block (all or a part),
+    at the configured list sizes, the published list (``config.scoring``) and the ``curve``
+    sizes. The dates' audit input, every candidate's selection list on them, is built here
+    too, while their rows are at hand."""
+    # The test dates as identifiers, each date's features built as it is scored.
+    test = LabelledDates.read(data, matrix, dates, label=config.label, observed_until=extracted_on)
+    evaluation = evaluate_fitted(
+        fitted,
         test=test.ids,
         test_labels=test.labels,
         test_rows=test.rows,
-        features=feature_columns(config.features),
-        candidates=candidates,
         seed=config.seed,
         sizes=config.evaluation.list_sizes,
         fractions=config.evaluation.list_fractions,
-        feature_sets=feature_sets,
         reference=oracle_references(test.ids, ground_truth),
         curve_sizes=curve,
         published=config.scoring,
         kept_lists=(config.selection_list(),),
     )
     run_logger().info(
-        "Split %s: %d training rows, %d test rows over %d dates",
+        "Split %s: %d test rows over %d dates from %s",
         split.test_as_of,
-        len(train),
         len(test.ids),
-        len(split.test_block),
+        len(dates),
+        dates[0],
     )
     return SplitResult(
         evaluation=dataclasses.replace(
@@ -421,6 +441,15 @@ def run_split(
             config=config,
         ),
     )
+
+
+def block_parts(dates: Sequence[dt.date], parts: int) -> list[tuple[dt.date, ...]]:
+    """A test block's dates in ``parts`` runs of consecutive dates, as even as they go (none
+    empty), scored as separate tasks so the workers stay busy to the last split. Example:
+    five dates in two parts: (d1, d2, d3) and (d4, d5)."""
+    return [
+        tuple(part) for part in np.array_split(np.array(dates, dtype=object), parts) if len(part)
+    ]
 
 
 def precision_curve_sizes(config: Config, matrix: FeatureMatrix, first_test: dt.date) -> tuple:
@@ -626,7 +655,8 @@ def evaluate_grid(
     publish: bool,
 ) -> GridEvaluation:
     """Step 2: index the force's events once, evaluate every candidate of ``grid`` on each
-    split in parallel (``run_split``), and pool the splits with bootstrap intervals."""
+    split in parallel (``fit_split``, ``score_split``), and pool the splits with bootstrap
+    intervals."""
     ev, data, extracted_on = config.evaluation, inputs.data, inputs.extracted_on
     candidates = grid.candidates
     final = final_split(config, extracted_on) if publish else None
@@ -635,19 +665,37 @@ def evaluate_grid(
     if ground_truth is not None:
         ground_truth = ground_truth.assign(as_of=pd.to_datetime(ground_truth["as_of"]))
     curve = precision_curve_sizes(config, matrix, splits[0].test_block[0])
-    futures = [
-        run_split.submit(
+    # Every split's training first, then its test block in as many parts as there are
+    # workers: a part waits for its split's models, never for another split's.
+    fits = [
+        fit_split.submit(
             data=data,
             matrix=matrix,
             split=split,
             config=config,
             candidates=candidates,
             feature_sets=grid.feature_sets,
+        )
+        for split in splits
+    ]
+    parts = [
+        (number, dates)
+        for number, split in enumerate(splits)
+        for dates in block_parts(split.test_block, ev.max_workers)
+    ]
+    futures = [
+        score_split.submit(
+            data=data,
+            matrix=matrix,
+            split=splits[number],
+            dates=dates,
+            fitted=fits[number],
+            config=config,
             extracted_on=extracted_on,
             ground_truth=ground_truth,
             curve=curve,
         )
-        for split in splits
+        for number, dates in parts
     ]
     results = results_in_order(
         futures,
@@ -666,7 +714,12 @@ def evaluate_grid(
         final=final,
         matrix=matrix,
         pooled=pooled,
-        audits=[result.audit for result in results],
+        audits=[
+            AuditRows.concat(
+                [result.audit for (of, _), result in zip(parts, results, strict=True) if of == n]
+            )
+            for n in range(len(splits))
+        ],
         curve=curve,
         equal_volume=pooled.headline(ev.headline_rule),
         short_rules=short_rule_lists(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -460,16 +461,46 @@ def candidate_features(
     return subset
 
 
+@dataclass(frozen=True)
+class FittedCandidate:
+    """A fitted candidate and the feature columns it reads."""
+
+    model: Any
+    columns: list[str]
+
+
+def fit_candidates(
+    *,
+    train: pd.DataFrame,
+    train_labels: np.ndarray,
+    train_weights: np.ndarray,
+    features: Sequence[str],
+    candidates: Sequence[CandidateConfig],
+    seed: int,
+    feature_sets: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, FittedCandidate]:
+    """Each candidate fitted on a split's training rows (``evaluate_split``), by name."""
+    train_y = np.asarray(train_labels).astype("int64")
+    fitted = {}
+    for candidate in candidates:
+        columns = candidate_features(candidate, features=features, feature_sets=feature_sets)
+        model = build_candidate(candidate, seed=seed)
+        fitted[candidate.name] = FittedCandidate(
+            model.fit(train[columns], train_y, sample_weight=train_weights), columns
+        )
+    return fitted
+
+
 def evaluate_split(
     *,
     train: pd.DataFrame,
     train_labels: np.ndarray,
     train_weights: np.ndarray,
-    test: pd.DataFrame,
-    test_labels: np.ndarray,
     features: Sequence[str],
     candidates: Sequence[CandidateConfig],
     seed: int,
+    test: pd.DataFrame,
+    test_labels: np.ndarray,
     sizes: Sequence[int],
     fractions: Sequence[float],
     feature_sets: Mapping[str, Sequence[str]] | None = None,
@@ -500,15 +531,47 @@ def evaluate_split(
     hold only identifiers (``ewp.features.labelled.LabelledDates``), so a block's features are
     built and held one date at a time.
     """
-    train_y = np.asarray(train_labels).astype("int64")
-    models = {}
-    for candidate in candidates:
-        columns = candidate_features(candidate, features=features, feature_sets=feature_sets)
-        model = build_candidate(candidate, seed=seed)
-        models[candidate.name] = (
-            model.fit(train[columns], train_y, sample_weight=train_weights),
-            columns,
-        )
+    fitted = fit_candidates(
+        train=train,
+        train_labels=train_labels,
+        train_weights=train_weights,
+        features=features,
+        candidates=candidates,
+        seed=seed,
+        feature_sets=feature_sets,
+    )
+    return evaluate_fitted(
+        fitted,
+        test=test,
+        test_labels=test_labels,
+        seed=seed,
+        sizes=sizes,
+        fractions=fractions,
+        reference=reference,
+        curve_sizes=curve_sizes,
+        published=published,
+        kept_lists=kept_lists,
+        test_rows=test_rows,
+    )
+
+
+def evaluate_fitted(
+    fitted: Mapping[str, FittedCandidate],
+    *,
+    test: pd.DataFrame,
+    test_labels: np.ndarray,
+    seed: int,
+    sizes: Sequence[int],
+    fractions: Sequence[float],
+    reference: Mapping[str, np.ndarray] | None = None,
+    curve_sizes: Sequence[int] = (),
+    published: ScoringConfig | None = None,
+    kept_lists: Collection[str] | None = None,
+    test_rows: Callable[[np.ndarray], pd.DataFrame] | None = None,
+) -> SplitEvaluation:
+    """Evaluate ``fitted`` candidates on each date of ``test`` (``evaluate_split``, whose
+    arguments these are). The dates of a test block may be evaluated in parts, and the parts
+    pooled (``pool_evaluations``) as the whole block would be."""
     if published is not None and published.is_plain_top_k:
         sizes, published = [*sizes, published.top_k], None
 
@@ -522,10 +585,11 @@ def evaluate_split(
         scores: dict[str, np.ndarray] = {}
         probabilities: dict[str, np.ndarray] = {}
         flagged: dict[str, np.ndarray] = {}
-        for name, (model, columns) in models.items():
-            scores[name], probabilities[name] = scores_and_probabilities(model, rows[columns])
-            if hasattr(model, "flags"):
-                flagged[name] = model.flags(rows[columns])
+        for name, candidate in fitted.items():
+            x = rows[candidate.columns]
+            scores[name], probabilities[name] = scores_and_probabilities(candidate.model, x)
+            if hasattr(candidate.model, "flags"):
+                flagged[name] = candidate.model.flags(x)
         for name, values in (reference or {}).items():
             scores[name] = values[on_day]
             probabilities[name] = np.clip(values[on_day], 0, 1)

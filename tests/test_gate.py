@@ -315,12 +315,13 @@ def test_a_rule_that_flags_nobody_is_still_audited_and_passes_its_own_gate() -> 
     assert "; rule no ratio (its reference rate is 0)" in decisions["model"].reason
 
 
-def test_a_candidate_audited_among_every_list_equals_its_audit_alone() -> None:
+def test_a_candidate_audited_among_every_list_or_in_parts_equals_its_audit_alone() -> None:
     # A test block's audit input is merged once with every candidate's list (audit_rows), and
     # the selected model is later audited on it alone (audit_by_split): merging by more lists
-    # splits an officer's rows finer, which must change none of the candidate's numbers.
+    # splits an officer's rows finer, which must change none of the candidate's numbers; nor
+    # must building the input a part of the block's dates at a time (score_split's parts).
     from ewp.core.config import Config, FairnessConfig
-    from ewp.flows.audit import audit_candidates, audit_rows
+    from ewp.flows.audit import AuditRows, audit_candidates, audit_rows
     from tests.builders import make_force
 
     officers = [
@@ -371,11 +372,28 @@ def test_a_candidate_audited_among_every_list_equals_its_audit_alone() -> None:
         config=config,
     )
     assert len(shared.frame) > len(alone.frame)  # merged finer
+    # The block scored in two parts, a date each, and their audit inputs put together.
+    parts = AuditRows.concat(
+        [
+            audit_rows(
+                data=data,
+                rows=rows.loc[rows["as_of"] == date].reset_index(drop=True),
+                labels=labels[(rows["as_of"] == date).to_numpy()].reset_index(drop=True),
+                lists=lists.loc[lists["test_as_of"] == date],
+                config=config,
+            )
+            for date in dates
+        ]
+    )
     references = {"ethnicity": ("A", "given"), "gender": ("M", "given")}
     (among,) = audit_candidates(
         shared.only(["model"]), config=config, references=references
     ).audits.values()
     (own,) = audit_candidates(alone, config=config, references=references).audits.values()
-    pd.testing.assert_frame_equal(among[0].by_group, own[0].by_group)
-    pd.testing.assert_frame_equal(among[1], own[1])
+    (in_parts,) = audit_candidates(
+        parts.only(["model"]), config=config, references=references
+    ).audits.values()
+    for audited in (own, in_parts):
+        pd.testing.assert_frame_equal(among[0].by_group, audited[0].by_group)
+        pd.testing.assert_frame_equal(among[1], audited[1])
     assert among[0].by_group["value"].notna().any()

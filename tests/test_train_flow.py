@@ -174,3 +174,14 @@ def test_the_gate_compares_with_the_rule_and_its_findings_are_recorded_everywher
     assert champion is not None
     assert champion.tags["fairness_findings"].split("\n") == list(findings)
     assert champion.tags["fairness_gate"] == selection.loc[first.champion, "gate_reason"]
+
+
+def test_a_test_block_is_scored_in_parts_of_consecutive_dates() -> None:
+    from ewp.flows.train import block_parts
+
+    dates = [dt.date(2020, month, 1) for month in range(1, 6)]
+    assert block_parts(dates, 2) == [tuple(dates[:3]), tuple(dates[3:])]
+    assert block_parts(dates, 1) == [tuple(dates)]
+    # Never an empty part: one date in two parts is one part.
+    assert block_parts(dates[:1], 2) == [(dates[0],)]
+    assert block_parts(dates, 5) == [(date,) for date in dates]
