@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -265,20 +266,30 @@ def audit_candidates(
             config=config.fairness,
             flagged=list(columns),
         )
-    audits = {
-        name: run_audit(base.assign(flagged=on_list), config=config, references=references)
-        for name, on_list in flagged.items()
-    }
-    comparisons: dict[str, pd.DataFrame] = {}
-    if rule is not None and rule in flagged:
-        comparisons = compare_with_rule(
-            base,
-            flagged=flagged,
-            rule=rule,
-            references=references,
-            config=config.fairness,
-            seed=config.seed,
+    # The candidates' audits are independent (each draws from its own seeded generator), so
+    # they run side by side on the configured number of workers: the same tables, in order.
+    with ThreadPoolExecutor(max_workers=config.evaluation.max_workers) as pool:
+        compared = (
+            pool.submit(
+                compare_with_rule,
+                base,
+                flagged=flagged,
+                rule=rule,
+                references=references,
+                config=config.fairness,
+                seed=config.seed,
+            )
+            if rule is not None and rule in flagged
+            else None
         )
+        audited = pool.map(
+            lambda on_list: run_audit(
+                base.assign(flagged=on_list), config=config, references=references
+            ),
+            flagged.values(),
+        )
+        audits = dict(zip(flagged, audited, strict=True))
+        comparisons = compared.result() if compared is not None else {}
     return CandidateAudits(audits=audits, comparisons=comparisons, references=dict(references))
 
 

@@ -13,11 +13,12 @@ the feature matrix) and ``ewp.stores.tracking``. ``train_flow`` runs these named
    or a Dask cluster: ``runtime`` in the config), label the training rows with what was known
    at the test date, read only the negative subsample it trains on, fit every candidate
    (``fit_split``), score every date of the block, in as many parts as there are workers
-   (``score_split``); pool the metrics and bootstrap them over officers.
-3. ``audit_and_select``: audit every candidate's list on the latest test block, gate it for
-   fairness (with written overrides and the caller's gate), compare every candidate with each
-   rule at the rule's own flag volume and select a champion by the documented rule at the list
-   the weekly run publishes.
+   (``score_split``); pool the metrics and bootstrap them over officers, and beside it audit
+   every candidate's list on the latest test block.
+3. ``audit_and_select``: gate every candidate for fairness on that audit (with written
+   overrides and the caller's gate), compare every candidate with each rule at the rule's own
+   flag volume and select a champion by the documented rule at the list the weekly run
+   publishes.
 4. Log one MLflow run per candidate x split (metrics only); then ``publish_champion``: refit the
    selected candidate on the latest fully observed window, write its model card, register it
    as ``ewp-escalation`` and move the ``champion`` alias only if it beats the current champion
@@ -33,6 +34,7 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -556,14 +558,18 @@ def audit_by_split(
     rows with a ``split`` column, so a reviewer sees whether a disparity is steady or comes
     and goes (against the ``references`` of the selection's audit, so the blocks compare with
     the same groups)."""
-    frames = []
-    pairs = list(zip(splits, audits, strict=True))
-    for split, rows in track(pairs, f"Auditing {chosen} on each test date", len(pairs)):
+
+    def block_audit(split: Split, rows: AuditRows) -> pd.DataFrame:
         ((result, _),) = audit_candidates(
             rows.only([chosen]), config=config, references=references
         ).audits.values()
-        frames.append(result.by_group.assign(split=split.test_as_of.isoformat()))
-    return pd.concat(frames, ignore_index=True)
+        return result.by_group.assign(split=split.test_as_of.isoformat())
+
+    # The blocks' audits are independent: side by side on the configured workers, in order.
+    with ThreadPoolExecutor(max_workers=config.evaluation.max_workers) as pool:
+        frames = pool.map(block_audit, splits, audits)
+        described = f"Auditing {chosen} on each test date"
+        return pd.concat(list(track(frames, described, len(splits))), ignore_index=True)
 
 
 def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame], texts: dict[str, str]) -> None:
@@ -632,7 +638,8 @@ class GridEvaluation:
 
     ``matrix`` builds the feature rows of any date the run reads (the published model's
     window, ``final``, included when publishing); ``curve`` the precision-at-k sizes;
-    ``audits`` each split's audit input, in the order of ``splits``.
+    ``audits`` each split's audit input, in the order of ``splits``; ``audited`` every
+    candidate's fairness audit on the latest test block, compared with the headline rule.
     """
 
     splits: list[Split]
@@ -640,6 +647,7 @@ class GridEvaluation:
     matrix: FeatureMatrix
     pooled: PooledEvaluation
     audits: list[AuditRows]
+    audited: CandidateAudits
     curve: tuple[int, ...]
     equal_volume: pd.DataFrame
     short_rules: pd.DataFrame
@@ -656,7 +664,7 @@ def evaluate_grid(
 ) -> GridEvaluation:
     """Step 2: index the force's events once, evaluate every candidate of ``grid`` on each
     split in parallel (``fit_split``, ``score_split``), and pool the splits with bootstrap
-    intervals."""
+    intervals, auditing every candidate on the latest test block beside the pooling."""
     ev, data, extracted_on = config.evaluation, inputs.data, inputs.extracted_on
     candidates = grid.candidates
     final = final_split(config, extracted_on) if publish else None
@@ -702,30 +710,40 @@ def evaluate_grid(
         description=f"Evaluating {len(candidates)} candidates at "
         f"{len(splits)} test date{'s' if len(splits) > 1 else ''}",
     )
-    pooled = pool_evaluations(
-        [result.evaluation for result in results],
-        rules=[c.name for c in candidates if c.kind == "threshold_rule"],
-        samples=ev.bootstrap_samples,
-        confidence=ev.confidence,
-        seed=config.seed,
-    )
-    return GridEvaluation(
-        splits=splits,
-        final=final,
-        matrix=matrix,
-        pooled=pooled,
-        audits=[
-            AuditRows.concat(
-                [result.audit for (of, _), result in zip(parts, results, strict=True) if of == n]
-            )
-            for n in range(len(splits))
-        ],
-        curve=curve,
-        equal_volume=pooled.headline(ev.headline_rule),
-        short_rules=short_rule_lists(
-            pooled.metrics, fills=rule_fills(candidates, seed=config.seed)
-        ),
-    )
+    audits = [
+        AuditRows.concat(
+            [result.audit for (of, _), result in zip(parts, results, strict=True) if of == n]
+        )
+        for n in range(len(splits))
+    ]
+    # Every candidate's list on the latest test block is compared with the force's current
+    # rule's (the relative gate's baseline), against reference groups they share. The audit
+    # needs no pooled number, so it runs beside the pooling.
+    with (
+        step(f"Pooling the splits; auditing the fairness of {len(candidates)} candidates"),
+        ThreadPoolExecutor(max_workers=1) as beside,
+    ):
+        audited = beside.submit(audit_candidates, audits[-1], config=config, rule=ev.headline_rule)
+        pooled = pool_evaluations(
+            [result.evaluation for result in results],
+            rules=[c.name for c in candidates if c.kind == "threshold_rule"],
+            samples=ev.bootstrap_samples,
+            confidence=ev.confidence,
+            seed=config.seed,
+        )
+        return GridEvaluation(
+            splits=splits,
+            final=final,
+            matrix=matrix,
+            pooled=pooled,
+            audits=audits,
+            audited=audited.result(),
+            curve=curve,
+            equal_volume=pooled.headline(ev.headline_rule),
+            short_rules=short_rule_lists(
+                pooled.metrics, fills=rule_fills(candidates, seed=config.seed)
+            ),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -746,18 +764,14 @@ class ChampionSelection:
 def audit_and_select(
     *,
     config: Config,
-    inputs: TrainInputs,
     evaluated: GridEvaluation,
     candidates: tuple[CandidateConfig, ...],
     gate: Gate | None,
 ) -> ChampionSelection:
-    """Step 3: audit every candidate's list on the latest test block, gate it (with any
+    """Step 3: gate every candidate on its audit on the latest test block (with any
     written override, and ``gate``), and select the champion by the documented rule."""
     ev, selection_list = config.evaluation, config.selection_list()
-    # Every candidate's list on the latest test block is compared with the force's current
-    # rule's (the relative gate's baseline), against reference groups they share.
-    with step(f"Auditing the fairness of {len(candidates)} candidates"):
-        audited = audit_candidates(evaluated.audits[-1], config=config, rule=ev.headline_rule)
+    audited = evaluated.audited
     objections = gate_decisions(audited, config=config, rule=ev.headline_rule)
     fairness = gate_with_overrides(objections, config.fairness.overrides)
     selection = select_champion(
@@ -1177,7 +1191,7 @@ def train_flow(
         config=config, home=home, inputs=inputs, splits=splits, grid=grid, publish=publish
     )
     selected = audit_and_select(
-        config=config, inputs=inputs, evaluated=evaluated, candidates=grid.candidates, gate=gate
+        config=config, evaluated=evaluated, candidates=grid.candidates, gate=gate
     )
     for line in selected.findings:
         logger.info("Fairness: %s", line)
