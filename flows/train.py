@@ -515,21 +515,29 @@ def evaluation_splits(config: Config) -> list[Split]:
 
 
 @ewp_task(cache_policy=NO_CACHE)
+def final_sample(
+    *, data: ForceData, matrix: FeatureMatrix, split: Split, config: Config
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The final window's training rows, labels and weights (``training_sample``): drawn
+    while the splits run, as they do not depend on which candidate is selected."""
+    return training_sample(
+        data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
+    )
+
+
+@ewp_task(cache_policy=NO_CACHE)
 def fit_final(
     *,
-    data: ForceData,
+    sample: tuple[pd.DataFrame, np.ndarray, np.ndarray],
     config: Config,
     candidate: CandidateConfig,
     columns: list[str],
     split: Split,
-    matrix: FeatureMatrix,
 ) -> tuple[object, pd.DataFrame]:
-    """Refit the selected candidate on its feature ``columns`` over the final window; return
-    it and a few example rows."""
+    """Refit the selected candidate on its feature ``columns`` over the final window
+    (``sample``, from ``final_sample``); return it and a few example rows."""
     with step(f"Training {candidate.name} on the latest {len(split.train_as_of)} as-of dates"):
-        train, train_y, weights = training_sample(
-            data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
-        )
+        train, train_y, weights = sample
         model = build_candidate(candidate, seed=config.seed).fit(
             train[columns], train_y.astype("int64"), sample_weight=weights
         )
@@ -637,13 +645,15 @@ class GridEvaluation:
     """Step 2's result: every candidate evaluated on every split, pooled.
 
     ``matrix`` builds the feature rows of any date the run reads (the published model's
-    window, ``final``, included when publishing); ``curve`` the precision-at-k sizes;
+    window, ``final``, included when publishing, and its training rows ``final_sample``);
+    ``curve`` the precision-at-k sizes;
     ``audits`` each split's audit input, in the order of ``splits``; ``audited`` every
     candidate's fairness audit on the latest test block, compared with the headline rule.
     """
 
     splits: list[Split]
     final: Split | None
+    final_sample: tuple[pd.DataFrame, np.ndarray, np.ndarray] | None
     matrix: FeatureMatrix
     pooled: PooledEvaluation
     audits: list[AuditRows]
@@ -686,6 +696,13 @@ def evaluate_grid(
         )
         for split in splits
     ]
+    # The published model's training rows are drawn beside the fits (a worker is free while
+    # the last split is fitted), whichever candidate is selected.
+    final_rows = (
+        final_sample.submit(data=data, matrix=matrix, split=final, config=config)
+        if final is not None
+        else None
+    )
     parts = [
         (number, dates)
         for number, split in enumerate(splits)
@@ -734,6 +751,7 @@ def evaluate_grid(
         return GridEvaluation(
             splits=splits,
             final=final,
+            final_sample=final_rows.result() if final_rows is not None else None,
             matrix=matrix,
             pooled=pooled,
             audits=audits,
@@ -1120,13 +1138,10 @@ def publish_champion(
         assert current is not None
         model, example = tracker.load_model(current.model_uri), None
     else:
+        sample = outputs.evaluated.final_sample
+        assert sample is not None  # publishing: the final window's rows were drawn
         model, example = fit_final(
-            data=outputs.inputs.data,
-            config=config,
-            candidate=chosen,
-            columns=features,
-            split=split,
-            matrix=outputs.evaluated.matrix,
+            sample=sample, config=config, candidate=chosen, columns=features, split=split
         )
     terms = model_terms(model)
     card = champion_card(outputs, chosen=chosen, model_id=model_id, terms=terms)

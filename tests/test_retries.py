@@ -49,7 +49,13 @@ def test_io_tasks_retry_transient_errors_and_compute_tasks_never_retry() -> None
     ]
     for task in io_tasks:
         assert (task.retries, task.retry_condition_fn) == (2, common.retry_if_transient), task
-    for task in (train.index_matrix, train.fit_split, train.score_split, train.fit_final):
+    for task in (
+        train.index_matrix,
+        train.fit_split,
+        train.score_split,
+        train.final_sample,
+        train.fit_final,
+    ):
         assert task.retries == 0, task
 
 
