@@ -164,12 +164,12 @@ def write_audit(
 class CandidateAudits:
     """Every candidate's audit on the same rows, against shared reference groups.
 
-    ``audits``: candidate -> (audit, disparity sources); ``comparisons``: candidate -> its
+    ``audits``: candidate -> its audit; ``comparisons``: candidate -> its
     comparison with the rule (``ewp.models.fairness.compare_with_rule``; empty without a rule);
     ``references``: per attribute, the reference group and how it was chosen.
     """
 
-    audits: dict[str, tuple[AuditResult, pd.DataFrame]]
+    audits: dict[str, AuditResult]
     comparisons: dict[str, pd.DataFrame]
     references: dict[str, tuple[str, str]]
 
@@ -256,7 +256,9 @@ def audit_candidates(
 ) -> CandidateAudits:
     """Audit every candidate of ``rows``. The reference groups are shared (``references``, or
     chosen over every candidate's lists, see ``ewp.models.fairness.choose_references``), and
-    with a ``rule`` every candidate is compared with it on the same resampled officers.
+    with a ``rule`` every candidate is compared with it on the same resampled officers. Where
+    a disparity comes from is asked of the selected candidate only (``candidate_sources``): no
+    decision reads it, and each of its bootstraps resamples every officer's counts.
     """
     base, flagged = rows.frame, rows.flagged
     if references is None:
@@ -283,14 +285,35 @@ def audit_candidates(
             else None
         )
         audited = pool.map(
-            lambda on_list: run_audit(
-                base.assign(flagged=on_list), config=config, references=references
+            lambda on_list: audit(
+                base.assign(flagged=on_list),
+                config=config.fairness,
+                seed=config.seed,
+                references=references,
             ),
             flagged.values(),
         )
         audits = dict(zip(flagged, audited, strict=True))
         comparisons = compared.result() if compared is not None else {}
     return CandidateAudits(audits=audits, comparisons=comparisons, references=dict(references))
+
+
+def candidate_sources(
+    rows: AuditRows,
+    candidate: str,
+    *,
+    config: Config,
+    references: Mapping[str, tuple[str, str]],
+) -> pd.DataFrame:
+    """Where ``candidate``'s flag-rate disparities on ``rows`` come from
+    (``ewp.models.fairness.disparity_sources``), against the ``references`` of its audit. Its
+    own seeded generator: the same table whenever it is asked for."""
+    return disparity_sources(
+        rows.frame.assign(flagged=rows.flagged[candidate]),
+        config=config.fairness,
+        seed=config.seed,
+        references=references,
+    )
 
 
 def _nanoseconds(dates: pd.Series) -> np.ndarray:
@@ -312,7 +335,7 @@ def gate_decisions(
             comparison=candidates.comparisons.get(name) if relative else None,
             rule=rule,
         )
-        for name, (result, _) in candidates.audits.items()
+        for name, result in candidates.audits.items()
     }
 
 
@@ -329,9 +352,7 @@ def gate_summary(
     reference scores such as the synthetic force's oracle), and every group outside the band
     for any of them (the rule included), for the audit page, the model card and MLflow."""
     passed = selection.set_index("candidate")["gate_passed"]
-    results = {
-        name: result for name, (result, _) in candidates.audits.items() if name in set(options)
-    }
+    results = {name: result for name, result in candidates.audits.items() if name in set(options)}
     any_audit = next(iter(results.values()), None)
     return GateSummary(
         mode=config.fairness.gate,
@@ -421,7 +442,7 @@ def weekly_rolling_audit(
 
 def tradeoff_table(
     *,
-    audits: Mapping[str, tuple[AuditResult, pd.DataFrame]],
+    audits: Mapping[str, AuditResult],
     selection: pd.DataFrame,
     feature_sets: Mapping[str, str],
     config: Config,
@@ -430,7 +451,7 @@ def tradeoff_table(
     selection list and the gated ratios (e.g. ``flag_rate_ratio:ethnicity=Black``)."""
     rows = []
     precision = selection.set_index("candidate")["mean_precision"]
-    for name, (result, _) in sorted(audits.items()):
+    for name, result in sorted(audits.items()):
         row: dict[str, object] = {
             "candidate": name,
             "feature_set": feature_sets.get(name, "reference"),

@@ -65,6 +65,7 @@ from ewp.flows.audit import (
     audit_candidates,
     audit_provenance,
     audit_rows,
+    candidate_sources,
     comparison_table,
     findings_tag,
     gate_decisions,
@@ -411,6 +412,7 @@ def score_split(
     too, while their rows are at hand."""
     # The test dates as identifiers, each date's features built as it is scored.
     test = LabelledDates.read(data, matrix, dates, label=config.label, observed_until=extracted_on)
+
     evaluation = evaluate_fitted(
         fitted,
         test=test.ids,
@@ -568,7 +570,7 @@ def audit_by_split(
     the same groups)."""
 
     def block_audit(split: Split, rows: AuditRows) -> pd.DataFrame:
-        ((result, _),) = audit_candidates(
+        (result,) = audit_candidates(
             rows.only([chosen]), config=config, references=references
         ).audits.values()
         return result.by_group.assign(split=split.test_as_of.isoformat())
@@ -767,13 +769,14 @@ def evaluate_grid(
 @dataclasses.dataclass(frozen=True)
 class ChampionSelection:
     """Step 3's result: the fairness audit of every candidate, the gate's decisions (before
-    and after written overrides), the selection, and what the gate found, in tables and
-    words."""
+    and after written overrides), the selection, where the selected candidate's disparities
+    come from (``sources``, none without one), and what the gate found, in tables and words."""
 
     audited: CandidateAudits
     objections: dict[str, GateDecision]
     fairness: dict[str, GateDecision]
     selection: Selection
+    sources: pd.DataFrame | None
     tradeoff: pd.DataFrame
     gate: GateSummary
     findings: list[str]
@@ -787,7 +790,8 @@ def audit_and_select(
     gate: Gate | None,
 ) -> ChampionSelection:
     """Step 3: gate every candidate on its audit on the latest test block (with any
-    written override, and ``gate``), and select the champion by the documented rule."""
+    written override, and ``gate``), select the champion by the documented rule and ask
+    where its disparities come from."""
     ev, selection_list = config.evaluation, config.selection_list()
     audited = evaluated.audited
     objections = gate_decisions(audited, config=config, rule=ev.headline_rule)
@@ -812,6 +816,16 @@ def audit_and_select(
         objections=objections,
         fairness=fairness,
         selection=selection,
+        sources=(
+            candidate_sources(
+                evaluated.audits[-1],
+                selection.champion,
+                config=config,
+                references=audited.references,
+            )
+            if selection.champion is not None
+            else None
+        ),
         tradeoff=tradeoff_table(
             audits=audited.audits,
             selection=selection.table,
@@ -898,7 +912,7 @@ class TrainOutputs:
         """The selected candidate's audit.html and CSVs (latest test block) in ``folder`` (the
         run folder's staging); returns the report's path in ``run_dir``."""
         champion = str(self.selected.selection.champion)
-        selected_audit, selected_sources = self.selected.audited.audits[champion]
+        selected_audit = self.selected.audited.audits[champion]
         block = self.evaluated.splits[-1].test_block
         written = write_audit(
             run_dir=folder,
@@ -906,7 +920,7 @@ class TrainOutputs:
             scope=f"model selection: lists at {self.config.selection_list()} on the test dates "
             f"{block[0]} to {block[-1]}",
             result=selected_audit,
-            sources=selected_sources,
+            sources=self.selected.sources,
             tradeoff=self.selected.tradeoff,
             gate=self.selected.gate,
             config=self.config,
@@ -959,7 +973,7 @@ def write_unregistered(outputs: TrainOutputs, tables: dict[str, pd.DataFrame]) -
         version=None,
         promoted=False,
         promotion_reason="no eligible candidate" if champion is None else reason,
-        audit_by_group=outputs.selected.audited.audits[champion][0].by_group if champion else None,
+        audit_by_group=outputs.selected.audited.audits[champion].by_group if champion else None,
         audit_report=audit_report,
     )
 
@@ -1062,7 +1076,7 @@ def register_version(
             "audit_tradeoff.csv": selected.tradeoff,
             "features.csv": terms.table,
             "audit_breaches.csv": selected.gate.breaches,
-            **audit_tables(*selected.audited.audits[chosen.name]),
+            **audit_tables(selected.audited.audits[chosen.name], selected.sources),
         },
         register=True,
         version_description=version_description(
@@ -1176,7 +1190,7 @@ def publish_champion(
         version=version,
         promoted=decision.promote,
         promotion_reason=decision.reason,
-        audit_by_group=selected.audited.audits[chosen.name][0].by_group,
+        audit_by_group=selected.audited.audits[chosen.name].by_group,
         audit_report=audit_report,
     )
 
