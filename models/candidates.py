@@ -28,6 +28,7 @@ from typing import Self, get_args
 import numpy as np
 import pandas as pd
 from interpret.glassbox import ExplainableBoostingClassifier
+from interpret.utils import inv_link
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -162,6 +163,13 @@ class EBMScorer(_WrappedClassifier):
         super().fit(X, y, sample_weight=sample_weight)
         self.intercept_ = float(np.asarray(self.model_.intercept_).ravel()[0])
         return self
+
+    def probability_from_score(self, scores: np.ndarray) -> np.ndarray:
+        """``predict_proba(X)[:, 1]`` from ``decision_function(X)``: interpret's inverse link
+        of the scores, which is what its ``predict_proba`` applies to them, so an evaluation
+        reads the rows once."""
+        check_is_fitted(self, "model_")
+        return inv_link(scores, self.model_.link_, self.model_.link_param_)[:, 1]
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row, per-term log-odds contributions: one column per feature (0 for one left out

@@ -181,6 +181,10 @@ def test_build_every_default_candidate(candidate, officers):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert list(estimator.feature_names_in_) == list(X_train.columns)
     assert estimator.n_features_in_ == X_train.shape[1]
+    if hasattr(estimator, "probability_from_score"):
+        # An evaluation takes the probability from the score (one pass over the rows): it
+        # must be predict_proba's, to the bit.
+        np.testing.assert_array_equal(estimator.probability_from_score(scores), proba[:, 1])
 
 
 def test_build_candidate_names_the_bad_param_and_the_allowed_ones():
