@@ -410,14 +410,21 @@ def score_split(
     at the configured list sizes, the published list (``config.scoring``) and the ``curve``
     sizes. The dates' audit input, every candidate's selection list on them, is built here
     too, while their rows are at hand."""
-    # The test dates as identifiers, each date's features built as it is scored.
+    # The test dates as identifiers, each date's features built as it is scored; what the
+    # audit reads of them is kept as they pass, by the date's first position in ``test.ids``.
     test = LabelledDates.read(data, matrix, dates, label=config.label, observed_until=extracted_on)
+    kept: dict[int, pd.DataFrame] = {}
+
+    def rows_keeping_audit_columns(positions: np.ndarray) -> pd.DataFrame:
+        rows = test.rows(positions)
+        kept[int(positions[0])] = rows[AUDIT_COLUMNS]
+        return rows
 
     evaluation = evaluate_fitted(
         fitted,
         test=test.ids,
         test_labels=test.labels,
-        test_rows=test.rows,
+        test_rows=rows_keeping_audit_columns,
         seed=config.seed,
         sizes=config.evaluation.list_sizes,
         fractions=config.evaluation.list_fractions,
@@ -439,7 +446,11 @@ def score_split(
         ),
         audit=audit_rows(
             data=data,
-            rows=test.columns(AUDIT_COLUMNS),
+            rows=(
+                pd.concat([kept[first] for first in sorted(kept)], ignore_index=True)
+                if kept
+                else test.columns(AUDIT_COLUMNS)  # no labelled row: the columns, empty
+            ),
             labels=pd.Series(test.labels),
             lists=evaluation.lists.loc[evaluation.lists["list"] == config.selection_list()],
             config=config,

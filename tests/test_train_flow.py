@@ -185,3 +185,67 @@ def test_a_test_block_is_scored_in_parts_of_consecutive_dates() -> None:
     # Never an empty part: one date in two parts is one part.
     assert block_parts(dates[:1], 2) == [(dates[0],)]
     assert block_parts(dates, 5) == [(date,) for date in dates]
+
+
+def test_a_scored_part_keeps_what_the_audit_reads_of_its_rows() -> None:
+    # score_split keeps the audit's columns of each date's rows as they are scored: its audit
+    # input equals the one built from the same columns read again, on a part of three dates.
+    from ewp.core.contract import ForceData
+    from ewp.data.synthetic import generate_force
+    from ewp.features.labelled import LabelledDates
+    from ewp.flows.audit import audit_rows
+    from ewp.flows.train import (
+        AUDIT_COLUMNS,
+        evaluation_splits,
+        fit_split,
+        index_matrix,
+        score_split,
+    )
+
+    config = SMALL_TRAIN.model_copy(
+        update={
+            "evaluation": SMALL_TRAIN.evaluation.model_copy(
+                update={"candidates": SMALL_TRAIN.evaluation.candidates[:3]}
+            )
+        }
+    )
+    force = generate_force(
+        officers=400, start_year=2014, end_year=2021, seed=3, reporting_bias={"Black": 0.8}
+    )
+    data = ForceData(officers=force.officers, notices=force.notices, outcomes=force.outcomes)
+    matrix = index_matrix.fn(data=data, config=config)
+    split = evaluation_splits(config)[0]
+    fitted = fit_split.fn(
+        data=data,
+        matrix=matrix,
+        split=split,
+        config=config,
+        candidates=config.evaluation.candidates,
+        feature_sets={},
+    )
+    dates = tuple(split.test_block[3:6])
+    result = score_split.fn(
+        data=data,
+        matrix=matrix,
+        split=split,
+        dates=dates,
+        fitted=fitted,
+        config=config,
+        extracted_on=force.extracted_on,
+        ground_truth=None,
+    )
+    test = LabelledDates.read(
+        data, matrix, dates, label=config.label, observed_until=force.extracted_on
+    )
+    lists = result.evaluation.lists
+    again = audit_rows(
+        data=data,
+        rows=test.columns(AUDIT_COLUMNS),
+        labels=pd.Series(test.labels),
+        lists=lists.loc[lists["list"] == config.selection_list()],
+        config=config,
+    )
+    assert len(test.ids) > 0 and sorted(result.audit.flagged) == sorted(again.flagged)
+    pd.testing.assert_frame_equal(result.audit.frame, again.frame)
+    for name, flags in again.flagged.items():
+        assert result.audit.flagged[name].tolist() == flags.tolist()
