@@ -410,21 +410,23 @@ def score_split(
     at the configured list sizes, the published list (``config.scoring``) and the ``curve``
     sizes. The dates' audit input, every candidate's selection list on them, is built here
     too, while their rows are at hand."""
-    # The test dates as identifiers, each date's features built as it is scored; what the
-    # audit reads of them is kept as they pass, by the date's first position in ``test.ids``.
+    # The test dates as identifiers, each date's features built as it is scored; the counts
+    # the audit reads of them are kept as they pass, at their positions in ``test.ids``.
     test = LabelledDates.read(data, matrix, dates, label=config.label, observed_until=extracted_on)
-    kept: dict[int, pd.DataFrame] = {}
+    counts: dict[str, np.ndarray] = {}
 
-    def rows_keeping_audit_columns(positions: np.ndarray) -> pd.DataFrame:
+    def rows_keeping_audit_counts(positions: np.ndarray) -> pd.DataFrame:
         rows = test.rows(positions)
-        kept[int(positions[0])] = rows[AUDIT_COLUMNS]
+        for name in AUDIT_COUNT_COLUMNS:
+            values = rows[name].to_numpy()
+            counts.setdefault(name, np.empty(len(test.ids), dtype=values.dtype))[positions] = values
         return rows
 
     evaluation = evaluate_fitted(
         fitted,
         test=test.ids,
         test_labels=test.labels,
-        test_rows=rows_keeping_audit_columns,
+        test_rows=rows_keeping_audit_counts,
         seed=config.seed,
         sizes=config.evaluation.list_sizes,
         fractions=config.evaluation.list_fractions,
@@ -447,8 +449,8 @@ def score_split(
         audit=audit_rows(
             data=data,
             rows=(
-                pd.concat([kept[first] for first in sorted(kept)], ignore_index=True)
-                if kept
+                test.ids[["officer_id", "as_of"]].assign(**counts)
+                if counts
                 else test.columns(AUDIT_COLUMNS)  # no labelled row: the columns, empty
             ),
             labels=pd.Series(test.labels),
@@ -557,14 +559,10 @@ def fit_final(
     return model, train[columns].head(5)
 
 
-# What the fairness audit reads of the matrix (see ewp.flows.audit.audit_frame).
-AUDIT_COLUMNS = [
-    "officer_id",
-    "as_of",
-    "notices_365d",
-    "findings_case_to_answer_all",
-    "findings_no_case_all",
-]
+# What the fairness audit reads of the matrix (see ewp.flows.audit.audit_frame): identifiers
+# and counts.
+AUDIT_COUNT_COLUMNS = ["notices_365d", "findings_case_to_answer_all", "findings_no_case_all"]
+AUDIT_COLUMNS = ["officer_id", "as_of", *AUDIT_COUNT_COLUMNS]
 
 
 def audit_by_split(

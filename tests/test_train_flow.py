@@ -188,8 +188,8 @@ def test_a_test_block_is_scored_in_parts_of_consecutive_dates() -> None:
 
 
 def test_a_scored_part_keeps_what_the_audit_reads_of_its_rows() -> None:
-    # score_split keeps the audit's columns of each date's rows as they are scored: its audit
-    # input equals the one built from the same columns read again, on a part of three dates.
+    # score_split keeps the counts the audit reads of each date's rows as they are scored: its
+    # audit input equals the one built from the same columns read again, on three dates.
     from ewp.core.contract import ForceData
     from ewp.data.synthetic import generate_force
     from ewp.features.labelled import LabelledDates
