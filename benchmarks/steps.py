@@ -233,9 +233,15 @@ def _same(other: pd.DataFrame, ewp: pd.DataFrame) -> bool:
 
 def stop_temporary_servers() -> None:
     """Stop the temporary Prefect server a flow started (as ``ewp`` does when it exits) and
-    wait for it, so that its CPU time is counted among the step's children's."""
+    wait for it, so that its CPU time is counted among the step's children's. Prefect's log
+    and event workers send what they hold first, as they do at exit: sent after the server
+    stops, they retried for a minute before the step's process could end."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
     from prefect.server.api.server import SubprocessASGIServer
 
+    APILogWorker.drain_all()
+    EventsWorker.drain_all()
     for server in list(SubprocessASGIServer._instances.values()):
         server.stop()
 
