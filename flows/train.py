@@ -419,7 +419,9 @@ def score_split(
         rows = test.rows(positions)
         for name in AUDIT_COUNT_COLUMNS:
             values = rows[name].to_numpy()
-            counts.setdefault(name, np.empty(len(test.ids), dtype=values.dtype))[positions] = values
+            if name not in counts:
+                counts[name] = np.empty(len(test.ids), dtype=values.dtype)
+            counts[name][positions] = values
         return rows
 
     evaluation = evaluate_fitted(
