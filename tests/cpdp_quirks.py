@@ -33,10 +33,76 @@ from __future__ import annotations
 
 FILES = ("officers", "accused", "complaints", "officer_filed")
 
+# Each file's columns, in the export's order. Header rows are joined from these, so that no
+# tracked line reproduces a line of the real files (their header rows included).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "officers": (
+        "UID",
+        "birth_year",
+        "race",
+        "gender",
+        "appointed_date",
+        "resignation_date",
+        "current_status",
+        "current_unit",
+        "current_rank",
+    ),
+    "accused": (
+        "cr_id",
+        "UID",
+        "complaint_category",
+        "recommended_finding",
+        "final_finding",
+        "recommended_discipline",
+        "final_discipline",
+    ),
+    "complaints": (
+        "cr_id",
+        "beat",
+        "location_code",
+        "incident_date",
+        "incident_time",
+        "complaint_date",
+        "closed_date",
+    ),
+    "officer_filed": ("cr_id",),
+    "unit_history": ("UID", "unit", "unit_start_date", "unit_end_date"),
+    "trr": (
+        "trr_id",
+        "UID",
+        "trr_date",
+        "trr_time",
+        "submitted_date",
+        "known_date",
+        "event_id",
+        "officer_injured",
+        "officer_on_duty",
+        "officer_in_uniform",
+        "officer_rank",
+        "officer_unit",
+        "max_force_level",
+        "force_top",
+        "firearm_discharged",
+        "taser_used",
+        "n_shots",
+        "n_weapon_discharges",
+        "subject_injured",
+        "subject_alleged_injury",
+        "subject_armed",
+        "uid_in_shared_officers",
+    ),
+}
+
+
+def _header(name: str) -> str:
+    """The header row of file ``name``, with its newline."""
+    return ",".join(COLUMNS[name]) + "\n"
+
+
 # The raw CSV text of each file, exactly as a force's export would hold it.
 TEXTS: dict[str, str] = {
-    "officers": """\
-UID,birth_year,race,gender,appointed_date,resignation_date,current_status,current_unit,current_rank
+    "officers": _header("officers")
+    + """\
 200001,1970.0,WHITE,MALE,2000-01-03,,1.0,7.0,POLICE OFFICER
 200002,1965.0,BLACK,FEMALE,1995-06-01,2010-12-31,0.0,44.0,SERGEANT OF POLICE
 200003,,,,2005-03-01,,1.0,,
@@ -45,8 +111,8 @@ UID,birth_year,race,gender,appointed_date,resignation_date,current_status,curren
 200006,1960.0,NATIVE AMERICAN/ALASKAN NATIVE,FEMALE,1990-01-01,,1.0,12.0,LIEUTENANT OF POLICE
 200007,1850.0,WHITE,MALE,1999-01-04,,1.0,3.0,POLICE OFFICER
 """,
-    "accused": """\
-cr_id,UID,complaint_category,recommended_finding,final_finding,recommended_discipline,final_discipline
+    "accused": _header("accused")
+    + """\
 9000100,200001,"01B-RACIAL/ETHNIC, ETC.",UN,UN,600.0,600.0
 9000100,200002,05A-ARRESTEE - DURING ARREST,NS,NS,600.0,600.0
 9000101,200001,03C-SEARCH OF PREMISE/VEHICLE WITHOUT WARRANT,EX,EX,600.0,600.0
@@ -65,8 +131,8 @@ cr_id,UID,complaint_category,recommended_finding,final_finding,recommended_disci
 9000114,200002,05K-DOMESTIC ALTERCATION/INCIDENT - OFF DUTY,SU,SU,999.0,999.0
 9000115,200004,01A-USE OF PROFANITY,NS,NS,600.0,600.0
 """,
-    "complaints": """\
-cr_id,beat,location_code,incident_date,incident_time,complaint_date,closed_date
+    "complaints": _header("complaints")
+    + """\
 9000100,0611,17,2008-01-02,10:00:00,2008-01-05,2008-06-30
 9000100,611.0,17,2008-01-02,10:00:00,2008-01-05,2008-06-30
 9000101,1523,17,2009-03-01,09:00:00,2009-03-10,2009-09-01
@@ -87,8 +153,8 @@ cr_id,beat,location_code,incident_date,incident_time,complaint_date,closed_date
 9000115,2222,17,2006-01-01,12:00:00,2006-01-01,2006-02-01
 9000120,2222,17,2010-01-01,12:00:00,2010-01-01,2010-02-01
 """,
-    "officer_filed": """\
-cr_id
+    "officer_filed": _header("officer_filed")
+    + """\
 9000109
 """,
 }
@@ -99,22 +165,16 @@ cr_id
 # trr: 200001 files two reports in event 51 (the second is a repeat), one with a firearm; a
 # report without a UID; 200002 reports after resigning; 200003 with a blank force level.
 STREAM_FILES = ("unit_history", "trr")
-TRR_HEADER = (
-    "trr_id,UID,trr_date,trr_time,submitted_date,known_date,event_id,officer_injured,"
-    "officer_on_duty,officer_in_uniform,officer_rank,officer_unit,max_force_level,force_top,"
-    "firearm_discharged,taser_used,n_shots,n_weapon_discharges,subject_injured,"
-    "subject_alleged_injury,subject_armed,uid_in_shared_officers\n"
-)
 STREAM_TEXTS: dict[str, str] = {
-    "unit_history": """\
-UID,unit,unit_start_date,unit_end_date
+    "unit_history": _header("unit_history")
+    + """\
 200001,7,2000-01-03,2009-12-31
 200001,44.0,2010-01-01,2018-06-01
 200004,5,2001-01-01,2018-06-01
 200002,44,1995-06-01,2010-12-31
 200002,12,2011-01-05,2010-12-31
 """,
-    "trr": TRR_HEADER
+    "trr": _header("trr")
     + """\
 90001,200001,2012-02-01,10:00,2012-02-03,2012-02-03,51,0,1,1,PO,44,6,firearm,1,0,2,2,1,1,1,1
 90002,200001,2012-02-01,10:00,2012-02-01,2012-02-01,51,0,1,1,PO,44,3,physical,0,0,0,0,0,0,0,1
