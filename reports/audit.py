@@ -1169,7 +1169,10 @@ def breach_findings(gate: GateSummary, config: FairnessConfig) -> list[str]:
         elif rule in outside:
             kind = "the current rule, though not conclusively for the champion"
         else:
-            kind = "other candidates only (" + ", ".join(sorted(outside)) + ")"
+            kind = (
+                f"other candidates only ({', '.join(sorted(outside))}), not conclusively for "
+                "the current rule or the champion"
+            )
         named = [rule, *([champion] if champion not in (None, rule) else [])]
         if kind.startswith("other candidates"):
             named += sorted(outside - set(named))
