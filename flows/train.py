@@ -109,7 +109,7 @@ from ewp.models.evaluation import (
 )
 from ewp.models.explain import ModelTerms, model_terms
 from ewp.models.metrics import k_for_fraction
-from ewp.models.sampling import NegativeSubsampler
+from ewp.models.sampling import NegativeSubsampler, sample_summary
 from ewp.models.selection import combined_gate, eligibility, gate_with_overrides, oracle_references
 from ewp.reports.audit import GateSummary, audit_tables, breach_findings
 from ewp.reports.evaluation import EvaluationTables, render_evaluation_report
@@ -381,7 +381,11 @@ def fit_split(
     train, train_y, weights = training_sample(
         data, matrix, split.train_as_of, config=config, observed_until=split.findings_known_by
     )
-    run_logger().info("Split %s: %d training rows", split.test_as_of, len(train))
+    run_logger().info(
+        "Split %s: %s",
+        split.test_as_of,
+        sample_summary(train_y, rate=config.evaluation.negative_sample_rate),
+    )
     return fit_candidates(
         train=train,
         train_labels=train_y,

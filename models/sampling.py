@@ -101,3 +101,21 @@ class NegativeSubsampler:
         keep = np.where(labels == 1, self.positive_rate, self.rate)
         rows = np.flatnonzero(draws < keep).astype("int64")  # a draw is below 1 always
         return rows, 1.0 / keep[rows]
+
+
+def sample_summary(y: np.ndarray | pd.Series, *, rate: float) -> str:
+    """A training sample's make-up in words, for the run's log: rows, positives, negatives
+    and negatives per positive.
+
+    ``y`` holds the kept rows' 0/1 labels; ``rate`` is the negative sample rate they were drawn
+    with. Worked example: 300 positives and 600 negatives kept at ``rate=0.1`` give "900
+    training rows: 300 positives, 600 negatives (2.0 per positive, kept at a rate of 0.1)".
+    """
+    labels = np.asarray(y)
+    positives = int((labels == 1).sum())
+    negatives = len(labels) - positives
+    ratio = f"{negatives / positives:.1f} per positive" if positives else "no positives"
+    return (
+        f"{len(labels):,} training rows: {positives:,} positives, {negatives:,} negatives "
+        f"({ratio}, kept at a rate of {rate:g})"
+    )

@@ -10,7 +10,7 @@ import pytest
 
 import ewp.models.sampling
 from ewp.models.inputs import validate_weights
-from ewp.models.sampling import NegativeSubsampler, negative_subsample
+from ewp.models.sampling import NegativeSubsampler, negative_subsample, sample_summary
 
 TINY = np.array([0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
 
@@ -145,3 +145,24 @@ def test_validate_weights_passes_none_and_returns_float64():
 def test_validate_weights_refuses_bad_weights(weights, message):
     with pytest.raises(ValueError, match=message):
         validate_weights(weights, 3)
+
+
+# --- sample_summary -----------------------------------------------------------------------
+
+
+def test_sample_summary_counts_the_kept_rows_and_negatives_per_positive():
+    kept = np.array([1] * 300 + [0] * 600)
+    assert sample_summary(kept, rate=0.1) == (
+        "900 training rows: 300 positives, 600 negatives (2.0 per positive, kept at a rate of 0.1)"
+    )
+    # The subsample of the tiny example: positives 1 and 5, negatives 3 and 7.
+    rows, _ = negative_subsample(TINY, rate=0.25, seed=4)
+    assert sample_summary(pd.Series(TINY[rows]), rate=0.25) == (
+        "4 training rows: 2 positives, 2 negatives (1.0 per positive, kept at a rate of 0.25)"
+    )
+
+
+def test_sample_summary_without_positives_says_so():
+    assert sample_summary(np.zeros(5, dtype="int64"), rate=1.0) == (
+        "5 training rows: 0 positives, 5 negatives (no positives, kept at a rate of 1)"
+    )

@@ -253,8 +253,11 @@ class EvaluationConfig(_Frozen):
     )
     test_block_days: PositiveInt | None = 365
     training_history_days: PositiveInt | None = 1096
-    # Negatives kept when training (positives always kept), reweighted by 1 / rate.
-    negative_sample_rate: Annotated[float, Field(gt=0, le=1)] = 0.25
+    # Negatives kept when training (positives always kept), reweighted by 1 / rate. A tenth
+    # keeps 5-10 negatives per positive at the 1-2% escalation rates of monthly histories,
+    # where more rows cost time and bought no ranking quality (docs/model-development.md);
+    # each split's log line gives the negatives per positive kept.
+    negative_sample_rate: Annotated[float, Field(gt=0, le=1)] = 0.1
     # Positives kept likewise (1 = all). Below 1 only at weekly cadence on a large force,
     # where an officer's consecutive weekly rows are near-copies of each other.
     positive_sample_rate: Annotated[float, Field(gt=0, le=1)] = 1.0
