@@ -40,7 +40,7 @@ ceiling: $(STAMP)
 	$(BIN)/python -m ewp.benchmarks.ceiling
 
 # The synthetic target (docs/synthetic-target.md): the champion `ewp train` selects against the
-# history ceiling, the train flow run on 3 seeds (about 7 CPU-minutes each); all 15 seeds of
+# history ceiling, the train flow run on 3 seeds (about 3 CPU-minutes each); all 15 seeds of
 # `make ceiling` with ARGS="--seeds 20261123 $$(seq 1 14) --resume".
 synthetic-target: $(STAMP)
 	$(BIN)/python -m ewp.benchmarks.synthetic_target $(ARGS)

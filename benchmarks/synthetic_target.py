@@ -22,7 +22,7 @@ candidate won and which were eligible; then it pools over seeds:
 * the same ratio for every candidate as if it were always chosen, and for the best eligible
   candidate in hindsight, to tell what the model can do from what selection costs.
 
-A seed takes about as long as ``ewp evaluate`` (about 7 CPU-minutes on the default config), so
+A seed takes about as long as ``ewp evaluate`` (about 3 CPU-minutes on the default config), so
 the default is 3 seeds; ``--seeds`` takes any list (the 15 of ``make ceiling``:
 ``--seeds 20261123 1 2 ... 14``). Per-seed tables are written under ``--out`` as they finish,
 and ``--resume`` reuses those already there (same config assumed: delete the folder after a
