@@ -191,7 +191,7 @@ def test_quirks_quarantine_names_file_line_and_reason(quirks: IngestResult) -> N
     assert reasons["9000113-200005"] == (
         "accused.csv.gz line 16, field UID: officer 200005 was quarantined (officers.csv.gz "
         "line 6); field complaint_date: 2014-01-01 is after the officer's resignation_date "
-        "2009-12-17"
+        "2008-11-20"
     )
     assert reasons["9000106-200001"] == (
         "accused.csv.gz line 9, field final_finding: 'NC': undocumented finding code"
