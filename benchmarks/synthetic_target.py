@@ -223,6 +223,27 @@ def run_seed(config: Config, *, seed: int, out: Path, keep_runs: bool) -> pd.Dat
     return table
 
 
+def references_gated(at_selection: pd.DataFrame, *, references: Sequence[str]) -> list[str]:
+    """What the fairness gate would have done to each reference ranker (the history ceiling,
+    the oracle) had it been a candidate, as lines of text: "ceiling_from_history: the gate
+    would have blocked it on 2 of 15 seeds (4, 6)". The gate is computed for them as for
+    every candidate; a reference it blocks shows how much of the target the gate itself puts
+    out of reach of any ranking, however good."""
+    n = at_selection["seed"].nunique()
+    lines = []
+    for name in references:
+        rows = at_selection.loc[at_selection["candidate"] == name]
+        if rows.empty:
+            continue
+        failed = [str(seed) for seed in rows.loc[~rows["gate_passed"], "seed"]]
+        where = f" ({', '.join(failed)})" if failed else ""
+        lines.append(
+            f"{name}: the gate would have blocked it on {len(failed)} of {n} "
+            f"seed{'s' if n > 1 else ''}{where}"
+        )
+    return lines
+
+
 def report(
     seeds: pd.DataFrame, *, lists: Sequence[str], reference: str, not_candidates: Sequence[str]
 ) -> str:
@@ -248,6 +269,7 @@ def report(
     ]
     for seed, names in blocked.groupby("seed", sort=False)["candidate"]:
         lines.append(f"Seed {seed}: the fairness gate blocked {', '.join(sorted(names))}")
+    lines += references_gated(at_selection, references=not_candidates)
     lines += ["", "Pooled ratio if the choice were fixed (diagnostic, not a selection rule):"]
     won = at_selection.loc[at_selection["champion"], "candidate"].value_counts()
     for who in [BEST_IN_HINDSIGHT, *sorted(set(seeds["candidate"]) - {reference})]:

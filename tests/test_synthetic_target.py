@@ -9,7 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ewp.benchmarks.synthetic_target import BEST_IN_HINDSIGHT, ratio_table, seed_table, target_lists
+from ewp.benchmarks.synthetic_target import (
+    BEST_IN_HINDSIGHT,
+    ratio_table,
+    references_gated,
+    seed_table,
+    target_lists,
+)
 from ewp.core.config import load_config
 from ewp.models.selection import HISTORY_CEILING
 
@@ -89,6 +95,19 @@ def test_seed_table_marks_the_champion_and_what_selection_allowed() -> None:
     assert table["gate_passed"].tolist() == [False, False, True, False]
     assert table["eligible"].tolist() == [False, False, True, False]
     assert table["champion"].tolist() == [False, False, True, False]
+
+
+def test_the_gate_is_reported_for_the_references_too() -> None:
+    """The ceiling of ``seeds_table`` failing the gate on seed 2 only; an absent reference
+    gives no line."""
+    table = seeds_table()
+    table.loc[(table["candidate"] == "ceiling") & (table["seed"] == 2), "gate_passed"] = False
+    assert references_gated(table, references=["ceiling", "absent"]) == [
+        "ceiling: the gate would have blocked it on 1 of 2 seeds (2)"
+    ]
+    assert references_gated(table.loc[table["seed"] == 1], references=["ceiling"]) == [
+        "ceiling: the gate would have blocked it on 0 of 1 seed"
+    ]
 
 
 def test_the_target_is_measured_at_the_published_list_and_the_top_1pct() -> None:
