@@ -263,6 +263,17 @@ def test_mapping_errors_name_the_file_and_field(
         load_mapping(bad)
 
 
+def test_a_mapping_key_written_twice_is_refused(tmp_path: Path) -> None:
+    text = MAPPING.read_text(encoding="utf-8")
+    assert text.count("\nname: cpdp\n") == 1
+    bad = tmp_path / "twice.yaml"
+    bad.write_text(text.replace("\nname: cpdp\n", "\nname: cpdp\nname: other\n"), encoding="utf-8")
+    with pytest.raises(
+        MappingError, match=r"key 'name' appears twice in one section \(lines 5 and 6\)"
+    ):
+        load_mapping(bad)
+
+
 def test_unmapped_category_code_stops_with_the_code(tmp_path: Path) -> None:
     source = gzip_fixture(
         tmp_path / "source",

@@ -270,6 +270,25 @@ def test_a_yaml_syntax_error_is_one_line_naming_file_and_line(
     assert result.output.splitlines() == [f"Config error: {caught.value}"]
 
 
+def test_a_key_written_twice_in_a_section_is_refused_with_both_lines(tmp_path: Path) -> None:
+    """Plain YAML keeps the second of two equal keys without a word: the first (here the
+    force's choice to leave age out of the gate) would be silently ignored."""
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        "fairness:\n  gate_attributes: [ethnicity, gender]\n  band: [0.8, 1.25]\n"
+        "  gate_attributes: null\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path} line 4, column 3: not valid YAML (key 'gate_attributes' appears twice in one "
+        "section (lines 2 and 4); YAML would keep only the second: remove one)"
+    )
+    path.write_text("fairness:\n  gate_attributes: [ethnicity, gender]\nlabel:\n  band: 1\n")
+    with pytest.raises(ConfigError, match=r"label\.band: unknown key"):
+        load_config(path)  # the same key in two sections is not a repeat
+
+
 # --- the champion is selected at the list a unit receives ----------------------------------
 
 

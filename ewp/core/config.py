@@ -712,8 +712,36 @@ class Config(_Frozen):
         return tuple(dict.fromkeys((*ACTIVITY_KINDS, *self.features.activity.kinds)))
 
 
-class _TextDateLoader(yaml.SafeLoader):
-    """SafeLoader that leaves dates as text, so pydantic parses them and names a bad field."""
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping.
+
+    Plain YAML keeps the last of two equal keys and drops the first without a word, so a
+    setting added to a section that already has it (``gate_attributes`` written again under
+    ``fairness:``, say) would be silently ignored or silently win, depending on its place.
+    Here it is an error naming the key and both lines."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        """The mapping, after checking that no key appears twice in it."""
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if key in first_line:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key {key!r} appears twice in one section (lines {first_line[key]} "
+                        f"and {line}); YAML would keep only the second: remove one",
+                        key_node.start_mark,
+                    )
+                first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _TextDateLoader(UniqueKeyLoader):
+    """UniqueKeyLoader that leaves dates as text, so pydantic parses them and names a bad
+    field."""
 
 
 _TextDateLoader.yaml_implicit_resolvers = {

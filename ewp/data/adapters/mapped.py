@@ -59,7 +59,7 @@ from pydantic import (
     model_validator,
 )
 
-from ewp.core.config import Config, ConfigError
+from ewp.core.config import Config, ConfigError, UniqueKeyLoader
 from ewp.core.contract import (
     ACTIVITY,
     CATEGORIES,
@@ -500,7 +500,7 @@ def load_mapping(path: Path | str) -> Mapping:
     """Load and check a YAML mapping; raise ``MappingError`` naming the file and each field."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
     except FileNotFoundError as exc:
         raise MappingError(f"{path}: mapping file not found") from exc
     except yaml.YAMLError as exc:
