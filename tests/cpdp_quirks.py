@@ -1,7 +1,10 @@
 """A tiny invented export in the shape of the Chicago CPDP files, one row per quirk.
 
 No real data: complaint IDs 9000100+ and officer UIDs 200001+ do not occur in the real export
-(which tests read from ``../shared`` only), and no row equals a real one. The texts are kept
+(which tests read from ``../shared`` only), and no row equals a real one, IDs aside: the
+recommended finding and discipline (which the mapping does not read) are blank or set so that
+no accusation's values repeat a real row's, and the use-of-force reports carry IDs (990001+,
+events 990051+) and dates of their own. The texts are kept
 here, not as CSV files, so nothing tracked can be mistaken for a copy of the export. Tests
 write them out (gzipped, as ``<name>.csv.gz``) before ingesting with the ``cpdp`` mapping;
 expected rows and counts are worked out by hand in ``tests/test_adapter_cpdp.py``.
@@ -113,23 +116,23 @@ TEXTS: dict[str, str] = {
 """,
     "accused": _header("accused")
     + """\
-9000100,200001,"01B-RACIAL/ETHNIC, ETC.",UN,UN,600.0,600.0
-9000100,200002,05A-ARRESTEE - DURING ARREST,NS,NS,600.0,600.0
-9000101,200001,03C-SEARCH OF PREMISE/VEHICLE WITHOUT WARRANT,EX,EX,600.0,600.0
-9000102,200003,04E-PRISONER'S PROPERTY - INVENTORY/RECEIPT,NAF,NAF,600.0,600.0
-9000103,200002,10U-INADEQUATE/FAILURE TO PROVIDE SERVICE,UN,UN,600.0,600.0
-9000104,209999,01A-USE OF PROFANITY,NS,NS,600.0,600.0
-9000105,200001,,NS,NS,600.0,600.0
-9000106,200001,10J-NEGLECT OF DUTY/CONDUCT UNBECOMING - ON DUTY,UN,NC,600.0,600.0
-9000107,200006,05L-UNNECESSARY PHYSICAL CONTACT - ON DUTY,,,,
-9000108,200003,08F-THEFT,SU,SU,1.0,1.0
-9000109,200001,10Z-MISCELLANEOUS,SU,SU,10.0,10.0
-9000110,200006,03D-ILLEGAL ARREST,,,,
-9000111,200006,10S-SEXUAL HARRASSMENT,SU,SU,100.0,100.0
-9000112,200003,05D-NO ARREST,SU,SU,5.0,5.0
-9000113,200005,01A-USE OF PROFANITY,NS,NS,600.0,600.0
-9000114,200002,05K-DOMESTIC ALTERCATION/INCIDENT - OFF DUTY,SU,SU,999.0,999.0
-9000115,200004,01A-USE OF PROFANITY,NS,NS,600.0,600.0
+9000100,200001,"01B-RACIAL/ETHNIC, ETC.",,UN,,600.0
+9000100,200002,05A-ARRESTEE - DURING ARREST,,NS,,600.0
+9000101,200001,03C-SEARCH OF PREMISE/VEHICLE WITHOUT WARRANT,,EX,,600.0
+9000102,200003,04E-PRISONER'S PROPERTY - INVENTORY/RECEIPT,,NAF,,600.0
+9000103,200002,10U-INADEQUATE/FAILURE TO PROVIDE SERVICE,UN,UN,,600.0
+9000104,209999,01A-USE OF PROFANITY,,NS,,600.0
+9000105,200001,,,NS,,600.0
+9000106,200001,10J-NEGLECT OF DUTY/CONDUCT UNBECOMING - ON DUTY,,NC,,600.0
+9000107,200006,05L-UNNECESSARY PHYSICAL CONTACT - ON DUTY,SU,,,
+9000108,200003,08F-THEFT,,SU,,1.0
+9000109,200001,10Z-MISCELLANEOUS,,SU,,10.0
+9000110,200006,03D-ILLEGAL ARREST,NS,,,
+9000111,200006,10S-SEXUAL HARRASSMENT,,SU,,100.0
+9000112,200003,05D-NO ARREST,,SU,,5.0
+9000113,200005,01A-USE OF PROFANITY,,NS,,600.0
+9000114,200002,05K-DOMESTIC ALTERCATION/INCIDENT - OFF DUTY,,SU,,999.0
+9000115,200004,01A-USE OF PROFANITY,,NS,,600.0
 """,
     "complaints": _header("complaints")
     + """\
@@ -162,24 +165,24 @@ TEXTS: dict[str, str] = {
 # The optional streams, one row per quirk (``tests/test_streams_adapter.py``):
 # unit_history: 200001 moves from unit 7 to 44 (still assigned: the roster's end date
 # 2018-06-01); 200004 is a quarantined officer; 200002's second row ends before it starts.
-# trr: 200001 files two reports in event 51 (the second is a repeat), one with a firearm; a
+# trr: 200001 files two reports in event 990051 (the second is a repeat), one with a firearm; a
 # report without a UID; 200002 reports after resigning; 200003 with a blank force level.
 STREAM_FILES = ("unit_history", "trr")
 STREAM_TEXTS: dict[str, str] = {
     "unit_history": _header("unit_history")
     + """\
-200001,7,2000-01-03,2009-12-31
-200001,44.0,2010-01-01,2018-06-01
-200004,5,2001-01-01,2018-06-01
+200001,7,2000-01-03,2010-01-11
+200001,44.0,2010-01-12,2018-06-01
+200004,5,2001-01-08,2018-06-01
 200002,44,1995-06-01,2010-12-31
 200002,12,2011-01-05,2010-12-31
 """,
     "trr": _header("trr")
     + """\
-90001,200001,2012-02-01,10:00,2012-02-03,2012-02-03,51,0,1,1,PO,44,6,firearm,1,0,2,2,1,1,1,1
-90002,200001,2012-02-01,10:00,2012-02-01,2012-02-01,51,0,1,1,PO,44,3,physical,0,0,0,0,0,0,0,1
-90003,,2012-03-01,10:00,2012-03-01,2012-03-01,52,0,1,1,AIDE,44,3,physical,0,0,0,0,0,0,0,0
-90004,200002,2011-02-01,10:00,2011-02-01,2011-02-01,53,0,1,1,SGT,44,4,taser,0,1,0,1,0,0,0,1
-90005,200003,2013-05-01,10:00,2013-05-01,2013-05-01,54,1,1,1,PO,12,,other,0,0,0,0,0,1,0,1
+990001,200001,2012-02-07,10:17,2012-02-09,2012-02-09,990051,0,1,1,PO,44,6,firearm,1,0,2,2,1,1,1,1
+990002,200001,2012-02-07,10:17,2012-02-07,2012-02-07,990051,0,1,1,PO,44,3,physical,0,0,0,0,0,0,0,1
+990003,,2012-03-13,10:17,2012-03-13,2012-03-13,990052,0,1,1,AIDE,44,3,physical,0,0,0,0,0,0,0,0
+990004,200002,2011-02-15,10:17,2011-02-15,2011-02-15,990053,0,1,1,SGT,44,4,taser,0,1,0,1,0,0,0,1
+990005,200003,2013-05-14,10:17,2013-05-14,2013-05-14,990054,1,1,1,PO,12,,other,0,0,0,0,0,1,0,1
 """,
 }

@@ -300,7 +300,7 @@ def test_missing_source_column_names_mapping_and_file(tmp_path: Path) -> None:
 
 
 def test_repeated_accusation_and_unknown_complaint_are_quarantined(tmp_path: Path) -> None:
-    last = "9000115,200004,01A-USE OF PROFANITY,NS,NS,600.0,600.0\n"
+    last = "9000115,200004,01A-USE OF PROFANITY,,NS,,600.0\n"
     extra = (
         "9000100,200001,01A-USE OF PROFANITY,NS,NS,600.0,600.0\n"
         "1000999,200001,01A-USE OF PROFANITY,NS,NS,600.0,600.0\n"

@@ -25,15 +25,15 @@ def with_streams(tmp_path_factory: pytest.TempPathFactory) -> IngestResult:
 def test_streams_give_the_expected_contract_rows(with_streams: IngestResult) -> None:
     assert written(with_streams, "postings") == (
         "officer_id,unit,start_on,end_on\n"
-        "200001,7,2000-01-03,2009-12-31\n"
-        "200001,44,2010-01-01,2018-06-01\n"
+        "200001,7,2000-01-03,2010-01-11\n"
+        "200001,44,2010-01-12,2018-06-01\n"
         "200002,44,1995-06-01,2010-12-31\n"
     )
-    # One report per officer and event: 200001's second report in event 51 is a repeat.
+    # One report per officer and event: 200001's second report in event 990051 is a repeat.
     assert written(with_streams, "activity") == (
         "event_id,officer_id,known_on,kind,severity,injury,weapon\n"
-        "51-200001,200001,2012-02-03,use_of_force,6,1,yes\n"
-        "54-200003,200003,2013-05-01,use_of_force,,0,no\n"
+        "990051-200001,200001,2012-02-09,use_of_force,6,1,yes\n"
+        "990054-200003,200003,2013-05-14,use_of_force,,0,no\n"
     )
     assert validated_quarantine(with_streams.paths["officers"].parent).empty
 
@@ -54,13 +54,13 @@ def test_stream_rows_are_quarantined_with_file_line_and_reason(with_streams: Ing
         ),
         (
             3,
-            "trr.csv.gz line 3, field UID: UID, event_id 200001/51 repeats line 2 (the first "
+            "trr.csv.gz line 3, field UID: UID, event_id 200001/990051 repeats line 2 (the first "
             "is kept)",
         ),
         (4, "trr.csv.gz line 4, field UID: is blank, but officer_id is required"),
         (
             5,
-            "trr.csv.gz line 5, field known_date: 2011-02-01 is after the officer's "
+            "trr.csv.gz line 5, field known_date: 2011-02-15 is after the officer's "
             "resignation_date 2010-12-31",
         ),
     ]
