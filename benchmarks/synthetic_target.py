@@ -227,8 +227,8 @@ def references_gated(at_selection: pd.DataFrame, *, references: Sequence[str]) -
     """What the fairness gate would have done to each reference ranker (the history ceiling,
     the oracle) had it been a candidate, as lines of text: "ceiling_from_history: the gate
     would have blocked it on 2 of 15 seeds (4, 6)". The gate is computed for them as for
-    every candidate; a reference it blocks shows how much of the target the gate itself puts
-    out of reach of any ranking, however good."""
+    every candidate; a reference it blocks shows that the gate binds even the best ranking
+    the history allows."""
     n = at_selection["seed"].nunique()
     lines = []
     for name in references:

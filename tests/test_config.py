@@ -251,6 +251,7 @@ def test_a_bad_date_option_is_named(tmp_path: Path, command: list[str], expected
         ("label:\n  horizon_days: [365\n", "line 3, column 1: not valid YAML (expected ',' or ']'"),
         ("label:\n horizon_days: 365\n  gross_misconduct: true\n", "line 3, column 19"),
         ("name: 'unterminated\n", "line 2, column 1: not valid YAML (found unexpected end"),
+        ("name: x\n? [a, b]\n: 1\n", "line 2, column 3: not valid YAML (found unhashable key"),
     ],
 )
 def test_a_yaml_syntax_error_is_one_line_naming_file_and_line(

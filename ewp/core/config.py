@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import types
+from collections.abc import Hashable
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -727,6 +728,8 @@ class UniqueKeyLoader(yaml.SafeLoader):
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
                 line = key_node.start_mark.line + 1
+                if not isinstance(key, Hashable):
+                    continue  # SafeLoader's own construct_mapping names an unhashable key
                 if key in first_line:
                     raise yaml.constructor.ConstructorError(
                         None,
