@@ -42,10 +42,11 @@ from ewp.models.fairness import (
     compare_with_rule,
     disparity_sources,
     fairness_gate,
+    gate_rows,
     not_audited,
     rolling_audit,
 )
-from ewp.reports.audit import GateSummary, audit_tables, render_audit_report
+from ewp.reports.audit import UNGATED_COLUMNS, GateSummary, audit_tables, render_audit_report
 
 AUDIT_HTML = "audit.html"
 # The audit frame's counts (``audit_frame``): summed when rows are merged (``collapse_rows``).
@@ -354,14 +355,38 @@ def gate_summary(
     passed = selection.set_index("candidate")["gate_passed"]
     results = {name: result for name, result in candidates.audits.items() if name in set(options)}
     any_audit = next(iter(results.values()), None)
+    missing = not_audited(any_audit, config.fairness.attributes) if any_audit else []
+    ungated = [a for a in config.fairness.ungated_attributes if a not in missing]
     return GateSummary(
         mode=config.fairness.gate,
         rule=rule,
         champion=champion,
         passed={name: bool(passed.get(name, False)) for name in results},
         breaches=band_breaches(results, metrics=config.fairness.gate_metrics),
-        not_audited=not_audited(any_audit, config.fairness.attributes) if any_audit else (),
+        not_audited=missing,
+        ungated=ungated,
+        ungated_against=_ungated_against(candidates, ungated, champion=champion, config=config),
     )
+
+
+def _ungated_against(
+    candidates: CandidateAudits, ungated: Sequence[str], *, champion: str | None, config: Config
+) -> pd.DataFrame:
+    """The champion's rows on the ``ungated`` attributes that would have blocked it had they
+    been gated (``gate_rows``), with each attribute's reference group: for the findings."""
+    if champion is None or champion not in candidates.audits or not ungated:
+        return pd.DataFrame(columns=UNGATED_COLUMNS)
+    _, against, _ = gate_rows(
+        candidates.audits[champion],
+        config=config.fairness,
+        comparison=candidates.comparisons.get(champion),
+        attributes=ungated,
+    )
+    references = {name: group for name, (group, _) in candidates.references.items()}
+    return against.assign(
+        reference=against["attribute"].map(references),
+        rule_ratio=against.get("rule_ratio", np.nan),
+    )[list(UNGATED_COLUMNS)].reset_index(drop=True)
 
 
 def comparison_table(candidates: CandidateAudits) -> pd.DataFrame:

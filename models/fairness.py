@@ -104,7 +104,8 @@ Where the disparity comes from
     the label's disparity and to the notices' (see its docstring).
 
 Promotion gate
-    ``fairness_gate`` checks ``gate_metrics`` of ``gated_attributes``. With ``gate:
+    ``fairness_gate`` checks ``gate_metrics`` of ``gated_attributes`` (by default every audited
+    attribute but age, which is compared with the rule and reported, not gated). With ``gate:
     relative_to_rule`` (the default) a group "outside band" blocks a candidate only where the
     candidate is further from parity there than the force's current rule, beyond the
     uncertainty (``compare_with_rule``: a paired bootstrap of the difference in distance from
@@ -149,6 +150,7 @@ __all__ = [
     "INCONCLUSIVE",
     "INSUFFICIENT",
     "METRICS",
+    "NOTHING_GATED",
     "NOT_AUDITED",
     "NO_CLEAR_DIFFERENCE",
     "OUTSIDE",
@@ -171,6 +173,7 @@ __all__ = [
     "compare_with_rule",
     "disparity_sources",
     "fairness_gate",
+    "gate_rows",
     "not_audited",
     "rolling_audit",
     "suppressed_verdict",
@@ -1338,8 +1341,9 @@ def compare_with_rule(
     ``frame``: the audit frame (``label``, the attributes, optionally ``officer_id``) without
     its ``flagged`` column; ``flagged``: per candidate (``rule`` among them), whether each row
     is on its list. Lists may differ in length (a rule flags whom it flags, however few):
-    rates are compared, never counts. For each gated attribute (``gated_attributes``), gate
-    metric and group of at least ``min_group_size`` officers other than the reference
+    rates are compared, never counts. For each audited attribute (the gate's and the others,
+    ``ungated_attributes``, which the findings report without blocking), gate metric and group
+    of at least ``min_group_size`` officers other than the reference
     (``references``, shared by every candidate; none when the reference itself is smaller,
     as the audit then blanks every ratio): the candidate's ratio and the rule's, and the
     *excess*, how much further from parity than the rule the candidate is on the side it
@@ -1375,7 +1379,7 @@ def compare_with_rule(
     rows = _row_counts(frame)
     rule_stats = _statistics(flagged[rule], positive, rows)
     rule_columns = [c for c in rule_stats.columns if c in _CANDIDATE_STATS]
-    for attribute in config.gated_attributes:
+    for attribute in config.attributes:
         groups = _known(frame[attribute]).to_numpy()
         reference = references[attribute][0]
         # The resampling units (group, officer), coded once for every list.
@@ -1466,6 +1470,36 @@ def not_audited(audit: AuditResult, attributes: Sequence[str]) -> list[str]:
 
 
 NOT_AUDITED = "not audited: no attributes"
+NOTHING_GATED = "no attribute is gated (fairness.gate_attributes)"
+
+
+def gate_rows(
+    audit: AuditResult,
+    *,
+    config: FairnessConfig,
+    comparison: pd.DataFrame | None,
+    attributes: Sequence[str],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The rows of ``audit.by_group`` the gate reads for ``attributes``: ``checked`` (its
+    metrics), ``against`` (outside the band and, for a relative gate, further from parity than
+    the rule or not comparable with it: each would block) and ``shared`` (outside the band, the
+    rule as far or further: relative gate only). With a relative gate the outside rows carry
+    ``rule_ratio`` and ``comparison`` from ``comparison`` (``compare_with_rule``'s table).
+    ``fairness_gate`` reads the gated attributes; the findings read the others the same way, to
+    say what would block were they gated."""
+    checked = audit.by_group.loc[
+        audit.by_group["metric"].isin(config.gate_metrics)
+        & audit.by_group["attribute"].isin(attributes)
+    ]
+    against = checked.loc[checked["verdict"] == OUTSIDE]
+    if config.gate != "relative_to_rule" or comparison is None:
+        return checked, against, against.iloc[0:0]
+    keys = ["attribute", "group", "metric"]
+    against = against.merge(
+        comparison[[*keys, "rule_ratio", "comparison"]], on=keys, how="left"
+    ).fillna({"comparison": UNCOMPARED})
+    worse = against["comparison"].isin([FURTHER, UNCOMPARED]).to_numpy()
+    return checked, against.loc[worse], against.loc[~worse]
 
 
 def fairness_gate(
@@ -1492,8 +1526,10 @@ def fairness_gate(
     ratio and interval. Otherwise it passes; "insufficient data" and "inconclusive" rows,
     suppressed groups (by name only) and gate metrics not computed (no labels) are named. When
     no gated attribute has any recorded value the reason is ``NOT_AUDITED`` ("not audited: no
-    attributes"), never "passed": nothing was checked. Raises ValueError on a relative gate
-    without a comparison (the config refuses an unknown gate metric when it loads).
+    attributes"), never "passed": nothing was checked. With no attribute gated at all (only
+    age audited, say) it passes and says so (``NOTHING_GATED``). Raises ValueError on a
+    relative gate without a comparison (the config refuses an unknown gate metric when it
+    loads).
     """
     relative = config.gate == "relative_to_rule"
     if relative and comparison is None:
@@ -1501,25 +1537,19 @@ def fairness_gate(
             "fairness.gate is relative_to_rule: the comparison with the rule is needed"
         )
     attributes = list(config.gated_attributes)
+    if not attributes:
+        return GateDecision(
+            passed=True,
+            reason=f"passed; {NOTHING_GATED}: {', '.join(config.attributes)} audited and reported",
+        )
     missing_attributes = not_audited(audit, attributes)
     if len(missing_attributes) == len(attributes):
         return GateDecision(passed=True, reason=NOT_AUDITED)
     band_low, band_high = config.band
     band = f"the band {band_low:g}–{band_high:g}"
-    checked = audit.by_group.loc[
-        audit.by_group["metric"].isin(config.gate_metrics)
-        & audit.by_group["attribute"].isin(attributes)
-    ]
-    outside = checked.loc[checked["verdict"] == OUTSIDE]
-    shared = outside.iloc[0:0]
-    if relative:
-        assert comparison is not None
-        keys = ["attribute", "group", "metric"]
-        outside = outside.merge(
-            comparison[[*keys, "rule_ratio", "comparison"]], on=keys, how="left"
-        ).fillna({"comparison": UNCOMPARED})
-        worse = outside["comparison"].isin([FURTHER, UNCOMPARED]).to_numpy()
-        outside, shared = outside.loc[worse], outside.loc[~worse]
+    checked, outside, shared = gate_rows(
+        audit, config=config, comparison=comparison, attributes=attributes
+    )
     if len(outside):
         if relative:
             found = "; ".join(

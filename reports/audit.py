@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -1095,6 +1095,18 @@ def _rolling(rolling: RollingAudit, config: FairnessConfig) -> dict[str, Any]:
     }
 
 
+UNGATED_COLUMNS: tuple[str, ...] = (
+    "attribute",
+    "group",
+    "reference",
+    "metric",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "rule_ratio",
+)
+
+
 @dataclass(frozen=True)
 class GateSummary:
     """What the promotion gate decided across the candidates of one model selection.
@@ -1103,7 +1115,10 @@ class GateSummary:
     relative gate); ``champion``: the selected candidate, or None; ``passed``: candidate ->
     whether the gate (with any override) let it through; ``breaches``:
     ``ewp.models.fairness.band_breaches`` over every candidate; ``not_audited``: the attributes no
-    officer has a recorded value of.
+    officer has a recorded value of; ``ungated``: the recorded attributes audited but not gated
+    (``FairnessConfig.ungated_attributes``, age by default); ``ungated_against``: the
+    champion's rows on them that would have blocked it had they been gated (columns
+    ``UNGATED_COLUMNS``; ``rule_ratio`` NaN under an absolute gate).
     """
 
     mode: str
@@ -1112,6 +1127,10 @@ class GateSummary:
     passed: Mapping[str, bool]
     breaches: pd.DataFrame
     not_audited: Sequence[str] = ()
+    ungated: Sequence[str] = ()
+    ungated_against: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(UNGATED_COLUMNS))
+    )
 
 
 def _ratio_of(table: pd.DataFrame, candidate: str | None) -> str:
@@ -1132,15 +1151,19 @@ def breach_findings(gate: GateSummary, config: FairnessConfig) -> list[str]:
     """
     band = _band(config)
     rule, champion = gate.rule, gate.champion
+    gated = _listed([_attribute_label(a).lower() for a in config.gated_attributes] or ["nothing"])
     if gate.mode == "relative_to_rule":
         opening = (
             f"The fairness gate compared every candidate with the force's current rule, "
-            f"{rule}: a candidate was blocked only where a group is outside the {band} band "
-            "and the candidate is further from parity there than the rule, beyond the "
-            "uncertainty of the estimate."
+            f"{rule}, by {gated}: a candidate was blocked only where a group is outside the "
+            f"{band} band and the candidate is further from parity there than the rule, beyond "
+            "the uncertainty of the estimate."
         )
     else:
-        opening = f"The fairness gate was absolute: any group outside the {band} band blocked."
+        opening = (
+            f"The fairness gate was absolute, by {gated}: any group outside the {band} band "
+            "blocked."
+        )
     lines = [opening]
     if champion is None:
         lines.append("No candidate passed the gate: there is no champion.")
@@ -1186,6 +1209,7 @@ def breach_findings(gate: GateSummary, config: FairnessConfig) -> list[str]:
             *lines,
             f"No group is outside the {band} band on {metrics} for any option, the current "
             "rule included.",
+            *_ungated_findings(gate, band=band),
         ]
     # The harm everyone shares first, then what the champion carries, then the rest.
     order = (
@@ -1209,6 +1233,47 @@ def breach_findings(gate: GateSummary, config: FairnessConfig) -> list[str]:
             "A breach the current rule shares is harm already in today's practice, not made by "
             "the model: it calls for review of how these officers come to be accused and "
             "flagged, whichever list is used."
+        )
+    return [*lines, *_ungated_findings(gate, band=band)]
+
+
+def _ungated_findings(gate: GateSummary, *, band: str) -> list[str]:
+    """What the gate did not check, in words: the audited attributes it does not gate and
+    whether, gated, they would have blocked the champion (with its ratio and the rule's)."""
+    if not gate.ungated:
+        return []
+    names = _listed([_attribute_label(a).lower() for a in gate.ungated])
+    lines = [
+        f"Audited, compared with the current rule and reported, but not gated "
+        f"(fairness.gate_attributes): {names}."
+    ]
+    if gate.champion is not None:
+        against = gate.ungated_against
+        if against.empty:
+            lines.append(f"Gated, {names} would not have blocked the champion.")
+        else:
+            relative = gate.mode == "relative_to_rule"
+            how = f"outside the {band} band" + (
+                f" and further from parity than {gate.rule}" if relative else ""
+            )
+            listed = []
+            for row in against.itertuples():
+                ratios = [f"{gate.champion} {_fixed(row.ratio, RATIO_DIGITS)}×"]
+                if pd.notna(row.rule_ratio):
+                    ratios.append(f"{gate.rule} {_fixed(row.rule_ratio, RATIO_DIGITS)}×")
+                listed.append(
+                    f"{_who(str(row.attribute), str(row.group))} on "
+                    f"{_metric_label(str(row.metric))} ({', '.join(ratios)} the "
+                    f"{row.reference} reference)"
+                )
+            lines.append(
+                f"Gated, {names} would have blocked the champion, {how}: {'; '.join(listed)}."
+            )
+    if "age_band" in gate.ungated:
+        lines.append(
+            "An age disparity may follow exposure (longer service, longer records) rather than "
+            "be added by the model, and these records cannot tell which: a person should judge "
+            "whether it is justified, or the force can gate age (fairness.gate_attributes)."
         )
     return lines
 
@@ -1346,7 +1411,9 @@ def render_audit_report(
             for attribute, section in zip(attributes, sections, strict=True)
         ],
         gate_metrics=[_metric_label(m) for m in config.gate_metrics],
-        gate_attributes=[_attribute_label(a).lower() for a in config.gated_attributes],
+        gate_attributes=[_attribute_label(a).lower() for a in config.gated_attributes]
+        or ["no attribute"],
+        ungated_attributes=[_attribute_label(a).lower() for a in config.ungated_attributes],
         gate_mode="relative to the force’s current rule"
         if config.gate == "relative_to_rule"
         else "absolute",

@@ -3,6 +3,7 @@ cells, optional sections, marking, escaping, no external references, determinism
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -361,7 +362,8 @@ def test_breach_findings_say_who_is_outside_the_band_for_which_option() -> None:
         breaches=breaches.iloc[0:0],
     )
     assert breach_findings(nobody, config) == [
-        "The fairness gate was absolute: any group outside the 0.8–1.25 band blocked.",
+        "The fairness gate was absolute, by ethnicity and gender: any group outside the "
+        "0.8–1.25 band blocked.",
         "No group is outside the 0.8–1.25 band on false positive rate and flag rate for any "
         "option, the current rule included.",
     ]
@@ -376,3 +378,51 @@ def test_breach_findings_say_who_is_outside_the_band_for_which_option() -> None:
     assert breach_findings(unrecorded, config)[-1] == (
         "Not audited: no officer has a recorded ethnicity, gender or age."
     )
+
+
+def test_breach_findings_say_what_an_ungated_attribute_would_have_blocked() -> None:
+    """Age is audited, compared with the rule and reported, not gated (the default): the
+    findings name it, and say whether, gated, it would have blocked the champion, with the
+    champion's ratio and the rule's."""
+    from ewp.reports.audit import UNGATED_COLUMNS, GateSummary, breach_findings
+
+    config = FairnessConfig()  # every attribute audited, age not gated
+    assert config.gated_attributes == ("ethnicity", "gender")
+    assert config.ungated_attributes == ("age_band",)
+    against = pd.DataFrame(
+        [("age_band", "45-54", "25-34", "false_positive_rate", 3.36, 2.5, 4.4, 1.11)],
+        columns=list(UNGATED_COLUMNS),
+    )
+    no_breach = pd.DataFrame(columns=["candidate", "attribute", "group", "metric", "verdict"])
+    gate = GateSummary(
+        mode="relative_to_rule",
+        rule="rule",
+        champion="model",
+        passed={"rule": True, "model": True},
+        breaches=no_breach,
+        ungated=("age_band",),
+        ungated_against=against,
+    )
+    findings = breach_findings(gate, config)
+    assert findings[0].startswith(
+        "The fairness gate compared every candidate with the force's current rule, rule, by "
+        "ethnicity and gender: "
+    )
+    assert findings[2:] == [
+        "Audited, compared with the current rule and reported, but not gated "
+        "(fairness.gate_attributes): age band.",
+        "Gated, age band would have blocked the champion, outside the 0.8–1.25 band and further "
+        "from parity than rule: officers aged 45-54 on false positive rate (model 3.36×, rule "
+        "1.11× the 25-34 reference).",
+        "An age disparity may follow exposure (longer service, longer records) rather than be "
+        "added by the model, and these records cannot tell which: a person should judge "
+        "whether it is justified, or the force can gate age (fairness.gate_attributes).",
+    ]
+    clear = dataclasses.replace(gate, ungated_against=against.iloc[0:0])
+    assert breach_findings(clear, config)[3] == (
+        "Gated, age band would not have blocked the champion."
+    )
+    # Age gated by config: nothing is left ungated, and the findings say nothing more.
+    gated = FairnessConfig(gate_attributes=("ethnicity", "gender", "age_band"))
+    assert gated.ungated_attributes == ()
+    assert len(breach_findings(dataclasses.replace(gate, ungated=()), gated)) == 2

@@ -774,7 +774,7 @@ def test_no_comparison_with_the_rule_against_a_suppressed_reference() -> None:
     assert fairness_gate(audits["model"], config=config, comparison=comparisons["model"]).passed
 
 
-def test_every_gated_attribute_is_compared_with_the_rule() -> None:
+def test_every_audited_attribute_is_compared_with_the_rule() -> None:
     from ewp.models.fairness import choose_references, compare_with_rule
 
     config = FairnessConfig(attributes=("ethnicity", "gender", "age_band"), gate_attributes=None)
@@ -808,9 +808,69 @@ def test_every_gated_attribute_is_compared_with_the_rule() -> None:
         "gender": ["Male"],  # equal sizes: the reference is "Female", first by name
     }
     assert set(comparison["metric"]) == {"false_positive_rate", "flag_rate"}
-    # Only ethnicity gated: the others are audited, not compared.
+    # Only ethnicity gated: the others are still compared (the findings report them), the same.
     ethnicity_only = config.model_copy(update={"gate_attributes": ("ethnicity",)})
-    assert set(compared_with_rule(ethnicity_only)["attribute"]) == {"ethnicity"}
+    pd.testing.assert_frame_equal(compared_with_rule(ethnicity_only), comparison)
+
+
+def _age_lists() -> pd.DataFrame:
+    """Officers of one ethnicity and gender in two age bands, 1,000 each (100 escalate): the
+    rule flags 20 TP and 40 FP in each band; the model the same in 25–34 and 50 TP and 200 FP
+    in 45–54 (false positive rate 0.222 against 0.044: 5×, where the rule is at parity)."""
+    frame = pd.concat(
+        [
+            _lists("25–34", positives=100, negatives=900, model=(20, 40), rule=(20, 40)),
+            _lists("45–54", positives=100, negatives=900, model=(50, 200), rule=(20, 40)),
+        ],
+        ignore_index=True,
+    ).rename(columns={"ethnicity": "age_band"})
+    return frame.assign(ethnicity="White", gender="Male")
+
+
+@pytest.mark.parametrize(
+    ("gate_attributes", "model_passes"),
+    [(None, True), (("ethnicity", "gender"), True), (("ethnicity", "gender", "age_band"), False)],
+)
+def test_age_blocks_only_when_gated(
+    gate_attributes: tuple[str, ...] | None, model_passes: bool
+) -> None:
+    """Age is audited and compared with the rule by default but not gated: a model five times
+    further from parity than the rule on age passes unless ``gate_attributes`` names age."""
+    from ewp.models.fairness import FURTHER, choose_references, compare_with_rule, gate_rows
+
+    config = FairnessConfig(gate_attributes=gate_attributes, bootstrap_samples=200)
+    frame, names = _age_lists(), ["model", "rule"]
+    references = choose_references(frame, config=config, flagged=names)
+    comparisons = compare_with_rule(
+        frame.drop(columns=names),
+        flagged={name: frame[name].to_numpy() for name in names},
+        rule="rule",
+        references=references,
+        config=config,
+        seed=1,
+    )
+    fpr = (
+        comparisons["model"]
+        .set_index(["attribute", "metric"])
+        .loc[("age_band", "false_positive_rate")]
+    )
+    assert (fpr["group"], fpr["comparison"]) == ("45–54", FURTHER)
+    assert fpr["ratio"] == pytest.approx((200 / 900) / (40 / 900))
+    assert fpr["rule_ratio"] == pytest.approx(1.0)
+    model_audit = audit(
+        frame.assign(flagged=frame["model"]), config=config, seed=1, references=references
+    )
+    decision = fairness_gate(model_audit, config=config, comparison=comparisons["model"])
+    assert decision.passed is model_passes
+    assert ("age_band '45–54'" in decision.reason) is not model_passes
+    # What the findings say of an ungated age: it would have blocked the model.
+    _, against, _ = gate_rows(
+        model_audit, config=config, comparison=comparisons["model"], attributes=["age_band"]
+    )
+    assert set(zip(against["group"], against["metric"], strict=True)) == {
+        ("45–54", "false_positive_rate"),
+        ("45–54", "flag_rate"),
+    }
 
 
 # --- collapsed rows ---------------------------------------------------------------------------
