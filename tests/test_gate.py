@@ -405,3 +405,70 @@ def test_a_candidate_audited_among_every_list_or_in_parts_equals_its_audit_alone
     for other in sources[1:]:
         pd.testing.assert_frame_equal(sources[0], other)
     assert sources[0]["flag_ratio"].notna().any()
+
+
+def test_gate_summary_says_what_ungated_age_would_have_blocked() -> None:
+    """End to end through ``audit_candidates`` and ``gate_summary`` (as ``ewp train`` runs
+    them) with the default config: the model flags non-escalating officers aged 45–54 five
+    times as often as those aged 25–34 where the rule is at parity. Age is not gated, so the
+    model passes; the findings name the band, the model's ratio and the rule's."""
+    from ewp.core.config import Config
+    from ewp.flows.audit import AuditRows, audit_candidates, gate_decisions, gate_summary
+    from ewp.reports.audit import breach_findings
+
+    config = Config()
+    assert "age_band" not in config.fairness.gated_attributes
+    frames = []
+    for band, (model_tp, model_fp) in (("25–34", (20, 40)), ("45–54", (50, 200))):
+        label = np.r_[np.ones(100), np.zeros(900)]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "officer_id": [f"{band}-{i}" for i in range(1000)],
+                    "ethnicity": "White",
+                    "gender": "Male",
+                    "age_band": band,
+                    "label": label,
+                    "model": np.r_[np.arange(100) < model_tp, np.arange(900) < model_fp],
+                    "rule": np.r_[np.arange(100) < 20, np.arange(900) < 40],
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    rows = AuditRows(
+        frame.drop(columns=["model", "rule"]),
+        {name: frame[name].to_numpy() for name in ("model", "rule")},
+    )
+    audited = audit_candidates(rows, config=config, rule="rule")
+    decisions = gate_decisions(audited, config=config, rule="rule")
+    assert decisions["model"].passed
+    selection = pd.DataFrame({"candidate": ["model", "rule"], "gate_passed": [True, True]})
+    summary = gate_summary(
+        audited,
+        options=["model", "rule"],
+        config=config,
+        rule="rule",
+        selection=selection,
+        champion="model",
+    )
+    assert list(summary.ungated) == ["age_band"]
+    against = summary.ungated_against
+    assert set(zip(against["group"], against["metric"], strict=True)) == {
+        ("45–54", "false_positive_rate"),
+        ("45–54", "flag_rate"),
+    }
+    findings = breach_findings(summary, config.fairness)
+    would_block = next(line for line in findings if line.startswith("Gated, age band would"))
+    assert "officers aged 45–54 on false positive rate (model 5.00×, rule 1.00× the 25–34" in (
+        would_block
+    )
+    # Gated by config, the same model is blocked on that band.
+    gated = config.model_copy(
+        update={
+            "fairness": config.fairness.model_copy(
+                update={"gate_attributes": ("ethnicity", "gender", "age_band")}
+            )
+        }
+    )
+    blocked = gate_decisions(audited, config=gated, rule="rule")["model"]
+    assert not blocked.passed and "age_band '45–54'" in blocked.reason
