@@ -774,9 +774,26 @@ def test_no_comparison_with_the_rule_against_a_suppressed_reference() -> None:
     assert fairness_gate(audits["model"], config=config, comparison=comparisons["model"]).passed
 
 
-def test_every_audited_attribute_is_compared_with_the_rule() -> None:
+def _compare_lists(
+    frame: pd.DataFrame, names: list[str], *, config: FairnessConfig
+) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """The lists ``names`` (boolean columns of ``frame``, "rule" among them) against shared
+    reference groups, and each compared with "rule": the references and the comparisons."""
     from ewp.models.fairness import choose_references, compare_with_rule
 
+    references = choose_references(frame, config=config, flagged=names)
+    comparisons = compare_with_rule(
+        frame.drop(columns=names),
+        flagged={name: frame[name].to_numpy() for name in names},
+        rule="rule",
+        references=references,
+        config=config,
+        seed=1,
+    )
+    return references, comparisons
+
+
+def test_every_audited_attribute_is_compared_with_the_rule() -> None:
     config = FairnessConfig(attributes=("ethnicity", "gender", "age_band"), gate_attributes=None)
     frame = pd.concat(
         [
@@ -787,18 +804,9 @@ def test_every_audited_attribute_is_compared_with_the_rule() -> None:
     )
     frame["gender"] = np.where(frame.index % 2 == 0, "Male", "Female")
     frame["age_band"] = np.where(frame.index % 3 == 0, "25–34", "35–44")
-    names = ["model", "rule"]
-    references = choose_references(frame, config=config, flagged=names)
 
     def compared_with_rule(config: FairnessConfig) -> pd.DataFrame:
-        return compare_with_rule(
-            frame.drop(columns=names),
-            flagged={name: frame[name].to_numpy() for name in names},
-            rule="rule",
-            references=references,
-            config=config,
-            seed=1,
-        )["model"]
+        return _compare_lists(frame, ["model", "rule"], config=config)[1]["model"]
 
     comparison = compared_with_rule(config)
     compared = comparison.groupby("attribute")["group"].unique()
@@ -836,19 +844,11 @@ def test_age_blocks_only_when_gated(
 ) -> None:
     """Age is audited and compared with the rule by default but not gated: a model five times
     further from parity than the rule on age passes unless ``gate_attributes`` names age."""
-    from ewp.models.fairness import FURTHER, choose_references, compare_with_rule, gate_rows
+    from ewp.models.fairness import FURTHER, gate_rows
 
     config = FairnessConfig(gate_attributes=gate_attributes, bootstrap_samples=200)
-    frame, names = _age_lists(), ["model", "rule"]
-    references = choose_references(frame, config=config, flagged=names)
-    comparisons = compare_with_rule(
-        frame.drop(columns=names),
-        flagged={name: frame[name].to_numpy() for name in names},
-        rule="rule",
-        references=references,
-        config=config,
-        seed=1,
-    )
+    frame = _age_lists()
+    references, comparisons = _compare_lists(frame, ["model", "rule"], config=config)
     fpr = (
         comparisons["model"]
         .set_index(["attribute", "metric"])
