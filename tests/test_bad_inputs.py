@@ -128,6 +128,11 @@ STOPS = {
         'officers.csv: required column "unit" is missing (columns found: officer_id, joined_on, '
         "rank, left_on, ethnicity, gender, birth_year)",
     ),
+    "line break in a column name": (
+        {"officers.csv": csv_text([[*r[1:], "" if i else "0\n0"] for i, r in enumerate(OFFICERS)])},
+        'officers.csv: required column "officer_id" is missing (columns found: joined_on, rank, '
+        "unit, left_on, ethnicity, gender, birth_year, 0\\n0)",
+    ),
     "column twice": (
         {"outcomes.csv": csv_text([[*r, r[1]] for r in OUTCOMES])},
         'outcomes.csv line 1: column "decided_on" appears more than once',

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -454,7 +455,7 @@ def _prepare(raw: RawExport, name: str) -> _Table:
         plural, verb = ("s", "are") if len(missing) > 1 else ("", "is")
         raise ContractError(
             f"{file}: required column{plural} {_names(missing)} {verb} missing "
-            f"(columns found: {', '.join(frame.columns) or 'none'})"
+            f"(columns found: {', '.join(map(_printable, frame.columns)) or 'none'})"
         )
     columns = (*required, *optional)
     text = pd.DataFrame(
@@ -487,7 +488,17 @@ def _prepare(raw: RawExport, name: str) -> _Table:
 
 
 def _names(columns: list[str]) -> str:
-    return ", ".join(f'"{column}"' for column in columns)
+    return ", ".join(f'"{_printable(column)}"' for column in columns)
+
+
+# Control characters (a line break in a quoted header cell, say) shown as escapes, so that an
+# error naming a column stays one line: "a\nb", never a message broken in two.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(name: str) -> str:
+    """``name`` with control characters escaped: "0\n0" reads ``0\\n0``."""
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], name)
 
 
 def _by_unique(text: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
