@@ -354,7 +354,7 @@ def monitor_flow(config: Config, home: Path) -> Monitored:
         )
     tracker = tracker_for(config, home, privacy)
     with step("Loading the champion from the model registry"):
-        model, model_version, tags = load_champion(tracker)
+        model, model_version, tags = load_champion(tracker, config=config)
     weeks = sorted({d.date() for d in pd.to_datetime(flags["as_of"])})
     dates, reference_note = reference_window(config, tags, first_list=weeks[0])
     with step("Recording the training window's distributions"):
@@ -480,7 +480,7 @@ def backfill_flow(
         first + dt.timedelta(weeks=n) for n in range(0, (last - first).days // 7 + 1, every_weeks)
     ]
     with step("Loading the champion from the model registry"):
-        champion = load_champion(tracker_for(config, home))
+        champion = load_champion(tracker_for(config, home), config=config)
     for day in days:
         with step(f"Publishing the list of {day}"):
             publish_week(

@@ -82,7 +82,15 @@ from ewp.reports.weekly import (
 )
 from ewp.stores.health import Health, health_summary, read_health
 from ewp.stores.review import ReviewStore
-from ewp.stores.tracking import LABEL_TAG, LIST_TAG, LIST_TAG_PREFIX, Tracker, tracker_for
+from ewp.stores.tracking import (
+    LABEL_TAG,
+    LIST_TAG,
+    LIST_TAG_PREFIX,
+    ChampionForOtherLabelError,
+    Tracker,
+    champion_for_other_label,
+    tracker_for,
+)
 
 TIMELINES_CSV = "timelines.csv"
 MANIFEST_JSON = "manifest.json"
@@ -507,7 +515,7 @@ def score_flow(
         # (Published.warnings), and the report carries it as a banner.
         run_logger().info("%s", stale.warning)
     with step("Loading the champion from the model registry"):
-        champion = load_champion(tracker_for(config, home))
+        champion = load_champion(tracker_for(config, home), config=config)
     with step(f"Scoring every serving officer; the list of {day}"):
         return publish_week(
             config=config,
@@ -599,15 +607,25 @@ def run_manifest(
 
 
 @ewp_task(**IO_TASK)
-def load_champion(tracker: Tracker) -> tuple[Any, str, dict[str, str]]:
+def load_champion(tracker: Tracker, *, config: Config) -> tuple[Any, str, dict[str, str]]:
     """The champion model from the MLflow registry, its version label for the list, and its
     version tags (what ``ewp train`` recorded: see ``score_meaning``).
 
-    Raises ``NoChampionError`` (not retried), naming the registered model, if there is none.
+    Raises ``NoChampionError`` (not retried), naming the registered model, if there is none,
+    and ``ChampionForOtherLabelError`` if the champion was trained for another label than
+    ``config``'s: its list would answer another question.
     """
-    model = tracker.load_champion()
     champion = tracker.champion()
     tags = dict(champion.tags) if champion else {}
+    foreign = champion_for_other_label(tags, label=label_in_words(config.label))
+    if champion is not None and foreign:
+        raise ChampionForOtherLabelError(
+            f"the champion in this store (version {champion.version}) {foreign}: its list "
+            f"would answer another question. Give config {config.name!r} a store of its own "
+            "(store: in the config) and train it there, or promote a version trained for its "
+            "label (ewp models promote)"
+        )
+    model = tracker.load_champion()
     version = f"{tags.get('model_id', 'unknown')} (v{champion.version if champion else '?'})"
     return model, version, tags
 

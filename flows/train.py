@@ -116,12 +116,14 @@ from ewp.reports.evaluation import EvaluationTables, render_evaluation_report
 from ewp.reports.model_card import render_model_card
 from ewp.stores.pseudonym import Pseudonymiser
 from ewp.stores.tracking import (
+    CONFIG_TAG,
     LABEL_TAG,
     LIST_TAG,
     LIST_TAG_PREFIX,
     TRAINING_WINDOW_TAG,
     ChampionInfo,
     Tracker,
+    champion_for_other_label,
     tracker_for,
 )
 
@@ -1105,6 +1107,7 @@ def register_version(
         version_tags={
             **tags,
             "model_id": model_id,
+            CONFIG_TAG: outputs.config.name,
             "candidate": chosen.name,
             "kind": chosen.kind,
             "candidate_spec": candidate_spec(chosen, features=features),
@@ -1222,13 +1225,25 @@ def train_flow(
     inputs = read_export(config, home)
     splits = checked_splits(config, inputs.extracted_on)
     tracker = tracker_for(config, home, inputs.privacy)
-    current = current_champion(tracker)
+    stored = current_champion(tracker)
+    foreign = stored and champion_for_other_label(stored.tags, label=label_in_words(config.label))
+    # A champion for another label answers another question (another config's, sharing this
+    # store): it is neither re-evaluated nor displaced here (publish_champion keeps the alias
+    # where the grid carries a note), and this run registers a version of its own.
+    current = None if foreign else stored
     grid = with_current_champion(
         config.evaluation.candidates,
         current,
         features=feature_columns(config.features),
         feature_sets=config.evaluation.feature_sets,
     )
+    if stored and foreign:
+        grid = dataclasses.replace(
+            grid,
+            note=f"the current champion (version {stored.version}) {foreign}, so it is "
+            "not compared with this run's candidates; configs with different labels need "
+            "stores of their own (store: in the config)",
+        )
     if grid.note:
         logger.warning("%s", grid.note)
     evaluated = evaluate_grid(

@@ -292,3 +292,42 @@ def test_a_model_saved_under_the_old_module_names_asks_for_a_retrain(
     with pytest.raises(ModuleNotFoundError) as other:
         tracker.load_model("models:/x/1")
     assert not isinstance(other.value, OutdatedModelError)
+
+
+def test_champion_for_other_label_names_the_config_and_both_labels() -> None:
+    from ewp.stores.tracking import champion_for_other_label
+
+    tags = {"config": "chicago", "label": "a serious notice"}
+    assert champion_for_other_label(tags, label="a serious notice") == ""
+    assert champion_for_other_label(tags, label="any complaint") == (
+        "was trained under config 'chicago' for the label 'a serious notice', not this "
+        "config's 'any complaint'"
+    )
+    assert champion_for_other_label({"label": "a serious notice"}, label="any complaint") == (
+        "was trained for the label 'a serious notice', not this config's 'any complaint'"
+    )
+    # A version registered before its label was recorded is not refused for lacking it.
+    assert champion_for_other_label({}, label="any complaint") == ""
+
+
+def test_score_refuses_a_champion_trained_for_another_label(no_champion: Registry) -> None:
+    """Two configs with different labels sharing one store: the champion trained for one is
+    never scored as the other's list (it would answer another question); another config
+    name with the same label is served (a renamed config keeps its champion)."""
+    from ewp.core.config import Config, LabelConfig
+    from ewp.features.explanations import label_in_words
+    from ewp.flows.score import load_champion
+    from ewp.stores.tracking import ChampionForOtherLabelError
+
+    tracker = no_champion.tracker
+    serious = Config(name="force")
+    any_complaint = Config(name="force-any", label=LabelConfig(horizon_days=180))
+    assert label_in_words(serious.label) != label_in_words(any_complaint.label)
+    for tag, value in (("config", "force"), ("label", label_in_words(serious.label))):
+        tracker.client.set_model_version_tag(REGISTERED_MODEL, "2", tag, value)
+    tracker.set_champion(version="2", reason="manual: reviewed", promoted_by="psu-lead")
+    with pytest.raises(ChampionForOtherLabelError, match=r"under config 'force' for the label"):
+        load_champion.fn(tracker, config=any_complaint)
+    renamed = serious.model_copy(update={"name": "force-2027"})
+    _, version, tags = load_champion.fn(tracker, config=renamed)
+    assert version == "scorecard-2 (v2)" and tags["config"] == "force"

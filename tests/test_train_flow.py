@@ -249,3 +249,35 @@ def test_a_scored_part_keeps_what_the_audit_reads_of_its_rows() -> None:
     pd.testing.assert_frame_equal(result.audit.frame, again.frame)
     for name, flags in again.flagged.items():
         assert result.audit.flagged[name].tolist() == flags.tolist()
+
+
+def test_a_config_with_another_label_in_the_same_store_never_takes_or_serves_the_champion(
+    trained, tmp_path
+) -> None:
+    """A second config with another label trained in the first one's store (a copy of it)
+    registers its own version but neither compares with nor displaces the first config's
+    champion; scoring it with that champion is refused, naming both labels."""
+    import shutil
+
+    from ewp.core.config import LabelConfig
+    from ewp.flows.score import load_champion
+    from ewp.flows.train import run_train
+    from ewp.stores.tracking import ChampionForOtherLabelError, tracker_for
+
+    home, first, _ = trained
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    other = SMALL_TRAIN.model_copy(
+        update={"name": "small-train-6m", "label": LabelConfig(horizon_days=180)}
+    )
+    result = run_train(other, copy)
+    assert not result.promoted
+    assert "was trained under config 'small-train' for the label" in result.promotion_reason
+    assert "not compared with this run's candidates" in result.promotion_reason
+    tracker = tracker_for(other, copy)
+    versions = tracker.list_versions().set_index("version")
+    assert versions["is_champion"].to_dict() == {"1": True, "2": False}
+    with pytest.raises(ChampionForOtherLabelError, match="store: in the config"):
+        load_champion.fn(tracker, config=other)
+    _, version, _ = load_champion.fn(tracker, config=SMALL_TRAIN)
+    assert version == f"{first.model_id} (v1)"

@@ -552,8 +552,10 @@ def _demo_table(result: TrainResult, config: Config) -> Table:
 def _no_champion(config: Path | None, error: Exception | None = None) -> NoReturn:
     """Stop with one line: nothing to score with yet, and the command that fixes it."""
     flag = f" -c {config}" if config is not None else ""
-    from ewp.stores.tracking import OutdatedModelError
+    from ewp.stores.tracking import ChampionForOtherLabelError, OutdatedModelError
 
+    if isinstance(error, ChampionForOtherLabelError):
+        _fail("The champion answers another label", str(error))
     if isinstance(error, OutdatedModelError):
         _fail(
             "The champion cannot be loaded",

@@ -67,6 +67,9 @@ VERSION_COLUMNS = [
 # train flow (``ewp.flows.train.weekly_list_tags``): the label in words and the back-tested hit
 # rate at the list size the scoring config publishes.
 LABEL_TAG = "label"
+# The name of the config a version was trained under, for the record and for the message when
+# another config's label differs (``champion_for_other_label``).
+CONFIG_TAG = "config"
 # The first and last as-of dates the registered model trained on ("2019-01-01 to 2021-12-01"):
 # the window ``ewp monitor`` measures drift against.
 TRAINING_WINDOW_TAG = "training_window"
@@ -119,6 +122,29 @@ class OutdatedModelError(NoChampionError):
     """The champion was saved by an ewp whose modules had other names and cannot be loaded:
     before the ``ewp`` namespace layout, a model's classes were pickled as ``models.…``, which
     an installed ewp no longer provides. Retraining (``ewp train``) registers a loadable one."""
+
+
+class ChampionForOtherLabelError(NoChampionError):
+    """The store's champion was trained for another label than this config's: its list would
+    answer another question. Each config with its own label needs its own store (``store:``),
+    or a version of its own promoted by hand (``ewp models promote``)."""
+
+
+def champion_for_other_label(tags: Mapping[str, str], *, label: str) -> str:
+    """Why a champion's version ``tags`` do not answer the question of a config whose label
+    reads ``label`` (``label_in_words``), in words; "" when they do, or when the version was
+    registered before its label was recorded.
+
+    Example: a champion trained under "chicago" for "a serious notice", asked for by a config
+    whose label is "any complaint", gives "was trained under config 'chicago' for the label
+    'a serious notice', not this config's 'any complaint'".
+    """
+    recorded = tags.get(LABEL_TAG)
+    if recorded is None or recorded == label:
+        return ""
+    trained_under = tags.get(CONFIG_TAG)
+    where = f" under config {trained_under!r}" if trained_under else ""
+    return f"was trained{where} for the label {recorded!r}, not this config's {label!r}"
 
 
 # Top-level module names of the layout before the ``ewp`` namespace (docs/upgrading.md).
