@@ -147,6 +147,7 @@ def test_a_busy_mlflow_store_is_retried_and_a_missing_champion_is_not(
 ) -> None:
     from prefect import flow
 
+    from ewp.core.config import Config
     from ewp.flows.score import load_champion
     from ewp.stores.tracking import NoChampionError
 
@@ -154,7 +155,7 @@ def test_a_busy_mlflow_store_is_retried_and_a_missing_champion_is_not(
 
     @flow
     def load(registry: _Registry) -> tuple:
-        return task(registry)
+        return task(registry, config=Config())
 
     busy = _Registry([MlflowException("database is locked", error_code=TEMPORARILY_UNAVAILABLE)])
     assert load(busy) == ("model", "sc-1 (v3)", {"model_id": "sc-1"})
