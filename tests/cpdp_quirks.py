@@ -2,9 +2,10 @@
 
 No real data: complaint IDs 9000100+ and officer UIDs 200001+ do not occur in the real export
 (which tests read from ``../shared`` only), and no row equals a real one, IDs aside: the
-recommended finding and discipline (which the mapping does not read) are blank or set so that
-no accusation's values repeat a real row's, and the use-of-force reports carry IDs (990001+,
-events 990051+) and dates of their own. The texts are kept
+complaint categories keep the export's code prefixes (``01B-``, the part the mapping reads)
+with descriptions of our own, the recommended finding and discipline (which the mapping does
+not read) are blank or set so that no accusation's values repeat a real row's, and the
+use-of-force reports carry IDs (990001+, events 990051+) and dates of their own. The texts are kept
 here, not as CSV files, so nothing tracked can be mistaken for a copy of the export. Tests
 write them out (gzipped, as ``<name>.csv.gz``) before ingesting with the ``cpdp`` mapping;
 expected rows and counts are worked out by hand in ``tests/test_adapter_cpdp.py``.
@@ -116,23 +117,23 @@ TEXTS: dict[str, str] = {
 """,
     "accused": _header("accused")
     + """\
-9000100,200001,"01B-RACIAL/ETHNIC, ETC.",,UN,,600.0
-9000100,200002,05A-ARRESTEE - DURING ARREST,,NS,,600.0
-9000101,200001,03C-SEARCH OF PREMISE/VEHICLE WITHOUT WARRANT,,EX,,600.0
-9000102,200003,04E-PRISONER'S PROPERTY - INVENTORY/RECEIPT,,NAF,,600.0
-9000103,200002,10U-INADEQUATE/FAILURE TO PROVIDE SERVICE,UN,UN,,600.0
-9000104,209999,01A-USE OF PROFANITY,,NS,,600.0
+9000100,200001,"01B-REMARK ON ORIGIN, OTHER",,UN,,600.0
+9000100,200002,05A-FORCE DURING AN ARREST,,NS,,600.0
+9000101,200001,03C-WARRANTLESS SEARCH OF A CAR,,EX,,600.0
+9000102,200003,04E-DETAINEE'S BELONGINGS NOT LOGGED,,NAF,,600.0
+9000103,200002,10U-SERVICE NOT GIVEN,UN,UN,,600.0
+9000104,209999,01A-SWEARING AT A MEMBER OF THE PUBLIC,,NS,,600.0
 9000105,200001,,,NS,,600.0
-9000106,200001,10J-NEGLECT OF DUTY/CONDUCT UNBECOMING - ON DUTY,,NC,,600.0
-9000107,200006,05L-UNNECESSARY PHYSICAL CONTACT - ON DUTY,SU,,,
-9000108,200003,08F-THEFT,,SU,,1.0
-9000109,200001,10Z-MISCELLANEOUS,,SU,,10.0
-9000110,200006,03D-ILLEGAL ARREST,NS,,,
-9000111,200006,10S-SEXUAL HARRASSMENT,,SU,,100.0
-9000112,200003,05D-NO ARREST,,SU,,5.0
-9000113,200005,01A-USE OF PROFANITY,,NS,,600.0
-9000114,200002,05K-DOMESTIC ALTERCATION/INCIDENT - OFF DUTY,,SU,,999.0
-9000115,200004,01A-USE OF PROFANITY,,NS,,600.0
+9000106,200001,10J-DUTY NEGLECTED ON SHIFT,,NC,,600.0
+9000107,200006,05L-NEEDLESS PHYSICAL CONTACT ON SHIFT,SU,,,
+9000108,200003,08F-TAKING PROPERTY,,SU,,1.0
+9000109,200001,10Z-OTHER CONDUCT MATTER,,SU,,10.0
+9000110,200006,03D-ARREST WITHOUT GROUNDS,NS,,,
+9000111,200006,10S-UNWANTED SEXUAL REMARKS,,SU,,100.0
+9000112,200003,05D-FORCE WITH NO ARREST,,SU,,5.0
+9000113,200005,01A-SWEARING AT A MEMBER OF THE PUBLIC,,NS,,600.0
+9000114,200002,05K-DOMESTIC INCIDENT OFF SHIFT,,SU,,999.0
+9000115,200004,01A-SWEARING AT A MEMBER OF THE PUBLIC,,NS,,600.0
 """,
     "complaints": _header("complaints")
     + """\

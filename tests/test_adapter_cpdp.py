@@ -277,7 +277,7 @@ def test_a_mapping_key_written_twice_is_refused(tmp_path: Path) -> None:
 def test_unmapped_category_code_stops_with_the_code(tmp_path: Path) -> None:
     source = gzip_fixture(
         tmp_path / "source",
-        replace={"accused": ("03D-ILLEGAL ARREST", "16A-A CODE NOBODY MAPPED")},
+        replace={"accused": ("03D-ARREST WITHOUT GROUNDS", "16A-A CODE NOBODY MAPPED")},
     )
     with pytest.raises(
         MappingError,
@@ -300,10 +300,10 @@ def test_missing_source_column_names_mapping_and_file(tmp_path: Path) -> None:
 
 
 def test_repeated_accusation_and_unknown_complaint_are_quarantined(tmp_path: Path) -> None:
-    last = "9000115,200004,01A-USE OF PROFANITY,,NS,,600.0\n"
+    last = "9000115,200004,01A-SWEARING AT A MEMBER OF THE PUBLIC,,NS,,600.0\n"
     extra = (
-        "9000100,200001,01A-USE OF PROFANITY,NS,NS,600.0,600.0\n"
-        "1000999,200001,01A-USE OF PROFANITY,NS,NS,600.0,600.0\n"
+        "9000100,200001,01A-SWEARING AT A MEMBER OF THE PUBLIC,NS,NS,600.0,600.0\n"
+        "1000999,200001,01A-SWEARING AT A MEMBER OF THE PUBLIC,NS,NS,600.0,600.0\n"
     )
     source = gzip_fixture(tmp_path / "source", replace={"accused": (last, last + extra)})
     result = ingest(source_dir=source, out_dir=tmp_path / "out", mapping=MAPPING)
