@@ -428,3 +428,22 @@ def test_trail_filters_by_flag_and_date_and_writes_csv(home: Path, tmp_path: Pat
     shown = ewp("review", "trail", "--flag", flag, "--since", "2025-01-15")
     assert "decision_recorded" in shown.output and "flag_published" not in shown.output
     assert ewp("review", "trail", "--flag", "F-none").output == "No trail entries match.\n"
+
+
+def test_demo_table_names_the_list_the_champion_is_selected_on() -> None:
+    """The column reads the selection list (the published top 50 by default), never "None"."""
+    from ewp.cli.commands import _demo_table
+
+    result = SimpleNamespace(
+        champion="scorecard",
+        selection=pd.DataFrame(
+            {
+                "candidate": ["scorecard", "oracle_ground_truth"],
+                "mean_precision": [0.223, 0.240],
+                "gate_reason": ["passed; no gate metric is outside the band", "passed"],
+            }
+        ),
+    )
+    table = _demo_table(result, Config())
+    headers = [column.header for column in table.columns]
+    assert headers == ["candidate", "mean top_50 precision", "fairness gate"]

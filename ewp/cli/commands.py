@@ -537,7 +537,7 @@ def _demo_table(result: TrainResult, config: Config) -> Table:
                 f"{name} (champion)" if name == result.champion else name
                 for name in selection["candidate"]
             ],
-            f"mean {config.evaluation.selection_list} precision": selection["mean_precision"],
+            f"mean {config.selection_list()} precision": selection["mean_precision"],
             "fairness gate": [
                 str(reason).split(";")[0] if name in candidates else "(a reference, not a model)"
                 for name, reason in zip(
